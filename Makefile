@@ -1,0 +1,40 @@
+# loginas — PGXS build.  `make test` and `make demo` are the two commands a
+# newcomer needs; both install what is missing and run on a throwaway cluster.
+
+EXTENSION   = loginas
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" loginas.control)
+
+MODULE_big  = loginas
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src
+
+DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+
+# pg_regress suites (sql/<name>.sql -> expected/<name>.out), in order.
+REGRESS      = setup settings bindings permissions consent sessions privileges
+REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+# no server headers yet: only the targets that install them work
+all install installcheck:
+	@echo "PostgreSQL 15 server headers are missing: run 'make test' (it installs them) or install postgresql-server-dev-15" >&2; exit 1
+endif
+
+.PHONY: test demo demo-stop deps
+
+deps:
+	@bash test/deps.sh
+
+test:
+	@bash test/run-tests.sh
+
+demo:
+	@bash test/demo.sh start
+
+demo-stop:
+	@bash test/demo.sh stop

@@ -1,0 +1,231 @@
+/*
+ * context.c
+ *		The impersonation context: which session the current transaction acts in.
+ *
+ * loginas.assume(session_key) validates a session (in SQL) and then binds the
+ * current transaction to it by calling loginas._context_set().  The binding
+ * lives only here, in backend-local C memory:
+ *
+ *	- nothing a client can SET or set_config() creates or changes it (there is
+ *	  no GUC behind it, and the setter is callable only by the extension's
+ *	  owner, i.e. from inside loginas' own SECURITY DEFINER functions);
+ *	- it ends with the transaction: commit, abort and PREPARE TRANSACTION
+ *	  all clear it, so it can never leak into the next transaction of a pooled
+ *	  connection;
+ *	- when it was set inside a subtransaction that rolls back (ROLLBACK TO
+ *	  SAVEPOINT, an exception block), it is discarded with that subtransaction.
+ *
+ * The SQL-callable readers (loginas.current_session() and friends) return
+ * NULL outside a session.  They are PARALLEL RESTRICTED: parallel workers do
+ * not see the leader's context.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "loginas.h"
+
+static LoginAsContext current = {0};
+
+PG_FUNCTION_INFO_V1(loginas_context_set);
+PG_FUNCTION_INFO_V1(loginas_context_clear_session);
+PG_FUNCTION_INFO_V1(loginas_current_session);
+PG_FUNCTION_INFO_V1(loginas_current_admin);
+PG_FUNCTION_INFO_V1(loginas_current_customer);
+PG_FUNCTION_INFO_V1(loginas_current_store);
+PG_FUNCTION_INFO_V1(loginas_current_read_only);
+PG_FUNCTION_INFO_V1(loginas_banner);
+
+void
+loginas_context_clear(void)
+{
+	if (current.banner)
+		pfree(current.banner);
+	memset(&current, 0, sizeof(current));
+}
+
+const LoginAsContext *
+loginas_current_context(void)
+{
+	return current.active ? &current : NULL;
+}
+
+static void
+loginas_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (current.active)
+				loginas_context_clear();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+loginas_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (!current.active || current.set_in_subxact != mySubid)
+		return;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			/* the assume() that made the context is rolled back */
+			loginas_context_clear();
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			/* the context now belongs to the enclosing (sub)transaction */
+			current.set_in_subxact = parentSubid;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+loginas_context_init(void)
+{
+	RegisterXactCallback(loginas_xact_callback, NULL);
+	RegisterSubXactCallback(loginas_subxact_callback, NULL);
+}
+
+/*
+ * The internal functions may be run only by the owner of loginas' schema (the
+ * extension owner, which is who loginas' SECURITY DEFINER functions run as) or
+ * a superuser.  EXECUTE is revoked from PUBLIC too; this is the second lock.
+ */
+static void
+require_internal_caller(FunctionCallInfo fcinfo, const char *name)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (!pg_namespace_ownercheck(nsp, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is internal to loginas and cannot be called directly", name),
+				 errhint("Call loginas.assume(session_key) to act in a Login as Customer session.")));
+}
+
+/*
+ * loginas._context_set(session_id, admin_id, customer_id, store_id,
+ *						 read_only, banner) -> void
+ *
+ * Called by loginas.assume() after every check has passed.
+ */
+Datum
+loginas_context_set(PG_FUNCTION_ARGS)
+{
+	int64		session_id;
+	MemoryContext old;
+
+	require_internal_caller(fcinfo, "loginas._context_set()");
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
+		PG_ARGISNULL(3) || PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a Login as Customer context needs a session, an admin, a customer and a store")));
+
+	session_id = PG_GETARG_INT64(0);
+
+	if (current.active && current.session_id != session_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this transaction already acts in Login as Customer session %lld",
+						(long long) current.session_id),
+				 errdetail("A transaction can act in one session only."),
+				 errhint("Commit or roll back before assuming another session.")));
+
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errmsg("loginas.assume() called outside a transaction block"),
+				 errdetail("The Login as Customer context ends with the current statement."),
+				 errhint("Call it right after BEGIN, in the transaction that does the request's work.")));
+
+	if (!current.active)
+		current.set_in_subxact = GetCurrentSubTransactionId();
+
+	current.active = true;
+	current.session_id = session_id;
+	current.admin_id = PG_GETARG_INT64(1);
+	current.customer_id = PG_GETARG_INT64(2);
+	current.store_id = PG_GETARG_INT64(3);
+	current.read_only = PG_GETARG_BOOL(4);
+	if (current.banner)
+	{
+		pfree(current.banner);
+		current.banner = NULL;
+	}
+	if (!PG_ARGISNULL(5))
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		current.banner = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		MemoryContextSwitchTo(old);
+	}
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * loginas._context_clear_session(session_id) -> boolean
+ *
+ * Called when a session ends: a transaction that acted in it stops doing so
+ * right away.  Returns whether a context was cleared.
+ */
+Datum
+loginas_context_clear_session(PG_FUNCTION_ARGS)
+{
+	require_internal_caller(fcinfo, "loginas._context_clear_session()");
+
+	if (current.active && !PG_ARGISNULL(0) &&
+		current.session_id == PG_GETARG_INT64(0))
+	{
+		loginas_context_clear();
+		PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+#define CONTEXT_READER(fn, field) \
+Datum \
+fn(PG_FUNCTION_ARGS) \
+{ \
+	if (!current.active) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_INT64(current.field); \
+}
+
+CONTEXT_READER(loginas_current_session, session_id)
+CONTEXT_READER(loginas_current_admin, admin_id)
+CONTEXT_READER(loginas_current_customer, customer_id)
+CONTEXT_READER(loginas_current_store, store_id)
+
+Datum
+loginas_current_read_only(PG_FUNCTION_ARGS)
+{
+	if (!current.active)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(current.read_only);
+}
+
+Datum
+loginas_banner(PG_FUNCTION_ARGS)
+{
+	if (!current.active || current.banner == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current.banner));
+}

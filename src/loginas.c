@@ -1,0 +1,31 @@
+/*
+ * loginas.c
+ *		Module entry point: library load-time set-up.
+ *
+ * Everything that must happen once per backend when the library is loaded
+ * lives here; each concern's own code lives in the file named for it.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "loginas.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * No setting named loginas.* exists as a GUC: who is acting is kept in
+	 * C memory (context.c), never in a variable a client could SET.  Reserve
+	 * the prefix so that "SET loginas.anything" is refused instead of
+	 * silently creating a placeholder that looks meaningful.
+	 */
+	MarkGUCPrefixReserved("loginas");
+
+	loginas_context_init();
+}
