@@ -38,3 +38,7 @@ demo:
 
 demo-stop:
 	@bash test/demo.sh stop
+
+# print-VAR: print a make variable (test/run-tests.sh reads REGRESS this way)
+print-%:
+	@echo '$(strip $($*))'

@@ -1,0 +1,1461 @@
+/*
+ * loginas--1.0.sql
+ *		"Login as Customer" for shop databases, enforced in PostgreSQL.
+ *
+ * Sections, in the order of the flow:
+ *	 1. database roles (the capability split)
+ *	 2. settings          (Stores > Configuration > Customers > Login as Customer)
+ *	 3. bindings          (the shop's own customers, admins, store views, documents)
+ *	 4. role resources    (System > Permissions > User Roles)
+ *	 5. consent           ("Allow remote shopping assistance")
+ *	 6. action log        (Admin Actions Report, action group "Login As Customer")
+ *	 7. policy            (the checks every step re-makes)
+ *	 8. sessions          (ticket -> session -> context, and their ends)
+ *	 9. privileges
+ *
+ * Conventions: every function that runs with the extension owner's rights is
+ * SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp, and every
+ * name in it is schema-qualified; functions whose name starts with an
+ * underscore are internal and granted to nobody.
+ */
+
+\echo Use "CREATE EXTENSION loginas" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- 1. Database roles: the shop grants these to its own login roles.
+--    loginas_admin       the admin backend (configure, bind, grant, begin, ...)
+--    loginas_storefront  the storefront (redeem, assume, end, own consent, ...)
+--    loginas_reporting   reporting (reads the action log)
+------------------------------------------------------------------------------
+DO $roles$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting']
+	LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+END
+$roles$;
+
+------------------------------------------------------------------------------
+-- C functions (src/context.c, src/token.c)
+------------------------------------------------------------------------------
+CREATE FUNCTION loginas._new_secret() RETURNS text
+	LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_new_secret';
+
+CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
+									 store_id bigint, read_only boolean, banner text)
+	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_context_set';
+
+CREATE FUNCTION loginas._context_clear_session(session_id bigint) RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_context_clear_session';
+
+CREATE FUNCTION loginas.current_session() RETURNS bigint
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_session';
+CREATE FUNCTION loginas.current_admin() RETURNS bigint
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_admin';
+CREATE FUNCTION loginas.current_customer() RETURNS bigint
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer';
+CREATE FUNCTION loginas.current_store() RETURNS bigint
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store';
+CREATE FUNCTION loginas.current_read_only() RETURNS boolean
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_read_only';
+CREATE FUNCTION loginas.banner() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_banner';
+
+COMMENT ON FUNCTION loginas.current_session() IS 'Login as Customer session the current transaction acts in (set by loginas.assume), or NULL';
+COMMENT ON FUNCTION loginas.current_admin() IS 'admin acting in the current transaction''s Login as Customer session, or NULL';
+COMMENT ON FUNCTION loginas.current_customer() IS 'customer impersonated in the current transaction, or NULL';
+COMMENT ON FUNCTION loginas.banner() IS 'storefront banner of the current session ("You are connected as ... on ..."), or NULL';
+
+------------------------------------------------------------------------------
+-- 2. Settings
+------------------------------------------------------------------------------
+CREATE TABLE loginas.setting_definition (
+	name			text PRIMARY KEY,
+	kind			text NOT NULL CHECK (kind IN ('boolean', 'choice', 'interval')),
+	choices			text[],
+	default_value	text NOT NULL,
+	label			text NOT NULL,
+	description		text NOT NULL
+);
+
+INSERT INTO loginas.setting_definition VALUES
+	('enabled', 'boolean', NULL, 'off', 'Enable Login as Customer',
+	 'Admin users with the "login" resource may log in as customers who allow remote shopping assistance.'),
+	('disable_page_cache', 'boolean', NULL, 'on', 'Disable Page Cache for Admin User',
+	 'The storefront should bypass its page cache while an admin is logged in as a customer.'),
+	('store_view_selection', 'choice', ARRAY['auto', 'manual'], 'auto', 'Store View to Log in',
+	 'auto: the customer''s own store view (Auto-Detection); manual: the admin picks one (Manual Selection).'),
+	('account_sharing', 'choice', ARRAY['global', 'website'], 'website', 'Share Customer Accounts',
+	 'website: a customer may be entered only on store views of their own website; global: on any.'),
+	('ticket_ttl', 'interval', NULL, '00:01:00', 'Ticket lifetime',
+	 'How long a ticket from loginas.begin() can be redeemed.'),
+	('session_ttl', 'interval', NULL, '01:00:00', 'Session lifetime',
+	 'Hard end of a session, counted from its redemption.'),
+	('require_reason', 'boolean', NULL, 'off', 'Require a reason',
+	 'A reason (ticket number, call id) must be given to begin a session.');
+
+-- values set by loginas.configure(); a setting without a row has its default
+CREATE TABLE loginas.setting (
+	name			text PRIMARY KEY REFERENCES loginas.setting_definition,
+	value			text NOT NULL,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	changed_by_admin bigint,
+	changed_by_role	name NOT NULL DEFAULT SESSION_USER
+);
+
+CREATE VIEW loginas.settings AS
+	SELECT d.name,
+		   COALESCE(s.value, d.default_value) AS value,
+		   d.default_value,
+		   d.label,
+		   d.description,
+		   d.choices,
+		   s.changed_at,
+		   s.changed_by_admin
+	  FROM loginas.setting_definition d
+	  LEFT JOIN loginas.setting s USING (name)
+	 ORDER BY d.name;
+
+CREATE FUNCTION loginas._setting(p_name text) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT value FROM loginas.setting WHERE name OPERATOR(pg_catalog.=) p_name),
+		(SELECT default_value FROM loginas.setting_definition WHERE name OPERATOR(pg_catalog.=) p_name))
+$$;
+
+------------------------------------------------------------------------------
+-- 6. Action log (defined early: every later step writes to it)
+------------------------------------------------------------------------------
+CREATE TABLE loginas.action_log (
+	log_id			bigserial PRIMARY KEY,
+	logged_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	action_group	text NOT NULL DEFAULT 'Login As Customer',
+	action			text NOT NULL,
+	result			text NOT NULL CHECK (result IN ('success', 'failure')),
+	admin_id		bigint,
+	admin_username	text,
+	customer_id		bigint,
+	customer_email	text,
+	session_id		bigint,
+	store_id		bigint,
+	source			text,
+	reason			text,
+	client_addr		inet DEFAULT pg_catalog.inet_client_addr(),
+	db_role			name NOT NULL DEFAULT SESSION_USER,
+	details			jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX action_log_logged_at ON loginas.action_log (logged_at);
+CREATE INDEX action_log_customer ON loginas.action_log (customer_id, logged_at);
+CREATE INDEX action_log_admin ON loginas.action_log (admin_id, logged_at);
+CREATE INDEX action_log_session ON loginas.action_log (session_id);
+
+COMMENT ON TABLE loginas.action_log IS 'Login as Customer actions, read by the Admin Actions Report (action group "Login As Customer")';
+
+------------------------------------------------------------------------------
+-- 3. Bindings to the shop's own tables
+------------------------------------------------------------------------------
+-- the columns each kind of binding must have; type_class: id (int2/int4/int8),
+-- text (text, varchar, char, name), bool (boolean)
+CREATE TABLE loginas.binding_column (
+	kind		text NOT NULL,
+	column_name	text NOT NULL,
+	type_class	text NOT NULL CHECK (type_class IN ('id', 'text', 'bool')),
+	is_key		boolean NOT NULL DEFAULT false,
+	position	int NOT NULL,
+	PRIMARY KEY (kind, column_name)
+);
+
+INSERT INTO loginas.binding_column (kind, column_name, type_class, is_key, position)
+SELECT k.kind, c.column_name, c.type_class, c.ord = 1, c.ord
+  FROM (VALUES
+		('customers', ARRAY['customer_id:id', 'email:text', 'display_name:text', 'is_active:bool',
+							'website_id:id', 'store_id:id']),
+		('admins', ARRAY['admin_id:id', 'username:text', 'display_name:text', 'is_active:bool',
+						 'role:text']),
+		('store_views', ARRAY['store_id:id', 'website_id:id', 'name:text', 'website_name:text',
+							  'is_active:bool', 'is_default:bool']),
+		('orders', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text']),
+		('invoices', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text']),
+		('shipments', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text']),
+		('credit_memos', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text'])
+	   ) AS k(kind, cols),
+	   LATERAL (SELECT pg_catalog.split_part(x, ':', 1) AS column_name,
+					   pg_catalog.split_part(x, ':', 2) AS type_class, o AS ord
+				  FROM pg_catalog.unnest(k.cols) WITH ORDINALITY AS u(x, o)) c;
+
+CREATE TABLE loginas.binding (
+	kind		text PRIMARY KEY,
+	relation	regclass NOT NULL,
+	bound_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	bound_by_admin bigint,
+	bound_by_role name NOT NULL DEFAULT SESSION_USER
+);
+
+CREATE VIEW loginas.bindings AS
+	SELECT k.kind,
+		   b.relation,
+		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
+			  FROM loginas.binding_column c WHERE c.kind OPERATOR(pg_catalog.=) k.kind) AS required_columns,
+		   b.bound_at
+	  FROM (SELECT DISTINCT kind FROM loginas.binding_column) k
+	  LEFT JOIN loginas.binding b USING (kind)
+	 ORDER BY k.kind;
+
+-- the relation bound as p_kind; raises when there is none or it was dropped
+CREATE FUNCTION loginas._bound_relation(p_kind text, p_missing_ok boolean DEFAULT false)
+	RETURNS regclass
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel regclass;
+BEGIN
+	SELECT b.relation INTO rel FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) p_kind;
+	IF rel IS NULL THEN
+		IF p_missing_ok THEN
+			RETURN NULL;
+		END IF;
+		RAISE EXCEPTION 'no relation is bound as "%"', p_kind
+			USING ERRCODE = '55000',
+				  HINT = pg_catalog.format('Bind one with loginas.bind(%L, ''schema.relation'').', p_kind);
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) rel) THEN
+		IF p_missing_ok THEN
+			RETURN NULL;
+		END IF;
+		RAISE EXCEPTION 'the relation bound as "%" no longer exists', p_kind
+			USING ERRCODE = '55000',
+				  HINT = pg_catalog.format('Bind it again with loginas.bind(%L, ''schema.relation'').', p_kind);
+	END IF;
+	RETURN rel;
+END
+$$;
+
+-- one row of a bound relation, by its key, as jsonb (NULL when there is none)
+CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean DEFAULT false)
+	RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel regclass := loginas._bound_relation(p_kind, p_missing_ok);
+	cols text;
+	keycol text;
+	result jsonb;
+BEGIN
+	IF rel IS NULL OR p_id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT pg_catalog.string_agg(
+			   CASE c.type_class
+					WHEN 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+					WHEN 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+					ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+			   END, ', ' ORDER BY c.position),
+		   pg_catalog.max(c.column_name) FILTER (WHERE c.is_key)
+	  INTO cols, keycol
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind;
+
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.to_jsonb(t) FROM (SELECT %s FROM %s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',
+		cols, rel, keycol)
+	   INTO result USING p_id;
+	RETURN result;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- log writer
+------------------------------------------------------------------------------
+CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_customer_id bigint,
+							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
+							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
+							 p_details jsonb DEFAULT '{}')
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id bigint;
+BEGIN
+	INSERT INTO loginas.action_log (action, result, admin_id, admin_username, customer_id,
+									customer_email, session_id, store_id, source, reason, details)
+	VALUES (p_action, p_result,
+			p_admin_id, loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username',
+			p_customer_id, loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email',
+			p_session_id, p_store_id, p_source, p_reason,
+			pg_catalog.jsonb_strip_nulls(COALESCE(p_details, '{}')))
+	RETURNING log_id INTO id;
+	RETURN id;
+END
+$$;
+
+-- raise a refusal; refusals of begin/redeem/assume also go to the server log
+-- (the caller's transaction rolls back, so no action_log row survives it)
+CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
+								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
+								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
+								p_session_id bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF p_action IS NOT NULL THEN
+		RAISE LOG 'loginas: % refused: % (admin %, customer %, session %, role %)',
+			p_action, p_message,
+			COALESCE(p_admin_id::text, '-'), COALESCE(p_customer_id::text, '-'),
+			COALESCE(p_session_id::text, '-'), SESSION_USER;
+	END IF;
+	IF p_detail IS NOT NULL AND p_hint IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, DETAIL = p_detail, HINT = p_hint;
+	ELSIF p_detail IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, DETAIL = p_detail;
+	ELSIF p_hint IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, HINT = p_hint;
+	ELSE
+		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message;
+	END IF;
+END
+$$;
+
+-- an admin id given as by_admin must name an existing admin
+CREATE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	IF p_by_admin IS NULL THEN
+		RETURN NULL;
+	END IF;
+	a := loginas._lookup('admins', p_by_admin);
+	IF a IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('admin user %s does not exist', p_by_admin),
+			pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_by_admin));
+	END IF;
+	RETURN a;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 8a. Sessions table (a ticket is a session that has not been redeemed yet)
+------------------------------------------------------------------------------
+CREATE TABLE loginas.session (
+	session_id		bigserial PRIMARY KEY,
+	admin_id		bigint NOT NULL,
+	customer_id		bigint NOT NULL,
+	store_id		bigint NOT NULL,
+	read_only		boolean NOT NULL DEFAULT false,
+	reason			text,
+	source			text,
+	source_kind		text,
+	source_document_id bigint,
+	ticket_hash		bytea NOT NULL UNIQUE,
+	ticket_expires_at timestamptz NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	created_by_role	name NOT NULL DEFAULT SESSION_USER,
+	redeemed_at		timestamptz,
+	key_hash		bytea UNIQUE,
+	expires_at		timestamptz,
+	ended_at		timestamptz,
+	end_reason		text CHECK (end_reason IN ('logout', 'admin_logout', 'superseded', 'consent_revoked',
+											   'consent_expired', 'permission_revoked', 'admin_inactive',
+											   'customer_inactive', 'feature_disabled', 'expired')),
+	ended_by_admin	bigint,
+	ended_by_role	name,
+	CHECK ((redeemed_at IS NULL) = (key_hash IS NULL)),
+	CHECK ((redeemed_at IS NULL) = (expires_at IS NULL)),
+	CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+);
+
+-- one live ticket or session per admin, enforced by the index itself
+CREATE UNIQUE INDEX session_one_live_per_admin ON loginas.session (admin_id) WHERE ended_at IS NULL;
+CREATE INDEX session_live_customer ON loginas.session (customer_id) WHERE ended_at IS NULL;
+
+COMMENT ON TABLE loginas.session IS 'Login as Customer tickets and sessions; secrets are stored only as SHA-256 hashes';
+
+CREATE FUNCTION loginas._hash(p_secret text) RETURNS bytea
+	LANGUAGE sql IMMUTABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8')) $$;
+
+-- end one ticket or session (if still live): lock it, record the end, log it
+CREATE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = p_by_admin, ended_by_role = SESSION_USER
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, p_reason,
+						 pg_catalog.jsonb_build_object('redeemed', s.redeemed_at IS NOT NULL,
+													   'ended_by_admin', p_by_admin));
+	PERFORM loginas._context_clear_session(p_session_id);
+	RETURN true;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 7. Policy: the checks made by check, begin, redeem, assume and expire
+------------------------------------------------------------------------------
+CREATE TYPE loginas._verdict AS (
+	code		text,		-- NULL when allowed; else the end reason it maps to
+	sqlstate	text,
+	message		text,
+	detail		text,
+	hint		text,
+	admin		jsonb,
+	customer	jsonb
+);
+
+-- p_lock: take FOR SHARE locks on the consent and role-resource rows, so that
+-- a concurrent revocation waits for this transaction and then sees its ticket
+CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id bigint, p_lock boolean DEFAULT false)
+	RETURNS loginas._verdict
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	c loginas.consent;
+	has_login boolean;
+BEGIN
+	IF loginas._setting('enabled') OPERATOR(pg_catalog.<>) 'on' THEN
+		v.code := 'feature_disabled'; v.sqlstate := '55000';
+		v.message := 'Login as Customer is disabled.';
+		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
+		RETURN v;
+	END IF;
+
+	v.admin := loginas._lookup('admins', p_admin_id);
+	IF v.admin IS NULL THEN
+		v.code := 'admin_inactive'; v.sqlstate := '22023';
+		v.message := pg_catalog.format('admin user %s does not exist', p_admin_id);
+		v.detail := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_admin_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.admin OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'admin_inactive'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is inactive', v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := 'Only active admin users can use Login as Customer.';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.role_resource r
+		  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+			AND r.resource OPERATOR(pg_catalog.=) 'login'
+		    FOR SHARE;
+		has_login := FOUND;
+	ELSE
+		has_login := EXISTS (SELECT FROM loginas.role_resource r
+							  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+								AND r.resource OPERATOR(pg_catalog.=) 'login');
+	END IF;
+	IF NOT has_login THEN
+		v.code := 'permission_revoked'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
+									   v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := pg_catalog.format('Role "%s" does not have the "Allow Login as Customer" resource.',
+									  v.admin OPERATOR(pg_catalog.->>) 'role');
+		v.hint := pg_catalog.format('Grant it with loginas.grant(%L, ''login'').', v.admin OPERATOR(pg_catalog.->>) 'role');
+		RETURN v;
+	END IF;
+
+	v.customer := loginas._lookup('customers', p_customer_id);
+	IF v.customer IS NULL THEN
+		v.code := 'customer_inactive'; v.sqlstate := '22023';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('Customer account %s is inactive.', p_customer_id);
+		RETURN v;
+	END IF;
+
+	IF p_lock THEN
+		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id FOR SHARE;
+	ELSE
+		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id;
+	END IF;
+	IF c.customer_id IS NULL OR NOT c.allowed THEN
+		v.code := 'consent_revoked'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := 'The customer has not allowed remote shopping assistance.';
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	IF c.valid_until IS NOT NULL AND c.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		v.code := 'consent_expired'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := pg_catalog.format('The customer''s permission expired at %s.', c.valid_until);
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	RETURN v;
+END
+$$;
+
+-- which store view a session for this customer is on; raises when none fits
+CREATE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id bigint)
+	RETURNS jsonb
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sharing text := loginas._setting('account_sharing');
+	cust_website bigint := (p_customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
+	rel regclass := loginas._bound_relation('store_views');
+	st jsonb;
+	target_website bigint;
+BEGIN
+	IF p_store_id IS NULL AND loginas._setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
+			'Store View to Log in is set to Manual Selection.',
+			'Pass store_id; loginas.store_choices() lists the store views that can be chosen.');
+	END IF;
+
+	IF p_store_id IS NOT NULL THEN
+		st := loginas._lookup('store_views', p_store_id);
+		IF st IS NULL THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view %s does not exist', p_store_id),
+				pg_catalog.format('No row of %s has store_id %s.', rel, p_store_id));
+		END IF;
+		IF NOT COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			PERFORM loginas._refuse(NULL, '55000',
+				pg_catalog.format('store view "%s" is disabled', st OPERATOR(pg_catalog.->>) 'name'));
+		END IF;
+		IF sharing OPERATOR(pg_catalog.=) 'website'
+		   AND (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS DISTINCT FROM cust_website THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view "%s" is not in the customer''s website', st OPERATOR(pg_catalog.->>) 'name'),
+				'Customer accounts are shared per website (account_sharing = website).',
+				'Choose a store view of the customer''s website; loginas.store_choices() lists them.');
+		END IF;
+		RETURN st;
+	END IF;
+
+	-- auto: the customer's own store view, if it is active (and in its website)
+	st := loginas._lookup('store_views', (p_customer OPERATOR(pg_catalog.->>) 'store_id')::bigint);
+	IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+	   AND (sharing OPERATOR(pg_catalog.=) 'global'
+			OR (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS NOT DISTINCT FROM cust_website) THEN
+		RETURN st;
+	END IF;
+
+	-- else the default store view of the customer's website; with global
+	-- sharing, that of the default website (the one holding the lowest
+	-- store view id among default store views)
+	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
+		target_website := cust_website;
+	ELSE
+		EXECUTE pg_catalog.format(
+			'SELECT website_id::pg_catalog.int8 FROM %s WHERE is_default AND is_active ORDER BY store_id LIMIT 1', rel)
+		   INTO target_website;
+	END IF;
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.to_jsonb(t) FROM (SELECT store_id::pg_catalog.int8 AS store_id,'
+		' website_id::pg_catalog.int8 AS website_id, name::pg_catalog.text AS name,'
+		' website_name::pg_catalog.text AS website_name, is_active, is_default FROM %s'
+		' WHERE website_id OPERATOR(pg_catalog.=) $1 AND is_default AND is_active LIMIT 1) t', rel)
+	   INTO st USING target_website;
+	IF st IS NULL THEN
+		PERFORM loginas._refuse(NULL, '55000',
+			'no active store view is available for this customer',
+			pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
+							  target_website));
+	END IF;
+	RETURN st;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 2 (cont). loginas.configure
+------------------------------------------------------------------------------
+CREATE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d loginas.setting_definition;
+	v text := pg_catalog.lower(pg_catalog.btrim(configure.value));
+	old text;
+	iv interval;
+	r record;
+BEGIN
+	SELECT * INTO d FROM loginas.setting_definition sd WHERE sd.name OPERATOR(pg_catalog.=) configure.name;
+	IF d.name IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized Login as Customer setting "%s"', configure.name), NULL,
+			pg_catalog.format('Valid settings are: %s.',
+				(SELECT pg_catalog.string_agg(sd.name, ', ' ORDER BY sd.name) FROM loginas.setting_definition sd)));
+	END IF;
+	IF v IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('setting "%s" cannot be NULL', d.name));
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+
+	IF d.kind OPERATOR(pg_catalog.=) 'boolean' THEN
+		IF v IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+			v := 'on';
+		ELSIF v IN ('off', 'false', 'no', '0', 'f', 'n') THEN
+			v := 'off';
+		ELSE
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				'Valid values are "on" and "off".');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'choice' THEN
+		IF NOT v OPERATOR(pg_catalog.=) ANY (d.choices) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				pg_catalog.format('Valid values are: %s.', pg_catalog.array_to_string(d.choices, ', ')));
+		END IF;
+	ELSE
+		BEGIN
+			iv := v::interval;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+			iv := NULL;
+		END;
+		IF iv IS NULL OR iv OPERATOR(pg_catalog.<) interval '1 second' OR iv OPERATOR(pg_catalog.>) interval '7 days' THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'The value must be an interval between 1 second and 7 days.',
+				'For example ''60 seconds'' or ''1 hour''.');
+		END IF;
+		v := iv::text;
+	END IF;
+
+	old := loginas._setting(d.name);
+	INSERT INTO loginas.setting AS s (name, value, changed_by_admin)
+	VALUES (d.name, v, by_admin)
+	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
+	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+
+	IF old IS DISTINCT FROM v THEN
+		PERFORM loginas._log('setting_changed', 'success', by_admin, NULL,
+							 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v));
+	END IF;
+
+	-- turning the feature off ends every live ticket and session
+	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
+		FOR r IN SELECT s.session_id FROM loginas.session s WHERE s.ended_at IS NULL ORDER BY s.session_id LOOP
+			PERFORM loginas._end_session(r.session_id, 'feature_disabled', by_admin);
+		END LOOP;
+	END IF;
+	RETURN v;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 3 (cont). loginas.bind / unbind
+------------------------------------------------------------------------------
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	relkind "char";
+	relowner oid;
+	atttype oid;
+	ok boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
+			pg_catalog.format('Valid kinds are: %s.',
+				(SELECT pg_catalog.string_agg(DISTINCT bc.kind, ', ') FROM loginas.binding_column bc)));
+	END IF;
+	IF bind.relation IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
+	END IF;
+
+	SELECT cl.relkind, cl.relowner INTO relkind, relowner
+	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
+	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		PERFORM loginas._refuse(NULL, '42809',
+			pg_catalog.format('"%s" is not a table or view', bind.relation));
+	END IF;
+	-- loginas reads bound relations with its owner's rights; a view runs the
+	-- functions it calls with those rights, so only a trusted owner may own one
+	IF relkind OPERATOR(pg_catalog.=) 'v'
+	   AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid OPERATOR(pg_catalog.=) relowner) THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			pg_catalog.format('view "%s" must be owned by a superuser to be bound', bind.relation),
+			pg_catalog.format('It is owned by "%s"; loginas reads bound views with its owner''s rights.',
+							  pg_catalog.pg_get_userbyid(relowner)),
+			'Create the view as the database administrator, or bind a table.');
+	END IF;
+
+	FOR c IN SELECT bc.column_name, bc.type_class FROM loginas.binding_column bc
+			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
+	LOOP
+		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
+		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			PERFORM loginas._refuse(NULL, '42703',
+				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
+				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
+					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
+					   FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind)));
+		END IF;
+		ok := CASE c.type_class
+				WHEN 'id' THEN atttype IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
+											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
+			  END;
+		IF NOT ok THEN
+			PERFORM loginas._refuse(NULL, '42804',
+				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
+								  pg_catalog.format_type(atttype, NULL)),
+				pg_catalog.format('Column "%s" must be %s.', c.column_name,
+					CASE c.type_class WHEN 'id' THEN 'an integer (smallint, integer or bigint)'
+									  WHEN 'text' THEN 'text (text, varchar, char or name)'
+									  ELSE 'boolean' END),
+				'Cast it in a view over the table and bind the view.');
+		END IF;
+	END LOOP;
+
+	PERFORM loginas._check_by_admin(by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin)
+	VALUES (bind.kind, bind.relation, by_admin)
+	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
+	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
+END
+$$;
+
+CREATE FUNCTION loginas.unbind(kind text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel text;
+BEGIN
+	PERFORM loginas._check_by_admin(by_admin);
+	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
+	IF rel IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._log('relation_unbound', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel));
+	RETURN true;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 4. Role resources
+------------------------------------------------------------------------------
+CREATE TABLE loginas.resource (
+	resource	text PRIMARY KEY,
+	label		text NOT NULL
+);
+INSERT INTO loginas.resource VALUES
+	('login', 'Allow Login as Customer'),
+	('view_log', 'View Login as Customer Log'),
+	('manage_assistance', 'Change a customer''s "Allow remote shopping assistance" on their behalf');
+
+CREATE TABLE loginas.role_resource (
+	role		text NOT NULL CHECK (pg_catalog.length(role) OPERATOR(pg_catalog.>) 0),
+	resource	text NOT NULL REFERENCES loginas.resource,
+	granted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	granted_by_admin bigint,
+	granted_by_role name NOT NULL DEFAULT SESSION_USER,
+	PRIMARY KEY (role, resource)
+);
+
+CREATE VIEW loginas.permissions AS
+	SELECT rr.role, rr.resource, r.label, rr.granted_at, rr.granted_by_admin
+	  FROM loginas.role_resource rr JOIN loginas.resource r USING (resource)
+	 ORDER BY rr.role, rr.resource;
+
+CREATE FUNCTION loginas._check_resource(p_resource text) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF p_resource IS NULL OR NOT EXISTS (SELECT FROM loginas.resource r WHERE r.resource OPERATOR(pg_catalog.=) p_resource) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized Login as Customer resource "%s"', p_resource), NULL,
+			pg_catalog.format('Valid resources are: %s.',
+				(SELECT pg_catalog.string_agg(r.resource, ', ' ORDER BY r.resource) FROM loginas.resource r)));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._check_resource(resource);
+	IF role IS NULL OR pg_catalog.btrim(role) OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'role name cannot be empty');
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+	INSERT INTO loginas.role_resource AS rr (role, resource, granted_by_admin)
+	VALUES ("grant".role, "grant".resource, by_admin)
+	ON CONFLICT ON CONSTRAINT role_resource_pkey DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;		-- already granted
+	END IF;
+	PERFORM loginas._log('permission_granted', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "grant".role, 'resource', "grant".resource));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+BEGIN
+	PERFORM loginas._check_resource(resource);
+	PERFORM loginas._check_by_admin(by_admin);
+	DELETE FROM loginas.role_resource rr
+	 WHERE rr.role OPERATOR(pg_catalog.=) "revoke".role AND rr.resource OPERATOR(pg_catalog.=) "revoke".resource;
+	IF NOT FOUND THEN
+		RETURN false;		-- was not granted
+	END IF;
+	PERFORM loginas._log('permission_revoked', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource));
+	-- the role's admins lose their live tickets and sessions
+	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
+		FOR s IN SELECT ls.session_id, ls.admin_id FROM loginas.session ls
+				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
+		LOOP
+			IF (loginas._lookup('admins', s.admin_id, true) OPERATOR(pg_catalog.->>) 'role') OPERATOR(pg_catalog.=) "revoke".role THEN
+				PERFORM loginas._end_session(s.session_id, 'permission_revoked', by_admin);
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.permitted(admin_id bigint, resource text)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	PERFORM loginas._check_resource(resource);
+	a := loginas._lookup('admins', permitted.admin_id);
+	RETURN a IS NOT NULL
+		   AND COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND EXISTS (SELECT FROM loginas.role_resource rr
+					   WHERE rr.role OPERATOR(pg_catalog.=) (a OPERATOR(pg_catalog.->>) 'role')
+						 AND rr.resource OPERATOR(pg_catalog.=) permitted.resource);
+END
+$$;
+
+------------------------------------------------------------------------------
+-- 5. Consent: "Allow remote shopping assistance"
+------------------------------------------------------------------------------
+CREATE TABLE loginas.consent (
+	customer_id		bigint PRIMARY KEY,
+	allowed			boolean NOT NULL,
+	valid_until		timestamptz,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	changed_by_admin bigint,
+	changed_by_role	name NOT NULL DEFAULT SESSION_USER,
+	CHECK (allowed OR valid_until IS NULL)
+);
+
+-- the one implementation behind both callers below
+CREATE FUNCTION loginas._set_assistance(p_customer_id bigint, p_allowed boolean,
+										p_valid_until timestamptz, p_by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	prev loginas.consent;
+	s record;
+BEGIN
+	IF p_customer_id IS NULL OR p_allowed IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id and allowed cannot be NULL');
+	END IF;
+	IF loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			'remote shopping assistance cannot be changed in a Login as Customer session',
+			'Only the customer, or an admin with the "manage_assistance" resource from the admin backend, may change it.');
+	END IF;
+	IF loginas._lookup('customers', p_customer_id) IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Customer with this ID no longer exists.',
+			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id));
+	END IF;
+	IF NOT p_allowed AND p_valid_until IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'valid_until applies only when assistance is allowed');
+	END IF;
+	IF p_valid_until IS NOT NULL AND p_valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('valid_until must be in the future, not %s', p_valid_until));
+	END IF;
+
+	SELECT * INTO prev FROM loginas.consent c WHERE c.customer_id OPERATOR(pg_catalog.=) p_customer_id FOR UPDATE;
+	INSERT INTO loginas.consent AS c (customer_id, allowed, valid_until, changed_by_admin)
+	VALUES (p_customer_id, p_allowed, p_valid_until, p_by_admin)
+	ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
+	   SET allowed = EXCLUDED.allowed, valid_until = EXCLUDED.valid_until, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+
+	IF prev.allowed IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
+		PERFORM loginas._log(CASE WHEN p_allowed THEN 'consent_granted' ELSE 'consent_revoked' END, 'success',
+							 p_by_admin, p_customer_id,
+							 p_details => pg_catalog.jsonb_build_object(
+								'valid_until', p_valid_until,
+								'by', CASE WHEN p_by_admin IS NULL THEN 'customer' ELSE 'admin' END));
+	END IF;
+
+	IF NOT p_allowed THEN
+		FOR s IN SELECT ls.session_id FROM loginas.session ls
+				  WHERE ls.customer_id OPERATOR(pg_catalog.=) p_customer_id AND ls.ended_at IS NULL
+				  ORDER BY ls.session_id
+		LOOP
+			PERFORM loginas._end_session(s.session_id, 'consent_revoked', p_by_admin);
+		END LOOP;
+	END IF;
+	RETURN p_allowed;
+END
+$$;
+
+-- the storefront: the customer's own choice
+CREATE FUNCTION loginas._set_assistance_by_customer(p_customer_id bigint, p_allowed boolean,
+													p_valid_until timestamptz)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(p_customer_id, p_allowed, p_valid_until, NULL);
+END
+$$;
+
+-- the admin backend: an admin with manage_assistance, on the customer's behalf
+CREATE FUNCTION loginas._set_assistance_by_admin(p_customer_id bigint, p_allowed boolean,
+												 p_valid_until timestamptz, p_by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._check_by_admin(p_by_admin);
+	IF NOT loginas.permitted(p_by_admin, 'manage_assistance') THEN
+		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', p_by_admin),
+			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
+	END IF;
+	RETURN loginas._set_assistance(p_customer_id, p_allowed, p_valid_until, p_by_admin);
+END
+$$;
+
+-- one entry point for both: SECURITY INVOKER, so the database privileges of
+-- the caller decide which of the two it may reach (storefront roles cannot
+-- execute _set_assistance_by_admin, admin roles cannot execute _by_customer)
+CREATE FUNCTION loginas.set_assistance(customer_id bigint, allowed boolean,
+									   valid_until timestamptz DEFAULT NULL, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF by_admin IS NULL THEN
+		RETURN loginas._set_assistance_by_customer(customer_id, allowed, valid_until);
+	END IF;
+	RETURN loginas._set_assistance_by_admin(customer_id, allowed, valid_until, by_admin);
+END
+$$;
+
+CREATE FUNCTION loginas.assistance_allowed(customer_id bigint)
+	RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT c.allowed AND (c.valid_until IS NULL OR c.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FROM loginas.consent c WHERE c.customer_id OPERATOR(pg_catalog.=) assistance_allowed.customer_id),
+		false)
+$$;
+
+------------------------------------------------------------------------------
+-- 8b. Sessions: check, store choices, begin, redeem, assume, end, expire
+------------------------------------------------------------------------------
+CREATE FUNCTION loginas.check(admin_id bigint, customer_id bigint,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+
+CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'SELECT store_id::pg_catalog.int8, name::pg_catalog.text, website_id::pg_catalog.int8,'
+		' website_name::pg_catalog.text,'
+		' is_active AND ($1 OR website_id OPERATOR(pg_catalog.=) $2)'
+		' FROM %s ORDER BY website_id, store_id', loginas._bound_relation('store_views'))
+	  USING loginas._setting('account_sharing') OPERATOR(pg_catalog.=) 'global',
+			(v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
+END
+$$;
+
+-- what begin and begin_from return: the one-time ticket for the storefront
+CREATE TYPE loginas.ticket AS (
+	token		text,
+	expires_at	timestamptz,
+	store_id	bigint
+);
+
+-- shared by begin and begin_from
+CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_id bigint, p_store_id bigint, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_id bigint,
+							   p_read_only boolean)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+BEGIN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'admin_id and customer_id cannot be NULL');
+	END IF;
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.');
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.');
+	END IF;
+
+	v := loginas._evaluate(p_admin_id, p_customer_id, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id);
+	END IF;
+	IF loginas._setting('require_reason') OPERATOR(pg_catalog.=) 'on'
+	   AND COALESCE(pg_catalog.btrim(p_reason), '') OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_id);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._setting('ticket_ttl')::interval;
+	t.store_id := (st OPERATOR(pg_catalog.->>) 'store_id')::bigint;
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_id OPERATOR(pg_catalog.=) p_admin_id AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_id);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at)
+			VALUES (p_admin_id, p_customer_id, t.store_id, COALESCE(p_read_only, false),
+					NULLIF(pg_catalog.btrim(p_reason), ''), p_source, p_source_kind, p_source_document_id,
+					loginas._hash(t.token), t.expires_at)
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				RAISE;
+			END IF;
+		END;
+	END LOOP;
+
+	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)));
+	RETURN t;
+END
+$$;
+
+CREATE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only)
+$$;
+
+CREATE FUNCTION loginas.begin_from(admin_id bigint, document_kind text, document_id bigint,
+								   store_id bigint DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	binding_kind text := CASE begin_from.document_kind
+							WHEN 'order' THEN 'orders' WHEN 'invoice' THEN 'invoices'
+							WHEN 'shipment' THEN 'shipments' WHEN 'credit_memo' THEN 'credit_memos' END;
+	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
+	doc jsonb;
+BEGIN
+	IF binding_kind IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
+			'Valid kinds are: order, invoice, shipment, credit_memo.', begin_from.admin_id);
+	END IF;
+	doc := loginas._lookup(binding_kind, begin_from.document_id);
+	IF doc IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
+			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
+							  begin_from.document_id), NULL, begin_from.admin_id);
+	END IF;
+	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
+		PERFORM loginas._refuse('begin', '55000',
+			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
+							  doc OPERATOR(pg_catalog.->>) 'reference'),
+			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id);
+	END IF;
+	RETURN loginas._begin(begin_from.admin_id, (doc OPERATOR(pg_catalog.->>) 'customer_id')::bigint,
+								 begin_from.store_id, begin_from.reason,
+								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
+								 begin_from.document_kind, begin_from.document_id, begin_from.read_only);
+END
+$$;
+
+CREATE FUNCTION loginas.redeem(token text)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+
+	v := loginas._evaluate(s.admin_id, s.customer_id, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_id);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at));
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	store_id := s.store_id;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+
+CREATE FUNCTION loginas.assume(session_key text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	hint constant text := 'Log the customer out of the storefront; the admin can start Login as Customer again.';
+BEGIN
+	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
+	-- transaction is over, so no write under a session ended meanwhile commits
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
+	   FOR KEY SHARE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.', hint);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+
+	v := loginas._evaluate(s.admin_id, s.customer_id);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
+								s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_id);
+
+	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
+		pg_catalog.format('You are connected as %s on %s',
+						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
+						  st OPERATOR(pg_catalog.->>) 'website_name'));
+	RETURN s.session_id;
+END
+$$;
+
+CREATE FUNCTION loginas."end"(session_key text, reason text DEFAULT 'logout')
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id bigint;
+BEGIN
+	IF "end".reason IS NULL OR "end".reason NOT IN ('logout', 'expired', 'customer_inactive') THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('invalid end reason "%s"', "end".reason), NULL,
+			'The storefront ends a session with reason logout, expired or customer_inactive.');
+	END IF;
+	SELECT ls.session_id INTO id FROM loginas.session ls
+	 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE("end".session_key, ''));
+	IF id IS NULL THEN
+		PERFORM loginas._refuse(NULL, '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.');
+	END IF;
+	RETURN loginas._end_session(id, "end".reason);
+END
+$$;
+
+CREATE FUNCTION loginas.end_admin(admin_id bigint, reason text DEFAULT 'admin_logout')
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	n integer := 0;
+BEGIN
+	IF end_admin.reason IS NULL OR end_admin.reason NOT IN ('admin_logout', 'admin_inactive', 'permission_revoked') THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('invalid end reason "%s"', end_admin.reason), NULL,
+			'The admin backend ends sessions with reason admin_logout, admin_inactive or permission_revoked.');
+	END IF;
+	FOR s IN SELECT ls.session_id FROM loginas.session ls
+			  WHERE ls.admin_id OPERATOR(pg_catalog.=) end_admin.admin_id AND ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF loginas._end_session(s.session_id, end_admin.reason, end_admin.admin_id) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION loginas.expire()
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	v loginas._verdict;
+	why text;
+	n integer := 0;
+BEGIN
+	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id,
+					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+			   FROM loginas.session ls
+			  WHERE ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF s.is_expired THEN
+			why := 'expired';
+		ELSE
+			v := loginas._evaluate(s.admin_id, s.customer_id);
+			why := v.code;
+		END IF;
+		IF why IS NOT NULL AND loginas._end_session(s.session_id, why) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION loginas.expire() IS 'ends tickets and sessions past their time or whose conditions failed; schedule it (e.g. every minute with pg_cron)';
+
+------------------------------------------------------------------------------
+-- pg_dump keeps what the shop configured and what happened
+------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('loginas.setting', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.binding', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.role_resource', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.consent', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.session', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
+
+------------------------------------------------------------------------------
+-- 9. Privileges: nothing for PUBLIC; each capability granted explicitly
+------------------------------------------------------------------------------
+REVOKE ALL ON SCHEMA loginas FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA loginas FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA loginas FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginas FROM PUBLIC;
+REVOKE ALL ON TYPE loginas._verdict FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA loginas TO loginas_admin, loginas_storefront, loginas_reporting;
+
+-- admin backend
+GRANT EXECUTE ON FUNCTION
+	loginas.configure(text, text, bigint),
+	loginas.bind(text, regclass, bigint),
+	loginas.unbind(text, bigint),
+	loginas."grant"(text, text, bigint),
+	loginas."revoke"(text, text, bigint),
+	loginas.permitted(bigint, text),
+	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
+	loginas._set_assistance_by_admin(bigint, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(bigint),
+	loginas.check(bigint, bigint),
+	loginas.store_choices(bigint, bigint),
+	loginas.begin(bigint, bigint, bigint, text, text, boolean),
+	loginas.begin_from(bigint, text, bigint, bigint, text, boolean),
+	loginas.end_admin(bigint, text),
+	loginas.expire()
+TO loginas_admin;
+GRANT SELECT ON loginas.settings, loginas.bindings, loginas.permissions TO loginas_admin;
+
+-- storefront
+GRANT EXECUTE ON FUNCTION
+	loginas.redeem(text),
+	loginas.assume(text),
+	loginas."end"(text, text),
+	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
+	loginas._set_assistance_by_customer(bigint, boolean, timestamptz),
+	loginas.assistance_allowed(bigint),
+	loginas.banner(),
+	loginas.current_session(),
+	loginas.current_admin(),
+	loginas.current_customer(),
+	loginas.current_store(),
+	loginas.current_read_only()
+TO loginas_storefront;
+
+-- the admin backend's own code may read the context too (e.g. order comments)
+GRANT EXECUTE ON FUNCTION
+	loginas.banner(), loginas.current_session(), loginas.current_admin(),
+	loginas.current_customer(), loginas.current_store(), loginas.current_read_only()
+TO loginas_admin;
+
+-- reporting
+GRANT SELECT ON loginas.action_log TO loginas_reporting;
