@@ -56,6 +56,10 @@ CREATE FUNCTION loginas._context_clear_session(session_id bigint) RETURNS boolea
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'loginas_context_clear_session';
 
+CREATE FUNCTION loginas._raise(sqlstate text, message text, detail text, hint text) RETURNS void
+	LANGUAGE c VOLATILE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_raise';
+
 CREATE FUNCTION loginas.current_session() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_session';
 CREATE FUNCTION loginas.current_admin() RETURNS bigint
@@ -124,7 +128,7 @@ CREATE VIEW loginas.settings AS
 	  LEFT JOIN loginas.setting s USING (name)
 	 ORDER BY d.name;
 
-CREATE FUNCTION loginas._setting(p_name text) RETURNS text
+CREATE FUNCTION loginas._get_setting(p_name text) RETURNS text
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -318,15 +322,7 @@ BEGIN
 			COALESCE(p_admin_id::text, '-'), COALESCE(p_customer_id::text, '-'),
 			COALESCE(p_session_id::text, '-'), SESSION_USER;
 	END IF;
-	IF p_detail IS NOT NULL AND p_hint IS NOT NULL THEN
-		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, DETAIL = p_detail, HINT = p_hint;
-	ELSIF p_detail IS NOT NULL THEN
-		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, DETAIL = p_detail;
-	ELSIF p_hint IS NOT NULL THEN
-		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, HINT = p_hint;
-	ELSE
-		RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message;
-	END IF;
+	PERFORM loginas._raise(p_sqlstate, p_message, p_detail, p_hint);
 END
 $$;
 
@@ -448,7 +444,7 @@ DECLARE
 	c loginas.consent;
 	has_login boolean;
 BEGIN
-	IF loginas._setting('enabled') OPERATOR(pg_catalog.<>) 'on' THEN
+	IF loginas._get_setting('enabled') OPERATOR(pg_catalog.<>) 'on' THEN
 		v.code := 'feature_disabled'; v.sqlstate := '55000';
 		v.message := 'Login as Customer is disabled.';
 		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
@@ -533,13 +529,13 @@ CREATE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id bigint)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	sharing text := loginas._setting('account_sharing');
+	sharing text := loginas._get_setting('account_sharing');
 	cust_website bigint := (p_customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
 	rel regclass := loginas._bound_relation('store_views');
 	st jsonb;
 	target_website bigint;
 BEGIN
-	IF p_store_id IS NULL AND loginas._setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
+	IF p_store_id IS NULL AND loginas._get_setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
 		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
 			'Store View to Log in is set to Manual Selection.',
 			'Pass store_id; loginas.store_choices() lists the store views that can be chosen.');
@@ -658,7 +654,7 @@ BEGIN
 		v := iv::text;
 	END IF;
 
-	old := loginas._setting(d.name);
+	old := loginas._get_setting(d.name);
 	INSERT INTO loginas.setting AS s (name, value, changed_by_admin)
 	VALUES (d.name, v, by_admin)
 	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
@@ -1057,7 +1053,7 @@ BEGIN
 		' website_name::pg_catalog.text,'
 		' is_active AND ($1 OR website_id OPERATOR(pg_catalog.=) $2)'
 		' FROM %s ORDER BY website_id, store_id', loginas._bound_relation('store_views'))
-	  USING loginas._setting('account_sharing') OPERATOR(pg_catalog.=) 'global',
+	  USING loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global',
 			(v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
 END
 $$;
@@ -1100,7 +1096,7 @@ BEGIN
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id);
 	END IF;
-	IF loginas._setting('require_reason') OPERATOR(pg_catalog.=) 'on'
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on'
 	   AND COALESCE(pg_catalog.btrim(p_reason), '') OPERATOR(pg_catalog.=) '' THEN
 		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
 			'The require_reason setting is on.',
@@ -1109,7 +1105,7 @@ BEGIN
 	st := loginas._resolve_store(v.customer, p_store_id);
 
 	t.token := loginas._new_secret();
-	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._setting('ticket_ttl')::interval;
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
 	t.store_id := (st OPERATOR(pg_catalog.->>) 'store_id')::bigint;
 
 	LOOP
@@ -1245,7 +1241,7 @@ BEGIN
 	key := loginas._new_secret();
 	UPDATE loginas.session ls
 	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
-		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._setting('session_ttl')::interval
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
 	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
 	RETURNING ls.expires_at INTO redeem.expires_at;
 
@@ -1260,7 +1256,7 @@ BEGIN
 	banner := pg_catalog.format('You are connected as %s on %s',
 								v.customer OPERATOR(pg_catalog.->>) 'display_name',
 								st OPERATOR(pg_catalog.->>) 'website_name');
-	disable_page_cache := loginas._setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
 	RETURN NEXT;
 END
 $$;

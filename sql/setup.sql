@@ -1,0 +1,22 @@
+-- setup: the extension and a small shop every later suite uses
+CREATE EXTENSION loginas CASCADE;
+\dx loginas
+CREATE SCHEMA shop;
+CREATE TABLE shop.website (website_id int PRIMARY KEY, code text, name text NOT NULL, is_default boolean NOT NULL DEFAULT false);
+CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL REFERENCES shop.website, name text NOT NULL, is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
+CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email varchar(255) NOT NULL, firstname text, lastname text, is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
+CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username varchar(40) NOT NULL, firstname text, lastname text, is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
+CREATE TABLE shop.sales_order (order_id int PRIMARY KEY, customer_id int, store_id int NOT NULL, increment_id varchar(32) NOT NULL);
+INSERT INTO shop.website VALUES (1,'base','Main Website',true),(2,'eu','EU Website',false);
+INSERT INTO shop.store VALUES (1,1,'Default Store View',true,true),(2,1,'French',true,false),(3,2,'EU English',true,true),(4,2,'EU German',false,false);
+INSERT INTO shop.customer VALUES (1,'veronica@example.com','Veronica','Costello',true,1,2),(2,'john@example.com','John','Doe',true,2,3),(3,'gone@example.com','Gone','Away',false,1,1);
+INSERT INTO shop.admin VALUES (1,'ada','Ada','Admin',true,'Administrators'),(2,'sam','Sam','Support',true,'Support'),(3,'old','Old','Timer',false,'Administrators'),(4,'max','Max','Marketing',true,'Marketing');
+INSERT INTO shop.sales_order VALUES (100,1,2,'000000100'),(101,NULL,1,'000000101'),(102,2,3,'000000102');
+CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname||' '||lastname AS display_name, is_active, website_id, store_id FROM shop.customer;
+CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname||' '||lastname AS display_name, is_active, role FROM shop.admin;
+CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name, s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
+CREATE VIEW shop.loginas_orders AS SELECT order_id AS document_id, customer_id, store_id, increment_id AS reference FROM shop.sales_order;
+SELECT loginas.bind('customers','shop.loginas_customers');
+SELECT loginas.bind('admins','shop.loginas_admins');
+SELECT loginas.bind('store_views','shop.loginas_store_views');
+SELECT loginas.bind('orders','shop.loginas_orders');
