@@ -48,10 +48,24 @@ record() {
 	note "$1: $2 passed, $3 failed${4:+ ($4)}"
 }
 
+# Nodes started by an interrupted TAP test (PostgreSQL::Test::Cluster only
+# stops them from an END block, which a signal skips).  They all live under
+# our own $TMP/tap, so stopping them touches nothing we did not start.
+stop_tap_nodes() {
+	local pidfile
+	[[ -n $TMP && -d $TMP/tap ]] || return 0
+	while IFS= read -r pidfile; do
+		note "stopping leftover TAP node $(dirname "$pidfile")"
+		cluster_run_as "$PG_BINDIR/pg_ctl" stop --wait --mode=immediate \
+			--pgdata="$(dirname "$pidfile")" >/dev/null 2>&1 || true
+	done < <(find "$TMP/tap" -name postmaster.pid -type f 2>/dev/null)
+}
+
 on_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
+	stop_tap_nodes
 	if [[ -n $TMP && -d $TMP && -n ${KEEP_TMP:-} ]]; then
 		cluster_stop "$TMP/cluster"
 		echo "run-tests: KEEP_TMP set: outputs kept in $TMP (out/, tap/tmp_check/)" >&2
@@ -90,7 +104,7 @@ count_pg_regress_log() {
 	' "$1"
 }
 
-# run_pg_regress_suite LABEL PROGRAM OUTPUTDIR EXPECTED_COUNT ARGS... -- TESTS...
+# run_pg_regress_suite LABEL PROGRAM OUTPUTDIR EXPECTED_COUNT ARGS... TESTS...
 # Runs the program as the cluster user, tees its output, counts results.
 # Tests that never reported a status (the run aborted) count as failures.
 run_pg_regress_suite() {
@@ -160,8 +174,8 @@ step_cluster() {
 			cp -R "$ROOT/$d" "$TMP/work/"
 		fi
 	done
-	mkdir -p "$TMP/out" "$TMP/tap"
-	cluster__give "$TMP/work" "$TMP/out" "$TMP/tap"
+	mkdir -p "$TMP/out" "$TMP/tap" "$TMP/tmp"
+	cluster__give "$TMP/work" "$TMP/out" "$TMP/tap" "$TMP/tmp"
 }
 
 step_regress() {
@@ -201,10 +215,15 @@ step_isolation() {
 		--dbname="$ISOLATION_DB" "${specs[@]}"
 }
 
-# Environment the PG15 TAP modules need outside the PostgreSQL build tree.
+# Environment the PG15 TAP modules need outside the PostgreSQL build tree
+# (PostgreSQL::Test::Utils/Cluster): PATH to find initdb/pg_ctl/psql/pg_config,
+# PERL5LIB for the modules, TESTDIR (tmp_check/ with logs, node data and the
+# port lock dir goes there), PG_REGRESS (Cluster->init runs --config-auth).
+# TMPDIR keeps the nodes' socket dirs inside our temp dir as well.
 tap_env() {
 	printf '%s\n' \
 		"PATH=$PG_BINDIR:$PATH" \
+		"TMPDIR=$TMP/tmp" \
 		"PERL5LIB=$PGXS_SRC/test/perl:$TMP/work/test${PERL5LIB:+:$PERL5LIB}" \
 		"TESTDIR=$TMP/tap" \
 		"PG_REGRESS=$PGXS_SRC/test/regress/pg_regress" \

@@ -68,8 +68,12 @@ cluster__give() {
 }
 
 cluster_mktemp() {
-	local prefix=${1:-loginas} dir
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/${prefix}.XXXXXX") || return 1
+	local prefix=${1:-loginas} parent=${TMPDIR:-/tmp} dir
+	# $TMPDIR may be private to us (e.g. under /root): then use /tmp.
+	if ! cluster_run_as test -d "$parent" -a -w "$parent" -a -x "$parent"; then
+		parent=/tmp
+	fi
+	dir=$(mktemp -d "$parent/${prefix}.XXXXXX") || return 1
 	if ! { chmod 700 "$dir" && cluster__give "$dir"; }; then
 		rm -rf -- "$dir"
 		return 1
