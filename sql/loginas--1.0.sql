@@ -223,23 +223,32 @@ CREATE FUNCTION loginas._bound_relation(p_kind text, p_missing_ok boolean DEFAUL
 	AS $$
 DECLARE
 	rel regclass;
+	untrusted boolean;
 BEGIN
 	SELECT b.relation INTO rel FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) p_kind;
 	IF rel IS NULL THEN
 		IF p_missing_ok THEN
 			RETURN NULL;
 		END IF;
-		RAISE EXCEPTION 'no relation is bound as "%"', p_kind
-			USING ERRCODE = '55000',
-				  HINT = pg_catalog.format('Bind one with loginas.bind(%L, ''schema.relation'').', p_kind);
+		PERFORM loginas._raise('55000', pg_catalog.format('no relation is bound as "%s"', p_kind), NULL,
+			pg_catalog.format('Bind one with loginas.bind(%L, ''schema.relation'').', p_kind));
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) rel) THEN
+	SELECT c.relkind IN ('v', 'f') AND NOT r.rolsuper INTO untrusted
+	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
+	 WHERE c.oid OPERATOR(pg_catalog.=) rel;
+	IF NOT FOUND THEN
 		IF p_missing_ok THEN
 			RETURN NULL;
 		END IF;
-		RAISE EXCEPTION 'the relation bound as "%" no longer exists', p_kind
-			USING ERRCODE = '55000',
-				  HINT = pg_catalog.format('Bind it again with loginas.bind(%L, ''schema.relation'').', p_kind);
+		PERFORM loginas._raise('55000', pg_catalog.format('the relation bound as "%s" no longer exists', p_kind), NULL,
+			pg_catalog.format('Bind it again with loginas.bind(%L, ''schema.relation'').', p_kind));
+	END IF;
+	-- re-checked at every use: the owner may have changed since bind()
+	IF untrusted THEN
+		PERFORM loginas._raise('42501',
+			pg_catalog.format('the relation bound as "%s" is no longer owned by a superuser', p_kind),
+			pg_catalog.format('%s is a view or foreign table, and loginas reads bound relations with superuser rights.', rel),
+			'Give it back to a superuser (ALTER VIEW ... OWNER TO), or bind a table.');
 	END IF;
 	RETURN rel;
 END
@@ -709,11 +718,12 @@ BEGIN
 	END IF;
 	-- loginas reads bound relations with its owner's rights; a view runs the
 	-- functions it calls with those rights, so only a trusted owner may own one
-	IF relkind OPERATOR(pg_catalog.=) 'v'
+	IF relkind IN ('v', 'f')
 	   AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid OPERATOR(pg_catalog.=) relowner) THEN
 		PERFORM loginas._refuse(NULL, '42501',
-			pg_catalog.format('view "%s" must be owned by a superuser to be bound', bind.relation),
-			pg_catalog.format('It is owned by "%s"; loginas reads bound views with its owner''s rights.',
+			pg_catalog.format('%s "%s" must be owned by a superuser to be bound',
+							  CASE relkind WHEN 'v' THEN 'view' ELSE 'foreign table' END, bind.relation),
+			pg_catalog.format('It is owned by "%s"; loginas reads bound relations with superuser rights, and a view runs the functions it calls with those rights.',
 							  pg_catalog.pg_get_userbyid(relowner)),
 			'Create the view as the database administrator, or bind a table.');
 	END IF;
@@ -1274,9 +1284,15 @@ DECLARE
 BEGIN
 	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
 	-- transaction is over, so no write under a session ended meanwhile commits
-	SELECT * INTO s FROM loginas.session ls
-	 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
-	   FOR KEY SHARE;
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		-- a read-only transaction writes nothing, so needs no lock (and could not take one)
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''));
+	ELSE
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
+		   FOR KEY SHARE;
+	END IF;
 	IF s.session_id IS NULL THEN
 		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
 			'No session matches the given key.', hint);
