@@ -26,12 +26,14 @@
 --    loginas_admin       the admin backend (configure, bind, grant, begin, ...)
 --    loginas_storefront  the storefront (redeem, assume, end, own consent, ...)
 --    loginas_reporting   reporting (reads the action log)
+--    loginas_reader      granted to nobody: loginas reads the shop's bound
+--                        relations as this powerless role (see _read_bound)
 ------------------------------------------------------------------------------
 DO $roles$
 DECLARE
 	r text;
 BEGIN
-	FOREACH r IN ARRAY ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting']
+	FOREACH r IN ARRAY ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_reader']
 	LOOP
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
 			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
@@ -207,12 +209,16 @@ CREATE TABLE loginas.binding (
 
 CREATE VIEW loginas.bindings AS
 	SELECT k.kind,
-		   b.relation,
+		   CASE WHEN cl.oid IS NOT NULL THEN b.relation END AS relation,
+		   CASE WHEN b.relation IS NULL THEN 'unbound'
+				WHEN cl.oid IS NULL THEN 'dropped'
+				ELSE 'bound' END AS status,
 		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
 			  FROM loginas.binding_column c WHERE c.kind OPERATOR(pg_catalog.=) k.kind) AS required_columns,
 		   b.bound_at
 	  FROM (SELECT DISTINCT kind FROM loginas.binding_column) k
 	  LEFT JOIN loginas.binding b USING (kind)
+	  LEFT JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) b.relation
 	 ORDER BY k.kind;
 
 -- the relation bound as p_kind; raises when there is none or it was dropped
@@ -223,7 +229,6 @@ CREATE FUNCTION loginas._bound_relation(p_kind text, p_missing_ok boolean DEFAUL
 	AS $$
 DECLARE
 	rel regclass;
-	untrusted boolean;
 BEGIN
 	SELECT b.relation INTO rel FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) p_kind;
 	IF rel IS NULL THEN
@@ -233,25 +238,64 @@ BEGIN
 		PERFORM loginas._raise('55000', pg_catalog.format('no relation is bound as "%s"', p_kind), NULL,
 			pg_catalog.format('Bind one with loginas.bind(%L, ''schema.relation'').', p_kind));
 	END IF;
-	SELECT c.relkind IN ('v', 'f') AND NOT r.rolsuper INTO untrusted
-	  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-	 WHERE c.oid OPERATOR(pg_catalog.=) rel;
-	IF NOT FOUND THEN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) rel) THEN
 		IF p_missing_ok THEN
 			RETURN NULL;
 		END IF;
 		PERFORM loginas._raise('55000', pg_catalog.format('the relation bound as "%s" no longer exists', p_kind), NULL,
 			pg_catalog.format('Bind it again with loginas.bind(%L, ''schema.relation'').', p_kind));
 	END IF;
-	-- re-checked at every use: the owner may have changed since bind()
-	IF untrusted THEN
-		PERFORM loginas._raise('42501',
-			pg_catalog.format('the relation bound as "%s" is no longer owned by a superuser', p_kind),
-			pg_catalog.format('%s is a view or foreign table, and loginas reads bound relations with superuser rights.', rel),
-			'Give it back to a superuser (ALTER VIEW ... OWNER TO), or bind a table.');
-	END IF;
 	RETURN rel;
 END
+$$;
+
+-- The only two functions that read the shop's bound relations.  They are
+-- owned by loginas_reader, a role granted to nobody, and run as it: whatever a
+-- bound view or a column's type calls runs with no rights but SELECT on the
+-- bound relations, never with the extension owner's.  bind() requires that
+-- loginas_reader may read the relation (the shop grants it explicitly).
+CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint)
+	RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	result jsonb;
+BEGIN
+	EXECUTE p_sql INTO result USING p_id;
+	RETURN result;
+END
+$$;
+
+CREATE FUNCTION loginas._read_bound_all(p_sql text)
+	RETURNS SETOF jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY EXECUTE p_sql;
+END
+$$;
+
+ALTER FUNCTION loginas._read_bound(text, bigint) OWNER TO loginas_reader;
+ALTER FUNCTION loginas._read_bound_all(text) OWNER TO loginas_reader;
+
+-- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"
+CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('SELECT %s FROM %s',
+			   pg_catalog.string_agg(
+				   CASE c.type_class
+						WHEN 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+						WHEN 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+				   END, ', ' ORDER BY c.position),
+			   p_rel)
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
 $$;
 
 -- one row of a bound relation, by its key, as jsonb (NULL when there is none)
@@ -261,31 +305,33 @@ CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean D
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	rel regclass := loginas._bound_relation(p_kind, p_missing_ok);
-	cols text;
-	keycol text;
-	result jsonb;
+	rel regclass;
 BEGIN
-	IF rel IS NULL OR p_id IS NULL THEN
+	IF p_id IS NULL THEN
 		RETURN NULL;
 	END IF;
-	SELECT pg_catalog.string_agg(
-			   CASE c.type_class
-					WHEN 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
-					WHEN 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
-					ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
-			   END, ', ' ORDER BY c.position),
-		   pg_catalog.max(c.column_name) FILTER (WHERE c.is_key)
-	  INTO cols, keycol
-	  FROM loginas.binding_column c
-	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind;
-
-	EXECUTE pg_catalog.format(
-		'SELECT pg_catalog.to_jsonb(t) FROM (SELECT %s FROM %s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',
-		cols, rel, keycol)
-	   INTO result USING p_id;
-	RETURN result;
+	rel := loginas._bound_relation(p_kind, p_missing_ok);
+	IF rel IS NULL THEN
+		RETURN NULL;
+	END IF;
+	RETURN loginas._read_bound(
+		pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',
+						  loginas._bound_select(p_kind, rel),
+						  (SELECT c.column_name FROM loginas.binding_column c
+							WHERE c.kind OPERATOR(pg_catalog.=) p_kind AND c.is_key)),
+		p_id);
 END
+$$;
+
+-- every store view of the store_views binding
+CREATE FUNCTION loginas._store_views()
+	RETURNS SETOF jsonb
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._read_bound_all(
+		pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s) t',
+						  loginas._bound_select('store_views', loginas._bound_relation('store_views'))))
 $$;
 
 ------------------------------------------------------------------------------
@@ -326,8 +372,8 @@ CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 	AS $$
 BEGIN
 	IF p_action IS NOT NULL THEN
-		RAISE LOG 'loginas: % refused: % (admin %, customer %, session %, role %)',
-			p_action, p_message,
+		RAISE LOG 'loginas: % refused: % % (admin %, customer %, session %, role %)',
+			p_action, p_message, COALESCE(p_detail, ''),
 			COALESCE(p_admin_id::text, '-'), COALESCE(p_customer_id::text, '-'),
 			COALESCE(p_session_id::text, '-'), SESSION_USER;
 	END IF;
@@ -420,8 +466,9 @@ BEGIN
 		   ended_by_admin = p_by_admin, ended_by_role = SESSION_USER
 	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
 	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
-						 s.store_id, s.source, p_reason,
-						 pg_catalog.jsonb_build_object('redeemed', s.redeemed_at IS NOT NULL,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
 													   'ended_by_admin', p_by_admin));
 	PERFORM loginas._context_clear_session(p_session_id);
 	RETURN true;
@@ -441,8 +488,11 @@ CREATE TYPE loginas._verdict AS (
 	customer	jsonb
 );
 
--- p_lock: take FOR SHARE locks on the consent and role-resource rows, so that
--- a concurrent revocation waits for this transaction and then sees its ticket
+-- p_lock (begin, redeem): write-lock the rows the verdict rests on -- the
+-- 'enabled' setting, the role's 'login' resource, the customer's consent -- by
+-- updating them.  A concurrent revocation then waits for this transaction and,
+-- in READ COMMITTED, sees its ticket and ends it; in REPEATABLE READ it fails
+-- with a serialization error instead of missing the ticket.
 CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id bigint, p_lock boolean DEFAULT false)
 	RETURNS loginas._verdict
 	LANGUAGE plpgsql
@@ -452,8 +502,21 @@ DECLARE
 	v loginas._verdict;
 	c loginas.consent;
 	has_login boolean;
+	enabled boolean;
 BEGIN
-	IF loginas._get_setting('enabled') OPERATOR(pg_catalog.<>) 'on' THEN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		v.code := 'invalid'; v.sqlstate := '22023';
+		v.message := 'admin_id and customer_id cannot be NULL';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		UPDATE loginas.setting st SET value = st.value
+		 WHERE st.name OPERATOR(pg_catalog.=) 'enabled' AND st.value OPERATOR(pg_catalog.=) 'on';
+		enabled := FOUND;
+	ELSE
+		enabled := loginas._get_setting('enabled') OPERATOR(pg_catalog.=) 'on';
+	END IF;
+	IF NOT enabled THEN
 		v.code := 'feature_disabled'; v.sqlstate := '55000';
 		v.message := 'Login as Customer is disabled.';
 		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
@@ -474,10 +537,9 @@ BEGIN
 		RETURN v;
 	END IF;
 	IF p_lock THEN
-		PERFORM FROM loginas.role_resource r
-		  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
-			AND r.resource OPERATOR(pg_catalog.=) 'login'
-		    FOR SHARE;
+		UPDATE loginas.role_resource r SET last_used_at = pg_catalog.now()
+		 WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+		   AND r.resource OPERATOR(pg_catalog.=) 'login';
 		has_login := FOUND;
 	ELSE
 		has_login := EXISTS (SELECT FROM loginas.role_resource r
@@ -509,8 +571,12 @@ BEGIN
 	END IF;
 
 	IF p_lock THEN
-		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id FOR SHARE;
-	ELSE
+		UPDATE loginas.consent cs SET last_used_at = pg_catalog.now()
+		 WHERE cs.customer_id OPERATOR(pg_catalog.=) p_customer_id AND cs.allowed
+		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		RETURNING * INTO c;
+	END IF;
+	IF c.customer_id IS NULL THEN
 		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id;
 	END IF;
 	IF c.customer_id IS NULL OR NOT c.allowed THEN
@@ -585,16 +651,16 @@ BEGIN
 	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
 		target_website := cust_website;
 	ELSE
-		EXECUTE pg_catalog.format(
-			'SELECT website_id::pg_catalog.int8 FROM %s WHERE is_default AND is_active ORDER BY store_id LIMIT 1', rel)
-		   INTO target_website;
+		SELECT (v OPERATOR(pg_catalog.->>) 'website_id')::bigint INTO target_website
+		  FROM loginas._store_views() v
+		 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
 	END IF;
-	EXECUTE pg_catalog.format(
-		'SELECT pg_catalog.to_jsonb(t) FROM (SELECT store_id::pg_catalog.int8 AS store_id,'
-		' website_id::pg_catalog.int8 AS website_id, name::pg_catalog.text AS name,'
-		' website_name::pg_catalog.text AS website_name, is_active, is_default FROM %s'
-		' WHERE website_id OPERATOR(pg_catalog.=) $1 AND is_default AND is_active LIMIT 1) t', rel)
-	   INTO st USING target_website;
+	SELECT v INTO st
+	  FROM loginas._store_views() v
+	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) target_website
+	   AND (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+	 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
 	IF st IS NULL THEN
 		PERFORM loginas._refuse(NULL, '55000',
 			'no active store view is available for this customer',
@@ -612,10 +678,11 @@ CREATE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT
 	RETURNS text
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres	-- intervals are stored in one spelling, whoever sets them
 	AS $$
 DECLARE
 	d loginas.setting_definition;
-	v text := pg_catalog.lower(pg_catalog.btrim(configure.value));
+	v text := pg_catalog.btrim(configure.value);
 	old text;
 	iv interval;
 	r record;
@@ -632,6 +699,9 @@ BEGIN
 	END IF;
 	PERFORM loginas._check_by_admin(by_admin);
 
+	IF d.kind OPERATOR(pg_catalog.<>) 'interval' THEN
+		v := pg_catalog.lower(v);
+	END IF;
 	IF d.kind OPERATOR(pg_catalog.=) 'boolean' THEN
 		IF v IN ('on', 'true', 'yes', '1', 't', 'y') THEN
 			v := 'on';
@@ -663,17 +733,20 @@ BEGIN
 		v := iv::text;
 	END IF;
 
-	old := loginas._get_setting(d.name);
+	-- lock the setting's row (if any): a begin holding it must finish first
+	SELECT st.value INTO old FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) d.name FOR UPDATE;
+	old := COALESCE(old, d.default_value);
+	IF old OPERATOR(pg_catalog.=) v THEN
+		RETURN v;			-- nothing changes, nothing is written
+	END IF;
 	INSERT INTO loginas.setting AS s (name, value, changed_by_admin)
 	VALUES (d.name, v, by_admin)
 	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
 	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
 		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
 
-	IF old IS DISTINCT FROM v THEN
-		PERFORM loginas._log('setting_changed', 'success', by_admin, NULL,
-							 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v));
-	END IF;
+	PERFORM loginas._log('setting_changed', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v));
 
 	-- turning the feature off ends every live ticket and session
 	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
@@ -696,7 +769,7 @@ CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAU
 DECLARE
 	c record;
 	relkind "char";
-	relowner oid;
+	relnsp oid;
 	atttype oid;
 	ok boolean;
 BEGIN
@@ -710,22 +783,19 @@ BEGIN
 		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
 	END IF;
 
-	SELECT cl.relkind, cl.relowner INTO relkind, relowner
+	SELECT cl.relkind, cl.relnamespace INTO relkind, relnsp
 	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
 	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
 		PERFORM loginas._refuse(NULL, '42809',
 			pg_catalog.format('"%s" is not a table or view', bind.relation));
 	END IF;
-	-- loginas reads bound relations with its owner's rights; a view runs the
-	-- functions it calls with those rights, so only a trusted owner may own one
-	IF relkind IN ('v', 'f')
-	   AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid OPERATOR(pg_catalog.=) relowner) THEN
+	-- loginas reads bound relations as loginas_reader (see _read_bound): the
+	-- shop decides what it may read by granting it, explicitly
+	IF NOT pg_catalog.has_schema_privilege('loginas_reader', relnsp, 'USAGE') THEN
 		PERFORM loginas._refuse(NULL, '42501',
-			pg_catalog.format('%s "%s" must be owned by a superuser to be bound',
-							  CASE relkind WHEN 'v' THEN 'view' ELSE 'foreign table' END, bind.relation),
-			pg_catalog.format('It is owned by "%s"; loginas reads bound relations with superuser rights, and a view runs the functions it calls with those rights.',
-							  pg_catalog.pg_get_userbyid(relowner)),
-			'Create the view as the database administrator, or bind a table.');
+			pg_catalog.format('role "loginas_reader" has no access to schema %s', pg_catalog.quote_ident(relnsp::regnamespace::text)),
+			'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
 	END IF;
 
 	FOR c IN SELECT bc.column_name, bc.type_class FROM loginas.binding_column bc
@@ -741,6 +811,12 @@ BEGIN
 				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
 					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
 					   FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind)));
+		END IF;
+		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
+			PERFORM loginas._refuse(NULL, '42501',
+				pg_catalog.format('role "loginas_reader" cannot read column "%s" of relation "%s"', c.column_name, bind.relation),
+				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		ok := CASE c.type_class
 				WHEN 'id' THEN atttype IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
@@ -808,6 +884,7 @@ CREATE TABLE loginas.role_resource (
 	granted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	granted_by_admin bigint,
 	granted_by_role name NOT NULL DEFAULT SESSION_USER,
+	last_used_at	timestamptz,	-- last begin or redeem that relied on it
 	PRIMARY KEY (role, resource)
 );
 
@@ -912,6 +989,7 @@ CREATE TABLE loginas.consent (
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	changed_by_admin bigint,
 	changed_by_role	name NOT NULL DEFAULT SESSION_USER,
+	last_used_at	timestamptz,	-- last begin or redeem that relied on it
 	CHECK (allowed OR valid_until IS NULL)
 );
 
@@ -953,7 +1031,8 @@ BEGIN
 	   SET allowed = EXCLUDED.allowed, valid_until = EXCLUDED.valid_until, changed_at = pg_catalog.now(),
 		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
 
-	IF prev.allowed IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
+	-- no row means not allowed: "revoking" what was never given changes nothing
+	IF COALESCE(prev.allowed, false) IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
 		PERFORM loginas._log(CASE WHEN p_allowed THEN 'consent_granted' ELSE 'consent_revoked' END, 'success',
 							 p_by_admin, p_customer_id,
 							 p_details => pg_catalog.jsonb_build_object(
@@ -974,38 +1053,40 @@ END
 $$;
 
 -- the storefront: the customer's own choice
-CREATE FUNCTION loginas._set_assistance_by_customer(p_customer_id bigint, p_allowed boolean,
-													p_valid_until timestamptz)
+CREATE FUNCTION loginas.set_assistance_as_customer(customer_id bigint, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
 	RETURNS boolean
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	RETURN loginas._set_assistance(p_customer_id, p_allowed, p_valid_until, NULL);
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL);
 END
 $$;
 
 -- the admin backend: an admin with manage_assistance, on the customer's behalf
-CREATE FUNCTION loginas._set_assistance_by_admin(p_customer_id bigint, p_allowed boolean,
-												 p_valid_until timestamptz, p_by_admin bigint)
+CREATE FUNCTION loginas.set_assistance_as_admin(customer_id bigint, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
 	RETURNS boolean
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	PERFORM loginas._check_by_admin(p_by_admin);
-	IF NOT loginas.permitted(p_by_admin, 'manage_assistance') THEN
+	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
+	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
 		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
-			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', p_by_admin),
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', set_assistance_as_admin.by_admin),
 			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
 	END IF;
-	RETURN loginas._set_assistance(p_customer_id, p_allowed, p_valid_until, p_by_admin);
+	RETURN loginas._set_assistance(set_assistance_as_admin.customer_id, set_assistance_as_admin.allowed,
+								   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin);
 END
 $$;
 
 -- one entry point for both: SECURITY INVOKER, so the database privileges of
 -- the caller decide which of the two it may reach (storefront roles cannot
--- execute _set_assistance_by_admin, admin roles cannot execute _by_customer)
+-- execute set_assistance_as_admin, admin roles cannot execute _as_customer)
 CREATE FUNCTION loginas.set_assistance(customer_id bigint, allowed boolean,
 									   valid_until timestamptz DEFAULT NULL, by_admin bigint DEFAULT NULL)
 	RETURNS boolean
@@ -1014,9 +1095,9 @@ CREATE FUNCTION loginas.set_assistance(customer_id bigint, allowed boolean,
 	AS $$
 BEGIN
 	IF by_admin IS NULL THEN
-		RETURN loginas._set_assistance_by_customer(customer_id, allowed, valid_until);
+		RETURN loginas.set_assistance_as_customer(customer_id, allowed, valid_until);
 	END IF;
-	RETURN loginas._set_assistance_by_admin(customer_id, allowed, valid_until, by_admin);
+	RETURN loginas.set_assistance_as_admin(customer_id, allowed, valid_until, by_admin);
 END
 $$;
 
@@ -1058,13 +1139,17 @@ BEGIN
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
 	END IF;
-	RETURN QUERY EXECUTE pg_catalog.format(
-		'SELECT store_id::pg_catalog.int8, name::pg_catalog.text, website_id::pg_catalog.int8,'
-		' website_name::pg_catalog.text,'
-		' is_active AND ($1 OR website_id OPERATOR(pg_catalog.=) $2)'
-		' FROM %s ORDER BY website_id, store_id', loginas._bound_relation('store_views'))
-	  USING loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global',
-			(v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint
+				   OPERATOR(pg_catalog.=) (v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint)
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
 END
 $$;
 
@@ -1092,9 +1177,7 @@ DECLARE
 	constraint_name text;
 	t loginas.ticket;
 BEGIN
-	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
-		PERFORM loginas._refuse('begin', '22023', 'admin_id and customer_id cannot be NULL');
-	END IF;
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
 	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
 		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.');
 	END IF;
@@ -1106,8 +1189,7 @@ BEGIN
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id);
 	END IF;
-	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on'
-	   AND COALESCE(pg_catalog.btrim(p_reason), '') OPERATOR(pg_catalog.=) '' THEN
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
 			'The require_reason setting is on.',
 			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id);
@@ -1135,15 +1217,24 @@ BEGIN
 			INSERT INTO loginas.session (admin_id, customer_id, store_id, read_only, reason, source,
 										 source_kind, source_document_id, ticket_hash, ticket_expires_at)
 			VALUES (p_admin_id, p_customer_id, t.store_id, COALESCE(p_read_only, false),
-					NULLIF(pg_catalog.btrim(p_reason), ''), p_source, p_source_kind, p_source_document_id,
+					p_reason, p_source, p_source_kind, p_source_document_id,
 					loginas._hash(t.token), t.expires_at)
 			RETURNING session_id INTO new_id;
 			EXIT;
 		EXCEPTION WHEN unique_violation THEN
 			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
 			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
-			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
 				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id);
 			END IF;
 		END;
 	END LOOP;
@@ -1314,6 +1405,12 @@ BEGIN
 								s.admin_id, s.customer_id, s.session_id);
 	END IF;
 	st := loginas._resolve_store(v.customer, s.store_id);
+	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '55000',
+			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
+			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
 
 	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
 		pg_catalog.format('You are connected as %s on %s',
@@ -1332,7 +1429,9 @@ DECLARE
 	id bigint;
 BEGIN
 	IF "end".reason IS NULL OR "end".reason NOT IN ('logout', 'expired', 'customer_inactive') THEN
-		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('invalid end reason "%s"', "end".reason), NULL,
+		PERFORM loginas._refuse(NULL, '22023',
+			CASE WHEN "end".reason IS NULL THEN 'end reason cannot be NULL'
+				 ELSE pg_catalog.format('invalid end reason "%s"', "end".reason) END, NULL,
 			'The storefront ends a session with reason logout, expired or customer_inactive.');
 	END IF;
 	SELECT ls.session_id INTO id FROM loginas.session ls
@@ -1355,7 +1454,9 @@ DECLARE
 	n integer := 0;
 BEGIN
 	IF end_admin.reason IS NULL OR end_admin.reason NOT IN ('admin_logout', 'admin_inactive', 'permission_revoked') THEN
-		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('invalid end reason "%s"', end_admin.reason), NULL,
+		PERFORM loginas._refuse(NULL, '22023',
+			CASE WHEN end_admin.reason IS NULL THEN 'end reason cannot be NULL'
+				 ELSE pg_catalog.format('invalid end reason "%s"', end_admin.reason) END, NULL,
 			'The admin backend ends sessions with reason admin_logout, admin_inactive or permission_revoked.');
 	END IF;
 	FOR s IN SELECT ls.session_id FROM loginas.session ls
@@ -1424,6 +1525,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA loginas FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA loginas FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginas FROM PUBLIC;
 REVOKE ALL ON TYPE loginas._verdict FROM PUBLIC;
+REVOKE ALL ON TYPE loginas.ticket FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA loginas TO loginas_admin, loginas_storefront, loginas_reporting;
 
@@ -1436,7 +1538,7 @@ GRANT EXECUTE ON FUNCTION
 	loginas."revoke"(text, text, bigint),
 	loginas.permitted(bigint, text),
 	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
-	loginas._set_assistance_by_admin(bigint, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_admin(bigint, boolean, timestamptz, bigint),
 	loginas.assistance_allowed(bigint),
 	loginas.check(bigint, bigint),
 	loginas.store_choices(bigint, bigint),
@@ -1453,7 +1555,7 @@ GRANT EXECUTE ON FUNCTION
 	loginas.assume(text),
 	loginas."end"(text, text),
 	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
-	loginas._set_assistance_by_customer(bigint, boolean, timestamptz),
+	loginas.set_assistance_as_customer(bigint, boolean, timestamptz),
 	loginas.assistance_allowed(bigint),
 	loginas.banner(),
 	loginas.current_session(),

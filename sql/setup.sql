@@ -16,6 +16,9 @@ CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname||' '|
 CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname||' '||lastname AS display_name, is_active, role FROM shop.admin;
 CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name, s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
 CREATE VIEW shop.loginas_orders AS SELECT order_id AS document_id, customer_id, store_id, increment_id AS reference FROM shop.sales_order;
+-- loginas reads bound relations as loginas_reader: the shop grants it what to read
+GRANT USAGE ON SCHEMA shop TO loginas_reader;
+GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views, shop.loginas_orders TO loginas_reader;
 SELECT loginas.bind('customers','shop.loginas_customers');
 SELECT loginas.bind('admins','shop.loginas_admins');
 SELECT loginas.bind('store_views','shop.loginas_store_views');
@@ -29,7 +32,8 @@ INSERT INTO shop.creditmemo VALUES (400, 102, '000000400');
 CREATE VIEW shop.loginas_invoices AS SELECT i.invoice_id AS document_id, o.customer_id, o.store_id, i.increment_id AS reference FROM shop.invoice i JOIN shop.sales_order o USING (order_id);
 CREATE VIEW shop.loginas_shipments AS SELECT s.shipment_id AS document_id, o.customer_id, o.store_id, s.increment_id AS reference FROM shop.shipment s JOIN shop.sales_order o USING (order_id);
 CREATE VIEW shop.loginas_credit_memos AS SELECT c.creditmemo_id AS document_id, o.customer_id, o.store_id, c.increment_id AS reference FROM shop.creditmemo c JOIN shop.sales_order o USING (order_id);
+GRANT SELECT ON shop.loginas_invoices, shop.loginas_shipments, shop.loginas_credit_memos TO loginas_reader;
 SELECT loginas.bind('invoices', 'shop.loginas_invoices');
 SELECT loginas.bind('shipments', 'shop.loginas_shipments');
 SELECT loginas.bind('credit_memos', 'shop.loginas_credit_memos');
-SELECT kind, relation, required_columns FROM loginas.bindings;
+SELECT kind, relation, status, required_columns FROM loginas.bindings;

@@ -143,12 +143,16 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	session_id = PG_GETARG_INT64(0);
 
 	if (current.active && current.session_id != session_id)
+	{
+		/* loginas.assume() refuses this first; this is the second lock */
+		error_context_stack = NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this transaction already acts in Login as Customer session %lld",
 						(long long) current.session_id),
 				 errdetail("A transaction can act in one session only."),
 				 errhint("Commit or roll back before assuming another session.")));
+	}
 
 	if (!IsTransactionBlock())
 		ereport(WARNING,

@@ -1,0 +1,261 @@
+-- bindings: loginas.bind() points loginas at the shop's own customers, admins, store views and
+--   documents. loginas.bindings lists the kinds and their required columns; bind() checks the
+--   kind (22023), the relation (NULL: 22023; not a table or view: 42809; a view not owned by a
+--   superuser: 42501), each required column (missing: 42703; wrong type: 42804) and accepts
+--   smallint/integer/bigint ids and text/varchar/char/name text; the binding is kept by OID
+--   (search_path changes, renames and schema moves do not matter); a dropped relation, a missing
+--   binding (55000) and a view whose owner stopped being a superuser (42501) are reported at use;
+--   unbind() says whether there was a binding; bind and unbind are logged.
+--   Restores the bindings of setup at the end and leaves no grant behind.
+\set VERBOSITY default
+SELECT coalesce(max(log_id), 0) AS log0 FROM loginas.action_log \gset
+
+-- the kinds and the columns each needs; setup bound every kind
+SELECT kind, required_columns, relation IS NOT NULL AS bound FROM loginas.bindings;
+
+--------------------------------------------------------------------------------
+-- every kind binds; ids may be smallint, integer or bigint, text columns text, varchar, char
+-- or name; column order and extra columns do not matter; tables may belong to the shop's own
+-- (non-superuser) role
+--------------------------------------------------------------------------------
+CREATE ROLE regress_loginas_shop NOLOGIN;
+CREATE SCHEMA bt;
+GRANT USAGE ON SCHEMA bt TO regress_loginas_shop;
+CREATE TABLE bt.customers (store_id integer, customer_id bigint, email varchar(255), display_name char(20),
+                           is_active boolean, website_id smallint, dob date);
+CREATE TABLE bt.admins (admin_id smallint, username varchar(40), display_name text, is_active boolean, role name);
+ALTER TABLE bt.admins OWNER TO regress_loginas_shop;
+CREATE TABLE bt.store_views (store_id smallint, website_id smallint, name varchar(64), website_name char(12),
+                             is_active boolean, is_default boolean, code text);
+CREATE TABLE bt.orders (document_id bigint, customer_id integer, store_id smallint, reference char(9));
+CREATE TABLE bt.invoices (document_id integer, customer_id bigint, store_id integer, reference varchar(50));
+CREATE TABLE bt.shipments (document_id smallint, customer_id smallint, store_id bigint, reference text);
+CREATE TABLE bt.credit_memos (document_id bigint, customer_id bigint, store_id bigint, reference name);
+INSERT INTO bt.customers VALUES (10, 70, 'tina@example.com', 'Tina Tables', true, 9, NULL);
+INSERT INTO bt.admins VALUES (7, 'tess', 'Tess Tables', true, 'Testers');
+INSERT INTO bt.store_views VALUES (10, 9, 'Table Store', 'Table Site', true, true, 'ts'),
+                                  (11, 9, 'Closed Store', 'Table Site', false, false, 'cs');
+INSERT INTO bt.orders VALUES (700, NULL, 10, '000000700'), (710, 70, 10, '000000710');
+INSERT INTO bt.invoices VALUES (701, NULL, 10, '000000701');
+INSERT INTO bt.shipments VALUES (702, NULL, 10, '000000702');
+INSERT INTO bt.credit_memos VALUES (703, NULL, 10, '000000703');
+SELECT kind, loginas.bind(kind, format('bt.%I', kind)::regclass)
+  FROM unnest(ARRAY['customers', 'admins', 'store_views', 'orders', 'invoices', 'shipments', 'credit_memos']) AS kind;
+SELECT kind, relation FROM loginas.bindings;
+-- partitioned tables and materialized views are tables too
+CREATE TABLE bt.orders_partitioned (document_id bigint, customer_id bigint, store_id int, reference text)
+  PARTITION BY RANGE (document_id);
+CREATE MATERIALIZED VIEW bt.store_views_snapshot AS SELECT * FROM bt.store_views;
+SELECT loginas.bind('orders', 'bt.orders_partitioned'), loginas.bind('store_views', 'bt.store_views_snapshot');
+SELECT kind, relation FROM loginas.bindings WHERE kind IN ('orders', 'store_views');
+SELECT loginas.bind('orders', 'bt.orders'), loginas.bind('store_views', 'bt.store_views');
+-- lookups now read these tables: admin 1 and customer 1 of the shop schema are unknown here ...
+SELECT loginas.configure('enabled', 'off', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_assistance(1, true);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM loginas.begin_from(7, 'order', 100);
+\echo :LAST_ERROR_SQLSTATE
+-- ... while their documents are found, guests' and customers' alike
+SELECT * FROM loginas.begin_from(7, 'order', 700);
+SELECT * FROM loginas.begin_from(7, 'invoice', 701);
+SELECT * FROM loginas.begin_from(7, 'shipment', 702);
+SELECT * FROM loginas.begin_from(7, 'credit_memo', 703);
+SELECT * FROM loginas.begin_from(7, 'order', 710);
+-- and admin 7, customer 70 and their store views are those of bt (undone by the rollback)
+BEGIN;
+SELECT loginas.configure('enabled', 'on', 7), loginas.grant('Testers', 'login', 7),
+       loginas.set_assistance(70, true);
+SELECT loginas.permitted(7, 'login');
+SELECT * FROM loginas.check(7, 70);
+SELECT * FROM loginas.store_choices(7, 70);
+SELECT customer_id, store_id FROM loginas.redeem((SELECT token FROM loginas.begin_from(7, 'order', 710)));
+ROLLBACK;
+
+--------------------------------------------------------------------------------
+-- refusals; a refused bind leaves the binding as it was and logs nothing
+--------------------------------------------------------------------------------
+SELECT max(log_id) AS log1 FROM loginas.action_log \gset
+-- unknown kind; the hint lists the valid ones
+SELECT loginas.bind('products', 'bt.orders');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind('order', 'bt.orders');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind(NULL, 'bt.orders');
+\echo :LAST_ERROR_SQLSTATE
+-- NULL relation
+SELECT loginas.bind('orders', NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- a relation that does not exist is refused by PostgreSQL's regclass input already
+SELECT loginas.bind('orders', 'bt.no_such_table');
+\echo :LAST_ERROR_SQLSTATE
+-- not a table or view
+CREATE SEQUENCE bt.order_seq;
+CREATE INDEX orders_reference ON bt.orders (reference);
+CREATE TYPE bt.order_row AS (document_id bigint, customer_id bigint, store_id bigint, reference text);
+SELECT loginas.bind('orders', 'bt.order_seq');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind('orders', 'bt.orders_reference');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind('orders', 'bt.order_row');
+\echo :LAST_ERROR_SQLSTATE
+-- a missing column is named; the detail lists the columns the kind needs
+CREATE VIEW bt.orders_without_reference AS SELECT document_id, customer_id, store_id FROM bt.orders;
+SELECT loginas.bind('orders', 'bt.orders_without_reference');
+\echo :LAST_ERROR_SQLSTATE
+-- wrong column types: an id that is not an integer, text that is not text
+CREATE VIEW bt.orders_numeric AS SELECT document_id::numeric AS document_id, customer_id, store_id, reference FROM bt.orders;
+CREATE VIEW bt.orders_text_customer AS SELECT document_id, customer_id::text AS customer_id, store_id, reference FROM bt.orders;
+CREATE VIEW bt.orders_int_reference AS SELECT document_id, customer_id, store_id, reference::int AS reference FROM bt.orders;
+SELECT loginas.bind('orders', 'bt.orders_numeric');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind('orders', 'bt.orders_text_customer');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.bind('orders', 'bt.orders_int_reference');
+\echo :LAST_ERROR_SQLSTATE
+-- Magento's admin_user binds only through a view: its columns are named differently, and its
+-- is_active is a smallint flag
+CREATE TABLE bt.admin_user (user_id int PRIMARY KEY, firstname varchar(32), lastname varchar(32),
+                            email varchar(128), username varchar(40), is_active smallint NOT NULL DEFAULT 1);
+INSERT INTO bt.admin_user VALUES (8, 'Mage', 'Admin', 'mage@example.com', 'mage', 1);
+SELECT loginas.bind('admins', 'bt.admin_user');
+\echo :LAST_ERROR_SQLSTATE
+CREATE VIEW bt.magento_admins_raw AS
+  SELECT user_id AS admin_id, username, firstname || ' ' || lastname AS display_name, is_active,
+         'Magento'::text AS role
+    FROM bt.admin_user;
+SELECT loginas.bind('admins', 'bt.magento_admins_raw');
+\echo :LAST_ERROR_SQLSTATE
+CREATE VIEW bt.magento_admins AS
+  SELECT user_id AS admin_id, username, firstname || ' ' || lastname AS display_name,
+         is_active = 1 AS is_active, 'Magento'::text AS role
+    FROM bt.admin_user;
+-- a view owned by a non-superuser is refused: loginas reads bound relations with superuser
+-- rights, and a view runs the functions it calls with the rights of whoever reads it
+ALTER VIEW bt.magento_admins OWNER TO regress_loginas_shop;
+SELECT loginas.bind('admins', 'bt.magento_admins');
+\echo :LAST_ERROR_SQLSTATE
+-- an unknown by_admin (looked up through the current admins binding, bt.admins)
+SELECT loginas.bind('orders', 'bt.orders', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.unbind('orders', 1);
+\echo :LAST_ERROR_SQLSTATE
+-- nothing changed, nothing was logged
+SELECT kind, relation FROM loginas.bindings;
+SELECT count(*) AS log_rows FROM loginas.action_log WHERE log_id > :log1;
+
+--------------------------------------------------------------------------------
+-- a view owned by a superuser binds (Magento's admin_user through the view with a boolean
+-- is_active); if its owner stops being a superuser later, every use is refused (42501)
+--------------------------------------------------------------------------------
+ALTER VIEW bt.magento_admins OWNER TO CURRENT_USER;
+SELECT loginas.bind('admins', 'bt.magento_admins');
+SELECT kind, relation FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.grant('Magento', 'view_log');
+SELECT loginas.permitted(8, 'view_log') AS mage, loginas.permitted(7, 'view_log') AS tess;
+ALTER VIEW bt.magento_admins OWNER TO regress_loginas_shop;
+SELECT loginas.permitted(8, 'view_log');
+\echo :LAST_ERROR_SQLSTATE
+ALTER VIEW bt.magento_admins OWNER TO CURRENT_USER;
+SELECT loginas.permitted(8, 'view_log');
+-- the same holds for a bound table its (non-superuser) owner turns into a view later
+CREATE TABLE bt.empty_admins (admin_id int, username text, display_name text, is_active boolean, role text);
+ALTER TABLE bt.empty_admins OWNER TO regress_loginas_shop;
+SELECT loginas.bind('admins', 'bt.empty_admins');
+SET ROLE regress_loginas_shop;
+CREATE RULE "_RETURN" AS ON SELECT TO bt.empty_admins DO INSTEAD
+  SELECT 8 AS admin_id, 'mage'::text AS username, 'Mage Admin'::text AS display_name,
+         true AS is_active, 'Magento'::text AS role;
+RESET ROLE;
+SELECT relkind FROM pg_class WHERE oid = 'bt.empty_admins'::regclass;
+SELECT loginas.permitted(8, 'view_log');
+\echo :LAST_ERROR_SQLSTATE
+-- what involves no admin still works meanwhile: above all, the feature can be switched off
+SELECT loginas.configure('enabled', 'on'), loginas.configure('enabled', 'off');
+SELECT loginas.grant('Testers', 'manage_assistance'), loginas.revoke('Testers', 'manage_assistance');
+SELECT loginas.bind('admins', 'bt.admins');
+SELECT loginas.grant('Testers', 'view_log');
+
+--------------------------------------------------------------------------------
+-- the binding is kept by OID: the search_path at bind or use time, renames and schema moves do
+-- not matter
+--------------------------------------------------------------------------------
+CREATE SCHEMA bt2;
+CREATE VIEW bt.staff AS SELECT * FROM bt.admins;
+-- a look-alike in another schema: admin 7 is someone else there
+CREATE VIEW bt2.staff AS SELECT 7::int AS admin_id, 'impostor'::text AS username,
+                                'Im Postor'::text AS display_name, true AS is_active, 'Nobody'::text AS role;
+SET search_path = bt, public;
+SELECT loginas.bind('admins', 'staff');
+SELECT kind, relation, relation = 'bt.staff'::regclass AS is_bt_staff FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.permitted(7, 'view_log');
+SET search_path = bt2, public;
+SELECT kind, relation, relation = 'bt.staff'::regclass AS is_bt_staff FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.permitted(7, 'view_log');
+RESET search_path;
+ALTER VIEW bt.staff RENAME TO team;
+SELECT kind, relation FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.permitted(7, 'view_log');
+ALTER VIEW bt.team SET SCHEMA bt2;
+SELECT kind, relation FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.permitted(7, 'view_log');
+-- unknown admins are reported with the relation's current name
+SELECT loginas.unbind('orders', 99);
+\echo :LAST_ERROR_SQLSTATE
+
+--------------------------------------------------------------------------------
+-- a dropped bound relation is reported at use (55000), with a hint to bind again
+--------------------------------------------------------------------------------
+DROP VIEW bt2.team;
+SELECT loginas.permitted(7, 'view_log');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('enabled', 'off', 7);
+\echo :LAST_ERROR_SQLSTATE
+-- binding again (a rebind replaces the binding) repairs it
+SELECT loginas.bind('admins', 'bt.admins');
+SELECT loginas.permitted(7, 'view_log');
+
+--------------------------------------------------------------------------------
+-- unbind: true when there was a binding, false when not; a missing binding is reported at use
+-- (55000), with a hint to bind one
+--------------------------------------------------------------------------------
+SELECT loginas.unbind('admins');
+SELECT loginas.unbind('admins');
+SELECT loginas.unbind('products');
+SELECT kind, relation IS NULL AS unbound FROM loginas.bindings WHERE kind = 'admins';
+SELECT loginas.permitted(7, 'view_log');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.unbind('orders');
+SELECT * FROM loginas.begin_from(7, 'order', 700);
+\echo :LAST_ERROR_SQLSTATE
+
+--------------------------------------------------------------------------------
+-- restore the bindings of setup; binding and unbinding are logged (relation_bound,
+-- relation_unbound: kind and relation in details, the admin when by_admin is given)
+--------------------------------------------------------------------------------
+SELECT loginas.revoke('Testers', 'view_log'), loginas.revoke('Magento', 'view_log');
+SELECT max(log_id) AS log2 FROM loginas.action_log \gset
+SELECT loginas.bind('admins', 'shop.loginas_admins');
+SELECT loginas.bind('orders', 'shop.loginas_orders', 1);
+SELECT loginas.unbind('credit_memos', 2);
+SELECT loginas.bind('customers', 'shop.loginas_customers', 2);
+SELECT loginas.bind('store_views', 'shop.loginas_store_views');
+SELECT loginas.bind('invoices', 'shop.loginas_invoices');
+SELECT loginas.bind('shipments', 'shop.loginas_shipments');
+SELECT loginas.bind('credit_memos', 'shop.loginas_credit_memos', 1);
+SELECT action, result, admin_id, admin_username, customer_id, session_id, details
+  FROM loginas.action_log WHERE log_id > :log2 ORDER BY log_id;
+SELECT kind, bound_by_admin, bound_by_role = session_user AS by_this_role FROM loginas.binding ORDER BY kind;
+SELECT kind, relation, required_columns FROM loginas.bindings;
+-- every bind and unbind of this suite was logged, the refused ones not
+SELECT action, count(*) FROM loginas.action_log
+ WHERE log_id > :log0 AND action IN ('relation_bound', 'relation_unbound')
+ GROUP BY action ORDER BY action;
+
+-- clean up
+SET client_min_messages = warning;
+DROP SCHEMA bt, bt2 CASCADE;
+RESET client_min_messages;
+DROP ROLE regress_loginas_shop;
+SELECT count(*) AS grants FROM loginas.permissions;
+SELECT count(*) AS live FROM loginas.session WHERE ended_at IS NULL;
