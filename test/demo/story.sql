@@ -39,6 +39,10 @@
 CREATE EXTENSION loginas CASCADE;
 GRANT loginas_admin, loginas_reporting TO magento_backend;
 GRANT loginas_storefront TO magento_storefront;
+\echo '   loginas reads bound relations as the role loginas_reader (granted to nobody):'
+\echo '   the DBA says what it may read.'
+GRANT USAGE ON SCHEMA shop_loginas TO loginas_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA shop_loginas TO loginas_reader;
 \o /dev/null
 SELECT loginas.bind('customers',    'shop_loginas.customers');
 SELECT loginas.bind('admins',       'shop_loginas.admins');
@@ -48,7 +52,7 @@ SELECT loginas.bind('invoices',     'shop_loginas.invoices');
 SELECT loginas.bind('shipments',    'shop_loginas.shipments');
 SELECT loginas.bind('credit_memos', 'shop_loginas.credit_memos');
 \o
-SELECT kind, relation, required_columns FROM loginas.bindings;
+SELECT kind, relation, status, required_columns FROM loginas.bindings;
 
 \echo '   The shop as loginas sees it through the views:'
 SELECT * FROM shop_loginas.admins ORDER BY admin_id;
