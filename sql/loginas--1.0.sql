@@ -12,6 +12,7 @@
  *	 7. policy            (the checks every step re-makes)
  *	 8. sessions          (ticket -> session -> context, and their ends)
  *	 9. privileges
+ *	10. write attribution on tracked tables (placed before 9 in the file)
  *
  * Conventions: every function that runs with the extension owner's rights is
  * SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp, and every
@@ -1506,6 +1507,403 @@ $$;
 COMMENT ON FUNCTION loginas.expire() IS 'ends tickets and sessions past their time or whose conditions failed; schedule it (e.g. every minute with pg_cron)';
 
 ------------------------------------------------------------------------------
+-- 10. Write attribution on the shop's own tables (C: src/track.c, src/writelog.c)
+------------------------------------------------------------------------------
+CREATE TABLE loginas.tracked (
+	relation		regclass PRIMARY KEY,
+	customer_column	name,			-- a table whose rows carry the customer id
+	parent			regclass,		-- or a child reaching it through a foreign key
+	fk_columns		name[],			-- the child's columns of that foreign key
+	parent_columns	name[],			-- the parent's columns they reference
+	created_column	name NOT NULL,
+	changed_column	name NOT NULL,
+	tracked_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CHECK ((customer_column IS NULL) <> (parent IS NULL))
+);
+
+CREATE TABLE loginas.protected_column (
+	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	column_name	name NOT NULL,
+	protected_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (relation, column_name)
+);
+
+CREATE VIEW loginas.tracked_tables AS
+	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
+		   t.created_column, t.changed_column,
+		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
+				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
+		   t.tracked_at
+	  FROM loginas.tracked t
+	 ORDER BY t.relation::text;
+
+CREATE FUNCTION loginas._track_row() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_track_row';
+CREATE FUNCTION loginas._track_truncate() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_track_truncate';
+CREATE FUNCTION loginas._invalidate(relation regclass) RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'loginas_invalidate';
+
+-- The trigger's filter: is the current transaction acting in a session?  It
+-- is the one function every role may execute (a WHEN clause runs with the
+-- writing role's rights); it says nothing about any other transaction.
+CREATE FUNCTION loginas.in_session() RETURNS boolean
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_in_session';
+
+-- attnum of a column by name (0 when absent)
+CREATE FUNCTION loginas._attnum(p_rel regclass, p_column name) RETURNS int2
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT a.attnum FROM pg_catalog.pg_attribute a
+					  WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+						AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), 0)::int2
+$$;
+
+-- the primary key's column names, in key order
+CREATE FUNCTION loginas._pk_columns(p_rel regclass) RETURNS name[]
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.array_agg(a.attname ORDER BY k.ord)
+	  FROM pg_catalog.pg_index i
+	 CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+									AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+	 WHERE i.indrelid OPERATOR(pg_catalog.=) p_rel AND i.indisprimary
+$$;
+
+-- what the trigger on p_relid (the tracked table or one of its partitions) needs
+CREATE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_query text, chain oid[])
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	cur loginas.tracked;
+	from_list text;
+	cond text := '';
+	i int := 0;
+	j int;
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+	changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		SELECT a.atttypid INTO customer_type FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relid AND a.attnum OPERATOR(pg_catalog.=) customer_attnum;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a child: the customer id of the parent row (up the chain of parents),
+	-- share-locked so that it cannot be re-parented under the write
+	fk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(t.fk_columns) WITH ORDINALITY u(c, o) ORDER BY o);
+	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
+		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
+	END LOOP;
+	SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) t.parent;
+	from_list := pg_catalog.format('%s t0', cur.relation);
+	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
+	WHILE cur.customer_column IS NULL LOOP
+		i := i OPERATOR(pg_catalog.+) 1;
+		IF i OPERATOR(pg_catalog.>) 16 THEN
+			RAISE EXCEPTION 'loginas: the parent chain of % is too long or circular', t.relation;
+		END IF;
+		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', cur.parent, i);
+		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
+			from_list := from_list OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+						 OPERATOR(pg_catalog.||) pg_catalog.format('t%s.%I OPERATOR(pg_catalog.=) t%s.%I',
+																   i, cur.parent_columns[j], i OPERATOR(pg_catalog.-) 1, cur.fk_columns[j]);
+		END LOOP;
+		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
+		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
+	END LOOP;
+	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
+									  i, cur.customer_column, from_list, cond);
+	RETURN NEXT;
+END
+$$;
+
+-- checks shared by both forms of track(); returns the stamp columns' names
+CREATE FUNCTION loginas._prepare_tracking(p_relation regclass, p_created name, p_changed name)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	kind "char";
+	col name;
+	typ oid;
+BEGIN
+	IF p_relation IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation to track cannot be NULL', NULL, NULL);
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) p_relation;
+	IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+		PERFORM loginas._raise('42809', pg_catalog.format('"%s" is not a table', p_relation),
+			'Only tables and partitioned tables can be tracked.', NULL);
+	END IF;
+	IF loginas._pk_columns(p_relation) IS NULL THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s has no primary key', p_relation),
+			'loginas identifies the rows written in a session by their primary key.',
+			'Add a primary key to the table, then track it.');
+	END IF;
+	IF p_created IS NULL OR p_changed IS NULL OR p_created OPERATOR(pg_catalog.=) p_changed THEN
+		PERFORM loginas._raise('22023', 'the two stamp columns need two different names', NULL, NULL);
+	END IF;
+	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP
+		SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relation AND a.attname OPERATOR(pg_catalog.=) col
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I pg_catalog.int8', p_relation, col);
+		ELSIF typ OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::regtype THEN
+			PERFORM loginas._raise('42804',
+				pg_catalog.format('stamp column "%s" of %s has type %s', col, p_relation, pg_catalog.format_type(typ, NULL)),
+				'A stamp column holds a session id: it must be bigint.', NULL);
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- (re)create the triggers of a tracked table; their names sort after any
+-- plain name, so they fire after the shop's own BEFORE triggers and see the
+-- row as it will be written
+CREATE FUNCTION loginas._install_triggers(p_relation regclass, p_created name, p_changed name)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_insert BEFORE INSERT ON %s FOR EACH ROW'
+		' WHEN (loginas.in_session() OR NEW.%I IS NOT NULL OR NEW.%I IS NOT NULL)'
+		' EXECUTE FUNCTION loginas._track_row()', p_relation, p_created, p_changed);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_update BEFORE UPDATE ON %s FOR EACH ROW'
+		' WHEN (loginas.in_session() OR NEW.%I IS NOT NULL OR NEW.%I IS DISTINCT FROM OLD.%I)'
+		' EXECUTE FUNCTION loginas._track_row()', p_relation, p_changed, p_created, p_created);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_delete BEFORE DELETE ON %s FOR EACH ROW'
+		' WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()', p_relation);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_truncate BEFORE TRUNCATE ON %s'
+		' FOR EACH STATEMENT EXECUTE FUNCTION loginas._track_truncate()', p_relation);
+END
+$$;
+
+CREATE FUNCTION loginas.track(relation regclass, customer_column name,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	typ oid;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation, track.created_column, track.changed_column);
+	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) track.relation AND a.attname OPERATOR(pg_catalog.=) track.customer_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
+	END IF;
+	IF typ NOT IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype) THEN
+		PERFORM loginas._raise('42804',
+			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
+							  pg_catalog.format_type(typ, NULL)),
+			'The customer column must be an integer (smallint, integer or bigint).', NULL);
+	END IF;
+	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column)
+	VALUES (track.relation, track.customer_column, track.created_column, track.changed_column)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = EXCLUDED.customer_column, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'customer_column', track.customer_column));
+END
+$$;
+
+CREATE FUNCTION loginas.track(relation regclass, parent regclass,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fk record;
+	n int;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation, track.created_column, track.changed_column);
+	IF track.parent IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) track.parent) THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('parent table %s is not tracked', COALESCE(track.parent::text, 'NULL')), NULL,
+			'Track the parent first, with loginas.track(parent, customer_column).');
+	END IF;
+	SELECT pg_catalog.count(*) INTO n FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has no foreign key to %s', track.relation, track.parent),
+			'A child table reaches its customer through a foreign key to its tracked parent.',
+			pg_catalog.format('Add one (ALTER TABLE %s ADD FOREIGN KEY ... REFERENCES %s), or track the table with its own customer column.',
+							  track.relation, track.parent));
+	ELSIF n OPERATOR(pg_catalog.>) 1 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has more than one foreign key to %s', track.relation, track.parent), NULL, NULL);
+	END IF;
+	SELECT ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS fk_cols,
+		   ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS parent_cols
+	  INTO fk
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column)
+	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols, track.created_column, track.changed_column)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = NULL, parent = EXCLUDED.parent, fk_columns = EXCLUDED.fk_columns,
+		   parent_columns = EXCLUDED.parent_columns,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'parent', track.parent::text,
+																	'foreign_key', fk.fk_cols));
+END
+$$;
+
+CREATE FUNCTION loginas.untrack(relation regclass)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	child text;
+	trg text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation) THEN
+		RETURN false;
+	END IF;
+	SELECT pg_catalog.string_agg(t.relation::text, ', ') INTO child
+	  FROM loginas.tracked t WHERE t.parent OPERATOR(pg_catalog.=) untrack.relation;
+	IF child IS NOT NULL THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('table %s is the tracked parent of %s', untrack.relation, child), NULL,
+			'Untrack the child tables first.');
+	END IF;
+	FOREACH trg IN ARRAY ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update',
+							   'zz_loginas_track_delete', 'zz_loginas_track_truncate'] LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', trg, untrack.relation);
+	END LOOP;
+	DELETE FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation;
+	PERFORM loginas._invalidate(untrack.relation);
+	PERFORM loginas._log('table_untracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', untrack.relation::text));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.protect(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) protect.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', protect.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	IF loginas._attnum(protect.relation, protect."column") OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', protect."column", protect.relation), NULL, NULL);
+	END IF;
+	INSERT INTO loginas.protected_column (relation, column_name) VALUES (protect.relation, protect."column")
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(protect.relation);
+	PERFORM loginas._log('column_protected', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', protect.relation::text, 'column', protect."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.unprotect(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM loginas.protected_column p
+	 WHERE p.relation OPERATOR(pg_catalog.=) unprotect.relation AND p.column_name OPERATOR(pg_catalog.=) unprotect."column";
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(unprotect.relation);
+	PERFORM loginas._log('column_unprotected', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', unprotect.relation::text, 'column', unprotect."column"));
+	RETURN true;
+END
+$$;
+
+-- the application records an action of its own for the current session
+CREATE FUNCTION loginas.note(action text, details jsonb DEFAULT '{}')
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF loginas.current_session() IS NULL THEN
+		PERFORM loginas._raise('55000', 'loginas.note() needs a Login as Customer session', NULL,
+			'Call it in a transaction that called loginas.assume().');
+	END IF;
+	IF note.action IS NULL OR pg_catalog.btrim(note.action) OPERATOR(pg_catalog.=) ''
+	   OR pg_catalog.length(note.action) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._raise('22023', 'a note needs an action of 1 to 200 characters', NULL, NULL);
+	END IF;
+	IF note.details IS NULL OR pg_catalog.jsonb_typeof(note.details) OPERATOR(pg_catalog.<>) 'object' THEN
+		PERFORM loginas._raise('22023', 'the details of a note must be a JSON object', NULL, NULL);
+	END IF;
+	RETURN loginas._log('note', 'success', loginas.current_admin(), loginas.current_customer(),
+						loginas.current_session(), loginas.current_store(), NULL, NULL,
+						pg_catalog.jsonb_build_object('note', note.action) OPERATOR(pg_catalog.||) note.details);
+END
+$$;
+
+------------------------------------------------------------------------------
 -- pg_dump keeps what the shop configured and what happened
 ------------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('loginas.setting', '');
@@ -1515,6 +1913,8 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.consent', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.session', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
 
 ------------------------------------------------------------------------------
@@ -1573,3 +1973,10 @@ TO loginas_admin;
 
 -- reporting
 GRANT SELECT ON loginas.action_log TO loginas_reporting;
+
+-- notes from the application, in a session
+GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;
+GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
+
+-- the tracked tables' trigger filter (see loginas.in_session above)
+GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;

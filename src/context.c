@@ -233,3 +233,12 @@ loginas_banner(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(current.banner));
 }
+
+/* loginas.in_session(): the WHEN filter of the tracked tables' triggers */
+PG_FUNCTION_INFO_V1(loginas_in_session);
+
+Datum
+loginas_in_session(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(current.active);
+}

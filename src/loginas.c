@@ -28,4 +28,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("loginas");
 
 	loginas_context_init();
+	loginas_writelog_init();
 }

@@ -6,12 +6,16 @@
  *   ticket (sql: loginas.begin, token.c makes the secret)
  *   -> session (sql: loginas.redeem)
  *   -> context (context.c: loginas.assume binds one transaction to a session)
- *   -> trigger / log / report (later files, built on the context).
+ *   -> trigger (track.c: attribution and containment on tracked tables)
+ *   -> log (writelog.c: the tracked writes of a transaction, logged at commit)
  */
 #ifndef LOGINAS_H
 #define LOGINAS_H
 
 #include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
 
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
@@ -26,9 +30,28 @@ typedef struct LoginAsContext
 	SubTransactionId set_in_subxact;	/* discard when this one aborts */
 } LoginAsContext;
 
+/* Running SQL as the owner of loginas' schema (track.c) */
+typedef struct LoginAsOwnerState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} LoginAsOwnerState;
+
 /* context.c */
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
 extern void loginas_context_clear(void);
+
+/* track.c */
+extern void loginas_as_owner_begin(LoginAsOwnerState *state);
+extern void loginas_as_owner_end(LoginAsOwnerState *state);
+
+/* writelog.c */
+extern void loginas_writelog_init(void);
+extern void loginas_writelog_record(const char *relname, uint32 event,
+									const LoginAsContext *ctx, TupleDesc desc,
+									HeapTuple oldtup, HeapTuple newtup,
+									int npk, const AttrNumber *pk_atts,
+									AttrNumber created_att, AttrNumber changed_att);
 
 #endif							/* LOGINAS_H */

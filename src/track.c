@@ -1,0 +1,613 @@
+/*
+ * track.c
+ *		Write attribution on the shop's own tables: the row trigger.
+ *
+ * loginas.track() puts loginas._track_row() on a table as BEFORE ROW
+ * triggers for INSERT, UPDATE and DELETE, each with a WHEN clause that lets
+ * ordinary writes (no session, no forged stamp) skip the trigger entirely.
+ * When it does fire:
+ *
+ *	outside a session	the stamps cannot be forged: a new row gets no stamps,
+ *						an updated row keeps its creation stamp and loses its
+ *						last-change stamp;
+ *	inside a session	the row (old and new) must belong to the impersonated
+ *						customer -- directly through its customer column, or for
+ *						a child table through its parent row, which is share-
+ *						locked so that it cannot be re-parented meanwhile;
+ *						protected columns must not change; a read-only session
+ *						writes nothing; the stamps name the session; and the
+ *						write is remembered for the log (writelog.c).
+ *
+ * What a tracked relation looks like to the trigger (column numbers, key
+ * columns, the parent query) is read once per backend through
+ * loginas._track_info() and kept in a hash table; a relcache invalidation of
+ * the relation (ALTER TABLE, CREATE TRIGGER, loginas.protect, ...) or of any
+ * relation on its parent chain throws the entry away.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "loginas.h"
+
+#define MAX_TRACK_ATTS 32
+
+typedef struct TrackedRel
+{
+	Oid			relid;			/* hash key: the relation the trigger fired on */
+	bool		valid;
+	char	   *relname;		/* schema-qualified name of the tracked table */
+	AttrNumber	customer_att;	/* 0 for a child table */
+	Oid			customer_type;
+	AttrNumber	created_att;
+	AttrNumber	changed_att;
+	int			npk;
+	AttrNumber	pk_atts[MAX_TRACK_ATTS];
+	int			nprotected;
+	AttrNumber	protected_atts[MAX_TRACK_ATTS];
+	int			nfk;
+	AttrNumber	fk_atts[MAX_TRACK_ATTS];
+	Oid			fk_types[MAX_TRACK_ATTS];
+	SPIPlanPtr	parent_plan;	/* child: customer id of the parent row */
+	int			nchain;			/* relations on the parent chain */
+	Oid			chain[MAX_TRACK_ATTS];
+} TrackedRel;
+
+static HTAB *tracked_rels = NULL;
+
+PG_FUNCTION_INFO_V1(loginas_track_row);
+PG_FUNCTION_INFO_V1(loginas_track_truncate);
+PG_FUNCTION_INFO_V1(loginas_invalidate);
+
+/* ---------------------------------------------------------------------
+ * cache
+ * --------------------------------------------------------------------- */
+
+static void
+tracked_rel_inval(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	TrackedRel *entry;
+	int			i;
+
+	if (tracked_rels == NULL)
+		return;
+	hash_seq_init(&status, tracked_rels);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		bool		hit = (relid == InvalidOid || entry->relid == relid);
+
+		for (i = 0; !hit && i < entry->nchain; i++)
+			hit = (entry->chain[i] == relid);
+		if (hit)
+			entry->valid = false;
+	}
+}
+
+static void
+free_entry_contents(TrackedRel *entry)
+{
+	if (entry->parent_plan)
+		SPI_freeplan(entry->parent_plan);
+	if (entry->relname)
+		pfree(entry->relname);
+	entry->parent_plan = NULL;
+	entry->relname = NULL;
+}
+
+static int
+copy_attnums(Datum arr, AttrNumber *out, const char *what)
+{
+	ArrayType  *a = DatumGetArrayTypeP(arr);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	deconstruct_array(a, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	if (n > MAX_TRACK_ATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("loginas tracks at most %d %s columns per table", MAX_TRACK_ATTS, what)));
+	for (i = 0; i < n; i++)
+		out[i] = DatumGetInt16(elems[i]);
+	return n;
+}
+
+/*
+ * Run SQL as the owner of loginas' schema: the trigger reads loginas' own
+ * tables and the shop's parent rows, whatever the writing role may read.
+ */
+static Oid
+loginas_owner(void)
+{
+	Oid			nsp = get_namespace_oid("loginas", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+void
+loginas_as_owner_begin(LoginAsOwnerState *state)
+{
+	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	SetUserIdAndSecContext(loginas_owner(),
+						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+loginas_as_owner_end(LoginAsOwnerState *state)
+{
+	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
+
+static void
+fill_entry(TrackedRel *entry)
+{
+	LoginAsOwnerState owner;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	free_entry_contents(entry);
+
+	loginas_as_owner_begin(&owner);
+	SPI_connect();
+	args[0] = ObjectIdGetDatum(entry->relid);
+	if (SPI_execute_with_args("SELECT * FROM loginas._track_info($1)", 1, argtypes, args,
+							  NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loginas: could not read the tracking of relation %u", entry->relid);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" has loginas triggers but is not tracked",
+						get_rel_name(entry->relid)),
+				 errhint("Track it with loginas.track(), or drop its loginas_track_* triggers.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	entry->relname = pstrdup(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+	MemoryContextSwitchTo(old);
+	entry->customer_att = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
+	if (isnull)
+		entry->customer_att = 0;
+	entry->customer_type = entry->customer_att ?
+		DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull)) : InvalidOid;
+	entry->created_att = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
+	entry->changed_att = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
+	entry->npk = copy_attnums(SPI_getbinval(tup, desc, 6, &isnull), entry->pk_atts, "key");
+	entry->nprotected = copy_attnums(SPI_getbinval(tup, desc, 7, &isnull), entry->protected_atts, "protected");
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	entry->nfk = isnull ? 0 : copy_attnums(d, entry->fk_atts, "foreign key");
+	entry->nchain = 0;
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
+
+		deconstruct_array(a, OIDOID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+		for (i = 0; i < n && i < MAX_TRACK_ATTS; i++)
+			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
+	}
+
+	entry->parent_plan = NULL;
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	if (!isnull && entry->nfk > 0)
+	{
+		char	   *query = TextDatumGetCString(d);
+		Relation	rel = RelationIdGetRelation(entry->relid);
+		TupleDesc	rdesc = RelationGetDescr(rel);
+		SPIPlanPtr	plan;
+		int			i;
+
+		for (i = 0; i < entry->nfk; i++)
+			entry->fk_types[i] = TupleDescAttr(rdesc, entry->fk_atts[i] - 1)->atttypid;
+		RelationClose(rel);
+		plan = SPI_prepare(query, entry->nfk, entry->fk_types);
+		if (plan == NULL)
+			elog(ERROR, "loginas: could not prepare the parent query of %s: %s",
+				 entry->relname, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "loginas: could not keep the parent query of %s", entry->relname);
+		entry->parent_plan = plan;
+	}
+	SPI_finish();
+	loginas_as_owner_end(&owner);
+
+	entry->valid = true;
+}
+
+static TrackedRel *
+get_tracked(Oid relid)
+{
+	TrackedRel *entry;
+	bool		found;
+
+	if (tracked_rels == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TrackedRel);
+		tracked_rels = hash_create("loginas tracked relations", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+		CacheRegisterRelcacheCallback(tracked_rel_inval, (Datum) 0);
+	}
+	entry = hash_search(tracked_rels, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) entry) + sizeof(Oid), 0, sizeof(TrackedRel) - sizeof(Oid));
+		entry->valid = false;
+	}
+	if (!entry->valid)
+	{
+		PG_TRY();
+		{
+			fill_entry(entry);
+		}
+		PG_CATCH();
+		{
+			entry->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return entry;
+}
+
+/*
+ * loginas._invalidate(regclass): loginas.protect/unprotect/track tell every
+ * backend that the relation's tracking changed.
+ */
+Datum
+loginas_invalidate(PG_FUNCTION_ARGS)
+{
+	CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * the trigger
+ * --------------------------------------------------------------------- */
+
+static int64
+datum_to_int64(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
+}
+
+/* "(1, 'abc')": the key of a row, for messages and the log */
+static void
+append_key(StringInfo buf, TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json)
+{
+	int			i;
+
+	appendStringInfoChar(buf, json ? '[' : '(');
+	for (i = 0; i < entry->npk; i++)
+	{
+		AttrNumber	att = entry->pk_atts[i];
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, att, desc, &isnull);
+		Oid			typoutput;
+		bool		varlena;
+
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		if (isnull)
+		{
+			appendStringInfoString(buf, json ? "null" : "NULL");
+			continue;
+		}
+		getTypeOutputInfo(TupleDescAttr(desc, att - 1)->atttypid, &typoutput, &varlena);
+		if (json)
+			escape_json(buf, OidOutputFunctionCall(typoutput, d));
+		else
+			appendStringInfoString(buf, OidOutputFunctionCall(typoutput, d));
+	}
+	appendStringInfoChar(buf, json ? ']' : ')');
+}
+
+static char *
+key_text(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_key(&buf, entry, desc, tuple, false);
+	return buf.data;
+}
+
+/* which customer a row belongs to; false when it belongs to none */
+static bool
+row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer)
+{
+	bool		isnull;
+
+	if (entry->customer_att)
+	{
+		Datum		d = heap_getattr(tuple, entry->customer_att, desc, &isnull);
+
+		if (isnull)
+			return false;
+		*customer = datum_to_int64(d, entry->customer_type);
+		return true;
+	}
+	else
+	{
+		Datum		values[MAX_TRACK_ATTS];
+		char		nulls[MAX_TRACK_ATTS];
+		LoginAsOwnerState owner;
+		int			i,
+					rc;
+		bool		found = false;
+
+		for (i = 0; i < entry->nfk; i++)
+		{
+			values[i] = heap_getattr(tuple, entry->fk_atts[i], desc, &isnull);
+			nulls[i] = isnull ? 'n' : ' ';
+			if (isnull)
+				return false;	/* no parent, so no customer */
+		}
+		loginas_as_owner_begin(&owner);
+		SPI_connect();
+		rc = SPI_execute_plan(entry->parent_plan, values, nulls, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "loginas: parent query of %s failed: %s", entry->relname,
+				 SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+			{
+				*customer = DatumGetInt64(d);
+				found = true;
+			}
+		}
+		SPI_finish();
+		loginas_as_owner_end(&owner);
+		return found;
+	}
+}
+
+static void
+check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
+				HeapTuple tuple, const char *which)
+{
+	int64		customer = 0;
+
+	if (!row_customer(entry, desc, tuple, &customer) || customer != ctx->customer_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("Login as Customer session %lld may not write row %s of %s",
+						(long long) ctx->session_id, key_text(entry, desc, tuple), entry->relname),
+				 errdetail("The %s row belongs to %s, not to the impersonated customer %lld.",
+						   which,
+						   customer ? psprintf("customer %lld", (long long) customer) : "no customer",
+						   (long long) ctx->customer_id),
+				 errhint("An admin logged in as a customer can change only that customer's data.")));
+}
+
+static bool
+attr_changed(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, AttrNumber att)
+{
+	bool		oldnull,
+				newnull;
+	Datum		o = heap_getattr(oldtup, att, desc, &oldnull);
+	Datum		n = heap_getattr(newtup, att, desc, &newnull);
+	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datum_image_eq(o, n, a->attbyval, a->attlen);
+}
+
+/* does the update change what ties the row to its customer? */
+static bool
+key_moved(TrackedRel *entry, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+{
+	int			i;
+
+	if (entry->customer_att)
+		return attr_changed(desc, oldtup, newtup, entry->customer_att);
+	for (i = 0; i < entry->nfk; i++)
+		if (attr_changed(desc, oldtup, newtup, entry->fk_atts[i]))
+			return true;
+	return false;
+}
+
+static void
+refuse_protected(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
+				 HeapTuple tuple, AttrNumber att)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
+					NameStr(TupleDescAttr(desc, att - 1)->attname), entry->relname),
+			 errdetail("Session %lld tried to change it in row %s.",
+					   (long long) ctx->session_id, key_text(entry, desc, tuple)),
+			 errhint("The customer must change it themselves.")));
+}
+
+static HeapTuple
+set_stamps(HeapTuple tuple, TupleDesc desc, TrackedRel *entry,
+		   bool set_created, Datum created, bool created_null,
+		   Datum changed, bool changed_null)
+{
+	Datum		values[2];
+	bool		nulls[2];
+	int			cols[2];
+	int			n = 0;
+
+	if (set_created)
+	{
+		cols[n] = entry->created_att;
+		values[n] = created;
+		nulls[n] = created_null;
+		n++;
+	}
+	cols[n] = entry->changed_att;
+	values[n] = changed;
+	nulls[n] = changed_null;
+	n++;
+	return heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls);
+}
+
+Datum
+loginas_track_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const LoginAsContext *ctx;
+	TrackedRel *entry;
+	TupleDesc	desc;
+	HeapTuple	newtup = NULL,
+				oldtup = NULL,
+				result;
+	bool		isnull;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("loginas._track_row() must be called as a BEFORE ROW trigger"),
+				 errhint("Use loginas.track() to track a table.")));
+
+	desc = RelationGetDescr(td->tg_relation);
+	entry = get_tracked(RelationGetRelid(td->tg_relation));
+	ctx = loginas_current_context();
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		newtup = td->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		oldtup = td->tg_trigtuple;
+		newtup = td->tg_newtuple;
+	}
+	else
+		oldtup = td->tg_trigtuple;
+	result = newtup ? newtup : oldtup;
+
+	if (ctx == NULL)
+	{
+		/* outside a session: nobody can claim a session did this */
+		if (newtup == NULL)
+			return PointerGetDatum(result);
+		if (oldtup == NULL)
+			return PointerGetDatum(set_stamps(newtup, desc, entry, true, (Datum) 0, true, (Datum) 0, true));
+		else
+		{
+			Datum		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+
+			return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull, (Datum) 0, true));
+		}
+	}
+
+	if (ctx->read_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("Login as Customer session %lld is read-only", (long long) ctx->session_id),
+				 errdetail("It may not %s rows of %s.",
+						   newtup == NULL ? "delete" : (oldtup == NULL ? "insert" : "update"),
+						   entry->relname),
+				 errhint("Begin the session with read_only => false to act for the customer.")));
+
+	/* containment: the row was and stays the impersonated customer's */
+	if (oldtup)
+		check_contained(entry, ctx, desc, oldtup, "existing");
+	if (newtup && (oldtup == NULL || key_moved(entry, desc, oldtup, newtup)))
+		check_contained(entry, ctx, desc, newtup, "new");
+
+	/* protected columns */
+	for (i = 0; newtup && i < entry->nprotected; i++)
+	{
+		AttrNumber	att = entry->protected_atts[i];
+
+		if (oldtup ? attr_changed(desc, oldtup, newtup, att)
+			: !heap_attisnull(newtup, att, desc))
+			refuse_protected(entry, ctx, desc, newtup, att);
+	}
+
+	loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
+							entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
+
+	if (newtup == NULL)
+		return PointerGetDatum(oldtup);
+	if (oldtup == NULL)
+		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
+										  Int64GetDatum(ctx->session_id), false,
+										  Int64GetDatum(ctx->session_id), false));
+	else
+	{
+		Datum		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+
+		return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull,
+										  Int64GetDatum(ctx->session_id), false));
+	}
+}
+
+/*
+ * BEFORE TRUNCATE: no session may empty a tracked table.
+ */
+Datum
+loginas_track_truncate(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const LoginAsContext *ctx;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("loginas._track_truncate() must be called as a BEFORE TRUNCATE trigger")));
+	ctx = loginas_current_context();
+	if (ctx != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("Login as Customer session %lld may not truncate %s",
+						(long long) ctx->session_id,
+						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(td->tg_relation)),
+												   RelationGetRelationName(td->tg_relation))),
+				 errdetail("Truncating a tracked table would remove other customers' rows.")));
+	PG_RETURN_POINTER(NULL);
+}

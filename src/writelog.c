@@ -1,0 +1,261 @@
+/*
+ * writelog.c
+ *		The log of tracked writes made in Login as Customer sessions.
+ *
+ * The row trigger (track.c) records each write here, in transaction memory,
+ * grouped by session, table and operation: how many rows, their primary-key
+ * values and the names of the columns an update changed (never any value of
+ * a protected column, nor of any column but the key).  Just before the
+ * transaction commits (or is prepared) every group becomes one row of
+ * loginas.action_log ('write_insert', 'write_update', 'write_delete'), so
+ * the writes and their log rows commit or roll back together, and a bulk
+ * statement costs one log row instead of one per row.  Groups recorded in a
+ * subtransaction that rolls back are dropped with it.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/bitmapset.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "loginas.h"
+
+typedef struct WriteGroup
+{
+	struct WriteGroup *next;
+	SubTransactionId subid;
+	int64		session_id;
+	int64		admin_id;
+	int64		customer_id;
+	int64		store_id;
+	const char *relname;		/* owned by the trigger's cache: copied */
+	char		op;				/* 'I', 'U', 'D' */
+	int64		rows;
+	StringInfoData keys;		/* JSON array elements, comma separated */
+	Bitmapset  *changed;		/* attnums an update changed */
+	StringInfoData changed_names;	/* JSON array elements */
+} WriteGroup;
+
+static WriteGroup *groups = NULL;
+static WriteGroup *last_group = NULL;
+
+static const char *
+op_name(char op)
+{
+	return op == 'I' ? "insert" : (op == 'U' ? "update" : "delete");
+}
+
+static WriteGroup *
+find_group(const char *relname, char op, const LoginAsContext *ctx)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	WriteGroup *g;
+	MemoryContext old;
+
+	if (last_group && last_group->op == op && last_group->subid == subid &&
+		last_group->session_id == ctx->session_id && strcmp(last_group->relname, relname) == 0)
+		return last_group;
+
+	for (g = groups; g; g = g->next)
+		if (g->op == op && g->subid == subid && g->session_id == ctx->session_id &&
+			strcmp(g->relname, relname) == 0)
+			return last_group = g;
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	g = palloc0(sizeof(WriteGroup));
+	g->subid = subid;
+	g->session_id = ctx->session_id;
+	g->admin_id = ctx->admin_id;
+	g->customer_id = ctx->customer_id;
+	g->store_id = ctx->store_id;
+	g->relname = pstrdup(relname);
+	g->op = op;
+	initStringInfo(&g->keys);
+	initStringInfo(&g->changed_names);
+	MemoryContextSwitchTo(old);
+
+	/* keep the order of first appearance */
+	if (groups == NULL)
+		groups = g;
+	else
+	{
+		WriteGroup *tail = groups;
+
+		while (tail->next)
+			tail = tail->next;
+		tail->next = g;
+	}
+	return last_group = g;
+}
+
+void
+loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext *ctx,
+						TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
+						int npk, const AttrNumber *pk_atts,
+						AttrNumber created_att, AttrNumber changed_att)
+{
+	char		op = TRIGGER_FIRED_BY_INSERT(event) ? 'I' :
+		(TRIGGER_FIRED_BY_UPDATE(event) ? 'U' : 'D');
+	WriteGroup *g = find_group(relname, op, ctx);
+	HeapTuple	keytup = newtup ? newtup : oldtup;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	int			i;
+
+	g->rows++;
+	if (g->keys.len > 0)
+		appendStringInfoChar(&g->keys, ',');
+	appendStringInfoChar(&g->keys, '[');
+	for (i = 0; i < npk; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(keytup, pk_atts[i], desc, &isnull);
+		Oid			typoutput;
+		bool		varlena;
+
+		if (i > 0)
+			appendStringInfoChar(&g->keys, ',');
+		if (isnull)
+		{
+			appendStringInfoString(&g->keys, "null");
+			continue;
+		}
+		getTypeOutputInfo(TupleDescAttr(desc, pk_atts[i] - 1)->atttypid, &typoutput, &varlena);
+		escape_json(&g->keys, OidOutputFunctionCall(typoutput, d));
+	}
+	appendStringInfoChar(&g->keys, ']');
+
+	if (op == 'U')
+	{
+		for (i = 1; i <= desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i - 1);
+			bool		oldnull,
+						newnull;
+			Datum		o,
+						n;
+
+			if (a->attisdropped || i == created_att || i == changed_att ||
+				bms_is_member(i, g->changed))
+				continue;
+			o = heap_getattr(oldtup, i, desc, &oldnull);
+			n = heap_getattr(newtup, i, desc, &newnull);
+			if (oldnull == newnull &&
+				(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
+				continue;
+			g->changed = bms_add_member(g->changed, i);
+			if (g->changed_names.len > 0)
+				appendStringInfoChar(&g->changed_names, ',');
+			escape_json(&g->changed_names, NameStr(a->attname));
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* one action_log row per group, as the extension owner */
+static void
+flush_groups(void)
+{
+	LoginAsOwnerState owner;
+	WriteGroup *g;
+	Oid			argtypes[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID};
+
+	if (groups == NULL)
+		return;
+
+	loginas_as_owner_begin(&owner);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	for (g = groups; g; g = g->next)
+	{
+		StringInfoData details;
+		Datum		values[6];
+
+		initStringInfo(&details);
+		appendStringInfoString(&details, "{\"table\": ");
+		escape_json(&details, g->relname);
+		appendStringInfo(&details, ", \"operation\": \"%s\", \"rows\": " INT64_FORMAT
+						 ", \"keys\": [%s]",
+						 op_name(g->op), g->rows, g->keys.data);
+		if (g->op == 'U')
+			appendStringInfo(&details, ", \"changed_columns\": [%s]", g->changed_names.data);
+		appendStringInfoChar(&details, '}');
+
+		values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
+		values[1] = Int64GetDatum(g->admin_id);
+		values[2] = Int64GetDatum(g->customer_id);
+		values[3] = Int64GetDatum(g->session_id);
+		values[4] = Int64GetDatum(g->store_id);
+		values[5] = CStringGetTextDatum(details.data);
+		if (SPI_execute_with_args("SELECT loginas._log($1, 'success', $2, $3, $4, $5, NULL, NULL, $6::pg_catalog.jsonb)",
+								  6, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	loginas_as_owner_end(&owner);
+	groups = last_group = NULL;
+}
+
+static void
+writelog_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			flush_groups();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* the memory went with TopTransactionContext */
+			groups = last_group = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	WriteGroup **link = &groups;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	last_group = NULL;
+	while (*link)
+	{
+		WriteGroup *g = *link;
+
+		if (g->subid == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+			{
+				*link = g->next;	/* its writes were rolled back */
+				continue;
+			}
+			g->subid = parentSubid;
+		}
+		link = &g->next;
+	}
+}
+
+void
+loginas_writelog_init(void)
+{
+	RegisterXactCallback(writelog_xact_callback, NULL);
+	RegisterSubXactCallback(writelog_subxact_callback, NULL);
+}
