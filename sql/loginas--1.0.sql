@@ -1607,6 +1607,18 @@ BEGIN
 								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
 	IF t.customer_column IS NOT NULL THEN
 		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+	END IF;
+	-- a tracked column renamed or dropped since track(): refuse every write
+	-- rather than guess
+	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('the tracking of %s no longer matches its columns', t.relation),
+			'A tracked, stamp, key or protected column was renamed or dropped, or the primary key changed.',
+			'Track the table again with loginas.track(), and protect its columns again.');
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
 		SELECT a.atttypid INTO customer_type FROM pg_catalog.pg_attribute a
 		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relid AND a.attnum OPERATOR(pg_catalog.=) customer_attnum;
 		RETURN NEXT;
@@ -1617,6 +1629,12 @@ BEGIN
 	-- share-locked so that it cannot be re-parented under the write
 	fk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
 						  FROM pg_catalog.unnest(t.fk_columns) WITH ORDINALITY u(c, o) ORDER BY o);
+	IF 0 OPERATOR(pg_catalog.=) ANY (fk_attnums) THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('the tracking of %s no longer matches its columns', t.relation),
+			'A column of the foreign key to the parent was renamed or dropped.',
+			'Track the table again with loginas.track().');
+	END IF;
 	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
 		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
 				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
