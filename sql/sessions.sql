@@ -76,10 +76,10 @@ SELECT * FROM loginas.check(99, 99);
 SELECT loginas.configure('enabled', 'on');
 SELECT loginas.grant('Administrators', 'login'), loginas.grant('Support', 'login');
 SELECT loginas.set_assistance(1, true);		-- Veronica allows remote shopping assistance
--- unknown admin, inactive admin, role without "login" come before the customer;
+-- NULL ids; unknown admin, inactive admin, role without "login" come before the customer;
 -- unknown customer; inactive customer (before its missing consent); no consent
 SELECT a AS admin_id, c AS customer_id, r.*
-  FROM (VALUES (99, 99), (3, 99), (4, 99), (1, 99), (1, 3), (1, 2), (1, 1)) v(a, c),
+  FROM (VALUES (NULL, 1), (1, NULL), (99, 99), (3, 99), (4, 99), (1, 99), (1, 3), (1, 2), (1, 1)) v(a, c),
 	   LATERAL loginas.check(a, c) r;
 -- expired consent (valid_until moved into the past as superuser)
 UPDATE loginas.consent SET valid_until = now() - interval '1 second' WHERE customer_id = 1;
@@ -576,6 +576,7 @@ SELECT session_id AS sd, session_key AS kd FROM loginas.redeem(:'td') \gset
 \set VERBOSITY verbose
 -- reasons other than logout, expired, customer_inactive are refused
 SELECT loginas."end"(:'kd', 'superseded');
+SELECT loginas."end"(:'kd', NULL);
 -- an unknown key
 SELECT loginas."end"(repeat('0', 64));
 -- a ticket token is not a session key
@@ -606,6 +607,7 @@ SELECT token AS tg FROM loginas.begin(2, 2) \gset
 SELECT session_id AS sg FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'tg', 'UTF8')) \gset
 \set VERBOSITY verbose
 SELECT loginas.end_admin(1, 'logout');
+SELECT loginas.end_admin(1, NULL);
 \set VERBOSITY default
 SELECT loginas.end_admin(1);
 SELECT loginas.end_admin(1);
@@ -690,7 +692,8 @@ SELECT loginas.expire() AS nothing_left;
 -- The log: ticket_issued, ticket_redeemed, session_ended
 ------------------------------------------------------------------------------
 -- one session's lifecycle, from the order view: admin username, customer
--- email, session, store view, source, reason
+-- email, session, store view, source, the admin's reason on every row; the
+-- end reason of session_ended in details
 SELECT token AS tl FROM loginas.begin_from(1, 'order', 100, reason => 'call 99') \gset
 SELECT session_id AS sl, session_key AS kl FROM loginas.redeem(:'tl') \gset
 SELECT loginas."end"(:'kl');
@@ -712,14 +715,16 @@ SELECT loginas.end_admin(1);
 
 ------------------------------------------------------------------------------
 -- Every ticket and session of this suite ended with a recorded end and
--- exactly one session_ended log row carrying its end reason; every one has
--- one ticket_issued row, every redeemed one a ticket_redeemed row
+-- exactly one session_ended log row carrying its end reason (details) and the
+-- session's own reason; every one has one ticket_issued row, every redeemed
+-- one a ticket_redeemed row
 ------------------------------------------------------------------------------
 SELECT count(*) AS sessions,
 	   count(*) FILTER (WHERE ended_at IS NULL OR end_reason IS NULL OR ended_by_role IS NULL) AS without_end,
 	   count(*) FILTER (WHERE (SELECT count(*) FROM loginas.action_log l
 							  WHERE l.session_id = s.session_id AND l.action = 'session_ended'
-								AND l.reason = s.end_reason AND l.admin_id = s.admin_id
+								AND l.details ->> 'end_reason' = s.end_reason
+								AND l.reason IS NOT DISTINCT FROM s.reason AND l.admin_id = s.admin_id
 								AND l.customer_id = s.customer_id AND l.store_id = s.store_id) <> 1) AS bad_end_log,
 	   count(*) FILTER (WHERE (SELECT count(*) FROM loginas.action_log l
 							  WHERE l.session_id = s.session_id AND l.action = 'ticket_issued') <> 1) AS bad_issued_log,
