@@ -134,7 +134,7 @@ SELECT loginas.expire();
 SELECT admin_id, customer_id, redeemed_at IS NOT NULL AS redeemed, end_reason, ended_by_admin
   FROM loginas.session WHERE session_id > :s0 ORDER BY session_id;
 SELECT loginas.expire();	-- nothing left to end
-SELECT action, admin_username, customer_email, reason,
+SELECT action, admin_username, customer_email,
        details - 'ticket_expires_at' - 'session_expires_at' AS details
   FROM loginas.action_log WHERE log_id > :log0 ORDER BY log_id;
 SELECT max(log_id) AS log0 FROM loginas.action_log \gset
@@ -176,7 +176,7 @@ COMMIT;
 SELECT loginas.set_assistance(2, false, by_admin => 1);
 SELECT admin_id, customer_id, redeemed_at IS NOT NULL AS redeemed, end_reason, ended_by_admin
   FROM loginas.session WHERE session_id > :s0 ORDER BY session_id;
-SELECT action, admin_username, customer_email, reason,
+SELECT action, admin_username, customer_email,
        details - 'ticket_expires_at' - 'session_expires_at' AS details
   FROM loginas.action_log WHERE log_id > :log0 ORDER BY log_id;
 SELECT max(log_id) AS log0 FROM loginas.action_log \gset
@@ -216,7 +216,7 @@ SELECT admin_id, customer_id, redeemed_at IS NOT NULL AS redeemed, end_reason
 SELECT loginas.set_assistance(1, false);
 SELECT admin_id, customer_id, redeemed_at IS NOT NULL AS redeemed, end_reason
   FROM loginas.session WHERE session_id > :s0 ORDER BY session_id;
-SELECT action, admin_username, customer_email, reason,
+SELECT action, admin_username, customer_email,
        details - 'ticket_expires_at' - 'session_expires_at' AS details
   FROM loginas.action_log WHERE log_id > :log0 ORDER BY log_id;
 

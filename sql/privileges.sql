@@ -5,6 +5,8 @@
 --   loginas_storefront  the storefront: redeem, assume, end, the customer's own
 --                       set_assistance, banner / current_*
 --   loginas_reporting   reporting: reads loginas.action_log
+-- and a fourth, loginas_reader, granted to nobody: the only role bound
+-- relations are read as.
 -- This suite checks, with test roles holding one capability each, what each
 -- can and cannot do; that no role can write the extension's tables; that
 -- nothing is granted to PUBLIC; that SECURITY DEFINER functions pin their
@@ -39,7 +41,7 @@ GRANT loginas_storefront TO shop_web;
 CREATE ROLE shop_report NOLOGIN;
 GRANT loginas_reporting TO shop_report;
 CREATE ROLE shop_nobody NOLOGIN;
--- the admin backend reads the shop's own tables (needed to bind them)
+-- the admin backend reads the shop's own tables (and names them to bind them)
 GRANT USAGE ON SCHEMA shop TO shop_backend;
 GRANT SELECT ON shop.loginas_orders TO shop_backend;
 
@@ -58,7 +60,10 @@ SELECT COALESCE(max(log_id), 0) AS log0 FROM loginas.action_log \gset
 
 -------------------------------------------------------------------------------
 -- Nothing in schema loginas is granted to PUBLIC (a NULL ACL means the
--- built-in default, which for functions and types includes PUBLIC)
+-- built-in default, which for functions and types includes PUBLIC) but
+-- loginas.in_session(): the WHEN filter of the tracked tables' triggers, which
+-- runs with the rights of whichever role writes a tracked table; it only says
+-- whether the caller's own transaction acts in a session
 -------------------------------------------------------------------------------
 SELECT 'schema' AS kind, n.nspname::text AS object
   FROM pg_namespace n, aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
@@ -111,20 +116,41 @@ SELECT p.oid::regprocedure AS function,
  ORDER BY p.oid::regprocedure::text;
 SELECT c.oid::regclass AS relation, r.role, pr.priv
   FROM pg_class c
- CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody',
-                         'loginas_admin', 'loginas_storefront', 'loginas_reporting']) WITH ORDINALITY AS r(role, ord)
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_admin',
+                         'loginas_storefront', 'loginas_reporting', 'loginas_reader']) WITH ORDINALITY AS r(role, ord)
  CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) WITH ORDINALITY AS pr(priv, pord)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
    AND has_table_privilege(r.role, c.oid, pr.priv)
  ORDER BY c.oid::regclass::text, r.ord, pr.pord;
 SELECT c.oid::regclass AS sequence, r.role
-  FROM pg_class c CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody']) AS r(role)
+  FROM pg_class c
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_reader']) AS r(role)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind = 'S'
    AND (has_sequence_privilege(r.role, c.oid, 'USAGE') OR has_sequence_privilege(r.role, c.oid, 'SELECT')
         OR has_sequence_privilege(r.role, c.oid, 'UPDATE'));
 SELECT r.role, has_schema_privilege(r.role, 'loginas', 'USAGE') AS usage,
        has_schema_privilege(r.role, 'loginas', 'CREATE') AS "create"
-  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody']) AS r(role);
+  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_reader']) AS r(role);
+
+-------------------------------------------------------------------------------
+-- loginas_reader: granted to nobody, owns only the two functions that read
+-- bound relations, and no test role can become it
+-------------------------------------------------------------------------------
+SELECT m.member::regrole AS member_of_loginas_reader
+  FROM pg_auth_members m WHERE m.roleid = 'loginas_reader'::regrole;
+SELECT p.oid::regprocedure AS owned_by_loginas_reader, p.prosecdef
+  FROM pg_proc p WHERE p.proowner = 'loginas_reader'::regrole ORDER BY 1::text;
+SELECT c.oid::regclass AS relation_owned_by_loginas_reader
+  FROM pg_class c WHERE c.relowner = 'loginas_reader'::regrole;
+SELECT r.role, pg_has_role(r.role, 'loginas_reader', 'MEMBER') AS member
+  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody',
+                    'loginas_admin', 'loginas_storefront', 'loginas_reporting']) AS r(role);
+-- and no SECURITY DEFINER function in loginas is owned by anyone else but
+-- the extension's owner
+SELECT p.oid::regprocedure AS other_owner
+  FROM pg_proc p
+ WHERE p.pronamespace = 'loginas'::regnamespace AND p.prosecdef
+   AND p.proowner NOT IN ((SELECT extowner FROM pg_extension WHERE extname = 'loginas'), 'loginas_reader'::regrole);
 
 -------------------------------------------------------------------------------
 -- No role can write the extension's tables directly
@@ -132,7 +158,7 @@ SELECT r.role, has_schema_privilege(r.role, 'loginas', 'USAGE') AS usage,
 SELECT c.oid::regclass AS relation, r.role, pr.priv
   FROM pg_class c
  CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody',
-                         'loginas_admin', 'loginas_storefront', 'loginas_reporting']) AS r(role)
+                         'loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_reader']) AS r(role)
  CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS pr(priv)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
    AND has_table_privilege(r.role, c.oid, pr.priv);
@@ -152,7 +178,12 @@ INSERT INTO writes VALUES
 	(11, $$DELETE FROM loginas.action_log$$),
 	(12, $$TRUNCATE loginas.action_log$$),
 	(13, $$TRUNCATE loginas.session$$),
-	(14, $$SELECT nextval('loginas.session_session_id_seq')$$);
+	(14, $$SELECT nextval('loginas.session_session_id_seq')$$),
+	(15, $$DELETE FROM loginas.tracked$$),
+	(16, $$DELETE FROM loginas.protected_column$$),
+	(17, $$UPDATE loginas.resource SET label = 'x'$$),
+	(18, $$DELETE FROM loginas.setting_definition$$),
+	(19, $$DELETE FROM loginas.binding_column$$);
 GRANT SELECT ON writes TO shop_backend, shop_web, shop_report, shop_nobody;
 SET ROLE shop_backend;
 SELECT n, stmt, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
@@ -191,13 +222,15 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
                (17, $$SELECT * FROM loginas.bindings$$),
                (18, $$SELECT * FROM loginas.permissions$$),
                (19, $$SELECT loginas.set_assistance(1, true, by_admin => 1)$$),
-               (20, $$SELECT loginas._set_assistance_by_admin(1, true, NULL, 1)$$)) v(n, stmt)
+               (20, $$SELECT loginas.set_assistance_as_admin(1, true, NULL, 1)$$),
+               (21, $$SELECT count(*) FROM loginas.tracked_tables$$)) v(n, stmt)
  ORDER BY n;
 RESET ROLE;
 
 -------------------------------------------------------------------------------
 -- The admin backend cannot act as the storefront (redeem, assume, end), nor
--- make the customer's own choice, nor read the log
+-- make the customer's own choice, nor read the log; tracking tables is the
+-- DBA's (it adds columns and triggers to the shop's tables)
 -------------------------------------------------------------------------------
 SET ROLE shop_backend;
 SELECT stmt, pg_temp.try(stmt) AS outcome
@@ -205,11 +238,35 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
                (2, $$SELECT loginas.assume('0')$$),
                (3, $$SELECT loginas.end('0')$$),
                (4, $$SELECT loginas.set_assistance(1, true)$$),
-               (5, $$SELECT loginas._set_assistance_by_customer(1, true, NULL)$$),
+               (5, $$SELECT loginas.set_assistance_as_customer(1, true)$$),
                (6, $$SELECT count(*) FROM loginas.action_log$$),
-               (7, $$DELETE FROM loginas.action_log$$)) v(n, stmt)
+               (7, $$DELETE FROM loginas.action_log$$),
+               (8, $$SELECT loginas.track('shop.sales_order', 'customer_id'::name)$$),
+               (9, $$SELECT loginas.track('shop.invoice', 'shop.sales_order'::regclass)$$),
+               (10, $$SELECT loginas.untrack('shop.sales_order')$$),
+               (11, $$SELECT loginas.protect('shop.sales_order', 'customer_id')$$),
+               (12, $$SELECT loginas.unprotect('shop.sales_order', 'customer_id')$$)) v(n, stmt)
  ORDER BY n;
 RESET ROLE;
+
+-- Nor can it read through loginas what it may not read itself: bound
+-- relations are read as loginas_reader, and bind() refuses a relation
+-- loginas_reader has not been granted (here passed by OID, which skips even
+-- the schema lookup)
+CREATE SCHEMA privtest;
+CREATE TABLE privtest.secret_stores (store_id int, website_id int, name text, website_name text,
+                                     is_active boolean, is_default boolean);
+SELECT 'privtest.secret_stores'::regclass::oid AS secret_oid \gset
+SET ROLE shop_backend;
+SELECT pg_temp.try('SELECT count(*) FROM privtest.secret_stores') AS "select";
+SELECT pg_temp.try(format('SELECT loginas.bind(''store_views'', %s::oid::regclass)', :secret_oid)) AS bind;
+RESET ROLE;
+GRANT USAGE ON SCHEMA privtest TO loginas_reader;
+SET ROLE shop_backend;
+SELECT pg_temp.try(format('SELECT loginas.bind(''store_views'', %s::oid::regclass)', :secret_oid)) AS bind;
+RESET ROLE;
+DROP SCHEMA privtest CASCADE;
+SELECT kind, relation, status FROM loginas.bindings WHERE kind = 'store_views';
 
 -------------------------------------------------------------------------------
 -- Reporting reads the log and nothing else
@@ -253,13 +310,10 @@ RESET ROLE;
 -------------------------------------------------------------------------------
 -- The internal functions are executable by none of the three roles
 -------------------------------------------------------------------------------
--- (the two entry points behind set_assistance are granted to exactly one role
--- each: see the matrix above)
 SELECT p.oid::regprocedure AS internal_function, r.role
   FROM pg_proc p
  CROSS JOIN unnest(ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting']) AS r(role)
  WHERE p.pronamespace = 'loginas'::regnamespace AND p.proname LIKE '\_%'
-   AND p.proname NOT IN ('_set_assistance_by_admin', '_set_assistance_by_customer')
    AND has_function_privilege(r.role, p.oid, 'EXECUTE');
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES
@@ -274,7 +328,9 @@ INSERT INTO internals VALUES
 	(9, $$SELECT * FROM loginas._begin(1, 1, NULL, NULL, NULL, NULL, NULL, false)$$),
 	(10, $$SELECT loginas._lookup('customers', 1)$$),
 	(11, $$SELECT loginas._get_setting('enabled')$$),
-	(12, $$SELECT loginas._hash('x')$$);
+	(12, $$SELECT loginas._hash('x')$$),
+	(13, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1)$$),
+	(14, $$SELECT loginas._read_bound_all('SELECT NULL::jsonb')$$);
 GRANT SELECT ON internals TO shop_backend, shop_web, shop_report;
 SET ROLE shop_backend;
 SELECT n, stmt, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;
@@ -357,7 +413,8 @@ SELECT loginas.expire();
 RESET ROLE;
 -- reporting reads what happened
 SET ROLE shop_report;
-SELECT action, result, admin_username, customer_email, source, reason, details ->> 'by' AS by
+SELECT action, result, admin_username, customer_email, source, details ->> 'end_reason' AS end_reason,
+       details ->> 'by' AS by
   FROM loginas.action_log WHERE log_id > :log0 ORDER BY log_id;
 RESET ROLE;
 
