@@ -7,6 +7,8 @@
 # that made it -- COMMIT, ROLLBACK, an error, PREPARE TRANSACTION -- and a
 # subtransaction that rolls back must take an assume() made inside it along.
 # Nothing a client can SET or set_config() may create or change it.
+# Checked through every reader: current_session/admin/customer/store/
+# read_only(), banner() and in_session() (the tracked tables' trigger filter).
 #
 # Everything below runs on ONE persistent psql connection (BackgroundPsql),
 # i.e. one backend across all transactions; pg_backend_pid() proves it.
@@ -50,6 +52,8 @@ $node->safe_psql(
 		is_active, role FROM shop.admin;
 	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
 		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
+	GRANT USAGE ON SCHEMA shop TO loginas_reader;
+	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
 	SELECT loginas.bind('customers', 'shop.loginas_customers');
 	SELECT loginas.bind('admins', 'shop.loginas_admins');
 	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
@@ -70,10 +74,10 @@ my $assume = 'SELECT loginas.assume((SELECT session_key FROM tap.secret))';
 my $context = q{SELECT concat_ws(',', COALESCE(loginas.current_session()::text, 'NULL'),
 	COALESCE(loginas.current_admin()::text, 'NULL'), COALESCE(loginas.current_customer()::text, 'NULL'),
 	COALESCE(loginas.current_store()::text, 'NULL'), COALESCE(loginas.current_read_only()::text, 'NULL'),
-	COALESCE(loginas.banner(), 'NULL'))};
+	COALESCE(loginas.banner(), 'NULL'), loginas.in_session()::text)};
 my $in_session =
-  "$session_id,1,1,1,false,You are connected as Veronica Costello on Main Website";
-my $no_session = 'NULL,NULL,NULL,NULL,NULL,NULL';
+  "$session_id,1,1,1,false,You are connected as Veronica Costello on Main Website,true";
+my $no_session = 'NULL,NULL,NULL,NULL,NULL,NULL,false';
 
 # one connection = one backend for everything below; errors do not stop it
 my $psql = $node->background_psql('postgres', on_error_stop => 0);
@@ -113,7 +117,7 @@ is(run_ok($context, 'fresh connection'), $no_session, 'no context on a fresh con
 run_ok('BEGIN', 'commit case: BEGIN');
 is(run_ok($assume, 'commit case: assume'), $session_id, 'assume returns the session id');
 is(run_ok($context, 'commit case: in transaction'), $in_session,
-	'inside the transaction: session, admin, customer, store, read_only, banner');
+	'inside the transaction: session, admin, customer, store, read_only, banner, in_session');
 is(run_ok($context, 'commit case: next statement'), $in_session,
 	'the context lasts for the whole transaction (a later statement sees it)');
 run_ok('COMMIT', 'commit case: COMMIT');
