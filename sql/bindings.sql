@@ -1,17 +1,19 @@
 -- bindings: loginas.bind() points loginas at the shop's own customers, admins, store views and
---   documents. loginas.bindings lists the kinds and their required columns; bind() checks the
---   kind (22023), the relation (NULL: 22023; not a table or view: 42809; a view not owned by a
---   superuser: 42501), each required column (missing: 42703; wrong type: 42804) and accepts
---   smallint/integer/bigint ids and text/varchar/char/name text; the binding is kept by OID
---   (search_path changes, renames and schema moves do not matter); a dropped relation, a missing
---   binding (55000) and a view whose owner stopped being a superuser (42501) are reported at use;
---   unbind() says whether there was a binding; bind and unbind are logged.
+--   documents. loginas.bindings lists the kinds, their required columns and each binding's status;
+--   bind() checks the kind (22023), the relation (NULL: 22023; not a table or view: 42809), that
+--   loginas_reader may read it (schema USAGE, SELECT on each required column: 42501), each required
+--   column (missing: 42703; wrong type: 42804) and accepts smallint/integer/bigint ids and
+--   text/varchar/char/name text. Bound relations are read as loginas_reader only, so whatever a
+--   bound view or a column's type calls runs with its rights, never the extension owner's (views
+--   and tables of non-superusers bind alike). The binding is kept by OID (search_path changes,
+--   renames and schema moves do not matter); a dropped relation and a missing binding are reported
+--   at use (55000); unbind() says whether there was a binding; bind and unbind are logged.
 --   Restores the bindings of setup at the end and leaves no grant behind.
 \set VERBOSITY default
 SELECT coalesce(max(log_id), 0) AS log0 FROM loginas.action_log \gset
 
 -- the kinds and the columns each needs; setup bound every kind
-SELECT kind, required_columns, relation IS NOT NULL AS bound FROM loginas.bindings;
+SELECT kind, required_columns, status FROM loginas.bindings;
 
 --------------------------------------------------------------------------------
 -- every kind binds; ids may be smallint, integer or bigint, text columns text, varchar, char
@@ -20,7 +22,10 @@ SELECT kind, required_columns, relation IS NOT NULL AS bound FROM loginas.bindin
 --------------------------------------------------------------------------------
 CREATE ROLE regress_loginas_shop NOLOGIN;
 CREATE SCHEMA bt;
-GRANT USAGE ON SCHEMA bt TO regress_loginas_shop;
+GRANT USAGE, CREATE ON SCHEMA bt TO regress_loginas_shop;
+-- loginas reads bound relations as loginas_reader: the shop lets it read what it binds
+GRANT USAGE ON SCHEMA bt TO loginas_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA bt GRANT SELECT ON TABLES TO loginas_reader;
 CREATE TABLE bt.customers (store_id integer, customer_id bigint, email varchar(255), display_name char(20),
                            is_active boolean, website_id smallint, dob date);
 CREATE TABLE bt.admins (admin_id smallint, username varchar(40), display_name text, is_active boolean, role name);
@@ -86,6 +91,18 @@ SELECT loginas.bind(NULL, 'bt.orders');
 -- NULL relation
 SELECT loginas.bind('orders', NULL);
 \echo :LAST_ERROR_SQLSTATE
+-- a relation loginas_reader may not read: no USAGE on its schema, no SELECT on a required column
+-- (the hints give the GRANT to make)
+CREATE SCHEMA bt_private;
+CREATE TABLE bt_private.admins (admin_id int, username text, display_name text, is_active boolean, role text);
+SELECT loginas.bind('admins', 'bt_private.admins');
+\echo :LAST_ERROR_SQLSTATE
+GRANT USAGE ON SCHEMA bt_private TO loginas_reader;
+SELECT loginas.bind('admins', 'bt_private.admins');
+\echo :LAST_ERROR_SQLSTATE
+GRANT SELECT (admin_id, username) ON bt_private.admins TO loginas_reader;
+SELECT loginas.bind('admins', 'bt_private.admins');
+\echo :LAST_ERROR_SQLSTATE
 -- a relation that does not exist is refused by PostgreSQL's regclass input already
 SELECT loginas.bind('orders', 'bt.no_such_table');
 \echo :LAST_ERROR_SQLSTATE
@@ -117,6 +134,7 @@ SELECT loginas.bind('orders', 'bt.orders_int_reference');
 -- is_active is a smallint flag
 CREATE TABLE bt.admin_user (user_id int PRIMARY KEY, firstname varchar(32), lastname varchar(32),
                             email varchar(128), username varchar(40), is_active smallint NOT NULL DEFAULT 1);
+ALTER TABLE bt.admin_user OWNER TO regress_loginas_shop;
 INSERT INTO bt.admin_user VALUES (8, 'Mage', 'Admin', 'mage@example.com', 'mage', 1);
 SELECT loginas.bind('admins', 'bt.admin_user');
 \echo :LAST_ERROR_SQLSTATE
@@ -125,15 +143,6 @@ CREATE VIEW bt.magento_admins_raw AS
          'Magento'::text AS role
     FROM bt.admin_user;
 SELECT loginas.bind('admins', 'bt.magento_admins_raw');
-\echo :LAST_ERROR_SQLSTATE
-CREATE VIEW bt.magento_admins AS
-  SELECT user_id AS admin_id, username, firstname || ' ' || lastname AS display_name,
-         is_active = 1 AS is_active, 'Magento'::text AS role
-    FROM bt.admin_user;
--- a view owned by a non-superuser is refused: loginas reads bound relations with superuser
--- rights, and a view runs the functions it calls with the rights of whoever reads it
-ALTER VIEW bt.magento_admins OWNER TO regress_loginas_shop;
-SELECT loginas.bind('admins', 'bt.magento_admins');
 \echo :LAST_ERROR_SQLSTATE
 -- an unknown by_admin (looked up through the current admins binding, bt.admins)
 SELECT loginas.bind('orders', 'bt.orders', 1);
@@ -145,34 +154,67 @@ SELECT kind, relation FROM loginas.bindings;
 SELECT count(*) AS log_rows FROM loginas.action_log WHERE log_id > :log1;
 
 --------------------------------------------------------------------------------
--- a view owned by a superuser binds (Magento's admin_user through the view with a boolean
--- is_active); if its owner stops being a superuser later, every use is refused (42501)
+-- views and tables of the shop's own (non-superuser) role bind; they are read as loginas_reader,
+-- so what they run cannot act with the extension owner's rights
 --------------------------------------------------------------------------------
-ALTER VIEW bt.magento_admins OWNER TO CURRENT_USER;
+-- Magento's admin_user through a view of the shop's role, with a boolean is_active
+CREATE VIEW bt.magento_admins AS
+  SELECT user_id AS admin_id, username, firstname || ' ' || lastname AS display_name,
+         is_active = 1 AS is_active, 'Magento'::text AS role
+    FROM bt.admin_user;
+ALTER VIEW bt.magento_admins OWNER TO regress_loginas_shop;
 SELECT loginas.bind('admins', 'bt.magento_admins');
-SELECT kind, relation FROM loginas.bindings WHERE kind = 'admins';
+SELECT kind, relation, status FROM loginas.bindings WHERE kind = 'admins';
 SELECT loginas.grant('Magento', 'view_log');
 SELECT loginas.permitted(8, 'view_log') AS mage, loginas.permitted(7, 'view_log') AS tess;
-ALTER VIEW bt.magento_admins OWNER TO regress_loginas_shop;
+-- a function a bound view calls runs as loginas_reader
+CREATE FUNCTION bt.whoami() RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN RAISE NOTICE 'bt.whoami() runs as %', current_user; RETURN true; END$$;
+ALTER FUNCTION bt.whoami() OWNER TO regress_loginas_shop;
+CREATE OR REPLACE VIEW bt.magento_admins AS
+  SELECT user_id AS admin_id, username, firstname || ' ' || lastname AS display_name,
+         is_active = 1 AND bt.whoami() AS is_active, 'Magento'::text AS role
+    FROM bt.admin_user;
 SELECT loginas.permitted(8, 'view_log');
-\echo :LAST_ERROR_SQLSTATE
-ALTER VIEW bt.magento_admins OWNER TO CURRENT_USER;
-SELECT loginas.permitted(8, 'view_log');
--- the same holds for a bound table its (non-superuser) owner turns into a view later
+-- a table its owner turns into a view after binding it (PostgreSQL 15 still allows this for an
+-- empty table): the view's functions run as loginas_reader as well
 CREATE TABLE bt.empty_admins (admin_id int, username text, display_name text, is_active boolean, role text);
 ALTER TABLE bt.empty_admins OWNER TO regress_loginas_shop;
 SELECT loginas.bind('admins', 'bt.empty_admins');
 SET ROLE regress_loginas_shop;
 CREATE RULE "_RETURN" AS ON SELECT TO bt.empty_admins DO INSTEAD
   SELECT 8 AS admin_id, 'mage'::text AS username, 'Mage Admin'::text AS display_name,
-         true AS is_active, 'Magento'::text AS role;
+         bt.whoami() AS is_active, 'Magento'::text AS role;
 RESET ROLE;
 SELECT relkind FROM pg_class WHERE oid = 'bt.empty_admins'::regclass;
 SELECT loginas.permitted(8, 'view_log');
+-- a column whose owner changes its type after binding to a type of their own with a cast to
+-- boolean: the cast function runs as loginas_reader too
+CREATE TABLE bt.typed_admins (admin_id int, username text, display_name text, is_active boolean, role text);
+ALTER TABLE bt.typed_admins OWNER TO regress_loginas_shop;
+INSERT INTO bt.typed_admins VALUES (8, 'mage', 'Mage Admin', true, 'Magento');
+SELECT loginas.bind('admins', 'bt.typed_admins');
+SET ROLE regress_loginas_shop;
+CREATE TYPE bt.flag AS (on_off int);
+CREATE FUNCTION bt.flag_to_bool(bt.flag) RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN RAISE NOTICE 'bt.flag_to_bool() runs as %', current_user; RETURN ($1).on_off = 1; END$$;
+CREATE CAST (bt.flag AS boolean) WITH FUNCTION bt.flag_to_bool(bt.flag);
+ALTER TABLE bt.typed_admins ALTER COLUMN is_active TYPE bt.flag USING ROW(is_active::int)::bt.flag;
+RESET ROLE;
+SELECT loginas.permitted(8, 'view_log');
+-- once loginas_reader may no longer read a bound relation, PostgreSQL refuses its use (42501)
+SELECT loginas.bind('admins', 'bt.magento_admins');
+REVOKE SELECT ON bt.magento_admins FROM loginas_reader;
+\set SHOW_CONTEXT never
+SELECT loginas.permitted(8, 'view_log');
 \echo :LAST_ERROR_SQLSTATE
--- what involves no admin still works meanwhile: above all, the feature can be switched off
+\set SHOW_CONTEXT errors
+-- what involves no admin does not read the admins binding: above all, the feature can still be
+-- switched on and off
 SELECT loginas.configure('enabled', 'on'), loginas.configure('enabled', 'off');
 SELECT loginas.grant('Testers', 'manage_assistance'), loginas.revoke('Testers', 'manage_assistance');
+GRANT SELECT ON bt.magento_admins TO loginas_reader;
+SELECT loginas.permitted(8, 'view_log');
 SELECT loginas.bind('admins', 'bt.admins');
 SELECT loginas.grant('Testers', 'view_log');
 
@@ -181,6 +223,8 @@ SELECT loginas.grant('Testers', 'view_log');
 -- not matter
 --------------------------------------------------------------------------------
 CREATE SCHEMA bt2;
+GRANT USAGE ON SCHEMA bt2 TO loginas_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA bt2 GRANT SELECT ON TABLES TO loginas_reader;
 CREATE VIEW bt.staff AS SELECT * FROM bt.admins;
 -- a look-alike in another schema: admin 7 is someone else there
 CREATE VIEW bt2.staff AS SELECT 7::int AS admin_id, 'impostor'::text AS username,
@@ -207,6 +251,7 @@ SELECT loginas.unbind('orders', 99);
 -- a dropped bound relation is reported at use (55000), with a hint to bind again
 --------------------------------------------------------------------------------
 DROP VIEW bt2.team;
+SELECT kind, relation, status FROM loginas.bindings WHERE kind = 'admins';
 SELECT loginas.permitted(7, 'view_log');
 \echo :LAST_ERROR_SQLSTATE
 SELECT loginas.configure('enabled', 'off', 7);
@@ -222,7 +267,7 @@ SELECT loginas.permitted(7, 'view_log');
 SELECT loginas.unbind('admins');
 SELECT loginas.unbind('admins');
 SELECT loginas.unbind('products');
-SELECT kind, relation IS NULL AS unbound FROM loginas.bindings WHERE kind = 'admins';
+SELECT kind, relation, status FROM loginas.bindings WHERE kind = 'admins';
 SELECT loginas.permitted(7, 'view_log');
 \echo :LAST_ERROR_SQLSTATE
 SELECT loginas.unbind('orders');
@@ -246,7 +291,7 @@ SELECT loginas.bind('credit_memos', 'shop.loginas_credit_memos', 1);
 SELECT action, result, admin_id, admin_username, customer_id, session_id, details
   FROM loginas.action_log WHERE log_id > :log2 ORDER BY log_id;
 SELECT kind, bound_by_admin, bound_by_role = session_user AS by_this_role FROM loginas.binding ORDER BY kind;
-SELECT kind, relation, required_columns FROM loginas.bindings;
+SELECT kind, relation, status, required_columns FROM loginas.bindings;
 -- every bind and unbind of this suite was logged, the refused ones not
 SELECT action, count(*) FROM loginas.action_log
  WHERE log_id > :log0 AND action IN ('relation_bound', 'relation_unbound')
@@ -254,7 +299,7 @@ SELECT action, count(*) FROM loginas.action_log
 
 -- clean up
 SET client_min_messages = warning;
-DROP SCHEMA bt, bt2 CASCADE;
+DROP SCHEMA bt, bt2, bt_private CASCADE;
 RESET client_min_messages;
 DROP ROLE regress_loginas_shop;
 SELECT count(*) AS grants FROM loginas.permissions;
