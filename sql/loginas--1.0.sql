@@ -349,6 +349,11 @@ CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_
 DECLARE
 	id bigint;
 BEGIN
+	-- rows of a session (writes, notes) carry its source document and reason
+	IF p_session_id IS NOT NULL AND p_source IS NULL AND p_reason IS NULL THEN
+		SELECT s.source, s.reason INTO p_source, p_reason
+		  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
+	END IF;
 	INSERT INTO loginas.action_log (action, result, admin_id, admin_username, customer_id,
 									customer_email, session_id, store_id, source, reason, details)
 	VALUES (p_action, p_result,

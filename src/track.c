@@ -411,6 +411,18 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 	}
 }
 
+/* refusals of tracked writes also go to the server log, like the SQL API's */
+static void
+log_refusal(const LoginAsContext *ctx, const char *what, const char *relname)
+{
+	ereport(LOG,
+			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
+					", session " INT64_FORMAT ", role %s)",
+					what, relname, ctx->admin_id, ctx->customer_id, ctx->session_id,
+					GetUserNameFromId(GetSessionUserId(), true)),
+			 errhidestmt(true)));
+}
+
 static void
 check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 				HeapTuple tuple, const char *which)
@@ -418,6 +430,8 @@ check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 	int64		customer = 0;
 
 	if (!row_customer(entry, desc, tuple, &customer) || customer != ctx->customer_id)
+	{
+		log_refusal(ctx, psprintf("row %s of another customer", key_text(entry, desc, tuple)), entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld may not write row %s of %s",
@@ -427,6 +441,7 @@ check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 						   customer ? psprintf("customer %lld", (long long) customer) : "no customer",
 						   (long long) ctx->customer_id),
 				 errhint("An admin logged in as a customer can change only that customer's data.")));
+	}
 }
 
 static bool
@@ -461,6 +476,9 @@ static void
 refuse_protected(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 				 HeapTuple tuple, AttrNumber att)
 {
+	log_refusal(ctx, psprintf("change of protected column \"%s\" in row %s",
+							  NameStr(TupleDescAttr(desc, att - 1)->attname), key_text(entry, desc, tuple)),
+				entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
@@ -545,6 +563,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	}
 
 	if (ctx->read_only)
+	{
+		log_refusal(ctx, "write in a read-only session", entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld is read-only", (long long) ctx->session_id),
@@ -552,6 +572,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 						   newtup == NULL ? "delete" : (oldtup == NULL ? "insert" : "update"),
 						   entry->relname),
 				 errhint("Begin the session with read_only => false to act for the customer.")));
+	}
 
 	/* containment: the row was and stays the impersonated customer's */
 	if (oldtup)
@@ -602,12 +623,16 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 				 errmsg("loginas._track_truncate() must be called as a BEFORE TRUNCATE trigger")));
 	ctx = loginas_current_context();
 	if (ctx != NULL)
+	{
+		const char *relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(td->tg_relation)),
+														 RelationGetRelationName(td->tg_relation));
+
+		log_refusal(ctx, "truncate", relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld may not truncate %s",
-						(long long) ctx->session_id,
-						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(td->tg_relation)),
-												   RelationGetRelationName(td->tg_relation))),
+						(long long) ctx->session_id, relname),
 				 errdetail("Truncating a tracked table would remove other customers' rows.")));
+	}
 	PG_RETURN_POINTER(NULL);
 }
