@@ -1578,6 +1578,18 @@ CREATE FUNCTION loginas._pk_columns(p_rel regclass) RETURNS name[]
 	 WHERE i.indrelid OPERATOR(pg_catalog.=) p_rel AND i.indisprimary
 $$;
 
+CREATE FUNCTION loginas._chain_broken(p_relation regclass) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._raise('55000',
+		pg_catalog.format('the tracking of %s no longer matches its columns', p_relation),
+		'A tracked, key or foreign key column on the parent chain was renamed or dropped.',
+		pg_catalog.format('Track %s (and its children) again with loginas.track().', p_relation));
+END
+$$;
+
 -- what the trigger on p_relid (the tracked table or one of its partitions) needs
 CREATE FUNCTION loginas._track_info(p_relid oid)
 	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
@@ -1645,12 +1657,22 @@ BEGIN
 				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
 	END LOOP;
 	SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) t.parent;
+	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
+				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
+		PERFORM loginas._chain_broken(cur.relation);
+	END IF;
 	from_list := pg_catalog.format('%s t0', cur.relation);
 	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	WHILE cur.customer_column IS NULL LOOP
 		i := i OPERATOR(pg_catalog.+) 1;
 		IF i OPERATOR(pg_catalog.>) 16 THEN
 			RAISE EXCEPTION 'loginas: the parent chain of % is too long or circular', t.relation;
+		END IF;
+		IF EXISTS (SELECT FROM pg_catalog.unnest(cur.fk_columns) c
+					WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0)
+		   OR EXISTS (SELECT FROM pg_catalog.unnest(cur.parent_columns) c
+					   WHERE loginas._attnum(cur.parent, c) OPERATOR(pg_catalog.=) 0) THEN
+			PERFORM loginas._chain_broken(cur.relation);
 		END IF;
 		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', cur.parent, i);
 		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
@@ -1661,6 +1683,9 @@ BEGIN
 		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
 		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	END LOOP;
+	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._chain_broken(cur.relation);
+	END IF;
 	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
 									  i, cur.customer_column, from_list, cond);
 	RETURN NEXT;
@@ -1728,6 +1753,10 @@ BEGIN
 		' EXECUTE FUNCTION loginas._track_row()', p_relation, p_changed, p_created, p_created);
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_track_delete BEFORE DELETE ON %s FOR EACH ROW'
+		' WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()', p_relation);
+	-- inserts are logged once written (not for rows ON CONFLICT skipped)
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_log_insert AFTER INSERT ON %s FOR EACH ROW'
 		' WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()', p_relation);
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_track_truncate BEFORE TRUNCATE ON %s'
@@ -1847,7 +1876,8 @@ BEGIN
 			'Untrack the child tables first.');
 	END IF;
 	FOREACH trg IN ARRAY ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update',
-							   'zz_loginas_track_delete', 'zz_loginas_track_truncate'] LOOP
+							   'zz_loginas_track_delete', 'zz_loginas_log_insert',
+							   'zz_loginas_track_truncate'] LOOP
 		EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', trg, untrack.relation);
 	END LOOP;
 	DELETE FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation;
@@ -1922,7 +1952,7 @@ BEGIN
 	END IF;
 	RETURN loginas._log('note', 'success', loginas.current_admin(), loginas.current_customer(),
 						loginas.current_session(), loginas.current_store(), NULL, NULL,
-						pg_catalog.jsonb_build_object('note', note.action) OPERATOR(pg_catalog.||) note.details);
+						note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action));
 END
 $$;
 

@@ -43,6 +43,7 @@ extern const LoginAsContext *loginas_current_context(void);
 extern void loginas_context_clear(void);
 
 /* track.c */
+extern void loginas_track_init(void);
 extern void loginas_as_owner_begin(LoginAsOwnerState *state);
 extern void loginas_as_owner_end(LoginAsOwnerState *state);
 

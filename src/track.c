@@ -27,6 +27,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -46,6 +48,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "catalog/partition.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 
 #include "loginas.h"
 
@@ -358,8 +363,15 @@ key_text(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
 	return buf.data;
 }
 
-/* which customer a row belongs to; false when it belongs to none */
-static bool
+/* whom a row belongs to */
+typedef enum RowOwner
+{
+	OWNER_CUSTOMER,				/* *customer is set */
+	OWNER_NONE,					/* NULL customer column or foreign key */
+	OWNER_PARENT_GONE			/* a child whose parent row is not there */
+} RowOwner;
+
+static RowOwner
 row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer)
 {
 	bool		isnull;
@@ -369,9 +381,9 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 		Datum		d = heap_getattr(tuple, entry->customer_att, desc, &isnull);
 
 		if (isnull)
-			return false;
+			return OWNER_NONE;
 		*customer = datum_to_int64(d, entry->customer_type);
-		return true;
+		return OWNER_CUSTOMER;
 	}
 	else
 	{
@@ -380,14 +392,14 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 		LoginAsOwnerState owner;
 		int			i,
 					rc;
-		bool		found = false;
+		RowOwner	result = OWNER_PARENT_GONE;
 
 		for (i = 0; i < entry->nfk; i++)
 		{
 			values[i] = heap_getattr(tuple, entry->fk_atts[i], desc, &isnull);
 			nulls[i] = isnull ? 'n' : ' ';
 			if (isnull)
-				return false;	/* no parent, so no customer */
+				return OWNER_NONE;	/* no parent, so no customer */
 		}
 		loginas_as_owner_begin(&owner);
 		SPI_connect();
@@ -399,15 +411,17 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 		{
 			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-			if (!isnull)
+			if (isnull)
+				result = OWNER_NONE;
+			else
 			{
 				*customer = DatumGetInt64(d);
-				found = true;
+				result = OWNER_CUSTOMER;
 			}
 		}
 		SPI_finish();
 		loginas_as_owner_end(&owner);
-		return found;
+		return result;
 	}
 }
 
@@ -423,14 +437,26 @@ log_refusal(const LoginAsContext *ctx, const char *what, const char *relname)
 			 errhidestmt(true)));
 }
 
+/*
+ * An existing child row whose parent row is gone lost it in this very
+ * transaction (a foreign key keeps committed children with their parents):
+ * an ON DELETE / ON UPDATE CASCADE of a parent row, which its own trigger
+ * already checked.  Such a row is let through; every other row must belong to
+ * the impersonated customer.
+ */
 static void
 check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
-				HeapTuple tuple, const char *which)
+				HeapTuple tuple, bool existing)
 {
 	int64		customer = 0;
+	RowOwner	owner = row_customer(entry, desc, tuple, &customer);
 
-	if (!row_customer(entry, desc, tuple, &customer) || customer != ctx->customer_id)
+	if (existing && owner == OWNER_PARENT_GONE)
+		return;
+	if (owner != OWNER_CUSTOMER || customer != ctx->customer_id)
 	{
+		const char *which = existing ? "existing" : "new";
+
 		log_refusal(ctx, psprintf("row %s of another customer", key_text(entry, desc, tuple)), entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -438,7 +464,7 @@ check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 						(long long) ctx->session_id, key_text(entry, desc, tuple), entry->relname),
 				 errdetail("The %s row belongs to %s, not to the impersonated customer %lld.",
 						   which,
-						   customer ? psprintf("customer %lld", (long long) customer) : "no customer",
+						   owner == OWNER_CUSTOMER ? psprintf("customer %lld", (long long) customer) : "no customer",
 						   (long long) ctx->customer_id),
 				 errhint("An admin logged in as a customer can change only that customer's data.")));
 	}
@@ -512,6 +538,58 @@ set_stamps(HeapTuple tuple, TupleDesc desc, TrackedRel *entry,
 	return heap_modify_tuple_by_cols(tuple, desc, n, cols, values, nulls);
 }
 
+/*
+ * An UPDATE that moves a row to another partition runs, on PostgreSQL 15, as
+ * BEFORE UPDATE on the source partition, then BEFORE DELETE there and
+ * BEFORE INSERT on the destination.  The update is the write; the delete and
+ * the insert that follow it in the same command are how it is carried out,
+ * so they keep the row's creation stamp and are not logged again.  The
+ * update remembers the row (the old tuple's TID for the delete, the new key
+ * for the insert); a key is unique across the partitioned table, so only
+ * that row's insert can match.
+ */
+static struct
+{
+	int			stage;			/* 0: none; 1: after the update; 2: after the delete */
+	CommandId	cid;
+	Oid			root;			/* the tracked partitioned table */
+	Oid			relid;			/* the source partition */
+	ItemPointerData tid;
+	char	   *key;			/* in TopTransactionContext */
+	bool		created_null;
+	int64		created;
+	TransactionId xid;
+} move;
+
+static bool
+move_matches(TrackedRel *entry)
+{
+	return move.stage != 0 && move.xid == GetCurrentTransactionIdIfAny() &&
+		move.cid == GetCurrentCommandId(false) && entry->nchain > 0 &&
+		move.root == entry->chain[0];
+}
+
+static void
+remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+{
+	bool		isnull;
+	Datum		created;
+
+	move.stage = 0;
+	if (!rel->rd_rel->relispartition || entry->nchain == 0)
+		return;
+	created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+	move.stage = 1;
+	move.xid = GetCurrentTransactionIdIfAny();
+	move.cid = GetCurrentCommandId(false);
+	move.root = entry->chain[0];
+	move.relid = RelationGetRelid(rel);
+	move.tid = oldtup->t_self;
+	move.key = MemoryContextStrdup(TopTransactionContext, key_text(entry, desc, newtup));
+	move.created_null = isnull;
+	move.created = isnull ? 0 : DatumGetInt64(created);
+}
+
 Datum
 loginas_track_row(PG_FUNCTION_ARGS)
 {
@@ -520,47 +598,88 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	TrackedRel *entry;
 	TupleDesc	desc;
 	HeapTuple	newtup = NULL,
-				oldtup = NULL,
-				result;
+				oldtup = NULL;
 	bool		isnull;
+	bool		moving = false;
+	Datum		created;
 	int			i;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		(TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_BY_INSERT(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("loginas._track_row() must be called as a BEFORE ROW trigger"),
+				 errmsg("loginas._track_row() must be called as a row trigger installed by loginas.track()"),
 				 errhint("Use loginas.track() to track a table.")));
 
 	desc = RelationGetDescr(td->tg_relation);
 	entry = get_tracked(RelationGetRelid(td->tg_relation));
 	ctx = loginas_current_context();
 
+	/*
+	 * AFTER INSERT: the row was really written (not skipped by ON CONFLICT);
+	 * log it if this session created it (a partition move keeps the row's
+	 * older creation stamp and was logged as the update it is).
+	 */
+	if (TRIGGER_FIRED_AFTER(td->tg_event))
+	{
+		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
+		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
+			loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
+									entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
+		return PointerGetDatum(NULL);
+	}
+
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
 		newtup = td->tg_trigtuple;
+		if (move_matches(entry))
+		{
+			char	   *key = key_text(entry, desc, newtup);
+
+			moving = (strcmp(key, move.key) == 0);
+			pfree(key);
+		}
+		move.stage = 0;
+	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
 	}
 	else
+	{
 		oldtup = td->tg_trigtuple;
-	result = newtup ? newtup : oldtup;
+		if (move_matches(entry) && move.stage == 1 &&
+			move.relid == RelationGetRelid(td->tg_relation) &&
+			ItemPointerEquals(&move.tid, &oldtup->t_self))
+		{
+			/* the delete half of a partition move: checked and logged as an update */
+			move.stage = 2;
+			return PointerGetDatum(oldtup);
+		}
+		move.stage = 0;
+	}
 
 	if (ctx == NULL)
 	{
 		/* outside a session: nobody can claim a session did this */
 		if (newtup == NULL)
-			return PointerGetDatum(result);
+			return PointerGetDatum(oldtup);
+		if (moving)
+			return PointerGetDatum(set_stamps(newtup, desc, entry, true,
+											  Int64GetDatum(move.created), move.created_null,
+											  (Datum) 0, true));
 		if (oldtup == NULL)
 			return PointerGetDatum(set_stamps(newtup, desc, entry, true, (Datum) 0, true, (Datum) 0, true));
-		else
-		{
-			Datum		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
-
-			return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull, (Datum) 0, true));
-		}
+		remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+		return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull, (Datum) 0, true));
 	}
+
+	if (moving)
+		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
+										  Int64GetDatum(move.created), move.created_null,
+										  Int64GetDatum(ctx->session_id), false));
 
 	if (ctx->read_only)
 	{
@@ -576,9 +695,9 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	/* containment: the row was and stays the impersonated customer's */
 	if (oldtup)
-		check_contained(entry, ctx, desc, oldtup, "existing");
+		check_contained(entry, ctx, desc, oldtup, true);
 	if (newtup && (oldtup == NULL || key_moved(entry, desc, oldtup, newtup)))
-		check_contained(entry, ctx, desc, newtup, "new");
+		check_contained(entry, ctx, desc, newtup, false);
 
 	/* protected columns */
 	for (i = 0; newtup && i < entry->nprotected; i++)
@@ -590,8 +709,10 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			refuse_protected(entry, ctx, desc, newtup, att);
 	}
 
-	loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
-							entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
+	/* inserts are logged by the AFTER INSERT trigger, once written */
+	if (oldtup)
+		loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
+								entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
 
 	if (newtup == NULL)
 		return PointerGetDatum(oldtup);
@@ -599,13 +720,10 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
 										  Int64GetDatum(ctx->session_id), false,
 										  Int64GetDatum(ctx->session_id), false));
-	else
-	{
-		Datum		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
-
-		return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull,
-										  Int64GetDatum(ctx->session_id), false));
-	}
+	remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+	created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+	return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull,
+									  Int64GetDatum(ctx->session_id), false));
 }
 
 /*
@@ -635,4 +753,79 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 				 errdetail("Truncating a tracked table would remove other customers' rows.")));
 	}
 	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * TRUNCATE of a partition fires no trigger of its partitioned table, so in a
+ * session loginas also looks at TRUNCATE itself: a table that is tracked, or
+ * a partition of one, cannot be truncated.
+ */
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static bool
+has_truncate_guard(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	bool		found = false;
+	int			i;
+
+	if (rel->trigdesc)
+		for (i = 0; i < rel->trigdesc->numtriggers && !found; i++)
+			found = strcmp(rel->trigdesc->triggers[i].tgname, "zz_loginas_track_truncate") == 0;
+	relation_close(rel, AccessShareLock);
+	return found;
+}
+
+static void
+loginas_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						ProcessUtilityContext context, ParamListInfo params,
+						QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	const LoginAsContext *ctx = loginas_current_context();
+
+	if (ctx != NULL && IsA(pstmt->utilityStmt, TruncateStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((TruncateStmt *) pstmt->utilityStmt)->relations)
+		{
+			RangeVar   *rv = lfirst_node(RangeVar, lc);
+			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+			List	   *ancestors;
+			ListCell   *lc2;
+			bool		guarded;
+
+			if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+				continue;		/* TRUNCATE itself reports it, or its trigger fires */
+			/* a tracked table's own BEFORE TRUNCATE trigger refuses it */
+			guarded = false;
+			ancestors = get_rel_relispartition(relid) ? get_partition_ancestors(relid) : NIL;
+			foreach(lc2, ancestors)
+				guarded = guarded || has_truncate_guard(lfirst_oid(lc2));
+			if (guarded)
+			{
+				const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+																 get_rel_name(relid));
+
+				log_refusal(ctx, "truncate", relname);
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("Login as Customer session %lld may not truncate %s",
+								(long long) ctx->session_id, relname),
+						 errdetail("It is a partition of a tracked table; truncating it would remove other customers' rows.")));
+			}
+		}
+	}
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+void
+loginas_track_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = loginas_process_utility;
 }

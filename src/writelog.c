@@ -19,7 +19,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "nodes/bitmapset.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
@@ -41,8 +41,7 @@ typedef struct WriteGroup
 	char		op;				/* 'I', 'U', 'D' */
 	int64		rows;
 	StringInfoData keys;		/* JSON array elements, comma separated */
-	Bitmapset  *changed;		/* attnums an update changed */
-	StringInfoData changed_names;	/* JSON array elements */
+	List	   *changed;		/* names of the columns updates changed */
 } WriteGroup;
 
 static WriteGroup *groups = NULL;
@@ -80,7 +79,6 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 	g->relname = pstrdup(relname);
 	g->op = op;
 	initStringInfo(&g->keys);
-	initStringInfo(&g->changed_names);
 	MemoryContextSwitchTo(old);
 
 	/* keep the order of first appearance */
@@ -95,6 +93,17 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 		tail->next = g;
 	}
 	return last_group = g;
+}
+
+static void
+add_changed(WriteGroup *g, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, g->changed)
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+			return;
+	g->changed = lappend(g->changed, MemoryContextStrdup(TopTransactionContext, name));
 }
 
 void
@@ -143,18 +152,15 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 			Datum		o,
 						n;
 
-			if (a->attisdropped || i == created_att || i == changed_att ||
-				bms_is_member(i, g->changed))
+			if (a->attisdropped || i == created_att || i == changed_att)
 				continue;
 			o = heap_getattr(oldtup, i, desc, &oldnull);
 			n = heap_getattr(newtup, i, desc, &newnull);
 			if (oldnull == newnull &&
 				(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
 				continue;
-			g->changed = bms_add_member(g->changed, i);
-			if (g->changed_names.len > 0)
-				appendStringInfoChar(&g->changed_names, ',');
-			escape_json(&g->changed_names, NameStr(a->attname));
+			/* by name: partitions of one table may number columns differently */
+			add_changed(g, NameStr(a->attname));
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -186,7 +192,18 @@ flush_groups(void)
 						 ", \"keys\": [%s]",
 						 op_name(g->op), g->rows, g->keys.data);
 		if (g->op == 'U')
-			appendStringInfo(&details, ", \"changed_columns\": [%s]", g->changed_names.data);
+		{
+			ListCell   *lc;
+
+			appendStringInfoString(&details, ", \"changed_columns\": [");
+			foreach(lc, g->changed)
+			{
+				if (lc != list_head(g->changed))
+					appendStringInfoString(&details, ", ");
+				escape_json(&details, (const char *) lfirst(lc));
+			}
+			appendStringInfoChar(&details, ']');
+		}
 		appendStringInfoChar(&details, '}');
 
 		values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
@@ -227,6 +244,19 @@ writelog_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* the group of the enclosing (sub)transaction this one's writes join */
+static WriteGroup *
+parent_group(WriteGroup *child, SubTransactionId parentSubid)
+{
+	WriteGroup *g;
+
+	for (g = groups; g; g = g->next)
+		if (g != child && g->subid == parentSubid && g->op == child->op &&
+			g->session_id == child->session_id && strcmp(g->relname, child->relname) == 0)
+			return g;
+	return NULL;
+}
+
 static void
 writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
@@ -239,17 +269,39 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	while (*link)
 	{
 		WriteGroup *g = *link;
+		WriteGroup *into;
 
-		if (g->subid == mySubid)
+		if (g->subid != mySubid)
 		{
-			if (event == SUBXACT_EVENT_ABORT_SUB)
-			{
-				*link = g->next;	/* its writes were rolled back */
-				continue;
-			}
-			g->subid = parentSubid;
+			link = &g->next;
+			continue;
 		}
-		link = &g->next;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			*link = g->next;	/* its writes were rolled back */
+			continue;
+		}
+		into = parent_group(g, parentSubid);
+		if (into == NULL)
+		{
+			g->subid = parentSubid;
+			link = &g->next;
+			continue;
+		}
+		/* committed: its writes join the enclosing transaction's group */
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			ListCell   *lc;
+
+			into->rows += g->rows;
+			if (into->keys.len > 0 && g->keys.len > 0)
+				appendStringInfoChar(&into->keys, ',');
+			appendBinaryStringInfo(&into->keys, g->keys.data, g->keys.len);
+			foreach(lc, g->changed)
+				add_changed(into, (const char *) lfirst(lc));
+			MemoryContextSwitchTo(old);
+		}
+		*link = g->next;
 	}
 }
 
