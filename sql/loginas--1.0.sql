@@ -28,7 +28,7 @@
 --    loginas_storefront  the storefront (redeem, assume, end, own consent, ...)
 --    loginas_reporting   reporting (reads the action log)
 --    loginas_reader      granted to nobody: loginas reads the shop's bound
---                        relations as this powerless role (see _read_bound)
+--                        relations as this powerless role (src/reader.c)
 ------------------------------------------------------------------------------
 DO $roles$
 DECLARE
@@ -250,36 +250,16 @@ BEGIN
 END
 $$;
 
--- The only two functions that read the shop's bound relations.  They are
--- owned by loginas_reader, a role granted to nobody, and run as it: whatever a
--- bound view or a column's type calls runs with no rights but SELECT on the
--- bound relations, never with the extension owner's.  bind() requires that
+-- The only function that reads the shop's bound relations (src/reader.c):
+-- it runs its query as loginas_reader, a role granted to nobody, as a
+-- security-restricted operation whose setting changes are undone -- whatever
+-- a bound view or a column's type calls runs with no rights but SELECT on the
+-- bound relations, and leaves nothing behind.  bind() requires that
 -- loginas_reader may read the relation (the shop grants it explicitly).
-CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint)
+CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint, p_relation regclass)
 	RETURNS jsonb
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	result jsonb;
-BEGIN
-	EXECUTE p_sql INTO result USING p_id;
-	RETURN result;
-END
-$$;
-
-CREATE FUNCTION loginas._read_bound_all(p_sql text)
-	RETURNS SETOF jsonb
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	RETURN QUERY EXECUTE p_sql;
-END
-$$;
-
-ALTER FUNCTION loginas._read_bound(text, bigint) OWNER TO loginas_reader;
-ALTER FUNCTION loginas._read_bound_all(text) OWNER TO loginas_reader;
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_read_bound';
 
 -- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"
 CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
@@ -320,7 +300,7 @@ BEGIN
 						  loginas._bound_select(p_kind, rel),
 						  (SELECT c.column_name FROM loginas.binding_column c
 							WHERE c.kind OPERATOR(pg_catalog.=) p_kind AND c.is_key)),
-		p_id);
+		p_id, rel);
 END
 $$;
 
@@ -330,9 +310,12 @@ CREATE FUNCTION loginas._store_views()
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT * FROM loginas._read_bound_all(
-		pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s) t',
-						  loginas._bound_select('store_views', loginas._bound_relation('store_views'))))
+	SELECT pg_catalog.jsonb_array_elements(
+		loginas._read_bound(
+			pg_catalog.format('SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)) FROM (%s) t',
+							  loginas._bound_select('store_views', r.rel)),
+			NULL, r.rel))
+	  FROM (SELECT loginas._bound_relation('store_views') AS rel) r
 $$;
 
 ------------------------------------------------------------------------------

@@ -133,8 +133,8 @@ SELECT r.role, has_schema_privilege(r.role, 'loginas', 'USAGE') AS usage,
   FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_reader']) AS r(role);
 
 -------------------------------------------------------------------------------
--- loginas_reader: granted to nobody, owns only the two functions that read
--- bound relations, and no test role can become it
+-- loginas_reader: granted to nobody, owns nothing (loginas._read_bound, in C,
+-- switches to it for each read), and no test role can become it
 -------------------------------------------------------------------------------
 SELECT m.member::regrole AS member_of_loginas_reader
   FROM pg_auth_members m WHERE m.roleid = 'loginas_reader'::regrole;
@@ -329,8 +329,8 @@ INSERT INTO internals VALUES
 	(10, $$SELECT loginas._lookup('customers', 1)$$),
 	(11, $$SELECT loginas._get_setting('enabled')$$),
 	(12, $$SELECT loginas._hash('x')$$),
-	(13, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1)$$),
-	(14, $$SELECT loginas._read_bound_all('SELECT NULL::jsonb')$$);
+	(13, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1, 'pg_class')$$),
+	(14, $$SELECT loginas._track_info('pg_class'::regclass)$$);
 GRANT SELECT ON internals TO shop_backend, shop_web, shop_report;
 SET ROLE shop_backend;
 SELECT n, stmt, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;

@@ -108,8 +108,8 @@ loginas_context_init(void)
  * extension owner, which is who loginas' SECURITY DEFINER functions run as) or
  * a superuser.  EXECUTE is revoked from PUBLIC too; this is the second lock.
  */
-static void
-require_internal_caller(FunctionCallInfo fcinfo, const char *name)
+void
+loginas_require_owner(FunctionCallInfo fcinfo, const char *name)
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 
@@ -132,7 +132,7 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	int64		session_id;
 	MemoryContext old;
 
-	require_internal_caller(fcinfo, "loginas._context_set()");
+	loginas_require_owner(fcinfo, "loginas._context_set()");
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
 		PG_ARGISNULL(3) || PG_ARGISNULL(4))
@@ -193,7 +193,7 @@ loginas_context_set(PG_FUNCTION_ARGS)
 Datum
 loginas_context_clear_session(PG_FUNCTION_ARGS)
 {
-	require_internal_caller(fcinfo, "loginas._context_clear_session()");
+	loginas_require_owner(fcinfo, "loginas._context_clear_session()");
 
 	if (current.active && !PG_ARGISNULL(0) &&
 		current.session_id == PG_GETARG_INT64(0))

@@ -16,6 +16,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "fmgr.h"
 
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
@@ -38,6 +39,7 @@ typedef struct LoginAsOwnerState
 } LoginAsOwnerState;
 
 /* context.c */
+extern void loginas_require_owner(FunctionCallInfo fcinfo, const char *name);
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
 extern void loginas_context_clear(void);
