@@ -99,7 +99,8 @@ loginas_read_bound(PG_FUNCTION_ARGS)
 		edata->context = NULL;
 		edata->internalquery = NULL;
 		edata->internalpos = 0;
-		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && edata->hint == NULL)
+		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && edata->hint == NULL &&
+			edata->message && strncmp(edata->message, "permission denied for", 21) == 0)
 		{
 			char	   *nsp = get_namespace_name(get_rel_namespace(relid));
 
