@@ -445,9 +445,4 @@ SELECT log_id, action, details
 SELECT substring(line FROM 'loginas: .*') AS server_log
   FROM regexp_split_to_table(pg_read_file(:'server_log'), E'\n') AS line
  WHERE line ~ 'loginas: [a-z]+ refused';
-\echo '   For a refused write loginas does not write such a line yet (an open bug): the'
-\echo '   server log has only PostgreSQL''s own ERROR lines, which name the session but'
-\echo '   not the admin or the database role'
-SELECT substring(line FROM 'ERROR: .*') AS server_log
-  FROM regexp_split_to_table(pg_read_file(:'server_log'), E'\n') AS line
- WHERE line ~ 'ERROR:  (Login as Customer session \d+ may not|column .* is protected)';
+
