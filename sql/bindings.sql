@@ -4,10 +4,12 @@
 --   loginas_reader may read it (schema USAGE, SELECT on each required column: 42501), each required
 --   column (missing: 42703; wrong type: 42804) and accepts smallint/integer/bigint ids and
 --   text/varchar/char/name text. Bound relations are read as loginas_reader only, so whatever a
---   bound view or a column's type calls runs with its rights, never the extension owner's (views
---   and tables of non-superusers bind alike). The binding is kept by OID (search_path changes,
---   renames and schema moves do not matter); a dropped relation and a missing binding are reported
---   at use (55000); unbind() says whether there was a binding; bind and unbind are logged.
+--   bound view or a column's type calls runs with its rights, never the extension owner's, and
+--   leaves nothing behind (settings restored, no temporary objects); views and tables of
+--   non-superusers bind alike; a revoked grant is refused at use (42501). The binding is kept by
+--   OID (search_path changes, renames and schema moves do not matter); a dropped relation and a
+--   missing binding are reported at use (55000); unbind() says whether there was a binding; bind
+--   and unbind are logged.
 --   Restores the bindings of setup at the end and leaves no grant behind.
 \set VERBOSITY default
 SELECT coalesce(max(log_id), 0) AS log0 FROM loginas.action_log \gset
@@ -202,13 +204,37 @@ CREATE CAST (bt.flag AS boolean) WITH FUNCTION bt.flag_to_bool(bt.flag);
 ALTER TABLE bt.typed_admins ALTER COLUMN is_active TYPE bt.flag USING ROW(is_active::int)::bt.flag;
 RESET ROLE;
 SELECT loginas.permitted(8, 'view_log');
+-- nothing done during the read outlives it: a setting changed by a bound view's function is
+-- back as it was afterwards, ...
+CREATE FUNCTION bt.hop() RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN
+      PERFORM set_config('search_path', 'bt, pg_catalog', false);
+      RAISE NOTICE 'bt.hop() set search_path to %', current_setting('search_path');
+      RETURN true;
+    END$$;
+ALTER FUNCTION bt.hop() OWNER TO regress_loginas_shop;
+CREATE VIEW bt.hopping_admins AS SELECT admin_id, username, display_name, bt.hop() AS is_active, role FROM bt.admins;
+ALTER VIEW bt.hopping_admins OWNER TO regress_loginas_shop;
+SELECT loginas.bind('admins', 'bt.hopping_admins');
+SHOW search_path;
+SELECT loginas.permitted(7, 'view_log');
+SHOW search_path;
+-- ... and no temporary object can be planted for the caller to run later (PostgreSQL refuses it
+-- inside the security-restricted read: 42501)
+CREATE FUNCTION bt.plant() RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN EXECUTE 'CREATE TEMP VIEW customer_entity AS SELECT 1 AS entity_id'; RETURN true; END$$;
+ALTER FUNCTION bt.plant() OWNER TO regress_loginas_shop;
+CREATE VIEW bt.planting_admins AS SELECT admin_id, username, display_name, bt.plant() AS is_active, role FROM bt.admins;
+ALTER VIEW bt.planting_admins OWNER TO regress_loginas_shop;
+SELECT loginas.bind('admins', 'bt.planting_admins');
+SELECT loginas.permitted(7, 'view_log');
+\echo :LAST_ERROR_SQLSTATE
+SELECT to_regclass('pg_temp.customer_entity') IS NULL AS nothing_planted;
 -- once loginas_reader may no longer read a bound relation, PostgreSQL refuses its use (42501)
 SELECT loginas.bind('admins', 'bt.magento_admins');
 REVOKE SELECT ON bt.magento_admins FROM loginas_reader;
-\set SHOW_CONTEXT never
 SELECT loginas.permitted(8, 'view_log');
 \echo :LAST_ERROR_SQLSTATE
-\set SHOW_CONTEXT errors
 -- what involves no admin does not read the admins binding: above all, the feature can still be
 -- switched on and off
 SELECT loginas.configure('enabled', 'on'), loginas.configure('enabled', 'off');
