@@ -159,14 +159,102 @@ CREATE TABLE loginas.action_log (
 	reason			text,
 	client_addr		inet DEFAULT pg_catalog.inet_client_addr(),
 	db_role			name NOT NULL DEFAULT SESSION_USER,
-	details			jsonb NOT NULL DEFAULT '{}'
+	details			jsonb NOT NULL DEFAULT '{}',
+	-- tamper evidence (src/logchain.c): the row's place in its backend's hash
+	-- chain, the hash of the row before it there, and its own hash
+	chain_id		bigint NOT NULL,
+	chain_seq		bigint NOT NULL,
+	prev_hash		bytea NOT NULL,
+	row_hash		bytea NOT NULL,
+	UNIQUE (chain_id, chain_seq)
 );
 CREATE INDEX action_log_logged_at ON loginas.action_log (logged_at);
 CREATE INDEX action_log_customer ON loginas.action_log (customer_id, logged_at);
 CREATE INDEX action_log_admin ON loginas.action_log (admin_id, logged_at);
 CREATE INDEX action_log_session ON loginas.action_log (session_id);
 
-COMMENT ON TABLE loginas.action_log IS 'Login as Customer actions, read by the Admin Actions Report (action group "Login As Customer")';
+COMMENT ON TABLE loginas.action_log IS 'Login as Customer actions, read by the Admin Actions Report (action group "Login As Customer"); append-only, hash-chained';
+
+-- every chain ever started: one per backend that wrote to the log
+CREATE TABLE loginas.log_chain (
+	chain_id	bigserial PRIMARY KEY,
+	started_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	backend_pid	int NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+	db_role		name NOT NULL DEFAULT SESSION_USER
+);
+
+-- where each chain now starts, after loginas.purge_log() removed its beginning
+CREATE TABLE loginas.log_checkpoint (
+	chain_id	bigint PRIMARY KEY,
+	chain_seq	bigint NOT NULL,		-- the last purged position
+	row_hash	bytea NOT NULL,			-- and its hash
+	purged_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE FUNCTION loginas._chain_id() RETURNS bigint
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_chain_id';
+CREATE FUNCTION loginas._chain_append(chain_id bigint, content text,
+									  OUT chain_id bigint, OUT chain_seq bigint, OUT prev_hash bytea, OUT row_hash bytea)
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_chain_append';
+CREATE FUNCTION loginas._log_guard() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_log_guard';
+CREATE FUNCTION loginas._allow_purge() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_allow_purge';
+
+CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON loginas.action_log
+	FOR EACH ROW EXECUTE FUNCTION loginas._log_guard();
+CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON loginas.action_log
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._log_guard();
+ALTER TABLE loginas.action_log ENABLE ALWAYS TRIGGER action_log_append_only;
+ALTER TABLE loginas.action_log ENABLE ALWAYS TRIGGER action_log_no_truncate;
+
+-- the canonical text of a log row: what its hash covers (not DateStyle or
+-- TimeZone dependent: the time is the exact epoch, jsonb text is canonical)
+CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p_action_group text,
+									 p_action text, p_result text, p_admin_id bigint, p_admin_username text,
+									 p_customer_id bigint, p_customer_email text, p_session_id bigint,
+									 p_store_id bigint, p_source text, p_reason text, p_client_addr inet,
+									 p_db_role name, p_details jsonb)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_array(p_log_id, EXTRACT(epoch FROM p_logged_at), p_action_group, p_action, p_result, p_admin_id,
+		p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+		p_client_addr::text, p_db_role::text, p_details)::text
+$$;
+
+-- append one row to the log, linked into this backend's chain
+CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result text,
+								p_admin_id bigint, p_admin_username text,
+								p_customer_id bigint, p_customer_email text,
+								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
+								p_client_addr inet, p_db_role name, p_details jsonb)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id bigint := pg_catalog.nextval('loginas.action_log_log_id_seq');
+	cid bigint := loginas._chain_id();
+	c record;
+BEGIN
+	IF cid OPERATOR(pg_catalog.=) 0 THEN
+		INSERT INTO loginas.log_chain DEFAULT VALUES RETURNING chain_id INTO cid;
+	END IF;
+	p_details := pg_catalog.jsonb_strip_nulls(COALESCE(p_details, '{}'));
+	c := loginas._chain_append(cid, loginas._log_content(id, p_logged_at, 'Login As Customer', p_action, p_result,
+			p_admin_id, p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id,
+			p_source, p_reason, p_client_addr, p_db_role, p_details));
+	INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result, admin_id, admin_username,
+									customer_id, customer_email, session_id, store_id, source, reason,
+									client_addr, db_role, details, chain_id, chain_seq, prev_hash, row_hash)
+	VALUES (id, p_logged_at, 'Login As Customer', p_action, p_result, p_admin_id, p_admin_username,
+			p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+			p_client_addr, p_db_role, p_details, c.chain_id, c.chain_seq, c.prev_hash, c.row_hash);
+	RETURN id;
+END
+$$;
 
 ------------------------------------------------------------------------------
 -- 3. Bindings to the shop's own tables
@@ -324,28 +412,22 @@ $$;
 CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_customer_id bigint,
 							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
 							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
-							 p_details jsonb DEFAULT '{}')
+							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-DECLARE
-	id bigint;
 BEGIN
 	-- rows of a session (writes, notes) carry its source document and reason
 	IF p_session_id IS NOT NULL AND p_source IS NULL AND p_reason IS NULL THEN
 		SELECT s.source, s.reason INTO p_source, p_reason
 		  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
 	END IF;
-	INSERT INTO loginas.action_log (action, result, admin_id, admin_username, customer_id,
-									customer_email, session_id, store_id, source, reason, details)
-	VALUES (p_action, p_result,
+	RETURN loginas._append(pg_catalog.clock_timestamp(), p_action, p_result,
 			p_admin_id, loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username',
 			p_customer_id, loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email',
 			p_session_id, p_store_id, p_source, p_reason,
-			pg_catalog.jsonb_strip_nulls(COALESCE(p_details, '{}')))
-	RETURNING log_id INTO id;
-	RETURN id;
+			COALESCE(p_client_addr, pg_catalog.inet_client_addr()), SESSION_USER, p_details);
 END
 $$;
 
@@ -1940,6 +2022,114 @@ END
 $$;
 
 ------------------------------------------------------------------------------
+-- 6 (cont). Verifying and purging the log
+------------------------------------------------------------------------------
+-- the first row where a chain breaks, or one row saying the log is intact
+CREATE FUNCTION loginas.verify_log()
+	RETURNS TABLE (intact boolean, log_id bigint, chain_id bigint, chain_seq bigint, problem text)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH r AS (
+		SELECT l.log_id, l.chain_id, l.chain_seq, l.prev_hash, l.row_hash,
+			   pg_catalog.sha256(l.prev_hash OPERATOR(pg_catalog.||) pg_catalog.convert_to(
+				   l.chain_id::text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) l.chain_seq::text
+				   OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+				   loginas._log_content(l.log_id, l.logged_at, l.action_group, l.action, l.result, l.admin_id,
+										l.admin_username, l.customer_id, l.customer_email, l.session_id,
+										l.store_id, l.source, l.reason, l.client_addr, l.db_role, l.details),
+				   'UTF8')) AS computed,
+			   pg_catalog.lag(l.chain_seq) OVER w AS before_seq,
+			   pg_catalog.lag(l.row_hash) OVER w AS before_hash
+		  FROM loginas.action_log l
+		WINDOW w AS (PARTITION BY l.chain_id ORDER BY l.chain_seq)
+	), problems AS (
+		SELECT r.log_id, r.chain_id, r.chain_seq,
+			   CASE
+				 WHEN NOT EXISTS (SELECT FROM loginas.log_chain c WHERE c.chain_id OPERATOR(pg_catalog.=) r.chain_id)
+				   THEN 'the row belongs to no known chain (inserted)'
+				 WHEN r.computed OPERATOR(pg_catalog.<>) r.row_hash
+				   THEN 'the row does not match its hash (edited)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) 1
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'))
+				   THEN 'the beginning of its chain is missing (deleted)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NOT NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) (cp.chain_seq OPERATOR(pg_catalog.+) 1)
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) cp.row_hash)
+				   THEN 'the chain does not continue from its purge checkpoint (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.=) r.before_seq
+				   THEN 'two rows claim the same place in the chain (inserted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.<>) (r.before_seq OPERATOR(pg_catalog.+) 1)
+				   THEN 'rows are missing before this one (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.prev_hash OPERATOR(pg_catalog.<>) r.before_hash
+				   THEN 'the row does not follow the one before it (inserted or replaced)'
+			   END AS problem
+		  FROM r LEFT JOIN loginas.log_checkpoint cp ON cp.chain_id OPERATOR(pg_catalog.=) r.chain_id
+	)
+	SELECT * FROM (
+		SELECT false, p.log_id, p.chain_id, p.chain_seq, p.problem
+		  FROM problems p WHERE p.problem IS NOT NULL
+		 ORDER BY p.log_id LIMIT 1) broken
+	UNION ALL
+	SELECT true, NULL::bigint, NULL::bigint, NULL::bigint, 'intact'
+	 WHERE NOT EXISTS (SELECT FROM problems p WHERE p.problem IS NOT NULL)
+$$;
+
+COMMENT ON FUNCTION loginas.verify_log() IS 'walks every hash chain of loginas.action_log: the first row where one breaks (edited, deleted or inserted rows), or intact';
+
+-- the head of every chain: what an auditor keeps outside the database to
+-- detect that the newest rows of a chain were removed
+CREATE FUNCTION loginas.log_heads()
+	RETURNS TABLE (chain_id bigint, chain_seq bigint, row_hash bytea, logged_at timestamptz)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash, l.logged_at
+	  FROM loginas.action_log l
+	 ORDER BY l.chain_id, l.chain_seq DESC
+$$;
+
+-- retention: remove the rows older than p_before, keeping every chain verifiable
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
+			'Rows older than it are removed.', NULL);
+	END IF;
+	PERFORM loginas._check_by_admin(purge_log.by_admin);
+	PERFORM loginas._allow_purge();
+	-- per chain, the purged part is a prefix: up to its last row older than the limit
+	WITH last_purged AS (
+		SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash
+		  FROM loginas.action_log l
+		 WHERE l.logged_at OPERATOR(pg_catalog.<) purge_log.before
+		 ORDER BY l.chain_id, l.chain_seq DESC
+	), checkpoints AS (
+		INSERT INTO loginas.log_checkpoint AS cp (chain_id, chain_seq, row_hash)
+		SELECT lp.chain_id, lp.chain_seq, lp.row_hash FROM last_purged lp
+		ON CONFLICT (chain_id) DO UPDATE
+		   SET chain_seq = EXCLUDED.chain_seq, row_hash = EXCLUDED.row_hash, purged_at = pg_catalog.now()
+		RETURNING cp.chain_id, cp.chain_seq
+	), gone AS (
+		DELETE FROM loginas.action_log l USING checkpoints c
+		 WHERE l.chain_id OPERATOR(pg_catalog.=) c.chain_id AND l.chain_seq OPERATOR(pg_catalog.<=) c.chain_seq
+		RETURNING 1
+	)
+	SELECT pg_catalog.count(*) INTO n FROM gone;
+	PERFORM loginas._log('log_purged', 'success', purge_log.by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n));
+	RETURN n;
+END
+$$;
+
+------------------------------------------------------------------------------
 -- pg_dump keeps what the shop configured and what happened
 ------------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('loginas.setting', '');
@@ -1952,6 +2142,9 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_checkpoint', '');
 
 ------------------------------------------------------------------------------
 -- 9. Privileges: nothing for PUBLIC; each capability granted explicitly
@@ -2009,6 +2202,8 @@ TO loginas_admin;
 
 -- reporting
 GRANT SELECT ON loginas.action_log TO loginas_reporting;
+GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.log_heads() TO loginas_reporting;
+GRANT EXECUTE ON FUNCTION loginas.purge_log(timestamptz, bigint) TO loginas_admin;
 
 -- notes from the application, in a session
 GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;

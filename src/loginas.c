@@ -30,4 +30,5 @@ _PG_init(void)
 	loginas_context_init();
 	loginas_writelog_init();
 	loginas_track_init();
+	loginas_logchain_init();
 }

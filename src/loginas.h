@@ -7,7 +7,8 @@
  *   -> session (sql: loginas.redeem)
  *   -> context (context.c: loginas.assume binds one transaction to a session)
  *   -> trigger (track.c: attribution and containment on tracked tables)
- *   -> log (writelog.c: the tracked writes of a transaction, logged at commit)
+ *   -> log (writelog.c: the tracked writes of a transaction, logged at commit;
+ *           logchain.c: every log row linked into a per-backend hash chain)
  */
 #ifndef LOGINAS_H
 #define LOGINAS_H
@@ -48,6 +49,9 @@ extern void loginas_context_clear(void);
 extern void loginas_track_init(void);
 extern void loginas_as_owner_begin(LoginAsOwnerState *state);
 extern void loginas_as_owner_end(LoginAsOwnerState *state);
+
+/* logchain.c */
+extern void loginas_logchain_init(void);
 
 /* writelog.c */
 extern void loginas_writelog_init(void);

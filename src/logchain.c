@@ -1,0 +1,240 @@
+/*
+ * logchain.c
+ *		Tamper evidence for loginas.action_log: one hash chain per backend.
+ *
+ * Every row of the action log carries its place in a chain (chain_id,
+ * chain_seq), the hash of the row before it in that chain (prev_hash) and
+ * its own hash:
+ *
+ *		row_hash = sha256(prev_hash || "<chain_id>:<chain_seq>:" || content)
+ *
+ * where content is the row's canonical text (loginas._log_content).  Each
+ * backend appends to a chain of its own, so concurrent writers never wait
+ * for one another; loginas.verify_log() walks every chain and reports the
+ * first row whose hash, predecessor or position does not fit.
+ *
+ * The chain's head (id, position, last hash) is kept here in backend
+ * memory.  It must only ever describe committed rows, so each
+ * (sub)transaction that appends remembers the head as it found it, and an
+ * abort puts it back.  After PREPARE TRANSACTION the backend starts a new
+ * chain: whether the prepared rows will commit is decided elsewhere.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "loginas.h"
+
+typedef struct ChainHead
+{
+	int64		chain_id;		/* 0: this backend has no chain yet */
+	int64		seq;
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+} ChainHead;
+
+typedef struct RestorePoint
+{
+	struct RestorePoint *next;	/* the enclosing (sub)transaction's */
+	SubTransactionId subid;
+	ChainHead	head;			/* as the (sub)transaction found it */
+} RestorePoint;
+
+static ChainHead head = {0};
+static RestorePoint *restore_points = NULL;	/* in TopTransactionContext */
+static bool purge_allowed = false;
+
+PG_FUNCTION_INFO_V1(loginas_chain_id);
+PG_FUNCTION_INFO_V1(loginas_chain_append);
+PG_FUNCTION_INFO_V1(loginas_log_guard);
+PG_FUNCTION_INFO_V1(loginas_allow_purge);
+
+/* loginas._chain_id() -> bigint: this backend's chain, 0 when none */
+Datum
+loginas_chain_id(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(head.chain_id);
+}
+
+static void
+remember_head(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	RestorePoint *rp;
+
+	if (restore_points && restore_points->subid == subid)
+		return;
+	rp = MemoryContextAlloc(TopTransactionContext, sizeof(RestorePoint));
+	rp->subid = subid;
+	rp->head = head;
+	rp->next = restore_points;
+	restore_points = rp;
+}
+
+/*
+ * loginas._chain_append(chain_id bigint, content text)
+ *		-> (chain_id bigint, chain_seq bigint, prev_hash bytea, row_hash bytea)
+ *
+ * chain_id: this backend's chain, freshly registered by the caller when
+ * loginas._chain_id() said 0.
+ */
+Datum
+loginas_chain_append(PG_FUNCTION_ARGS)
+{
+	int64		chain_id;
+	text	   *content;
+	pg_cryptohash_ctx *ctx;
+	char	   *prefix;
+	uint8		newhash[PG_SHA256_DIGEST_LENGTH];
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	bytea	   *prev,
+			   *cur;
+
+	loginas_require_owner(fcinfo, "loginas._chain_append()");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		elog(ERROR, "loginas._chain_append: NULL argument");
+	chain_id = PG_GETARG_INT64(0);
+	content = PG_GETARG_TEXT_PP(1);
+	if (head.chain_id != 0 && head.chain_id != chain_id)
+		elog(ERROR, "loginas: this backend appends to chain " INT64_FORMAT ", not " INT64_FORMAT,
+			 head.chain_id, chain_id);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loginas._chain_append must return a record");
+
+	remember_head();
+	if (head.chain_id == 0)
+	{
+		head.chain_id = chain_id;
+		head.seq = 0;
+		memset(head.hash, 0, sizeof(head.hash));
+	}
+
+	prefix = psprintf(INT64_FORMAT ":" INT64_FORMAT ":", chain_id, head.seq + 1);
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, head.hash, sizeof(head.hash)) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) prefix, strlen(prefix)) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content)) < 0 ||
+		pg_cryptohash_final(ctx, newhash, sizeof(newhash)) < 0)
+		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+
+	prev = palloc(VARHDRSZ + sizeof(head.hash));
+	SET_VARSIZE(prev, VARHDRSZ + sizeof(head.hash));
+	memcpy(VARDATA(prev), head.hash, sizeof(head.hash));
+	cur = palloc(VARHDRSZ + sizeof(newhash));
+	SET_VARSIZE(cur, VARHDRSZ + sizeof(newhash));
+	memcpy(VARDATA(cur), newhash, sizeof(newhash));
+
+	head.seq++;
+	memcpy(head.hash, newhash, sizeof(newhash));
+
+	values[0] = Int64GetDatum(head.chain_id);
+	values[1] = Int64GetDatum(head.seq);
+	values[2] = PointerGetDatum(prev);
+	values[3] = PointerGetDatum(cur);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * The action log is append-only: no UPDATE, DELETE or TRUNCATE, by anyone,
+ * the table owner included -- except DELETE by loginas.purge_log(), which
+ * allows it for its own transaction.  The triggers are ENABLE ALWAYS, so
+ * session_replication_role does not switch them off either.
+ */
+Datum
+loginas_log_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("loginas._log_guard() must be called as a trigger")));
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && purge_allowed)
+		return PointerGetDatum(td->tg_trigtuple);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("loginas.action_log is append-only"),
+			 errdetail("Its rows cannot be %s.",
+					   TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "updated" :
+					   TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "deleted" : "truncated"),
+			 errhint("Old rows are removed only by loginas.purge_log(before).")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+/* loginas._allow_purge(): purge_log() may delete log rows in this transaction */
+Datum
+loginas_allow_purge(PG_FUNCTION_ARGS)
+{
+	loginas_require_owner(fcinfo, "loginas._allow_purge()");
+	purge_allowed = true;
+	PG_RETURN_VOID();
+}
+
+static void
+logchain_xact_callback(XactEvent event, void *arg)
+{
+	RestorePoint *oldest = restore_points;
+
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			while (oldest && oldest->next)
+				oldest = oldest->next;
+			if (oldest)
+				head = oldest->head;
+			break;
+		case XACT_EVENT_PREPARE:
+			/* the prepared rows may still roll back: go on in a new chain */
+			memset(&head, 0, sizeof(head));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			break;
+		default:
+			return;
+	}
+	restore_points = NULL;		/* freed with TopTransactionContext */
+	purge_allowed = false;
+}
+
+static void
+logchain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	RestorePoint *rp = restore_points;
+
+	if (rp == NULL || rp->subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		head = rp->head;
+		restore_points = rp->next;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		if (rp->next && rp->next->subid == parentSubid)
+			restore_points = rp->next;	/* the parent's point is older */
+		else
+			rp->subid = parentSubid;
+	}
+}
+
+void
+loginas_logchain_init(void)
+{
+	RegisterXactCallback(logchain_xact_callback, NULL);
+	RegisterSubXactCallback(logchain_subxact_callback, NULL);
+}
