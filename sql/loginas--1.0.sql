@@ -431,8 +431,50 @@ BEGIN
 END
 $$;
 
--- raise a refusal; refusals of begin/redeem/assume also go to the server log
--- (the caller's transaction rolls back, so no action_log row survives it)
+-- hands a refusal to the durable refusal log (src/refusal_queue.c); false
+-- when there is none (loginas not in shared_preload_libraries)
+CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text, detail text,
+									   admin_id bigint, customer_id bigint, session_id bigint)
+	RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_queue_refusal';
+
+-- writes a queued refusal as a 'failure' row, with the time, role and address
+-- of the refused call; run by the durable refusal log outside that call's
+-- transaction.  Never fails on a lookup: a refusal is logged whatever else.
+CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
+									 p_message text, p_detail text, p_admin_id bigint,
+									 p_customer_id bigint, p_session_id bigint,
+									 p_client_addr inet, p_db_role name)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	username text;
+	email text;
+	src text;
+	why text;
+	store bigint;
+BEGIN
+	BEGIN
+		username := loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username';
+		email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+	EXCEPTION WHEN OTHERS THEN
+		NULL;		-- the binding is unreadable: log ids only
+	END;
+	SELECT s.source, s.reason, s.store_id INTO src, why, store
+	  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
+	RETURN loginas._append(p_logged_at, p_action OPERATOR(pg_catalog.||) '_refused', 'failure',
+						   p_admin_id, username, p_customer_id, email, p_session_id, store, src, why,
+						   p_client_addr, p_db_role,
+						   pg_catalog.jsonb_build_object('sqlstate', p_sqlstate, 'message', p_message,
+														 'detail', p_detail));
+END
+$$;
+
+-- raise a refusal; refusals of begin/redeem/assume go to the durable refusal
+-- log when there is one (the caller's transaction rolls back, so no row it
+-- writes survives), and always to the server log
 CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
 								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
@@ -443,6 +485,8 @@ CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 	AS $$
 BEGIN
 	IF p_action IS NOT NULL THEN
+		PERFORM loginas._queue_refusal(p_action, p_sqlstate, p_message, p_detail,
+									   p_admin_id, p_customer_id, p_session_id);
 		RAISE LOG 'loginas: % refused: % % (admin %, customer %, session %, role %)',
 			p_action, p_message, COALESCE(p_detail, ''),
 			COALESCE(p_admin_id::text, '-'), COALESCE(p_customer_id::text, '-'),

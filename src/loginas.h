@@ -50,6 +50,23 @@ extern void loginas_track_init(void);
 extern void loginas_as_owner_begin(LoginAsOwnerState *state);
 extern void loginas_as_owner_end(LoginAsOwnerState *state);
 
+/* refusal_queue.c: a refusal handed to the durable refusal log */
+typedef struct LoginAsRefusal
+{
+	const char *action;			/* begin, redeem, assume, write */
+	const char *sqlstate;
+	const char *message;
+	const char *detail;			/* or NULL */
+	bool		has_admin;
+	int64		admin_id;
+	bool		has_customer;
+	int64		customer_id;
+	bool		has_session;
+	int64		session_id;
+} LoginAsRefusal;
+
+extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
+
 /* logchain.c */
 extern void loginas_logchain_init(void);
 

@@ -429,6 +429,18 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 static void
 log_refusal(const LoginAsContext *ctx, const char *what, const char *relname)
 {
+	LoginAsRefusal r;
+
+	memset(&r, 0, sizeof(r));
+	r.action = "write";
+	r.sqlstate = "42501";
+	r.message = psprintf("%s on %s", what, relname);
+	r.has_admin = r.has_customer = r.has_session = true;
+	r.admin_id = ctx->admin_id;
+	r.customer_id = ctx->customer_id;
+	r.session_id = ctx->session_id;
+	loginas_queue_refusal_entry(&r);
+
 	ereport(LOG,
 			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
 					", session " INT64_FORMAT ", role %s)",
