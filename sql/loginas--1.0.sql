@@ -420,7 +420,7 @@ CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_
 BEGIN
 	-- rows of a session (writes, notes) carry its source document and reason
 	IF p_session_id IS NOT NULL AND p_source IS NULL AND p_reason IS NULL THEN
-		SELECT s.source, s.reason INTO p_source, p_reason
+		SELECT s.source, s.reason, COALESCE(p_client_addr, s.storefront_addr) INTO p_source, p_reason, p_client_addr
 		  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
 	END IF;
 	RETURN loginas._append(pg_catalog.clock_timestamp(), p_action, p_result,
@@ -534,7 +534,9 @@ CREATE TABLE loginas.session (
 	ticket_expires_at timestamptz NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	created_by_role	name NOT NULL DEFAULT SESSION_USER,
+	admin_addr		inet,			-- the admin's browser (begin's client_addr), else the backend's connection
 	redeemed_at		timestamptz,
+	storefront_addr	inet,			-- the storefront's client (redeem's client_addr)
 	key_hash		bytea UNIQUE,
 	expires_at		timestamptz,
 	ended_at		timestamptz,
@@ -1278,7 +1280,7 @@ CREATE TYPE loginas.ticket AS (
 -- shared by begin and begin_from
 CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_id bigint, p_store_id bigint, p_reason text,
 							   p_source text, p_source_kind text, p_source_document_id bigint,
-							   p_read_only boolean)
+							   p_read_only boolean, p_client_addr inet)
 	RETURNS loginas.ticket
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -1330,10 +1332,12 @@ BEGIN
 		END LOOP;
 		BEGIN
 			INSERT INTO loginas.session (admin_id, customer_id, store_id, read_only, reason, source,
-										 source_kind, source_document_id, ticket_hash, ticket_expires_at)
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr)
 			VALUES (p_admin_id, p_customer_id, t.store_id, COALESCE(p_read_only, false),
 					p_reason, p_source, p_source_kind, p_source_document_id,
-					loginas._hash(t.token), t.expires_at)
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()))
 			RETURNING session_id INTO new_id;
 			EXIT;
 		EXCEPTION WHEN unique_violation THEN
@@ -1357,25 +1361,26 @@ BEGIN
 	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
 						 p_source, p_reason,
 						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
-													   'read_only', COALESCE(p_read_only, false)));
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr);
 	RETURN t;
 END
 $$;
 
 CREATE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
 							  reason text DEFAULT NULL, source text DEFAULT NULL,
-							  read_only boolean DEFAULT false)
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
 	RETURNS loginas.ticket
 	LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id, "begin".store_id, "begin".reason,
-								 "begin".source, NULL, NULL, "begin".read_only)
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
 $$;
 
 CREATE FUNCTION loginas.begin_from(admin_id bigint, document_kind text, document_id bigint,
 								   store_id bigint DEFAULT NULL, reason text DEFAULT NULL,
-								   read_only boolean DEFAULT false)
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
 	RETURNS loginas.ticket
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -1408,11 +1413,12 @@ BEGIN
 	RETURN loginas._begin(begin_from.admin_id, (doc OPERATOR(pg_catalog.->>) 'customer_id')::bigint,
 								 begin_from.store_id, begin_from.reason,
 								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
-								 begin_from.document_kind, begin_from.document_id, begin_from.read_only);
+								 begin_from.document_kind, begin_from.document_id, begin_from.read_only,
+								 begin_from.client_addr);
 END
 $$;
 
-CREATE FUNCTION loginas.redeem(token text)
+CREATE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
 	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
 				   banner text, disable_page_cache boolean, expires_at timestamptz)
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -1457,13 +1463,15 @@ BEGIN
 	key := loginas._new_secret();
 	UPDATE loginas.session ls
 	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
 		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
 	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
 	RETURNING ls.expires_at INTO redeem.expires_at;
 
 	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
 						 s.store_id, s.source, s.reason,
-						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at));
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr);
 
 	session_id := s.session_id;
 	session_key := key;
@@ -2215,8 +2223,8 @@ GRANT EXECUTE ON FUNCTION
 	loginas.assistance_allowed(bigint),
 	loginas.check(bigint, bigint),
 	loginas.store_choices(bigint, bigint),
-	loginas.begin(bigint, bigint, bigint, text, text, boolean),
-	loginas.begin_from(bigint, text, bigint, bigint, text, boolean),
+	loginas.begin(bigint, bigint, bigint, text, text, boolean, inet),
+	loginas.begin_from(bigint, text, bigint, bigint, text, boolean, inet),
 	loginas.end_admin(bigint, text),
 	loginas.expire()
 TO loginas_admin;
@@ -2224,7 +2232,7 @@ GRANT SELECT ON loginas.settings, loginas.bindings, loginas.permissions TO login
 
 -- storefront
 GRANT EXECUTE ON FUNCTION
-	loginas.redeem(text),
+	loginas.redeem(text, inet),
 	loginas.assume(text),
 	loginas."end"(text, text),
 	loginas.set_assistance(bigint, boolean, timestamptz, bigint),

@@ -325,7 +325,7 @@ INSERT INTO internals VALUES
 	(6, $$SELECT loginas._end_session(1, 'logout')$$),
 	(7, $$SELECT loginas._log('forged', 'success', 1, 1)$$),
 	(8, $$SELECT loginas._evaluate(1, 1)$$),
-	(9, $$SELECT * FROM loginas._begin(1, 1, NULL, NULL, NULL, NULL, NULL, false)$$),
+	(9, $$SELECT * FROM loginas._begin(1, 1, NULL, NULL, NULL, NULL, NULL, false, NULL)$$),
 	(10, $$SELECT loginas._lookup('customers', 1)$$),
 	(11, $$SELECT loginas._get_setting('enabled')$$),
 	(12, $$SELECT loginas._hash('x')$$),
