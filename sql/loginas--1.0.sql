@@ -198,7 +198,7 @@ CREATE FUNCTION loginas._chain_append(chain_id bigint, content text,
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_chain_append';
 CREATE FUNCTION loginas._log_guard() RETURNS trigger
 	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_log_guard';
-CREATE FUNCTION loginas._allow_purge() RETURNS void
+CREATE FUNCTION loginas._allow_purge(allowed boolean) RETURNS void
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_allow_purge';
 
 CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON loginas.action_log
@@ -2151,12 +2151,12 @@ CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NU
 DECLARE
 	n bigint;
 BEGIN
-	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
 		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
 			'Rows older than it are removed.', NULL);
 	END IF;
 	PERFORM loginas._check_by_admin(purge_log.by_admin);
-	PERFORM loginas._allow_purge();
+	PERFORM loginas._allow_purge(true);
 	-- per chain, the purged part is a prefix: up to its last row older than the limit
 	WITH last_purged AS (
 		SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash
@@ -2175,6 +2175,7 @@ BEGIN
 		RETURNING 1
 	)
 	SELECT pg_catalog.count(*) INTO n FROM gone;
+	PERFORM loginas._allow_purge(false);
 	PERFORM loginas._log('log_purged', 'success', purge_log.by_admin, NULL,
 						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n));
 	RETURN n;

@@ -173,12 +173,15 @@ loginas_log_guard(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();			/* not reached */
 }
 
-/* loginas._allow_purge(): purge_log() may delete log rows in this transaction */
+/*
+ * loginas._allow_purge(boolean): purge_log() opens and closes the window in
+ * which its own DELETE may remove log rows (closed at transaction end anyway)
+ */
 Datum
 loginas_allow_purge(PG_FUNCTION_ARGS)
 {
 	loginas_require_owner(fcinfo, "loginas._allow_purge()");
-	purge_allowed = true;
+	purge_allowed = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
 	PG_RETURN_VOID();
 }
 
