@@ -191,9 +191,9 @@ CREATE TABLE loginas.log_checkpoint (
 	purged_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
-CREATE FUNCTION loginas._chain_id() RETURNS bigint
+CREATE FUNCTION loginas._chain_id(log_relid oid) RETURNS bigint
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_chain_id';
-CREATE FUNCTION loginas._chain_append(chain_id bigint, content text,
+CREATE FUNCTION loginas._chain_append(chain_id bigint, content text, log_relid oid,
 									  OUT chain_id bigint, OUT chain_seq bigint, OUT prev_hash bytea, OUT row_hash bytea)
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_chain_append';
 CREATE FUNCTION loginas._log_guard() RETURNS trigger
@@ -236,7 +236,8 @@ CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result
 	AS $$
 DECLARE
 	id bigint := pg_catalog.nextval('loginas.action_log_log_id_seq');
-	cid bigint := loginas._chain_id();
+	log_relid oid := 'loginas.action_log'::pg_catalog.regclass;
+	cid bigint := loginas._chain_id(log_relid);
 	c record;
 BEGIN
 	IF cid OPERATOR(pg_catalog.=) 0 THEN
@@ -245,7 +246,7 @@ BEGIN
 	p_details := pg_catalog.jsonb_strip_nulls(COALESCE(p_details, '{}'));
 	c := loginas._chain_append(cid, loginas._log_content(id, p_logged_at, 'Login As Customer', p_action, p_result,
 			p_admin_id, p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id,
-			p_source, p_reason, p_client_addr, p_db_role, p_details));
+			p_source, p_reason, p_client_addr, p_db_role, p_details), log_relid);
 	INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result, admin_id, admin_username,
 									customer_id, customer_email, session_id, store_id, source, reason,
 									client_addr, db_role, details, chain_id, chain_seq, prev_hash, row_hash)

@@ -36,6 +36,7 @@
 
 typedef struct ChainHead
 {
+	Oid			log_relid;		/* the action_log table the chain is in */
 	int64		chain_id;		/* 0: this backend has no chain yet */
 	int64		seq;
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
@@ -57,10 +58,16 @@ PG_FUNCTION_INFO_V1(loginas_chain_append);
 PG_FUNCTION_INFO_V1(loginas_log_guard);
 PG_FUNCTION_INFO_V1(loginas_allow_purge);
 
-/* loginas._chain_id() -> bigint: this backend's chain, 0 when none */
+/*
+ * loginas._chain_id(log_relid oid) -> bigint: this backend's chain in that
+ * action_log table, 0 when none (also when the extension was dropped and
+ * created again since: a new table, new chains)
+ */
 Datum
 loginas_chain_id(PG_FUNCTION_ARGS)
 {
+	if (head.chain_id != 0 && head.log_relid != PG_GETARG_OID(0))
+		memset(&head, 0, sizeof(head));
 	PG_RETURN_INT64(head.chain_id);
 }
 
@@ -80,7 +87,7 @@ remember_head(void)
 }
 
 /*
- * loginas._chain_append(chain_id bigint, content text)
+ * loginas._chain_append(chain_id bigint, content text, log_relid oid)
  *		-> (chain_id bigint, chain_seq bigint, prev_hash bytea, row_hash bytea)
  *
  * chain_id: this backend's chain, freshly registered by the caller when
@@ -101,7 +108,7 @@ loginas_chain_append(PG_FUNCTION_ARGS)
 			   *cur;
 
 	loginas_require_owner(fcinfo, "loginas._chain_append()");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		elog(ERROR, "loginas._chain_append: NULL argument");
 	chain_id = PG_GETARG_INT64(0);
 	content = PG_GETARG_TEXT_PP(1);
@@ -114,6 +121,7 @@ loginas_chain_append(PG_FUNCTION_ARGS)
 	remember_head();
 	if (head.chain_id == 0)
 	{
+		head.log_relid = PG_GETARG_OID(2);
 		head.chain_id = chain_id;
 		head.seq = 0;
 		memset(head.hash, 0, sizeof(head.hash));
