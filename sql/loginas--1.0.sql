@@ -2265,3 +2265,16 @@ GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
 
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Say so when refused attempts will reach the server log only
+------------------------------------------------------------------------------
+DO $notice$
+BEGIN
+	IF NOT 'loginas' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+		RAISE NOTICE 'loginas: durable refusal logging is off; refused attempts go to the server log only'
+			USING HINT = 'Add loginas to shared_preload_libraries and restart the server to record them in loginas.action_log.';
+	END IF;
+END
+$notice$;
