@@ -2273,7 +2273,7 @@ DO $notice$
 BEGIN
 	IF NOT 'loginas' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
 			pg_catalog.replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
-		RAISE NOTICE 'loginas: durable refusal logging is off; refused attempts go to the server log only'
+		RAISE WARNING 'loginas: durable refusal logging is off; refused attempts go to the server log only'
 			USING HINT = 'Add loginas to shared_preload_libraries and restart the server to record them in loginas.action_log.';
 	END IF;
 END
