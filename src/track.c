@@ -738,6 +738,20 @@ loginas_track_row(PG_FUNCTION_ARGS)
 									  Int64GetDatum(ctx->session_id), false));
 }
 
+static void
+refuse_truncate(const LoginAsContext *ctx, Oid relid, const char *detail)
+{
+	const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid));
+
+	log_refusal(ctx, "truncate", relname);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("Login as Customer session %lld may not truncate %s",
+					(long long) ctx->session_id, relname),
+			 errdetail_internal("%s", detail)));
+}
+
 /*
  * BEFORE TRUNCATE: no session may empty a tracked table.
  */
@@ -753,17 +767,8 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 				 errmsg("loginas._track_truncate() must be called as a BEFORE TRUNCATE trigger")));
 	ctx = loginas_current_context();
 	if (ctx != NULL)
-	{
-		const char *relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(td->tg_relation)),
-														 RelationGetRelationName(td->tg_relation));
-
-		log_refusal(ctx, "truncate", relname);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("Login as Customer session %lld may not truncate %s",
-						(long long) ctx->session_id, relname),
-				 errdetail("Truncating a tracked table would remove other customers' rows.")));
-	}
+		refuse_truncate(ctx, RelationGetRelid(td->tg_relation),
+						"Truncating a tracked table would remove other customers' rows.");
 	PG_RETURN_POINTER(NULL);
 }
 
@@ -815,17 +820,8 @@ loginas_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOn
 			foreach(lc2, ancestors)
 				guarded = guarded || has_truncate_guard(lfirst_oid(lc2));
 			if (guarded)
-			{
-				const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-																 get_rel_name(relid));
-
-				log_refusal(ctx, "truncate", relname);
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("Login as Customer session %lld may not truncate %s",
-								(long long) ctx->session_id, relname),
-						 errdetail("It is a partition of a tracked table; truncating it would remove other customers' rows.")));
-			}
+				refuse_truncate(ctx, relid,
+								"It is a partition of a tracked table; truncating it would remove other customers' rows.");
 		}
 	}
 
