@@ -39,6 +39,26 @@ demo:
 demo-stop:
 	@bash test/demo.sh stop
 
+# make dist: $(EXTENSION)-$(EXTVERSION).tar.gz, the committed HEAD (git archive)
+# under a top-level $(EXTENSION)-$(EXTVERSION)/ directory; it builds anywhere
+# with PGXS (make && make install).  Uncommitted changes are not in it.  The
+# tarball is checked as shipped: its META.json must agree with its control
+# file (test/meta-check.sh), or no tarball is left.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+
+.PHONY: dist meta-check
+
+meta-check:
+	@bash test/meta-check.sh
+
+dist:
+	@git diff --quiet HEAD -- || echo "dist: warning: uncommitted changes are not in $(DISTNAME).tar.gz" >&2
+	git archive --format=tar.gz --prefix=$(DISTNAME)/ -o $(DISTNAME).tar.gz HEAD
+	@tmp=$$(mktemp -d) && tar -xzf $(DISTNAME).tar.gz -C "$$tmp" && \
+	  bash "$$tmp/$(DISTNAME)/test/meta-check.sh"; rc=$$?; rm -rf "$$tmp"; \
+	  if [ $$rc -ne 0 ]; then rm -f $(DISTNAME).tar.gz; echo "dist: $(DISTNAME).tar.gz removed" >&2; exit $$rc; fi
+	@echo "dist: $(DISTNAME).tar.gz (commit $$(git rev-parse --short HEAD))"
+
 # print-VAR: print a make variable (test/run-tests.sh reads REGRESS this way)
 print-%:
 	@echo '$(strip $($*))'

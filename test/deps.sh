@@ -10,6 +10,8 @@ PACKAGES=(
 	postgresql-server-dev-15 # PGXS, pg_regress, pg_isolation_regress, TAP perl modules
 	libipc-run-perl          # IPC::Run, needed by PostgreSQL::Test::Cluster
 	libkrb5-dev              # GSSAPI headers pulled in by the server headers
+	php-cli                  # the PHP client example (docs/examples/php), run by make test
+	php-pgsql                # its PDO pgsql driver
 	pgbouncer                # transaction pooler in front of a node (test/t/020_pooler.pl)
 	make
 	gcc

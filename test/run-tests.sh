@@ -7,6 +7,10 @@
 #   pg_isolation_regress  every test/isolation/specs/<name>.spec
 #                         (expected: test/isolation/expected/<name>.out)
 #   TAP (prove)           every test/t/*.pl (PostgreSQL::Test::Cluster)
+#   PHP client            docs/examples/php/client.php on a database holding
+#                         the demo shop (test/demo/shop.sql) and the example's
+#                         setup.sql; one test, passed when it ends "php client: ok"
+#   packaging             test/meta-check.sh: META.json agrees with loginas.control
 # The last line of output is always "N passed, M failed"; the exit status is
 # non-zero when M > 0 or anything could not run.  KEEP_TMP=1 keeps the temp
 # dir (results/, regression.diffs, TAP logs) after stopping the cluster.
@@ -280,6 +284,52 @@ step_tap() {
 	record tap "$total_p" "$total_f" "$remark"
 }
 
+# The PHP client example (docs/examples/php, PDO pgsql): a database of its own
+# on our cluster, loaded as the superuser with the demo shop and the example's
+# setup.sql, then client.php plays the admin backend, the storefront and
+# reporting over the socket, as their login roles.  One test.
+step_php() {
+	STAGE=php
+	header "PHP client (docs/examples/php)"
+	local dir="$TMP/work/php" db=php_client log="$TMP/php-client.log" rc=0
+	if ! command -v php >/dev/null 2>&1; then
+		record php 0 1 "php not found (test/deps.sh installs php-cli, php-pgsql)"
+		return 0
+	fi
+	# a copy the cluster user can read, whatever the permissions of the checkout
+	mkdir -p "$dir"
+	cp "$ROOT"/docs/examples/php/*.php "$ROOT/docs/examples/php/setup.sql" "$ROOT/test/demo/shop.sql" "$dir/"
+	cluster__give "$dir"
+	if ! cluster_psql "$TMP/cluster" --dbname=postgres --quiet --set=ON_ERROR_STOP=1 \
+		--command="CREATE DATABASE $db" ||
+		! cluster_psql "$TMP/cluster" --dbname="$db" --quiet --set=ON_ERROR_STOP=1 \
+			--file="$dir/shop.sql" >/dev/null ||
+		! cluster_psql "$TMP/cluster" --dbname="$db" --quiet --set=ON_ERROR_STOP=1 \
+			--file="$dir/setup.sql" >/dev/null; then
+		record php 0 1 "could not load test/demo/shop.sql and docs/examples/php/setup.sql"
+		return 0
+	fi
+	note "database $db: demo shop and setup.sql loaded"
+	cluster_run_in "$dir" php client.php --host="$CLUSTER_SOCKDIR" --port="$CLUSTER_PORT" \
+		--dbname="$db" 2>&1 | tee "$log" || rc=$?
+	if ((rc == 0)) && [[ $(tail -n 1 "$log") == "php client: ok" ]]; then
+		record php 1 0
+	else
+		record php 0 1 "client.php exited with status $rc"
+	fi
+}
+
+# META.json (PGXN) repeats the version of loginas.control: they must agree.
+step_meta() {
+	STAGE=meta
+	header "packaging (test/meta-check.sh)"
+	if bash "$ROOT/test/meta-check.sh"; then
+		record meta 1 0
+	else
+		record meta 0 1 "META.json disagrees with loginas.control"
+	fi
+}
+
 main() {
 	trap on_exit EXIT
 	trap 'echo; echo "run-tests: interrupted" >&2; exit 130' INT
@@ -294,6 +344,8 @@ main() {
 	step_regress
 	step_isolation
 	step_tap
+	step_php
+	step_meta
 	COMPLETED=1
 }
 
