@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# test/bench/bench.sh — owns `make bench` (issue 3, "Performance"): what
+# loginas' write attribution costs on the shop's own tables, against the
+# untracked table and against a PL/pgSQL reference implementation of the same
+# behaviour (test/bench/reference.sql).
+#
+# Usage:
+#   bash test/bench/bench.sh             full run on a throwaway cluster; prints
+#                                        the table and appends it to
+#                                        docs/benchmarks.md
+#   bash test/bench/bench.sh --smoke     tiny sizes (1000 rows, 2 rounds): a few
+#                                        seconds, checks that every step runs
+#                                        and does what it should; appends
+#                                        nothing (also: LOGINAS_BENCH_SMOKE=1)
+#   ... --existing                       use the running cluster named by
+#                                        PGHOST/PGPORT (PGUSER, default
+#                                        postgres, must be a superuser) instead
+#                                        of a throwaway one: the bench creates
+#                                        its own database loginas_bench_<pid>
+#                                        there and drops it at the end.  The
+#                                        extension must be installed already.
+#   other options: --rounds N, --rows N (bulk), --loop-rows N,
+#                  --pgbench-seconds N, --clients N, --no-append, --keep
+#                  (keep the throwaway cluster's directory; stops the server)
+#
+# Method (docs/benchmarks.md says the same for the reader):
+#   bulk phase, every round, for each measure (insert, update, loop, copy) each
+#   variant once, in a rotating order (ABCD, BCDA, ...):
+#     untracked  bench.quote_plain
+#     tracked    bench.quote_tracked (loginas.track), no session
+#     session    bench.quote_tracked after loginas.assume()
+#     reference  bench.quote_ref (PL/pgSQL reference) after its assume()
+#   Every step starts from the same state: all quote tables and both logs
+#   truncated, the table filled (update only), VACUUM ANALYZE, CHECKPOINT;
+#   then bench.measure() warms the backend up (one row, rolled back) and times
+#   the step with clock_timestamp() and the backend's CPU time (Linux
+#   /proc/self/schedstat) in the server, including the COMMIT (so loginas'
+#   log, written at pre-commit, is counted).  The throwaway cluster lives on
+#   /dev/shm when it can (LOGINAS_BENCH_DISK=1: in $TMPDIR or /tmp).
+#   pgbench phase: single-row INSERT transactions (pgbench -n -f), each
+#   variant for --pgbench-seconds per round, rotating: tracked table without
+#   assume() (plain), with assume() sent with BEGIN (assume), untracked table,
+#   with a trivial function call sent with BEGIN (floor), with assume() as a
+#   round trip of its own (assume_rt), with a trivial extra round trip
+#   (roundtrip).
+#   Ratios are taken within a round (variant / untracked of the same round, or
+#   session / reference), and the median over the rounds is reported.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH=$ROOT/test/bench
+# shellcheck source=test/lib/cluster.sh
+source "$ROOT/test/lib/cluster.sh"
+
+export LANG=C.UTF-8
+unset LC_ALL LANGUAGE
+
+SMOKE=0
+[[ ${LOGINAS_BENCH_SMOKE:-} =~ ^(1|yes|true|on)$ ]] && SMOKE=1
+EXISTING=0
+APPEND=1
+KEEP=0
+ROUNDS="" ROWS="" LOOP_ROWS="" PGB_SECONDS="" CLIENTS=1
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "bench: $*" >&2; exit 2; }
+posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, not '$2'"; }
+
+while (($#)); do
+	case $1 in
+	--smoke) SMOKE=1 ;;
+	--existing) EXISTING=1 ;;
+	--no-append) APPEND=0 ;;
+	--keep) KEEP=1 ;;
+	--rounds) posint "$1" "${2:-}"; ROUNDS=$2; shift ;;
+	--rows) posint "$1" "${2:-}"; ROWS=$2; shift ;;
+	--loop-rows) posint "$1" "${2:-}"; LOOP_ROWS=$2; shift ;;
+	--pgbench-seconds) posint "$1" "${2:-}"; PGB_SECONDS=$2; shift ;;
+	--clients) posint "$1" "${2:-}"; CLIENTS=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+	shift
+done
+
+if ((SMOKE)); then
+	APPEND=0
+	: "${ROUNDS:=2}" "${ROWS:=1000}" "${LOOP_ROWS:=1000}"
+	PGB_TXNS=100 # smoke: a fixed number of transactions, not a duration
+else
+	: "${ROUNDS:=7}" "${ROWS:=100000}" "${LOOP_ROWS:=50000}" "${PGB_SECONDS:=3}"
+	((ROUNDS >= 5)) || echo "bench: warning: fewer than 5 rounds; medians are fragile" >&2
+	PGB_TXNS=""
+fi
+
+PSQL=$PG_BINDIR/psql
+PGBENCH=$PG_BINDIR/pgbench
+TMP=""     # throwaway cluster (not with --existing)
+WORK=""    # the COPY data file, readable by the server's OS user
+DB=""
+STARTED=0
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if [[ -n $WORK && -d $WORK ]]; then
+		rm -rf -- "$WORK"
+	fi
+	if ((EXISTING)); then
+		if [[ -n $DB ]] && ((STARTED)); then
+			"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
+				echo "bench: could not drop database $DB" >&2
+		fi
+	elif [[ -n $TMP && -d $TMP ]]; then
+		if ((KEEP)); then
+			cluster_stop "$TMP/cluster"
+			echo "bench: --keep: cluster directory kept in $TMP (server stopped)" >&2
+		elif cluster_destroy "$TMP/cluster"; then
+			rm -rf -- "$TMP"
+		else
+			echo "bench: could not stop the cluster in $TMP/cluster; left it in place" >&2
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'echo "bench: terminated" >&2; exit 143' TERM
+
+# psql against the bench database, stopping at the first error
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+setup_cluster() {
+	if ((EXISTING)); then
+		[[ -n ${PGHOST:-} ]] || die "--existing needs PGHOST (and PGPORT) of a running cluster"
+		export PGHOST PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+		DB=loginas_bench_$$
+		return 0
+	fi
+	echo "bench: dependencies, build and install"
+	bash "$ROOT/test/deps.sh" >/dev/null
+	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" >/dev/null
+	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" install >/dev/null
+	# on a tmpfs when there is one: the steps then measure CPU work, not how
+	# the kernel writes dirty pages back on a shared disk
+	if [[ -z ${LOGINAS_BENCH_DISK:-} && -d /dev/shm && -w /dev/shm ]] &&
+		cluster_run_as test -w /dev/shm; then
+		TMP=$(TMPDIR=/dev/shm cluster_mktemp loginas-bench)
+	else
+		TMP=$(cluster_mktemp loginas-bench)
+	fi
+	# throwaway settings (fsync off, ...) from cluster.sh, plus: nothing that
+	# starts by itself in the middle of a step
+	CLUSTER_EXTRA_CONF=$(printf '%s\n' "shared_buffers = 256MB" "max_wal_size = 8GB" \
+		"checkpoint_timeout = 1h" "autovacuum = off" "jit = off")
+	export CLUSTER_EXTRA_CONF
+	cluster_init "$TMP/cluster" >/dev/null
+	cluster_start "$TMP/cluster"
+	cluster_env "$TMP/cluster"
+	export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER
+	DB=loginas_bench
+}
+
+setup_database() {
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB" >/dev/null
+	STARTED=1
+	q -c "ALTER DATABASE $DB SET jit = off" \
+		-c "SET client_min_messages = warning" -c "CREATE EXTENSION loginas CASCADE" \
+		-f "$BENCH/reference.sql" -f "$BENCH/schema.sql" >/dev/null
+	# the file the COPY steps read: ROWS rows of the session's customer
+	WORK=$(cluster_mktemp loginas-bench-copy)
+	q -v file="$WORK/quote.copy" -v rows="$ROWS" <<-'EOF'
+		INSERT INTO bench.config VALUES (:'file');
+		COPY (SELECT g, s.customer_id, s.store_id, (g % 1000) / 10.0, g % 7, now()
+				FROM bench.session_info s, generate_series(1, :rows) g) TO :'file';
+	EOF
+}
+
+# rotate VARIANTS by N: prints them one per line
+rotate() {
+	local n=$1
+	shift
+	local a=("$@") i
+	for ((i = 0; i < ${#a[@]}; i++)); do
+		printf '%s\n' "${a[(i + n) % ${#a[@]}]}"
+	done
+}
+
+# prep SQL shared by every step: the same starting state
+reset_sql() {
+	echo "SET client_min_messages = error;"
+	echo "CALL bench.reset();"
+	if [[ -n ${1:-} ]]; then echo "$1"; fi
+	echo "VACUUM (ANALYZE) bench.quote_plain, bench.quote_tracked, bench.quote_ref,"
+	echo "  loginas.action_log, loginas_ref.action_log, loginas.session;"
+	# a checkpoint writes everything out before the step; not on a shared cluster
+	((EXISTING)) || echo "CHECKPOINT;"
+}
+
+bulk_step() {
+	local round=$1 measure=$2 variant=$3 rows=$ROWS fill=""
+	[[ $measure == loop ]] && rows=$LOOP_ROWS
+	[[ $measure == update ]] && fill="CALL bench.fill('$variant', $rows);"
+	{
+		reset_sql "$fill"
+		echo "CALL bench.measure($round, '$measure', '$variant', $rows);"
+	} | q
+}
+
+pgbench_step() {
+	local round=$1 variant=$2 key=$3 out tps processed args=()
+	reset_sql | q
+	if [[ -n $PGB_TXNS ]]; then args=(-t "$PGB_TXNS"); else args=(-T "$PGB_SECONDS"); fi
+	if ! out=$("$PGBENCH" -n -f "$BENCH/pgbench_$variant.sql" -D "key=$key" \
+		-c "$CLIENTS" -j "$CLIENTS" "${args[@]}" "$DB" 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbench failed ($variant, round $round)"
+	fi
+	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1)
+	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	[[ -n $tps && -n $processed ]] || { printf '%s\n' "$out" >&2; die "could not read pgbench's output"; }
+	# what the transactions must have done
+	q -v variant="$variant" -v n="$processed" <<-'EOF'
+		SELECT CASE
+				 WHEN :'variant' = 'untracked' THEN (SELECT count(*) FROM bench.quote_plain) = :n
+				 WHEN :'variant' IN ('plain', 'floor', 'roundtrip') THEN
+					(SELECT count(*) FROM bench.quote_tracked WHERE loginas_created_session IS NULL) = :n
+					AND NOT EXISTS (SELECT FROM loginas.action_log WHERE action LIKE 'write%')
+				 ELSE (SELECT count(*) FROM bench.quote_tracked t JOIN bench.session_info s
+						 ON t.loginas_created_session = s.session_id AND t.loginas_changed_session = s.session_id) = :n
+					AND (SELECT count(*) FROM loginas.action_log WHERE action = 'write_insert'
+						   AND (details->>'rows')::int = 1) = :n
+			   END AS ok \gset
+		\if :ok
+		\else
+			\echo bench check failed: pgbench variant :variant did not write what it should
+			SELECT 1/0;
+		\endif
+	EOF
+	q -c "INSERT INTO bench.result (phase, round, measure, variant, rows, tps)
+	      VALUES ('pgbench', $round, 'txn', '$variant', $processed, $tps)"
+}
+
+median_line() {
+	# one progress line per round and phase
+	q -At -v phase="$1" -v round="$2" <<-'EOF'
+		SELECT string_agg(format('%s/%s %s', measure, variant,
+								 CASE WHEN ms IS NOT NULL THEN round(ms::numeric, 1) || ' ms'
+									  ELSE round(tps::numeric) || ' tps' END), ', '
+						  ORDER BY measure, variant)
+		  FROM bench.result WHERE phase = :'phase' AND round = :round
+	EOF
+}
+
+main() {
+	local r m v mi key variants=(untracked tracked session reference) measures=(insert update loop copy)
+	local pvariants=(plain assume untracked floor assume_rt roundtrip) load_before load_after started_at
+
+	setup_cluster
+	setup_database
+	started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	echo "bench: $( ((SMOKE)) && echo smoke || echo full) run: $ROUNDS rounds, bulk $ROWS rows," \
+		"loop $LOOP_ROWS rows, pgbench ${PGB_TXNS:+$PGB_TXNS transactions}${PGB_SECONDS:+${PGB_SECONDS}s}" \
+		"x $CLIENTS client(s); database $DB on ${PGHOST}:${PGPORT}"
+
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for mi in "${!measures[@]}"; do
+			m=${measures[$mi]}
+			while IFS= read -r v; do
+				bulk_step "$r" "$m" "$v"
+			done < <(rotate $(((r - 1 + mi) % ${#variants[@]})) "${variants[@]}")
+		done
+		echo "  bulk round $r: $(median_line bulk "$r")"
+	done
+
+	key=$(q -At -c "SELECT session_key FROM bench.session_info")
+	for ((r = 1; r <= ROUNDS; r++)); do
+		while IFS= read -r v; do
+			pgbench_step "$r" "$v" "$key"
+		done < <(rotate $(((r - 1) % ${#pvariants[@]})) "${pvariants[@]}")
+		echo "  pgbench round $r: $(median_line pgbench "$r")"
+	done
+	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+	local table server cpu
+	table=$(q -At -f "$BENCH/report.sql")
+	server=$(q -At -c "SHOW server_version")
+	cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+	local report
+	report=$(
+		echo "## $started_at — $( ((SMOKE)) && echo 'smoke run' || echo 'make bench')"
+		echo
+		echo "- machine: $(uname -m), ${cpu:-unknown CPU}, $(nproc) CPUs; load average (1/5/15 min)" \
+			"$load_before at the start, $load_after at the end"
+		echo "- PostgreSQL $server; $( ((EXISTING)) && echo "existing cluster ($PGHOST)" ||
+			echo "throwaway cluster in $(dirname "$TMP") (test/lib/cluster.sh: fsync, synchronous_commit and full_page_writes off; autovacuum off, jit off, shared_buffers 256MB)")"
+		echo "- sizes: bulk INSERT/UPDATE/COPY $ROWS rows, loop $LOOP_ROWS single-row INSERTs in one transaction," \
+			"$ROUNDS rounds interleaved; pgbench ${PGB_TXNS:+$PGB_TXNS transactions}${PGB_SECONDS:+-T $PGB_SECONDS} -c $CLIENTS per variant and round"
+		echo "- loginas $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+		echo
+		printf '%s\n' "$table"
+	)
+	echo
+	printf '%s\n' "$report"
+	if ((APPEND)); then
+		printf '\n%s\n' "$report" >>"$ROOT/docs/benchmarks.md"
+		echo
+		echo "bench: appended to docs/benchmarks.md"
+	fi
+	if ((SMOKE)); then
+		echo "bench: smoke run ok"
+	fi
+}
+
+main
