@@ -1667,9 +1667,9 @@ CREATE FUNCTION loginas._track_truncate() RETURNS trigger
 CREATE FUNCTION loginas._invalidate(relation regclass) RETURNS void
 	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'loginas_invalidate';
 
--- The trigger's filter: is the current transaction acting in a session?  It
--- is the one function every role may execute (a WHEN clause runs with the
--- writing role's rights); it says nothing about any other transaction.
+-- The AFTER INSERT trigger's filter: is the current transaction acting in a
+-- session?  It is the one function every role may execute (a WHEN clause runs
+-- with the writing role's rights); it says nothing about any other transaction.
 CREATE FUNCTION loginas.in_session() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_in_session';
 
@@ -1696,23 +1696,12 @@ CREATE FUNCTION loginas._pk_columns(p_rel regclass) RETURNS name[]
 	 WHERE i.indrelid OPERATOR(pg_catalog.=) p_rel AND i.indisprimary
 $$;
 
-CREATE FUNCTION loginas._chain_broken(p_relation regclass) RETURNS void
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	PERFORM loginas._raise('55000',
-		pg_catalog.format('the tracking of %s no longer matches its columns', p_relation),
-		'A tracked, key or foreign key column on the parent chain was renamed or dropped.',
-		pg_catalog.format('Track %s (and its children) again with loginas.track().', p_relation));
-END
-$$;
-
 -- what the trigger on p_relid (the tracked table or one of its partitions) needs
 CREATE FUNCTION loginas._track_info(p_relid oid)
 	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
 				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
-				   fk_attnums int2[], parent_query text, chain oid[])
+				   fk_attnums int2[], parent_query text, chain oid[],
+				   problem text, problem_detail text, problem_hint text)
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -1745,13 +1734,16 @@ BEGIN
 	END IF;
 	-- a tracked column renamed or dropped since track(): refuse every write
 	-- rather than guess
+	-- a tracked column renamed or dropped since track(): in a session every
+	-- write is refused rather than guessed at (the trigger raises the problem)
 	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
 	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
-		PERFORM loginas._raise('55000',
-			pg_catalog.format('the tracking of %s no longer matches its columns', t.relation),
-			'A tracked, stamp, key or protected column was renamed or dropped, or the primary key changed.',
-			'Track the table again with loginas.track(), and protect its columns again.');
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed or dropped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		RETURN NEXT;
+		RETURN;
 	END IF;
 	IF t.customer_column IS NOT NULL THEN
 		SELECT a.atttypid INTO customer_type FROM pg_catalog.pg_attribute a
@@ -1765,10 +1757,11 @@ BEGIN
 	fk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
 						  FROM pg_catalog.unnest(t.fk_columns) WITH ORDINALITY u(c, o) ORDER BY o);
 	IF 0 OPERATOR(pg_catalog.=) ANY (fk_attnums) THEN
-		PERFORM loginas._raise('55000',
-			pg_catalog.format('the tracking of %s no longer matches its columns', t.relation),
-			'A column of the foreign key to the parent was renamed or dropped.',
-			'Track the table again with loginas.track().');
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A column of the foreign key to the parent was renamed or dropped.';
+		problem_hint := 'Track the table again with loginas.track().';
+		RETURN NEXT;
+		RETURN;
 	END IF;
 	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
 		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
@@ -1777,7 +1770,11 @@ BEGIN
 	SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) t.parent;
 	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
 				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
-		PERFORM loginas._chain_broken(cur.relation);
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+		RETURN NEXT;
+		RETURN;
 	END IF;
 	from_list := pg_catalog.format('%s t0', cur.relation);
 	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
@@ -1790,7 +1787,11 @@ BEGIN
 					WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0)
 		   OR EXISTS (SELECT FROM pg_catalog.unnest(cur.parent_columns) c
 					   WHERE loginas._attnum(cur.parent, c) OPERATOR(pg_catalog.=) 0) THEN
-			PERFORM loginas._chain_broken(cur.relation);
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+		RETURN NEXT;
+		RETURN;
 		END IF;
 		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', cur.parent, i);
 		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
@@ -1802,7 +1803,11 @@ BEGIN
 		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	END LOOP;
 	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0 THEN
-		PERFORM loginas._chain_broken(cur.relation);
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+		RETURN NEXT;
+		RETURN;
 	END IF;
 	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
 									  i, cur.customer_column, from_list, cond);
@@ -1861,17 +1866,18 @@ CREATE FUNCTION loginas._install_triggers(p_relation regclass, p_created name, p
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	-- no WHEN clause on the BEFORE triggers: PostgreSQL prepares a trigger's
+	-- WHEN clause again for every statement, which costs a single-row write
+	-- more than the C trigger's own fast path for writes outside a session
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_track_insert BEFORE INSERT ON %s FOR EACH ROW'
-		' WHEN (loginas.in_session() OR NEW.%I IS NOT NULL OR NEW.%I IS NOT NULL)'
-		' EXECUTE FUNCTION loginas._track_row()', p_relation, p_created, p_changed);
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_track_update BEFORE UPDATE ON %s FOR EACH ROW'
-		' WHEN (loginas.in_session() OR NEW.%I IS NOT NULL OR NEW.%I IS DISTINCT FROM OLD.%I)'
-		' EXECUTE FUNCTION loginas._track_row()', p_relation, p_changed, p_created, p_created);
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_track_delete BEFORE DELETE ON %s FOR EACH ROW'
-		' WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()', p_relation);
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
 	-- inserts are logged once written (not for rows ON CONFLICT skipped)
 	EXECUTE pg_catalog.format(
 		'CREATE OR REPLACE TRIGGER zz_loginas_log_insert AFTER INSERT ON %s FOR EACH ROW'

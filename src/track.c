@@ -75,6 +75,9 @@ typedef struct TrackedRel
 	SPIPlanPtr	parent_plan;	/* child: customer id of the parent row */
 	int			nchain;			/* relations on the parent chain */
 	Oid			chain[MAX_TRACK_ATTS];
+	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
+	char	   *problem_detail; /* detail and hint; NULL when all is well */
+	char	   *problem_hint;
 } TrackedRel;
 
 static HTAB *tracked_rels = NULL;
@@ -115,8 +118,15 @@ free_entry_contents(TrackedRel *entry)
 		SPI_freeplan(entry->parent_plan);
 	if (entry->relname)
 		pfree(entry->relname);
+	if (entry->problem)
+		pfree(entry->problem);
+	if (entry->problem_detail)
+		pfree(entry->problem_detail);
+	if (entry->problem_hint)
+		pfree(entry->problem_hint);
 	entry->parent_plan = NULL;
 	entry->relname = NULL;
+	entry->problem = entry->problem_detail = entry->problem_hint = NULL;
 }
 
 static int
@@ -201,6 +211,15 @@ fill_entry(TrackedRel *entry)
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	entry->relname = pstrdup(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	if (!isnull)
+	{
+		entry->problem = TextDatumGetCString(d);
+		d = SPI_getbinval(tup, desc, 12, &isnull);
+		entry->problem_detail = isnull ? NULL : TextDatumGetCString(d);
+		d = SPI_getbinval(tup, desc, 13, &isnull);
+		entry->problem_hint = isnull ? NULL : TextDatumGetCString(d);
+	}
 	MemoryContextSwitchTo(old);
 	entry->customer_att = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 	if (isnull)
@@ -230,7 +249,7 @@ fill_entry(TrackedRel *entry)
 
 	entry->parent_plan = NULL;
 	d = SPI_getbinval(tup, desc, 9, &isnull);
-	if (!isnull && entry->nfk > 0)
+	if (!isnull && entry->nfk > 0 && entry->problem == NULL)
 	{
 		char	   *query = TextDatumGetCString(d);
 		Relation	rel = RelationIdGetRelation(entry->relid);
@@ -623,9 +642,30 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errmsg("loginas._track_row() must be called as a row trigger installed by loginas.track()"),
 				 errhint("Use loginas.track() to track a table.")));
 
+	ctx = loginas_current_context();
+
+	/* outside a session a delete concerns nobody: the fastest way out */
+	if (ctx == NULL && TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return PointerGetDatum(td->tg_trigtuple);
+
 	desc = RelationGetDescr(td->tg_relation);
 	entry = get_tracked(RelationGetRelid(td->tg_relation));
-	ctx = loginas_current_context();
+
+	/*
+	 * Tracking broken by ALTER TABLE: no write in a session; outside one the
+	 * table is written as usual (stamps cleared while the columns exist).
+	 */
+	if (entry->problem)
+	{
+		if (ctx != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg_internal("%s", entry->problem),
+					 entry->problem_detail ? errdetail_internal("%s", entry->problem_detail) : 0,
+					 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
+		if (TRIGGER_FIRED_AFTER(td->tg_event) || entry->created_att == 0 || entry->changed_att == 0)
+			return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
+	}
 
 	/*
 	 * AFTER INSERT: the row was really written (not skipped by ON CONFLICT);
@@ -674,9 +714,21 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	if (ctx == NULL)
 	{
-		/* outside a session: nobody can claim a session did this */
+		/*
+		 * Outside a session nobody can claim a session did this.  The common
+		 * case -- no stamp given, none kept -- returns the row untouched.
+		 */
 		if (newtup == NULL)
 			return PointerGetDatum(oldtup);
+		if (!moving && heap_attisnull(newtup, entry->changed_att, desc))
+		{
+			if (oldtup == NULL && heap_attisnull(newtup, entry->created_att, desc))
+				return PointerGetDatum(newtup);
+			if (oldtup != NULL && !attr_changed(desc, oldtup, newtup, entry->created_att) &&
+				(heap_attisnull(oldtup, entry->created_att, desc) ||
+				 !td->tg_relation->rd_rel->relispartition))
+				return PointerGetDatum(newtup);
+		}
 		if (moving)
 			return PointerGetDatum(set_stamps(newtup, desc, entry, true,
 											  Int64GetDatum(move.created), move.created_null,
