@@ -51,7 +51,9 @@ CREATE FUNCTION loginas._new_secret() RETURNS text
 	AS 'MODULE_PATHNAME', 'loginas_new_secret';
 
 CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
-									 store_id bigint, read_only boolean, banner text)
+									 store_id bigint, read_only boolean, banner text,
+									 admin_username text, customer_email text, source text,
+									 reason text, client_addr text)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'loginas_context_set';
 
@@ -368,30 +370,12 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
 $$;
 
--- one row of a bound relation, by its key, as jsonb (NULL when there is none)
+-- one row of a bound relation, by its key, as jsonb (NULL when there is
+-- none); plans kept per backend (src/reader.c)
 CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean DEFAULT false)
 	RETURNS jsonb
-	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	rel regclass;
-BEGIN
-	IF p_id IS NULL THEN
-		RETURN NULL;
-	END IF;
-	rel := loginas._bound_relation(p_kind, p_missing_ok);
-	IF rel IS NULL THEN
-		RETURN NULL;
-	END IF;
-	RETURN loginas._read_bound(
-		pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',
-						  loginas._bound_select(p_kind, rel),
-						  (SELECT c.column_name FROM loginas.binding_column c
-							WHERE c.kind OPERATOR(pg_catalog.=) p_kind AND c.is_key)),
-		p_id, rel);
-END
-$$;
+	LANGUAGE c STABLE
+	AS 'MODULE_PATHNAME', 'loginas_lookup';
 
 -- every store view of the store_views binding
 CREATE FUNCTION loginas._store_views()
@@ -557,9 +541,9 @@ CREATE INDEX session_live_customer ON loginas.session (customer_id) WHERE ended_
 
 COMMENT ON TABLE loginas.session IS 'Login as Customer tickets and sessions; secrets are stored only as SHA-256 hashes';
 
+-- (no SET clause, so that it is inlined: its body names only pg_catalog)
 CREATE FUNCTION loginas._hash(p_secret text) RETURNS bytea
 	LANGUAGE sql IMMUTABLE STRICT
-	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT pg_catalog.sha256(pg_catalog.convert_to(p_secret, 'UTF8')) $$;
 
 -- end one ticket or session (if still live): lock it, record the end, log it
@@ -960,6 +944,7 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
 	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
 		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+	PERFORM loginas._invalidate('loginas.binding');
 	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
 						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
 END
@@ -978,6 +963,7 @@ BEGIN
 	IF rel IS NULL THEN
 		RETURN false;
 	END IF;
+	PERFORM loginas._invalidate('loginas.binding');
 	PERFORM loginas._log('relation_unbound', 'success', by_admin, NULL,
 						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel));
 	RETURN true;
@@ -1539,7 +1525,9 @@ BEGIN
 	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
 		pg_catalog.format('You are connected as %s on %s',
 						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
-						  st OPERATOR(pg_catalog.->>) 'website_name'));
+						  st OPERATOR(pg_catalog.->>) 'website_name'),
+		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
+		s.source, s.reason, s.storefront_addr::text);
 	RETURN s.session_id;
 END
 $$;

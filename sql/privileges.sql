@@ -317,7 +317,7 @@ SELECT p.oid::regprocedure AS internal_function, r.role
    AND has_function_privilege(r.role, p.oid, 'EXECUTE');
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES
-	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged')$$),
+	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL)$$),
 	(2, $$SELECT loginas._context_clear_session(1)$$),
 	(3, $$SELECT loginas._new_secret()$$),
 	(4, $$SELECT loginas._raise('42501', 'forged', NULL, NULL)$$),

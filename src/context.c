@@ -42,12 +42,34 @@ PG_FUNCTION_INFO_V1(loginas_current_store);
 PG_FUNCTION_INFO_V1(loginas_current_read_only);
 PG_FUNCTION_INFO_V1(loginas_banner);
 
+static void
+free_strings(void)
+{
+	char	  **strings[] = {&current.banner, &current.admin_username, &current.customer_email,
+	&current.source, &current.reason, &current.client_addr};
+	size_t		i;
+
+	for (i = 0; i < lengthof(strings); i++)
+	{
+		if (*strings[i])
+			pfree(*strings[i]);
+		*strings[i] = NULL;
+	}
+}
+
 void
 loginas_context_clear(void)
 {
-	if (current.banner)
-		pfree(current.banner);
+	free_strings();
 	memset(&current, 0, sizeof(current));
+}
+
+static char *
+optional_string(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return MemoryContextStrdup(TopMemoryContext, text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
 const LoginAsContext *
@@ -122,7 +144,8 @@ loginas_require_owner(FunctionCallInfo fcinfo, const char *name)
 
 /*
  * loginas._context_set(session_id, admin_id, customer_id, store_id,
- *						 read_only, banner) -> void
+ *						 read_only, banner, admin_username, customer_email,
+ *						 source, reason, client_addr) -> void
  *
  * Called by loginas.assume() after every check has passed.
  */
@@ -130,7 +153,6 @@ Datum
 loginas_context_set(PG_FUNCTION_ARGS)
 {
 	int64		session_id;
-	MemoryContext old;
 
 	loginas_require_owner(fcinfo, "loginas._context_set()");
 
@@ -169,17 +191,13 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.customer_id = PG_GETARG_INT64(2);
 	current.store_id = PG_GETARG_INT64(3);
 	current.read_only = PG_GETARG_BOOL(4);
-	if (current.banner)
-	{
-		pfree(current.banner);
-		current.banner = NULL;
-	}
-	if (!PG_ARGISNULL(5))
-	{
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		current.banner = text_to_cstring(PG_GETARG_TEXT_PP(5));
-		MemoryContextSwitchTo(old);
-	}
+	free_strings();
+	current.banner = optional_string(fcinfo, 5);
+	current.admin_username = optional_string(fcinfo, 6);
+	current.customer_email = optional_string(fcinfo, 7);
+	current.source = optional_string(fcinfo, 8);
+	current.reason = optional_string(fcinfo, 9);
+	current.client_addr = optional_string(fcinfo, 10);
 
 	PG_RETURN_VOID();
 }

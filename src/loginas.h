@@ -29,6 +29,12 @@ typedef struct LoginAsContext
 	int64		store_id;
 	bool		read_only;
 	char	   *banner;			/* in TopMemoryContext, or NULL */
+	/* what the session's log rows carry (in TopMemoryContext, or NULL) */
+	char	   *admin_username;
+	char	   *customer_email;
+	char	   *source;
+	char	   *reason;
+	char	   *client_addr;
 	SubTransactionId set_in_subxact;	/* discard when this one aborts */
 } LoginAsContext;
 
@@ -63,9 +69,12 @@ typedef struct LoginAsRefusal
 	int64		customer_id;
 	bool		has_session;
 	int64		session_id;
+	const char *client_addr;	/* the client's address as text, or NULL:
+								 * the connection's (MyProcPort) */
 } LoginAsRefusal;
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
+extern void loginas_refusal_queue_init(void);
 
 /* logchain.c */
 extern void loginas_logchain_init(void);

@@ -6,8 +6,8 @@
  * bound (loginas.bind) through views and tables the shop controls.  Whatever
  * such a view or a column's type calls must not run with the rights of the
  * extension owner, nor leave anything behind in the caller's session.  So
- * loginas._read_bound() runs its query the way PostgreSQL runs untrusted
- * code in REFRESH MATERIALIZED VIEW or an index expression:
+ * every read runs the way PostgreSQL runs untrusted code in REFRESH
+ * MATERIALIZED VIEW or an index expression:
  *
  *	- as loginas_reader, a NOLOGIN role granted to nobody that may only read
  *	  what the shop granted it;
@@ -15,11 +15,18 @@
  *	- in its own GUC nesting level, undone afterwards: a set_config() in a
  *	  view does not outlive the read.
  *
- * Errors of the read lose loginas' internal query as their CONTEXT; a missing
+ * Reads are on every step's path (begin, redeem, assume), so their plans are
+ * prepared once per backend and kept; loginas._lookup() also keeps, per
+ * binding kind, the relation and query it reads.  Both are thrown away when
+ * the bound relation or loginas.binding changes (relcache invalidation;
+ * bind()/unbind() send one for loginas.binding).
+ *
+ * Errors of a read lose loginas' internal query as their CONTEXT; a missing
  * grant says which grant is missing.
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -27,26 +34,119 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "loginas.h"
 
+/* a kept plan for one query text over one bound relation */
+typedef struct ReadPlan
+{
+	struct ReadPlan *next;
+	char	   *sql;
+	Oid			relid;
+	SPIPlanPtr	plan;
+	bool		dead;			/* invalidated: freed at the next read */
+} ReadPlan;
+
+/* what _lookup reads for one binding kind */
+typedef struct KindQuery
+{
+	struct KindQuery *next;
+	char	   *kind;
+	Oid			relid;			/* InvalidOid: nothing is bound */
+	char	   *sql;
+	bool		dead;
+} KindQuery;
+
+static ReadPlan *plans = NULL;
+static KindQuery *kinds = NULL;
+static bool callback_registered = false;
+static Oid	binding_relid = InvalidOid;	/* loginas.binding */
+
 PG_FUNCTION_INFO_V1(loginas_read_bound);
+PG_FUNCTION_INFO_V1(loginas_lookup);
+
+/* invalidation callbacks only mark; the entries are freed at the next read */
+static void
+reader_inval(Datum arg, Oid relid)
+{
+	ReadPlan   *p;
+	KindQuery  *k;
+
+	for (p = plans; p; p = p->next)
+		if (relid == InvalidOid || p->relid == relid)
+			p->dead = true;
+	for (k = kinds; k; k = k->next)
+		if (relid == InvalidOid || relid == binding_relid || k->relid == relid)
+			k->dead = true;
+}
+
+static void
+sweep(void)
+{
+	ReadPlan  **pl = &plans;
+	KindQuery **kl = &kinds;
+
+	while (*pl)
+	{
+		ReadPlan   *p = *pl;
+
+		if (!p->dead)
+		{
+			pl = &p->next;
+			continue;
+		}
+		*pl = p->next;
+		SPI_freeplan(p->plan);
+		pfree(p->sql);
+		pfree(p);
+	}
+	while (*kl)
+	{
+		KindQuery  *k = *kl;
+
+		if (!k->dead)
+		{
+			kl = &k->next;
+			continue;
+		}
+		*kl = k->next;
+		pfree(k->kind);
+		if (k->sql)
+			pfree(k->sql);
+		pfree(k);
+	}
+}
+
+static void
+register_callback(void)
+{
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(reader_inval, (Datum) 0);
+		callback_registered = true;
+	}
+	if (!OidIsValid(binding_relid))
+		binding_relid = get_relname_relid("binding", get_namespace_oid("loginas", false));
+	sweep();
+}
 
 /*
- * loginas._read_bound(sql text, id bigint, relation regclass) -> jsonb
- *
- * Runs sql (one jsonb column, at most one row; $1 = id) as loginas_reader.
+ * Run sql ($1 = id, one jsonb column, at most one row) over relid as
+ * loginas_reader, with a plan kept for the backend.  Returns NULL when it
+ * yields no row or NULL.
  */
-Datum
-loginas_read_bound(PG_FUNCTION_ARGS)
+static Datum
+read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_out)
 {
-	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
-	char		nulls[1];
-	Oid			reader;
+	Datum		args[1] = {id};
+	char		nulls[1] = {id_null ? 'n' : ' '};
+	Oid			reader = get_role_oid("loginas_reader", false);
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
@@ -54,14 +154,7 @@ loginas_read_bound(PG_FUNCTION_ARGS)
 	volatile bool isnull = true;
 	MemoryContext caller_cxt = CurrentMemoryContext;
 
-	loginas_require_owner(fcinfo, "loginas._read_bound()");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	args[0] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	nulls[0] = PG_ARGISNULL(1) ? 'n' : ' ';
-	reader = get_role_oid("loginas_reader", false);
-
+	register_callback();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(reader, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -69,9 +162,29 @@ loginas_read_bound(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
+		ReadPlan   *p;
+
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "loginas: SPI_connect failed");
-		if (SPI_execute_with_args(sql, 1, argtypes, args, nulls, true, 1) != SPI_OK_SELECT)
+		for (p = plans; p; p = p->next)
+			if (p->relid == relid && strcmp(p->sql, sql) == 0)
+				break;
+		if (p == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "loginas: could not prepare a read of a bound relation: %s",
+					 SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			p = MemoryContextAlloc(TopMemoryContext, sizeof(ReadPlan));
+			p->sql = MemoryContextStrdup(TopMemoryContext, sql);
+			p->relid = relid;
+			p->plan = plan;
+			p->next = plans;
+			plans = p;
+		}
+		if (SPI_execute_plan(p->plan, args, nulls, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "loginas: reading a bound relation failed");
 		if (SPI_processed == 1)
 		{
@@ -87,7 +200,6 @@ loginas_read_bound(PG_FUNCTION_ARGS)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		Oid			relid = PG_GETARG_OID(2);
 
 		MemoryContextSwitchTo(caller_cxt);
 		edata = CopyErrorData();
@@ -115,7 +227,109 @@ loginas_read_bound(PG_FUNCTION_ARGS)
 
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	*isnull_out = isnull;
+	return result;
+}
 
+/*
+ * loginas._read_bound(sql text, id bigint, relation regclass) -> jsonb
+ */
+Datum
+loginas_read_bound(PG_FUNCTION_ARGS)
+{
+	bool		isnull;
+	Datum		result;
+
+	loginas_require_owner(fcinfo, "loginas._read_bound()");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	result = read_as_reader(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_OID(2),
+							PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+							&isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* what kind is bound to, and the query that reads one of its rows */
+static KindQuery *
+kind_query(const char *kind)
+{
+	KindQuery  *k;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+
+	register_callback();
+	for (k = kinds; k; k = k->next)
+		if (strcmp(k->kind, kind) == 0)
+			return k;
+
+	k = MemoryContextAllocZero(TopMemoryContext, sizeof(KindQuery));
+	k->kind = MemoryContextStrdup(TopMemoryContext, kind);
+	args[0] = CStringGetTextDatum(kind);
+	SPI_connect();
+	if (SPI_execute_with_args(
+			"SELECT b.relation::pg_catalog.oid,"
+			" pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
+			"   loginas._bound_select(b.kind, b.relation),"
+			"   (SELECT c.column_name FROM loginas.binding_column c"
+			"     WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key))"
+			" FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1",
+			1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loginas: could not read the binding of \"%s\"", kind);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		k->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		k->sql = MemoryContextStrdup(TopMemoryContext,
+									 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	SPI_finish();
+	k->next = kinds;
+	kinds = k;
+	return k;
+}
+
+/*
+ * loginas._lookup(kind text, id bigint, missing_ok boolean) -> jsonb
+ *
+ * One row of the relation bound as kind, by its key, as jsonb with the
+ * kind's columns (NULL when there is none).  A kind that is not bound, or
+ * whose relation was dropped, raises -- or gives NULL with missing_ok.
+ */
+Datum
+loginas_lookup(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+	bool		missing_ok = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	KindQuery  *k;
+	bool		isnull;
+	Datum		result;
+
+	loginas_require_owner(fcinfo, "loginas._lookup()");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	k = kind_query(kind);
+
+	if (!OidIsValid(k->relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(k->relid)))
+	{
+		bool		bound = OidIsValid(k->relid);
+
+		if (missing_ok)
+			PG_RETURN_NULL();
+		error_context_stack = NULL;		/* our callers are not the caller's business */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 bound ? errmsg("the relation bound as \"%s\" no longer exists", kind)
+				 : errmsg("no relation is bound as \"%s\"", kind),
+				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
+				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
+	}
+
+	result = read_as_reader(k->sql, k->relid, PG_GETARG_DATUM(1), false, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);

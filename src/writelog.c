@@ -26,6 +26,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "miscadmin.h"
 
 #include "loginas.h"
 
@@ -37,6 +38,11 @@ typedef struct WriteGroup
 	int64		admin_id;
 	int64		customer_id;
 	int64		store_id;
+	char	   *admin_username; /* copied from the context: it may end first */
+	char	   *customer_email;
+	char	   *source;
+	char	   *reason;
+	char	   *client_addr;
 	const char *relname;		/* owned by the trigger's cache: copied */
 	char		op;				/* 'I', 'U', 'D' */
 	int64		rows;
@@ -76,6 +82,11 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 	g->admin_id = ctx->admin_id;
 	g->customer_id = ctx->customer_id;
 	g->store_id = ctx->store_id;
+	g->admin_username = ctx->admin_username ? pstrdup(ctx->admin_username) : NULL;
+	g->customer_email = ctx->customer_email ? pstrdup(ctx->customer_email) : NULL;
+	g->source = ctx->source ? pstrdup(ctx->source) : NULL;
+	g->reason = ctx->reason ? pstrdup(ctx->reason) : NULL;
+	g->client_addr = ctx->client_addr ? pstrdup(ctx->client_addr) : NULL;
 	g->relname = pstrdup(relname);
 	g->op = op;
 	initStringInfo(&g->keys);
@@ -166,13 +177,23 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 	MemoryContextSwitchTo(old);
 }
 
-/* one action_log row per group, as the extension owner */
+/*
+ * One action_log row per group, as the extension owner, through loginas._append
+ * with a plan kept for the backend: everything the row carries was read by
+ * assume() and travelled here in the context.
+ */
+static SPIPlanPtr append_plan = NULL;
+
+#define APPEND_NARGS 12
+
 static void
 flush_groups(void)
 {
 	LoginAsOwnerState owner;
 	WriteGroup *g;
-	Oid			argtypes[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID};
+	Oid			argtypes[APPEND_NARGS] = {TEXTOID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID,
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	const char *db_role;
 
 	if (groups == NULL)
 		return;
@@ -180,10 +201,23 @@ flush_groups(void)
 	loginas_as_owner_begin(&owner);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
+	if (append_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT loginas._append(pg_catalog.clock_timestamp(), $1, 'success',"
+									   " $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.inet,"
+									   " $11::pg_catalog.name, $12::pg_catalog.jsonb)",
+									   APPEND_NARGS, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "loginas: could not prepare the write log");
+		append_plan = plan;
+	}
+	db_role = GetUserNameFromId(GetSessionUserId(), false);
 	for (g = groups; g; g = g->next)
 	{
 		StringInfoData details;
-		Datum		values[6];
+		Datum		values[APPEND_NARGS];
+		char		nulls[APPEND_NARGS];
 
 		initStringInfo(&details);
 		appendStringInfoString(&details, "{\"table\": ");
@@ -206,14 +240,23 @@ flush_groups(void)
 		}
 		appendStringInfoChar(&details, '}');
 
+#define TEXT_OR_NULL(i, str) \
+		(nulls[i] = (str) ? ' ' : 'n', values[i] = (str) ? CStringGetTextDatum(str) : (Datum) 0)
+		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
 		values[1] = Int64GetDatum(g->admin_id);
-		values[2] = Int64GetDatum(g->customer_id);
-		values[3] = Int64GetDatum(g->session_id);
-		values[4] = Int64GetDatum(g->store_id);
-		values[5] = CStringGetTextDatum(details.data);
-		if (SPI_execute_with_args("SELECT loginas._log($1, 'success', $2, $3, $4, $5, NULL, NULL, $6::pg_catalog.jsonb)",
-								  6, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		TEXT_OR_NULL(2, g->admin_username);
+		values[3] = Int64GetDatum(g->customer_id);
+		TEXT_OR_NULL(4, g->customer_email);
+		values[5] = Int64GetDatum(g->session_id);
+		values[6] = Int64GetDatum(g->store_id);
+		TEXT_OR_NULL(7, g->source);
+		TEXT_OR_NULL(8, g->reason);
+		TEXT_OR_NULL(9, g->client_addr);
+		values[10] = CStringGetTextDatum(db_role);
+		values[11] = CStringGetTextDatum(details.data);
+#undef TEXT_OR_NULL
+		if (SPI_execute_plan(append_plan, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
 	}
 	SPI_finish();
