@@ -25,7 +25,7 @@ all install installcheck:
 	@echo "PostgreSQL 15 server headers are missing: run 'make test' (it installs them) or install postgresql-server-dev-15" >&2; exit 1
 endif
 
-.PHONY: test demo demo-stop deps
+.PHONY: test demo demo-stop deps bench
 
 deps:
 	@bash test/deps.sh
@@ -38,6 +38,10 @@ demo:
 
 demo-stop:
 	@bash test/demo.sh stop
+
+# the write-attribution benchmark (issue 3): appends its table to docs/benchmarks.md
+bench:
+	@bash test/bench/bench.sh
 
 # make dist: $(EXTENSION)-$(EXTVERSION).tar.gz, the committed HEAD (git archive)
 # under a top-level $(EXTENSION)-$(EXTVERSION)/ directory; it builds anywhere

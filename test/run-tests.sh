@@ -319,6 +319,22 @@ step_php() {
 	fi
 }
 
+# The benchmark at smoke size (test/bench/bench.sh --smoke --existing): its own
+# database on our cluster; it also checks what each step did (stamps, rows,
+# log rows), so the bench cannot rot.  One test.
+step_bench_smoke() {
+	STAGE=bench
+	header "bench (smoke: test/bench/bench.sh --smoke --existing)"
+	local rc=0
+	PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER \
+		bash "$ROOT/test/bench/bench.sh" --smoke --existing 2>&1 | tee "$TMP/bench.log" || rc=$?
+	if ((rc == 0)) && grep -q 'bench: smoke run ok' "$TMP/bench.log"; then
+		record bench 1 0
+	else
+		record bench 0 1 "bench.sh --smoke exited with status $rc"
+	fi
+}
+
 # META.json (PGXN) repeats the version of loginas.control: they must agree.
 step_meta() {
 	STAGE=meta
@@ -345,6 +361,7 @@ main() {
 	step_isolation
 	step_tap
 	step_php
+	step_bench_smoke
 	step_meta
 	COMPLETED=1
 }
