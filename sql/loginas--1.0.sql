@@ -405,8 +405,13 @@ CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_
 	AS $$
 BEGIN
 	-- rows of a session (writes, notes) carry its source document and reason
-	IF p_session_id IS NOT NULL AND p_source IS NULL AND p_reason IS NULL THEN
-		SELECT s.source, s.reason, COALESCE(p_client_addr, s.storefront_addr) INTO p_source, p_reason, p_client_addr
+	-- and the storefront's address, unless the caller's is known
+	IF p_session_id IS NOT NULL AND ((p_source IS NULL AND p_reason IS NULL)
+									 OR (p_client_addr IS NULL AND pg_catalog.inet_client_addr() IS NULL)) THEN
+		SELECT CASE WHEN p_source IS NULL AND p_reason IS NULL THEN s.source ELSE p_source END,
+			   CASE WHEN p_source IS NULL AND p_reason IS NULL THEN s.reason ELSE p_reason END,
+			   COALESCE(p_client_addr, pg_catalog.inet_client_addr(), s.storefront_addr)
+		  INTO p_source, p_reason, p_client_addr
 		  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
 	END IF;
 	RETURN loginas._append(pg_catalog.clock_timestamp(), p_action, p_result,
@@ -1640,6 +1645,23 @@ CREATE TABLE loginas.protected_column (
 	PRIMARY KEY (relation, column_name)
 );
 
+-- a tracked table that is dropped is forgotten (its triggers went with it)
+CREATE FUNCTION loginas._forget_dropped() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM loginas.tracked t
+	 USING pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid OPERATOR(pg_catalog.=) 0
+	   AND d.objid OPERATOR(pg_catalog.=) t.relation::pg_catalog.oid;
+END
+$$;
+CREATE EVENT TRIGGER loginas_forget_dropped ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION loginas._forget_dropped();
+
 CREATE VIEW loginas.tracked_tables AS
 	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
 		   t.created_column, t.changed_column,
@@ -1757,6 +1779,13 @@ BEGIN
 				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
 	END LOOP;
 	SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) t.parent;
+	IF cur.relation IS NULL THEN
+		problem := pg_catalog.format('the parent of %s is no longer tracked', t.relation);
+		problem_detail := 'A child table reaches its customer through its tracked parent.';
+		problem_hint := 'Track the parent again, or track the table with its own customer column.';
+		RETURN NEXT;
+		RETURN;
+	END IF;
 	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
 				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
@@ -1789,6 +1818,13 @@ BEGIN
 																   i, cur.parent_columns[j], i OPERATOR(pg_catalog.-) 1, cur.fk_columns[j]);
 		END LOOP;
 		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
+		IF cur.relation IS NULL THEN
+			problem := pg_catalog.format('a table on the parent chain of %s is no longer tracked', t.relation);
+			problem_detail := 'A child table reaches its customer through its tracked parents.';
+			problem_hint := 'Track the parents again.';
+			RETURN NEXT;
+			RETURN;
+		END IF;
 		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	END LOOP;
 	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0 THEN
@@ -1804,16 +1840,14 @@ BEGIN
 END
 $$;
 
--- checks shared by both forms of track(); returns the stamp columns' names
-CREATE FUNCTION loginas._prepare_tracking(p_relation regclass, p_created name, p_changed name)
+-- checks shared by both forms of track()
+CREATE FUNCTION loginas._prepare_tracking(p_relation regclass)
 	RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	kind "char";
-	col name;
-	typ oid;
 BEGIN
 	IF p_relation IS NULL THEN
 		PERFORM loginas._raise('22023', 'relation to track cannot be NULL', NULL, NULL);
@@ -1828,9 +1862,31 @@ BEGIN
 			'loginas identifies the rows written in a session by their primary key.',
 			'Add a primary key to the table, then track it.');
 	END IF;
+END
+$$;
+
+-- the stamp columns: added, or reused when they exist as bigint; never one
+-- of the columns that tie a row to its customer or identify it
+CREATE FUNCTION loginas._add_stamps(p_relation regclass, p_created name, p_changed name, p_reserved name[])
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	col name;
+	typ oid;
+BEGIN
 	IF p_created IS NULL OR p_changed IS NULL OR p_created OPERATOR(pg_catalog.=) p_changed THEN
 		PERFORM loginas._raise('22023', 'the two stamp columns need two different names', NULL, NULL);
 	END IF;
+	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP
+		IF col OPERATOR(pg_catalog.=) ANY (p_reserved OPERATOR(pg_catalog.||) loginas._pk_columns(p_relation)) THEN
+			PERFORM loginas._raise('22023',
+				pg_catalog.format('column "%s" of %s cannot be a stamp column', col, p_relation),
+				'A stamp column must not be the customer column, a primary-key column or a column of the foreign key to the parent.',
+				'Name two other columns, or leave the defaults (loginas_created_session, loginas_changed_session).');
+		END IF;
+	END LOOP;
 	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP
 		SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
 		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relation AND a.attname OPERATOR(pg_catalog.=) col
@@ -1887,7 +1943,7 @@ CREATE FUNCTION loginas.track(relation regclass, customer_column name,
 DECLARE
 	typ oid;
 BEGIN
-	PERFORM loginas._prepare_tracking(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._prepare_tracking(track.relation);
 	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
 	 WHERE a.attrelid OPERATOR(pg_catalog.=) track.relation AND a.attname OPERATOR(pg_catalog.=) track.customer_column
 	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
@@ -1901,6 +1957,8 @@ BEGIN
 							  pg_catalog.format_type(typ, NULL)),
 			'The customer column must be an integer (smallint, integer or bigint).', NULL);
 	END IF;
+	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column,
+								ARRAY[track.customer_column]);
 	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column)
 	VALUES (track.relation, track.customer_column, track.created_column, track.changed_column)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
@@ -1925,7 +1983,7 @@ DECLARE
 	fk record;
 	n int;
 BEGIN
-	PERFORM loginas._prepare_tracking(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._prepare_tracking(track.relation);
 	IF track.parent IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) track.parent) THEN
 		PERFORM loginas._raise('55000',
 			pg_catalog.format('parent table %s is not tracked', COALESCE(track.parent::text, 'NULL')), NULL,
@@ -1954,6 +2012,7 @@ BEGIN
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
 	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column, fk.fk_cols);
 	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column)
 	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols, track.created_column, track.changed_column)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE

@@ -816,6 +816,20 @@ SELECT count(*) AS tracked FROM loginas.tracked_tables;
 SELECT count(*) AS loginas_triggers FROM pg_trigger WHERE tgname LIKE 'zz_loginas%';
 
 ------------------------------------------------------------------------------
+-- a stamp column is never a column that ties a row to its customer or
+-- identifies it (22023, nothing tracked); a dropped tracked table is forgotten
+------------------------------------------------------------------------------
+CREATE TABLE trk.stampcheck (id bigint PRIMARY KEY, customer_id bigint NOT NULL, note text);
+SELECT * FROM pg_temp.attempt($$SELECT loginas.track('trk.stampcheck', 'customer_id', 'loginas_created_session', 'customer_id')$$);
+SELECT * FROM pg_temp.attempt($$SELECT loginas.track('trk.stampcheck', 'customer_id', 'id', 'loginas_changed_session')$$);
+CREATE TABLE trk.stampchild (cid bigint PRIMARY KEY, id bigint REFERENCES trk.stampcheck);
+SELECT loginas.track('trk.stampcheck', 'customer_id');
+SELECT * FROM pg_temp.attempt($$SELECT loginas.track('trk.stampchild', 'trk.stampcheck'::regclass, 'id', 'loginas_changed_session')$$);
+SELECT relation FROM loginas.tracked_tables WHERE relation::text LIKE 'trk.stamp%';
+DROP TABLE trk.stampchild, trk.stampcheck;
+SELECT count(*) AS forgotten_after_drop FROM loginas.tracked WHERE relation::text ~ '^[0-9]+$';
+
+------------------------------------------------------------------------------
 -- Back to the defaults for the next suite
 ------------------------------------------------------------------------------
 SET client_min_messages = warning;
