@@ -1,0 +1,408 @@
+# 002_refusal_log.pl
+#	Refusals are recorded even though they raise: the durable refusal log.
+#
+# begin, redeem, assume and tracked writes refuse by raising an error, which
+# rolls back whatever the caller's transaction wrote.  With loginas in
+# shared_preload_libraries each refusal is queued in shared memory and written
+# as a 'failure' row of loginas.action_log by a background worker of its
+# database, in a transaction of its own (src/refusal_queue.c).  Checked here:
+#   - a refused begin inside a transaction that rolls back leaves its row,
+#     with the admin, customer, role, client address and SQLSTATE/message;
+#   - a reused or unknown ticket (redeem), a dead session key (assume) and a
+#     refused tracked write (containment) leave theirs;
+#   - no row holds a ticket or session key, nor does the server log;
+#   - an entry that cannot be written does not stop the others;
+#   - a full queue says so (WARNING) instead of dropping the refusal silently;
+#   - verify_log() stays intact;
+#   - a restart loses no committed row and no queued refusal: fast restart
+#     (the worker writes the queue before it exits), immediate stop and a
+#     crash restart (the postmaster keeps the queue in a file);
+#   - without shared_preload_libraries there is no queue: CREATE EXTENSION
+#     warns, refusals leave no row and go to the server log.
+#
+# The worker is asynchronous: rows are waited for with poll_query_until.  To
+# hold refusals in the queue on purpose, a session locks loginas.action_log
+# (EXCLUSIVE: the worker cannot insert, readers still can).
+#
+# Needs what 001_context_boundary.pl needs (PATH, PERL5LIB, TESTDIR,
+# PG_REGRESS); loginas installed.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+# The shop of 001_context_boundary.pl, plus customer 2 (who has not allowed
+# assistance), a tracked orders table, and the application's roles.
+my $shop_sql = q{
+	CREATE SCHEMA shop;
+	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
+	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
+		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
+	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
+		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
+	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
+		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
+	CREATE TABLE shop.orders (order_id int PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL);
+	INSERT INTO shop.website VALUES (1, 'Main Website');
+	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
+	INSERT INTO shop.customer VALUES (1, 'veronica@example.com', 'Veronica', 'Costello', true, 1, 1),
+		(2, 'john@example.com', 'John', 'Smith', true, 1, 1);
+	INSERT INTO shop.admin VALUES (1, 'ada', 'Ada', 'Admin', true, 'Administrators');
+	INSERT INTO shop.orders VALUES (1, 1, 'pending'), (2, 2, 'pending');
+	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
+		is_active, website_id, store_id FROM shop.customer;
+	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
+		is_active, role FROM shop.admin;
+	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
+		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
+	GRANT USAGE ON SCHEMA shop TO loginas_reader;
+	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
+	SELECT loginas.bind('customers', 'shop.loginas_customers');
+	SELECT loginas.bind('admins', 'shop.loginas_admins');
+	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
+	SELECT loginas.configure('enabled', 'on');
+	SELECT loginas.grant('Administrators', 'login');
+	SELECT loginas.set_assistance(1, true);
+	SELECT loginas.track('shop.orders', 'customer_id');
+	CREATE ROLE shop_backoffice LOGIN IN ROLE loginas_admin;
+	CREATE ROLE shop_storefront LOGIN IN ROLE loginas_storefront;
+	GRANT USAGE ON SCHEMA shop TO shop_storefront;
+	GRANT SELECT, UPDATE ON shop.orders TO shop_storefront;
+	-- secrets stay in these tables: never printed, never in an SQL text
+	CREATE SCHEMA tap;
+	CREATE TABLE tap.marker (note text);
+	GRANT USAGE ON SCHEMA tap TO shop_backoffice, shop_storefront;
+	GRANT SELECT, INSERT ON tap.marker TO shop_backoffice;
+};
+
+my $node = PostgreSQL::Test::Cluster->new('refusal_log');
+$node->init;
+$node->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'loginas'\nlisten_addresses = '127.0.0.1'\nrestart_after_crash = on\n");
+$node->start;
+
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'loginas refusal log launcher'}, '1'),
+	'preloaded: the refusal log launcher runs');
+
+my ($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION loginas CASCADE');
+is($rc, 0, 'CREATE EXTENSION loginas');
+unlike($err, qr/durable refusal logging is off/, 'preloaded: CREATE EXTENSION does not warn');
+$node->safe_psql('postgres', $shop_sql);
+
+# SQL as one of the application's roles; ON_ERROR_STOP off, so a script goes
+# on after a refusal (to its ROLLBACK).  Returns (stdout, stderr).
+sub as_role
+{
+	my ($n, $role, $sql) = @_;
+	my ($r, $o, $e) = $n->psql('postgres', $sql,
+		on_error_stop => 0, extra_params => [ '-U', $role ]);
+	return ($o, $e);
+}
+
+sub q1 { return $node->safe_psql('postgres', $_[0]); }
+
+# wait until $n failure rows with this action exist (beyond those counted in
+# %seen), then check there are exactly that many
+my %seen;
+sub wait_failures
+{
+	my ($action, $n, $name) = @_;
+	my $want = ($seen{$action} // 0) + $n;
+	my $count = qq{SELECT count(*) FROM loginas.action_log WHERE action = '$action' AND result = 'failure'};
+	$node->poll_query_until('postgres', "SELECT ($count) >= $want")
+	  or diag("$name: timed out waiting for $want $action rows");
+	is(q1($count), $want, $name);
+	$seen{$action} = $want;
+}
+
+# the newest failure row of an action, selected columns joined by |
+sub last_failure
+{
+	my ($action, $cols) = @_;
+	return q1(
+		qq{SELECT concat_ws('|', $cols) FROM loginas.action_log
+			WHERE action = '$action' AND result = 'failure' ORDER BY log_id DESC LIMIT 1});
+}
+
+# --- (1) a refused begin in a transaction that rolls back ----------------------
+my $before = q1('SELECT clock_timestamp()');
+($out, $err) = as_role($node, 'shop_backoffice', q{
+BEGIN;
+INSERT INTO tap.marker VALUES ('written before the refusal');
+SELECT * FROM loginas.begin(1, 2, reason => 'call 4711');
+ROLLBACK;
+});
+like($err, qr/ERROR:  Login as Customer assistance is disabled for this Customer\./,
+	'begin for a customer without consent is refused');
+my $after = q1('SELECT clock_timestamp()');
+is(q1('SELECT count(*) FROM tap.marker'), '0', 'the refused transaction rolled back what it wrote');
+wait_failures('begin_refused', 1, 'the refused begin still left one failure row');
+is( last_failure('begin_refused',
+		q{result, action_group, admin_id, admin_username, customer_id, customer_email, db_role,
+		  coalesce(client_addr::text, 'no address'), coalesce(session_id::text, 'no session'),
+		  details->>'sqlstate', details->>'message', details->>'detail'}),
+	'failure|Login As Customer|1|ada|2|john@example.com|shop_backoffice|no address|no session|42501|'
+	  . 'Login as Customer assistance is disabled for this Customer.|'
+	  . 'The customer has not allowed remote shopping assistance.',
+	'begin_refused row: admin, customer, the refused call\'s role, no address over a unix socket, '
+	  . 'sqlstate/message/detail in details');
+is( q1(qq{SELECT logged_at BETWEEN '$before' AND '$after' FROM loginas.action_log
+		WHERE action = 'begin_refused' ORDER BY log_id DESC LIMIT 1}),
+	't', 'logged_at is the time of the refusal, not of the write');
+is( q1(q{SELECT string_agg(k, ',' ORDER BY k) FROM loginas.action_log,
+		jsonb_object_keys(details) k WHERE log_id = (SELECT max(log_id) FROM loginas.action_log
+		WHERE action = 'begin_refused')}),
+	'detail,message,sqlstate', 'details hold sqlstate, message and detail only');
+is( q1(q{SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'loginas refusal log' AND datname = 'postgres'}),
+	'1', 'one refusal log worker runs for the database');
+is( q1(q{SELECT count(*) FROM loginas.action_log l JOIN loginas.log_chain c USING (chain_id)
+		JOIN pg_stat_activity a ON a.pid = c.backend_pid
+		WHERE l.action = 'begin_refused' AND a.backend_type = 'loginas refusal log'}),
+	'1', 'the row was written by the worker, in its own hash chain');
+
+# over TCP the row carries the client's address
+{
+	my $connstr = 'host=127.0.0.1 port=' . $node->port . ' dbname=postgres user=shop_backoffice';
+	my ($o, $e);
+	IPC::Run::run([ 'psql', '-X', '-d', $connstr, '-c', 'SELECT * FROM loginas.begin(1, 2)' ],
+		'>', \$o, '2>', \$e);
+	like($e, qr/assistance is disabled/, 'a refused begin over TCP');
+	wait_failures('begin_refused', 1, 'its failure row');
+	is(last_failure('begin_refused', 'client_addr'), '127.0.0.1', 'with the client address of the connection');
+}
+
+# an address given to begin is the one logged (as for its success rows)
+($out, $err) = as_role($node, 'shop_backoffice',
+	q{SELECT * FROM loginas.begin(1, 2, client_addr => '203.0.113.7')});
+like($err, qr/assistance is disabled/, 'a refused begin with client_addr');
+wait_failures('begin_refused', 1, 'its failure row');
+is(last_failure('begin_refused', 'client_addr'), '203.0.113.7', 'carries the client_addr given to begin');
+
+# --- (2) redeem, assume, tracked writes -----------------------------------------
+q1(q{CREATE TABLE tap.ticket AS SELECT token FROM loginas.begin(1, 1, reason => 'call 4712');
+	 CREATE TABLE tap.session AS SELECT session_id, session_key
+	   FROM loginas.redeem((SELECT token FROM tap.ticket));
+	 GRANT SELECT ON tap.ticket, tap.session TO shop_storefront});
+my $session_id = q1('SELECT session_id FROM tap.session');
+like($session_id, qr/^\d+$/, 'a ticket, redeemed');
+
+($out, $err) = as_role($node, 'shop_storefront', 'SELECT * FROM loginas.redeem((SELECT token FROM tap.ticket))');
+like($err, qr/ERROR:  Login as Customer ticket is invalid or has expired\.\nDETAIL:  The ticket has already been used\./,
+	'redeeming the ticket again is refused');
+wait_failures('redeem_refused', 1, 'the reused ticket left a failure row');
+is( last_failure('redeem_refused',
+		q{admin_id, admin_username, customer_id, customer_email, session_id, db_role,
+		  details->>'sqlstate', details->>'detail'}),
+	"1|ada|1|veronica\@example.com|$session_id|shop_storefront|28000|The ticket has already been used.",
+	'redeem_refused row: the ticket\'s admin, customer and session, the storefront role, 28000');
+
+($out, $err) = as_role($node, 'shop_storefront', q{SELECT * FROM loginas.redeem(repeat('0', 64))});
+like($err, qr/No ticket matches the given token/, 'an unknown ticket is refused');
+wait_failures('redeem_refused', 1, 'the unknown ticket left a failure row');
+is( last_failure('redeem_refused',
+		q{coalesce(admin_id::text, '-'), coalesce(customer_id::text, '-'), coalesce(session_id::text, '-'),
+		  details->>'detail'}),
+	'-|-|-|No ticket matches the given token.', 'with no ids');
+
+q1(q{SELECT loginas."end"((SELECT session_key FROM tap.session), 'logout')});
+($out, $err) = as_role($node, 'shop_storefront', q{
+BEGIN;
+SELECT loginas.assume((SELECT session_key FROM tap.session));
+ROLLBACK;
+});
+like($err, qr/ERROR:  Login as Customer session has ended\./, 'assume with a dead session key is refused');
+wait_failures('assume_refused', 1, 'the dead session key left a failure row');
+is( last_failure('assume_refused',
+		q{admin_id, customer_id, session_id, db_role, details->>'sqlstate', details->>'message'}),
+	"1|1|$session_id|shop_storefront|28000|Login as Customer session has ended.",
+	'assume_refused row: the session\'s ids, 28000');
+
+q1(q{CREATE TABLE tap.live AS SELECT session_id, session_key
+	   FROM loginas.redeem((SELECT token FROM loginas.begin(1, 1, reason => 'call 4713')));
+	 GRANT SELECT ON tap.live TO shop_storefront});
+my $live_id = q1('SELECT session_id FROM tap.live');
+($out, $err) = as_role($node, 'shop_storefront', q{
+BEGIN;
+SELECT loginas.assume((SELECT session_key FROM tap.live));
+UPDATE shop.orders SET status = 'canceled' WHERE order_id = 2;
+ROLLBACK;
+});
+like($err, qr/ERROR:  .*shop\.orders/, "writing another customer's order in a session is refused");
+is(q1('SELECT status FROM shop.orders WHERE order_id = 2'), 'pending', 'the order is unchanged');
+wait_failures('write_refused', 1, 'the refused write left a failure row');
+like( last_failure('write_refused',
+		q{admin_id, customer_id, session_id, db_role, details->>'sqlstate', details->>'message'}),
+	qr/^1\|1\|$live_id\|shop_storefront\|42501\|.*shop\.orders/,
+	'write_refused row: the session, 42501, the table in the message');
+
+# --- (3) no ticket or session key anywhere ------------------------------------------
+is( q1(q{SELECT count(*) FROM loginas.action_log l,
+		(SELECT token AS s FROM tap.ticket UNION ALL SELECT session_key FROM tap.session
+		 UNION ALL SELECT session_key FROM tap.live) x
+		WHERE strpos(l::text, x.s) > 0}),
+	'0', 'no log row holds a ticket or a session key, in any column or in details');
+{
+	my @secrets = split /\n/,
+	  q1(q{SELECT token FROM tap.ticket UNION ALL SELECT session_key FROM tap.session
+		  UNION ALL SELECT session_key FROM tap.live});
+	is(scalar(@secrets), 3, 'three secrets to look for');
+	my $log = slurp_file($node->logfile);
+	is(scalar(grep { index($log, $_) >= 0 } @secrets), 0, 'nor does the server log');
+}
+
+# --- an entry that cannot be written does not stop the others --------------------------
+q1(q{ALTER TABLE loginas.action_log ADD CONSTRAINT tap_no_customer_2
+		CHECK (result <> 'failure' OR customer_id IS DISTINCT FROM 2) NOT VALID});
+my $log_offset = -s $node->logfile;
+as_role($node, 'shop_backoffice', 'SELECT * FROM loginas.begin(1, 2)');
+as_role($node, 'shop_storefront', q{SELECT * FROM loginas.redeem(repeat('1', 64))});
+wait_failures('redeem_refused', 1, 'the refusal queued after a failing one is written');
+ok( $node->wait_for_log(qr/could not write a refusal to loginas\.action_log: new row .* "tap_no_customer_2".*\n.*DETAIL:  begin refused at .*it was tried 3 times and is dropped from the queue/,
+		$log_offset),
+	'the failing one: LOG lines with the entry, tried 3 times, then dropped');
+is(q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'begin_refused'}), $seen{begin_refused},
+	'and it wrote no row');
+q1('ALTER TABLE loginas.action_log DROP CONSTRAINT tap_no_customer_2');
+
+# --- (4) the chains are intact ---------------------------------------------------
+is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log(): intact');
+
+# --- a full queue is not dropped silently ------------------------------------------
+# hold every refusal in the queue, fill its 1024 slots and one more
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
+($out, $err) = as_role($node, 'shop_backoffice', q{
+DO $$ BEGIN
+	FOR i IN 1..1025 LOOP
+		BEGIN
+			PERFORM * FROM loginas.begin(1, 2);
+		EXCEPTION WHEN insufficient_privilege THEN NULL;
+		END;
+	END LOOP;
+END $$;
+});
+my @full = ($err =~ /WARNING:  loginas: the durable refusal log is full; this refused begin went to the server log only/g);
+is(scalar(@full), 1, 'the 1025th refusal: WARNING that the durable refusal log is full');
+$holder->query_safe('ROLLBACK');
+wait_failures('begin_refused', 1024, 'the 1024 queued refusals are all written once the log is free');
+is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log(): intact');
+
+# --- (5) restarts lose no committed row and no queued refusal ------------------------
+my $committed = q{SELECT count(*) || '/' || max(log_id) || '/' || sum(hashtext(row_hash::text)) FROM loginas.action_log};
+
+# queue $n refused begins while the worker cannot write; returns the lock holder
+sub hold_and_queue
+{
+	my ($n) = @_;
+	my $h = $node->background_psql('postgres');
+	$h->query_safe('BEGIN');
+	$h->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
+	as_role($node, 'shop_backoffice', qq{
+DO \$\$ BEGIN
+	FOR i IN 1..$n LOOP
+		BEGIN
+			PERFORM * FROM loginas.begin(1, 2);
+		EXCEPTION WHEN insufficient_privilege THEN NULL;
+		END;
+	END LOOP;
+END \$\$;
+});
+	# the worker waits for the lock: nothing of these is written yet
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'loginas refusal log' AND wait_event_type = 'Lock'},
+		'1');
+	return $h;
+}
+
+sub lost_holder
+{
+	my ($h) = @_;
+	eval { $h->quit; };		# its server went away
+}
+
+# fast restart: the worker writes what is queued before it exits
+my $rows_before = q1($committed);
+my $h = hold_and_queue(50);
+is( q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'begin_refused'}),
+	$seen{begin_refused}, '50 refusals queued, none written yet');
+$log_offset = -s $node->logfile;
+$node->restart;
+lost_holder($h);
+is(q1(qq{SELECT count(*) || '/' || max(log_id) || '/' || sum(hashtext(row_hash::text))
+		 FROM loginas.action_log WHERE log_id <= } . (split m{/}, $rows_before)[1]),
+	$rows_before, 'fast restart: every row committed before it is still there, unchanged');
+wait_failures('begin_refused', 50, 'fast restart: all 50 queued refusals are written');
+unlike(substr(slurp_file($node->logfile), $log_offset), qr/queued refusals kept/,
+	'the worker wrote them at shutdown (none was left for the queue file)');
+
+# immediate stop: the worker is killed, the postmaster keeps the queue in a file
+$h = hold_and_queue(20);
+$log_offset = -s $node->logfile;
+$node->stop('immediate');
+lost_holder($h);
+ok(-f $node->data_dir . '/pg_stat/loginas_refusals.queue', 'immediate stop: the queue is kept in a file');
+$node->start;
+wait_failures('begin_refused', 20, 'immediate stop: all 20 queued refusals are written after the start');
+like(substr(slurp_file($node->logfile), $log_offset),
+	qr/loginas: 20 queued refusals kept in "pg_stat\/loginas_refusals\.queue".*\n(.*\n)*.*loginas: 20 refusals kept from before the restart are queued again/,
+	'the server log says so, at the stop and at the start');
+ok(!-f $node->data_dir . '/pg_stat/loginas_refusals.queue', 'the file is gone once read');
+
+# crash restart: a backend dies, shared memory is re-created; the queue survives
+$h = hold_and_queue(7);
+my $holder_pid = $h->query_safe('SELECT pg_backend_pid()');
+$log_offset = -s $node->logfile;
+kill 'KILL', $holder_pid;
+lost_holder($h);
+# psql fails while the server restarts (even to write its input): retry
+for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
+{
+	my $up = eval { ($node->psql('postgres', 'SELECT 1'))[0] == 0 };
+	last if $up;
+	usleep(100_000);
+}
+wait_failures('begin_refused', 7, 'crash restart: all 7 queued refusals are written');
+like(substr(slurp_file($node->logfile), $log_offset),
+	qr/all server processes terminated; reinitializing\n.*loginas: 7 queued refusals kept/,
+	'the postmaster kept them before re-creating shared memory');
+is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log() after the restarts: intact');
+is( q1(q{SELECT count(*) FROM (SELECT logged_at, details FROM loginas.action_log WHERE result = 'failure'
+		GROUP BY 1, 2 HAVING count(*) > 1) d}),
+	'0', 'no refusal was written twice');
+$node->stop;
+
+# --- (6) without shared_preload_libraries --------------------------------------
+my $plain = PostgreSQL::Test::Cluster->new('no_preload');
+$plain->init;
+$plain->start;
+($rc, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION loginas CASCADE');
+is($rc, 0, 'not preloaded: CREATE EXTENSION loginas');
+like($err, qr/WARNING:  loginas: durable refusal logging is off; refused attempts go to the server log only/,
+	'not preloaded: CREATE EXTENSION warns that durable refusal logging is off');
+$plain->safe_psql('postgres', $shop_sql);
+is($plain->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'loginas%'}),
+	'0', 'no refusal log worker or launcher');
+is( $plain->safe_psql('postgres',
+		q{SELECT loginas._queue_refusal('begin', '42501', 'test', NULL, 1, 2, NULL)}),
+	'f', 'there is no queue: _queue_refusal() returns false');
+($out, $err) = as_role($plain, 'shop_backoffice', q{
+BEGIN;
+SELECT * FROM loginas.begin(1, 2);
+ROLLBACK;
+});
+like($err, qr/assistance is disabled/, 'not preloaded: begin for a customer without consent is refused');
+ok( $plain->wait_for_log(
+		qr/LOG:  loginas: begin refused: Login as Customer assistance is disabled for this Customer\. .*\(admin 1, customer 2, session -, role shop_backoffice\)/),
+	'the refusal is in the server log');
+is($plain->safe_psql('postgres', q{SELECT count(*) FROM loginas.action_log WHERE result = 'failure'}),
+	'0', 'and leaves no failure row');
+$plain->stop;
+
+done_testing();
