@@ -487,6 +487,21 @@ BEGIN
 END
 $$;
 
+-- a writing function called where nothing can be written (a hot standby,
+-- BEGIN READ ONLY) says so up front, without internal context
+CREATE FUNCTION loginas._require_writable(p_function text) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		PERFORM loginas._raise('25006', pg_catalog.format('%s writes to the database', p_function),
+			'The transaction is read-only (a hot standby, or BEGIN READ ONLY).',
+			'Call it on the primary, in a read-write transaction.');
+	END IF;
+END
+$$;
+
 -- an admin id given as by_admin must name an existing admin
 CREATE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
 	LANGUAGE plpgsql STABLE
@@ -795,6 +810,7 @@ DECLARE
 	iv interval;
 	r record;
 BEGIN
+	PERFORM loginas._require_writable('loginas.configure()');
 	SELECT * INTO d FROM loginas.setting_definition sd WHERE sd.name OPERATOR(pg_catalog.=) configure.name;
 	IF d.name IS NULL THEN
 		PERFORM loginas._refuse(NULL, '22023',
@@ -881,6 +897,7 @@ DECLARE
 	atttype oid;
 	ok boolean;
 BEGIN
+	PERFORM loginas._require_writable('loginas.bind()');
 	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
 		PERFORM loginas._refuse(NULL, '22023',
 			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
@@ -964,6 +981,7 @@ CREATE FUNCTION loginas.unbind(kind text, by_admin bigint DEFAULT NULL)
 DECLARE
 	rel text;
 BEGIN
+	PERFORM loginas._require_writable('loginas.unbind()');
 	PERFORM loginas._check_by_admin(by_admin);
 	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
 	IF rel IS NULL THEN
@@ -1023,6 +1041,7 @@ CREATE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAUL
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	PERFORM loginas._require_writable('loginas.grant()');
 	PERFORM loginas._check_resource(resource);
 	IF role IS NULL OR pg_catalog.btrim(role) OPERATOR(pg_catalog.=) '' THEN
 		PERFORM loginas._refuse(NULL, '22023', 'role name cannot be empty');
@@ -1048,6 +1067,7 @@ CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAU
 DECLARE
 	s record;
 BEGIN
+	PERFORM loginas._require_writable('loginas.revoke()');
 	PERFORM loginas._check_resource(resource);
 	PERFORM loginas._check_by_admin(by_admin);
 	DELETE FROM loginas.role_resource rr
@@ -1114,6 +1134,7 @@ DECLARE
 	prev loginas.consent;
 	s record;
 BEGIN
+	PERFORM loginas._require_writable('loginas.set_assistance()');
 	IF p_customer_id IS NULL OR p_allowed IS NULL THEN
 		PERFORM loginas._refuse(NULL, '22023', 'customer_id and allowed cannot be NULL');
 	END IF;
@@ -1287,6 +1308,7 @@ DECLARE
 	constraint_name text;
 	t loginas.ticket;
 BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
 	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
 	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
 		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.');
@@ -1425,6 +1447,7 @@ DECLARE
 	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
 	hint constant text := 'Start Login as Customer again from the admin panel.';
 BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
 	SELECT * INTO s FROM loginas.session ls
 	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
 	   FOR UPDATE;
@@ -1546,6 +1569,7 @@ CREATE FUNCTION loginas."end"(session_key text, reason text DEFAULT 'logout')
 DECLARE
 	id bigint;
 BEGIN
+	PERFORM loginas._require_writable('loginas.end()');
 	IF "end".reason IS NULL OR "end".reason NOT IN ('logout', 'expired', 'customer_inactive') THEN
 		PERFORM loginas._refuse(NULL, '22023',
 			CASE WHEN "end".reason IS NULL THEN 'end reason cannot be NULL'
@@ -1571,6 +1595,7 @@ DECLARE
 	s record;
 	n integer := 0;
 BEGIN
+	PERFORM loginas._require_writable('loginas.end_admin()');
 	IF end_admin.reason IS NULL OR end_admin.reason NOT IN ('admin_logout', 'admin_inactive', 'permission_revoked') THEN
 		PERFORM loginas._refuse(NULL, '22023',
 			CASE WHEN end_admin.reason IS NULL THEN 'end reason cannot be NULL'
@@ -1600,6 +1625,7 @@ DECLARE
 	why text;
 	n integer := 0;
 BEGIN
+	PERFORM loginas._require_writable('loginas.expire()');
 	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id,
 					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
 					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
@@ -1849,6 +1875,7 @@ CREATE FUNCTION loginas._prepare_tracking(p_relation regclass)
 DECLARE
 	kind "char";
 BEGIN
+	PERFORM loginas._require_writable('loginas.track()');
 	IF p_relation IS NULL THEN
 		PERFORM loginas._raise('22023', 'relation to track cannot be NULL', NULL, NULL);
 	END IF;
@@ -2037,6 +2064,7 @@ DECLARE
 	child text;
 	trg text;
 BEGIN
+	PERFORM loginas._require_writable('loginas.untrack()');
 	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation) THEN
 		RETURN false;
 	END IF;
@@ -2066,6 +2094,7 @@ CREATE FUNCTION loginas.protect(relation regclass, "column" name)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	PERFORM loginas._require_writable('loginas.protect()');
 	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) protect.relation) THEN
 		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', protect.relation), NULL,
 			'Track it with loginas.track() first.');
@@ -2092,6 +2121,7 @@ CREATE FUNCTION loginas.unprotect(relation regclass, "column" name)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	PERFORM loginas._require_writable('loginas.unprotect()');
 	DELETE FROM loginas.protected_column p
 	 WHERE p.relation OPERATOR(pg_catalog.=) unprotect.relation AND p.column_name OPERATOR(pg_catalog.=) unprotect."column";
 	IF NOT FOUND THEN
@@ -2111,6 +2141,7 @@ CREATE FUNCTION loginas.note(action text, details jsonb DEFAULT '{}')
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	PERFORM loginas._require_writable('loginas.note()');
 	IF loginas.current_session() IS NULL THEN
 		PERFORM loginas._raise('55000', 'loginas.note() needs a Login as Customer session', NULL,
 			'Call it in a transaction that called loginas.assume().');
@@ -2206,6 +2237,7 @@ CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NU
 DECLARE
 	n bigint;
 BEGIN
+	PERFORM loginas._require_writable('loginas.purge_log()');
 	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
 		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
 			'Rows older than it are removed.', NULL);
