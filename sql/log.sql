@@ -172,6 +172,22 @@ SELECT action, client_addr FROM loginas.action_log
 SELECT admin_addr, storefront_addr FROM loginas.session ORDER BY session_id DESC LIMIT 1;
 SELECT * FROM loginas.verify_log();
 
+-- writing functions refuse up front in a read-only transaction (as on a hot
+-- standby): 25006, no internal context; reading ones work
+BEGIN READ ONLY;
+SELECT loginas.configure('require_reason', 'on');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM loginas.begin(1, 1);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT loginas.purge_log(now() - interval '1 year');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT allowed FROM loginas.check(1, 1);
+SELECT intact FROM loginas.verify_log();
+COMMIT;
+
 -- leave the shared state as found
 SELECT loginas.revoke('Administrators', 'login');
 SELECT loginas.configure('enabled', 'off');
