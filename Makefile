@@ -15,6 +15,9 @@ DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 REGRESS      = setup settings bindings permissions consent sessions tracking reports privileges log
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
+# every C file includes the shared header: rebuild them all when it changes
+$(OBJS): src/loginas.h
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)

@@ -425,7 +425,9 @@ $$;
 -- hands a refusal to the durable refusal log (src/refusal_queue.c); false
 -- when there is none (loginas not in shared_preload_libraries)
 CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text, detail text,
-									   admin_id bigint, customer_id bigint, session_id bigint)
+									   admin_id bigint, customer_id bigint, session_id bigint,
+									   client_addr inet DEFAULT NULL, reason text DEFAULT NULL,
+									   source text DEFAULT NULL)
 	RETURNS boolean
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_queue_refusal';
 
@@ -435,7 +437,8 @@ CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text,
 CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
 									 p_message text, p_detail text, p_admin_id bigint,
 									 p_customer_id bigint, p_session_id bigint,
-									 p_client_addr inet, p_db_role name)
+									 p_client_addr inet, p_db_role name,
+									 p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -455,6 +458,9 @@ BEGIN
 	END;
 	SELECT s.source, s.reason, s.store_id INTO src, why, store
 	  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
+	-- a refused begin has no session: it carries the reason and source given to it
+	src := COALESCE(p_source, src);
+	why := COALESCE(p_reason, why);
 	RETURN loginas._append(p_logged_at, p_action OPERATOR(pg_catalog.||) '_refused', 'failure',
 						   p_admin_id, username, p_customer_id, email, p_session_id, store, src, why,
 						   p_client_addr, p_db_role,
@@ -469,7 +475,8 @@ $$;
 CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
 								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
-								p_session_id bigint DEFAULT NULL)
+								p_session_id bigint DEFAULT NULL, p_client_addr inet DEFAULT NULL,
+								p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -477,7 +484,8 @@ CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 BEGIN
 	IF p_action IS NOT NULL THEN
 		PERFORM loginas._queue_refusal(p_action, p_sqlstate, p_message, p_detail,
-									   p_admin_id, p_customer_id, p_session_id);
+									   p_admin_id, p_customer_id, p_session_id,
+									   p_client_addr, p_reason, p_source);
 		RAISE LOG 'loginas: % refused: % % (admin %, customer %, session %, role %)',
 			p_action, p_message, COALESCE(p_detail, ''),
 			COALESCE(p_admin_id::text, '-'), COALESCE(p_customer_id::text, '-'),
@@ -1311,20 +1319,24 @@ BEGIN
 	PERFORM loginas._require_writable('loginas.begin()');
 	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
 	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
-		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.');
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 	END IF;
 	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
-		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.');
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 	END IF;
 
 	v := loginas._evaluate(p_admin_id, p_customer_id, true);
 	IF v.code IS NOT NULL THEN
-		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id);
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 	END IF;
 	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
 			'The require_reason setting is on.',
-			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id);
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 	END IF;
 	st := loginas._resolve_store(v.customer, p_store_id);
 
@@ -1368,7 +1380,8 @@ BEGIN
 				PERFORM loginas._refuse('begin', '40001',
 					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
 					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
-					p_admin_id, p_customer_id);
+					p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 			END IF;
 		END;
 	END LOOP;
@@ -1410,20 +1423,23 @@ BEGIN
 	IF binding_kind IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023',
 			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
-			'Valid kinds are: order, invoice, shipment, credit_memo.', begin_from.admin_id);
+			'Valid kinds are: order, invoice, shipment, credit_memo.', begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
 	END IF;
 	doc := loginas._lookup(binding_kind, begin_from.document_id);
 	IF doc IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023',
 			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
 			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
-							  begin_from.document_id), NULL, begin_from.admin_id);
+							  begin_from.document_id), NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
 	END IF;
 	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
 		PERFORM loginas._refuse('begin', '55000',
 			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
 							  doc OPERATOR(pg_catalog.->>) 'reference'),
-			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id);
+			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
 	END IF;
 	RETURN loginas._begin(begin_from.admin_id, (doc OPERATOR(pg_catalog.->>) 'customer_id')::bigint,
 								 begin_from.store_id, begin_from.reason,
@@ -1452,27 +1468,32 @@ BEGIN
 	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
 	   FOR UPDATE;
 	IF s.session_id IS NULL THEN
-		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint);
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
 	END IF;
 	IF s.redeemed_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
-								s.admin_id, s.customer_id, s.session_id);
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
 	END IF;
 	IF s.ended_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
-			s.admin_id, s.customer_id, s.session_id);
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
 	END IF;
 	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
-			s.admin_id, s.customer_id, s.session_id);
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
 	END IF;
 
 	v := loginas._evaluate(s.admin_id, s.customer_id, true);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
-								s.admin_id, s.customer_id, s.session_id);
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
 	END IF;
 	st := loginas._resolve_store(v.customer, s.store_id);
 

@@ -71,6 +71,8 @@ typedef struct LoginAsRefusal
 	int64		session_id;
 	const char *client_addr;	/* the client's address as text, or NULL:
 								 * the connection's (MyProcPort) */
+	const char *reason;			/* given to begin, or NULL */
+	const char *source;			/* given to begin, or NULL */
 } LoginAsRefusal;
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);

@@ -107,7 +107,7 @@ PGDLLEXPORT void loginas_refusal_launcher_main(Datum main_arg);
 #define QUEUE_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/loginas_refusals.queue"
 #define QUEUE_FILE_TMP		QUEUE_FILE ".tmp"
 #define QUEUE_FILE_MAGIC	0x4C415251	/* "LARQ" */
-#define QUEUE_FILE_VERSION	1
+#define QUEUE_FILE_VERSION	2
 
 /* one refusal, as written to the log */
 typedef struct RefusalData
@@ -127,6 +127,10 @@ typedef struct RefusalData
 	char		client_addr[ADDR_LEN];	/* "" when none (unix socket, no port) */
 	char		message[TEXT_LEN];
 	char		detail[TEXT_LEN];
+	bool		has_reason;
+	bool		has_source;
+	char		reason[TEXT_LEN];	/* the reason and source given to begin */
+	char		source[TEXT_LEN];
 } RefusalData;
 
 typedef enum SlotState
@@ -399,6 +403,10 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 
 		namestrcpy(&d.db_role, role ? role : "");
 	}
+	d.has_reason = r->reason != NULL;
+	clip_copy(d.reason, r->reason, TEXT_LEN);
+	d.has_source = r->source != NULL;
+	clip_copy(d.source, r->source, TEXT_LEN);
 	if (r->client_addr != NULL)
 		clip_copy(d.client_addr, r->client_addr, ADDR_LEN);
 	else
@@ -438,7 +446,8 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 
 /*
  * loginas._queue_refusal(action, sqlstate, message, detail, admin_id,
- *						   customer_id, session_id [, client_addr inet]) -> boolean
+ *						   customer_id, session_id [, client_addr inet, reason text,
+ *						   source text]) -> boolean
  */
 Datum
 loginas_queue_refusal(PG_FUNCTION_ARGS)
@@ -460,6 +469,10 @@ loginas_queue_refusal(PG_FUNCTION_ARGS)
 	/* the caller's client address (begin's/redeem's client_addr), if given */
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
 		r.client_addr = DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(7)));
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+		r.reason = text_to_cstring(PG_GETARG_TEXT_PP(8));
+	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
+		r.source = text_to_cstring(PG_GETARG_TEXT_PP(9));
 	PG_RETURN_BOOL(loginas_queue_refusal_entry(&r));
 }
 
@@ -586,11 +599,11 @@ write_entry(const RefusalData *d, ErrorData **edata_out)
 	{
 		/* keep in step with loginas._log_refusal's signature (sql/) */
 		static const char *sql =
-			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10)";
-		Oid			argtypes[10] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID};
-		Datum		values[10];
-		char		nulls[10];
+			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12)";
+		Oid			argtypes[12] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID};
+		Datum		values[12];
+		char		nulls[12];
 		NameData	role = d->db_role;
 		int			rc;
 
@@ -618,8 +631,12 @@ write_entry(const RefusalData *d, ErrorData **edata_out)
 			values[8] = d->client_addr[0] ? CStringGetTextDatum(d->client_addr) : (Datum) 0;
 			nulls[8] = d->client_addr[0] ? ' ' : 'n';
 			values[9] = NameGetDatum(&role);
+			values[10] = d->has_reason ? CStringGetTextDatum(d->reason) : (Datum) 0;
+			nulls[10] = d->has_reason ? ' ' : 'n';
+			values[11] = d->has_source ? CStringGetTextDatum(d->source) : (Datum) 0;
+			nulls[11] = d->has_source ? ' ' : 'n';
 
-			rc = SPI_execute_with_args(sql, 10, argtypes, values, nulls, false, 0);
+			rc = SPI_execute_with_args(sql, 12, argtypes, values, nulls, false, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "loginas._log_refusal() failed: %s", SPI_result_code_string(rc));
 		}
