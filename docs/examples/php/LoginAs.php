@@ -89,22 +89,26 @@ final class LoginAsBackend
     }
 
     /**
-     * The button on the customer edit page.
+     * The button on the customer edit page.  $clientAddr: the admin's browser
+     * address as the web server sees it ($_SERVER['REMOTE_ADDR']), for the log.
      * @return array{token: string, expires_at: string, store_id: int}
      */
     public function begin(int $adminId, int $customerId, ?int $storeId = null, ?string $reason = null,
-                          string $source = 'customer edit page', bool $readOnly = false): array
+                          string $source = 'customer edit page', bool $readOnly = false,
+                          ?string $clientAddr = null): array
     {
         $st = $this->db->prepare(
             'SELECT token, expires_at, store_id
                FROM loginas.begin(admin_id => :admin, customer_id => :customer, store_id => :store,
-                                  reason => :reason, source => :source, read_only => :ro)');
+                                  reason => :reason, source => :source, read_only => :ro,
+                                  client_addr => CAST(:addr AS inet))');
         $st->bindValue('admin', $adminId, PDO::PARAM_INT);
         $st->bindValue('customer', $customerId, PDO::PARAM_INT);
         $st->bindValue('store', $storeId, $storeId === null ? PDO::PARAM_NULL : PDO::PARAM_INT);
         $st->bindValue('reason', $reason, $reason === null ? PDO::PARAM_NULL : PDO::PARAM_STR);
         $st->bindValue('source', $source);
         $st->bindValue('ro', $readOnly, PDO::PARAM_BOOL);
+        $st->bindValue('addr', $clientAddr, $clientAddr === null ? PDO::PARAM_NULL : PDO::PARAM_STR);
         $st->execute();
         return self::ticket($st->fetch());
     }
@@ -115,18 +119,20 @@ final class LoginAsBackend
      * @return array{token: string, expires_at: string, store_id: int}
      */
     public function beginFrom(int $adminId, string $kind, int $documentId, ?int $storeId = null,
-                              ?string $reason = null, bool $readOnly = false): array
+                              ?string $reason = null, bool $readOnly = false, ?string $clientAddr = null): array
     {
         $st = $this->db->prepare(
             'SELECT token, expires_at, store_id
                FROM loginas.begin_from(admin_id => :admin, document_kind => :kind, document_id => :doc,
-                                       store_id => :store, reason => :reason, read_only => :ro)');
+                                       store_id => :store, reason => :reason, read_only => :ro,
+                                       client_addr => CAST(:addr AS inet))');
         $st->bindValue('admin', $adminId, PDO::PARAM_INT);
         $st->bindValue('kind', $kind);
         $st->bindValue('doc', $documentId, PDO::PARAM_INT);
         $st->bindValue('store', $storeId, $storeId === null ? PDO::PARAM_NULL : PDO::PARAM_INT);
         $st->bindValue('reason', $reason, $reason === null ? PDO::PARAM_NULL : PDO::PARAM_STR);
         $st->bindValue('ro', $readOnly, PDO::PARAM_BOOL);
+        $st->bindValue('addr', $clientAddr, $clientAddr === null ? PDO::PARAM_NULL : PDO::PARAM_STR);
         $st->execute();
         return self::ticket($st->fetch());
     }
@@ -167,13 +173,16 @@ final class LoginAsStorefront
      * banner; bypass the page cache when disable_page_cache is true.
      * A refusal (28000 for a used or expired ticket, or a policy SQLSTATE)
      * is a PDOException: show an error page, nobody is logged in.
+     * $clientAddr: the browser's address ($_SERVER['REMOTE_ADDR']), for the log.
      */
-    public function redeem(string $token): array
+    public function redeem(string $token, ?string $clientAddr = null): array
     {
         $st = $this->db->prepare(
             'SELECT session_id, session_key, customer_id, store_id, banner, disable_page_cache, expires_at
-               FROM loginas.redeem(:token)');
-        $st->execute(['token' => $token]);
+               FROM loginas.redeem(:token, CAST(:addr AS inet))');
+        $st->bindValue('token', $token);
+        $st->bindValue('addr', $clientAddr, $clientAddr === null ? PDO::PARAM_NULL : PDO::PARAM_STR);
+        $st->execute();
         $row = $st->fetch();
         $row['session_id'] = (int) $row['session_id'];
         $row['customer_id'] = (int) $row['customer_id'];

@@ -31,6 +31,7 @@ const SAM = 2;
 const VERONICA = 1;
 const ORDER_ID = 3;
 const JANES_ITEM = 8;
+const SAMS_BROWSER = '203.0.113.7';     // what the web servers see as REMOTE_ADDR
 
 function say(string $who, string $what): void
 {
@@ -91,12 +92,13 @@ try {
     say('backend', 'check(admin 2, customer 1): allowed');
 
     // 3. Sam clicks Login as Customer on the order view.
-    $ticket = $backend->beginFrom(SAM, 'order', ORDER_ID, reason: 'Call 4521: coupon not applied');
+    $ticket = $backend->beginFrom(SAM, 'order', ORDER_ID, reason: 'Call 4521: coupon not applied',
+                                  clientAddr: SAMS_BROWSER);
     expect(preg_match('/^[0-9a-f]{64}$/', $ticket['token']) === 1, 'the ticket is not 64 hex digits');
     say('backend', "begin_from(order 3): a ticket of 64 hex digits for store view {$ticket['store_id']}");
 
     // 4. The browser lands on the storefront with the ticket.
-    $s = $storefront->redeem($ticket['token']);
+    $s = $storefront->redeem($ticket['token'], SAMS_BROWSER);
     $key = $s['session_key'];       // kept in the storefront's own session, never shown
     expect($s['customer_id'] === VERONICA, "redeem: customer {$s['customer_id']}");
     expect(preg_match('/^[0-9a-f]{64}$/', $key) === 1, 'the session key is not 64 hex digits');
@@ -168,19 +170,23 @@ try {
     expect($n === 1, "end_admin ended $n tickets or sessions, expected 1");
     say('backend', "admin logout: end_admin(2) ended $n ticket");
 
-    // 10. The report: the log as the reporting role reads it.
+    // 10. The report: the log as the reporting role reads it.  The refused
+    // attempts reach it too ('failure' rows) when loginas is in
+    // shared_preload_libraries, written a moment later by a background
+    // worker, so only the 'success' rows are checked here.
     $rows = $reportsDb->query(
-        "SELECT action, result, admin_username, customer_email, session_id, source, reason,
+        "SELECT action, admin_username, customer_email, session_id, host(client_addr) AS ip, source, reason,
                 details->>'end_reason' AS end_reason, details->>'table' AS tab
            FROM loginas.action_log
-          WHERE action_group = 'Login As Customer' AND customer_id = 1
+          WHERE action_group = 'Login As Customer' AND customer_id = 1 AND result = 'success'
           ORDER BY log_id")->fetchAll();
     $actions = [];
-    say('reports', sprintf('%-16s %-12s %-30s %-8s %s', 'action', 'admin', 'customer', 'session', 'source / reason / details'));
+    say('reports', sprintf('%-16s %-12s %-30s %-8s %-12s %s', 'action', 'admin', 'customer', 'session', 'ip',
+        'source / reason / details'));
     foreach ($rows as $r) {
         $actions[] = $r['action'];
-        say('reports', sprintf('%-16s %-12s %-30s %-8s %s', $r['action'], $r['admin_username'] ?? '-',
-            $r['customer_email'] ?? '-', $r['session_id'] ?? '-',
+        say('reports', sprintf('%-16s %-12s %-30s %-8s %-12s %s', $r['action'], $r['admin_username'] ?? '-',
+            $r['customer_email'] ?? '-', $r['session_id'] ?? '-', $r['ip'] ?? '-',
             implode(' / ', array_filter([$r['source'], $r['reason'], $r['end_reason'], $r['tab']]))));
     }
     $want = ['consent_granted', 'ticket_issued', 'ticket_redeemed', 'write_insert', 'session_ended',
@@ -190,6 +196,10 @@ try {
     expect($write['admin_username'] === 'sam.support' && (int) $write['session_id'] === $sid
            && $write['tab'] === 'public.quote_item', 'the write_insert row');
     expect($rows[4]['end_reason'] === 'logout' && $rows[6]['end_reason'] === 'admin_logout', 'the end reasons');
+    expect($rows[1]['ip'] === SAMS_BROWSER && $rows[2]['ip'] === SAMS_BROWSER, 'the client addresses');
+    $refused = (int) $reportsDb->query(
+        "SELECT count(*) FROM loginas.action_log WHERE customer_id = 1 AND result = 'failure'")->fetchColumn();
+    say('reports', "and $refused refused attempts recorded so far (durable refusal log, docs/operations.md)");
 } catch (LoginAsSessionEnded $e) {
     fail("unexpected session end ({$e->sqlState}): {$e->getMessage()}");
 } catch (PDOException $e) {
