@@ -18,6 +18,9 @@
 #	  plain      BEGIN; tracked INSERT; record what it sees; COMMIT
 #	  savepoint  BEGIN; SAVEPOINT; assume; ROLLBACK TO SAVEPOINT; record; COMMIT
 #	  autocommit assume(own key) alone (warns), then a separate autocommit record
+#	  compound   the session transaction as ONE Query message (pgbench's \;)
+#	  implicit   assume + record as one Query message without BEGIN (an
+#	             implicit transaction block): sees its own session or none
 #	2 psql clients whose in-session transactions fail (division by zero) and
 #	  are rolled back, alternating with plain records.
 # Afterwards, from the recorded rows:
@@ -192,6 +195,11 @@ my $record_plain = q{INSERT INTO tap.seen (client, kind, seen_session, seen_admi
 	loginas.current_store(), loginas.current_read_only(), loginas.banner(), loginas.in_session(), pg_backend_pid());};
 $record_plain =~ s/\n\t/ /g;
 my $assume = 'SELECT loginas.assume(session_key) FROM tap.secret WHERE client = :me;';
+# the same pieces without their ";", for compound queries (pgbench's \;)
+my $assume_c = 'SELECT loginas.assume(session_key) FROM tap.secret WHERE client = :me';
+my $insert_c = q{INSERT INTO shop.cart_line (customer_id, client, kind) VALUES (:me, :me,};
+my $record_session_c = q{INSERT INTO tap.seen (client, kind, expected_session, seen_session, seen_admin, seen_customer, seen_store, seen_read_only, banner, in_session, backend_pid) SELECT :me,};
+my $from_secret = q{, s.session_id, loginas.current_session(), loginas.current_admin(), loginas.current_customer(), loginas.current_store(), loginas.current_read_only(), loginas.banner(), loginas.in_session(), pg_backend_pid() FROM tap.secret s WHERE s.client = :me};
 my %scripts = (
 	session => qq{$me
 BEGIN;
@@ -223,8 +231,18 @@ COMMIT;
 	autocommit => qq{$me
 $assume
 $record_plain
+},
+	# one Query message holding a whole explicit transaction
+	compound => qq{$me
+BEGIN \\; $assume_c \\; $insert_c 'compound') \\; $record_session_c 'compound' $from_secret \\; COMMIT;
+},
+	# one Query message without BEGIN: PostgreSQL runs it as an implicit
+	# transaction block; what its second statement sees is recorded as
+	# 'implicit' (its own session or none -- never another client's)
+	implicit => qq{$me
+$assume_c \\; $record_session_c 'implicit' $from_secret;
 },);
-my %weight = (session => 8, rollback => 3, plain => 6, savepoint => 2, autocommit => 1);
+my %weight = (session => 8, rollback => 3, plain => 6, savepoint => 2, autocommit => 1, compound => 2, implicit => 1);
 my @fargs;
 for my $name (sort keys %scripts)
 {
@@ -283,7 +301,7 @@ for my $r (@err_runs)
 
 # --- what the transactions saw --------------------------------------------------------
 my $q = sub { $node->safe_psql('postgres', shift) };
-my $session_n = $q->(q{SELECT count(*) FROM tap.seen WHERE kind = 'session'});
+my $session_n = $q->(q{SELECT count(*) FROM tap.seen WHERE kind IN ('session', 'compound')});
 my $plain_n = $q->(q{SELECT count(*) FROM tap.seen WHERE kind = 'plain'});
 cmp_ok($session_n, '>', 0, "in-session transactions recorded: $session_n");
 cmp_ok($plain_n, '>', 0, "plain transactions recorded: $plain_n");
@@ -291,7 +309,7 @@ note("recorded $session_n in-session and $plain_n plain transactions");
 
 is( $q->(
 		q{SELECT count(*) FROM tap.seen v JOIN tap.secret s USING (client)
-		   WHERE v.kind = 'session'
+		   WHERE v.kind IN ('session', 'compound')
 			 AND (v.seen_session IS DISTINCT FROM v.expected_session
 				  OR v.seen_session IS DISTINCT FROM s.session_id
 				  OR v.seen_admin IS DISTINCT FROM v.client
@@ -301,7 +319,18 @@ is( $q->(
 				  OR v.banner IS DISTINCT FROM 'You are connected as Customer No' || v.client || ' on Main Website'
 				  OR NOT v.in_session)}),
 	'0',
-	'every in-session transaction saw exactly its own session, admin, customer, store, banner');
+	'every in-session transaction (also one sent as a single compound query) saw exactly its own session, admin, customer, store, banner');
+cmp_ok($q->(q{SELECT count(*) FROM tap.seen WHERE kind = 'compound'}), '>', 0, 'compound-query transactions were recorded');
+# an implicit transaction block (one Query message, no BEGIN) sees its own
+# session or none, never another client's
+is( $q->(
+		q{SELECT count(*) FROM tap.seen v
+		   WHERE v.kind = 'implicit' AND v.seen_session IS NOT NULL
+			 AND (v.seen_session <> v.expected_session OR v.seen_admin <> v.client OR v.seen_customer <> v.client)}),
+	'0',
+	'no implicit-block transaction saw another client\'s context');
+note('implicit blocks (assume and a record in one Query message): '
+	  . $q->(q{SELECT count(*) || ' recorded, ' || count(seen_session) || ' saw their own session' FROM tap.seen WHERE kind = 'implicit'}));
 is( $q->(
 		q{SELECT count(*) FROM tap.seen
 		   WHERE kind = 'plain'
@@ -330,7 +359,7 @@ cmp_ok(
 # --- the tracked writes --------------------------------------------------------------
 is( $q->(
 		q{SELECT count(*) FROM shop.cart_line l JOIN tap.secret s USING (client)
-		   WHERE l.kind = 'session'
+		   WHERE l.kind IN ('session', 'compound')
 			 AND (l.loginas_created_session IS DISTINCT FROM s.session_id
 				  OR l.loginas_changed_session IS DISTINCT FROM s.session_id)}),
 	'0',
@@ -342,7 +371,7 @@ is( $q->(
 	'rows written outside a session carry no stamps');
 is($q->(q{SELECT count(*) FROM shop.cart_line WHERE kind = 'rolled back'}),
 	'0', 'rows of rolled-back transactions do not exist');
-is( $q->(q{SELECT count(*) FROM shop.cart_line WHERE kind = 'session'}),
+is( $q->(q{SELECT count(*) FROM shop.cart_line WHERE kind IN ('session', 'compound')}),
 	$session_n, 'one row per committed in-session transaction');
 # each in-session row was logged once, as write_insert of the writer's session
 is( $q->(
@@ -352,8 +381,8 @@ is( $q->(
 			 WHERE l.action = 'write_insert' AND l.details ->> 'table' = 'shop.cart_line')
 		  SELECT (SELECT count(*) FROM logged)
 			  || ',' || (SELECT count(*) FROM shop.cart_line c JOIN logged g USING (line_id)
-						  WHERE c.kind = 'session' AND g.session_id = c.loginas_created_session)
-			  || ',' || (SELECT count(*) FROM shop.cart_line WHERE kind = 'session')}),
+						  WHERE c.kind IN ('session', 'compound') AND g.session_id = c.loginas_created_session)
+			  || ',' || (SELECT count(*) FROM shop.cart_line WHERE kind IN ('session', 'compound'))}),
 	"$session_n,$session_n,$session_n",
 	'every in-session row has exactly one write_insert log row, under its writer\'s session');
 is( $q->(
