@@ -298,17 +298,16 @@ cmp_ok($nsecrets, '>', 0, "the fuzzer got $nsecrets tokens and keys back");
 my $leaks = sub {
 	my ($source) = @_;
 	return $q->(
-		qq{WITH pieces AS (	-- runs of 16+ hex digits (a counted regex is slow on 1 MB values: split instead)
-			SELECT DISTINCT lower(x.piece) AS piece
+		qq{WITH pieces AS (	-- runs of 16+ hex digits (a counted regex is slow on 1 MB values: split instead);
+							-- of a long run (a fuzzer's 1 MB argument) its first and last 4000 digits
+			SELECT DISTINCT CASE WHEN length(x.piece) > 8030 THEN left(lower(x.piece), 4015) || '-' || right(lower(x.piece), 4015)
+								 ELSE lower(x.piece) END AS piece
 			  FROM $source l,
 				   regexp_split_to_table(concat_ws(' ', l.action, l.admin_username, l.customer_email, l.source,
 												   l.reason, l.db_role, l.details::text), '[^0-9a-fA-F]+') x(piece)
 			 WHERE length(x.piece) >= 16),
-		  piece_windows AS (	-- of a long piece (a fuzzer's 1 MB argument), its first and last 4000 digits
-			SELECT DISTINCT substr(p.piece, i, 16) AS w
-			  FROM pieces p,
-				   LATERAL (SELECT generate_series(1, least(length(p.piece) - 15, 4000))
-							UNION SELECT generate_series(greatest(1, length(p.piece) - 4015), length(p.piece) - 15)) g(i)),
+		  piece_windows AS (
+			SELECT DISTINCT substr(p.piece, i, 16) AS w FROM pieces p, generate_series(1, length(p.piece) - 15) i),
 		  secret_windows AS (
 			SELECT DISTINCT substr(s.value, i, 16) AS w FROM fz.secret s, generate_series(1, length(s.value) - 15) i)
 		  SELECT count(*) FROM piece_windows JOIN secret_windows USING (w)});
