@@ -196,7 +196,8 @@ try {
     expect($write['admin_username'] === 'sam.support' && (int) $write['session_id'] === $sid
            && $write['tab'] === 'public.quote_item', 'the write_insert row');
     expect($rows[4]['end_reason'] === 'logout' && $rows[6]['end_reason'] === 'admin_logout', 'the end reasons');
-    expect($rows[1]['ip'] === SAMS_BROWSER && $rows[2]['ip'] === SAMS_BROWSER, 'the client addresses');
+    expect($rows[1]['ip'] === SAMS_BROWSER && $rows[2]['ip'] === SAMS_BROWSER && $rows[3]['ip'] === SAMS_BROWSER
+           && $rows[4]['ip'] === SAMS_BROWSER, 'the client addresses of session 1');
     $refused = (int) $reportsDb->query(
         "SELECT count(*) FROM loginas.action_log WHERE customer_id = 1 AND result = 'failure'")->fetchColumn();
     say('reports', "and $refused refused attempts recorded so far (durable refusal log, docs/operations.md)");
