@@ -19,7 +19,7 @@
 #
 # Asserted per phase: growth < 1 MB (the issue's figure, for 1M transactions),
 # and growth extrapolated per transaction stays under 1 MB per 1M transactions
-# once a 64 kB allowance for allocator block granularity is given.
+# once a 128 kB allowance for allocator blocks and cache rebuilds is given.
 #
 # Size: LOGINAS_MEMORY_TXNS transactions per phase, default 4000 (about 30 s
 # for the test; at ~2.5 ms a transaction on a small machine).  The issue's
@@ -36,7 +36,7 @@ use Test::More;
 my $txns = $ENV{LOGINAS_MEMORY_TXNS} // 4000;
 my $warmup = 500;
 my $limit = 1024 * 1024;    # 1 MB
-my $slack = 64 * 1024;      # allocator block granularity
+my $slack = 128 * 1024;     # allocator block granularity, plan and cache rebuilds
 
 my $node = PostgreSQL::Test::Cluster->new('memory');
 $node->init;
@@ -196,7 +196,7 @@ sub phase
 		$name, $anon_before, $anon_after)) if defined $anon_before && defined $anon_after;
 	cmp_ok($growth, '<', $limit, "$name: $txns assume + tracked-write transactions grow the backend by less than 1 MB ($growth bytes)");
 	cmp_ok(($growth - $slack) * 1_000_000 / $txns, '<', $limit,
-		"$name: extrapolated to 1M transactions, growth stays under 1 MB (after a 64 kB allowance)");
+		"$name: extrapolated to 1M transactions, growth stays under 1 MB (after a 128 kB allowance)");
 	is(run('SELECT pg_backend_pid()'), $pid, "$name: still the same backend");
 	is(run('SELECT loginas.current_session() IS NULL, loginas.in_session()'), 't|f',
 		"$name: no context left after the last COMMIT");
