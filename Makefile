@@ -12,11 +12,8 @@ PG_CPPFLAGS = -I$(srcdir)/src
 DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress suites (sql/<name>.sql -> expected/<name>.out), in order.
-REGRESS      = setup settings bindings permissions consent sessions tracking reports privileges log
+REGRESS      = setup settings bindings permissions consent sessions tracking reports privileges security log
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
-
-# every C file includes the shared header: rebuild them all when it changes
-$(OBJS): src/loginas.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -28,7 +25,11 @@ all install installcheck:
 	@echo "PostgreSQL 15 server headers are missing: run 'make test' (it installs them) or install postgresql-server-dev-15" >&2; exit 1
 endif
 
-.PHONY: test demo demo-stop deps bench
+# every C file includes the shared header: rebuild them all when it changes
+# (after the PGXS include, so that `all` stays the default goal)
+$(OBJS): src/loginas.h
+
+.PHONY: test demo demo-stop deps bench fuzz memory sanitize
 
 deps:
 	@bash test/deps.sh
@@ -45,6 +46,18 @@ demo-stop:
 # the write-attribution benchmark (issue 3): appends its table to docs/benchmarks.md
 bench:
 	@bash test/bench/bench.sh
+
+# the fuzzer at the issue's size (>= 100k calls; make test runs 3000)
+fuzz:
+	@LOGINAS_FUZZ_CALLS=$${LOGINAS_FUZZ_CALLS:-120000} LOGINAS_ONLY_TAP=021_fuzz bash test/run-tests.sh
+
+# one backend, 1M assume + tracked-write transactions (make test runs 4000); about an hour
+memory:
+	@LOGINAS_MEMORY_TXNS=$${LOGINAS_MEMORY_TXNS:-1000000} LOGINAS_ONLY_TAP=022_memory bash test/run-tests.sh
+
+# the C code built with -fsanitize=undefined, run through the suites on a private install
+sanitize:
+	@bash test/sanitize.sh
 
 # make dist: $(EXTENSION)-$(EXTVERSION).tar.gz, the committed HEAD (git archive)
 # under a top-level $(EXTENSION)-$(EXTVERSION)/ directory; it builds anywhere

@@ -1212,6 +1212,10 @@ CREATE FUNCTION loginas.set_assistance_as_admin(customer_id bigint, allowed bool
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	IF set_assistance_as_admin.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'by_admin cannot be NULL',
+			'set_assistance_as_admin() is an admin''s change on the customer''s behalf.', NULL);
+	END IF;
 	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
 	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
 		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
@@ -1741,6 +1745,16 @@ CREATE FUNCTION loginas._attnum(p_rel regclass, p_column name) RETURNS int2
 						AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), 0)::int2
 $$;
 
+-- the type of a column by number (NULL when absent)
+CREATE FUNCTION loginas._atttype(p_rel regclass, p_attnum int2) RETURNS oid
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.atttypid FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attnum OPERATOR(pg_catalog.=) p_attnum
+	   AND NOT a.attisdropped
+$$;
+
 -- the primary key's column names, in key order
 CREATE FUNCTION loginas._pk_columns(p_rel regclass) RETURNS name[]
 	LANGUAGE sql STABLE
@@ -1789,12 +1803,20 @@ BEGIN
 								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
 	IF t.customer_column IS NOT NULL THEN
 		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
 	END IF;
 	-- a tracked column renamed or dropped since track(): refuse every write
 	-- rather than guess
 	-- a tracked column renamed or dropped since track(): in a session every
 	-- write is refused rather than guessed at (the trigger raises the problem)
+	-- so would a column retyped since: the stamps must stay bigint, the customer
+	-- column an integer (a type of the table owner's own, with a cast of its
+	-- own, would run that cast with the extension owner's rights)
 	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
+	   OR loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+	   OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
+			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
 	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
@@ -1804,8 +1826,6 @@ BEGIN
 		RETURN;
 	END IF;
 	IF t.customer_column IS NOT NULL THEN
-		SELECT a.atttypid INTO customer_type FROM pg_catalog.pg_attribute a
-		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relid AND a.attnum OPERATOR(pg_catalog.=) customer_attnum;
 		RETURN NEXT;
 		RETURN;
 	END IF;
@@ -1874,7 +1894,9 @@ BEGIN
 		END IF;
 		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	END LOOP;
-	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0 THEN
+	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0
+	   OR loginas._atttype(cur.relation, loginas._attnum(cur.relation, cur.customer_column)) NOT IN
+			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
 		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
 		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
@@ -1924,7 +1946,10 @@ DECLARE
 	col name;
 	typ oid;
 BEGIN
-	IF p_created IS NULL OR p_changed IS NULL OR p_created OPERATOR(pg_catalog.=) p_changed THEN
+	IF p_created IS NULL OR p_changed IS NULL OR p_created OPERATOR(pg_catalog.=) '' OR p_changed OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._raise('22023', 'stamp column names cannot be empty or NULL', NULL, NULL);
+	END IF;
+	IF p_created OPERATOR(pg_catalog.=) p_changed THEN
 		PERFORM loginas._raise('22023', 'the two stamp columns need two different names', NULL, NULL);
 	END IF;
 	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP

@@ -227,6 +227,9 @@ logchain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	RestorePoint *rp = restore_points;
 
+	/* a purge that failed inside a savepoint must not leave its window open */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		purge_allowed = false;
 	if (rp == NULL || rp->subid != mySubid)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)

@@ -181,6 +181,7 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 			p->sql = MemoryContextStrdup(TopMemoryContext, sql);
 			p->relid = relid;
 			p->plan = plan;
+			p->dead = false;
 			p->next = plans;
 			plans = p;
 		}

@@ -814,6 +814,7 @@ loginas_refusal_worker_main(Datum main_arg)
 							(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 											 RETRY_NAP_MS, PG_WAIT_EXTENSION);
 							ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
 						}
 					}
 					break;
@@ -841,6 +842,7 @@ loginas_refusal_worker_main(Datum main_arg)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
 	}
 }
 
@@ -914,6 +916,7 @@ loginas_refusal_launcher_main(Datum main_arg)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
 	}
 	/* exit status 1: the postmaster starts it again unless it is shutting down */
 	proc_exit(1);

@@ -170,8 +170,10 @@ void
 loginas_as_owner_begin(LoginAsOwnerState *state)
 {
 	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	/* as a security-restricted operation: nothing run here can SET ROLE or leave temporary objects */
 	SetUserIdAndSecContext(loginas_owner(),
-						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 void
