@@ -11,6 +11,7 @@
 #                         the demo shop (test/demo/shop.sql) and the example's
 #                         setup.sql; one test, passed when it ends "php client: ok"
 #   packaging             test/meta-check.sh: META.json agrees with loginas.control
+# LOGINAS_ONLY_TAP=<name> (make fuzz, make memory) runs only test/t/<name>.pl.
 # The last line of output is always "N passed, M failed"; the exit status is
 # non-zero when M > 0 or anything could not run.  KEEP_TMP=1 keeps the temp
 # dir (results/, regression.diffs, TAP logs) after stopping the cluster.
@@ -183,6 +184,7 @@ step_cluster() {
 }
 
 step_regress() {
+	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=pg_regress
 	header "pg_regress"
 	local list suites=()
@@ -200,6 +202,7 @@ step_regress() {
 }
 
 step_isolation() {
+	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=isolation
 	header "pg_isolation_regress"
 	local dir="$TMP/work/test/isolation" specs=() f
@@ -242,7 +245,7 @@ step_tap() {
 	if [[ -d $TMP/work/test/t ]]; then
 		while IFS= read -r f; do
 			files+=("$f")
-		done < <(find "$TMP/work/test/t" -maxdepth 1 -name '*.pl' -type f | sort)
+		done < <(find "$TMP/work/test/t" -maxdepth 1 -name "${LOGINAS_ONLY_TAP:-*}.pl" -type f | sort)
 	fi
 	if ((${#files[@]} == 0)); then
 		note "no test/t/*.pl: skipped"
@@ -289,6 +292,7 @@ step_tap() {
 # setup.sql, then client.php plays the admin backend, the storefront and
 # reporting over the socket, as their login roles.  One test.
 step_php() {
+	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=php
 	header "PHP client (docs/examples/php)"
 	local dir="$TMP/work/php" db=php_client log="$TMP/php-client.log" rc=0
@@ -323,6 +327,7 @@ step_php() {
 # database on our cluster; it also checks what each step did (stamps, rows,
 # log rows), so the bench cannot rot.  One test.
 step_bench_smoke() {
+	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=bench
 	header "bench (smoke: test/bench/bench.sh --smoke --existing)"
 	local rc=0
