@@ -1054,6 +1054,9 @@ BEGIN
 	IF role IS NULL OR pg_catalog.btrim(role) OPERATOR(pg_catalog.=) '' THEN
 		PERFORM loginas._refuse(NULL, '22023', 'role name cannot be empty');
 	END IF;
+	IF pg_catalog.length(role) OPERATOR(pg_catalog.>) 255 THEN
+		PERFORM loginas._refuse(NULL, '22023', 'role name is too long', 'At most 255 characters.');
+	END IF;
 	PERFORM loginas._check_by_admin(by_admin);
 	INSERT INTO loginas.role_resource AS rr (role, resource, granted_by_admin)
 	VALUES ("grant".role, "grant".resource, by_admin)

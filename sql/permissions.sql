@@ -78,6 +78,9 @@ SELECT loginas.grant('   ', 'login');
 \echo :LAST_ERROR_SQLSTATE
 SELECT loginas.grant(NULL, 'login');
 \echo :LAST_ERROR_SQLSTATE
+-- and over-long ones (Magento's role_name is varchar(50))
+SELECT loginas.grant(repeat('x', 256), 'login');
+\echo :LAST_ERROR_SQLSTATE
 -- unknown by_admin
 SELECT loginas.grant('Marketing', 'view_log', 999);
 \echo :LAST_ERROR_SQLSTATE
