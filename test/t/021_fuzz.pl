@@ -215,6 +215,22 @@ my $bad = $node->safe_psql('postgres',
 my ($nbad) = split /\n/, $bad;
 is($nbad, '0', 'no call raised an internal (XX) or system (58) error') or diag($bad);
 
+# errors PostgreSQL raised inside loginas' functions (not a loginas refusal):
+# acceptable for the fuzzer, but each is an input loginas does not validate
+# up front; listed, and a TODO until there are none
+my $raw = $node->safe_psql('postgres',
+	q{SELECT count(*) FROM (SELECT DISTINCT fn, sqlstate FROM fz.raw) x});
+my $raw_list = $node->safe_psql('postgres',
+	q{SELECT string_agg(format('%s %s: %s [%s] -- %s', fn, sqlstate, left(message, 200),
+		left(regexp_replace(context, '\s+', ' ', 'g'), 300), left(args, 300)), E'\n' ORDER BY fn, sqlstate)
+	  FROM (SELECT DISTINCT ON (fn, sqlstate) * FROM fz.raw ORDER BY fn, sqlstate, call_no) x});
+note("raw errors from inside loginas (first of each function and SQLSTATE):\n$raw_list") if $raw;
+TODO:
+{
+	local $TODO = 'inputs loginas does not validate up front (reported as B-fuzz-3, B-fuzz-4)';
+	is($raw, '0', 'every error from inside loginas is a loginas refusal (no raw PostgreSQL error)');
+}
+
 my $ncalls = $node->safe_psql('postgres', q{SELECT sum(n) FROM fz.stats WHERE fn !~ '^[.]'});
 is($ncalls, $calls, "the fuzzer made $calls function calls");
 my %called = map { split /\|/ } split /\n/,
@@ -357,6 +373,9 @@ CREATE SCHEMA fz;
 CREATE TABLE fz.secret (id bigserial PRIMARY KEY, kind text NOT NULL, value text NOT NULL);
 CREATE TABLE fz.stats (fn text NOT NULL, sqlstate text NOT NULL, n bigint NOT NULL, PRIMARY KEY (fn, sqlstate));
 CREATE TABLE fz.bad (call_no bigint, fn text, sqlstate text, message text, args text);
+-- errors raised from inside loginas' own functions by PostgreSQL rather than
+-- as a loginas refusal (those carry no CONTEXT): an input not validated up front
+CREATE TABLE fz.raw (call_no bigint, fn text, sqlstate text, message text, context text, args text);
 CREATE TABLE fz.counter (calls bigint NOT NULL);
 INSERT INTO fz.counter VALUES (0);
 GRANT USAGE ON SCHEMA fz TO PUBLIC;
@@ -577,6 +596,9 @@ DECLARE
 	lit text;
 	tracked_ok boolean;
 	happy boolean;
+	ctx text;
+	raw jsonb[] := '{}';
+	raw_seen jsonb := '{}';
 	current_customer bigint;
 	stats jsonb := '{}';
 	bad jsonb[] := '{}';
@@ -931,7 +953,14 @@ BEGIN
 			END IF;
 			st := 'ok';
 		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+			IF ctx ~ 'function loginas\.' AND NOT raw_seen ? (fn || '|' || st)
+			   -- by design: set_assistance's caller lacks the privilege for the half it asked for
+			   AND NOT (fn = 'set_assistance' AND msg ~ '^permission denied for function set_assistance_as_') THEN
+				raw_seen := raw_seen || jsonb_build_object(fn || '|' || st, true);
+				raw := raw || jsonb_build_object('call_no', call_no, 'fn', fn, 'sqlstate', st, 'message', fz.mask(msg),
+					'context', fz.mask(ctx), 'args', fz.mask(format('%s as %s: %s', fn, coalesce(role, 'superuser'), args)));
+			END IF;
 			IF left(st, 2) IN ('XX', '58') THEN
 				bad := bad || jsonb_build_object('call_no', call_no, 'fn', fn, 'sqlstate', st,
 					'message', fz.mask(msg), 'args', fz.mask(format('%s as %s: %s', fn, coalesce(role, 'superuser'), args)));
@@ -975,6 +1004,9 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT stats_pkey DO UPDATE SET n = fz.stats.n + EXCLUDED.n;
 	INSERT INTO fz.bad SELECT (b ->> 'call_no')::bigint, b ->> 'fn', b ->> 'sqlstate', b ->> 'message', b ->> 'args'
 	  FROM unnest(bad) b;
+	INSERT INTO fz.raw SELECT (b ->> 'call_no')::bigint, b ->> 'fn', b ->> 'sqlstate', b ->> 'message', b ->> 'context',
+		   b ->> 'args'
+	  FROM unnest(raw) b;
 	-- every token and key got back in this run (also in transactions rolled back since)
 	INSERT INTO fz.secret (kind, value) SELECT 'token', t FROM unnest(tokens[tokens0 + 1:]) t;
 	INSERT INTO fz.secret (kind, value) SELECT 'key', t FROM unnest(keys[keys0 + 1:]) t;
