@@ -215,21 +215,17 @@ my $bad = $node->safe_psql('postgres',
 my ($nbad) = split /\n/, $bad;
 is($nbad, '0', 'no call raised an internal (XX) or system (58) error') or diag($bad);
 
-# errors PostgreSQL raised inside loginas' functions (not a loginas refusal):
-# acceptable for the fuzzer, but each is an input loginas does not validate
-# up front; listed, and a TODO until there are none
+# errors PostgreSQL raised inside loginas' functions (not a loginas refusal,
+# which carries no CONTEXT): not a crash, but an input loginas does not
+# validate up front (so far: B-fuzz-3, B-fuzz-4)
 my $raw = $node->safe_psql('postgres',
 	q{SELECT count(*) FROM (SELECT DISTINCT fn, sqlstate FROM fz.raw) x});
 my $raw_list = $node->safe_psql('postgres',
 	q{SELECT string_agg(format('%s %s: %s [%s] -- %s', fn, sqlstate, left(message, 200),
 		left(regexp_replace(context, '\s+', ' ', 'g'), 300), left(args, 300)), E'\n' ORDER BY fn, sqlstate)
 	  FROM (SELECT DISTINCT ON (fn, sqlstate) * FROM fz.raw ORDER BY fn, sqlstate, call_no) x});
-note("raw errors from inside loginas (first of each function and SQLSTATE):\n$raw_list") if $raw;
-TODO:
-{
-	local $TODO = 'inputs loginas does not validate up front (reported as B-fuzz-3, B-fuzz-4)';
-	is($raw, '0', 'every error from inside loginas is a loginas refusal (no raw PostgreSQL error)');
-}
+is($raw, '0', 'every error from inside loginas is a loginas refusal (no raw PostgreSQL error)')
+  or diag("raw errors from inside loginas (first of each function and SQLSTATE):\n$raw_list");
 
 my $ncalls = $node->safe_psql('postgres', q{SELECT sum(n) FROM fz.stats WHERE fn !~ '^[.]'});
 is($ncalls, $calls, "the fuzzer made $calls function calls");
@@ -356,6 +352,22 @@ for my $case (
 	$q->(q{SELECT loginas.track('shop.fz_parent', 'customer_id')}) if $sql =~ /fz_child/;
 	my ($rc, $out, $err) = $node->psql('postgres', "SELECT $sql");
 	like($err, qr/ERROR:  column "\w+" of shop\.fz_\w+ cannot be a stamp column/, "track() refuses $what (B-fuzz-1)");
+}
+# B-fuzz-4: empty stamp column names are refused up front
+for my $args (q{'', 'loginas_changed_session'}, q{'loginas_created_session', ''})
+{
+	my ($rc, $out, $err) = $node->psql('postgres',
+		"SELECT loginas.track('shop.fz_parent', 'customer_id', $args)", extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/ERROR:  22023: stamp column names cannot be empty or NULL/, "track($args) is refused with 22023 (B-fuzz-4)");
+	unlike($err, qr/CONTEXT:/, '... without loginas\' internal CONTEXT');
+}
+# B-fuzz-3: role names have a length limit
+{
+	my ($rc, $out, $err) = $node->psql('postgres', q{SELECT loginas.grant(repeat('r', 256), 'login')},
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/ERROR:  22023: role name is too long/, 'grant() refuses a 256-character role name with 22023 (B-fuzz-3)');
+	is($q->(q{SELECT loginas.grant(repeat('r', 255), 'view_log')}), 't', '... and takes 255 characters');
+	$q->(q{SELECT loginas.revoke(repeat('r', 255), 'view_log')});
 }
 # B-fuzz-2: a dropped tracked table is forgotten
 $q->(q{DROP TABLE shop.fz_child, shop.fz_parent});
