@@ -15,7 +15,8 @@
 #
 # Needs (as for any PostgreSQL TAP test outside the source tree):
 #	PATH with /usr/lib/postgresql/15/bin first, PERL5LIB with
-#	/usr/lib/postgresql/15/lib/pgxs/src/test/perl, PG_REGRESS (pg_regress, for
+#	/usr/lib/postgresql/15/lib/pgxs/src/test/perl and test/ (LoginasTest.pm,
+#	what the TAP tests share), PG_REGRESS (pg_regress, for
 #	--config-auth), TESTDIR (where tmp_check/ goes); loginas installed.
 use strict;
 use warnings;
@@ -23,43 +24,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
-my $node = PostgreSQL::Test::Cluster->new('context_boundary');
-$node->init;
-$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\n");
-$node->start;
+my $node = loginas_node('context_boundary', conf => "max_prepared_transactions = 5\n");
 
 # A tiny shop, bound; admin 1 may log in as customer 1, who allows it.  The
 # session key is random: it stays in a table (tap.secret) and is never printed.
 $node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer VALUES (1, 'veronica@example.com', 'Veronica', 'Costello', true, 1, 1);
-	INSERT INTO shop.admin VALUES (1, 'ada', 'Ada', 'Admin', true, 'Administrators');
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.grant('Administrators', 'login');
-	SELECT loginas.set_assistance(1, true);
+	'postgres', shop_setup_sql() . q{
 	CREATE SCHEMA tap;
 	CREATE TABLE tap.secret AS
 		SELECT session_id, session_key FROM loginas.redeem((SELECT token FROM loginas.begin(1, 1)));
@@ -86,11 +58,7 @@ my $psql = $node->background_psql('postgres', on_error_stop => 0);
 sub run
 {
 	my ($sql) = @_;
-	$psql->{stderr} = '';
-	my $out = $psql->query($sql);
-	my $err = $psql->{stderr};
-	$psql->{stderr} = '';
-	return ($out, $err);
+	return background_query($psql, $sql);
 }
 
 # run SQL that must succeed without any message; returns stdout

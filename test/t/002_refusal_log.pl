@@ -32,40 +32,21 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 use Time::HiRes qw(usleep);
 
-# The shop of 001_context_boundary.pl, plus customer 2 (who has not allowed
-# assistance), a tracked orders table, and the application's roles.
-my $shop_sql = q{
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
+# The one-customer shop of LoginasTest.pm (as in 001_context_boundary.pl),
+# plus customer 2 (who has not allowed assistance), a tracked orders table,
+# and the application's roles.
+my $shop_sql = shop_setup_sql(
+	extension => 0,
+	tables => q{
 	CREATE TABLE shop.orders (order_id int PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer VALUES (1, 'veronica@example.com', 'Veronica', 'Costello', true, 1, 1),
-		(2, 'john@example.com', 'John', 'Smith', true, 1, 1);
-	INSERT INTO shop.admin VALUES (1, 'ada', 'Ada', 'Admin', true, 'Administrators');
+},
+	data => q{
+	INSERT INTO shop.customer VALUES (2, 'john@example.com', 'John', 'Smith', true, 1, 1);
 	INSERT INTO shop.orders VALUES (1, 1, 'pending'), (2, 2, 'pending');
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.grant('Administrators', 'login');
-	SELECT loginas.set_assistance(1, true);
+}) . q{
 	SELECT loginas.track('shop.orders', 'customer_id');
 	CREATE ROLE shop_backoffice LOGIN IN ROLE loginas_admin;
 	CREATE ROLE shop_storefront LOGIN IN ROLE loginas_storefront;
@@ -78,11 +59,8 @@ my $shop_sql = q{
 	GRANT SELECT, INSERT ON tap.marker TO shop_backoffice;
 };
 
-my $node = PostgreSQL::Test::Cluster->new('refusal_log');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'loginas'\nlisten_addresses = '127.0.0.1'\nrestart_after_crash = on\n");
-$node->start;
+my $node = loginas_node('refusal_log', preload => 1,
+	conf => "listen_addresses = '127.0.0.1'\nrestart_after_crash = on\n");
 
 ok( $node->poll_query_until(
 		'postgres',
@@ -379,9 +357,7 @@ is( q1(q{SELECT count(*) FROM (SELECT logged_at, details FROM loginas.action_log
 $node->stop;
 
 # --- (6) without shared_preload_libraries --------------------------------------
-my $plain = PostgreSQL::Test::Cluster->new('no_preload');
-$plain->init;
-$plain->start;
+my $plain = loginas_node('no_preload');
 ($rc, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION loginas CASCADE');
 is($rc, 0, 'not preloaded: CREATE EXTENSION loginas');
 like($err, qr/WARNING:  loginas: durable refusal logging is off; refused attempts go to the server log only/,

@@ -50,51 +50,22 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
 my $clients = 6;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"max_prepared_transactions = 5\nmax_connections = 30\nshared_preload_libraries = 'loginas'\n");
-$node->start;
+my $node = loginas_node('crash', preload => 1, conf => "max_prepared_transactions = 5\nmax_connections = 30\n");
 
 # --- the shop ------------------------------------------------------------------------
+# (LoginasTest.pm) customers and admins 1..10, role Support, every customer consenting
 $node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION loginas CASCADE;
+	'postgres', shop_setup_sql(
+		customers => 10,
+		admins => 10,
+		# nothing may expire during the test: a refusal must come from use, not time
+		settings => [ ticket_ttl => '1 hour', session_ttl => '1 day' ])
+	  . q{
 	CREATE EXTENSION amcheck;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer SELECT n, 'customer' || n || '@example.com', 'Customer', 'No' || n, true, 1, 1
-		FROM generate_series(1, 10) n;
-	INSERT INTO shop.admin SELECT n, 'admin' || n, 'Admin', 'No' || n, true, 'Support'
-		FROM generate_series(1, 10) n;
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	-- nothing may expire during the test: a refusal must come from use, not time
-	SELECT loginas.configure('ticket_ttl', '1 hour');
-	SELECT loginas.configure('session_ttl', '1 day');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.set_assistance(n, true) FROM generate_series(1, 10) n;
 
 	-- quote n belongs to customer n; items reach the customer through the quote
 	CREATE TABLE shop.quote (quote_id int PRIMARY KEY, customer_id int NOT NULL, items int NOT NULL DEFAULT 0);

@@ -44,54 +44,31 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
-my $source = PostgreSQL::Test::Cluster->new('source');
-$source->init;
-$source->start;
+my $source = loginas_node('source');
 $source->safe_psql('postgres', 'CREATE DATABASE shop');
 
+# (LoginasTest.pm) customers 1..5, admins 1..4 (role Support), orders bound;
+# customers 1..4 consent
 $source->safe_psql(
-	'shop', q{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	CREATE TABLE shop.sales_order (order_id int PRIMARY KEY, customer_id int, store_id int NOT NULL,
-		increment_id text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true), (2, 1, 'French', true, false);
-	INSERT INTO shop.customer SELECT n, 'customer' || n || '@example.com', 'Customer', 'No' || n, true, 1, 1
-		FROM generate_series(1, 5) n;
-	INSERT INTO shop.admin SELECT n, 'admin' || n, 'Admin', 'No' || n, true, 'Support' FROM generate_series(1, 4) n;
+	'shop', shop_setup_sql(
+		orders => 1,
+		customers => 5,
+		admins => 4,
+		data => q{
+	INSERT INTO shop.store VALUES (2, 1, 'French', true, false);
 	INSERT INTO shop.sales_order VALUES (100, 1, 2, '000000100');
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	CREATE VIEW shop.loginas_orders AS SELECT order_id AS document_id, customer_id, store_id,
-		increment_id AS reference FROM shop.sales_order;
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views, shop.loginas_orders
-		TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.bind('orders', 'shop.loginas_orders');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.configure('ticket_ttl', '1 hour');
-	SELECT loginas.configure('session_ttl', '1 day');
-	SELECT loginas.configure('require_reason', 'on');
-	SELECT loginas.configure('disable_page_cache', 'off');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.grant('Support', 'view_log');
-	SELECT loginas.set_assistance(n, true) FROM generate_series(1, 4) n;
+},
+		settings => [
+			ticket_ttl => '1 hour',
+			session_ttl => '1 day',
+			require_reason => 'on',
+			disable_page_cache => 'off'
+		],
+		grants => [ Support => 'login', Support => 'view_log' ],
+		consent => 4)
+	  . q{
 	SELECT loginas.set_assistance(2, true, now() + interval '30 days');
 	SELECT loginas.set_assistance(5, true);
 	SELECT loginas.set_assistance(5, false);
@@ -178,9 +155,7 @@ $source->command_ok([ 'pg_dump', '-Fc', '-d', 'shop', '-f', "$dir/shop.dump" ], 
 my $source_now = $source->safe_psql('shop', 'SELECT now()');
 $source->stop;
 
-my $target = PostgreSQL::Test::Cluster->new('target');
-$target->init;
-$target->start;
+my $target = loginas_node('target');
 is($target->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname LIKE 'loginas\_%'}),
 	'0', 'the fresh cluster has no loginas roles');
 

@@ -43,52 +43,22 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'loginas'\n");
-$primary->start;
+my $primary = loginas_node('primary', init => [ allows_streaming => 1 ], preload => 1);
 
+# (LoginasTest.pm) customers and admins 1..6 (role Support), all consenting; orders bound
 $primary->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	CREATE TABLE shop.sales_order (order_id int PRIMARY KEY, customer_id int, store_id int NOT NULL,
-		increment_id text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer SELECT n, 'customer' || n || '@example.com', 'Customer', 'No' || n, true, 1, 1
-		FROM generate_series(1, 6) n;
-	INSERT INTO shop.admin SELECT n, 'admin' || n, 'Admin', 'No' || n, true, 'Support' FROM generate_series(1, 6) n;
+	'postgres', shop_setup_sql(
+		orders => 1,
+		customers => 6,
+		admins => 6,
+		data => q{
 	INSERT INTO shop.sales_order VALUES (100, 4, 1, '000000100');
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	CREATE VIEW shop.loginas_orders AS SELECT order_id AS document_id, customer_id, store_id,
-		increment_id AS reference FROM shop.sales_order;
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views, shop.loginas_orders
-		TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.bind('orders', 'shop.loginas_orders');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.configure('ticket_ttl', '1 hour');
-	SELECT loginas.configure('session_ttl', '1 day');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.grant('Support', 'manage_assistance');
-	SELECT loginas.set_assistance(n, true) FROM generate_series(1, 6) n;
+},
+		settings => [ ticket_ttl => '1 hour', session_ttl => '1 day' ],
+		grants => [ Support => 'login', Support => 'manage_assistance' ])
+	  . q{
 
 	CREATE TABLE shop.wishlist (wishlist_id int PRIMARY KEY, customer_id int NOT NULL, product text);
 	SELECT loginas.track('shop.wishlist', 'customer_id');

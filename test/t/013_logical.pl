@@ -42,46 +42,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
 # --- two shops ------------------------------------------------------------------------------
 sub shop_node
 {
 	my ($name, $customers) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 'logical');
-	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'loginas'\n");
-	$node->start;
+	my $node = loginas_node($name, init => [ allows_streaming => 'logical' ], preload => 1);
+	# (LoginasTest.pm) customers 1..$customers and admins 1..3 (role Support),
+	# every customer consenting; the website, store, e-mails and user names
+	# carry the shop's name
 	$node->safe_psql(
-		'postgres', qq{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	INSERT INTO shop.website VALUES (1, '$name website');
-	INSERT INTO shop.store VALUES (1, 1, '$name default', true, true);
-	INSERT INTO shop.customer SELECT n, '$name-customer' || n || '\@example.com', 'Customer', 'No' || n, true, 1, 1
-		FROM generate_series(1, $customers) n;
-	INSERT INTO shop.admin SELECT n, '$name-admin' || n, 'Admin', 'No' || n, true, 'Support'
-		FROM generate_series(1, 3) n;
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.set_assistance(n, true) FROM generate_series(1, $customers) n;
+		'postgres', shop_setup_sql(customers => $customers, admins => 3, shop_name => $name) . q{
 	CREATE TABLE shop.wishlist (wishlist_id serial PRIMARY KEY, customer_id int NOT NULL, product text NOT NULL);
 	SELECT loginas.track('shop.wishlist', 'customer_id');
 	});
@@ -142,9 +114,7 @@ for my $shop ($store_a, $store_b)
 }
 
 # --- the central audit database -------------------------------------------------------------
-my $central = PostgreSQL::Test::Cluster->new('central');
-$central->init;
-$central->start;
+my $central = loginas_node('central');
 $central->safe_psql('postgres', 'CREATE DATABASE audit');
 # the shops' canonical row text, copied from a shop
 my $content_def = $store_a->safe_psql('postgres',

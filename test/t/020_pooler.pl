@@ -40,6 +40,7 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
 my $clients = 8;       # pgbench clients (sessions 1..8)
 my $err_clients = 2;   # psql clients with failing transactions (sessions 9..10)
@@ -54,45 +55,17 @@ my ($pgbouncer) = grep { -x $_ }
 ok(defined $pgbouncer, 'pgbouncer is installed (test/deps.sh installs the Debian package)')
   or BAIL_OUT('pgbouncer not found');
 
-my $node = PostgreSQL::Test::Cluster->new('pooler');
-$node->init;
-$node->append_conf('postgresql.conf', "max_connections = 40\nrestart_after_crash = off\n");
-$node->start;
+my $node = loginas_node('pooler', conf => "max_connections = 40\nrestart_after_crash = off\n");
 
 # --- the shop: bound views, tracked table, settings, grants, consent ------------
 my $ids = join(',', 1 .. $nsessions);
+# (LoginasTest.pm) customers and admins 1..$nsessions (role Support), all consenting
 $node->safe_psql(
-	'postgres', qq{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer SELECT n, 'customer' || n || '\@example.com', 'Customer', 'No' || n, true, 1, 1
-		FROM unnest('{$ids}'::int[]) n;
-	INSERT INTO shop.admin SELECT n, 'admin' || n, 'Admin', 'No' || n, true, 'Support'
-		FROM unnest('{$ids}'::int[]) n;
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.configure('session_ttl', '7 days');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.set_assistance(n, true) FROM unnest('{$ids}'::int[]) n;
+	'postgres', shop_setup_sql(
+		customers => $nsessions,
+		admins => $nsessions,
+		settings => [ session_ttl => '7 days' ])
+	  . qq{
 
 	-- the table every client writes to, tracked: line_id is the key, the
 	-- client column says who wrote it, kind how

@@ -56,40 +56,32 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
 my $calls = $ENV{LOGINAS_FUZZ_CALLS} // 3000;
 my $chunk = 5000;    # calls per connection
 srand(42);
 
-my $node = PostgreSQL::Test::Cluster->new('fuzz');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'loginas'
+my $node = loginas_node(
+	'fuzz',
+	preload => 1,
+	conf => q{
 restart_after_crash = off
 log_statement = none
 log_min_messages = warning
 synchronous_commit = off
 max_stack_depth = 2MB
 });
-$node->start;
 
 # --- the shop -----------------------------------------------------------------
 $node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	CREATE TABLE shop.sales_order (order_id int PRIMARY KEY, customer_id int, store_id int NOT NULL,
-		increment_id text NOT NULL);
+	'postgres', shop_setup_sql(
+		orders => 1,
+		tables => q{
 	CREATE TABLE shop.invoice (invoice_id int PRIMARY KEY, order_id int NOT NULL REFERENCES shop.sales_order,
 		increment_id text NOT NULL);
+},
+		rows => q{
 	INSERT INTO shop.website VALUES (1, 'Main Website'), (2, 'EU Website');
 	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true), (2, 1, 'French', true, false),
 		(3, 2, 'EU English', true, true), (4, 2, 'EU German', false, false);
@@ -99,6 +91,8 @@ $node->safe_psql(
 	INSERT INTO shop.admin VALUES (1, 'ada', 'Ada', 'Admin', true, 'Administrators'),
 		(2, 'sam', 'Sam', 'Support', true, 'Support'), (3, 'old', 'Old', 'Timer', false, 'Administrators'),
 		(4, 'max', 'Max', 'Marketing', true, 'Marketing'), (5, 'eve', 'Eve', 'Support', true, 'Support');
+},
+		data => q{
 	INSERT INTO shop.sales_order VALUES (100, 1, 2, '000000100'), (101, NULL, 1, '000000101'), (102, 2, 3, '000000102'),
 		(103, 4, 1, '000000103');
 	INSERT INTO shop.invoice VALUES (200, 100, '000000200'), (201, 101, '000000201');
@@ -106,15 +100,8 @@ $node->safe_psql(
 	CREATE TABLE shop.baseline_customer AS SELECT * FROM shop.customer;
 	CREATE TABLE shop.baseline_admin AS SELECT * FROM shop.admin;
 	CREATE TABLE shop.baseline_store AS SELECT * FROM shop.store;
-
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	CREATE VIEW shop.loginas_orders AS SELECT order_id AS document_id, customer_id, store_id,
-		increment_id AS reference FROM shop.sales_order;
+},
+		views => q{
 	CREATE VIEW shop.loginas_invoices AS SELECT i.invoice_id AS document_id, o.customer_id, o.store_id,
 		i.increment_id AS reference FROM shop.invoice i JOIN shop.sales_order o USING (order_id);
 	-- relations of the right shape but other content, and of wrong shapes
@@ -129,22 +116,15 @@ $node->safe_psql(
 		true AS is_active, true AS is_default
 		UNION ALL SELECT 1, 2, 'b', 'w2', true, true;
 	CREATE VIEW shop.unreadable AS SELECT * FROM shop.loginas_customers;	-- no grant to loginas_reader
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views, shop.loginas_orders,
-		shop.loginas_invoices, shop.alt_admins, shop.alt_customers, shop.bad_cols, shop.bad_types, shop.dup_keys
-		TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.bind('orders', 'shop.loginas_orders');
-	SELECT loginas.bind('invoices', 'shop.loginas_invoices');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.grant('Administrators', 'login');
-	SELECT loginas.grant('Support', 'login');
-	SELECT loginas.grant('Support', 'manage_assistance');
-	SELECT loginas.set_assistance(1, true);
-	SELECT loginas.set_assistance(2, true);
-	SELECT loginas.set_assistance(4, true);
+},
+		readable => [
+			qw(shop.loginas_invoices shop.alt_admins shop.alt_customers shop.bad_cols shop.bad_types
+			  shop.dup_keys)
+		],
+		bind => [ invoices => 'shop.loginas_invoices' ],
+		grants => [ Administrators => 'login', Support => 'login', Support => 'manage_assistance' ],
+		consent => [ 1, 2, 4 ])
+	  . q{
 
 	-- tracked tables: a cart (customer column), its items (child through a
 	-- foreign key), a wishlist with a bigint customer column and a protected column

@@ -32,49 +32,20 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use LoginasTest;
 
 my $txns = $ENV{LOGINAS_MEMORY_TXNS} // 4000;
 my $warmup = 500;
 my $limit = 1024 * 1024;    # 1 MB
 my $slack = 128 * 1024;     # allocator block granularity, plan and cache rebuilds
 
-my $node = PostgreSQL::Test::Cluster->new('memory');
-$node->init;
 # no statement logging: this test sends hundreds of thousands of statements
-$node->append_conf('postgresql.conf',
-	"log_statement = none\nlog_min_messages = error\nsynchronous_commit = off\nrestart_after_crash = off\n");
-$node->start;
+my $node = loginas_node('memory',
+	conf => "log_statement = none\nlog_min_messages = error\nsynchronous_commit = off\nrestart_after_crash = off\n");
 
+# (LoginasTest.pm) the one-customer shop: admin 1 for customer 1, who allows it
 $node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION loginas CASCADE;
-	CREATE SCHEMA shop;
-	CREATE TABLE shop.website (website_id int PRIMARY KEY, name text NOT NULL);
-	CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL, name text NOT NULL,
-		is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);
-	CREATE TABLE shop.customer (customer_id int PRIMARY KEY, email text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, website_id int NOT NULL, store_id int NOT NULL);
-	CREATE TABLE shop.admin (admin_id int PRIMARY KEY, username text NOT NULL, firstname text, lastname text,
-		is_active boolean NOT NULL DEFAULT true, role text NOT NULL);
-	INSERT INTO shop.website VALUES (1, 'Main Website');
-	INSERT INTO shop.store VALUES (1, 1, 'Default Store View', true, true);
-	INSERT INTO shop.customer VALUES (1, 'veronica@example.com', 'Veronica', 'Costello', true, 1, 1);
-	INSERT INTO shop.admin VALUES (1, 'ada', 'Ada', 'Admin', true, 'Administrators');
-	CREATE VIEW shop.loginas_customers AS SELECT customer_id, email, firstname || ' ' || lastname AS display_name,
-		is_active, website_id, store_id FROM shop.customer;
-	CREATE VIEW shop.loginas_admins AS SELECT admin_id, username, firstname || ' ' || lastname AS display_name,
-		is_active, role FROM shop.admin;
-	CREATE VIEW shop.loginas_store_views AS SELECT s.store_id, s.website_id, s.name, w.name AS website_name,
-		s.is_active, s.is_default FROM shop.store s JOIN shop.website w USING (website_id);
-	GRANT USAGE ON SCHEMA shop TO loginas_reader;
-	GRANT SELECT ON shop.loginas_customers, shop.loginas_admins, shop.loginas_store_views TO loginas_reader;
-	SELECT loginas.bind('customers', 'shop.loginas_customers');
-	SELECT loginas.bind('admins', 'shop.loginas_admins');
-	SELECT loginas.bind('store_views', 'shop.loginas_store_views');
-	SELECT loginas.configure('enabled', 'on');
-	SELECT loginas.configure('session_ttl', '7 days');
-	SELECT loginas.grant('Administrators', 'login');
-	SELECT loginas.set_assistance(1, true);
+	'postgres', shop_setup_sql(settings => [ session_ttl => '7 days' ]) . q{
 
 	-- a tracked cart and its tracked items (contained through the cart)
 	CREATE TABLE shop.cart (cart_id int PRIMARY KEY, customer_id int NOT NULL, items int NOT NULL DEFAULT 0);
@@ -151,10 +122,7 @@ $psql->set_query_timer_restart;
 sub run
 {
 	my ($sql) = @_;
-	$psql->{stderr} = '';
-	my $out = $psql->query($sql);
-	my $err = $psql->{stderr};
-	$psql->{stderr} = '';
+	my ($out, $err) = background_query($psql, $sql);
 	die "unexpected messages from: $sql\n$err" if $err ne '';
 	return $out;
 }
