@@ -76,6 +76,8 @@ CREATE FUNCTION loginas.current_store() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store';
 CREATE FUNCTION loginas.current_read_only() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_read_only';
+CREATE FUNCTION loginas._context_text(field text) RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_context_text';
 CREATE FUNCTION loginas.banner() RETURNS text
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_banner';
 
@@ -219,12 +221,11 @@ CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p
 									 p_store_id bigint, p_source text, p_reason text, p_client_addr inet,
 									 p_db_role name, p_details jsonb)
 	RETURNS text
-	LANGUAGE sql IMMUTABLE
-	SET search_path = pg_catalog, pg_temp
+	LANGUAGE sql STABLE		-- no SET clause: inlined into _append and verify_log (which pin search_path)
 	AS $$
 	SELECT pg_catalog.jsonb_build_array(p_log_id, EXTRACT(epoch FROM p_logged_at), p_action_group, p_action, p_result, p_admin_id,
 		p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
-		p_client_addr::text, p_db_role::text, p_details)::text
+		p_client_addr::pg_catalog.text, p_db_role::pg_catalog.text, p_details)::pg_catalog.text
 $$;
 
 -- append one row to the log, linked into this backend's chain
@@ -2202,9 +2203,15 @@ BEGIN
 	IF note.details IS NULL OR pg_catalog.jsonb_typeof(note.details) OPERATOR(pg_catalog.<>) 'object' THEN
 		PERFORM loginas._raise('22023', 'the details of a note must be a JSON object', NULL, NULL);
 	END IF;
-	RETURN loginas._log('note', 'success', loginas.current_admin(), loginas.current_customer(),
-						loginas.current_session(), loginas.current_store(), NULL, NULL,
-						note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action));
+	-- everything the row carries was read by assume() and is in the context
+	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
+						   loginas.current_admin(), loginas._context_text('admin_username'),
+						   loginas.current_customer(), loginas._context_text('customer_email'),
+						   loginas.current_session(), loginas.current_store(),
+						   loginas._context_text('source'), loginas._context_text('reason'),
+						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
+						   SESSION_USER,
+						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action));
 END
 $$;
 
@@ -2353,8 +2360,7 @@ CREATE INDEX session_admin ON loginas.session (admin_id);
 -- the Action column: what a log row's action reads as
 CREATE FUNCTION loginas._action_label(p_action text, p_details jsonb)
 	RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE	-- no SET clause: inlined into the reports
 	AS $$
 	SELECT CASE p_action
 		WHEN 'ticket_issued' THEN 'Login as Customer: ticket issued'

@@ -260,3 +260,37 @@ loginas_in_session(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(current.active);
 }
+
+/*
+ * loginas._context_text(field) -> text: what assume() put in the context for
+ * the session's log rows (admin_username, customer_email, source, reason,
+ * client_addr); NULL outside a session.  Internal: loginas.note() uses it.
+ */
+PG_FUNCTION_INFO_V1(loginas_context_text);
+
+Datum
+loginas_context_text(PG_FUNCTION_ARGS)
+{
+	char	   *field;
+	const char *value = NULL;
+
+	loginas_require_owner(fcinfo, "loginas._context_text()");
+	if (!current.active || PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	field = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(field, "admin_username") == 0)
+		value = current.admin_username;
+	else if (strcmp(field, "customer_email") == 0)
+		value = current.customer_email;
+	else if (strcmp(field, "source") == 0)
+		value = current.source;
+	else if (strcmp(field, "reason") == 0)
+		value = current.reason;
+	else if (strcmp(field, "client_addr") == 0)
+		value = current.client_addr;
+	else
+		elog(ERROR, "loginas._context_text: unknown field \"%s\"", field);
+	if (value == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(value));
+}
