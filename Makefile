@@ -29,7 +29,7 @@ endif
 # (after the PGXS include, so that `all` stays the default goal)
 $(OBJS): src/loginas.h
 
-.PHONY: test demo demo-stop deps bench fuzz memory sanitize
+.PHONY: test demo demo-stop deps bench bench-log fuzz memory sanitize
 
 deps:
 	@bash test/deps.sh
@@ -43,9 +43,15 @@ demo:
 demo-stop:
 	@bash test/demo.sh stop
 
-# the write-attribution benchmark (issue 3): appends its table to docs/benchmarks.md
+# the benchmarks: write attribution (issue 3) and the action log (issue 4);
+# both append their tables to docs/benchmarks.md
 bench:
 	@bash test/bench/bench.sh
+	@bash test/bench/log_bench.sh
+
+# the action-log benchmark alone (10M log rows: ~30 min, ~7 GB in $TMPDIR or /tmp)
+bench-log:
+	@bash test/bench/log_bench.sh
 
 # the fuzzer at the issue's size (>= 100k calls; make test runs 3000)
 fuzz:

@@ -340,6 +340,23 @@ step_bench_smoke() {
 	fi
 }
 
+# The action-log benchmark at smoke size (test/bench/log_bench.sh --smoke --existing):
+# its own databases on our cluster; generated hash chains must pass verify_log(),
+# every pgbench append is counted, the reports' plans are captured.  One test.
+step_log_bench_smoke() {
+	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
+	STAGE=log-bench
+	header "log bench (smoke: test/bench/log_bench.sh --smoke --existing)"
+	local rc=0
+	PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER \
+		bash "$ROOT/test/bench/log_bench.sh" --smoke --existing 2>&1 | tee "$TMP/log_bench.log" || rc=$?
+	if ((rc == 0)) && grep -q 'log bench: smoke run ok' "$TMP/log_bench.log"; then
+		record log-bench 1 0
+	else
+		record log-bench 0 1 "log_bench.sh --smoke exited with status $rc"
+	fi
+}
+
 # META.json (PGXN) repeats the version of loginas.control: they must agree.
 step_meta() {
 	STAGE=meta
@@ -367,6 +384,7 @@ main() {
 	step_tap
 	step_php
 	step_bench_smoke
+	step_log_bench_smoke
 	step_meta
 	COMPLETED=1
 }

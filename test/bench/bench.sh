@@ -305,7 +305,16 @@ main() {
 	echo
 	printf '%s\n' "$report"
 	if ((APPEND)); then
-		printf '\n%s\n' "$report" >>"$ROOT/docs/benchmarks.md"
+		# into the write-attribution part: before the action log's section, if any
+		f="$ROOT/docs/benchmarks.md"
+		if grep -qxF '# Action log (issue 4)' "$f"; then
+			printf '%s\n\n' "$report" >"$f.run"
+			awk -v r="$f.run" '$0 == "# Action log (issue 4)" && !d { while ((getline l < r) > 0) print l; d = 1 } { print }' "$f" >"$f.new" &&
+				mv "$f.new" "$f"
+			rm -f "$f.run"
+		else
+			printf '\n%s\n' "$report" >>"$f"
+		fi
 		echo
 		echo "bench: appended to docs/benchmarks.md"
 	fi
