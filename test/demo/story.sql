@@ -446,3 +446,26 @@ SELECT substring(line FROM 'loginas: .*') AS server_log
   FROM regexp_split_to_table(pg_read_file(:'server_log'), E'\n') AS line
  WHERE line ~ 'loginas: [a-z]+ refused';
 
+\echo '   (With loginas in shared_preload_libraries, a background worker also writes each'
+\echo '   refusal to action_log as a "failure" row, after the refused transaction rolled'
+\echo '   back: docs/refusal-log.md.)'
+
+\echo
+\echo '== 17. The Admin Actions Report: Reports > Action Log, Action Group "Login As Customer"'
+\echo '   The admin backend asks for Alice (viewer_admin => 1): she has "View Login as'
+\echo '   Customer Log", and her viewing the report is itself logged'
+\echo
+\echo '\\connect - magento_backend'
+\connect - magento_backend
+SELECT to_char("Time", 'HH24:MI:SS') AS "Time", "Action Group", "Action", "Username", "Result", "Details"
+  FROM loginas.actions_report(action_group => 'Login As Customer', viewer_admin => 1, page_size => 12);
+\echo
+\echo '   Mia (Marketing, no "View Login as Customer Log") may not see it:'
+\set ON_ERROR_STOP off
+SELECT count(*) FROM loginas.actions_report(action_group => 'Login As Customer', viewer_admin => 3);
+\set ON_ERROR_STOP on
+\echo
+\echo '== 18. Veronica''s access history: who entered her account, when, why, from which'
+\echo '   document, and what changed'
+\echo
+SELECT * FROM loginas.customer_history(1, viewer_admin => 1);
