@@ -51,6 +51,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH=$ROOT/test/bench
 # shellcheck source=test/lib/cluster.sh
 source "$ROOT/test/lib/cluster.sh"
+BENCH_NAME="bench"
+# shellcheck source=test/bench/lib.sh
+source "$BENCH/lib.sh"
 
 export LANG=C.UTF-8
 unset LC_ALL LANGUAGE
@@ -63,8 +66,6 @@ KEEP=0
 ROUNDS="" ROWS="" LOOP_ROWS="" PGB_SECONDS="" CLIENTS=1
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { echo "bench: $*" >&2; exit 2; }
-posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, not '$2'"; }
 
 while (($#)); do
 	case $1 in
@@ -112,15 +113,8 @@ cleanup() {
 			"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
 				echo "bench: could not drop database $DB" >&2
 		fi
-	elif [[ -n $TMP && -d $TMP ]]; then
-		if ((KEEP)); then
-			cluster_stop "$TMP/cluster"
-			echo "bench: --keep: cluster directory kept in $TMP (server stopped)" >&2
-		elif cluster_destroy "$TMP/cluster"; then
-			rm -rf -- "$TMP"
-		else
-			echo "bench: could not stop the cluster in $TMP/cluster; left it in place" >&2
-		fi
+	else
+		bench_stop_cluster
 	fi
 	exit "$rc"
 }
@@ -138,27 +132,11 @@ setup_cluster() {
 		DB=loginas_bench_$$
 		return 0
 	fi
-	echo "bench: dependencies, build and install"
-	bash "$ROOT/test/deps.sh" >/dev/null
-	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" >/dev/null
-	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" install >/dev/null
 	# on a tmpfs when there is one: the steps then measure CPU work, not how
-	# the kernel writes dirty pages back on a shared disk
-	if [[ -z ${LOGINAS_BENCH_DISK:-} && -d /dev/shm && -w /dev/shm ]] &&
-		cluster_run_as test -w /dev/shm; then
-		TMP=$(TMPDIR=/dev/shm cluster_mktemp loginas-bench)
-	else
-		TMP=$(cluster_mktemp loginas-bench)
-	fi
-	# throwaway settings (fsync off, ...) from cluster.sh, plus: nothing that
+	# the kernel writes dirty pages back on a shared disk; nothing that
 	# starts by itself in the middle of a step
-	CLUSTER_EXTRA_CONF=$(printf '%s\n' "shared_buffers = 256MB" "max_wal_size = 8GB" \
-		"checkpoint_timeout = 1h" "autovacuum = off" "jit = off")
-	export CLUSTER_EXTRA_CONF
-	cluster_init "$TMP/cluster" >/dev/null
-	cluster_start "$TMP/cluster"
-	cluster_env "$TMP/cluster"
-	export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER
+	bench_start_cluster loginas-bench "$([[ -z ${LOGINAS_BENCH_DISK:-} ]] && echo 1 || echo 0)" \
+		"shared_buffers = 256MB" "max_wal_size = 8GB" "checkpoint_timeout = 1h" "autovacuum = off" "jit = off"
 	DB=loginas_bench
 }
 
@@ -178,14 +156,6 @@ setup_database() {
 }
 
 # rotate VARIANTS by N: prints them one per line
-rotate() {
-	local n=$1
-	shift
-	local a=("$@") i
-	for ((i = 0; i < ${#a[@]}; i++)); do
-		printf '%s\n' "${a[(i + n) % ${#a[@]}]}"
-	done
-}
 
 # prep SQL shared by every step: the same starting state
 reset_sql() {

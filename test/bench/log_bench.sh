@@ -62,6 +62,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH=$ROOT/test/bench
 # shellcheck source=test/lib/cluster.sh
 source "$ROOT/test/lib/cluster.sh"
+BENCH_NAME="log bench"
+# shellcheck source=test/bench/lib.sh
+source "$BENCH/lib.sh"
 
 export LANG=C.UTF-8
 unset LC_ALL LANGUAGE
@@ -74,8 +77,6 @@ KEEP=0
 ROUNDS="" ROWS="" SMALL_ROWS="" CHAINS="" PARTS="" PGB_SECONDS="" CLIENTS=8 THREADS=2
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { echo "log bench: $*" >&2; exit 2; }
-posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, not '$2'"; }
 
 while (($#)); do
 	case $1 in
@@ -146,15 +147,8 @@ cleanup() {
 			"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 ||
 				echo "log bench: could not drop database $db" >&2
 		done
-	elif [[ -n $TMP && -d $TMP ]]; then
-		if ((KEEP)); then
-			cluster_stop "$TMP/cluster"
-			echo "log bench: --keep: cluster directory kept in $TMP (server stopped)" >&2
-		elif cluster_destroy "$TMP/cluster"; then
-			rm -rf -- "$TMP"
-		else
-			echo "log bench: could not stop the cluster in $TMP/cluster; left it in place" >&2
-		fi
+	else
+		bench_stop_cluster
 	fi
 	exit "$rc"
 }
@@ -175,24 +169,11 @@ setup_cluster() {
 		DB_BIG=loginas_logbench_$$_big DB_SMALL=loginas_logbench_$$_small DB_APPEND=loginas_logbench_$$_append
 		return 0
 	fi
-	echo "log bench: dependencies, build and install"
-	bash "$ROOT/test/deps.sh" >/dev/null
-	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" >/dev/null
-	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_BINDIR/pg_config" install >/dev/null
 	# 10M log rows take ~7 GB: on disk by default ($TMPDIR or /tmp; fsync is
 	# off anyway), on a tmpfs with LOGINAS_BENCH_SHM=1
-	if [[ -n ${LOGINAS_BENCH_SHM:-} && -d /dev/shm && -w /dev/shm ]] && cluster_run_as test -w /dev/shm; then
-		TMP=$(TMPDIR=/dev/shm cluster_mktemp loginas-logbench)
-	else
-		TMP=$(cluster_mktemp loginas-logbench)
-	fi
-	CLUSTER_EXTRA_CONF=$(printf '%s\n' "shared_buffers = 1GB" "max_wal_size = 4GB" \
-		"checkpoint_timeout = 1h" "autovacuum = off" "jit = off" "maintenance_work_mem = 512MB")
-	export CLUSTER_EXTRA_CONF
-	cluster_init "$TMP/cluster" >/dev/null
-	cluster_start "$TMP/cluster"
-	cluster_env "$TMP/cluster"
-	export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER
+	bench_start_cluster loginas-logbench "$([[ -n ${LOGINAS_BENCH_SHM:-} ]] && echo 1 || echo 0)" \
+		"shared_buffers = 1GB" "max_wal_size = 4GB" "checkpoint_timeout = 1h" "autovacuum = off" \
+		"jit = off" "maintenance_work_mem = 512MB"
 	DB_BIG=logbench_big DB_SMALL=logbench_small DB_APPEND=logbench_append
 }
 
@@ -254,14 +235,6 @@ generate() {
 }
 
 # rotate N ITEMS...: the items rotated by N, one per line
-rotate() {
-	local n=$1
-	shift
-	local a=("$@") i
-	for ((i = 0; i < ${#a[@]}; i++)); do
-		printf '%s\n' "${a[(i + n) % ${#a[@]}]}"
-	done
-}
 
 # one round of the reports in one database: CSV rows of logbench.q_result
 measure_round() {
