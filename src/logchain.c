@@ -29,6 +29,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -66,9 +67,7 @@ PG_FUNCTION_INFO_V1(loginas_allow_purge);
 Datum
 loginas_chain_id(PG_FUNCTION_ARGS)
 {
-	if (head.chain_id != 0 && head.log_relid != PG_GETARG_OID(0))
-		memset(&head, 0, sizeof(head));
-	PG_RETURN_INT64(head.chain_id);
+	PG_RETURN_INT64(loginas_chain_current(PG_GETARG_OID(0)));
 }
 
 static void
@@ -87,70 +86,107 @@ remember_head(void)
 }
 
 /*
+ * Link one row into this backend's chain: chain_id is this backend's chain
+ * (freshly registered in loginas.log_chain by the caller when
+ * loginas_chain_current() said 0), content the row's canonical text in the
+ * server encoding (hashed as UTF-8, as verify_log() hashes it).  Sets the
+ * row's position and its predecessor's and its own hash.
+ */
+void
+loginas_chain_link(int64 chain_id, Oid log_relid, const char *content, int len,
+				   int64 *seq, uint8 *prev_hash, uint8 *row_hash)
+{
+	pg_cryptohash_ctx *ctx;
+	char	   *prefix;
+	char	   *utf8;
+
+	if (head.chain_id != 0 && head.chain_id != chain_id)
+		elog(ERROR, "loginas: this backend appends to chain " INT64_FORMAT ", not " INT64_FORMAT,
+			 head.chain_id, chain_id);
+
+	remember_head();
+	if (head.chain_id == 0)
+	{
+		head.log_relid = log_relid;
+		head.chain_id = chain_id;
+		head.seq = 0;
+		memset(head.hash, 0, sizeof(head.hash));
+	}
+
+	utf8 = pg_server_to_any(content, len, PG_UTF8);
+	if (utf8 != content)
+		len = strlen(utf8);
+	prefix = psprintf(INT64_FORMAT ":" INT64_FORMAT ":", chain_id, head.seq + 1);
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, head.hash, sizeof(head.hash)) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) prefix, strlen(prefix)) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) utf8, len) < 0 ||
+		pg_cryptohash_final(ctx, row_hash, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(prefix);
+
+	memcpy(prev_hash, head.hash, sizeof(head.hash));
+	head.seq++;
+	memcpy(head.hash, row_hash, sizeof(head.hash));
+	*seq = head.seq;
+}
+
+/* this backend's chain in that action_log table, 0 when none */
+int64
+loginas_chain_current(Oid log_relid)
+{
+	/* a chain of an action_log dropped and created again since: a new table, new chains */
+	if (head.chain_id != 0 && head.log_relid != log_relid)
+		memset(&head, 0, sizeof(head));
+	return head.chain_id;
+}
+
+/* a SHA-256 hash as a bytea */
+bytea *
+loginas_hash_bytea(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(b), hash, PG_SHA256_DIGEST_LENGTH);
+	return b;
+}
+
+/*
  * loginas._chain_append(chain_id bigint, content text, log_relid oid)
  *		-> (chain_id bigint, chain_seq bigint, prev_hash bytea, row_hash bytea)
  *
- * chain_id: this backend's chain, freshly registered by the caller when
- * loginas._chain_id() said 0.
+ * The SQL face of loginas_chain_link (1.0's _append called it; 1.1's is C).
  */
 Datum
 loginas_chain_append(PG_FUNCTION_ARGS)
 {
 	int64		chain_id;
 	text	   *content;
-	pg_cryptohash_ctx *ctx;
-	char	   *prefix;
-	uint8		newhash[PG_SHA256_DIGEST_LENGTH];
+	uint8		prev[PG_SHA256_DIGEST_LENGTH];
+	uint8		cur[PG_SHA256_DIGEST_LENGTH];
+	int64		seq;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
-	bytea	   *prev,
-			   *cur;
 
 	loginas_require_owner(fcinfo, "loginas._chain_append()");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		elog(ERROR, "loginas._chain_append: NULL argument");
 	chain_id = PG_GETARG_INT64(0);
 	content = PG_GETARG_TEXT_PP(1);
-	if (head.chain_id != 0 && head.chain_id != chain_id)
-		elog(ERROR, "loginas: this backend appends to chain " INT64_FORMAT ", not " INT64_FORMAT,
-			 head.chain_id, chain_id);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "loginas._chain_append must return a record");
 
-	remember_head();
-	if (head.chain_id == 0)
-	{
-		head.log_relid = PG_GETARG_OID(2);
-		head.chain_id = chain_id;
-		head.seq = 0;
-		memset(head.hash, 0, sizeof(head.hash));
-	}
+	loginas_chain_link(chain_id, PG_GETARG_OID(2), VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content),
+					   &seq, prev, cur);
 
-	prefix = psprintf(INT64_FORMAT ":" INT64_FORMAT ":", chain_id, head.seq + 1);
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, head.hash, sizeof(head.hash)) < 0 ||
-		pg_cryptohash_update(ctx, (uint8 *) prefix, strlen(prefix)) < 0 ||
-		pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content)) < 0 ||
-		pg_cryptohash_final(ctx, newhash, sizeof(newhash)) < 0)
-		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-
-	prev = palloc(VARHDRSZ + sizeof(head.hash));
-	SET_VARSIZE(prev, VARHDRSZ + sizeof(head.hash));
-	memcpy(VARDATA(prev), head.hash, sizeof(head.hash));
-	cur = palloc(VARHDRSZ + sizeof(newhash));
-	SET_VARSIZE(cur, VARHDRSZ + sizeof(newhash));
-	memcpy(VARDATA(cur), newhash, sizeof(newhash));
-
-	head.seq++;
-	memcpy(head.hash, newhash, sizeof(newhash));
-
-	values[0] = Int64GetDatum(head.chain_id);
-	values[1] = Int64GetDatum(head.seq);
-	values[2] = PointerGetDatum(prev);
-	values[3] = PointerGetDatum(cur);
+	values[0] = Int64GetDatum(chain_id);
+	values[1] = Int64GetDatum(seq);
+	values[2] = PointerGetDatum(loginas_hash_bytea(prev));
+	values[3] = PointerGetDatum(loginas_hash_bytea(cur));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 

@@ -18,6 +18,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "utils/jsonb.h"
 
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
@@ -78,8 +79,18 @@ typedef struct LoginAsRefusal
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
 extern void loginas_refusal_queue_init(void);
 
+/* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
+extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
+
+/* report.c: jsonb ->> key of an object (NULL: absent, JSON null, not an object) */
+extern char *loginas_jsonb_member_text(Jsonb *jb, const char *key);
+
 /* logchain.c */
 extern void loginas_logchain_init(void);
+extern int64 loginas_chain_current(Oid log_relid);
+extern void loginas_chain_link(int64 chain_id, Oid log_relid, const char *content, int len,
+							   int64 *seq, uint8 *prev_hash, uint8 *row_hash);
+extern bytea *loginas_hash_bytea(const uint8 *hash);
 
 /* writelog.c */
 extern void loginas_writelog_init(void);

@@ -303,24 +303,32 @@ kind_query(const char *kind)
 Datum
 loginas_lookup(PG_FUNCTION_ARGS)
 {
-	char	   *kind;
-	bool		missing_ok = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
-	KindQuery  *k;
 	bool		isnull;
 	Datum		result;
 
 	loginas_require_owner(fcinfo, "loginas._lookup()");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	k = kind_query(kind);
+	result = loginas_lookup_row(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_DATUM(1),
+								PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2), &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* the same for C callers (logappend.c): *isnull when there is no such row */
+Datum
+loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
+{
+	KindQuery  *k = kind_query(kind);
 
 	if (!OidIsValid(k->relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(k->relid)))
 	{
 		bool		bound = OidIsValid(k->relid);
 
+		*isnull = true;
 		if (missing_ok)
-			PG_RETURN_NULL();
+			return (Datum) 0;
 		error_context_stack = NULL;		/* our callers are not the caller's business */
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -329,9 +337,5 @@ loginas_lookup(PG_FUNCTION_ARGS)
 				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
 				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
 	}
-
-	result = read_as_reader(k->sql, k->relid, PG_GETARG_DATUM(1), false, &isnull);
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	return read_as_reader(k->sql, k->relid, id, false, isnull);
 }

@@ -10,7 +10,8 @@
 #     (name, version, abstract, maintainer, license, provides, meta-spec);
 #   - name and the provided extension are the control file's extension;
 #   - "version" and provides.<extension>.version are the control version;
-#   - provides.<extension>.file is sql/<extension>--<version>.sql and exists,
+#   - provides.<extension>.file is the base script sql/<extension>--<base>.sql,
+#     it exists, and the upgrade scripts lead from <base> to the version,
 #     and its docfile exists.
 # Prints "meta: ok (...)" or the disagreements, and exits non-zero on any.
 set -euo pipefail
@@ -50,10 +51,23 @@ perl -MJSON::PP -e '
 	} else {
 		push @bad, "provides.$extension.version is \"" . ($p->{version} // "") . "\", expected $semver"
 			unless ($p->{version} // "") eq $semver;
-		my $file = "sql/$extension--$version.sql";
-		push @bad, "provides.$extension.file is \"" . ($p->{file} // "") . "\", expected $file"
-			unless ($p->{file} // "") eq $file;
-		push @bad, "$file does not exist" unless -f $file;
+		# the file is the base install script, sql/<extension>--<base>.sql;
+		# CREATE EXTENSION reaches the control version from it through the
+		# upgrade scripts sql/<extension>--<from>--<to>.sql
+		my $file = $p->{file} // "";
+		if ($file !~ m{^sql/\Q$extension\E--([^-]+)\.sql$}) {
+			push @bad, "provides.$extension.file is \"$file\", expected sql/$extension--<version>.sql";
+		} elsif (!-f $file) {
+			push @bad, "$file does not exist";
+		} else {
+			my ($at, %seen) = ($1);
+			my %step = map { m{--([^-]+)--([^-]+)\.sql$} ? ($1 => $2) : () } glob("sql/$extension--*--*.sql");
+			while ($at ne $version && exists $step{$at} && !$seen{$at}++) {
+				$at = $step{$at};
+			}
+			push @bad, "no upgrade path from $file to $version (sql/$extension--<from>--<to>.sql)"
+				unless $at eq $version;
+		}
 		push @bad, "provides.$extension.docfile " . ($p->{docfile} // "(none)") . " does not exist"
 			unless defined $p->{docfile} && -f $p->{docfile};
 	}

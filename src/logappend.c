@@ -1,0 +1,426 @@
+/*
+ * logappend.c
+ *		One row appended to loginas.action_log (sql: loginas._append).
+ *
+ * Every log row -- lifecycle steps, notes, the write log's rows at commit
+ * (writelog.c), refusals (refusal_queue.c's workers) -- goes through
+ * loginas._append, which
+ *
+ *	1. takes the row's id from loginas.action_log_log_id_seq;
+ *	2. renders the row's canonical text, exactly as loginas._log_content()
+ *	   does in SQL (verify_log() recomputes it there): the jsonb array
+ *	   [log_id, epoch, action_group, action, result, admin_id,
+ *	   admin_username, customer_id, customer_email, session_id, store_id,
+ *	   source, reason, client_addr::text, db_role::text, details] as text;
+ *	3. links it into this backend's hash chain (logchain.c), registering
+ *	   the chain in loginas.log_chain on the backend's first append;
+ *	4. inserts the row through a plan kept for the backend.
+ *
+ * Version 1.0 did this in PL/pgSQL; 1.1 does it here because every logged
+ * action pays for it (docs/benchmarks.md, "Action log": appends).
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "loginas.h"
+
+PG_FUNCTION_INFO_V1(loginas_append);
+PG_FUNCTION_INFO_V1(loginas_log);
+
+#define ACTION_GROUP "Login As Customer"
+
+/* the arguments of loginas._append, in order */
+enum
+{
+	A_LOGGED_AT, A_ACTION, A_RESULT, A_ADMIN_ID, A_ADMIN_USERNAME, A_CUSTOMER_ID,
+	A_CUSTOMER_EMAIL, A_SESSION_ID, A_STORE_ID, A_SOURCE, A_REASON, A_CLIENT_ADDR,
+	A_DB_ROLE, A_DETAILS, A_NARGS
+};
+
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr chain_plan = NULL;
+
+/* ---------------------------------------------------------------------
+ * The canonical text: what jsonb_build_array(...)::text prints
+ * ---------------------------------------------------------------------
+ */
+
+/* a number as jsonb holds it: one that is not a JSON number is a string */
+static void
+put_number(StringInfo buf, const char *digits)
+{
+	if (strchr(digits, 'N') || strchr(digits, 'n'))	/* NaN, Infinity */
+		escape_json(buf, digits);
+	else
+		appendStringInfoString(buf, digits);
+}
+
+/* one row's values, in the order of loginas._append's arguments */
+typedef struct LogRow
+{
+	Datum		values[A_NARGS];
+	bool		nulls[A_NARGS];
+} LogRow;
+
+static void
+put_int8(StringInfo buf, const LogRow *row, int argno)
+{
+	if (row->nulls[argno])
+		appendStringInfoString(buf, "null");
+	else
+		appendStringInfo(buf, INT64_FORMAT, DatumGetInt64(row->values[argno]));
+}
+
+static void
+put_text(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
+static char *
+row_text(const LogRow *row, int argno)
+{
+	return row->nulls[argno] ? NULL : TextDatumGetCString(row->values[argno]);
+}
+
+static char *
+log_content(const LogRow *row, int64 log_id, Jsonb *details)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "[" INT64_FORMAT ", ", log_id);
+	if (row->nulls[A_LOGGED_AT])
+		appendStringInfoString(&buf, "null");
+	else
+	{
+		Datum		epoch = DirectFunctionCall2(extract_timestamptz,
+												PointerGetDatum(cstring_to_text("epoch")),
+												row->values[A_LOGGED_AT]);
+
+		put_number(&buf, DatumGetCString(DirectFunctionCall1(numeric_out, epoch)));
+	}
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, ACTION_GROUP);
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_ACTION));
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_RESULT));
+	appendStringInfoString(&buf, ", ");
+	put_int8(&buf, row, A_ADMIN_ID);
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_ADMIN_USERNAME));
+	appendStringInfoString(&buf, ", ");
+	put_int8(&buf, row, A_CUSTOMER_ID);
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_CUSTOMER_EMAIL));
+	appendStringInfoString(&buf, ", ");
+	put_int8(&buf, row, A_SESSION_ID);
+	appendStringInfoString(&buf, ", ");
+	put_int8(&buf, row, A_STORE_ID);
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_SOURCE));
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row_text(row, A_REASON));
+	appendStringInfoString(&buf, ", ");
+	/* inet::text: network_show, with its mask (10.0.0.1/32) */
+	put_text(&buf, row->nulls[A_CLIENT_ADDR] ? NULL :
+			 TextDatumGetCString(DirectFunctionCall1(network_show, row->values[A_CLIENT_ADDR])));
+	appendStringInfoString(&buf, ", ");
+	put_text(&buf, row->nulls[A_DB_ROLE] ? NULL : NameStr(*DatumGetName(row->values[A_DB_ROLE])));
+	appendStringInfoString(&buf, ", ");
+	(void) JsonbToCString(&buf, &details->root, VARSIZE(details));
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * The kept plans
+ * ---------------------------------------------------------------------
+ */
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "loginas: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/* this backend's chain, registered on its first append */
+static int64
+chain_for(Oid log_relid)
+{
+	int64		chain_id = loginas_chain_current(log_relid);
+	bool		isnull;
+
+	if (chain_id != 0)
+		return chain_id;
+	if (chain_plan == NULL)
+		chain_plan = keep_plan("INSERT INTO loginas.log_chain DEFAULT VALUES RETURNING chain_id", 0, NULL);
+	if (SPI_execute_plan(chain_plan, NULL, NULL, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "loginas: could not start a log chain");
+	chain_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return chain_id;
+}
+
+#define INSERT_NARGS 20
+
+/*
+ * Append one row to the action log of schema nsp (loginas); its log_id
+ */
+static int64
+append_row(Oid nsp, const LogRow *row)
+{
+	Oid			log_relid;
+	Oid			seq_relid;
+	int64		log_id;
+	int64		chain_id;
+	int64		chain_seq;
+	uint8		prev[PG_SHA256_DIGEST_LENGTH];
+	uint8		cur[PG_SHA256_DIGEST_LENGTH];
+	Jsonb	   *details;
+	char	   *content;
+	Datum		values[INSERT_NARGS];
+	char		nulls[INSERT_NARGS];
+	int			i;
+
+	log_relid = get_relname_relid("action_log", nsp);
+	seq_relid = get_relname_relid("action_log_log_id_seq", nsp);
+	if (!OidIsValid(log_relid) || !OidIsValid(seq_relid))
+		elog(ERROR, "loginas: loginas.action_log or its id sequence is missing");
+
+	log_id = nextval_internal(seq_relid, true);
+
+	/* the details as stored: no JSON nulls in objects, '{}' for none */
+	if (row->nulls[A_DETAILS])
+		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	else
+		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_strip_nulls, row->values[A_DETAILS]));
+
+	content = log_content(row, log_id, details);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "loginas: SPI_connect failed");
+	chain_id = chain_for(log_relid);
+	loginas_chain_link(chain_id, log_relid, content, strlen(content), &chain_seq, prev, cur);
+
+	if (insert_plan == NULL)
+	{
+		Oid			argtypes[INSERT_NARGS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+			INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INETOID, NAMEOID,
+		JSONBOID, INT8OID, INT8OID, BYTEAOID, BYTEAOID};
+
+		insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
+								" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
+								" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
+								" prev_hash, row_hash)"
+								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+								" $16, $17, $18, $19, $20)",
+								INSERT_NARGS, argtypes);
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(log_id);
+	values[2] = CStringGetTextDatum(ACTION_GROUP);
+	/* the columns that take an argument as it is given: (insert parameter, argument) */
+	{
+		static const int map[][2] = {
+			{1, A_LOGGED_AT}, {3, A_ACTION}, {4, A_RESULT}, {5, A_ADMIN_ID}, {6, A_ADMIN_USERNAME},
+			{7, A_CUSTOMER_ID}, {8, A_CUSTOMER_EMAIL}, {9, A_SESSION_ID}, {10, A_STORE_ID},
+			{11, A_SOURCE}, {12, A_REASON}, {13, A_CLIENT_ADDR}, {14, A_DB_ROLE}
+		};
+
+		for (i = 0; i < (int) lengthof(map); i++)
+		{
+			if (row->nulls[map[i][1]])
+				nulls[map[i][0]] = 'n';
+			else
+				values[map[i][0]] = row->values[map[i][1]];
+		}
+	}
+	values[15] = JsonbPGetDatum(details);
+	values[16] = Int64GetDatum(chain_id);
+	values[17] = Int64GetDatum(chain_seq);
+	values[18] = PointerGetDatum(loginas_hash_bytea(prev));
+	values[19] = PointerGetDatum(loginas_hash_bytea(cur));
+
+	if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loginas: could not append to loginas.action_log");
+	SPI_finish();
+	return log_id;
+}
+
+/*
+ * loginas._append(logged_at timestamptz, action text, result text,
+ *				   admin_id bigint, admin_username text,
+ *				   customer_id bigint, customer_email text,
+ *				   session_id bigint, store_id bigint, source text, reason text,
+ *				   client_addr inet, db_role name, details jsonb) -> bigint
+ *
+ * The new row's log_id.  Internal: callable only as the extension's owner
+ * (loginas' own SECURITY DEFINER functions, the write log, the refusal log).
+ */
+Datum
+loginas_append(PG_FUNCTION_ARGS)
+{
+	LogRow		row;
+	int			i;
+
+	loginas_require_owner(fcinfo, "loginas._append()");
+	for (i = 0; i < A_NARGS; i++)
+	{
+		row.nulls[i] = PG_ARGISNULL(i);
+		row.values[i] = row.nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
+}
+
+/* inet_client_addr(): the client's address, or NULL on a Unix socket */
+static bool
+client_addr(Datum *addr)
+{
+	LOCAL_FCINFO(fc, 0);
+
+	InitFunctionCallInfoData(*fc, NULL, 0, InvalidOid, NULL, NULL);
+	*addr = inet_client_addr(fc);
+	return !fc->isnull;
+}
+
+static SPIPlanPtr session_plan = NULL;
+
+/* username of an admin, e-mail of a customer, read from the bound relations */
+static void
+look_up(LogRow *row, int id_arg, const char *kind, const char *field, int out_arg)
+{
+	bool		isnull = true;
+	Datum		found = (Datum) 0;
+	char	   *text = NULL;
+
+	if (!row->nulls[id_arg])
+		found = loginas_lookup_row(kind, row->values[id_arg], true, &isnull);
+	if (!isnull)
+		text = loginas_jsonb_member_text(DatumGetJsonbP(found), field);
+	row->nulls[out_arg] = (text == NULL);
+	row->values[out_arg] = text ? CStringGetTextDatum(text) : (Datum) 0;
+}
+
+/*
+ * loginas._log(action text, result text, admin_id bigint, customer_id bigint,
+ *				session_id bigint DEFAULT NULL, store_id bigint DEFAULT NULL,
+ *				source text DEFAULT NULL, reason text DEFAULT NULL,
+ *				details jsonb DEFAULT '{}', client_addr inet DEFAULT NULL) -> bigint
+ *
+ * A log row of loginas' own steps: the admin's username and the customer's
+ * e-mail are read from the bound relations (none when unbound or missing);
+ * a session's row without a source and a reason takes the session's, and
+ * without any client address the storefront's; then the row is appended.
+ */
+Datum
+loginas_log(PG_FUNCTION_ARGS)
+{
+	enum
+	{
+		L_ACTION, L_RESULT, L_ADMIN_ID, L_CUSTOMER_ID, L_SESSION_ID, L_STORE_ID, L_SOURCE,
+		L_REASON, L_DETAILS, L_CLIENT_ADDR
+	};
+	LogRow		row;
+	Datum		here;
+	bool		here_known = client_addr(&here);
+	bool		no_why = PG_ARGISNULL(L_SOURCE) && PG_ARGISNULL(L_REASON);
+	static const int given[][2] = {
+		{A_ACTION, L_ACTION}, {A_RESULT, L_RESULT}, {A_ADMIN_ID, L_ADMIN_ID},
+		{A_CUSTOMER_ID, L_CUSTOMER_ID}, {A_SESSION_ID, L_SESSION_ID}, {A_STORE_ID, L_STORE_ID},
+		{A_SOURCE, L_SOURCE}, {A_REASON, L_REASON}, {A_CLIENT_ADDR, L_CLIENT_ADDR},
+		{A_DETAILS, L_DETAILS}
+	};
+	int			i;
+
+	loginas_require_owner(fcinfo, "loginas._log()");
+	for (i = 0; i < (int) lengthof(given); i++)
+	{
+		row.nulls[given[i][0]] = PG_ARGISNULL(given[i][1]);
+		row.values[given[i][0]] = row.nulls[given[i][0]] ? (Datum) 0 : PG_GETARG_DATUM(given[i][1]);
+	}
+
+	/* a session's row: its source document, reason and storefront address */
+	if (!PG_ARGISNULL(L_SESSION_ID) && (no_why || (PG_ARGISNULL(L_CLIENT_ADDR) && !here_known)))
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {PG_GETARG_DATUM(L_SESSION_ID)};
+		MemoryContext caller = CurrentMemoryContext;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "loginas: SPI_connect failed");
+		if (session_plan == NULL)
+			session_plan = keep_plan("SELECT s.source, s.reason, s.storefront_addr FROM loginas.session s"
+									 " WHERE s.session_id OPERATOR(pg_catalog.=) $1", 1, argtypes);
+		if (SPI_execute_plan(session_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loginas: could not read a session");
+		if (SPI_processed == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+			bool		isnull;
+			Datum		d;
+
+			if (no_why)
+			{
+				d = SPI_getbinval(tup, desc, 1, &isnull);
+				row.nulls[A_SOURCE] = isnull;
+				row.values[A_SOURCE] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+				d = SPI_getbinval(tup, desc, 2, &isnull);
+				row.nulls[A_REASON] = isnull;
+				row.values[A_REASON] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			}
+			if (row.nulls[A_CLIENT_ADDR] && !here_known)
+			{
+				d = SPI_getbinval(tup, desc, 3, &isnull);
+				row.nulls[A_CLIENT_ADDR] = isnull;
+				row.values[A_CLIENT_ADDR] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			}
+			MemoryContextSwitchTo(spi);
+		}
+		else
+		{
+			/* as 1.0's SELECT INTO: no such session, no source, reason or address */
+			row.nulls[A_SOURCE] = row.nulls[A_REASON] = row.nulls[A_CLIENT_ADDR] = true;
+		}
+		SPI_finish();
+	}
+
+	row.nulls[A_LOGGED_AT] = false;
+	row.values[A_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
+	look_up(&row, A_ADMIN_ID, "admins", "username", A_ADMIN_USERNAME);
+	look_up(&row, A_CUSTOMER_ID, "customers", "email", A_CUSTOMER_EMAIL);
+	if (row.nulls[A_CLIENT_ADDR] && here_known)
+	{
+		row.nulls[A_CLIENT_ADDR] = false;
+		row.values[A_CLIENT_ADDR] = here;
+	}
+	row.nulls[A_DB_ROLE] = false;
+	row.values[A_DB_ROLE] = DirectFunctionCall1(namein,
+												CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
+}
