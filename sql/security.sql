@@ -559,7 +559,9 @@ INSERT INTO internals VALUES
 	(4, $$SELECT loginas._lookup('customers', 1, false)$$),
 	(5, $$SELECT * FROM loginas._chain_append(1, 'forged', 'loginas.action_log'::regclass)$$),
 	(6, $$SELECT loginas._allow_purge(true)$$),
-	(7, $$SELECT loginas._queue_refusal('begin', '42501', 'forged', NULL, 1, 1, 1)$$);
+	(7, $$SELECT loginas._queue_refusal('begin', '42501', 'forged', NULL, 1, 1, 1)$$),
+	(8, $$SELECT loginas._append(now(), 'note', 'success', 1, 'forged', 1, NULL, NULL, NULL, NULL, NULL, NULL, 'x', '{}')$$),
+	(9, $$SELECT loginas._log('note', 'success', 1, 1)$$);
 GRANT SELECT ON internals TO sec_web;
 BEGIN;
 GRANT USAGE ON SCHEMA loginas TO sec_web;
