@@ -18,7 +18,7 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(loginas_node shop_setup_sql background_query);
+our @EXPORT = qw(loginas_node shop_setup_sql tracked_quotes_sql background_query);
 
 # loginas_node(NAME, %opts): a new node, initialised and started.
 #	preload => 1	loginas in shared_preload_libraries (the durable refusal
@@ -172,6 +172,24 @@ sub shop_setup_sql
 		$sql .= "\tSELECT loginas.set_assistance(n, true) FROM generate_series(1, $consent) n;\n";
 	}
 	return $sql;
+}
+
+# tracked_quotes_sql(N): a tracked cart -- shop.quote (one per customer 1..N,
+# its coupon protected) and its child shop.quote_item (composite key) --
+# as SQL to append to shop_setup_sql's
+sub tracked_quotes_sql
+{
+	my ($customers) = @_;
+	return qq{
+	CREATE TABLE shop.quote (quote_id int PRIMARY KEY, customer_id int NOT NULL, coupon text,
+		items int NOT NULL DEFAULT 0);
+	CREATE TABLE shop.quote_item (quote_id int NOT NULL REFERENCES shop.quote, item_no int NOT NULL,
+		sku text NOT NULL, PRIMARY KEY (quote_id, item_no));
+	INSERT INTO shop.quote (quote_id, customer_id) SELECT n, n FROM generate_series(1, $customers) n;
+	SELECT loginas.track('shop.quote', 'customer_id');
+	SELECT loginas.track('shop.quote_item', parent => 'shop.quote');
+	SELECT loginas.protect('shop.quote', 'coupon');
+};
 }
 
 # background_query(PSQL, SQL): run SQL on a BackgroundPsql session (one

@@ -72,16 +72,9 @@ $source->safe_psql(
 	SELECT loginas.set_assistance(2, true, now() + interval '30 days');
 	SELECT loginas.set_assistance(5, true);
 	SELECT loginas.set_assistance(5, false);
-
-	CREATE TABLE shop.quote (quote_id int PRIMARY KEY, customer_id int NOT NULL, coupon text,
-		items int NOT NULL DEFAULT 0);
-	CREATE TABLE shop.quote_item (quote_id int NOT NULL REFERENCES shop.quote, item_no int NOT NULL,
-		sku text NOT NULL, PRIMARY KEY (quote_id, item_no));
-	INSERT INTO shop.quote (quote_id, customer_id) SELECT n, n FROM generate_series(1, 5) n;
-	SELECT loginas.track('shop.quote', 'customer_id');
-	SELECT loginas.track('shop.quote_item', parent => 'shop.quote');
-	SELECT loginas.protect('shop.quote', 'coupon');
-
+}
+	  . tracked_quotes_sql(5)
+	  . q{
 	CREATE ROLE shop_admin LOGIN IN ROLE loginas_admin;
 	CREATE ROLE shop_web LOGIN IN ROLE loginas_storefront;
 	GRANT USAGE ON SCHEMA shop TO shop_web;
@@ -153,6 +146,7 @@ $source->command_ok([ 'pg_dumpall', '--roles-only', '--no-role-passwords', '-f',
 	'pg_dumpall --roles-only');
 $source->command_ok([ 'pg_dump', '-Fc', '-d', 'shop', '-f', "$dir/shop.dump" ], 'pg_dump -Fc shop');
 my $source_now = $source->safe_psql('shop', 'SELECT now()');
+my $source_version = $source->safe_psql('shop', q{SELECT extversion FROM pg_extension WHERE extname = 'loginas'});
 $source->stop;
 
 my $target = loginas_node('target');
@@ -199,7 +193,7 @@ $target->command_ok([ 'pg_restore', '--exit-on-error', '-j', '4', '-d', 'shop_pa
 for my $db (qw(shop shop_parallel))
 {
 	is($target->safe_psql($db, q{SELECT extname || ' ' || extversion FROM pg_extension WHERE extname = 'loginas'}),
-		'loginas 1.0', "$db: the extension is installed");
+		"loginas $source_version", "$db: the extension is installed, in the source's version ($source_version)");
 	for my $t (@tables)
 	{
 		is($digest->($target, $db, $t), $before{$t}, "$db: $t is identical to the source");

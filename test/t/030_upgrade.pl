@@ -66,27 +66,21 @@ $node->safe_psql(
 		data => q{INSERT INTO shop.sales_order SELECT 99 + n, n, 1, '00000010' || (n - 1) FROM generate_series(1, 3) n;},
 		grants => [ Support => 'login', Support => 'view_log' ],
 		consent => 2)
+	  . tracked_quotes_sql(3)
 	  . q{
-	CREATE TABLE shop.quote (quote_id int PRIMARY KEY, customer_id int NOT NULL, coupon text,
-		items int NOT NULL DEFAULT 0);
-	CREATE TABLE shop.quote_item (quote_id int NOT NULL REFERENCES shop.quote, item_no int NOT NULL,
-		sku text NOT NULL, PRIMARY KEY (quote_id, item_no));
-	INSERT INTO shop.quote (quote_id, customer_id) SELECT n, n FROM generate_series(1, 3) n;
-	SELECT loginas.track('shop.quote', 'customer_id');
-	SELECT loginas.track('shop.quote_item', parent => 'shop.quote');
-	SELECT loginas.protect('shop.quote', 'coupon');
 	CREATE SCHEMA tap;
 	CREATE TABLE tap.secret (name text PRIMARY KEY, secret text NOT NULL);
 });
 is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
 	'1.0', 'upgraded: 1.0 installed (CREATE EXTENSION ... VERSION \'1.0\')');
-is( $node->safe_psql(
-		'upgraded', q{SELECT string_agg(proname || ':' || l.lanname, ' ' ORDER BY proname)
+# the languages of the functions 1.1 rewrote in C
+my $languages = q{SELECT string_agg(proname || ':' || l.lanname, ' ' ORDER BY proname)
 	  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 	 WHERE pronamespace = 'loginas'::regnamespace
-	   AND proname IN ('_append', '_action_label', '_keys_text', '_action_details', '_row_summary')}),
-	'_action_details:plpgsql _action_label:sql _append:plpgsql _keys_text:sql _row_summary:sql',
-	'1.0: the append and the report text are SQL and PL/pgSQL');
+	   AND proname IN ('_append', '_log', '_action_label', '_keys_text', '_action_details', '_row_summary')};
+is($node->safe_psql('upgraded', $languages),
+	'_action_details:plpgsql _action_label:sql _append:plpgsql _keys_text:sql _log:plpgsql _row_summary:sql',
+	'1.0: the log writers and the report text are SQL and PL/pgSQL');
 
 # a session begun from the customer's order (99 + customer) with writes and a note
 my $history = sub {
@@ -157,13 +151,9 @@ $node->safe_psql('upgraded', $corpus_sql . q{SELECT upgrade_check.render('1.0');
 $node->safe_psql('upgraded', 'ALTER EXTENSION loginas UPDATE');
 is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
 	'1.1', 'ALTER EXTENSION loginas UPDATE: 1.1');
-is( $node->safe_psql(
-		'upgraded', q{SELECT string_agg(proname || ':' || l.lanname, ' ' ORDER BY proname)
-	  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-	 WHERE pronamespace = 'loginas'::regnamespace
-	   AND proname IN ('_append', '_action_label', '_keys_text', '_action_details', '_row_summary')}),
-	'_action_details:c _action_label:c _append:c _keys_text:c _row_summary:c',
-	'1.1: the append and the report text are C');
+is($node->safe_psql('upgraded', $languages),
+	'_action_details:c _action_label:c _append:c _keys_text:c _log:c _row_summary:c',
+	'1.1: the log writers and the report text are C');
 
 is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
 	'every object of the extension is the same as in a fresh 1.1 install');
