@@ -1,6 +1,6 @@
 /*
  * logappend.c
- *		One row appended to loginas.action_log (sql: loginas._append).
+ *		One row appended to loginas.action_log (sql: loginas._append, loginas._log).
  *
  * Every log row -- lifecycle steps, notes, the write log's rows at commit
  * (writelog.c), refusals (refusal_queue.c's workers) -- goes through
@@ -15,6 +15,11 @@
  *	3. links it into this backend's hash chain (logchain.c), registering
  *	   the chain in loginas.log_chain on the backend's first append;
  *	4. inserts the row through a plan kept for the backend.
+ *
+ * loginas._log, the writer of loginas' own lifecycle rows, first fills in
+ * what its callers leave out -- the admin's username and the customer's
+ * e-mail from the bound relations (reader.c), a session's source, reason
+ * and storefront address -- then appends the same way.
  *
  * Version 1.0 did this in PL/pgSQL; 1.1 does it here because every logged
  * action pays for it (docs/benchmarks.md, "Action log": appends).

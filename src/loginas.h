@@ -8,7 +8,9 @@
  *   -> context (context.c: loginas.assume binds one transaction to a session)
  *   -> trigger (track.c: attribution and containment on tracked tables)
  *   -> log (writelog.c: the tracked writes of a transaction, logged at commit;
+ *           logappend.c: one row appended to the log, its canonical text;
  *           logchain.c: every log row linked into a per-backend hash chain)
+ *   -> report (report.c: the reports' per-row text)
  */
 #ifndef LOGINAS_H
 #define LOGINAS_H
