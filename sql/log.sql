@@ -188,6 +188,38 @@ SELECT allowed FROM loginas.check(1, 1);
 SELECT intact FROM loginas.verify_log();
 COMMIT;
 
+-- loginas._log (the writer of lifecycle rows, C since 1.1) reads the admin's
+-- username and the customer's e-mail from the bound views in one read as
+-- loginas_reader: a view it may not read is named in the hint, whichever of
+-- the two it is; an unbound kind, an unknown id or none leave the name empty
+BEGIN;
+REVOKE SELECT ON shop.loginas_customers FROM loginas_reader;
+SELECT loginas._log('note', 'success', 1, 1);
+ROLLBACK;
+BEGIN;
+REVOKE SELECT ON shop.loginas_admins FROM loginas_reader;
+SELECT loginas._log('note', 'success', 1, 1);
+ROLLBACK;
+BEGIN;
+SELECT loginas.unbind('customers');
+SELECT loginas._log('note', 'success', 1, 1) AS id \gset
+SELECT admin_username, customer_email FROM loginas.action_log WHERE log_id = :id;
+ROLLBACK;
+BEGIN;
+SELECT loginas._log('note', 'success', 999, 1) AS a, loginas._log('note', 'success', NULL, 2) AS b,
+	   loginas._log('note', 'success', 2, NULL) AS c \gset
+SELECT log_id - :a AS n, admin_username, customer_email FROM loginas.action_log WHERE log_id IN (:a, :b, :c) ORDER BY log_id;
+-- a session's row without source and reason takes the session's; an unknown session gives none
+SELECT max(session_id) AS s FROM loginas.session WHERE source IS NOT NULL AND reason IS NOT NULL \gset
+SELECT loginas._log('note', 'success', 1, 1, :s) AS a,
+	   loginas._log('note', 'success', 1, 1, -42, NULL, 'given source', 'given reason', '{}', NULL) AS b \gset
+SELECT l.source IS NOT DISTINCT FROM s.source AND l.reason IS NOT DISTINCT FROM s.reason AS from_the_session,
+	   l.source IS NOT NULL AS has_source
+  FROM loginas.session s, loginas.action_log l WHERE s.session_id = :s AND l.log_id = :a;
+SELECT source, reason FROM loginas.action_log WHERE log_id = :b;
+SELECT intact FROM loginas.verify_log();
+ROLLBACK;
+
 -- leave the shared state as found
 SELECT loginas.revoke('Administrators', 'login');
 SELECT loginas.configure('enabled', 'off');

@@ -314,22 +314,6 @@ client_addr(Datum *addr)
 
 static SPIPlanPtr session_plan = NULL;
 
-/* username of an admin, e-mail of a customer, read from the bound relations */
-static void
-look_up(LogRow *row, int id_arg, const char *kind, const char *field, int out_arg)
-{
-	bool		isnull = true;
-	Datum		found = (Datum) 0;
-	char	   *text = NULL;
-
-	if (!row->nulls[id_arg])
-		found = loginas_lookup_row(kind, row->values[id_arg], true, &isnull);
-	if (!isnull)
-		text = loginas_jsonb_member_text(DatumGetJsonbP(found), field);
-	row->nulls[out_arg] = (text == NULL);
-	row->values[out_arg] = text ? CStringGetTextDatum(text) : (Datum) 0;
-}
-
 /*
  * loginas._log(action text, result text, admin_id bigint, customer_id bigint,
  *				session_id bigint DEFAULT NULL, store_id bigint DEFAULT NULL,
@@ -417,8 +401,18 @@ loginas_log(PG_FUNCTION_ARGS)
 
 	row.nulls[A_LOGGED_AT] = false;
 	row.values[A_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
-	look_up(&row, A_ADMIN_ID, "admins", "username", A_ADMIN_USERNAME);
-	look_up(&row, A_CUSTOMER_ID, "customers", "email", A_CUSTOMER_EMAIL);
+	/* the admin's username and the customer's e-mail, read in one go */
+	{
+		char	   *username;
+		char	   *email;
+
+		loginas_lookup_names(!row.nulls[A_ADMIN_ID], row.values[A_ADMIN_ID],
+							 !row.nulls[A_CUSTOMER_ID], row.values[A_CUSTOMER_ID], &username, &email);
+		row.nulls[A_ADMIN_USERNAME] = (username == NULL);
+		row.values[A_ADMIN_USERNAME] = username ? CStringGetTextDatum(username) : (Datum) 0;
+		row.nulls[A_CUSTOMER_EMAIL] = (email == NULL);
+		row.values[A_CUSTOMER_EMAIL] = email ? CStringGetTextDatum(email) : (Datum) 0;
+	}
 	if (row.nulls[A_CLIENT_ADDR] && here_known)
 	{
 		row.nulls[A_CLIENT_ADDR] = false;

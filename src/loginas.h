@@ -20,7 +20,6 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
-#include "utils/jsonb.h"
 
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
@@ -83,9 +82,8 @@ extern void loginas_refusal_queue_init(void);
 
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
-
-/* report.c: jsonb ->> key of an object (NULL: absent, JSON null, not an object) */
-extern char *loginas_jsonb_member_text(Jsonb *jb, const char *key);
+extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
+								 char **username, char **email);
 
 /* logchain.c */
 extern void loginas_logchain_init(void);

@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -48,6 +49,7 @@ typedef struct ReadPlan
 	struct ReadPlan *next;
 	char	   *sql;
 	Oid			relid;
+	Oid			relid2;			/* a second relation it reads, or InvalidOid */
 	SPIPlanPtr	plan;
 	bool		dead;			/* invalidated: freed at the next read */
 } ReadPlan;
@@ -58,7 +60,8 @@ typedef struct KindQuery
 	struct KindQuery *next;
 	char	   *kind;
 	Oid			relid;			/* InvalidOid: nothing is bound */
-	char	   *sql;
+	char	   *sql;			/* one row by its key ($1), as jsonb */
+	char	   *key_column;		/* its key column */
 	bool		dead;
 } KindQuery;
 
@@ -78,7 +81,7 @@ reader_inval(Datum arg, Oid relid)
 	KindQuery  *k;
 
 	for (p = plans; p; p = p->next)
-		if (relid == InvalidOid || p->relid == relid)
+		if (relid == InvalidOid || p->relid == relid || p->relid2 == relid)
 			p->dead = true;
 	for (k = kinds; k; k = k->next)
 		if (relid == InvalidOid || relid == binding_relid || k->relid == relid)
@@ -118,6 +121,8 @@ sweep(void)
 		pfree(k->kind);
 		if (k->sql)
 			pfree(k->sql);
+		if (k->key_column)
+			pfree(k->key_column);
 		pfree(k);
 	}
 }
@@ -136,24 +141,29 @@ register_callback(void)
 }
 
 /*
- * Run sql ($1 = id, one jsonb column, at most one row) over relid as
- * loginas_reader, with a plan kept for the backend.  Returns NULL when it
- * yields no row or NULL.
+ * Run sql over relid (and relid2, when it reads two relations) as
+ * loginas_reader, with a plan kept for the backend: nargs int8 parameters,
+ * the first ncols columns of its first row into out / outnull (all NULL
+ * when it yields no row), copied into the caller's memory context.
  */
-static Datum
-read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_out)
+static void
+read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args, const char *nulls,
+				 int ncols, Datum *out, bool *outnull)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {id};
-	char		nulls[1] = {id_null ? 'n' : ' '};
+	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Oid			reader = get_role_oid("loginas_reader", false);
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
-	volatile Datum result = (Datum) 0;
-	volatile bool isnull = true;
 	MemoryContext caller_cxt = CurrentMemoryContext;
+	int			i;
 
+	Assert(nargs <= lengthof(argtypes));
+	for (i = 0; i < ncols; i++)
+	{
+		out[i] = (Datum) 0;
+		outnull[i] = true;
+	}
 	register_callback();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(reader, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -167,11 +177,11 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "loginas: SPI_connect failed");
 		for (p = plans; p; p = p->next)
-			if (p->relid == relid && strcmp(p->sql, sql) == 0)
+			if (p->relid == relid && p->relid2 == relid2 && strcmp(p->sql, sql) == 0)
 				break;
 		if (p == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
 			if (plan == NULL)
 				elog(ERROR, "loginas: could not prepare a read of a bound relation: %s",
@@ -180,6 +190,7 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 			p = MemoryContextAlloc(TopMemoryContext, sizeof(ReadPlan));
 			p->sql = MemoryContextStrdup(TopMemoryContext, sql);
 			p->relid = relid;
+			p->relid2 = relid2;
 			p->plan = plan;
 			p->dead = false;
 			p->next = plans;
@@ -189,12 +200,15 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 			elog(ERROR, "loginas: reading a bound relation failed");
 		if (SPI_processed == 1)
 		{
-			bool		null;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null);
+			for (i = 0; i < ncols; i++)
+			{
+				bool		null;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &null);
 
-			if (!null)
-				result = SPI_datumTransfer(d, false, -1);
-			isnull = null;
+				if (!null)
+					out[i] = SPI_datumTransfer(d, false, -1);
+				outnull[i] = null;
+			}
 		}
 		SPI_finish();
 	}
@@ -215,12 +229,17 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && edata->hint == NULL &&
 			edata->message && strncmp(edata->message, "permission denied for", 21) == 0)
 		{
-			char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+			/* the relation loginas_reader may not read (of two: the first such) */
+			Oid			denied = relid;
+			char	   *nsp;
 
+			if (OidIsValid(relid2) && pg_class_aclcheck(relid, reader, ACL_SELECT) == ACLCHECK_OK)
+				denied = relid2;
+			nsp = get_namespace_name(get_rel_namespace(denied));
 			edata->detail = pstrdup("loginas reads bound relations as the role loginas_reader, which is granted to nobody.");
 			edata->hint = psprintf("GRANT USAGE ON SCHEMA %s TO loginas_reader; GRANT SELECT ON %s TO loginas_reader;",
 								   quote_identifier(nsp ? nsp : "?"),
-								   quote_qualified_identifier(nsp, get_rel_name(relid)));
+								   quote_qualified_identifier(nsp, get_rel_name(denied)));
 		}
 		ReThrowError(edata);
 	}
@@ -228,7 +247,17 @@ read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_
 
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-	*isnull_out = isnull;
+}
+
+/* sql ($1 = id, one jsonb column, at most one row) over relid; NULL when no row or NULL */
+static Datum
+read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_out)
+{
+	Datum		args[1] = {id};
+	char		nulls[1] = {id_null ? 'n' : ' '};
+	Datum		result;
+
+	read_as_reader_n(sql, relid, InvalidOid, 1, args, nulls, 1, &result, isnull_out);
 	return result;
 }
 
@@ -270,12 +299,15 @@ kind_query(const char *kind)
 	args[0] = CStringGetTextDatum(kind);
 	SPI_connect();
 	if (SPI_execute_with_args(
-			"SELECT b.relation::pg_catalog.oid,"
+			"SELECT r.relid,"
 			" pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
-			"   loginas._bound_select(b.kind, b.relation),"
-			"   (SELECT c.column_name FROM loginas.binding_column c"
-			"     WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key))"
-			" FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1",
+			"   r.select_sql, r.key_column),"
+			" r.key_column"
+			" FROM (SELECT b.relation::pg_catalog.oid AS relid,"
+			"       loginas._bound_select(b.kind, b.relation) AS select_sql,"
+			"       (SELECT c.column_name FROM loginas.binding_column c"
+			"         WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key)::pg_catalog.text AS key_column"
+			"  FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1) r",
 			1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not read the binding of \"%s\"", kind);
 	if (SPI_processed == 1)
@@ -286,6 +318,9 @@ kind_query(const char *kind)
 		k->sql = MemoryContextStrdup(TopMemoryContext,
 									 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
 																	   SPI_tuptable->tupdesc, 2, &isnull)));
+		k->key_column = MemoryContextStrdup(TopMemoryContext,
+											TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+																			  SPI_tuptable->tupdesc, 3, &isnull)));
 	}
 	SPI_finish();
 	k->next = kinds;
@@ -320,11 +355,13 @@ loginas_lookup(PG_FUNCTION_ARGS)
 Datum
 loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 {
-	KindQuery  *k = kind_query(kind);
+	KindQuery  *entry = kind_query(kind);
+	Oid			relid = entry->relid;
+	char	   *sql = entry->sql ? pstrdup(entry->sql) : NULL;	/* the entry may be swept by the read */
 
-	if (!OidIsValid(k->relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(k->relid)))
+	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
-		bool		bound = OidIsValid(k->relid);
+		bool		bound = OidIsValid(relid);
 
 		*isnull = true;
 		if (missing_ok)
@@ -337,5 +374,93 @@ loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
 				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
 	}
-	return read_as_reader(k->sql, k->relid, id, false, isnull);
+	return read_as_reader(sql, relid, id, false, isnull);
+}
+
+/* a relation that is bound and still exists, else InvalidOid */
+static Oid
+usable_relation(Oid relid)
+{
+	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return InvalidOid;
+	return relid;
+}
+
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/* what a lookup needs of a kind, copied: the cache entry may be swept by the next read */
+typedef struct BoundKind
+{
+	Oid			relid;
+	char	   *key_column;
+} BoundKind;
+
+static void
+bound_kind(const char *kind, BoundKind *b)
+{
+	KindQuery  *k = kind_query(kind);
+
+	b->relid = k->relid;
+	b->key_column = k->key_column ? pstrdup(k->key_column) : NULL;
+}
+
+/*
+ * The admin's username and the customer's e-mail (NULL: no id, not bound,
+ * relation gone, no such row), read in one query as loginas_reader -- what
+ * loginas._lookup('admins', id, true) ->> 'username' and
+ * loginas._lookup('customers', id, true) ->> 'email' give, in one read
+ * instead of two (logappend.c: loginas._log, on every lifecycle row).
+ */
+void
+loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
+					 char **username, char **email)
+{
+	BoundKind	a,
+				c;
+	Oid			ra,
+				rc;
+	StringInfoData sql;
+	Datum		args[2] = {admin_id, customer_id};
+	char		nulls[2] = {has_admin ? ' ' : 'n', has_customer ? ' ' : 'n'};
+	Datum		out[2];
+	bool		outnull[2];
+
+	*username = *email = NULL;
+	bound_kind("admins", &a);
+	bound_kind("customers", &c);
+	ra = has_admin ? usable_relation(a.relid) : InvalidOid;
+	rc = has_customer ? usable_relation(c.relid) : InvalidOid;
+	if (!OidIsValid(ra) && !OidIsValid(rc))
+		return;
+
+	/*
+	 * The columns as the kinds' bound selects read them (a bound relation
+	 * has the kind's column names; username and email are read as text),
+	 * the first row by the key, as _lookup reads it
+	 */
+	initStringInfo(&sql);
+	if (OidIsValid(ra))
+		appendStringInfo(&sql, "SELECT (SELECT r.username::pg_catalog.text FROM %s r"
+						 " WHERE r.%s OPERATOR(pg_catalog.=) $1 LIMIT 1)",
+						 qualified_name(ra), quote_identifier(a.key_column));
+	else
+		appendStringInfoString(&sql, "SELECT NULL::pg_catalog.text");
+	if (OidIsValid(rc))
+		appendStringInfo(&sql, ", (SELECT r.email::pg_catalog.text FROM %s r"
+						 " WHERE r.%s OPERATOR(pg_catalog.=) $2 LIMIT 1)",
+						 qualified_name(rc), quote_identifier(c.key_column));
+	else
+		appendStringInfoString(&sql, ", NULL::pg_catalog.text");
+
+	read_as_reader_n(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
+					 2, args, nulls, 2, out, outnull);
+	if (!outnull[0])
+		*username = TextDatumGetCString(out[0]);
+	if (!outnull[1])
+		*email = TextDatumGetCString(out[1]);
+	pfree(sql.data);
 }

@@ -176,15 +176,6 @@ member_text(const JsonbValue *obj, const char *key)
 	return member(obj, key, &v) ? value_text(&v) : NULL;
 }
 
-char *
-loginas_jsonb_member_text(Jsonb *jb, const char *key)
-{
-	JsonbValue	doc;
-
-	document_value(jb, &doc);
-	return member_text(&doc, key);
-}
-
 /* (obj ->> key)::boolean: NULL -> -1; not a boolean -> the cast's error */
 static int
 member_bool(const JsonbValue *obj, const char *key)
