@@ -86,6 +86,9 @@ reader_inval(Datum arg, Oid relid)
 	for (k = kinds; k; k = k->next)
 		if (relid == InvalidOid || relid == binding_relid || k->relid == relid)
 			k->dead = true;
+	/* loginas.binding changed, or was dropped with the extension: look it up again */
+	if (relid == InvalidOid || relid == binding_relid)
+		binding_relid = InvalidOid;
 }
 
 static void
@@ -430,10 +433,13 @@ loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum cu
 	bool		outnull[2];
 
 	*username = *email = NULL;
-	bound_kind("admins", &a);
-	bound_kind("customers", &c);
-	ra = has_admin ? usable_relation(a.relid) : InvalidOid;
-	rc = has_customer ? usable_relation(c.relid) : InvalidOid;
+	a.relid = c.relid = InvalidOid;
+	if (has_admin)
+		bound_kind("admins", &a);
+	if (has_customer)
+		bound_kind("customers", &c);
+	ra = usable_relation(a.relid);
+	rc = usable_relation(c.relid);
 	if (!OidIsValid(ra) && !OidIsValid(rc))
 		return;
 

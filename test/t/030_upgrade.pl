@@ -241,5 +241,34 @@ is($node->safe_psql('restored', 'SELECT intact FROM loginas.verify_log()'), 't',
 is($node->safe_psql('restored', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
 	'restored: every object of the extension is the same as in a fresh install');
 
+# --- one backend, the extension dropped and created again --------------------------------
+# (reader.c caches which relation each kind is bound to; the cache must follow
+# the new extension's loginas.binding, not the dropped one's)
+$node->safe_psql('postgres', 'CREATE DATABASE recreate');
+is( $node->safe_psql(
+		'recreate', q{
+	CREATE EXTENSION loginas CASCADE;
+	CREATE TABLE public.adm (admin_id int PRIMARY KEY, username text, display_name text, is_active bool, role text);
+	INSERT INTO public.adm VALUES (1, 'ada', 'Ada', true, 'Administrators');
+	CREATE TABLE public.cus (customer_id int PRIMARY KEY, email text, display_name text, is_active bool,
+		website_id int, store_id int);
+	INSERT INTO public.cus VALUES (1, 'veronica@example.com', 'Veronica', true, 1, 1);
+	GRANT USAGE ON SCHEMA public TO loginas_reader;
+	GRANT SELECT ON public.adm, public.cus TO loginas_reader;
+	SELECT loginas.bind('customers', 'public.cus');
+	SELECT loginas._lookup('admins', 1, true) IS NULL;
+	SELECT loginas.bind('admins', 'public.adm');
+	SELECT loginas._lookup('admins', 1, true) ->> 'username';
+	DROP EXTENSION loginas;
+	CREATE EXTENSION loginas;
+	SELECT loginas.bind('customers', 'public.cus');
+	SELECT loginas._lookup('admins', 1, true) IS NULL;
+	SELECT loginas.bind('admins', 'public.adm');
+	SELECT loginas._lookup('admins', 1, true) ->> 'username';
+	SELECT loginas._log('note', 'success', 1, 1) > 0;
+	SELECT admin_username || ' ' || customer_email FROM loginas.action_log WHERE action = 'note';}),
+	"\nt\n\nada\n\nt\n\nada\nt\nada veronica\@example.com",
+	'one backend: after DROP and CREATE EXTENSION, a kind bound anew is found (not the dropped binding\'s "not bound")');
+
 $node->stop;
 done_testing();
