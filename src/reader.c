@@ -395,6 +395,24 @@ qualified_name(Oid relid)
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }
 
+/*
+ * One column of one row of a bound relation, by its key ($param), as the
+ * kind's bound select reads it (a bound relation has the kind's column
+ * names; username and email are read as text) and as _lookup finds the row
+ * (the first by the key); NULL when the relation is not usable
+ */
+static void
+append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column, int param)
+{
+	if (!OidIsValid(relid))
+	{
+		appendStringInfoString(sql, "NULL::pg_catalog.text");
+		return;
+	}
+	appendStringInfo(sql, "(SELECT r.%s::pg_catalog.text FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) $%d LIMIT 1)",
+					 quote_identifier(column), qualified_name(relid), quote_identifier(key_column), param);
+}
+
 /* what a lookup needs of a kind, copied: the cache entry may be swept by the next read */
 typedef struct BoundKind
 {
@@ -434,33 +452,21 @@ loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum cu
 
 	*username = *email = NULL;
 	a.relid = c.relid = InvalidOid;
+	a.key_column = c.key_column = NULL;
 	if (has_admin)
 		bound_kind("admins", &a);
 	if (has_customer)
 		bound_kind("customers", &c);
-	ra = usable_relation(a.relid);
-	rc = usable_relation(c.relid);
+	ra = a.key_column ? usable_relation(a.relid) : InvalidOid;
+	rc = c.key_column ? usable_relation(c.relid) : InvalidOid;
 	if (!OidIsValid(ra) && !OidIsValid(rc))
 		return;
 
-	/*
-	 * The columns as the kinds' bound selects read them (a bound relation
-	 * has the kind's column names; username and email are read as text),
-	 * the first row by the key, as _lookup reads it
-	 */
 	initStringInfo(&sql);
-	if (OidIsValid(ra))
-		appendStringInfo(&sql, "SELECT (SELECT r.username::pg_catalog.text FROM %s r"
-						 " WHERE r.%s OPERATOR(pg_catalog.=) $1 LIMIT 1)",
-						 qualified_name(ra), quote_identifier(a.key_column));
-	else
-		appendStringInfoString(&sql, "SELECT NULL::pg_catalog.text");
-	if (OidIsValid(rc))
-		appendStringInfo(&sql, ", (SELECT r.email::pg_catalog.text FROM %s r"
-						 " WHERE r.%s OPERATOR(pg_catalog.=) $2 LIMIT 1)",
-						 qualified_name(rc), quote_identifier(c.key_column));
-	else
-		appendStringInfoString(&sql, ", NULL::pg_catalog.text");
+	appendStringInfoString(&sql, "SELECT ");
+	append_name_read(&sql, ra, "username", a.key_column, 1);
+	appendStringInfoString(&sql, ", ");
+	append_name_read(&sql, rc, "email", c.key_column, 2);
 
 	read_as_reader_n(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
 					 2, args, nulls, 2, out, outnull);

@@ -398,15 +398,41 @@ underscores_to_spaces(char *s)
 	return s;
 }
 
+/* the actions whose label is fixed */
+static const struct
+{
+	const char *action;
+	const char *label;
+}			fixed_labels[] =
+{
+	{"ticket_issued", "Login as Customer: ticket issued"},
+	{"ticket_redeemed", "Login as Customer: ticket redeemed"},
+	{"write_insert", "Write: insert"},
+	{"write_update", "Write: update"},
+	{"write_delete", "Write: delete"},
+	{"consent_granted", "Remote shopping assistance allowed"},
+	{"consent_revoked", "Remote shopping assistance revoked"},
+	{"permission_granted", "Permission granted"},
+	{"permission_revoked", "Permission revoked"},
+	{"setting_changed", "Setting changed"},
+	{"relation_bound", "Relation bound"},
+	{"relation_unbound", "Relation unbound"},
+	{"table_tracked", "Table tracked"},
+	{"table_untracked", "Table untracked"},
+	{"column_protected", "Column protected"},
+	{"column_unprotected", "Column unprotected"},
+};
+
 static char *
 action_label(const char *action, const JsonbValue *d, Oid collation)
 {
+	size_t		i;
+
 	if (action == NULL)
 		return NULL;
-	if (strcmp(action, "ticket_issued") == 0)
-		return pstrdup("Login as Customer: ticket issued");
-	if (strcmp(action, "ticket_redeemed") == 0)
-		return pstrdup("Login as Customer: ticket redeemed");
+	for (i = 0; i < lengthof(fixed_labels); i++)
+		if (strcmp(action, fixed_labels[i].action) == 0)
+			return pstrdup(fixed_labels[i].label);
 	if (strcmp(action, "session_ended") == 0)
 	{
 		char	   *reason = member_text(d, "end_reason");
@@ -415,36 +441,8 @@ action_label(const char *action, const JsonbValue *d, Oid collation)
 						member_bool(d, "redeemed") == 0 ? "Ticket ended" : "Session ended",
 						reason ? " (" : "", or_empty(reason), reason ? ")" : "");
 	}
-	if (strcmp(action, "write_insert") == 0)
-		return pstrdup("Write: insert");
-	if (strcmp(action, "write_update") == 0)
-		return pstrdup("Write: update");
-	if (strcmp(action, "write_delete") == 0)
-		return pstrdup("Write: delete");
 	if (strcmp(action, "note") == 0)
 		return psprintf("Note: %s", or_empty(member_text(d, "note")));
-	if (strcmp(action, "consent_granted") == 0)
-		return pstrdup("Remote shopping assistance allowed");
-	if (strcmp(action, "consent_revoked") == 0)
-		return pstrdup("Remote shopping assistance revoked");
-	if (strcmp(action, "permission_granted") == 0)
-		return pstrdup("Permission granted");
-	if (strcmp(action, "permission_revoked") == 0)
-		return pstrdup("Permission revoked");
-	if (strcmp(action, "setting_changed") == 0)
-		return pstrdup("Setting changed");
-	if (strcmp(action, "relation_bound") == 0)
-		return pstrdup("Relation bound");
-	if (strcmp(action, "relation_unbound") == 0)
-		return pstrdup("Relation unbound");
-	if (strcmp(action, "table_tracked") == 0)
-		return pstrdup("Table tracked");
-	if (strcmp(action, "table_untracked") == 0)
-		return pstrdup("Table untracked");
-	if (strcmp(action, "column_protected") == 0)
-		return pstrdup("Column protected");
-	if (strcmp(action, "column_unprotected") == 0)
-		return pstrdup("Column unprotected");
 	if (strcmp(action, "log_viewed") == 0)
 	{
 		char	   *report = member_text(d, "report");
