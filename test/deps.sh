@@ -47,7 +47,7 @@ main() {
 
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
-	apt-get install -y "${missing[@]}"
+	apt-get install -y --no-install-recommends "${missing[@]}"
 
 	for pkg in "${missing[@]}"; do
 		if ! is_installed "$pkg"; then
