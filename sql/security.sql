@@ -779,6 +779,154 @@ SELECT ran_as FROM sec.cast_runs;
 SELECT loginas."end"(:'k1');
 
 -------------------------------------------------------------------------------
+-- 7. A table owner never gains loginas' rights, nor switches tracking off
+-------------------------------------------------------------------------------
+-- sec_shop owns a basket (customer column), its lines (children) and the
+-- lines' notes (grandchildren).  A child row's customer is looked up through
+-- its parents with the extension owner's rights; every column compared there
+-- must have a built-in type, or a cast, operator or check of the owner's own
+-- would run as a superuser.
+SET ROLE sec_shop;
+CREATE TABLE sec.basket (basket_id int PRIMARY KEY, customer_id int, coupon text);
+CREATE TABLE sec.basket_line (line_id int PRIMARY KEY, basket_id int REFERENCES sec.basket, qty int);
+CREATE TABLE sec.line_note (note_id int PRIMARY KEY, line_id int REFERENCES sec.basket_line, body text);
+INSERT INTO sec.basket VALUES (1, 1, NULL), (2, 2, NULL);
+INSERT INTO sec.basket_line VALUES (10, 1, 1), (20, 2, 1);
+INSERT INTO sec.line_note VALUES (100, 10, 'gift'), (200, 20, 'gift');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON sec.basket, sec.basket_line, sec.line_note TO sec_web;
+RESET ROLE;
+SELECT loginas.track('sec.basket', 'customer_id'::name);
+SELECT loginas.track('sec.basket_line', 'sec.basket'::regclass);
+SELECT loginas.track('sec.line_note', 'sec.basket_line'::regclass);
+
+-- The owner's trap: a composite type with an implicit cast to integer whose
+-- function records who ran it and tries to make its owner a superuser.
+SET ROLE sec_shop;
+CREATE TABLE sec.trap_runs (ran_as name, became_superuser boolean);
+GRANT INSERT ON sec.trap_runs TO PUBLIC;
+CREATE TYPE sec.evil AS (v int);
+CREATE FUNCTION sec.evil_to_int(sec.evil) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	ok boolean := true;
+BEGIN
+	BEGIN
+		EXECUTE 'ALTER ROLE sec_shop SUPERUSER';
+	EXCEPTION WHEN insufficient_privilege THEN
+		ok := false;
+	END;
+	INSERT INTO sec.trap_runs VALUES (current_user, ok);
+	RETURN ($1).v;
+END
+$$;
+CREATE CAST (sec.evil AS int) WITH FUNCTION sec.evil_to_int(sec.evil) AS IMPLICIT;
+-- the child's foreign key retyped (the foreign key still holds, through the cast)
+ALTER TABLE sec.basket_line ALTER COLUMN basket_id TYPE sec.evil USING row(basket_id)::sec.evil;
+RESET ROLE;
+DELETE FROM sec.trap_runs;		-- the ALTER ran the cast as sec_shop: not the point
+SET ROLE sec_backend;
+SELECT token AS t7 FROM loginas.begin(1, 1) \gset
+RESET ROLE;
+SET ROLE sec_web;
+SELECT session_key AS k7 FROM loginas.redeem(:'t7') \gset
+-- the storefront's ordinary writes in a session: the child (whose foreign key
+-- the parent query compares) and the grandchild (whose parent query joins on
+-- that column) are refused, naming the column and its type
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+SELECT * FROM sec_test.refusal('UPDATE sec.basket_line SET qty = 2 WHERE line_id = 10');
+SELECT * FROM sec_test.refusal($$UPDATE sec.line_note SET body = 'x' WHERE note_id = 100$$);
+ROLLBACK;
+RESET ROLE;
+-- the trap never ran, so nobody became a superuser
+SELECT ran_as, became_superuser FROM sec.trap_runs;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_shop';
+-- outside a session the table is written as usual (nothing is compared)
+SET ROLE sec_web;
+UPDATE sec.line_note SET body = 'gift wrap' WHERE note_id = 100;
+RESET ROLE;
+DELETE FROM sec.trap_runs;
+SELECT ran_as FROM sec.trap_runs;
+-- and track() refuses such a column up front, for a child and on the chain
+SET ROLE sec_shop;
+CREATE TABLE sec.wish (wish_id int PRIMARY KEY, line_id int REFERENCES sec.basket_line);
+CREATE DOMAIN sec.checked_int AS int CHECK (sec.evil_to_int(row(VALUE)::sec.evil) IS NOT NULL);
+CREATE TABLE sec.gift (gift_id int PRIMARY KEY, basket_id sec.checked_int REFERENCES sec.basket);
+RESET ROLE;
+SELECT * FROM sec_test.refusal($$SELECT loginas.track('sec.gift', 'sec.basket'::regclass)$$);
+SELECT * FROM sec_test.refusal($$SELECT loginas.track('sec.wish', 'sec.basket_line'::regclass)$$);
+SELECT count(*) AS tracked FROM loginas.tracked_tables WHERE relation IN ('sec.gift'::regclass, 'sec.wish'::regclass);
+-- once the owner gives the column a built-in type again, writes go on
+SET ROLE sec_shop;
+ALTER TABLE sec.basket_line ALTER COLUMN basket_id TYPE int USING (basket_id).v;
+RESET ROLE;
+SET ROLE sec_web;
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+UPDATE sec.basket_line SET qty = 2 WHERE line_id = 10;
+SELECT * FROM sec_test.refusal('UPDATE sec.basket_line SET qty = 2 WHERE line_id = 20');
+COMMIT;
+RESET ROLE;
+SELECT ran_as FROM sec.trap_runs;
+
+-- session_replication_role = replica, which a role may be granted SET on (or
+-- reach through a SECURITY DEFINER wrapper), does not switch tracking off in
+-- a session: the triggers fire ALWAYS
+GRANT SET ON PARAMETER session_replication_role TO sec_web;
+SET ROLE sec_web;
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+SET LOCAL session_replication_role = replica;
+SELECT * FROM sec_test.refusal('UPDATE sec.basket SET coupon = NULL WHERE basket_id = 2');
+SELECT * FROM sec_test.refusal('UPDATE sec.basket_line SET qty = 9 WHERE line_id = 20');
+SELECT * FROM sec_test.refusal('DELETE FROM sec.line_note WHERE note_id = 200');
+UPDATE sec.basket SET coupon = 'MINE' WHERE basket_id = 1;
+COMMIT;
+-- nor outside one: a forged stamp is cleared as usual
+SET session_replication_role = replica;
+UPDATE sec.basket SET coupon = NULL, loginas_changed_session = 424242 WHERE basket_id = 2;
+RESET session_replication_role;
+RESET ROLE;
+REVOKE SET ON PARAMETER session_replication_role FROM sec_web;
+SELECT basket_id, coupon, loginas_changed_session IS NULL AS unstamped,
+       loginas_changed_session = (SELECT session_id FROM loginas.session WHERE ended_at IS NULL AND admin_id = 1) AS stamped_by_session
+  FROM sec.basket ORDER BY basket_id;
+SELECT tgrelid::regclass AS relation, count(*) FILTER (WHERE tgenabled = 'A') AS always, count(*) AS triggers
+  FROM pg_trigger WHERE tgname LIKE 'zz\_loginas\_%' AND tgrelid::regclass::text LIKE 'sec.%'
+ GROUP BY 1 ORDER BY tgrelid::regclass::text;
+
+-- TRUNCATE of any member of a tracked partition tree, at any depth, and of a
+-- partition that CASCADE reaches, is refused in a session
+SET ROLE sec_shop;
+CREATE TABLE sec.region (region_id int PRIMARY KEY);
+INSERT INTO sec.region VALUES (1);
+CREATE TABLE sec.preg (id int, market text, customer_id int, region_id int, PRIMARY KEY (id, market)) PARTITION BY LIST (market);
+CREATE TABLE sec.preg_eu PARTITION OF sec.preg FOR VALUES IN ('eu') PARTITION BY RANGE (id);
+CREATE TABLE sec.preg_eu_a PARTITION OF sec.preg_eu FOR VALUES FROM (0) TO (1000);
+CREATE TABLE sec.preg_us PARTITION OF sec.preg FOR VALUES IN ('us');
+ALTER TABLE sec.preg_us ADD FOREIGN KEY (region_id) REFERENCES sec.region;
+INSERT INTO sec.preg VALUES (1, 'eu', 1, NULL), (2, 'eu', 2, NULL), (3, 'us', 2, 1);
+GRANT SELECT, TRUNCATE ON sec.preg, sec.preg_eu, sec.preg_eu_a, sec.preg_us, sec.region TO sec_web;
+RESET ROLE;
+SELECT loginas.track('sec.preg', 'customer_id'::name);
+SET ROLE sec_web;
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+SELECT n, r.state, r.message, r.detail
+  FROM (VALUES (1, 'TRUNCATE sec.preg'), (2, 'TRUNCATE sec.preg_eu'), (3, 'TRUNCATE sec.preg_eu_a'),
+               (4, 'TRUNCATE sec.preg_us'), (5, 'TRUNCATE ONLY sec.preg_eu'),
+               (6, 'TRUNCATE sec.region CASCADE')) v(n, stmt),
+       sec_test.refusal(stmt) r
+ ORDER BY n;
+COMMIT;
+RESET ROLE;
+SELECT count(*) AS rows_left FROM sec.preg;
+SELECT loginas."end"(:'k7');
+SELECT loginas.untrack('sec.preg');
+SELECT loginas.untrack('sec.line_note');
+SELECT loginas.untrack('sec.basket_line');
+SELECT loginas.untrack('sec.basket');
+
+-------------------------------------------------------------------------------
 -- Clean up: the shared state as it was
 -------------------------------------------------------------------------------
 SELECT loginas.untrack('sec.cart_item');

@@ -22,6 +22,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -100,7 +102,17 @@ static void
 loginas_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
-	if (!current.active || current.set_in_subxact != mySubid)
+	if (!current.active)
+		return;
+	if (current.locked && current.locked_in_subxact == mySubid)
+	{
+		/* a row lock taken in a subtransaction goes with its rollback */
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			current.locked = false;
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			current.locked_in_subxact = parentSubid;
+	}
+	if (current.set_in_subxact != mySubid)
 		return;
 
 	switch (event)
@@ -183,7 +195,16 @@ loginas_context_set(PG_FUNCTION_ARGS)
 				 errhint("Call it right after BEGIN, in the transaction that does the request's work.")));
 
 	if (!current.active)
+	{
 		current.set_in_subxact = GetCurrentSubTransactionId();
+		current.locked = false;
+	}
+	/* assume() locked the session's row unless the transaction was read-only */
+	if (!current.locked && !XactReadOnly)
+	{
+		current.locked = true;
+		current.locked_in_subxact = GetCurrentSubTransactionId();
+	}
 
 	current.active = true;
 	current.session_id = session_id;
@@ -200,6 +221,52 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.client_addr = optional_string(fcinfo, 10);
 
 	PG_RETURN_VOID();
+}
+
+/*
+ * Before the first tracked write of a transaction whose assume() could not
+ * lock the session's row (it ran while the transaction was read-only, e.g.
+ * inside a function declared SET transaction_read_only = on, a flag that goes
+ * when the function returns): lock it now, FOR KEY SHARE like assume(), and
+ * make sure the session is still live.  Ending a session locks the row FOR
+ * UPDATE, so either the end waits for this transaction, or this waits for the
+ * end and then finds the session ended: no write commits after the end.
+ */
+void
+loginas_context_lock_session(void)
+{
+	LoginAsOwnerState owner;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1];
+	int			rc;
+	bool		live;
+
+	if (!current.active || current.locked)
+		return;
+	args[0] = Int64GetDatum(current.session_id);
+	loginas_as_owner_begin(&owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "loginas: SPI_connect failed");
+	rc = SPI_execute_with_args("SELECT 1 FROM loginas.session ls"
+							   " WHERE ls.session_id OPERATOR(pg_catalog.=) $1 AND ls.ended_at IS NULL"
+							   "   AND ls.expires_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+							   " FOR KEY SHARE",
+							   1, argtypes, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "loginas: could not lock session " INT64_FORMAT ": %s",
+			 current.session_id, SPI_result_code_string(rc));
+	live = (SPI_processed == 1);
+	SPI_finish();
+	loginas_as_owner_end(&owner);
+	if (!live)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("Login as Customer session has ended."),
+				 errdetail("Session %lld ended or expired while this transaction acted in it.",
+						   (long long) current.session_id),
+				 errhint("Log the customer out of the storefront; the admin can start Login as Customer again.")));
+	current.locked = true;
+	current.locked_in_subxact = GetCurrentSubTransactionId();
 }
 
 /*

@@ -38,9 +38,17 @@ typedef struct LoginAsContext
 	char	   *reason;
 	char	   *client_addr;
 	SubTransactionId set_in_subxact;	/* discard when this one aborts */
+	/*
+	 * whether this transaction holds FOR KEY SHARE on the session's row, so
+	 * that ending the session waits for it: assume() takes it unless the
+	 * transaction is read-only then (it could not); the first tracked write
+	 * takes it otherwise (loginas_context_lock_session)
+	 */
+	bool		locked;
+	SubTransactionId locked_in_subxact; /* the lock goes if this one aborts */
 } LoginAsContext;
 
-/* Running SQL as the owner of loginas' schema (track.c) */
+/* Running SQL as the owner of loginas' schema (owner.c) */
 typedef struct LoginAsOwnerState
 {
 	Oid			save_userid;
@@ -52,11 +60,15 @@ extern void loginas_require_owner(FunctionCallInfo fcinfo, const char *name);
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
 extern void loginas_context_clear(void);
+extern void loginas_context_lock_session(void);
+
+/* owner.c */
+extern Oid	loginas_owner(void);
+extern void loginas_as_owner_begin(LoginAsOwnerState *state);
+extern void loginas_as_owner_end(LoginAsOwnerState *state);
 
 /* track.c */
 extern void loginas_track_init(void);
-extern void loginas_as_owner_begin(LoginAsOwnerState *state);
-extern void loginas_as_owner_end(LoginAsOwnerState *state);
 
 /* refusal_queue.c: a refusal handed to the durable refusal log */
 typedef struct LoginAsRefusal

@@ -28,6 +28,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -51,6 +52,10 @@
 #include "catalog/partition.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "replication/logicalworker.h"
+#include "catalog/heap.h"
+#include "catalog/pg_inherits.h"
+#include "commands/tablecmds.h"
 
 #include "loginas.h"
 
@@ -78,6 +83,7 @@ typedef struct TrackedRel
 	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
 	char	   *problem_detail; /* detail and hint; NULL when all is well */
 	char	   *problem_hint;
+	int			problem_code;	/* its SQLSTATE */
 } TrackedRel;
 
 static HTAB *tracked_rels = NULL;
@@ -148,40 +154,6 @@ copy_attnums(Datum arr, AttrNumber *out, const char *what)
 	return n;
 }
 
-/*
- * Run SQL as the owner of loginas' schema: the trigger reads loginas' own
- * tables and the shop's parent rows, whatever the writing role may read.
- */
-static Oid
-loginas_owner(void)
-{
-	Oid			nsp = get_namespace_oid("loginas", false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-void
-loginas_as_owner_begin(LoginAsOwnerState *state)
-{
-	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
-	/* as a security-restricted operation: nothing run here can SET ROLE or leave temporary objects */
-	SetUserIdAndSecContext(loginas_owner(),
-						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-}
-
-void
-loginas_as_owner_end(LoginAsOwnerState *state)
-{
-	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
-}
-
 static void
 fill_entry(TrackedRel *entry)
 {
@@ -212,7 +184,7 @@ fill_entry(TrackedRel *entry)
 	desc = SPI_tuptable->tupdesc;
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	entry->relname = pstrdup(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+	entry->relname = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 	d = SPI_getbinval(tup, desc, 11, &isnull);
 	if (!isnull)
 	{
@@ -221,6 +193,19 @@ fill_entry(TrackedRel *entry)
 		entry->problem_detail = isnull ? NULL : TextDatumGetCString(d);
 		d = SPI_getbinval(tup, desc, 13, &isnull);
 		entry->problem_hint = isnull ? NULL : TextDatumGetCString(d);
+		entry->problem_code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		if (desc->natts >= 14)
+		{
+			d = SPI_getbinval(tup, desc, 14, &isnull);
+			if (!isnull)
+			{
+				char	   *code = TextDatumGetCString(d);
+
+				if (strlen(code) == 5)
+					entry->problem_code = MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]);
+				pfree(code);
+			}
+		}
 	}
 	MemoryContextSwitchTo(old);
 	entry->customer_att = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
@@ -260,7 +245,19 @@ fill_entry(TrackedRel *entry)
 		int			i;
 
 		for (i = 0; i < entry->nfk; i++)
+		{
 			entry->fk_types[i] = TupleDescAttr(rdesc, entry->fk_atts[i] - 1)->atttypid;
+
+			/*
+			 * loginas._track_info() refuses a foreign key of a type the table
+			 * owner made; this is the second lock: the parent query runs with
+			 * the extension owner's rights, and a parameter of such a type
+			 * would run the owner's casts or operators there.
+			 */
+			if (entry->fk_types[i] >= FirstNormalObjectId)
+				elog(ERROR, "loginas: foreign key column %d of %s has a type that is not built-in",
+					 entry->fk_atts[i], entry->relname);
+		}
 		RelationClose(rel);
 		plan = SPI_prepare(query, entry->nfk, entry->fk_types);
 		if (plan == NULL)
@@ -644,6 +641,18 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errmsg("loginas._track_row() must be called as a row trigger installed by loginas.track()"),
 				 errhint("Use loginas.track() to track a table.")));
 
+	/*
+	 * The triggers fire ALWAYS, so that session_replication_role = replica
+	 * cannot switch tracking off in a session.  A logical-replication worker
+	 * applies rows as the publisher wrote them: stamps included, untouched.
+	 */
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA && IsLogicalWorker())
+	{
+		if (TRIGGER_FIRED_AFTER(td->tg_event))
+			return PointerGetDatum(NULL);
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
+	}
+
 	ctx = loginas_current_context();
 
 	/* outside a session a delete concerns nobody: the fastest way out */
@@ -661,7 +670,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	{
 		if (ctx != NULL)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(entry->problem_code),
 					 errmsg_internal("%s", entry->problem),
 					 entry->problem_detail ? errdetail_internal("%s", entry->problem_detail) : 0,
 					 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
@@ -747,6 +756,9 @@ loginas_track_row(PG_FUNCTION_ARGS)
 										  Int64GetDatum(move.created), move.created_null,
 										  Int64GetDatum(ctx->session_id), false));
 
+	/* no write commits after its session's end (context.c) */
+	loginas_context_lock_session();
+
 	if (ctx->read_only)
 	{
 		log_refusal(ctx, "write in a read-only session", entry->relname);
@@ -827,9 +839,13 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 }
 
 /*
- * TRUNCATE of a partition fires no trigger of its partitioned table, so in a
- * session loginas also looks at TRUNCATE itself: a table that is tracked, or
- * a partition of one, cannot be truncated.
+ * TRUNCATE fires the BEFORE TRUNCATE trigger only of the tables it names (and
+ * those CASCADE adds), not of their partitioned ancestors: truncating a
+ * partition -- at any depth of a partition tree, a leaf or a partitioned
+ * table in the middle -- would empty part of a tracked table unseen.  So in a
+ * session loginas looks at TRUNCATE itself: every table it would empty
+ * (with the partitions and inheritance children it reaches, and what CASCADE
+ * adds) is refused when it, or any table it is a partition of, is tracked.
  */
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -847,6 +863,67 @@ has_truncate_guard(Oid relid)
 	return found;
 }
 
+/* refuses the truncation of relid if it or a table it is a partition of is tracked */
+static void
+check_truncate(const LoginAsContext *ctx, Oid relid)
+{
+	char		kind = get_rel_relkind(relid);
+	List	   *ancestors;
+	ListCell   *lc;
+
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		return;					/* TRUNCATE itself reports it */
+	if (has_truncate_guard(relid))
+		refuse_truncate(ctx, relid,
+						"Truncating a tracked table would remove other customers' rows.");
+	ancestors = get_rel_relispartition(relid) ? get_partition_ancestors(relid) : NIL;
+	foreach(lc, ancestors)
+		if (has_truncate_guard(lfirst_oid(lc)))
+			refuse_truncate(ctx, relid,
+							"It is a partition of a tracked table; truncating it would remove other customers' rows.");
+}
+
+static void
+check_truncate_stmt(const LoginAsContext *ctx, TruncateStmt *stmt)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid))
+			continue;			/* TRUNCATE itself reports it */
+		if (rv->inh)
+			relids = list_concat_unique_oid(relids, find_all_inheritors(relid, NoLock, NULL));
+		else
+			relids = list_append_unique_oid(relids, relid);
+	}
+	/* CASCADE empties the tables that reference these, and theirs in turn */
+	while (stmt->behavior == DROP_CASCADE)
+	{
+		List	   *refs = heap_truncate_find_FKs(relids);
+		bool		added = false;
+
+		foreach(lc, refs)
+		{
+			Oid			relid = lfirst_oid(lc);
+
+			if (!list_member_oid(relids, relid))
+			{
+				relids = list_concat_unique_oid(relids, find_all_inheritors(relid, NoLock, NULL));
+				added = true;
+			}
+		}
+		if (!added)
+			break;
+	}
+	foreach(lc, relids)
+		check_truncate(ctx, lfirst_oid(lc));
+}
+
 static void
 loginas_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						ProcessUtilityContext context, ParamListInfo params,
@@ -855,29 +932,7 @@ loginas_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOn
 	const LoginAsContext *ctx = loginas_current_context();
 
 	if (ctx != NULL && IsA(pstmt->utilityStmt, TruncateStmt))
-	{
-		ListCell   *lc;
-
-		foreach(lc, ((TruncateStmt *) pstmt->utilityStmt)->relations)
-		{
-			RangeVar   *rv = lfirst_node(RangeVar, lc);
-			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-			List	   *ancestors;
-			ListCell   *lc2;
-			bool		guarded;
-
-			if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-				continue;		/* TRUNCATE itself reports it, or its trigger fires */
-			/* a tracked table's own BEFORE TRUNCATE trigger refuses it */
-			guarded = false;
-			ancestors = get_rel_relispartition(relid) ? get_partition_ancestors(relid) : NIL;
-			foreach(lc2, ancestors)
-				guarded = guarded || has_truncate_guard(lfirst_oid(lc2));
-			if (guarded)
-				refuse_truncate(ctx, relid,
-								"It is a partition of a tracked table; truncating it would remove other customers' rows.");
-		}
-	}
+		check_truncate_stmt(ctx, (TruncateStmt *) pstmt->utilityStmt);
 
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);

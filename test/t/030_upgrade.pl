@@ -1,8 +1,9 @@
 
 # 030_upgrade.pl
-#	The two ways to loginas 1.1: a fresh CREATE EXTENSION (1.0's script and
-#	the 1.0--1.1 upgrade script, run by PostgreSQL one after the other) and
-#	ALTER EXTENSION loginas UPDATE of a 1.0 install holding a shop's data.
+#	The two ways to each version: a fresh CREATE EXTENSION (1.0's script and
+#	the upgrade scripts 1.0--1.1, 1.1--1.2, run by PostgreSQL one after the
+#	other) and ALTER EXTENSION loginas UPDATE of an older install holding a
+#	shop's data: 1.0 to 1.1, then that install on to 1.2.
 #
 # Database "upgraded": loginas 1.0 and a shop with history (sessions begun
 # from an order, tracked writes, notes, consent, a refusal written by the
@@ -25,7 +26,10 @@
 #	- new activity under 1.1 (session, writes, note, refusal, a row with
 #	  awkward values appended directly) verifies, and the rows carry what
 #	  was given;
-#	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.1)
+#	- then ALTER EXTENSION UPDATE to 1.2: every object the same as in a
+#	  fresh 1.2 install, the reports read the same, the tracked tables'
+#	  triggers fire ALWAYS, the log verifies and goes on;
+#	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.2)
 #	  with the same log, and verify_log() passes there.
 use strict;
 use warnings;
@@ -45,15 +49,17 @@ ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'loginas refusal log launcher'"),
 	'the durable refusal log runs');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh11');
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
+$node->safe_psql('fresh11', "CREATE EXTENSION loginas VERSION '1.1' CASCADE");
 
 # --- fresh: the default version ---------------------------------------------------------
 $node->safe_psql('fresh', 'CREATE EXTENSION loginas CASCADE');
 is($node->safe_psql('fresh', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.1', 'CREATE EXTENSION installs 1.1 (1.0 + the 1.0--1.1 script)');
+	'1.2', 'CREATE EXTENSION installs 1.2 (1.0 + the 1.0--1.1 and 1.1--1.2 scripts)');
 is( $node->safe_psql('fresh', q{SELECT string_agg(source || '>' || target, ' ' ORDER BY source)
 	  FROM pg_extension_update_paths('loginas') WHERE path IS NOT NULL}),
-	'1.0>1.1', 'the only update path: 1.0 -> 1.1');
+	'1.0>1.1 1.0>1.2 1.1>1.2', 'the update paths: 1.0 -> 1.1 -> 1.2');
 
 # --- upgraded: 1.0 and a shop with history ----------------------------------------------
 $node->safe_psql(
@@ -148,14 +154,14 @@ like($before->{customer_history_2}, qr/\(2, 1\), \(2, 2\)/, 'under 1.0: the hist
 $node->safe_psql('upgraded', $corpus_sql . q{SELECT upgrade_check.render('1.0');});
 
 # --- ALTER EXTENSION UPDATE -------------------------------------------------------------
-$node->safe_psql('upgraded', 'ALTER EXTENSION loginas UPDATE');
+$node->safe_psql('upgraded', "ALTER EXTENSION loginas UPDATE TO '1.1'");
 is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.1', 'ALTER EXTENSION loginas UPDATE: 1.1');
+	'1.1', 'ALTER EXTENSION loginas UPDATE TO 1.1: 1.1');
 is($node->safe_psql('upgraded', $languages),
 	'_action_details:c _action_label:c _append:c _keys_text:c _log:c _row_summary:c',
 	'1.1: the log writers and the report text are C');
 
-is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
+is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh11', $catalog_sql),
 	'every object of the extension is the same as in a fresh 1.1 install');
 
 my $after = $snapshot->('upgraded');
@@ -183,7 +189,7 @@ SKIP:
 		q{CREATE DATABASE icu TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'});
 	skip 'no ICU en-US locale', 2 if $icu_rc != 0;
 	$node->safe_psql('icu', "CREATE EXTENSION loginas VERSION '1.0' CASCADE;\n" . $corpus_sql
-		  . q{SELECT upgrade_check.render('1.0'); ALTER EXTENSION loginas UPDATE; SELECT upgrade_check.render('1.1');});
+		  . q{SELECT upgrade_check.render('1.0'); ALTER EXTENSION loginas UPDATE TO '1.1'; SELECT upgrade_check.render('1.1');});
 	my $icu = $node->safe_psql('icu', $corpus_check);
 	like($icu, qr/^\d{4,} compared, 0 differ,/, "ICU en-US collation: the corpus renders the same ($icu)");
 	my $columns = q{SELECT loginas._action_details('write_update', '{"changed_columns": ["b", "a", "B", "_x"]}', false)};
@@ -228,13 +234,33 @@ is( $node->safe_psql(
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
 	'under 1.1: verify_log() passes (rows of 1.0 and 1.1, one chain continued across the update)');
 
+# --- ALTER EXTENSION UPDATE to 1.2 -------------------------------------------------------
+my $before12 = $snapshot->('upgraded');
+$node->safe_psql('upgraded', 'ALTER EXTENSION loginas UPDATE');
+is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
+	'1.2', 'ALTER EXTENSION loginas UPDATE: 1.2');
+is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
+	'every object of the extension is the same as in a fresh 1.2 install');
+my $after12 = $snapshot->('upgraded');
+is($after12->{$_}, $before12->{$_}, "after the update to 1.2: $_ reads the same") for sort keys %reports;
+is( $node->safe_psql(
+		'upgraded', q{SELECT count(*) FILTER (WHERE tgenabled = 'A') || '/' || count(*) FROM pg_trigger
+	  WHERE tgname LIKE 'zz\_loginas\_%' AND tgrelid IN (SELECT relation FROM loginas.tracked)}),
+	'10/10', '1.2: the tracked tables of 1.1 have tracking triggers that fire ALWAYS');
+is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
+	'under 1.2: verify_log() passes');
+$node->safe_psql('upgraded', 'DELETE FROM shop.quote_item WHERE quote_id = 3');	# (outside a session)
+$history->('d', 1, 3, 'after the update to 1.2');
+is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
+	'under 1.2: new activity verifies');
+
 # --- pg_dump of the upgraded database ----------------------------------------------------
 my $dir = PostgreSQL::Test::Utils::tempdir();
 $node->command_ok([ 'pg_dump', '-Fc', '-d', 'upgraded', '-f', "$dir/upgraded.dump" ], 'pg_dump of the upgraded database');
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'restored', "$dir/upgraded.dump" ], 'pg_restore');
 is($node->safe_psql('restored', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.1', 'restored: loginas 1.1');
+	'1.2', 'restored: loginas 1.2');
 is( $node->safe_psql('restored', "SET TimeZone = 'UTC'; $reports{log}"),
 	$node->safe_psql('upgraded', "SET TimeZone = 'UTC'; $reports{log}"), 'restored: the same log');
 is($node->safe_psql('restored', 'SELECT intact FROM loginas.verify_log()'), 't', 'restored: verify_log() passes');

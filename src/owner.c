@@ -1,0 +1,74 @@
+/*
+ * owner.c
+ *		Running code with the rights of loginas' owner.
+ *
+ * The tracking trigger, the write log and the session lock run SQL as the
+ * owner of the schema "loginas" (the extension owner): they read and write
+ * loginas' own tables, and the shop's parent rows, whatever the writing role
+ * may read.  They do so as a security-restricted operation, so nothing run
+ * there can SET ROLE, leave temporary objects behind, or change settings
+ * that outlive it.  What may run there at all is the other half of the rule:
+ * only loginas' own functions and PostgreSQL's built-in types and operators
+ * (track.c checks every column it compares; see docs/guarantees.md).
+ *
+ * The owner's OID is looked up once and kept until the schema's catalog row
+ * changes (ALTER SCHEMA ... OWNER TO, DROP/CREATE EXTENSION).
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "access/htup_details.h"
+#include "miscadmin.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
+
+#include "loginas.h"
+
+static Oid	owner_oid = InvalidOid;
+static bool owner_callback_registered = false;
+
+static void
+owner_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	owner_oid = InvalidOid;
+}
+
+Oid
+loginas_owner(void)
+{
+	if (!OidIsValid(owner_oid))
+	{
+		Oid			nsp = get_namespace_oid("loginas", false);
+		HeapTuple	tup;
+
+		if (!owner_callback_registered)
+		{
+			CacheRegisterSyscacheCallback(NAMESPACEOID, owner_inval, (Datum) 0);
+			owner_callback_registered = true;
+		}
+		tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for namespace %u", nsp);
+		owner_oid = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+		ReleaseSysCache(tup);
+	}
+	return owner_oid;
+}
+
+void
+loginas_as_owner_begin(LoginAsOwnerState *state)
+{
+	Oid			owner = loginas_owner();
+
+	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+loginas_as_owner_end(LoginAsOwnerState *state)
+{
+	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
