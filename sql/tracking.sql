@@ -732,6 +732,41 @@ SELECT item_id, sku, qty, pg_temp.s(loginas_changed_session) AS changed FROM trk
 SELECT action, details FROM pg_temp.new_log();
 
 ------------------------------------------------------------------------------
+-- Bounded memory: a write of many rows is logged in parts of at most 10,000
+-- keys each ("part" i of "parts" n); a transaction of a session writes at
+-- most loginas.max_session_write_rows rows (a superuser's setting), counted
+-- without what a rolled-back savepoint wrote; the write beyond is refused
+------------------------------------------------------------------------------
+CREATE TABLE trk.bulk (bulk_id int PRIMARY KEY, customer_id int NOT NULL, v int NOT NULL DEFAULT 0);
+INSERT INTO trk.bulk SELECT n, 1 FROM generate_series(1, 25000) n;
+SELECT loginas.track('trk.bulk', 'customer_id'::name);
+SELECT action, details FROM pg_temp.new_log();
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE trk.bulk SET v = 1;
+COMMIT;
+SELECT action, session, details ->> 'part' AS part, details ->> 'parts' AS parts, details ->> 'rows' AS rows,
+	   jsonb_array_length(details -> 'keys') AS keys, details -> 'keys' -> 0 AS a_key,
+	   details -> 'changed_columns' AS changed
+  FROM pg_temp.new_log() ORDER BY (details ->> 'part')::int;
+SET loginas.max_session_write_rows = 100;
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE trk.bulk SET v = 2 WHERE bulk_id <= 60;
+SAVEPOINT s;
+UPDATE trk.bulk SET v = 2 WHERE bulk_id BETWEEN 61 AND 100;
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM pg_temp.attempt('UPDATE trk.bulk SET v = 3 WHERE bulk_id BETWEEN 101 AND 140');
+SELECT * FROM pg_temp.attempt('UPDATE trk.bulk SET v = 3 WHERE bulk_id = 141');
+COMMIT;
+RESET loginas.max_session_write_rows;
+SELECT action, details ->> 'rows' AS rows, details ->> 'parts' AS parts FROM pg_temp.new_log();
+SELECT count(*) FILTER (WHERE v = 2) AS updated_60, count(*) FILTER (WHERE v = 3) AS updated_40 FROM trk.bulk;
+SELECT intact FROM loginas.verify_log();
+SELECT loginas.untrack('trk.bulk');
+DROP TABLE trk.bulk;
+
+------------------------------------------------------------------------------
 -- The shop's own database role writes in a session: it needs no privilege on
 -- the parent table, nor on loginas' tables, for the checks and the log
 ------------------------------------------------------------------------------
@@ -746,6 +781,8 @@ SELECT loginas.assume(:'key') = :sid AS assumed;
 UPDATE trk.quote_item SET qty = 7 WHERE item_id = 11;
 SELECT * FROM pg_temp.attempt($$UPDATE trk.quote_item SET qty = 7 WHERE item_id = 21$$);
 COMMIT;
+-- it cannot raise the limit of rows a session's transaction may write
+SELECT pg_temp.attempt_state('SET loginas.max_session_write_rows = 10000000');
 -- and it cannot track, untrack or protect
 SELECT * FROM pg_temp.attempt($$SELECT loginas.track('trk.quote_item', parent => 'trk.quote')$$);
 SELECT * FROM pg_temp.attempt($$SELECT loginas.untrack('trk.quote_item')$$);

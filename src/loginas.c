@@ -19,14 +19,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/*
-	 * No setting named loginas.* exists as a GUC: who is acting is kept in
-	 * C memory (context.c), never in a variable a client could SET.  Reserve
-	 * the prefix so that "SET loginas.anything" is refused instead of
-	 * silently creating a placeholder that looks meaningful.
-	 */
-	MarkGUCPrefixReserved("loginas");
-
 	loginas_context_init();
 	loginas_writelog_init();
 	loginas_track_init();
@@ -34,4 +26,13 @@ _PG_init(void)
 
 	/* the durable refusal log: only when in shared_preload_libraries */
 	loginas_refusal_queue_init();
+
+	/*
+	 * Who is acting is kept in C memory (context.c), never in a variable a
+	 * client could SET; the only loginas.* settings are limits a superuser
+	 * sets (defined above).  Reserve the prefix so that "SET loginas.anything
+	 * else" is refused instead of silently creating a placeholder that looks
+	 * meaningful.
+	 */
+	MarkGUCPrefixReserved("loginas");
 }

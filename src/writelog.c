@@ -11,6 +11,14 @@
  * the writes and their log rows commit or roll back together, and a bulk
  * statement costs one log row instead of one per row.  Groups recorded in a
  * subtransaction that rolls back are dropped with it.
+ *
+ * Memory stays bounded by the write: a group keeps its keys as compact JSON
+ * text in chunks of at most KEYS_PER_LOG_ROW keys (a few bytes a row), and
+ * each chunk becomes a log row of its own ("part" i of "parts" n), so no
+ * log row's keys approach jsonb's size limits and no single allocation grows
+ * without end.  A transaction of a session writes at most
+ * loginas.max_session_write_rows rows (a superuser's setting): the write
+ * beyond it is refused (54000) before anything is committed.
  */
 #include "postgres.h"
 
@@ -25,6 +33,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "miscadmin.h"
 
@@ -46,12 +55,27 @@ typedef struct WriteGroup
 	const char *relname;		/* owned by the trigger's cache: copied */
 	char		op;				/* 'I', 'U', 'D' */
 	int64		rows;
-	StringInfoData keys;		/* JSON array elements, comma separated */
+	struct KeyChunk *chunks;	/* the written rows' primary keys, in order */
+	struct KeyChunk *last_chunk;
 	List	   *changed;		/* names of the columns updates changed */
 } WriteGroup;
 
+/* at most KEYS_PER_LOG_ROW keys: one log row's */
+#define KEYS_PER_LOG_ROW 10000
+
+typedef struct KeyChunk
+{
+	struct KeyChunk *next;
+	int			nkeys;
+	StringInfoData keys;		/* JSON array elements, comma separated */
+} KeyChunk;
+
 static WriteGroup *groups = NULL;
 static WriteGroup *last_group = NULL;
+
+/* rows written in sessions by the current transaction, and the limit */
+static int64 xact_rows = 0;
+static int	max_session_write_rows = 1000000;
 
 static const char *
 op_name(char op)
@@ -89,7 +113,6 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 	g->client_addr = ctx->client_addr ? pstrdup(ctx->client_addr) : NULL;
 	g->relname = pstrdup(relname);
 	g->op = op;
-	initStringInfo(&g->keys);
 	MemoryContextSwitchTo(old);
 
 	/* keep the order of first appearance */
@@ -125,15 +148,27 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 {
 	char		op = TRIGGER_FIRED_BY_INSERT(event) ? 'I' :
 		(TRIGGER_FIRED_BY_UPDATE(event) ? 'U' : 'D');
-	WriteGroup *g = find_group(relname, op, ctx);
+	WriteGroup *g;
 	HeapTuple	keytup = newtup ? newtup : oldtup;
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	StringInfoData key;
+	KeyChunk   *chunk;
+	MemoryContext old;
 	int			i;
 
+	if (xact_rows >= max_session_write_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Login as Customer session %lld may not write more than %d rows in one transaction",
+						(long long) ctx->session_id, max_session_write_rows),
+				 errdetail("Every row a session writes is logged at commit; the limit keeps that bounded."),
+				 errhint("Write in smaller transactions, or have a superuser raise loginas.max_session_write_rows.")));
+	g = find_group(relname, op, ctx);
+	xact_rows++;
 	g->rows++;
-	if (g->keys.len > 0)
-		appendStringInfoChar(&g->keys, ',');
-	appendStringInfoChar(&g->keys, '[');
+
+	/* the key's text, made in the caller's (per-tuple) memory */
+	initStringInfo(&key);
+	appendStringInfoChar(&key, '[');
 	for (i = 0; i < npk; i++)
 	{
 		bool		isnull;
@@ -142,16 +177,34 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 		bool		varlena;
 
 		if (i > 0)
-			appendStringInfoChar(&g->keys, ',');
+			appendStringInfoChar(&key, ',');
 		if (isnull)
 		{
-			appendStringInfoString(&g->keys, "null");
+			appendStringInfoString(&key, "null");
 			continue;
 		}
 		getTypeOutputInfo(TupleDescAttr(desc, pk_atts[i] - 1)->atttypid, &typoutput, &varlena);
-		escape_json(&g->keys, OidOutputFunctionCall(typoutput, d));
+		escape_json(&key, OidOutputFunctionCall(typoutput, d));
 	}
-	appendStringInfoChar(&g->keys, ']');
+	appendStringInfoChar(&key, ']');
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	chunk = g->last_chunk;
+	if (chunk == NULL || chunk->nkeys >= KEYS_PER_LOG_ROW)
+	{
+		chunk = palloc0(sizeof(KeyChunk));
+		initStringInfo(&chunk->keys);
+		if (g->last_chunk)
+			g->last_chunk->next = chunk;
+		else
+			g->chunks = chunk;
+		g->last_chunk = chunk;
+	}
+	if (chunk->nkeys > 0)
+		appendStringInfoChar(&chunk->keys, ',');
+	appendBinaryStringInfo(&chunk->keys, key.data, key.len);
+	chunk->nkeys++;
+	pfree(key.data);
 
 	if (op == 'U')
 	{
@@ -186,6 +239,61 @@ static SPIPlanPtr append_plan = NULL;
 
 #define APPEND_NARGS 12
 
+/* one log row: a group's keys of one chunk (part "part" of "parts") */
+static void
+append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char *db_role)
+{
+	StringInfoData details;
+	Datum		values[APPEND_NARGS];
+	char		nulls[APPEND_NARGS];
+
+	initStringInfo(&details);
+	appendStringInfoString(&details, "{\"table\": ");
+	escape_json(&details, g->relname);
+	appendStringInfo(&details, ", \"operation\": \"%s\", \"rows\": %d, \"keys\": [%s]",
+					 op_name(g->op), chunk->nkeys, chunk->keys.data);
+	if (g->op == 'U')
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(&details, ", \"changed_columns\": [");
+		foreach(lc, g->changed)
+		{
+			if (lc != list_head(g->changed))
+				appendStringInfoString(&details, ", ");
+			escape_json(&details, (const char *) lfirst(lc));
+		}
+		appendStringInfoChar(&details, ']');
+	}
+	if (parts > 1)
+		appendStringInfo(&details, ", \"part\": %d, \"parts\": %d", part, parts);
+	appendStringInfoChar(&details, '}');
+
+#define TEXT_OR_NULL(i, str) \
+	(nulls[i] = (str) ? ' ' : 'n', values[i] = (str) ? CStringGetTextDatum(str) : (Datum) 0)
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
+	values[1] = Int64GetDatum(g->admin_id);
+	TEXT_OR_NULL(2, g->admin_username);
+	values[3] = Int64GetDatum(g->customer_id);
+	TEXT_OR_NULL(4, g->customer_email);
+	values[5] = Int64GetDatum(g->session_id);
+	values[6] = Int64GetDatum(g->store_id);
+	TEXT_OR_NULL(7, g->source);
+	TEXT_OR_NULL(8, g->reason);
+	TEXT_OR_NULL(9, g->client_addr);
+	values[10] = CStringGetTextDatum(db_role);
+	values[11] = CStringGetTextDatum(details.data);
+#undef TEXT_OR_NULL
+	if (SPI_execute_plan(append_plan, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
+	/* what this row needed goes now: a write of many parts stays bounded */
+	pfree(details.data);
+	pfree(DatumGetPointer(values[11]));
+	pfree(chunk->keys.data);
+	chunk->keys.data = NULL;
+}
+
 static void
 flush_groups(void)
 {
@@ -215,49 +323,14 @@ flush_groups(void)
 	db_role = GetUserNameFromId(GetSessionUserId(), false);
 	for (g = groups; g; g = g->next)
 	{
-		StringInfoData details;
-		Datum		values[APPEND_NARGS];
-		char		nulls[APPEND_NARGS];
+		KeyChunk   *chunk;
+		int			parts = 0,
+					part = 0;
 
-		initStringInfo(&details);
-		appendStringInfoString(&details, "{\"table\": ");
-		escape_json(&details, g->relname);
-		appendStringInfo(&details, ", \"operation\": \"%s\", \"rows\": " INT64_FORMAT
-						 ", \"keys\": [%s]",
-						 op_name(g->op), g->rows, g->keys.data);
-		if (g->op == 'U')
-		{
-			ListCell   *lc;
-
-			appendStringInfoString(&details, ", \"changed_columns\": [");
-			foreach(lc, g->changed)
-			{
-				if (lc != list_head(g->changed))
-					appendStringInfoString(&details, ", ");
-				escape_json(&details, (const char *) lfirst(lc));
-			}
-			appendStringInfoChar(&details, ']');
-		}
-		appendStringInfoChar(&details, '}');
-
-#define TEXT_OR_NULL(i, str) \
-		(nulls[i] = (str) ? ' ' : 'n', values[i] = (str) ? CStringGetTextDatum(str) : (Datum) 0)
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
-		values[1] = Int64GetDatum(g->admin_id);
-		TEXT_OR_NULL(2, g->admin_username);
-		values[3] = Int64GetDatum(g->customer_id);
-		TEXT_OR_NULL(4, g->customer_email);
-		values[5] = Int64GetDatum(g->session_id);
-		values[6] = Int64GetDatum(g->store_id);
-		TEXT_OR_NULL(7, g->source);
-		TEXT_OR_NULL(8, g->reason);
-		TEXT_OR_NULL(9, g->client_addr);
-		values[10] = CStringGetTextDatum(db_role);
-		values[11] = CStringGetTextDatum(details.data);
-#undef TEXT_OR_NULL
-		if (SPI_execute_plan(append_plan, values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
+		for (chunk = g->chunks; chunk; chunk = chunk->next)
+			parts++;
+		for (chunk = g->chunks; chunk; chunk = chunk->next)
+			append_group_row(g, chunk, ++part, parts, db_role);
 	}
 	SPI_finish();
 	PopActiveSnapshot();
@@ -281,6 +354,7 @@ writelog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the memory went with TopTransactionContext */
 			groups = last_group = NULL;
+			xact_rows = 0;
 			break;
 		default:
 			break;
@@ -322,6 +396,7 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
 			*link = g->next;	/* its writes were rolled back */
+			xact_rows -= g->rows;
 			continue;
 		}
 		into = parent_group(g, parentSubid);
@@ -336,10 +411,35 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			ListCell   *lc;
 
+			KeyChunk   *chunk = g->chunks;
+
 			into->rows += g->rows;
-			if (into->keys.len > 0 && g->keys.len > 0)
-				appendStringInfoChar(&into->keys, ',');
-			appendBinaryStringInfo(&into->keys, g->keys.data, g->keys.len);
+			while (chunk)
+			{
+				KeyChunk   *next = chunk->next;
+				KeyChunk   *last = into->last_chunk;
+
+				if (last && last->nkeys + chunk->nkeys <= KEYS_PER_LOG_ROW)
+				{
+					/* room in the enclosing group's last chunk: one log row as before */
+					if (last->nkeys > 0 && chunk->nkeys > 0)
+						appendStringInfoChar(&last->keys, ',');
+					appendBinaryStringInfo(&last->keys, chunk->keys.data, chunk->keys.len);
+					last->nkeys += chunk->nkeys;
+					pfree(chunk->keys.data);
+					pfree(chunk);
+				}
+				else
+				{
+					chunk->next = NULL;
+					if (last)
+						last->next = chunk;
+					else
+						into->chunks = chunk;
+					into->last_chunk = chunk;
+				}
+				chunk = next;
+			}
 			foreach(lc, g->changed)
 				add_changed(into, (const char *) lfirst(lc));
 			MemoryContextSwitchTo(old);
@@ -351,6 +451,13 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 loginas_writelog_init(void)
 {
+	DefineCustomIntVariable("loginas.max_session_write_rows",
+							"Most rows one transaction may write in a Login as Customer session.",
+							"Every row is logged at commit; beyond this many the write is refused.",
+							&max_session_write_rows,
+							1000000, 1, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
 	RegisterXactCallback(writelog_xact_callback, NULL);
 	RegisterSubXactCallback(writelog_subxact_callback, NULL);
 }
