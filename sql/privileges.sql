@@ -359,7 +359,8 @@ SELECT pg_temp.try($$SET loginas.session = '1'$$) AS "SET",
        pg_temp.try($$SELECT set_config('loginas.customer', '1', true)$$) AS set_config;
 SELECT loginas.current_session(), loginas.current_admin(), loginas.current_customer(), loginas.banner();
 RESET ROLE;
-SELECT count(*) AS loginas_settings FROM pg_settings WHERE name LIKE 'loginas.%';
+-- the only loginas.* setting is a limit only a superuser sets; who acts is never a setting
+SELECT name, context FROM pg_settings WHERE name LIKE 'loginas.%';
 
 -------------------------------------------------------------------------------
 -- The whole flow through the three roles

@@ -765,6 +765,7 @@ SELECT count(*) FILTER (WHERE v = 2) AS updated_60, count(*) FILTER (WHERE v = 3
 SELECT intact FROM loginas.verify_log();
 SELECT loginas.untrack('trk.bulk');
 DROP TABLE trk.bulk;
+SELECT action, details FROM pg_temp.new_log();
 
 ------------------------------------------------------------------------------
 -- The shop's own database role writes in a session: it needs no privilege on

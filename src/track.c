@@ -3,9 +3,11 @@
  *		Write attribution on the shop's own tables: the row trigger.
  *
  * loginas.track() puts loginas._track_row() on a table as BEFORE ROW
- * triggers for INSERT, UPDATE and DELETE, each with a WHEN clause that lets
- * ordinary writes (no session, no forged stamp) skip the trigger entirely.
- * When it does fire:
+ * triggers for INSERT, UPDATE and DELETE and an AFTER INSERT trigger that
+ * logs inserted rows, all fired ALWAYS (session_replication_role = replica
+ * does not switch them off; a logical-replication apply worker passes
+ * through).  Ordinary writes outside a session take the trigger's fast path.
+ * When it does its work:
  *
  *	outside a session	the stamps cannot be forged: a new row gets no stamps,
  *						an updated row keeps its creation stamp and loses its
@@ -20,9 +22,16 @@
  *
  * What a tracked relation looks like to the trigger (column numbers, key
  * columns, the parent query) is read once per backend through
- * loginas._track_info() and kept in a hash table; a relcache invalidation of
- * the relation (ALTER TABLE, CREATE TRIGGER, loginas.protect, ...) or of any
- * relation on its parent chain throws the entry away.
+ * loginas._track_info() and kept in a hash table in the memory context
+ * "loginas tracked relations" (under CacheMemoryContext); a relcache
+ * invalidation of the relation (ALTER TABLE, CREATE TRIGGER,
+ * loginas.protect, ...) or of any relation on its parent chain marks the
+ * entry for a refill, which frees what the entry held.  The parent query
+ * runs with the extension owner's rights, so it compares only columns of
+ * built-in types (loginas._track_info refuses others; see owner.c).
+ *
+ * TRUNCATE in a session is refused here too (the BEFORE TRUNCATE trigger and
+ * a ProcessUtility hook for the partitions that trigger does not see).
  */
 #include "postgres.h"
 
@@ -87,6 +96,7 @@ typedef struct TrackedRel
 } TrackedRel;
 
 static HTAB *tracked_rels = NULL;
+static MemoryContext tracked_cxt = NULL;
 
 PG_FUNCTION_INFO_V1(loginas_track_row);
 PG_FUNCTION_INFO_V1(loginas_track_truncate);
@@ -168,8 +178,16 @@ fill_entry(TrackedRel *entry)
 
 	free_entry_contents(entry);
 
+	/*
+	 * Valid from now on: an invalidation that arrives while this refill runs
+	 * (its SPI queries process invalidations) marks it invalid again, and the
+	 * next use refills it once more.
+	 */
+	entry->valid = true;
+
 	loginas_as_owner_begin(&owner);
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "loginas: SPI_connect failed");
 	args[0] = ObjectIdGetDatum(entry->relid);
 	if (SPI_execute_with_args("SELECT * FROM loginas._track_info($1)", 1, argtypes, args,
 							  NULL, true, 1) != SPI_OK_SELECT)
@@ -183,7 +201,7 @@ fill_entry(TrackedRel *entry)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
-	old = MemoryContextSwitchTo(TopMemoryContext);
+	old = MemoryContextSwitchTo(tracked_cxt);
 	entry->relname = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 	d = SPI_getbinval(tup, desc, 11, &isnull);
 	if (!isnull)
@@ -269,8 +287,6 @@ fill_entry(TrackedRel *entry)
 	}
 	SPI_finish();
 	loginas_as_owner_end(&owner);
-
-	entry->valid = true;
 }
 
 static TrackedRel *
@@ -285,8 +301,11 @@ get_tracked(Oid relid)
 
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(TrackedRel);
+		tracked_cxt = AllocSetContextCreate(CacheMemoryContext, "loginas tracked relations",
+											ALLOCSET_SMALL_SIZES);
+		ctl.hcxt = tracked_cxt;
 		tracked_rels = hash_create("loginas tracked relations", 64, &ctl,
-								   HASH_ELEM | HASH_BLOBS);
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		CacheRegisterRelcacheCallback(tracked_rel_inval, (Datum) 0);
 	}
 	entry = hash_search(tracked_rels, &relid, HASH_ENTER, &found);
@@ -381,6 +400,21 @@ key_text(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
 	return buf.data;
 }
 
+/*
+ * The key as a JSON array: unambiguous (values quoted and escaped), for
+ * telling rows apart -- ('p, q', 'r') and ('p', 'q, r') print the same in
+ * key_text but not here.
+ */
+static char *
+key_json(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_key(&buf, entry, desc, tuple, true);
+	return buf.data;
+}
+
 /* whom a row belongs to */
 typedef enum RowOwner
 {
@@ -420,7 +454,8 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 				return OWNER_NONE;	/* no parent, so no customer */
 		}
 		loginas_as_owner_begin(&owner);
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "loginas: SPI_connect failed");
 		rc = SPI_execute_plan(entry->parent_plan, values, nulls, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "loginas: parent query of %s failed: %s", entry->relname,
@@ -615,7 +650,7 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 	move.root = entry->chain[0];
 	move.relid = RelationGetRelid(rel);
 	move.tid = oldtup->t_self;
-	move.key = MemoryContextStrdup(TopTransactionContext, key_text(entry, desc, newtup));
+	move.key = MemoryContextStrdup(TopTransactionContext, key_json(entry, desc, newtup));
 	move.created_null = isnull;
 	move.created = isnull ? 0 : DatumGetInt64(created);
 }
@@ -697,7 +732,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		newtup = td->tg_trigtuple;
 		if (move_matches(entry))
 		{
-			char	   *key = key_text(entry, desc, newtup);
+			char	   *key = key_json(entry, desc, newtup);
 
 			moving = (strcmp(key, move.key) == 0);
 			pfree(key);

@@ -36,6 +36,7 @@ use LoginasTest;
 
 my $txns = $ENV{LOGINAS_MEMORY_TXNS} // 4000;
 my $warmup = 500;
+# (the invalidation phase below: LOGINAS_MEMORY_INVALIDATIONS cycles, default 20000)
 my $limit = 1024 * 1024;    # 1 MB
 my $slack = 128 * 1024;     # allocator block granularity, plan and cache rebuilds
 
@@ -179,6 +180,50 @@ run('SET client_min_messages = error');
 phase('procedure', "CALL tap.run($warmup)", "CALL tap.run($txns)");
 run('RESET client_min_messages');
 $psql->quit;
+
+# phase "invalidate": the tracked child table's cache entry is thrown away
+# before every write (as ALTER TABLE, CREATE TRIGGER or loginas.protect
+# would), so every write refills it -- the loginas._track_info() query, the
+# parent query prepared again.  Each refill frees what the entry held; the
+# cache lives in a context of its own under CacheMemoryContext.
+my $cycles = $ENV{LOGINAS_MEMORY_INVALIDATIONS} // 20000;
+my $admin = $node->background_psql('postgres', on_error_stop => 0, timeout => 600 + $cycles / 10);
+$node->safe_psql('postgres', q{
+	CREATE PROCEDURE tap.invalidate_run(n int) LANGUAGE plpgsql AS $$
+	DECLARE
+		k text := (SELECT session_key FROM tap.secret);
+	BEGIN
+		FOR i IN 1 .. n LOOP
+			PERFORM loginas.assume(k);
+			PERFORM loginas._invalidate('shop.cart_item');
+			UPDATE shop.cart SET items = items + 1 WHERE cart_id = 1;
+			INSERT INTO shop.cart_item (cart_id, sku) VALUES (1, 'i-' || i);
+			COMMIT;
+		END LOOP;
+	END
+	$$;});
+my $admin_run = sub {
+	my ($out, $err) = background_query($admin, shift);
+	die "unexpected messages: $err" if $err ne '';
+	return $out;
+};
+$admin_run->('SET client_min_messages = error');
+$admin_run->('CALL tap.invalidate_run(500)');
+my $ctx_sql = q{SELECT sum(total_bytes) FROM pg_backend_memory_contexts};
+my $top_sql = q{SELECT total_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext'};
+my ($inv_before, $top_before) = ($admin_run->($ctx_sql), $admin_run->($top_sql));
+$admin_run->("CALL tap.invalidate_run($cycles)");
+my ($inv_after, $top_after) = ($admin_run->($ctx_sql), $admin_run->($top_sql));
+note(sprintf('invalidate: %d cycles; backend memory %d -> %d bytes; TopMemoryContext %d -> %d bytes',
+	$cycles, $inv_before, $inv_after, $top_before, $top_after));
+cmp_ok($top_after - $top_before, '<', 64 * 1024,
+	"invalidate: $cycles invalidate-then-write cycles leave TopMemoryContext flat (" . ($top_after - $top_before) . ' bytes)');
+cmp_ok($inv_after - $inv_before, '<', 256 * 1024,
+	"invalidate: ... and the whole backend (" . ($inv_after - $inv_before) . ' bytes)');
+is( $admin_run->(q{SELECT string_agg(parent, ',') FROM pg_backend_memory_contexts WHERE name = 'loginas tracked relations'}),
+	'CacheMemoryContext', 'the tracking cache is the named context "loginas tracked relations" under CacheMemoryContext');
+$admin->quit;
+$total += 500 + $cycles;
 
 # everything was written, stamped and logged
 my $q = sub { $node->safe_psql('postgres', shift) };
