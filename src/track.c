@@ -304,7 +304,7 @@ get_tracked(Oid relid)
 		tracked_cxt = AllocSetContextCreate(CacheMemoryContext, "loginas tracked relations",
 											ALLOCSET_SMALL_SIZES);
 		ctl.hcxt = tracked_cxt;
-		tracked_rels = hash_create("loginas tracked relations", 64, &ctl,
+		tracked_rels = hash_create("loginas tracked relation entries", 64, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		CacheRegisterRelcacheCallback(tracked_rel_inval, (Datum) 0);
 	}
