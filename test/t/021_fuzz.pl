@@ -492,8 +492,8 @@ BEGIN
 	ELSIF r < 0.82 THEN RETURN overlay(t PLACING 'g' FROM fz.ri(1, 64)::int FOR 1);
 	ELSIF r < 0.85 THEN RETURN reverse(t);
 	ELSIF r < 0.88 THEN RETURN t || t;
-	ELSIF r < 0.90 THEN RETURN encode(sha256(convert_to(t, 'UTF8')), 'hex');	-- its stored hash
-	ELSIF r < 0.92 THEN RETURN '\x' || encode(sha256(convert_to(t, 'UTF8')), 'hex');
+	ELSIF r < 0.90 THEN RETURN encode(loginas._hash(t), 'hex');	-- its stored hash
+	ELSIF r < 0.92 THEN RETURN '\x' || encode(loginas._hash(t), 'hex');
 	ELSIF r < 0.94 THEN RETURN '';
 	ELSIF r < 0.96 THEN RETURN NULL;
 	ELSIF r < 0.98 THEN RETURN md5(random()::text) || md5(random()::text);
