@@ -267,7 +267,7 @@ CREATE OR REPLACE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint
 DECLARE
 	n bigint;
 	retention interval := loginas._get_setting('log_retention')::interval;
-	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-) retention;
+	horizon timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) retention;
 BEGIN
 	PERFORM loginas._require_writable('loginas.purge_log()');
 	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
