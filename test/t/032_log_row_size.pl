@@ -35,8 +35,8 @@ $node->safe_psql('postgres', shop_setup_sql() . q{
 	INSERT INTO public.secret SELECT 'key', session_key FROM loginas.redeem((SELECT secret FROM public.secret WHERE name = 'ticket'));
 });
 
-# a jsonb object of ~256 MB (one string of 268,435,000 bytes): as big as a jsonb value gets
-my $big = q{jsonb_build_object('x', repeat('a', 268435000))};
+# a jsonb object of ~256 MB (one string of 268,435,300 bytes): as big as a jsonb value gets
+my $big = q{jsonb_build_object('x', repeat('a', 268435300))};
 
 my ($rc, $out, $err) = $node->psql(
 	'postgres', qq{\\set VERBOSITY verbose
@@ -44,7 +44,7 @@ BEGIN;
 SELECT loginas.assume((SELECT secret FROM public.secret WHERE name = 'key'));
 SELECT loginas.note('Huge', $big);
 COMMIT;}, extra_params => [ '-U', 'shop_web' ]);
-like($err, qr/ERROR:  54000: the details of a note are too large\nDETAIL:  They take 268435009 bytes as JSON text; a note keeps at most 65536 \(64 kB\)\./,
+like($err, qr/ERROR:  54000: the details of a note are too large\nDETAIL:  They take 268435309 bytes as JSON text; a note keeps at most 65536 \(64 kB\)\./,
 	'note() refuses 256 MB of details (54000)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM loginas.action_log WHERE action = 'note'}), '0', '... nothing is logged');
 
@@ -53,7 +53,7 @@ my $id = $node->safe_psql('postgres',
 	qq{SELECT loginas._append(now(), 'note', 'success', 1, 'ada', 1, 'veronica\@example.com', 1, 1, NULL, NULL,
 		NULL, 'shop_web', $big || '{"note": "Huge"}')});
 like($id, qr/^\d+$/, 'a row with 256 MB of details is in the log');
-is($node->safe_psql('postgres', qq{SELECT pg_column_size(details) > 0 AND octet_length(details ->> 'x') = 268435000
+is($node->safe_psql('postgres', qq{SELECT pg_column_size(details) > 0 AND octet_length(details ->> 'x') = 268435300
 	FROM loginas.action_log WHERE log_id = $id}), 't', '... all of it');
 
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT intact || ' ' || problem FROM loginas.verify_log()});
@@ -70,7 +70,7 @@ like($err, qr/total size of jsonb array elements exceeds the maximum/,
 ($rc, $out, $err) = $node->psql(
 	'postgres', qq{BEGIN;
 ALTER TABLE loginas.action_log DISABLE TRIGGER USER;
-UPDATE loginas.action_log SET details = jsonb_set(details, '{x}', to_jsonb(repeat('b', 268435000))) WHERE log_id = $id;
+UPDATE loginas.action_log SET details = jsonb_set(details, '{x}', to_jsonb(repeat('b', 268435300))) WHERE log_id = $id;
 SELECT intact || ' ' || log_id || ' ' || problem FROM loginas.verify_log();
 ROLLBACK;});
 is($out, "false $id the row does not match its hash (edited)", 'an edit of that row is found') or diag($err);
