@@ -157,7 +157,7 @@ is($target->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname 
 	'0', 'the fresh cluster has no loginas roles');
 
 # What happens when the roles are forgotten: CREATE EXTENSION (run by
-# pg_restore) creates the four loginas_* group roles, so the GRANTs to
+# pg_restore) creates the five loginas_* group roles, so the GRANTs to
 # loginas_reader and the extension itself restore; only what names the shop's
 # own login roles fails -- their privileges are lost.
 $target->safe_psql('postgres', 'CREATE DATABASE noroles');
@@ -172,7 +172,7 @@ is( $target->safe_psql(
 		'noroles', q{SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'loginas\_%')
 		  || ',' || has_table_privilege('loginas_reader', 'shop.loginas_customers', 'SELECT')
 		  || ',' || (SELECT intact FROM loginas.verify_log())}),
-	'4,true,true', '... the extension created its four roles; the GRANTs to loginas_reader and the log are back');
+	'5,true,true', '... the extension created its five roles; the GRANTs to loginas_reader and the log are back');
 
 # roles first; the only errors allowed are roles that exist already (the
 # bootstrap superuser; here also the loginas_* roles created just above)
