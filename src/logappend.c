@@ -19,7 +19,15 @@
  * loginas._log, the writer of loginas' own lifecycle rows, first fills in
  * what its callers leave out -- the admin's username and the customer's
  * e-mail from the bound relations (reader.c), a session's source, reason
- * and storefront address -- then appends the same way.
+ * and storefront address -- then appends the same way.  Usernames and
+ * e-mails are stored cut to 255 characters (the shop's views decide how long
+ * they are, not the log).
+ *
+ * loginas._log_row_hash (1.2) renders the canonical text of a stored row the
+ * same way and hashes it as the append did: verify_log() checks every row
+ * with it, never building a jsonb value (1.0 and 1.1 rebuilt the row with
+ * jsonb_build_array(), which a row near jsonb's 256 MB limit overflowed).
+ * viewlog.c's worker appends through loginas_append_values().
  *
  * Version 1.0 did this in PL/pgSQL; 1.1 does it here because every logged
  * action pays for it (docs/benchmarks.md, "Action log": appends).

@@ -10,7 +10,8 @@
  *   -> log (writelog.c: the tracked writes of a transaction, logged at commit;
  *           logappend.c: one row appended to the log, its canonical text;
  *           logchain.c: every log row linked into a per-backend hash chain)
- *   -> report (report.c: the reports' per-row text)
+ *   -> report (report.c: the reports' per-row text; viewlog.c: a view through
+ *             viewer_admin recorded by a background worker before it is shown)
  */
 #ifndef LOGINAS_H
 #define LOGINAS_H
