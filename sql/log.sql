@@ -181,15 +181,21 @@ SELECT action, result, admin_id, db_role, details ->> 'role' AS role, details ->
   FROM loginas.action_log WHERE log_id = (SELECT max(log_id) FROM loginas.action_log);
 -- and sets the retention, from 1 day to 100 years, no part negative
 SELECT loginas.set_log_retention('23 hours');
+\echo :LAST_ERROR_SQLSTATE
 SELECT loginas.set_log_retention('101 years');
+\echo :LAST_ERROR_SQLSTATE
 SELECT loginas.set_log_retention('1 mon -31 days');
+\echo :LAST_ERROR_SQLSTATE
 SELECT loginas.set_log_retention('-1 day');
+\echo :LAST_ERROR_SQLSTATE
 SELECT loginas.set_log_retention(NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT loginas.set_log_retention('1 day');
 SELECT loginas.set_log_retention('24 hours');
 SELECT action, db_role, details FROM loginas.action_log WHERE action = 'setting_changed' ORDER BY log_id DESC LIMIT 2;
 SELECT value FROM loginas.settings WHERE name = 'log_retention';
 SELECT loginas.purge_log(now() - interval '23 hours');
+\echo :LAST_ERROR_SQLSTATE
 RESET SESSION AUTHORIZATION;
 -- in the DBA's (a superuser's) session it may be shorter: on this test
 -- system, none, so that this run's rows can be purged
@@ -263,9 +269,12 @@ SELECT intact, problem FROM loginas.verify_log(:'heads');
 ROLLBACK;
 -- what is not a list of heads is refused (22023)
 SELECT * FROM loginas.verify_log(NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM loginas.verify_log('{"chain_id": 1}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM loginas.verify_log('[{"chain_id": "one", "chain_seq": 1, "row_hash": "\\x00"}]');
 SELECT * FROM loginas.verify_log('[{"chain_id": 1, "chain_seq": 1}]');
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM loginas.verify_log('[]');
 
 -- verify_log() recomputes each row's hash in C (loginas._log_row_hash), from

@@ -25,7 +25,9 @@
 # update, with a WARNING and a setting_changed row.
 # The view recorder (views through viewer_admin are recorded by a background
 # worker) pins its settings: a database owner's ALTER DATABASE ... SET
-# default_transaction_read_only = on does not stop it.
+# default_transaction_read_only = on does not stop it.  A view whose record
+# cannot be committed is not shown: the recorder's error (its lock_timeout
+# expired: 55P03), no background worker slot (53000).
 use strict;
 use warnings;
 
@@ -143,6 +145,23 @@ is($out, 't', 'the admin backend (BEGIN READ WRITE) is shown a customer\'s histo
 is($node->safe_psql('shop', $views), $views0 + 1, '... and the view was recorded all the same, by a worker that is not read-only');
 $node->safe_psql('postgres', q{ALTER DATABASE shop RESET ALL});
 
+# a view that cannot be recorded is not shown: here the recorder waits for the
+# shared chain's lock, held by a superuser's open transaction, for its
+# lock_timeout (10 s), then gives up
+my $holder = $node->background_psql('shop');
+background_query($holder, q{BEGIN; SELECT chain_id FROM loginas.shared_chain WHERE name = 'log_views' FOR UPDATE;});
+$views0 = $node->safe_psql('shop', $views);
+($out, $err) = $as->('shop', 'shop_admin', q{SELECT count(*) FROM loginas.customer_history(1, viewer_admin => 1);});
+is($out, '', 'a view whose record cannot be committed shows nothing');
+like(
+	$err,
+	qr/ERROR:  55P03: a view of the Login as Customer log could not be recorded\nDETAIL:  canceling statement due to lock timeout\nHINT:  The report was not shown\. Retry; the server log has the recorder's error\./,
+	'... and says so, with the recorder\'s error (55P03)');
+unlike($err, qr/CONTEXT:/, '... without internal context');
+background_query($holder, 'COMMIT;');
+$holder->quit;
+is($node->safe_psql('shop', $views), $views0, '... and no view was recorded');
+
 # --- the upgrade from 1.1 -------------------------------------------------------------------
 my $legacy_sql = $shop_sql;
 $legacy_sql =~ s/CREATE EXTENSION loginas CASCADE;/CREATE EXTENSION loginas VERSION '1.1' CASCADE;/ or die;
@@ -213,6 +232,18 @@ like($err, qr/ERROR:  28000: .*\nDETAIL:  No ticket matches the given token\./, 
 ($out, $err) = $as->('legacy', 'shop_web', "SELECT session_id IS NOT NULL FROM loginas.redeem(@{[ $secret->('ticket_2') ]});");
 is($out, 't', 'the ticket live under 1.1 redeems after the update, in the upgraded database');
 is($node->safe_psql('legacy', q{SELECT intact FROM loginas.verify_log()}), 't', 'the upgraded log verifies');
+
+# no background worker slot for the recorder: refused after ~5 s, nothing shown
+$node->append_conf('postgresql.conf', 'max_worker_processes = 0');
+$node->restart;
+$views0 = $node->safe_psql('shop', $views);
+($out, $err) = $as->('shop', 'shop_admin', q{SELECT count(*) FROM loginas.customer_history(1, viewer_admin => 1);});
+is($out, '', 'with no free background worker slot a view is not shown');
+like(
+	$err,
+	qr/ERROR:  53000: a view of the Login as Customer log cannot be recorded now\nDETAIL:  No background worker slot is free \(max_worker_processes\); the report was not shown\.\nHINT:  Retry, or raise max_worker_processes\./,
+	'... 53000, saying why');
+is($node->safe_psql('shop', $views), $views0, '... and nothing was recorded');
 
 $node->stop;
 done_testing();
