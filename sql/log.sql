@@ -8,6 +8,16 @@
 --     inserted row -- made by a superuser with the triggers disabled, each in a
 --     transaction that is rolled back
 --   * purge_log() removes old rows, keeps every chain verifiable, logs itself
+--     naming the database role; it is the auditor's (loginas_auditor), not
+--     the admin backend's, and never cuts into the log retention (setting
+--     log_retention, set by the auditor with set_log_retention(), refused by
+--     configure(): 42501)
+--   * verify_log(saved heads): heads kept outside the database show the
+--     newest rows removed, a row rewritten, rows purged before their time
+--   * verify_log() recomputes hashes in C (loginas._log_row_hash), the text
+--     byte for byte loginas._log_content()'s (1.0, 1.1) for every row
+--   * what a row holds is bounded: a note's details 64 kB (54000), begin_from's
+--     reason 1000 characters, names read from the shop 255 characters
 --   * client addresses given to begin/redeem land on the session's rows
 \set VERBOSITY default
 SELECT max(log_id) AS l0 FROM loginas.action_log \gset
@@ -129,15 +139,73 @@ SELECT intact, log_id - :l0 AS log_n, problem FROM loginas.verify_log();
 ROLLBACK;
 SELECT * FROM loginas.verify_log();
 
--- retention
+-- retention: every purge keeps the rows younger than log_retention (90 days
+-- by default), whoever asks (this is a superuser)
+SELECT value, default_value FROM loginas.settings WHERE name = 'log_retention';
 SELECT loginas.purge_log(NULL);
 SELECT loginas.purge_log(now() + interval '1 day');
-SELECT loginas.purge_log(now() - interval '1 day', by_admin => 999);
+SELECT count(*) AS rows_now FROM loginas.action_log \gset
+SELECT loginas.purge_log(clock_timestamp() - interval '1 millisecond');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.purge_log(now() - interval '90 days' + interval '1 second');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) = :rows_now AS nothing_removed FROM loginas.action_log;
+-- the admin backend can neither purge (no EXECUTE: purging is the auditor's)
+-- nor change the retention
+CREATE ROLE regress_log_admin NOLOGIN;
+GRANT loginas_admin TO regress_log_admin;
+CREATE ROLE regress_log_auditor NOLOGIN;
+GRANT loginas_auditor TO regress_log_auditor;
+SET ROLE regress_log_admin;
+SELECT loginas.purge_log(clock_timestamp() - interval '1 millisecond');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.purge_log(now() - interval '1 year', by_admin => 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('log_retention', '1 day', by_admin => 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention('1 day');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) = :rows_now AS nothing_removed FROM loginas.action_log;
+-- configure() refuses it for the DBA too: set_log_retention() is the one way
+SELECT loginas.configure('log_retention', '1 year');
+\echo :LAST_ERROR_SQLSTATE
+-- the auditor (here its login role: SET SESSION AUTHORIZATION) purges what is
+-- older than the retention; the log_purged row names the database role (and
+-- by_admin, when given), the limit and the retention
+SET SESSION AUTHORIZATION regress_log_auditor;
+SELECT loginas.purge_log(now() - interval '90 days', by_admin => 999);
+SELECT loginas.purge_log(now() - interval '90 days') AS purged;
+SELECT action, result, admin_id, db_role, details ->> 'role' AS role, details ->> 'retention' AS retention,
+       details ->> 'rows' AS rows, (details ->> 'before')::timestamptz < now() - interval '89 days' AS before
+  FROM loginas.action_log WHERE log_id = (SELECT max(log_id) FROM loginas.action_log);
+-- and sets the retention, from 1 day to 100 years, no part negative
+SELECT loginas.set_log_retention('23 hours');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention('101 years');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention('1 mon -31 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention('-1 day');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.set_log_retention('1 day');
+SELECT loginas.set_log_retention('24 hours');
+SELECT action, db_role, details FROM loginas.action_log WHERE action = 'setting_changed' ORDER BY log_id DESC LIMIT 2;
+SELECT value FROM loginas.settings WHERE name = 'log_retention';
+SELECT loginas.purge_log(now() - interval '23 hours');
+\echo :LAST_ERROR_SQLSTATE
+RESET SESSION AUTHORIZATION;
+-- in the DBA's (a superuser's) session it may be shorter: on this test
+-- system, none, so that this run's rows can be purged
+SELECT loginas.set_log_retention('0');
 SELECT max(log_id) AS lp FROM loginas.action_log \gset
 SELECT count(*) AS rows_before_purge FROM loginas.action_log WHERE log_id <= :lp \gset
-SELECT loginas.purge_log(clock_timestamp(), by_admin => 1) = :rows_before_purge AS purged_everything_before;
+SELECT loginas.purge_log(now(), by_admin => 1) = :rows_before_purge AS purged_everything_before;
 SELECT count(*) AS left_before_purge FROM loginas.action_log WHERE log_id <= :lp;
-SELECT action, result, admin_username, (details ->> 'rows')::bigint = :rows_before_purge AS counted
+SELECT action, result, admin_username, (details ->> 'rows')::bigint = :rows_before_purge AS counted,
+       details ->> 'role' = session_user AS names_the_role
   FROM loginas.action_log WHERE log_id > :lp ORDER BY log_id;
 SELECT count(*) > 0 AS checkpoints FROM loginas.log_checkpoint;
 SELECT * FROM loginas.verify_log();
@@ -154,6 +222,143 @@ DELETE FROM loginas.action_log WHERE log_id = (SELECT min(log_id) FROM loginas.a
                                                 WHERE chain_id IN (SELECT chain_id FROM loginas.log_checkpoint));
 SELECT intact, problem FROM loginas.verify_log();
 ROLLBACK;
+-- the retention back to its default
+SELECT loginas.set_log_retention('90 days');
+DROP ROLE regress_log_admin, regress_log_auditor;
+
+-- Heads kept outside the database: what the chains alone cannot show
+SELECT loginas.configure('require_reason', 'on');
+SELECT loginas.configure('require_reason', 'off');
+SELECT jsonb_agg(h) AS heads FROM loginas.log_heads() h \gset
+SELECT * FROM loginas.verify_log(:'heads');
+-- the newest row of a chain removed (a superuser with the triggers off):
+-- the chain still verifies, the saved head does not
+BEGIN;
+ALTER TABLE loginas.action_log DISABLE TRIGGER USER;
+DELETE FROM loginas.action_log WHERE log_id = (SELECT max(log_id) FROM loginas.action_log);
+SELECT intact, problem FROM loginas.verify_log();
+SELECT intact, log_id IS NULL AS no_row, problem FROM loginas.verify_log(:'heads');
+ROLLBACK;
+-- the newest row rewritten with a matching hash: likewise
+BEGIN;
+ALTER TABLE loginas.action_log DISABLE TRIGGER USER;
+UPDATE loginas.action_log
+   SET details = '{"setting": "require_reason", "old": "on", "new": "on"}',
+       row_hash = loginas._log_row_hash(prev_hash, chain_id, chain_seq, log_id, logged_at, action_group, action,
+                                        result, admin_id, admin_username, customer_id, customer_email, session_id,
+                                        store_id, source, reason, client_addr, db_role,
+                                        '{"setting": "require_reason", "old": "on", "new": "on"}')
+ WHERE log_id = (SELECT max(log_id) FROM loginas.action_log);
+SELECT intact, problem FROM loginas.verify_log();
+SELECT intact, log_id = (SELECT max(log_id) FROM loginas.action_log) AS that_row, problem FROM loginas.verify_log(:'heads');
+ROLLBACK;
+-- rows younger than the retention purged by hand (the purge window opened by
+-- a superuser, a checkpoint written to match): likewise
+BEGIN;
+SELECT loginas._allow_purge(true);
+WITH last AS (SELECT chain_id, chain_seq, row_hash FROM loginas.action_log
+               WHERE log_id = (SELECT max(log_id) FROM loginas.action_log)),
+     cp AS (INSERT INTO loginas.log_checkpoint (chain_id, chain_seq, row_hash) SELECT * FROM last
+            ON CONFLICT (chain_id) DO UPDATE SET chain_seq = EXCLUDED.chain_seq, row_hash = EXCLUDED.row_hash)
+DELETE FROM loginas.action_log l USING last WHERE l.chain_id = last.chain_id;
+SELECT intact, problem FROM loginas.verify_log();
+SELECT intact, problem FROM loginas.verify_log(:'heads');
+-- ... which, older than the retention, would have been a purge like any other
+SELECT loginas.set_log_retention('0');
+SELECT intact, problem FROM loginas.verify_log(:'heads');
+ROLLBACK;
+-- what is not a list of heads is refused (22023)
+SELECT * FROM loginas.verify_log(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM loginas.verify_log('{"chain_id": 1}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM loginas.verify_log('[{"chain_id": "one", "chain_seq": 1, "row_hash": "\\x00"}]');
+SELECT * FROM loginas.verify_log('[{"chain_id": 1, "chain_seq": 1}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM loginas.verify_log('[]');
+
+-- verify_log() recomputes each row's hash in C (loginas._log_row_hash), from
+-- its columns: the text it hashes is loginas._log_content()'s -- what 1.0 and
+-- 1.1 hashed -- byte for byte, for every row every suite wrote so far ...
+SELECT count(*) > 100 AS many_rows,
+       count(*) FILTER (WHERE loginas._log_row_hash(prev_hash, chain_id, chain_seq, log_id, logged_at, action_group,
+                                                    action, result, admin_id, admin_username, customer_id,
+                                                    customer_email, session_id, store_id, source, reason,
+                                                    client_addr, db_role, details)
+                              IS DISTINCT FROM
+                              sha256(prev_hash || convert_to(chain_id || ':' || chain_seq || ':' ||
+                                     loginas._log_content(log_id, logged_at, action_group, action, result, admin_id,
+                                                          admin_username, customer_id, customer_email, session_id,
+                                                          store_id, source, reason, client_addr, db_role, details),
+                                     'UTF8'))) AS differ
+  FROM loginas.action_log;
+-- ... and for awkward values: quotes, backslashes, control characters,
+-- non-ASCII, numbers of every shape, NULLs, infinite and fractional times
+SELECT count(*) AS awkward_rows,
+       count(*) FILTER (WHERE loginas._log_row_hash('\x0102', 7, 9, id, t, g, 'note', 'success', a, u, c, e, NULL, 4,
+                                                    src, why, addr, r, d)
+                              IS DISTINCT FROM
+                              sha256('\x0102'::bytea || convert_to('7:9:' ||
+                                     loginas._log_content(id, t, g, 'note', 'success', a, u, c, e, NULL, 4, src, why,
+                                                          addr, r, d), 'UTF8'))) AS differ
+  FROM (VALUES (1::bigint, '2026-02-03 04:05:06.789012+00'::timestamptz, 'Login As Customer', -1::bigint,
+                E'ad\u00e9 "q" \\ x', 3::bigint, E'\u00fc\u00f1i@ex\u00e4mple.com', E'line\nbreak', E'tab\treason',
+                '2001:db8::1/64'::inet, 'odd role'::name,
+                '{"k": null, "n": {"m": null, "l": [null, 1.50, "\u00e9", 1e100, -0.0, 123456789012345678901234567890]}}'::jsonb),
+              (NULL, 'infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}'),
+              (2, '-infinity', E'\x01\x1f\u2028', 9223372036854775807, E'\\u0000 \x7f', -9223372036854775808,
+               repeat('\u00e9', 300), '', ' ', '10.0.0.1', 'r', E'{"a\\u0001b": "\\u001f", "": [[], {}], "x": true}'),
+              (3, '1970-01-01 00:00:00.000001+00', 'g', 0, 'u', 0, 'e', 's', 'w', '::1', 'r', '[1, "a"]'),
+              (4, now(), 'g', 1, 'u', 1, 'e', 's', 'w', NULL, 'r', NULL)) v(id, t, g, a, u, c, e, src, why, addr, r, d);
+
+-- What a log row holds is bounded.  A note's details: at most 64 kB
+-- (65536 bytes) as JSON text (54000), nothing logged beyond
+SELECT loginas.configure('enabled', 'on');
+SELECT loginas.grant('Administrators', 'login');
+SELECT loginas.set_assistance(1, true);
+SELECT token FROM loginas.begin(1, 1) \gset
+SELECT session_key AS note_key FROM loginas.redeem(:'token') \gset
+SELECT max(log_id) AS ln FROM loginas.action_log \gset
+BEGIN;
+SELECT loginas.assume(:'note_key') IS NOT NULL AS assumed;
+SELECT octet_length(jsonb_build_object('a', repeat('x', 65527))::text) AS at_the_limit,
+       loginas.note('Large', jsonb_build_object('a', repeat('x', 65527))) IS NOT NULL AS noted;
+SAVEPOINT s;
+SELECT loginas.note('Too large', jsonb_build_object('a', repeat('x', 65528)));
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO SAVEPOINT s;
+SELECT loginas.note('Far too large', jsonb_build_object('a', repeat('x', 10000000)));
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT loginas.assume(:'note_key') IS NOT NULL AS assumed;
+SELECT loginas.note('Large', jsonb_build_object('a', repeat(E'\u00e9', 32763))) IS NOT NULL AS noted_multibyte;
+SAVEPOINT s;
+SELECT loginas.note('Too large', jsonb_build_object('a', repeat(E'\u00e9', 32764)));
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS note_rows, max(octet_length(details::text)) AS largest FROM loginas.action_log
+ WHERE log_id > :ln AND action = 'note';
+SELECT loginas.end(:'note_key');
+-- begin_from's reason: at most 1000 characters, as begin's (22023)
+SELECT token FROM loginas.begin_from(1, 'order', 100, reason => repeat('r', 1001));
+\echo :LAST_ERROR_SQLSTATE
+SELECT token AS t_long FROM loginas.begin_from(1, 'order', 100, reason => repeat('r', 1000)) \gset
+SELECT length(reason) AS reason_kept FROM loginas.session WHERE ticket_hash = loginas._hash(:'t_long');
+SELECT loginas.end_admin(1);
+SELECT loginas.revoke('Administrators', 'login');
+SELECT loginas.configure('enabled', 'off');
+DELETE FROM loginas.consent;
+-- an admin's username or a customer's e-mail read from the shop is stored
+-- cut to 255 characters (rolled back)
+BEGIN;
+SELECT loginas._append(now(), 'note', 'success', 1, repeat(E'\u00e9', 300), 1, repeat('e', 256), NULL, NULL, NULL, NULL,
+                       NULL, 'r', '{}') AS id \gset
+SELECT char_length(admin_username) AS username, char_length(customer_email) AS email
+  FROM loginas.action_log WHERE log_id = :id;
+SELECT intact FROM loginas.verify_log();
+ROLLBACK;
+SELECT * FROM loginas.verify_log();
 
 -- client addresses: the admin's browser on begin, the storefront's client on redeem
 SELECT max(log_id) AS l1 FROM loginas.action_log \gset

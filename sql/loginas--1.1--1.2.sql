@@ -13,7 +13,16 @@
 --     not switch them off; logical-replication apply workers pass through);
 --   * begin/redeem lock only the rows their decision rests on (no shop-wide lock);
 --   * purging the log is a capability of its own (loginas_auditor), bounded by
---     a minimum retention;
+--     a minimum retention (setting log_retention); verify_log(saved_heads)
+--     checks heads kept outside the database;
+--   * what a log row holds is bounded (a note's details: 64 kB), and
+--     verify_log() recomputes hashes in C, without jsonb's size limit;
+--   * a view of the log through viewer_admin, and a refused one, is committed
+--     to the log before the report returns anything (a background worker);
+--   * ticket_ttl / session_ttl are checked as they are applied (no months, no
+--     negative parts);
+--   * ticket and session key hashes are bound to their database: a clone
+--     (CREATE DATABASE ... TEMPLATE) or a restored copy does not accept them;
 --   * the durable refusal log: bounded per backend, workers that die on
 --     SIGTERM and bound their work.
 
@@ -22,6 +31,218 @@
 ------------------------------------------------------------------------------
 -- 2. Settings
 ------------------------------------------------------------------------------
+-- log_retention: how long rows of the action log are kept at least.  No
+-- purge removes a row younger than it (loginas.purge_log), and it is not
+-- the admin backend's to change: loginas.configure() refuses it, members of
+-- loginas_auditor (and the DBA) set it with loginas.set_log_retention().
+INSERT INTO loginas.setting_definition VALUES
+	('log_retention', 'interval', NULL, '90 days', 'Log retention',
+	 'Rows of the action log younger than this are never purged; set with loginas.set_log_retention() by loginas_auditor.');
+
+-- an interval's three fields as PostgreSQL keeps them: months, days, and the
+-- time (in seconds); each with its own sign
+CREATE FUNCTION loginas._interval_fields(p_iv interval, OUT months bigint, OUT days bigint, OUT seconds numeric)
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (EXTRACT(year FROM p_iv) OPERATOR(pg_catalog.*) 12 OPERATOR(pg_catalog.+) EXTRACT(month FROM p_iv))::pg_catalog.int8,
+		   EXTRACT(day FROM p_iv)::pg_catalog.int8,
+		   EXTRACT(hour FROM p_iv) OPERATOR(pg_catalog.*) 3600 OPERATOR(pg_catalog.+) EXTRACT(minute FROM p_iv) OPERATOR(pg_catalog.*) 60
+		   OPERATOR(pg_catalog.+) EXTRACT(second FROM p_iv)
+$$;
+
+-- configure: as in 1.0, but
+--   * a lifetime (ticket_ttl, session_ttl) is checked as begin and redeem
+--     apply it (now() + lifetime): no months or years (their length varies,
+--     and the 1 second..7 days check counted a month as 30 days, so
+--     '3000000 mon -89999993 days' passed as 7 days), no negative days or
+--     time; then 1 second to 7 days.  now() + 7 days never leaves the range
+--     of timestamptz.
+--   * log_retention is refused (42501): it bounds purge_log(), which is not
+--     the admin backend's.
+CREATE OR REPLACE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres	-- intervals are stored in one spelling, whoever sets them
+	AS $$
+DECLARE
+	d loginas.setting_definition;
+	v text := pg_catalog.btrim(configure.value);
+	old text;
+	iv interval;
+	f record;
+	r record;
+	example constant text := 'Give it in days, hours, minutes and seconds, for example ''60 seconds'', ''1 hour'' or ''7 days''.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.configure()');
+	SELECT * INTO d FROM loginas.setting_definition sd WHERE sd.name OPERATOR(pg_catalog.=) configure.name;
+	IF d.name IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized Login as Customer setting "%s"', configure.name), NULL,
+			pg_catalog.format('Valid settings are: %s.',
+				(SELECT pg_catalog.string_agg(sd.name, ', ' ORDER BY sd.name) FROM loginas.setting_definition sd)));
+	END IF;
+	IF d.name OPERATOR(pg_catalog.=) 'log_retention' THEN
+		PERFORM loginas._refuse(NULL, '42501', 'setting "log_retention" cannot be changed with loginas.configure()',
+			'The log retention bounds loginas.purge_log(): it is changed by the auditor, not by the admin backend.',
+			'A member of loginas_auditor changes it with loginas.set_log_retention(interval).');
+	END IF;
+	IF v IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('setting "%s" cannot be NULL', d.name));
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+
+	IF d.kind OPERATOR(pg_catalog.<>) 'interval' THEN
+		v := pg_catalog.lower(v);
+	END IF;
+	IF d.kind OPERATOR(pg_catalog.=) 'boolean' THEN
+		IF v IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+			v := 'on';
+		ELSIF v IN ('off', 'false', 'no', '0', 'f', 'n') THEN
+			v := 'off';
+		ELSE
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				'Valid values are "on" and "off".');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'choice' THEN
+		IF NOT v OPERATOR(pg_catalog.=) ANY (d.choices) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				pg_catalog.format('Valid values are: %s.', pg_catalog.array_to_string(d.choices, ', ')));
+		END IF;
+	ELSE
+		BEGIN
+			iv := v::interval;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+			iv := NULL;
+		END;
+		IF iv IS NOT NULL THEN
+			f := loginas._interval_fields(iv);
+			IF f.months OPERATOR(pg_catalog.<>) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'A lifetime cannot be given in months or years: their length varies.', example);
+			END IF;
+			IF f.days OPERATOR(pg_catalog.<) 0 OR f.seconds OPERATOR(pg_catalog.<) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'Neither the days nor the time of a lifetime can be negative.', example);
+			END IF;
+		END IF;
+		IF iv IS NULL OR iv OPERATOR(pg_catalog.<) interval '1 second' OR iv OPERATOR(pg_catalog.>) interval '7 days' THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'The value must be an interval between 1 second and 7 days.',
+				'For example ''60 seconds'' or ''1 hour''.');
+		END IF;
+		v := iv::text;
+	END IF;
+
+	-- lock the setting's row (if any): a begin holding it must finish first
+	SELECT st.value INTO old FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) d.name FOR UPDATE;
+	old := COALESCE(old, d.default_value);
+	IF old OPERATOR(pg_catalog.=) v THEN
+		RETURN v;			-- nothing changes, nothing is written
+	END IF;
+	INSERT INTO loginas.setting AS s (name, value, changed_by_admin)
+	VALUES (d.name, v, by_admin)
+	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
+	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+
+	PERFORM loginas._log('setting_changed', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v));
+
+	-- turning the feature off ends every live ticket and session
+	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
+		FOR r IN SELECT s.session_id FROM loginas.session s WHERE s.ended_at IS NULL ORDER BY s.session_id LOOP
+			PERFORM loginas._end_session(r.session_id, 'feature_disabled', by_admin);
+		END LOOP;
+	END IF;
+	RETURN v;
+END
+$$;
+
+-- the log retention: members of loginas_auditor and the DBA.  From 1 day to
+-- 100 years (months and years count as calendar months here: a retention is
+-- measured back from now()); below 1 day only in a superuser's session (a
+-- test system).  Logged as a setting_changed row.
+CREATE FUNCTION loginas.set_log_retention(retention interval)
+	RETURNS interval
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+DECLARE
+	f record;
+	v text;
+	old text;
+	dba boolean := COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+							  WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER), false);
+	lowest interval := CASE WHEN dba THEN interval '0' ELSE interval '1 day' END;
+BEGIN
+	PERFORM loginas._require_writable('loginas.set_log_retention()');
+	IF retention IS NULL THEN
+		PERFORM loginas._raise('22023', 'the log retention cannot be NULL', NULL, 'For example ''90 days'' or ''1 year''.');
+	END IF;
+	f := loginas._interval_fields(retention);
+	IF f.months OPERATOR(pg_catalog.<) 0 OR f.days OPERATOR(pg_catalog.<) 0 OR f.seconds OPERATOR(pg_catalog.<) 0 THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('invalid log retention "%s"', retention),
+			'Neither the months, the days nor the time of a retention can be negative.',
+			'For example ''90 days'' or ''1 year''.');
+	END IF;
+	IF retention OPERATOR(pg_catalog.<) lowest OR retention OPERATOR(pg_catalog.>) interval '100 years' THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('invalid log retention "%s"', retention),
+			pg_catalog.format('The retention must be between %s and 100 years.',
+							  CASE WHEN dba THEN '0' ELSE '1 day' END),
+			'For example ''90 days'' or ''1 year''.');
+	END IF;
+	v := retention::text;
+	SELECT st.value INTO old FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) 'log_retention' FOR UPDATE;
+	old := COALESCE(old, (SELECT sd.default_value FROM loginas.setting_definition sd
+						   WHERE sd.name OPERATOR(pg_catalog.=) 'log_retention'));
+	IF old OPERATOR(pg_catalog.=) v THEN
+		RETURN retention;
+	END IF;
+	INSERT INTO loginas.setting AS s (name, value)
+	VALUES ('log_retention', v)
+	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
+	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
+		   changed_by_admin = NULL, changed_by_role = SESSION_USER;
+	PERFORM loginas._log('setting_changed', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', 'log_retention', 'old', old, 'new', v));
+	RETURN retention;
+END
+$$;
+
+COMMENT ON FUNCTION loginas.set_log_retention(interval)
+	IS 'the minimum age of the rows loginas.purge_log() may remove (loginas_auditor)';
+
+-- a lifetime stored under 1.1 that 1.2 refuses (months, negative parts, out
+-- of range) is put back to its default, and that is logged
+DO $lifetimes$
+DECLARE
+	r record;
+	iv interval;
+	f record;
+BEGIN
+	FOR r IN SELECT st.name, d.default_value FROM loginas.setting st JOIN loginas.setting_definition d USING (name)
+			  WHERE st.name IN ('ticket_ttl', 'session_ttl') ORDER BY st.name
+	LOOP
+		SELECT st.value::interval INTO iv FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) r.name;
+		f := loginas._interval_fields(iv);
+		IF f.months OPERATOR(pg_catalog.<>) 0 OR f.days OPERATOR(pg_catalog.<) 0 OR f.seconds OPERATOR(pg_catalog.<) 0
+		   OR iv OPERATOR(pg_catalog.<) interval '1 second' OR iv OPERATOR(pg_catalog.>) interval '7 days' THEN
+			RAISE WARNING 'loginas: setting "%" was "%", which 1.2 refuses; it is reset to its default "%"',
+				r.name, iv, r.default_value;
+			PERFORM loginas.configure(r.name, r.default_value);
+		END IF;
+	END LOOP;
+END
+$lifetimes$;
+
 
 ------------------------------------------------------------------------------
 -- 6. Action log: refusals (the durable refusal log's SQL side)
@@ -30,6 +251,477 @@
 ------------------------------------------------------------------------------
 -- 6 (cont). Purging the log
 ------------------------------------------------------------------------------
+-- Who purges: members of loginas_auditor (section 9), not the admin backend
+-- whose actions the log records.  What: only rows older than the log
+-- retention (setting log_retention, default 90 days), whoever asks -- a
+-- superuser too.  The log_purged row names the database role that purged
+-- (its db_role, and "role" in its details) and the retention in force; it is
+-- written after the purge, so no purge removes its own row, and it is young:
+-- no purge removes it for a whole retention.
+CREATE OR REPLACE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+DECLARE
+	n bigint;
+	retention interval := loginas._get_setting('log_retention')::interval;
+	horizon timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) retention;
+BEGIN
+	PERFORM loginas._require_writable('loginas.purge_log()');
+	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
+		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
+			'Rows older than it are removed.', NULL);
+	END IF;
+	IF purge_log.before OPERATOR(pg_catalog.>) horizon THEN
+		PERFORM loginas._raise('22023', 'purge_log() cannot remove rows younger than the log retention',
+			pg_catalog.format('The log retention is %s: rows younger than that are kept.', retention),
+			'Pass a time at least log_retention ago; loginas.settings shows the retention.');
+	END IF;
+	PERFORM loginas._check_by_admin(purge_log.by_admin);
+	PERFORM loginas._allow_purge(true);
+	-- per chain, the purged part is a prefix: up to its last row older than the limit
+	WITH last_purged AS (
+		SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash
+		  FROM loginas.action_log l
+		 WHERE l.logged_at OPERATOR(pg_catalog.<) purge_log.before
+		 ORDER BY l.chain_id, l.chain_seq DESC
+	), checkpoints AS (
+		INSERT INTO loginas.log_checkpoint AS cp (chain_id, chain_seq, row_hash)
+		SELECT lp.chain_id, lp.chain_seq, lp.row_hash FROM last_purged lp
+		ON CONFLICT (chain_id) DO UPDATE
+		   SET chain_seq = EXCLUDED.chain_seq, row_hash = EXCLUDED.row_hash, purged_at = pg_catalog.now()
+		RETURNING cp.chain_id, cp.chain_seq
+	), gone AS (
+		DELETE FROM loginas.action_log l USING checkpoints c
+		 WHERE l.chain_id OPERATOR(pg_catalog.=) c.chain_id AND l.chain_seq OPERATOR(pg_catalog.<=) c.chain_seq
+		RETURNING 1
+	)
+	SELECT pg_catalog.count(*) INTO n FROM gone;
+	PERFORM loginas._allow_purge(false);
+	PERFORM loginas._log('log_purged', 'success', purge_log.by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n,
+																	'retention', retention::pg_catalog.text,
+																	'role', SESSION_USER::pg_catalog.text));
+	RETURN n;
+END
+$$;
+
+-- A note's details are bounded: at most 64 kB (65,536 bytes) as JSON text,
+-- the text the log hashes and the reports render (54000 beyond).  The other
+-- texts a row carries are bounded where they enter: a note's action (200
+-- characters), begin's reason (1000) and source (200), end reasons (a fixed
+-- list); usernames and e-mails read from the shop's views are stored cut to
+-- 255 characters (src/logappend.c).
+CREATE OR REPLACE FUNCTION loginas.note(action text, details jsonb DEFAULT '{}')
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	size bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.note()');
+	IF loginas.current_session() IS NULL THEN
+		PERFORM loginas._raise('55000', 'loginas.note() needs a Login as Customer session', NULL,
+			'Call it in a transaction that called loginas.assume().');
+	END IF;
+	IF note.action IS NULL OR pg_catalog.btrim(note.action) OPERATOR(pg_catalog.=) ''
+	   OR pg_catalog.length(note.action) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._raise('22023', 'a note needs an action of 1 to 200 characters', NULL, NULL);
+	END IF;
+	IF note.details IS NULL OR pg_catalog.jsonb_typeof(note.details) OPERATOR(pg_catalog.<>) 'object' THEN
+		PERFORM loginas._raise('22023', 'the details of a note must be a JSON object', NULL, NULL);
+	END IF;
+	size := pg_catalog.octet_length(note.details::pg_catalog.text);
+	IF size OPERATOR(pg_catalog.>) 65536 THEN
+		PERFORM loginas._raise('54000', 'the details of a note are too large',
+			pg_catalog.format('They take %s bytes as JSON text; a note keeps at most 65536 (64 kB).', size),
+			'Keep large documents in the shop''s own tables and note a reference to them.');
+	END IF;
+	-- everything the row carries was read by assume() and is in the context
+	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
+						   loginas.current_admin(), loginas._context_text('admin_username'),
+						   loginas.current_customer(), loginas._context_text('customer_email'),
+						   loginas.current_session(), loginas.current_store(),
+						   loginas._context_text('source'), loginas._context_text('reason'),
+						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
+						   SESSION_USER,
+						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action));
+END
+$$;
+
+-- Verifying: the hash of each row is recomputed by the same C code that
+-- appended it (src/logappend.c), from the row's columns, without building a
+-- jsonb value: a row is verifiable whatever its size (1.0 and 1.1 rebuilt it
+-- with jsonb_build_array(), which a row with near 256 MB of details
+-- overflowed).  The text is byte for byte loginas._log_content()'s, so rows
+-- of every version verify.
+CREATE FUNCTION loginas._log_row_hash(prev_hash bytea, chain_id bigint, chain_seq bigint, log_id bigint,
+									  logged_at timestamptz, action_group text, action text, result text,
+									  admin_id bigint, admin_username text, customer_id bigint,
+									  customer_email text, session_id bigint, store_id bigint, source text,
+									  reason text, client_addr inet, db_role name, details jsonb)
+	RETURNS bytea
+	LANGUAGE c IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_log_row_hash';
+
+CREATE OR REPLACE FUNCTION loginas.verify_log()
+	RETURNS TABLE (intact boolean, log_id bigint, chain_id bigint, chain_seq bigint, problem text)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH r AS (
+		SELECT l.log_id, l.chain_id, l.chain_seq, l.prev_hash, l.row_hash,
+			   loginas._log_row_hash(l.prev_hash, l.chain_id, l.chain_seq, l.log_id, l.logged_at, l.action_group,
+									 l.action, l.result, l.admin_id, l.admin_username, l.customer_id,
+									 l.customer_email, l.session_id, l.store_id, l.source, l.reason,
+									 l.client_addr, l.db_role, l.details) AS computed,
+			   pg_catalog.lag(l.chain_seq) OVER w AS before_seq,
+			   pg_catalog.lag(l.row_hash) OVER w AS before_hash
+		  FROM loginas.action_log l
+		WINDOW w AS (PARTITION BY l.chain_id ORDER BY l.chain_seq)
+	), problems AS (
+		SELECT r.log_id, r.chain_id, r.chain_seq,
+			   CASE
+				 WHEN NOT EXISTS (SELECT FROM loginas.log_chain c WHERE c.chain_id OPERATOR(pg_catalog.=) r.chain_id)
+				   THEN 'the row belongs to no known chain (inserted)'
+				 WHEN r.computed OPERATOR(pg_catalog.<>) r.row_hash
+				   THEN 'the row does not match its hash (edited)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) 1
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'))
+				   THEN 'the beginning of its chain is missing (deleted)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NOT NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) (cp.chain_seq OPERATOR(pg_catalog.+) 1)
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) cp.row_hash)
+				   THEN 'the chain does not continue from its purge checkpoint (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.=) r.before_seq
+				   THEN 'two rows claim the same place in the chain (inserted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.<>) (r.before_seq OPERATOR(pg_catalog.+) 1)
+				   THEN 'rows are missing before this one (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.prev_hash OPERATOR(pg_catalog.<>) r.before_hash
+				   THEN 'the row does not follow the one before it (inserted or replaced)'
+			   END AS problem
+		  FROM r LEFT JOIN loginas.log_checkpoint cp ON cp.chain_id OPERATOR(pg_catalog.=) r.chain_id
+	)
+	SELECT * FROM (
+		SELECT false, p.log_id, p.chain_id, p.chain_seq, p.problem
+		  FROM problems p WHERE p.problem IS NOT NULL
+		 ORDER BY p.log_id LIMIT 1) broken
+	UNION ALL
+	SELECT true, NULL::bigint, NULL::bigint, NULL::bigint, 'intact'
+	 WHERE NOT EXISTS (SELECT FROM problems p WHERE p.problem IS NOT NULL)
+$$;
+
+-- Heads kept outside the database (loginas.log_heads(), saved by the DBA,
+-- e.g. every hour) make what the chains alone cannot show visible: the
+-- newest rows of a chain removed, a chain rewritten from some row on, a
+-- chain removed whole, a purge of rows younger than the retention -- by
+-- anyone, a superuser too.  verify_log(saved_heads) first walks the chains
+-- as verify_log() does, then checks each saved head: its row must still be
+-- there with the saved hash, or be purged -- covered by its chain's purge
+-- checkpoint and logged (the saved logged_at) more than log_retention ago.
+CREATE FUNCTION loginas.verify_log(saved_heads jsonb)
+	RETURNS TABLE (intact boolean, log_id bigint, chain_id bigint, chain_seq bigint, problem text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	walked record;
+	h record;
+	hid bigint;
+	hseq bigint;
+	hhash bytea;
+	hat timestamptz;
+	found_id bigint;
+	found_hash bytea;
+	cp loginas.log_checkpoint;
+	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-) loginas._get_setting('log_retention')::interval;
+BEGIN
+	IF saved_heads IS NULL OR pg_catalog.jsonb_typeof(saved_heads) OPERATOR(pg_catalog.<>) 'array' THEN
+		PERFORM loginas._raise('22023', 'saved_heads must be a JSON array of log heads',
+			'Each element is one row of loginas.log_heads(): {"chain_id": ..., "chain_seq": ..., "row_hash": "\\x...", "logged_at": "..."}.',
+			'Save them with: SELECT jsonb_agg(h) FROM loginas.log_heads() h.');
+	END IF;
+	SELECT * INTO walked FROM loginas.verify_log() v;
+	IF NOT walked.intact THEN
+		RETURN QUERY SELECT walked.intact, walked.log_id, walked.chain_id, walked.chain_seq, walked.problem;
+		RETURN;
+	END IF;
+	FOR h IN SELECT e.value AS head, e.ordinality AS n FROM pg_catalog.jsonb_array_elements(saved_heads) WITH ORDINALITY e
+	LOOP
+		BEGIN
+			hid := (h.head OPERATOR(pg_catalog.->>) 'chain_id')::bigint;
+			hseq := (h.head OPERATOR(pg_catalog.->>) 'chain_seq')::bigint;
+			hhash := (h.head OPERATOR(pg_catalog.->>) 'row_hash')::bytea;
+			hat := (h.head OPERATOR(pg_catalog.->>) 'logged_at')::timestamptz;
+		EXCEPTION WHEN OTHERS THEN
+			hid := NULL;
+		END;
+		IF hid IS NULL OR hseq IS NULL OR hhash IS NULL OR pg_catalog.jsonb_typeof(h.head) OPERATOR(pg_catalog.<>) 'object' THEN
+			PERFORM loginas._raise('22023', pg_catalog.format('saved head %s is not a log head', h.n),
+				'A log head has chain_id, chain_seq, row_hash and logged_at, as loginas.log_heads() returns them.',
+				'Save them with: SELECT jsonb_agg(h) FROM loginas.log_heads() h.');
+		END IF;
+		SELECT l.log_id, l.row_hash INTO found_id, found_hash
+		  FROM loginas.action_log l
+		 WHERE l.chain_id OPERATOR(pg_catalog.=) hid AND l.chain_seq OPERATOR(pg_catalog.=) hseq;
+		IF found_id IS NOT NULL THEN
+			IF found_hash OPERATOR(pg_catalog.<>) hhash THEN
+				RETURN QUERY SELECT false, found_id, hid, hseq,
+					'the row of a saved head is not the one saved (rewritten)'::pg_catalog.text;
+				RETURN;
+			END IF;
+			CONTINUE;
+		END IF;
+		SELECT * INTO cp FROM loginas.log_checkpoint c WHERE c.chain_id OPERATOR(pg_catalog.=) hid;
+		IF cp.chain_id IS NOT NULL AND cp.chain_seq OPERATOR(pg_catalog.>=) hseq
+		   AND hat OPERATOR(pg_catalog.<) horizon
+		   AND (cp.chain_seq OPERATOR(pg_catalog.>) hseq OR cp.row_hash OPERATOR(pg_catalog.=) hhash) THEN
+			CONTINUE;		-- purged, within the retention
+		END IF;
+		RETURN QUERY SELECT false, NULL::bigint, hid, hseq,
+			CASE WHEN cp.chain_id IS NOT NULL AND cp.chain_seq OPERATOR(pg_catalog.>=) hseq
+				 THEN 'the row of a saved head younger than the log retention was removed (deleted)'
+				 ELSE 'the row of a saved head is missing (deleted)' END;
+		RETURN;
+	END LOOP;
+	RETURN QUERY SELECT true, NULL::bigint, NULL::bigint, NULL::bigint, 'intact'::pg_catalog.text;
+END
+$$;
+
+COMMENT ON FUNCTION loginas.verify_log(jsonb) IS 'verify_log(), and every saved head (loginas.log_heads() kept outside the database) still in the log or purged within the retention';
+
+------------------------------------------------------------------------------
+-- 8a (cont). Sessions: secrets bound to the database they were issued in
+------------------------------------------------------------------------------
+-- The stored hash of a ticket or session key mixes in the database's
+-- identity (src/token.c): sha256("loginas:<system identifier>:<database
+-- oid>:" || sha256(secret)).  CREATE DATABASE ... TEMPLATE copies every table,
+-- the hashes too, but the copy has another OID: no live ticket or key of the
+-- original matches there.  Likewise a dump restored into another database.
+-- begin, redeem, assume and end hash with loginas._hash as before.
+CREATE OR REPLACE FUNCTION loginas._hash(p_secret text) RETURNS bytea
+	LANGUAGE c STABLE STRICT PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_secret_hash';
+
+-- a 1.1 hash (sha256 of the secret) bound the same way
+CREATE FUNCTION loginas._bind_hash(p_hash bytea) RETURNS bytea
+	LANGUAGE c STABLE STRICT PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_bind_hash';
+
+-- the hashes stored by 1.1, bound to this database: live tickets and
+-- sessions go on working across the update (and only here)
+UPDATE loginas.session
+   SET ticket_hash = loginas._bind_hash(ticket_hash), key_hash = loginas._bind_hash(key_hash);
+
+------------------------------------------------------------------------------
+-- 11. Reports: a view through viewer_admin is recorded before it is shown
+------------------------------------------------------------------------------
+-- 1.0/1.1 wrote the 'log_viewed' row in the caller's transaction, so a
+-- ROLLBACK (or ROLLBACK TO SAVEPOINT) after the report kept the rows and
+-- dropped the record, and a refused view was recorded nowhere.  Now both are
+-- written by loginas._append_committed (src/viewlog.c): a background worker
+-- appends the row in a transaction of its own and commits it before the
+-- report returns a single row -- whatever the caller's transaction does
+-- afterwards.  A refused view is a 'log_view_refused' failure row.  All views
+-- go to one hash chain, named in loginas.shared_chain.
+
+-- the chains appended to by more than one backend, by name
+CREATE TABLE loginas.shared_chain (
+	name		text PRIMARY KEY,
+	chain_id	bigint			-- NULL until its first row
+);
+SELECT pg_catalog.pg_extension_config_dump('loginas.shared_chain', '');
+
+CREATE FUNCTION loginas._append_committed(p_logged_at timestamptz, p_action text, p_result text,
+								p_admin_id bigint, p_admin_username text,
+								p_customer_id bigint, p_customer_email text,
+								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
+								p_client_addr inet, p_db_role name, p_details jsonb)
+	RETURNS bigint
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_append_committed';
+
+-- the row of a view, or of a refused one, committed on return; the names
+-- as loginas._log reads them (none when they cannot be read)
+CREATE FUNCTION loginas._record_view(p_action text, p_result text, p_viewer bigint, p_customer_id bigint,
+									 p_details jsonb)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	username text;
+	email text;
+BEGIN
+	BEGIN
+		username := loginas._lookup('admins', p_viewer, true) OPERATOR(pg_catalog.->>) 'username';
+		email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+	EXCEPTION WHEN OTHERS THEN
+		NULL;		-- a binding that cannot be read: the ids are logged
+	END;
+	RETURN loginas._append_committed(pg_catalog.clock_timestamp(), p_action, p_result, p_viewer, username,
+									 p_customer_id, email, NULL, NULL, NULL, NULL, pg_catalog.inet_client_addr(),
+									 SESSION_USER, p_details);
+END
+$$;
+
+-- viewer_admin: an existing, active admin whose role has "view_log".  A
+-- refusal is recorded (log_view_refused, with the report and its filters)
+-- before it is raised.  A read-only transaction is refused first (25006):
+-- the view could not be recorded on a standby, and a read-only transaction
+-- writes nothing, not even through loginas.
+DROP FUNCTION loginas._check_viewer(bigint);
+CREATE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+	st text;
+	msg text;
+	det text;
+	hnt text;
+BEGIN
+	PERFORM loginas._require_writable(pg_catalog.format('loginas.%s() with viewer_admin', p_report));
+	IF p_viewer IS NULL THEN
+		st := '42501';
+		msg := 'viewing the Login as Customer log needs viewer_admin';
+		det := 'Without viewer_admin only members of loginas_reporting may read the log.';
+		hnt := 'Pass viewer_admin => the id of the admin user viewing the log; their role needs the "view_log" resource.';
+	ELSE
+		BEGIN
+			a := loginas._lookup('admins', p_viewer);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+									hnt = PG_EXCEPTION_HINT;
+		END;
+		IF st IS NOT NULL THEN
+			NULL;		-- the admins binding cannot be read: refused with its error
+		ELSIF a IS NULL THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user %s does not exist', p_viewer);
+			det := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_viewer);
+			hnt := 'Pass the id of the admin user viewing the log as viewer_admin.';
+		ELSIF NOT COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is inactive', a OPERATOR(pg_catalog.->>) 'username');
+			det := 'Only active admin users can view the Login as Customer log.';
+		ELSIF NOT loginas.permitted(p_viewer, 'view_log') THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is not allowed to view the Login as Customer log',
+									 a OPERATOR(pg_catalog.->>) 'username');
+			det := pg_catalog.format('Role "%s" does not have the "View Login as Customer Log" resource.',
+									 a OPERATOR(pg_catalog.->>) 'role');
+			hnt := pg_catalog.format('Grant it with loginas.grant(%L, ''view_log'').', a OPERATOR(pg_catalog.->>) 'role');
+		END IF;
+	END IF;
+	IF st IS NOT NULL THEN
+		PERFORM loginas._record_view('log_view_refused', 'failure', p_viewer, p_customer_id,
+			pg_catalog.jsonb_build_object('sqlstate', st, 'message', msg, 'detail', NULLIF(det, ''),
+										  'report', p_report, 'filters', pg_catalog.jsonb_strip_nulls(p_filters)));
+		PERFORM loginas._raise(st, msg, NULLIF(det, ''), NULLIF(hnt, ''));
+	END IF;
+END
+$$;
+
+-- the 'log_viewed' row of a report viewed through viewer_admin: committed
+-- when this returns (the report has not returned a row yet)
+CREATE OR REPLACE FUNCTION loginas._log_view(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
+								  p_rows bigint, p_extra jsonb DEFAULT '{}')
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._record_view('log_viewed', 'success', p_viewer, p_customer_id,
+		pg_catalog.jsonb_build_object('report', p_report,
+									  'filters', pg_catalog.jsonb_strip_nulls(p_filters),
+									  'rows', p_rows) OPERATOR(pg_catalog.||) p_extra);
+END
+$$;
+
+-- a customer's history does not list the views of the log, refused ones
+-- included (the Admin Actions Report does)
+CREATE OR REPLACE FUNCTION loginas._history_rows(p_customer_id bigint)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT l.logged_at, l.admin_username, loginas._action_label(l.action, l.details), l.result, l.reason,
+		   l.source, l.session_id, l.details OPERATOR(pg_catalog.->>) 'table',
+		   loginas._keys_text(l.details OPERATOR(pg_catalog.->) 'keys'),
+		   loginas._action_details(l.action, l.details, false)
+	  FROM loginas.action_log l
+	 WHERE l.customer_id OPERATOR(pg_catalog.=) p_customer_id
+	   AND l.action OPERATOR(pg_catalog.<>) 'log_viewed'
+	   AND l.action OPERATOR(pg_catalog.<>) 'log_view_refused'
+	 ORDER BY l.logged_at DESC, l.log_id DESC
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.actions_report_as_admin(viewer_admin bigint, since timestamptz DEFAULT NULL,
+		until timestamptz DEFAULT NULL, action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL,
+		customer_id bigint DEFAULT NULL, result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('since', since, 'until', until, 'action_group', action_group,
+												   'admin_id', actions_report_as_admin.admin_id,
+												   'customer_id', actions_report_as_admin.customer_id,
+												   'result', actions_report_as_admin.result);
+BEGIN
+	PERFORM loginas._check_viewer(viewer_admin, 'actions_report', actions_report_as_admin.customer_id, filters);
+	RETURN QUERY
+	SELECT * FROM loginas.actions_report_as_reporting(since, until, action_group, actions_report_as_admin.admin_id,
+		actions_report_as_admin.customer_id, actions_report_as_admin.result, page_size, page);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'actions_report', actions_report_as_admin.customer_id, filters,
+		n, pg_catalog.jsonb_build_object('page', page, 'page_size', page_size));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.customer_history_as_admin(viewer_admin bigint, customer_id bigint)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('customer_id', customer_history_as_admin.customer_id);
+BEGIN
+	PERFORM loginas._check_viewer(viewer_admin, 'customer_history', customer_history_as_admin.customer_id, filters);
+	RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(customer_history_as_admin.customer_id);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'customer_history', customer_history_as_admin.customer_id, filters, n);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.admin_activity_as_admin(viewer_admin bigint, admin_id bigint, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('admin_id', admin_activity_as_admin.admin_id, 'since', since);
+BEGIN
+	PERFORM loginas._check_viewer(viewer_admin, 'admin_activity', NULL, filters);
+	RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity_as_admin.admin_id, since);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'admin_activity', NULL, filters, n);
+END
+$$;
+
 
 ------------------------------------------------------------------------------
 -- 7. Policy: locks
@@ -477,3 +1169,40 @@ REVOKE ALL ON FUNCTION
 	loginas._trigger_names(),
 	loginas._serialize_revocation()
 	FROM PUBLIC;
+
+-- loginas_auditor: purging the log (and setting how long it is kept at
+-- least), a capability of its own.  Not granted to loginas_admin: the admin
+-- backend, whose actions the log records, cannot erase them.
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'loginas_auditor') THEN
+		CREATE ROLE loginas_auditor NOLOGIN;
+	END IF;
+END
+$roles$;
+
+REVOKE ALL ON FUNCTION
+	loginas._interval_fields(interval),
+	loginas.set_log_retention(interval),
+	loginas._log_row_hash(bytea, bigint, bigint, bigint, timestamptz, text, text, text, bigint, text, bigint,
+						  text, bigint, bigint, text, text, inet, name, jsonb),
+	loginas.verify_log(jsonb),
+	loginas._bind_hash(bytea),
+	loginas._append_committed(timestamptz, text, text, bigint, text, bigint, text, bigint, bigint, text, text,
+							  inet, name, jsonb),
+	loginas._record_view(text, text, bigint, bigint, jsonb),
+	loginas._check_viewer(bigint, text, bigint, jsonb)
+FROM PUBLIC;
+REVOKE ALL ON loginas.shared_chain FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION loginas.purge_log(timestamptz, bigint) FROM loginas_admin;
+GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
+GRANT EXECUTE ON FUNCTION
+	loginas.purge_log(timestamptz, bigint),
+	loginas.set_log_retention(interval),
+	loginas.verify_log(),
+	loginas.verify_log(jsonb),
+	loginas.log_heads()
+TO loginas_auditor;
+GRANT SELECT ON loginas.action_log, loginas.settings TO loginas_auditor;
+GRANT EXECUTE ON FUNCTION loginas.verify_log(jsonb) TO loginas_reporting;

@@ -5,7 +5,10 @@
 --   loginas_storefront  the storefront: redeem, assume, end, the customer's own
 --                       set_assistance, banner / current_*
 --   loginas_reporting   reporting: reads loginas.action_log
--- and a fourth, loginas_reader, granted to nobody: the only role bound
+--   loginas_auditor     the auditor: purges the log (purge_log), sets how
+--                       long it is kept at least (set_log_retention),
+--                       verifies it; not part of loginas_admin
+-- and a fifth, loginas_reader, granted to nobody: the only role bound
 -- relations are read as.
 -- This suite checks, with test roles holding one capability each, what each
 -- can and cannot do; that no role can write the extension's tables; that
@@ -40,6 +43,8 @@ CREATE ROLE shop_web NOLOGIN;
 GRANT loginas_storefront TO shop_web;
 CREATE ROLE shop_report NOLOGIN;
 GRANT loginas_reporting TO shop_report;
+CREATE ROLE shop_audit NOLOGIN;
+GRANT loginas_auditor TO shop_audit;
 CREATE ROLE shop_nobody NOLOGIN;
 -- the admin backend reads the shop's own tables (and names them to bind them)
 GRANT USAGE ON SCHEMA shop TO shop_backend;
@@ -110,27 +115,27 @@ SELECT p.oid::regprocedure AS function,
        COALESCE(string_agg(r.role, ', ' ORDER BY r.ord) FILTER (WHERE has_function_privilege(r.role, p.oid, 'EXECUTE')), '')
            AS executable_by
   FROM pg_proc p
- CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody']) WITH ORDINALITY AS r(role, ord)
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody']) WITH ORDINALITY AS r(role, ord)
  WHERE p.pronamespace = 'loginas'::regnamespace
  GROUP BY p.oid
  ORDER BY p.oid::regprocedure::text;
 SELECT c.oid::regclass AS relation, r.role, pr.priv
   FROM pg_class c
- CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_admin',
-                         'loginas_storefront', 'loginas_reporting', 'loginas_reader']) WITH ORDINALITY AS r(role, ord)
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody', 'loginas_admin',
+                         'loginas_storefront', 'loginas_reporting', 'loginas_auditor', 'loginas_reader']) WITH ORDINALITY AS r(role, ord)
  CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) WITH ORDINALITY AS pr(priv, pord)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
    AND has_table_privilege(r.role, c.oid, pr.priv)
  ORDER BY c.oid::regclass::text, r.ord, pr.pord;
 SELECT c.oid::regclass AS sequence, r.role
   FROM pg_class c
- CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_reader']) AS r(role)
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody', 'loginas_reader']) AS r(role)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind = 'S'
    AND (has_sequence_privilege(r.role, c.oid, 'USAGE') OR has_sequence_privilege(r.role, c.oid, 'SELECT')
         OR has_sequence_privilege(r.role, c.oid, 'UPDATE'));
 SELECT r.role, has_schema_privilege(r.role, 'loginas', 'USAGE') AS usage,
        has_schema_privilege(r.role, 'loginas', 'CREATE') AS "create"
-  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody', 'loginas_reader']) AS r(role);
+  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody', 'loginas_reader']) AS r(role);
 
 -------------------------------------------------------------------------------
 -- loginas_reader: granted to nobody, owns nothing (loginas._read_bound, in C,
@@ -143,8 +148,8 @@ SELECT p.oid::regprocedure AS owned_by_loginas_reader, p.prosecdef
 SELECT c.oid::regclass AS relation_owned_by_loginas_reader
   FROM pg_class c WHERE c.relowner = 'loginas_reader'::regrole;
 SELECT r.role, pg_has_role(r.role, 'loginas_reader', 'MEMBER') AS member
-  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody',
-                    'loginas_admin', 'loginas_storefront', 'loginas_reporting']) AS r(role);
+  FROM unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody',
+                    'loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_auditor']) AS r(role);
 -- and no SECURITY DEFINER function in loginas is owned by anyone else but
 -- the extension's owner
 SELECT p.oid::regprocedure AS other_owner
@@ -157,8 +162,9 @@ SELECT p.oid::regprocedure AS other_owner
 -------------------------------------------------------------------------------
 SELECT c.oid::regclass AS relation, r.role, pr.priv
   FROM pg_class c
- CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_nobody',
-                         'loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_reader']) AS r(role)
+ CROSS JOIN unnest(ARRAY['shop_backend', 'shop_web', 'shop_report', 'shop_audit', 'shop_nobody',
+                         'loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_auditor',
+                         'loginas_reader']) AS r(role)
  CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS pr(priv)
  WHERE c.relnamespace = 'loginas'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
    AND has_table_privilege(r.role, c.oid, pr.priv);
@@ -183,13 +189,18 @@ INSERT INTO writes VALUES
 	(16, $$DELETE FROM loginas.protected_column$$),
 	(17, $$UPDATE loginas.resource SET label = 'x'$$),
 	(18, $$DELETE FROM loginas.setting_definition$$),
-	(19, $$DELETE FROM loginas.binding_column$$);
-GRANT SELECT ON writes TO shop_backend, shop_web, shop_report, shop_nobody;
+	(19, $$DELETE FROM loginas.binding_column$$),
+	(20, $$INSERT INTO loginas.setting (name, value) VALUES ('log_retention', '0')$$),
+	(21, $$UPDATE loginas.log_checkpoint SET chain_seq = 0$$),
+	(22, $$INSERT INTO loginas.shared_chain (name) VALUES ('forged')$$);
+GRANT SELECT ON writes TO shop_backend, shop_web, shop_report, shop_audit, shop_nobody;
 SET ROLE shop_backend;
 SELECT n, stmt, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
 SET ROLE shop_web;
 SELECT n, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
 SET ROLE shop_report;
+SELECT n, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
+SET ROLE shop_audit;
 SELECT n, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
 SET ROLE shop_nobody;
 SELECT n, pg_temp.try(stmt) AS outcome FROM writes ORDER BY n;
@@ -229,8 +240,9 @@ RESET ROLE;
 
 -------------------------------------------------------------------------------
 -- The admin backend cannot act as the storefront (redeem, assume, end), nor
--- make the customer's own choice, nor read the log; tracking tables is the
--- DBA's (it adds columns and triggers to the shop's tables)
+-- make the customer's own choice, nor read the log, nor purge it or change
+-- how long it is kept (the auditor's); tracking tables is the DBA's (it adds
+-- columns and triggers to the shop's tables)
 -------------------------------------------------------------------------------
 SET ROLE shop_backend;
 SELECT stmt, pg_temp.try(stmt) AS outcome
@@ -245,7 +257,12 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
                (9, $$SELECT loginas.track('shop.invoice', 'shop.sales_order'::regclass)$$),
                (10, $$SELECT loginas.untrack('shop.sales_order')$$),
                (11, $$SELECT loginas.protect('shop.sales_order', 'customer_id')$$),
-               (12, $$SELECT loginas.unprotect('shop.sales_order', 'customer_id')$$)) v(n, stmt)
+               (12, $$SELECT loginas.unprotect('shop.sales_order', 'customer_id')$$),
+               (13, $$SELECT loginas.purge_log(clock_timestamp() - interval '1 millisecond')$$),
+               (14, $$SELECT loginas.purge_log(now() - interval '10 years', by_admin => 1)$$),
+               (15, $$SELECT loginas.set_log_retention('1 day')$$),
+               (16, $$SELECT loginas.configure('log_retention', '1 day')$$),
+               (17, $$SELECT loginas.configure('log_retention', '1 day', by_admin => 1)$$)) v(n, stmt)
  ORDER BY n;
 RESET ROLE;
 
@@ -291,7 +308,30 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
 RESET ROLE;
 
 -------------------------------------------------------------------------------
--- A role without any of the three can use nothing, not even the schema
+-- The auditor purges the log, sets its retention, reads and verifies it, and
+-- nothing else
+-------------------------------------------------------------------------------
+SET ROLE shop_audit;
+SELECT stmt, pg_temp.try(stmt) AS outcome
+  FROM (VALUES (1, $$SELECT count(*) >= 0 FROM loginas.action_log$$),
+               (2, $$SELECT intact FROM loginas.verify_log()$$),
+               (3, $$SELECT count(*) >= 0 FROM loginas.log_heads()$$),
+               (4, $$SELECT loginas.purge_log(now() - interval '10 years')$$),
+               (5, $$SELECT value FROM loginas.settings WHERE name = 'log_retention'$$),
+               (6, $$SELECT * FROM loginas.begin(1, 1)$$),
+               (7, $$SELECT loginas.configure('enabled', 'on')$$),
+               (8, $$SELECT loginas.configure('log_retention', '1 day')$$),
+               (9, $$SELECT loginas.grant('Support', 'login')$$),
+               (10, $$SELECT loginas.assume('0')$$),
+               (11, $$SELECT * FROM loginas.actions_report()$$),
+               (12, $$SELECT * FROM loginas.sessions$$),
+               (13, $$DELETE FROM loginas.action_log$$),
+               (14, $$SELECT loginas._allow_purge(true)$$)) v(n, stmt)
+ ORDER BY n;
+RESET ROLE;
+
+-------------------------------------------------------------------------------
+-- A role without any of the four can use nothing, not even the schema
 -------------------------------------------------------------------------------
 SET ROLE shop_nobody;
 SELECT stmt, pg_temp.try(stmt) AS outcome
@@ -308,11 +348,11 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
 RESET ROLE;
 
 -------------------------------------------------------------------------------
--- The internal functions are executable by none of the three roles
+-- The internal functions are executable by none of the four roles
 -------------------------------------------------------------------------------
 SELECT p.oid::regprocedure AS internal_function, r.role
   FROM pg_proc p
- CROSS JOIN unnest(ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting']) AS r(role)
+ CROSS JOIN unnest(ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_auditor']) AS r(role)
  WHERE p.pronamespace = 'loginas'::regnamespace AND p.proname LIKE '\_%'
    AND has_function_privilege(r.role, p.oid, 'EXECUTE');
 CREATE TEMP TABLE internals (n int, stmt text);
@@ -330,13 +370,20 @@ INSERT INTO internals VALUES
 	(11, $$SELECT loginas._get_setting('enabled')$$),
 	(12, $$SELECT loginas._hash('x')$$),
 	(13, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1, 'pg_class')$$),
-	(14, $$SELECT loginas._track_info('pg_class'::regclass)$$);
-GRANT SELECT ON internals TO shop_backend, shop_web, shop_report;
+	(14, $$SELECT loginas._track_info('pg_class'::regclass)$$),
+	(15, $$SELECT loginas._bind_hash('\x00')$$),
+	(16, $$SELECT loginas._append_committed(now(), 'log_viewed', 'success', 1, 'forged', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'x', '{}')$$),
+	(17, $$SELECT loginas._record_view('log_viewed', 'success', 1, NULL, '{}')$$),
+	(18, $$SELECT loginas._check_viewer(1, 'actions_report', NULL, '{}')$$),
+	(19, $$SELECT loginas._log_row_hash('\x00', 1, 1, 1, now(), 'g', 'a', 'success', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'x', '{}')$$);
+GRANT SELECT ON internals TO shop_backend, shop_web, shop_report, shop_audit;
 SET ROLE shop_backend;
 SELECT n, stmt, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;
 SET ROLE shop_web;
 SELECT n, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;
 SET ROLE shop_report;
+SELECT n, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;
+SET ROLE shop_audit;
 SELECT n, pg_temp.try(stmt) AS outcome FROM internals ORDER BY n;
 RESET ROLE;
 DROP TABLE internals;
@@ -433,5 +480,5 @@ SELECT name, value FROM loginas.settings WHERE value IS DISTINCT FROM default_va
 SELECT kind, relation FROM loginas.bindings ORDER BY kind;
 REVOKE ALL ON shop.loginas_orders FROM shop_backend;
 REVOKE ALL ON SCHEMA shop FROM shop_backend;
-DROP OWNED BY shop_backend, shop_web, shop_report, shop_nobody;
-DROP ROLE shop_backend, shop_web, shop_report, shop_nobody;
+DROP OWNED BY shop_backend, shop_web, shop_report, shop_audit, shop_nobody;
+DROP ROLE shop_backend, shop_web, shop_report, shop_audit, shop_nobody;

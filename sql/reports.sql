@@ -9,7 +9,9 @@
 --   viewer_admin: without it the database role decides (loginas_reporting
 --     reads, loginas_admin is refused); with it the admin user needs the
 --     "view_log" resource (42501 otherwise) and each view is logged as a
---     'log_viewed' row;
+--     'log_viewed' row, each refused one as a 'log_view_refused' row --
+--     committed before the report returns anything, so that no rollback of
+--     the caller's (a transaction, a savepoint, an error) takes it back;
 --   the plans: over ~20,000 log rows (written, then rolled back) the customer
 --     history and the first page of the action-group/time-filtered report use
 --     index scans, and the reports scan the log sequentially never.
@@ -314,8 +316,13 @@ SELECT * FROM pg_temp.attempt($$SELECT * FROM loginas.admin_activity_as_reportin
 SELECT * FROM pg_temp.attempt($$SELECT * FROM loginas.sessions$$);
 SELECT * FROM pg_temp.attempt($$SELECT * FROM loginas.actions_report_as_admin(NULL)$$);
 RESET ROLE;
--- refused views write nothing
+-- refused views show nothing and write no log_viewed row; each refusal by
+-- an _as_admin half is a log_view_refused row (the refusals by privileges --
+-- no EXECUTE on a reporting half or the view -- happen before loginas runs)
 SELECT count(*) - :views0 AS new_log_viewed_rows FROM loginas.action_log WHERE action = 'log_viewed' AND logged_at >= :'t0';
+SELECT action, result, admin_id, admin_username, customer_id, details ->> 'report' AS report,
+       details ->> 'sqlstate' AS sqlstate, details ->> 'message' AS message
+  FROM loginas.action_log WHERE action = 'log_view_refused' AND logged_at >= :'t0' ORDER BY log_id;
 
 -- sam's role gets "View Login as Customer Log": the backend may show sam the
 -- reports, and each view is logged
@@ -335,8 +342,48 @@ SELECT action, result, admin_id, admin_username, customer_id, customer_email, pg
 SELECT "Action", "Username", pg_temp.m("Details") AS "Details"
   FROM loginas.actions_report(since => :'t0', page_size => 3);
 SELECT "Action", "Customer", pg_temp.m("Details") AS "Details" FROM loginas.admin_activity(2, since => :'t1') LIMIT 3;
--- the customer's history does not list who looked at it
-SELECT count(*) AS log_views_in_history FROM loginas.customer_history(40) WHERE "Action" LIKE 'Log viewed%';
+-- the customer's history does not list who looked at it, nor who was refused
+SELECT count(*) AS log_views_in_history FROM loginas.customer_history(40)
+ WHERE "Action" LIKE 'Log viewed%' OR "Action" = 'Refused: log view';
+
+-- A view is committed to the log before the report returns a row, by a
+-- transaction of its own: the caller's ROLLBACK, ROLLBACK TO SAVEPOINT, an
+-- error after the report or a failing DO block do not take it back (1.1's
+-- row was the caller's and went with it); nor the refusal of a view
+SELECT count(*) AS views_before, max(log_id) AS l_views FROM loginas.action_log
+ WHERE action IN ('log_viewed', 'log_view_refused') \gset
+SET ROLE regress_rep_backend;
+BEGIN;
+SAVEPOINT p;
+SELECT count(*) > 0 AS shown FROM loginas.customer_history(40, viewer_admin => 2);
+ROLLBACK TO SAVEPOINT p;
+COMMIT;
+BEGIN;
+SELECT count(*) AS shown FROM loginas.actions_report(since => :'t0', viewer_admin => 2, page_size => 2);
+ROLLBACK;
+BEGIN;
+SELECT count(*) > 0 AS shown FROM loginas.admin_activity(1, since => :'t0', viewer_admin => 2);
+SELECT 1 / 0;
+ROLLBACK;
+DO $$
+BEGIN
+	PERFORM count(*) FROM loginas.customer_history(40, viewer_admin => 2);
+	RAISE EXCEPTION 'the caller fails after the report';
+END
+$$;
+BEGIN;
+SELECT * FROM pg_temp.attempt($$SELECT * FROM loginas.customer_history(40, viewer_admin => 4)$$);
+ROLLBACK;
+RESET ROLE;
+SELECT action, result, admin_username, customer_id, details ->> 'report' AS report,
+       details ->> 'rows' AS rows, details ->> 'sqlstate' AS sqlstate
+  FROM loginas.action_log WHERE log_id > :l_views AND action IN ('log_viewed', 'log_view_refused') ORDER BY log_id;
+-- every view and refused view is in one chain, the one loginas.shared_chain
+-- names; and the log verifies
+SELECT count(DISTINCT l.chain_id) AS chains, bool_and(l.chain_id = c.chain_id) AS the_shared_chain
+  FROM loginas.action_log l, loginas.shared_chain c
+ WHERE c.name = 'log_views' AND l.action IN ('log_viewed', 'log_view_refused');
+SELECT intact FROM loginas.verify_log();
 
 -- reporting: everything without viewer_admin, nothing logged; with a
 -- viewer_admin the same rules (and the log row) as for the backend

@@ -17,7 +17,8 @@
 --      too), installed as the wrong kind of trigger, and the owner-only
 --      internals called with EXECUTE granted by mistake
 --   4. role boundaries privileges.sql and reports.sql leave out: the
---      storefront calling the log functions and the reports, a viewer_admin
+--      storefront calling the log functions and the reports, the admin
+--      backend purging the log or changing its retention, a viewer_admin
 --      whose role name differs in case only, admins without "login"
 --      beginning, consent by admins without manage_assistance
 --   5. the action log: writable CTEs, MERGE, INSERT ... ON CONFLICT DO UPDATE,
@@ -61,6 +62,8 @@ CREATE ROLE sec_web NOLOGIN;
 GRANT loginas_storefront TO sec_web;
 CREATE ROLE sec_report NOLOGIN;
 GRANT loginas_reporting TO sec_report;
+CREATE ROLE sec_audit NOLOGIN;
+GRANT loginas_auditor TO sec_audit;
 CREATE ROLE sec_shop NOLOGIN;
 CREATE ROLE regress_mallory NOLOGIN;
 GRANT CREATE ON SCHEMA public TO regress_mallory;
@@ -353,7 +356,19 @@ BEGIN
 	-- the admin backend cleans up
 	SET LOCAL ROLE sec_backend;
 	RETURN NEXT pg_catalog.concat('end_admin: ', loginas.end_admin(2), ' expire: ', loginas.expire());
+	BEGIN
+		PERFORM loginas.purge_log('-infinity', 1);
+	EXCEPTION WHEN OTHERS THEN
+		RETURN NEXT pg_catalog.concat('purge_log as the admin backend: ', SQLSTATE, ' ', SQLERRM);
+	END;
+	-- the auditor purges, and sets the retention
+	SET LOCAL ROLE sec_audit;
 	RETURN NEXT pg_catalog.concat('purge_log: ', loginas.purge_log('-infinity', 1));
+	RETURN NEXT pg_catalog.concat('set_log_retention: ', loginas.set_log_retention('90 days'));
+	SELECT pg_catalog.concat(l.intact, ' ', l.problem) INTO v
+	  FROM loginas.verify_log((SELECT pg_catalog.jsonb_agg(h) FROM loginas.log_heads() h)) l;
+	RETURN NEXT pg_catalog.concat('verify_log(saved heads): ', v);
+	SET LOCAL ROLE sec_backend;
 	PERFORM loginas.set_assistance(2, false, NULL, 1);
 	PERFORM loginas.revoke('Support', 'login', 1);
 	PERFORM loginas.revoke('Administrators', 'manage_assistance', 1);
@@ -594,6 +609,18 @@ SELECT n, r.state, r.message
                (6, $$SELECT * FROM loginas.sessions$$),
                (7, $$SELECT * FROM loginas.actions_report(viewer_admin => 4)$$),
                (8, $$SELECT * FROM loginas.customer_history(2, viewer_admin => 4)$$)) v(n, stmt),
+       sec_test.refusal(stmt) r
+ ORDER BY n;
+RESET ROLE;
+-- the admin backend cannot purge the log nor change how long it is kept:
+-- that is the auditor's (loginas_auditor)
+SET ROLE sec_backend;
+SELECT n, r.state, r.message, r.detail, r.hint
+  FROM (VALUES (1, $$SELECT loginas.purge_log(now() - interval '1 year')$$),
+               (2, $$SELECT loginas.purge_log(clock_timestamp() - interval '1 millisecond')$$),
+               (3, $$SELECT loginas.set_log_retention('1 day')$$),
+               (4, $$SELECT loginas.configure('log_retention', '1 day')$$),
+               (5, $$SELECT loginas._allow_purge(true)$$)) v(n, stmt),
        sec_test.refusal(stmt) r
  ORDER BY n;
 RESET ROLE;
@@ -944,5 +971,5 @@ SELECT count(*) AS grants FROM loginas.permissions;
 SELECT * FROM loginas.verify_log();
 DROP SCHEMA sec CASCADE;
 DROP SCHEMA sec_test CASCADE;
-DROP OWNED BY sec_backend, sec_web, sec_report, sec_shop;
-DROP ROLE sec_backend, sec_web, sec_report, sec_shop;
+DROP OWNED BY sec_backend, sec_web, sec_report, sec_shop, sec_audit;
+DROP ROLE sec_backend, sec_web, sec_report, sec_shop, sec_audit;

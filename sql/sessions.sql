@@ -131,13 +131,20 @@ SELECT count(*) AS sessions FROM loginas.session WHERE session_id > :s0;
 
 ------------------------------------------------------------------------------
 -- begin: the ticket (n = 1): 64 hex digits, expires_at = now() + ticket_ttl,
--- store_id; stored only as its SHA-256 hash
+-- store_id; stored only as a SHA-256 hash bound to this database:
+-- loginas._hash(t) = sha256('loginas:<system identifier>:<database oid>:' ||
+-- sha256(t)), so that a copy of the database (another OID) accepts nothing
 ------------------------------------------------------------------------------
 SELECT token AS t1, expires_at = now() + interval '60 seconds' AS t1_expiry_ok, store_id AS t1_store
   FROM loginas.begin(1, 1) \gset
 SELECT length(:'t1') AS length, :'t1' ~ '^[0-9a-f]{64}$' AS hex, :'t1_expiry_ok' AS expires_at_is_now_plus_ttl,
 	   :t1_store AS store_id;
-SELECT session_id AS sid1 FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'t1', 'UTF8')) \gset
+SELECT session_id AS sid1 FROM loginas.session WHERE ticket_hash = loginas._hash(:'t1') \gset
+SELECT ticket_hash = sha256(convert_to(format('loginas:%s:%s:', (SELECT system_identifier FROM pg_control_system()),
+											  (SELECT oid FROM pg_database WHERE datname = current_database())), 'UTF8')
+							|| sha256(convert_to(:'t1', 'UTF8'))) AS bound_to_this_database,
+	   ticket_hash <> sha256(convert_to(:'t1', 'UTF8')) AS not_the_plain_hash
+  FROM loginas.session WHERE session_id = :sid1;
 SELECT session_id - :s0 AS n, admin_id, customer_id, store_id, read_only, reason, source,
 	   ticket_expires_at = created_at + interval '60 seconds' AS ticket_expiry_ok,
 	   created_by_role = session_user AS by_me, redeemed_at IS NULL AS unredeemed, key_hash IS NULL AS no_key,
@@ -211,7 +218,7 @@ SELECT store_id FROM loginas.begin(1, 1, reason => '   ');
 \set VERBOSITY default
 -- a given reason is stored with the ticket and logged
 SELECT token AS t_reason FROM loginas.begin(1, 1, reason => 'call 4711', source => 'customer edit page') \gset
-SELECT session_id AS sid_reason FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'t_reason', 'UTF8')) \gset
+SELECT session_id AS sid_reason FROM loginas.session WHERE ticket_hash = loginas._hash(:'t_reason') \gset
 SELECT reason, source FROM loginas.session WHERE session_id = :sid_reason;
 SELECT action, reason, source FROM loginas.action_log WHERE session_id = :sid_reason ORDER BY log_id;
 SELECT loginas.configure('require_reason', 'off');
@@ -221,11 +228,11 @@ SELECT store_id FROM loginas.begin(1, 1);
 SELECT token AS t_blank FROM loginas.begin(1, 1, reason => '  call 4712  ') \gset
 SELECT btrim(s.reason) AS reason, s.reason IS NOT DISTINCT FROM l.reason AS logged_as_stored
   FROM loginas.session s JOIN loginas.action_log l ON l.session_id = s.session_id AND l.action = 'ticket_issued'
- WHERE s.ticket_hash = sha256(convert_to(:'t_blank', 'UTF8'));
+ WHERE s.ticket_hash = loginas._hash(:'t_blank');
 SELECT token AS t_blank FROM loginas.begin(1, 1, reason => '   ') \gset
 SELECT nullif(btrim(s.reason), '') AS reason, s.reason IS NOT DISTINCT FROM l.reason AS logged_as_stored
   FROM loginas.session s JOIN loginas.action_log l ON l.session_id = s.session_id AND l.action = 'ticket_issued'
- WHERE s.ticket_hash = sha256(convert_to(:'t_blank', 'UTF8'));
+ WHERE s.ticket_hash = loginas._hash(:'t_blank');
 -- reason up to 1000 characters, source up to 200
 SELECT store_id FROM loginas.begin(1, 1, reason => repeat('r', 1000), source => repeat('s', 200));
 \set VERBOSITY verbose
@@ -255,7 +262,7 @@ SELECT token AS t_ro FROM loginas.begin(1, 1, read_only => true) \gset
 SELECT end_reason, ended_by_admin FROM loginas.session WHERE session_id = :sid_live;
 -- read_only is recorded with the ticket (and is false by default)
 SELECT session_id AS sid_ro, read_only FROM loginas.session
- WHERE ticket_hash = sha256(convert_to(:'t_ro', 'UTF8')) \gset
+ WHERE ticket_hash = loginas._hash(:'t_ro') \gset
 SELECT :'read_only' AS read_only,
 	   (SELECT read_only FROM loginas.session WHERE session_id = :sid1) AS default_read_only;
 -- admins are independent: admin 2's ticket does not end admin 1's
@@ -272,7 +279,7 @@ SELECT store_id FROM loginas.begin_from(1, 'credit_memo', 400);
 -- the options pass through
 SELECT token AS t_doc, store_id FROM loginas.begin_from(1, 'order', 100, store_id => 1, reason => 'RMA 17',
 	read_only => true) \gset
-SELECT session_id AS sid_doc FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'t_doc', 'UTF8')) \gset
+SELECT session_id AS sid_doc FROM loginas.session WHERE ticket_hash = loginas._hash(:'t_doc') \gset
 SELECT session_id - :s0 AS n, customer_id, store_id, reason, read_only, source, source_kind, source_document_id
   FROM loginas.session
  WHERE session_id > :s0 AND source_kind IS NOT NULL ORDER BY session_id;
@@ -294,7 +301,7 @@ SELECT session_id = :sid_doc AS last_ticket_live FROM loginas.session WHERE admi
 -- redeem: the ticket becomes a session
 ------------------------------------------------------------------------------
 SELECT token AS t3 FROM loginas.begin(1, 1) \gset
-SELECT session_id AS sid3 FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'t3', 'UTF8')) \gset
+SELECT session_id AS sid3 FROM loginas.session WHERE ticket_hash = loginas._hash(:'t3') \gset
 SELECT session_id AS r_sid, session_key AS k3, customer_id AS r_customer, store_id AS r_store,
 	   banner AS r_banner, disable_page_cache AS r_dpc, expires_at = now() + interval '1 hour' AS r_expiry_ok
   FROM loginas.redeem(:'t3') \gset
@@ -302,7 +309,7 @@ SELECT :r_sid = :sid3 AS same_session, length(:'k3') AS key_length, :'k3' ~ '^[0
 	   :'k3' <> :'t3' AS key_is_not_token, :r_customer AS customer_id, :r_store AS store_id,
 	   :'r_banner' AS banner, :'r_dpc' AS disable_page_cache, :'r_expiry_ok' AS expires_at_is_now_plus_ttl;
 -- the session row: redeemed, key stored only as its hash, session expiry
-SELECT redeemed_at IS NOT NULL AS redeemed, key_hash = sha256(convert_to(:'k3', 'UTF8')) AS key_hash_ok,
+SELECT redeemed_at IS NOT NULL AS redeemed, key_hash = loginas._hash(:'k3') AS key_hash_ok,
 	   expires_at = redeemed_at + interval '1 hour' AS expiry_ok, ended_at IS NULL AS live
   FROM loginas.session WHERE session_id = :sid3;
 SELECT (SELECT count(*) FROM loginas.session s WHERE strpos(s::text, :'k3') > 0) AS key_in_session,
@@ -322,7 +329,7 @@ SELECT session_id FROM loginas.redeem(:'t1');
 -- an expired ticket (the detail holds the expiry time)
 SELECT token AS t4 FROM loginas.begin(1, 1) \gset
 UPDATE loginas.session SET ticket_expires_at = now() - interval '1 second'
- WHERE ticket_hash = sha256(convert_to(:'t4', 'UTF8'));
+ WHERE ticket_hash = loginas._hash(:'t4');
 \x on
 SELECT * FROM pg_temp.refusal(format('SELECT * FROM loginas.redeem(%L)', :'t4'));
 \x off
@@ -390,7 +397,7 @@ SELECT session_id FROM loginas.redeem(:'t9');
 SELECT loginas.configure('enabled', 'on');
 SELECT session_id - :s0 AS n, admin_id, redeemed_at IS NOT NULL AS redeemed, end_reason, ended_by_admin
   FROM loginas.session
- WHERE ticket_hash IN (sha256(convert_to(:'t8', 'UTF8')), sha256(convert_to(:'t9', 'UTF8')))
+ WHERE ticket_hash IN (loginas._hash(:'t8'), loginas._hash(:'t9'))
 	OR (admin_id = 2 AND session_id > :s0)
  ORDER BY session_id;
 
@@ -604,7 +611,7 @@ SELECT end_reason FROM loginas.session WHERE session_id = :se;
 SELECT token AS tf FROM loginas.begin(1, 1) \gset
 SELECT session_id AS sf FROM loginas.redeem(:'tf') \gset
 SELECT token AS tg FROM loginas.begin(2, 2) \gset
-SELECT session_id AS sg FROM loginas.session WHERE ticket_hash = sha256(convert_to(:'tg', 'UTF8')) \gset
+SELECT session_id AS sg FROM loginas.session WHERE ticket_hash = loginas._hash(:'tg') \gset
 \set VERBOSITY verbose
 SELECT loginas.end_admin(1, 'logout');
 SELECT loginas.end_admin(1, NULL);
@@ -633,7 +640,7 @@ CREATE TEMP TABLE victim (scenario text, session_id bigint, swept integer);
 -- an unredeemed ticket past its time
 SELECT token AS tv FROM loginas.begin(1, 1) \gset
 INSERT INTO victim SELECT 'ticket expired', session_id FROM loginas.session
- WHERE ticket_hash = sha256(convert_to(:'tv', 'UTF8'));
+ WHERE ticket_hash = loginas._hash(:'tv');
 UPDATE loginas.session SET ticket_expires_at = now() - interval '1 second'
  WHERE session_id = (SELECT session_id FROM victim WHERE scenario = 'ticket expired');
 UPDATE victim SET swept = loginas.expire() WHERE scenario = 'ticket expired';

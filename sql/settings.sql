@@ -1,4 +1,5 @@
--- settings: the seven settings of "Stores > Configuration > Customers > Login as Customer".
+-- settings: the seven settings of "Stores > Configuration > Customers > Login as Customer",
+--   and the log retention (log_retention: the auditor's, not configure()'s).
 --   loginas.settings lists them with their defaults; loginas.configure() normalizes values,
 --   refuses unknown names, NULL and bad values and unknown admins (22023, with hints), logs each
 --   real change once (setting_changed, old/new in details) and records when and by whom; setting
@@ -8,7 +9,7 @@
 \set VERBOSITY default
 SELECT coalesce(max(log_id), 0) AS log0 FROM loginas.action_log \gset
 
--- the seven settings, their defaults and labels; nothing changed yet
+-- the eight settings, their defaults and labels; nothing changed yet
 SELECT name, value, default_value, choices, changed_at IS NULL AS never_changed, changed_by_admin
   FROM loginas.settings;
 SELECT name, label FROM loginas.settings;
@@ -85,6 +86,40 @@ SELECT loginas.configure('ticket_ttl', '-1 minute');
 SELECT loginas.configure('session_ttl', '7 days 1 second');
 \echo :LAST_ERROR_SQLSTATE
 SELECT loginas.configure('session_ttl', '1 month');
+\echo :LAST_ERROR_SQLSTATE
+-- a lifetime is checked as begin and redeem apply it (now() + lifetime):
+-- no months or years (a month is not 30 days: '3000000 mon -89999993 days'
+-- compares equal to 7 days but lasts 1,310,632 days, and a larger one
+-- overflows timestamptz), no negative days or time, whatever the total
+SELECT loginas.configure('ticket_ttl', '3000000 mon -89999993 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('session_ttl', '3000000 mon -89999993 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('ticket_ttl', '178000000 years -1299999993 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('session_ttl', '1 mon -29 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('session_ttl', '1 year');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('ticket_ttl', '-1 mon 31 days');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('ticket_ttl', '-1 day 25 hours');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('session_ttl', '2 days -1 second');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('session_ttl', 'P1M-29D');
+\echo :LAST_ERROR_SQLSTATE
+-- what is accepted lasts what it says (days and time, both positive; rolled back)
+BEGIN;
+SELECT given, loginas.configure('session_ttl', given) AS stored,
+       now() + loginas.configure('session_ttl', given)::interval - now() <= interval '7 days 1 hour' AS at_most_a_week
+  FROM unnest(ARRAY['6 days 24:00:00', '1 day 1 second', 'P6DT23H59M59S']) WITH ORDINALITY AS g(given, i)
+ ORDER BY i;
+ROLLBACK;
+-- the log retention is not the admin backend's (42501), whatever the value
+SELECT loginas.configure('log_retention', '1 day');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.configure('log_retention', '90 days', 1);
 \echo :LAST_ERROR_SQLSTATE
 -- not intervals at all (bad syntax, out of the interval type's range)
 SELECT loginas.configure('session_ttl', 'soon');

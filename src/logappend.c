@@ -19,7 +19,15 @@
  * loginas._log, the writer of loginas' own lifecycle rows, first fills in
  * what its callers leave out -- the admin's username and the customer's
  * e-mail from the bound relations (reader.c), a session's source, reason
- * and storefront address -- then appends the same way.
+ * and storefront address -- then appends the same way.  Usernames and
+ * e-mails are stored cut to 255 characters (the shop's views decide how long
+ * they are, not the log).
+ *
+ * loginas._log_row_hash (1.2) renders the canonical text of a stored row the
+ * same way and hashes it as the append did: verify_log() checks every row
+ * with it, never building a jsonb value (1.0 and 1.1 rebuilt the row with
+ * jsonb_build_array(), which a row near jsonb's 256 MB limit overflowed).
+ * viewlog.c's worker appends through loginas_append_values().
  *
  * Version 1.0 did this in PL/pgSQL; 1.1 does it here because every logged
  * action pays for it (docs/benchmarks.md, "Action log": appends).
@@ -44,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "loginas.h"
+#include "mb/pg_wchar.h"
 
 PG_FUNCTION_INFO_V1(loginas_append);
 PG_FUNCTION_INFO_V1(loginas_log);
@@ -107,13 +116,24 @@ row_text(const LogRow *row, int argno)
 	return row->nulls[argno] ? NULL : TextDatumGetCString(row->values[argno]);
 }
 
+/*
+ * The canonical text of a row: log_id (NULL: none), the row's values (its
+ * action_group as given: ACTION_GROUP when appending, the stored one when
+ * verifying), details as stored (NULL: none).  No jsonb value is built, so
+ * no jsonb size limit applies: a row that could be stored can be verified.
+ */
 static char *
-log_content(const LogRow *row, int64 log_id, Jsonb *details)
+log_content(const LogRow *row, const int64 *log_id, const char *action_group, Jsonb *details)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "[" INT64_FORMAT ", ", log_id);
+	appendStringInfoChar(&buf, '[');
+	if (log_id)
+		appendStringInfo(&buf, INT64_FORMAT, *log_id);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", ");
 	if (row->nulls[A_LOGGED_AT])
 		appendStringInfoString(&buf, "null");
 	else
@@ -125,7 +145,7 @@ log_content(const LogRow *row, int64 log_id, Jsonb *details)
 		put_number(&buf, DatumGetCString(DirectFunctionCall1(numeric_out, epoch)));
 	}
 	appendStringInfoString(&buf, ", ");
-	put_text(&buf, ACTION_GROUP);
+	put_text(&buf, action_group);
 	appendStringInfoString(&buf, ", ");
 	put_text(&buf, row_text(row, A_ACTION));
 	appendStringInfoString(&buf, ", ");
@@ -153,7 +173,10 @@ log_content(const LogRow *row, int64 log_id, Jsonb *details)
 	appendStringInfoString(&buf, ", ");
 	put_text(&buf, row->nulls[A_DB_ROLE] ? NULL : NameStr(*DatumGetName(row->values[A_DB_ROLE])));
 	appendStringInfoString(&buf, ", ");
-	(void) JsonbToCString(&buf, &details->root, VARSIZE(details));
+	if (details)
+		(void) JsonbToCString(&buf, &details->root, VARSIZE(details));
+	else
+		appendStringInfoString(&buf, "null");
 	appendStringInfoChar(&buf, ']');
 	return buf.data;
 }
@@ -192,11 +215,38 @@ chain_for(Oid log_relid)
 #define INSERT_NARGS 20
 
 /*
+ * A name read from the shop's bound relations (an admin's username, a
+ * customer's e-mail), as stored in the log: at most NAME_CHARS characters.
+ * The shop decides what its views return; the log does not grow with it.
+ */
+#define NAME_CHARS 255
+
+static void
+clip_name(LogRow *row, int argno)
+{
+	text	   *t;
+	int			len;
+
+	if (row->nulls[argno])
+		return;
+	t = DatumGetTextPP(row->values[argno]);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len <= NAME_CHARS)
+		return;					/* no more bytes than characters allowed */
+	if (pg_mbstrlen_with_len(VARDATA_ANY(t), len) <= NAME_CHARS)
+		return;
+	row->values[argno] = PointerGetDatum(cstring_to_text_with_len(VARDATA_ANY(t),
+																  pg_mbcharcliplen(VARDATA_ANY(t), len, NAME_CHARS)));
+}
+
+/*
  * Append one row to the action log of schema nsp (loginas); its log_id
  */
 static int64
-append_row(Oid nsp, const LogRow *row)
+append_row(Oid nsp, const LogRow *given)
 {
+	LogRow		copy = *given;
+	LogRow	   *row = &copy;
 	Oid			log_relid;
 	Oid			seq_relid;
 	int64		log_id;
@@ -217,13 +267,16 @@ append_row(Oid nsp, const LogRow *row)
 
 	log_id = nextval_internal(seq_relid, true);
 
+	clip_name(row, A_ADMIN_USERNAME);
+	clip_name(row, A_CUSTOMER_EMAIL);
+
 	/* the details as stored: no JSON nulls in objects, '{}' for none */
 	if (row->nulls[A_DETAILS])
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	else
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_strip_nulls, row->values[A_DETAILS]));
 
-	content = log_content(row, log_id, details);
+	content = log_content(row, &log_id, ACTION_GROUP, details);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
@@ -299,6 +352,77 @@ loginas_append(PG_FUNCTION_ARGS)
 		row.values[i] = row.nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
 	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
+}
+
+/*
+ * The same, for C callers (viewlog.c): values and nulls in the order of
+ * loginas._append's arguments.
+ */
+int64
+loginas_append_values(Oid nsp, const Datum *values, const bool *nulls)
+{
+	LogRow		row;
+
+	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_NARGS, "loginas._append's arguments");
+	memcpy(row.values, values, sizeof(row.values));
+	memcpy(row.nulls, nulls, sizeof(row.nulls));
+	return append_row(nsp, &row);
+}
+
+/*
+ * loginas._log_row_hash(prev_hash bytea, chain_id bigint, chain_seq bigint,
+ *						 log_id bigint, logged_at timestamptz, action_group text,
+ *						 action text, result text, admin_id bigint, admin_username text,
+ *						 customer_id bigint, customer_email text, session_id bigint,
+ *						 store_id bigint, source text, reason text, client_addr inet,
+ *						 db_role name, details jsonb) -> bytea
+ *
+ * What a stored row's hash must be (verify_log()): the row's canonical text
+ * as the append made it, hashed after its predecessor's hash and its place.
+ * The same text as loginas._log_content() builds in SQL, byte for byte, but
+ * without building a jsonb array: a row whose details are near jsonb's size
+ * limit verifies too.  NULL when prev_hash, chain_id or chain_seq is NULL.
+ */
+PG_FUNCTION_INFO_V1(loginas_log_row_hash);
+
+Datum
+loginas_log_row_hash(PG_FUNCTION_ARGS)
+{
+	enum
+	{
+		H_PREV, H_CHAIN_ID, H_CHAIN_SEQ, H_LOG_ID, H_LOGGED_AT, H_ACTION_GROUP, H_ACTION, H_RESULT,
+		H_ADMIN_ID, H_ADMIN_USERNAME, H_CUSTOMER_ID, H_CUSTOMER_EMAIL, H_SESSION_ID, H_STORE_ID,
+		H_SOURCE, H_REASON, H_CLIENT_ADDR, H_DB_ROLE, H_DETAILS
+	};
+	static const int map[][2] = {
+		{A_LOGGED_AT, H_LOGGED_AT}, {A_ACTION, H_ACTION}, {A_RESULT, H_RESULT}, {A_ADMIN_ID, H_ADMIN_ID},
+		{A_ADMIN_USERNAME, H_ADMIN_USERNAME}, {A_CUSTOMER_ID, H_CUSTOMER_ID},
+		{A_CUSTOMER_EMAIL, H_CUSTOMER_EMAIL}, {A_SESSION_ID, H_SESSION_ID}, {A_STORE_ID, H_STORE_ID},
+		{A_SOURCE, H_SOURCE}, {A_REASON, H_REASON}, {A_CLIENT_ADDR, H_CLIENT_ADDR}, {A_DB_ROLE, H_DB_ROLE}
+	};
+	LogRow		row;
+	int64		log_id;
+	bytea	   *prev;
+	char	   *content;
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	int			i;
+
+	if (PG_ARGISNULL(H_PREV) || PG_ARGISNULL(H_CHAIN_ID) || PG_ARGISNULL(H_CHAIN_SEQ))
+		PG_RETURN_NULL();
+	for (i = 0; i < (int) lengthof(map); i++)
+	{
+		row.nulls[map[i][0]] = PG_ARGISNULL(map[i][1]);
+		row.values[map[i][0]] = row.nulls[map[i][0]] ? (Datum) 0 : PG_GETARG_DATUM(map[i][1]);
+	}
+	log_id = PG_ARGISNULL(H_LOG_ID) ? 0 : PG_GETARG_INT64(H_LOG_ID);
+	content = log_content(&row, PG_ARGISNULL(H_LOG_ID) ? NULL : &log_id,
+						  PG_ARGISNULL(H_ACTION_GROUP) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(H_ACTION_GROUP)),
+						  PG_ARGISNULL(H_DETAILS) ? NULL : PG_GETARG_JSONB_P(H_DETAILS));
+	prev = PG_GETARG_BYTEA_PP(H_PREV);
+	loginas_chain_hash((uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev), PG_GETARG_INT64(H_CHAIN_ID),
+					   PG_GETARG_INT64(H_CHAIN_SEQ), content, strlen(content), hash);
+	pfree(content);
+	PG_RETURN_BYTEA_P(loginas_hash_bytea(hash));
 }
 
 /* inet_client_addr(): the client's address, or NULL on a Unix socket */

@@ -8,7 +8,8 @@
  *
  *		row_hash = sha256(prev_hash || "<chain_id>:<chain_seq>:" || content)
  *
- * where content is the row's canonical text (loginas._log_content).  Each
+ * where content is the row's canonical text (logappend.c; in SQL,
+ * loginas._log_content).  Each
  * backend appends to a chain of its own, so concurrent writers never wait
  * for one another; loginas.verify_log() walks every chain and reports the
  * first row whose hash, predecessor or position does not fit.
@@ -86,6 +87,53 @@ remember_head(void)
 }
 
 /*
+ * The hash of one row: sha256(prev || "<chain_id>:<seq>:" || content), the
+ * content (in the server encoding) hashed as UTF-8.  prev is the hash of the
+ * row before it as stored (any length: verify_log() hashes what it finds).
+ */
+void
+loginas_chain_hash(const uint8 *prev, size_t prev_len, int64 chain_id, int64 seq,
+				   const char *content, size_t len, uint8 *row_hash)
+{
+	pg_cryptohash_ctx *ctx;
+	char	   *prefix;
+	char	   *utf8;
+
+	utf8 = pg_server_to_any(content, (int) len, PG_UTF8);
+	if (utf8 != content)
+		len = strlen(utf8);
+	prefix = psprintf(INT64_FORMAT ":" INT64_FORMAT ":", chain_id, seq);
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, prev, prev_len) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) prefix, strlen(prefix)) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) utf8, len) < 0 ||
+		pg_cryptohash_final(ctx, row_hash, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(prefix);
+	if (utf8 != content)
+		pfree(utf8);
+}
+
+/*
+ * Go on with an existing chain whose last row (or purge checkpoint) is at
+ * seq with hash: the view recorder (viewlog.c) appends every log view to one
+ * shared chain, whose head it reads from the log under a row lock.  Only for
+ * a backend that has no chain of its own yet.
+ */
+void
+loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const uint8 *hash)
+{
+	if (head.chain_id != 0)
+		elog(ERROR, "loginas: this backend already appends to chain " INT64_FORMAT, head.chain_id);
+	head.log_relid = log_relid;
+	head.chain_id = chain_id;
+	head.seq = seq;
+	memcpy(head.hash, hash, sizeof(head.hash));
+}
+
+/*
  * Link one row into this backend's chain: chain_id is this backend's chain
  * (freshly registered in loginas.log_chain by the caller when
  * loginas_chain_current() said 0), content the row's canonical text in the
@@ -96,10 +144,6 @@ void
 loginas_chain_link(int64 chain_id, Oid log_relid, const char *content, int len,
 				   int64 *seq, uint8 *prev_hash, uint8 *row_hash)
 {
-	pg_cryptohash_ctx *ctx;
-	char	   *prefix;
-	char	   *utf8;
-
 	if (head.chain_id != 0 && head.chain_id != chain_id)
 		elog(ERROR, "loginas: this backend appends to chain " INT64_FORMAT ", not " INT64_FORMAT,
 			 head.chain_id, chain_id);
@@ -113,19 +157,7 @@ loginas_chain_link(int64 chain_id, Oid log_relid, const char *content, int len,
 		memset(head.hash, 0, sizeof(head.hash));
 	}
 
-	utf8 = pg_server_to_any(content, len, PG_UTF8);
-	if (utf8 != content)
-		len = strlen(utf8);
-	prefix = psprintf(INT64_FORMAT ":" INT64_FORMAT ":", chain_id, head.seq + 1);
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, head.hash, sizeof(head.hash)) < 0 ||
-		pg_cryptohash_update(ctx, (uint8 *) prefix, strlen(prefix)) < 0 ||
-		pg_cryptohash_update(ctx, (uint8 *) utf8, len) < 0 ||
-		pg_cryptohash_final(ctx, row_hash, PG_SHA256_DIGEST_LENGTH) < 0)
-		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	pfree(prefix);
+	loginas_chain_hash(head.hash, sizeof(head.hash), chain_id, head.seq + 1, content, len, row_hash);
 
 	memcpy(prev_hash, head.hash, sizeof(head.hash));
 	head.seq++;

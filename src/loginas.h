@@ -10,7 +10,8 @@
  *   -> log (writelog.c: the tracked writes of a transaction, logged at commit;
  *           logappend.c: one row appended to the log, its canonical text;
  *           logchain.c: every log row linked into a per-backend hash chain)
- *   -> report (report.c: the reports' per-row text)
+ *   -> report (report.c: the reports' per-row text; viewlog.c: a view through
+ *             viewer_admin recorded by a background worker before it is shown)
  */
 #ifndef LOGINAS_H
 #define LOGINAS_H
@@ -103,6 +104,17 @@ extern int64 loginas_chain_current(Oid log_relid);
 extern void loginas_chain_link(int64 chain_id, Oid log_relid, const char *content, int len,
 							   int64 *seq, uint8 *prev_hash, uint8 *row_hash);
 extern bytea *loginas_hash_bytea(const uint8 *hash);
+extern void loginas_chain_hash(const uint8 *prev, size_t prev_len, int64 chain_id, int64 seq,
+							   const char *content, size_t len, uint8 *row_hash);
+extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const uint8 *hash);
+
+/* logappend.c: one row appended to the action log of schema nsp; values and
+ * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS) */
+#define LOGINAS_APPEND_NARGS 14
+extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls);
+
+/* viewlog.c: the view recorder's background worker */
+extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 
 /* writelog.c */
 extern void loginas_writelog_init(void);

@@ -3,18 +3,43 @@
  *		Secrets handed to clients: one-time tickets and session keys.
  *
  * A secret is 32 bytes (256 bits) from the operating system's strong random
- * source, given to the client as 64 hex digits.  Only its SHA-256 hash is
- * ever stored (the SQL side hashes with pg_catalog.sha256), so the tables
- * never hold anything that could be replayed.
+ * source, given to the client as 64 hex digits.  Only a hash of it is ever
+ * stored, so the tables never hold anything that could be replayed.
+ *
+ * The stored hash is bound to the database the secret was issued in (since
+ * 1.2): loginas._hash(secret) is
+ *
+ *		sha256("loginas:<system identifier>:<database oid>:" || sha256(secret))
+ *
+ * A copy of the database -- CREATE DATABASE ... TEMPLATE, or a dump restored
+ * into another database -- has the same tables, hashes included, but another
+ * database OID (or, restored into another cluster, another system
+ * identifier): there no live ticket or session key matches.  A physical copy
+ * (a streaming standby, a base backup, a promoted standby) is the same
+ * database and accepts them; so does the database after a server restart,
+ * ALTER DATABASE RENAME, or pg_upgrade's preserved OIDs -- but not after
+ * pg_upgrade, whose new cluster has a new system identifier.
+ * loginas._bind_hash(h) binds a 1.1 hash (sha256(secret)) the same way: the
+ * upgrade to 1.2 converts the stored hashes in place, so live tickets and
+ * sessions go on working.
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+
+#include "loginas.h"
 
 #define LOGINAS_SECRET_BYTES 32
 
 PG_FUNCTION_INFO_V1(loginas_new_secret);
+PG_FUNCTION_INFO_V1(loginas_secret_hash);
+PG_FUNCTION_INFO_V1(loginas_bind_hash);
 
 /*
  * loginas._new_secret() -> text
@@ -42,4 +67,60 @@ loginas_new_secret(PG_FUNCTION_ARGS)
 	explicit_bzero(raw, sizeof(raw));
 
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+/* sha256 of a prefix and some bytes */
+static void
+sha256_two(const char *prefix, const uint8 *data, size_t len, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		(prefix && pg_cryptohash_update(ctx, (const uint8 *) prefix, strlen(prefix)) < 0) ||
+		pg_cryptohash_update(ctx, data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "loginas: could not compute a SHA-256 hash: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+/* sha256(identity of this database || h) */
+static bytea *
+bind_to_database(const uint8 *h, size_t len)
+{
+	char		identity[64];
+	uint8		out[PG_SHA256_DIGEST_LENGTH];
+
+	snprintf(identity, sizeof(identity), "loginas:" UINT64_FORMAT ":%u:", GetSystemIdentifier(), MyDatabaseId);
+	sha256_two(identity, h, len, out);
+	return loginas_hash_bytea(out);
+}
+
+/*
+ * loginas._hash(secret text) -> bytea: what is stored for a ticket or session
+ * key issued in this database (and what a presented one is looked up by)
+ */
+Datum
+loginas_secret_hash(PG_FUNCTION_ARGS)
+{
+	text	   *secret = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(secret);
+	char	   *utf8 = pg_server_to_any(VARDATA_ANY(secret), len, PG_UTF8);
+	uint8		inner[PG_SHA256_DIGEST_LENGTH];
+
+	/* as 1.1's sha256(convert_to(secret, 'UTF8')) */
+	sha256_two(NULL, (const uint8 *) utf8, utf8 == VARDATA_ANY(secret) ? (size_t) len : strlen(utf8), inner);
+	PG_RETURN_BYTEA_P(bind_to_database(inner, sizeof(inner)));
+}
+
+/*
+ * loginas._bind_hash(hash bytea) -> bytea: a hash stored by 1.1
+ * (sha256(secret)) bound to this database, as loginas._hash binds it
+ */
+Datum
+loginas_bind_hash(PG_FUNCTION_ARGS)
+{
+	bytea	   *h = PG_GETARG_BYTEA_PP(0);
+
+	loginas_require_owner(fcinfo, "loginas._bind_hash()");
+	PG_RETURN_BYTEA_P(bind_to_database((const uint8 *) VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h)));
 }

@@ -308,9 +308,9 @@ is( $q->(
 	'0', 'no log row names a session that does not exist');
 is( $q->(
 		q{SELECT (SELECT count(*) FROM tap.ticket t WHERE NOT EXISTS
-		            (SELECT FROM loginas.session s WHERE s.ticket_hash = sha256(convert_to(t.token, 'UTF8'))))
+		            (SELECT FROM loginas.session s WHERE s.ticket_hash = loginas._hash(t.token)))
 		    || ',' || (SELECT count(*) FROM tap.session_key k JOIN loginas.session s USING (session_id)
-		                WHERE s.key_hash IS DISTINCT FROM sha256(convert_to(k.session_key, 'UTF8')))}),
+		                WHERE s.key_hash IS DISTINCT FROM loginas._hash(k.session_key))}),
 	'0,0', 'every token and key a client received belongs to its committed ticket/session');
 
 # --- one live ticket or session per admin ---------------------------------------------
@@ -337,7 +337,7 @@ $q->(
 	    st text;
 	  BEGIN
 	    FOR t IN SELECT k.ticket_id, k.token, (s.redeemed_at IS NOT NULL OR s.ended_at IS NOT NULL) AS used
-	               FROM tap.ticket k JOIN loginas.session s ON s.ticket_hash = sha256(convert_to(k.token, 'UTF8'))
+	               FROM tap.ticket k JOIN loginas.session s ON s.ticket_hash = loginas._hash(k.token)
 	              ORDER BY k.ticket_id
 	    LOOP
 	      FOR a IN 1 .. 2 LOOP

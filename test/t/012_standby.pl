@@ -26,6 +26,7 @@
 #	every function that must write -- begin, begin_from, redeem, end,
 #	end_admin, expire (with work to do), configure, grant, revoke,
 #	set_assistance (customer and admin), bind, unbind, note, purge_log,
+#	set_log_retention, a report through viewer_admin (its view is recorded),
 #	track, untrack -- refuses up front with SQLSTATE 25006
 #	(read_only_sql_transaction) "loginas.<function>() writes to the
 #	database", its detail and hint, and no internal CONTEXT;
@@ -67,6 +68,7 @@ $primary->safe_psql(
 	CREATE ROLE shop_admin LOGIN IN ROLE loginas_admin;
 	CREATE ROLE shop_web LOGIN IN ROLE loginas_storefront;
 	CREATE ROLE shop_reports LOGIN IN ROLE loginas_reporting;
+	CREATE ROLE shop_auditor LOGIN IN ROLE loginas_auditor;
 	GRANT USAGE ON SCHEMA shop TO shop_web, shop_admin;
 	GRANT SELECT, INSERT, UPDATE, DELETE ON shop.wishlist, shop.untracked TO shop_web;
 
@@ -201,7 +203,8 @@ my @writers = (
 	[ 'set_assistance (admin)', 'shop_admin', q{SELECT loginas.set_assistance(6, false, NULL, 1)}, 'set_assistance' ],
 	[ 'bind', 'shop_admin', q{SELECT loginas.bind('orders', 'shop.loginas_orders')}, 'bind' ],
 	[ 'unbind', 'shop_admin', q{SELECT loginas.unbind('orders')}, 'unbind' ],
-	[ 'purge_log', 'shop_admin', q{SELECT loginas.purge_log(now() - interval '1 second')}, 'purge_log' ],
+	[ 'purge_log', 'shop_auditor', q{SELECT loginas.purge_log(now() - interval '1 year')}, 'purge_log' ],
+	[ 'set_log_retention', 'shop_auditor', q{SELECT loginas.set_log_retention('1 year')}, 'set_log_retention' ],
 	[ 'note (in a session)', 'shop_web', "BEGIN; SELECT loginas.assume(@{[ $secret->('key_1') ]}); SELECT loginas.note('on the standby')", 'note' ],
 	[ 'track', $standby->safe_psql('postgres', 'SELECT current_user'), q{SELECT loginas.track('shop.untracked', 'id')}, 'track' ],
 	[ 'untrack', $standby->safe_psql('postgres', 'SELECT current_user'), q{SELECT loginas.untrack('shop.wishlist')}, 'untrack' ],
@@ -216,6 +219,16 @@ for my $w (@writers)
 		"$name on the standby: 25006, saying that loginas.$fn() writes");
 	unlike($err, qr/CONTEXT:/, "$name on the standby: no internal context");
 }
+
+# a report shown through viewer_admin is recorded before it is shown: not on a standby
+$primary->safe_psql('postgres', q{SELECT loginas.grant('Support', 'view_log')});
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+($out, $err) = on_standby('shop_admin', q{SELECT count(*) FROM loginas.customer_history(1, viewer_admin => 1);});
+like(
+	$err,
+	qr/ERROR:  25006: loginas\.customer_history\(\) with viewer_admin writes to the database\n/,
+	'a report through viewer_admin on the standby: 25006 (the view could not be recorded)');
+unlike($err, qr/CONTEXT:/, '... no internal context');
 
 # --- the standby was never restarted and keeps replaying -------------------------------------------
 is($standby->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started,

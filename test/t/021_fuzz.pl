@@ -144,6 +144,7 @@ $node->safe_psql(
 	CREATE ROLE fz_admin IN ROLE loginas_admin;
 	CREATE ROLE fz_web IN ROLE loginas_storefront;
 	CREATE ROLE fz_report IN ROLE loginas_reporting;
+	CREATE ROLE fz_audit IN ROLE loginas_auditor;
 	CREATE ROLE fz_nobody;
 	GRANT USAGE ON SCHEMA shop TO fz_web, fz_admin, fz_nobody;
 	GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON shop.cart, shop.cart_item, shop.wishlist TO fz_web, fz_nobody;
@@ -492,8 +493,8 @@ BEGIN
 	ELSIF r < 0.82 THEN RETURN overlay(t PLACING 'g' FROM fz.ri(1, 64)::int FOR 1);
 	ELSIF r < 0.85 THEN RETURN reverse(t);
 	ELSIF r < 0.88 THEN RETURN t || t;
-	ELSIF r < 0.90 THEN RETURN encode(sha256(convert_to(t, 'UTF8')), 'hex');	-- its stored hash
-	ELSIF r < 0.92 THEN RETURN '\x' || encode(sha256(convert_to(t, 'UTF8')), 'hex');
+	ELSIF r < 0.90 THEN RETURN encode(loginas._hash(t), 'hex');	-- its stored hash
+	ELSIF r < 0.92 THEN RETURN '\x' || encode(loginas._hash(t), 'hex');
 	ELSIF r < 0.94 THEN RETURN '';
 	ELSIF r < 0.96 THEN RETURN NULL;
 	ELSIF r < 0.98 THEN RETURN md5(random()::text) || md5(random()::text);
@@ -562,16 +563,17 @@ DECLARE
 		'assume', 'assume',
 		'end', 'end', 'end', 'end', 'end_admin', 'end_admin', 'end_admin', 'expire', 'expire', 'expire',
 		'track(regclass, name, name, name)', 'track(regclass, regclass, name, name)', 'untrack', 'protect', 'unprotect',
-		'note', 'note', 'note', 'purge_log', 'verify_log', 'log_heads',
+		'note', 'note', 'note', 'purge_log', 'set_log_retention', 'verify_log', 'log_heads',
 		'generic', 'generic', 'generic', 'generic', 'generic', 'generic', 'generic', 'generic',
 		'.write', '.write', '.write', '.write', '.write', '.write', '.write', '.write', '.write', '.write',
 		'.time'];
 	-- the roles each function is granted to (others get 42501)
 	admin_ops text[] := ARRAY['configure', 'bind', 'unbind', 'grant', 'revoke', 'permitted', 'set_assistance_as_admin',
-		'check', 'store_choices', 'begin', 'begin_from', 'end_admin', 'expire', 'purge_log'];
+		'check', 'store_choices', 'begin', 'begin_from', 'end_admin', 'expire'];
+	audit_ops text[] := ARRAY['purge_log', 'set_log_retention'];
 	web_ops text[] := ARRAY['redeem', 'assume', 'end', 'set_assistance_as_customer', '.write', 'note'];
 	report_ops text[] := ARRAY['verify_log', 'log_heads'];
-	roles text[] := ARRAY['fz_admin', 'fz_web', 'fz_report', 'fz_nobody'];
+	roles text[] := ARRAY['fz_admin', 'fz_web', 'fz_report', 'fz_audit', 'fz_nobody'];
 	settings text[] := ARRAY['enabled', 'disable_page_cache', 'store_view_selection', 'account_sharing',
 		'ticket_ttl', 'session_ttl', 'require_reason'];
 	kinds text[] := ARRAY['customers', 'admins', 'store_views', 'orders', 'invoices', 'shipments', 'credit_memos'];
@@ -653,9 +655,10 @@ BEGIN
 		ELSIF random() < 0.8 THEN
 			role := CASE WHEN op = ANY (admin_ops) THEN 'fz_admin' WHEN op = ANY (web_ops) THEN 'fz_web'
 						 WHEN op = ANY (report_ops) THEN 'fz_report'
+						 WHEN op = ANY (audit_ops) THEN 'fz_audit'
 						 WHEN op IN ('set_assistance', 'assistance_allowed') THEN fz.pick(ARRAY['fz_admin', 'fz_web'])
 						 WHEN op LIKE 'current%' OR op IN ('banner', 'in_session') THEN fz.pick(ARRAY['fz_admin', 'fz_web', 'fz_nobody'])
-						 WHEN op = 'generic' THEN fz.pick(ARRAY[NULL, 'fz_admin', 'fz_web', 'fz_report'])
+						 WHEN op = 'generic' THEN fz.pick(ARRAY[NULL, 'fz_admin', 'fz_web', 'fz_report', 'fz_audit'])
 						 ELSE NULL END;
 		ELSE
 			role := fz.pick(roles);
@@ -873,6 +876,11 @@ BEGIN
 				a1 := CASE WHEN random() < 0.6 THEN NULL ELSE fz.rid() END;
 				args := format('%L, %s', ts, a1);
 				EXECUTE 'SELECT loginas.purge_log($1, $2)::text' INTO res USING ts, a1;
+			WHEN 'set_log_retention' THEN
+				t1 := fz.pick(ARRAY[NULL, '90 days', '1 day', '23 hours', '0', '-1 day', '1 mon -40 days', '100 years',
+									'101 years', '3000000 mon -89999993 days']);
+				args := quote_nullable(t1);
+				EXECUTE 'SELECT loginas.set_log_retention($1::interval)::text' INTO res USING t1;
 			WHEN 'verify_log' THEN
 				EXECUTE 'SELECT v::text FROM loginas.verify_log() v' INTO res;
 			WHEN 'log_heads' THEN
