@@ -105,6 +105,20 @@ SELECT loginas.bind('admins', 'bt_private.admins');
 GRANT SELECT (admin_id, username) ON bt_private.admins TO loginas_reader;
 SELECT loginas.bind('admins', 'bt_private.admins');
 \echo :LAST_ERROR_SQLSTATE
+-- loginas_reader may read the bound relation but not what that reads (a
+-- security_invoker view over a table it has no grant on): PostgreSQL's error,
+-- with no GRANT on the view suggested -- the reader has it.  The hint comes
+-- from the ACLs and the SQLSTATE, not from the error's text (which is in the
+-- server's lc_messages)
+CREATE TABLE bt_private.admin_rows (admin_id int, username text, display_name text, is_active boolean, role text);
+INSERT INTO bt_private.admin_rows VALUES (1, 'ada', 'Ada', true, 'Administrators');
+CREATE VIEW bt_private.invoker_admins WITH (security_invoker = true) AS SELECT * FROM bt_private.admin_rows;
+GRANT SELECT ON bt_private.invoker_admins TO loginas_reader;
+BEGIN;
+SELECT loginas.bind('admins', 'bt_private.invoker_admins');
+SELECT loginas._lookup('admins', 1, true);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 -- a relation that does not exist is refused by PostgreSQL's regclass input already
 SELECT loginas.bind('orders', 'bt.no_such_table');
 \echo :LAST_ERROR_SQLSTATE

@@ -576,7 +576,8 @@ INSERT INTO internals VALUES
 	(6, $$SELECT loginas._allow_purge(true)$$),
 	(7, $$SELECT loginas._queue_refusal('begin', '42501', 'forged', NULL, 1, 1, 1)$$),
 	(8, $$SELECT loginas._append(now(), 'note', 'success', 1, 'forged', 1, NULL, NULL, NULL, NULL, NULL, NULL, 'x', '{}')$$),
-	(9, $$SELECT loginas._log('note', 'success', 1, 1)$$);
+	(9, $$SELECT loginas._log('note', 'success', 1, 1)$$),
+	(10, $$SELECT loginas._log_refused('begin', 'forged', NULL, 1, 1, 1)$$);
 GRANT SELECT ON internals TO sec_web;
 BEGIN;
 GRANT USAGE ON SCHEMA loginas TO sec_web;

@@ -93,10 +93,18 @@ typedef struct LoginAsRefusal
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
 extern void loginas_refusal_queue_init(void);
 
+/* refusal.c: text for the server log, its control characters escaped */
+extern char *loginas_log_text(const char *s);
+
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
 extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
 								 char **username, char **email);
+/* reader.c: the bounds on reads of the durable refusal log's worker */
+extern void loginas_reader_bound(int cancel_ms, int end_ms, int pause_ms);
+extern void loginas_reader_skip(bool skip);
+extern bool loginas_reader_was_canceled(void);
+extern bool loginas_reader_ran_over(void);
 
 /* logchain.c */
 extern void loginas_logchain_init(void);

@@ -22,7 +22,17 @@
  * bind()/unbind() send one for loginas.binding).
  *
  * Errors of a read lose loginas' internal query as their CONTEXT; a missing
- * grant says which grant is missing.
+ * grant says which grant is missing -- found from the ACLs of the relations
+ * read, not from the error's text (which is in the server's lc_messages).
+ *
+ * In the durable refusal log's worker (refusal_queue.c), which has no client
+ * to wait for it, reads are bounded as well (loginas_reader_bound): a read
+ * still running after cancel_ms is canceled; one whose code catches the
+ * cancel and goes on ends the worker at end_ms (FATAL cannot be caught).
+ * After a canceled read the worker reads nothing for pause_ms, and there an
+ * error that PL/pgSQL's WHEN OTHERS would not catch (query_canceled,
+ * assert_failure) is raised as external_routine_exception: the writer of
+ * refusal rows leaves the names out, never the row.
  */
 #include "postgres.h"
 
@@ -32,6 +42,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -40,6 +51,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "loginas.h"
 
@@ -72,6 +85,86 @@ static Oid	binding_relid = InvalidOid;	/* loginas.binding */
 
 PG_FUNCTION_INFO_V1(loginas_read_bound);
 PG_FUNCTION_INFO_V1(loginas_lookup);
+
+/* the bounds on reads in the refusal log's worker; 0: not bounded */
+static int	bound_cancel_ms = 0;
+static int	bound_end_ms = 0;
+static int	bound_pause_ms = 0;
+static TimeoutId cancel_timeout;
+static TimeoutId end_timeout;
+static volatile sig_atomic_t read_canceled = false;	/* in the current read */
+static volatile sig_atomic_t read_ran_over = false;	/* the end came */
+static bool was_canceled = false;	/* a read was canceled since asked */
+static bool skip_reads = false; /* the caller's: read nothing now */
+static TimestampTz paused_until = 0;	/* after a canceled read */
+
+static void
+read_cancel_handler(void)
+{
+	read_canceled = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+read_end_handler(void)
+{
+	read_ran_over = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* bound every read of this process (the refusal log's worker, once) */
+void
+loginas_reader_bound(int cancel_ms, int end_ms, int pause_ms)
+{
+	cancel_timeout = RegisterTimeout(USER_TIMEOUT, read_cancel_handler);
+	end_timeout = RegisterTimeout(USER_TIMEOUT, read_end_handler);
+	bound_cancel_ms = cancel_ms;
+	bound_end_ms = end_ms;
+	bound_pause_ms = pause_ms;
+}
+
+/* skip: reads fail at once (an entry to write without the names) */
+void
+loginas_reader_skip(bool skip)
+{
+	skip_reads = skip;
+}
+
+/* whether a read was canceled since the last call */
+bool
+loginas_reader_was_canceled(void)
+{
+	bool		result = was_canceled;
+
+	was_canceled = false;
+	return result;
+}
+
+/* whether a read ran to its end bound (then this process is ending) */
+bool
+loginas_reader_ran_over(void)
+{
+	return read_ran_over;
+}
+
+static void
+bounded_read_done(void)
+{
+	disable_timeout(cancel_timeout, false);
+	disable_timeout(end_timeout, false);
+	if (read_canceled)
+	{
+		/* the shop's code caught the cancel and returned: not again for a while */
+		was_canceled = true;
+		paused_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bound_pause_ms);
+		QueryCancelPending = false;
+		read_canceled = false;
+	}
+}
 
 /* invalidation callbacks only mark; the entries are freed at the next read */
 static void
@@ -168,10 +261,23 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 		outnull[i] = true;
 	}
 	register_callback();
+	if (bound_cancel_ms > 0 &&
+		(skip_reads || (paused_until != 0 && GetCurrentTimestamp() < paused_until)))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("loginas: the refusal log worker does not read bound relations for now"),
+				 errdetail("A read of a bound relation was canceled after %d ms; refusals are written without the names for a while.",
+						   bound_cancel_ms)));
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(reader, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	save_nestlevel = NewGUCNestLevel();
+	if (bound_cancel_ms > 0)
+	{
+		read_canceled = false;
+		enable_timeout_after(cancel_timeout, bound_cancel_ms);
+		enable_timeout_after(end_timeout, bound_end_ms);
+	}
 
 	PG_TRY();
 	{
@@ -201,6 +307,8 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 		}
 		if (SPI_execute_plan(p->plan, args, nulls, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "loginas: reading a bound relation failed");
+		if (bound_cancel_ms > 0)
+			bounded_read_done();
 		if (SPI_processed == 1)
 		{
 			for (i = 0; i < ncols; i++)
@@ -220,6 +328,8 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 		ErrorData  *edata;
 
 		MemoryContextSwitchTo(caller_cxt);
+		if (bound_cancel_ms > 0)
+			bounded_read_done();
 		edata = CopyErrorData();
 		FlushErrorState();
 		AtEOXact_GUC(false, save_nestlevel);
@@ -229,20 +339,46 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 		edata->context = NULL;
 		edata->internalquery = NULL;
 		edata->internalpos = 0;
-		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && edata->hint == NULL &&
-			edata->message && strncmp(edata->message, "permission denied for", 21) == 0)
+		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && edata->hint == NULL)
 		{
-			/* the relation loginas_reader may not read (of two: the first such) */
-			Oid			denied = relid;
-			char	   *nsp;
+			/*
+			 * What loginas_reader lacks, from the ACLs (of two relations: the
+			 * first it may not read).  With both grants in place the error
+			 * came from inside the relation's query (a function it may not
+			 * execute, a table a security_invoker view reads): no GRANT to
+			 * name.
+			 */
+			Oid			rels[2] = {relid, relid2};
+			Oid			denied = InvalidOid;
+			int			k;
 
-			if (OidIsValid(relid2) && pg_class_aclcheck(relid, reader, ACL_SELECT) == ACLCHECK_OK)
-				denied = relid2;
-			nsp = get_namespace_name(get_rel_namespace(denied));
-			edata->detail = pstrdup("loginas reads bound relations as the role loginas_reader, which is granted to nobody.");
-			edata->hint = psprintf("GRANT USAGE ON SCHEMA %s TO loginas_reader; GRANT SELECT ON %s TO loginas_reader;",
-								   quote_identifier(nsp ? nsp : "?"),
-								   quote_qualified_identifier(nsp, get_rel_name(denied)));
+			for (k = 0; k < 2 && !OidIsValid(denied); k++)
+			{
+				Oid			nsp;
+
+				if (!OidIsValid(rels[k]) || !OidIsValid(nsp = get_rel_namespace(rels[k])))
+					continue;
+				if (pg_namespace_aclcheck(nsp, reader, ACL_USAGE) != ACLCHECK_OK ||
+					pg_class_aclcheck(rels[k], reader, ACL_SELECT) != ACLCHECK_OK)
+					denied = rels[k];
+			}
+			if (OidIsValid(denied))
+			{
+				char	   *nsp = get_namespace_name(get_rel_namespace(denied));
+
+				edata->detail = pstrdup("loginas reads bound relations as the role loginas_reader, which is granted to nobody.");
+				edata->hint = psprintf("GRANT USAGE ON SCHEMA %s TO loginas_reader; GRANT SELECT ON %s TO loginas_reader;",
+									   quote_identifier(nsp ? nsp : "?"),
+									   quote_qualified_identifier(nsp, get_rel_name(denied)));
+			}
+		}
+		if (bound_cancel_ms > 0 &&
+			(edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ASSERT_FAILURE))
+		{
+			/* in the refusal log's worker: an error its writer can catch */
+			edata->sqlerrcode = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+			edata->message = psprintf("loginas: a read of a bound relation failed in the refusal log worker: %s",
+									  edata->message ? edata->message : "");
 		}
 		ReThrowError(edata);
 	}

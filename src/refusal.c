@@ -1,46 +1,46 @@
 /*
  * refusal.c
- *		How loginas says no.
+ *		How loginas says no, and how it says so in the server log.
  *
  * Every refusal of the SQL API (a check that fails, a bad parameter) ends in
- * loginas._raise(sqlstate, message, detail, hint), which raises the error
- * with ereport() exactly as a built-in function would: the SQLSTATE the
- * caller can act on, a message in PostgreSQL style, and the detail and hint
- * only when there is one.  The PL/pgSQL call chain that led here is internal,
- * so it is left out of the error's CONTEXT: clients see the refusal, not our
- * implementation.
+ * loginas._raise(sqlstate, message, detail, hint): ereport() as a built-in
+ * function would, the SQLSTATE the caller can act on, the detail and hint
+ * only when there is one, and no CONTEXT of our PL/pgSQL call chain.
+ * Refusals of begin, redeem and assume also get a server-log line of their
+ * own (loginas._log_refused; track.c writes those of tracked writes).  What
+ * goes to the server log is escaped: see loginas_log_text() below.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/elog.h"
+
+#include "loginas.h"
 
 PG_FUNCTION_INFO_V1(loginas_raise);
+PG_FUNCTION_INFO_V1(loginas_log_refused);
 
 static char *
 optional_text(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/*
- * loginas._raise(sqlstate text, message text, detail text, hint text)
- */
+/* loginas._raise(sqlstate text, message text, detail text, hint text); texts escaped */
 Datum
 loginas_raise(PG_FUNCTION_ARGS)
 {
 	char	   *state = optional_text(fcinfo, 0);
-	char	   *message = optional_text(fcinfo, 1);
-	char	   *detail = optional_text(fcinfo, 2);
-	char	   *hint = optional_text(fcinfo, 3);
+	char	   *message = loginas_log_text(optional_text(fcinfo, 1));
+	char	   *detail = loginas_log_text(optional_text(fcinfo, 2));
+	char	   *hint = loginas_log_text(optional_text(fcinfo, 3));
 	int			code;
 
 	if (state == NULL || strlen(state) != 5 ||
 		strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
-		elog(ERROR, "loginas: invalid SQLSTATE \"%s\"", state ? state : "(null)");
+		elog(ERROR, "loginas: invalid SQLSTATE \"%s\"", state ? loginas_log_text(state) : "(null)");
 	code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
 
 	/* the PL/pgSQL frames below us are implementation, not context */
@@ -53,4 +53,83 @@ loginas_raise(PG_FUNCTION_ARGS)
 			 hint ? errhint("%s", hint) : 0));
 
 	PG_RETURN_VOID();			/* not reached */
+}
+
+char *
+loginas_log_text(const char *s)
+{
+	StringInfoData buf;
+	const unsigned char *p;
+
+	if (s == NULL)
+		return NULL;
+	for (p = (const unsigned char *) s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			break;
+	if (*p == '\0')
+		return (char *) s;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, s, (const char *) p - s);
+	for (; *p; p++)
+	{
+		switch (*p)
+		{
+			case '\n':
+				appendStringInfoString(&buf, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(&buf, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(&buf, "\\t");
+				break;
+			case '\\':
+				appendStringInfoString(&buf, "\\\\");
+				break;
+			default:
+				if (*p < 0x20 || *p == 0x7f)
+					appendStringInfo(&buf, "\\x%02x", *p);
+				else
+					appendStringInfoChar(&buf, (char) *p);
+		}
+	}
+	return buf.data;
+}
+
+static char *
+optional_id(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return "-";
+	return psprintf(INT64_FORMAT, PG_GETARG_INT64(argno));
+}
+
+/*
+ * loginas._log_refused(action text, message text, detail text, admin_id bigint,
+ *						customer_id bigint, session_id bigint) -> void
+ *
+ * The server-log line of a refused begin, redeem or assume (loginas._refuse):
+ *	 LOG:  loginas: begin refused: <message> <detail> (admin 1, customer 2, session -, role r)
+ * one line whatever the texts hold.
+ */
+Datum
+loginas_log_refused(PG_FUNCTION_ARGS)
+{
+	char	   *action = optional_text(fcinfo, 0);
+	char	   *message = optional_text(fcinfo, 1);
+	char	   *detail = optional_text(fcinfo, 2);
+	char	   *role = GetUserNameFromId(GetSessionUserId(), true);
+
+	loginas_require_owner(fcinfo, "loginas._log_refused()");
+	error_context_stack = NULL;
+	ereport(LOG,
+			(errmsg("loginas: %s refused: %s%s%s (admin %s, customer %s, session %s, role %s)",
+					loginas_log_text(action ? action : "-"),
+					loginas_log_text(message ? message : ""),
+					detail ? " " : "", detail ? loginas_log_text(detail) : "",
+					optional_id(fcinfo, 3), optional_id(fcinfo, 4), optional_id(fcinfo, 5),
+					role ? loginas_log_text(role) : "-"),
+			 errhidestmt(true)));
+	PG_RETURN_VOID();
 }

@@ -14,7 +14,7 @@
  * shared memory.  Without it loginas_queue_refusal_entry() returns false and
  * the refusal reaches the server log only (the callers always log it there).
  *
- * The pieces:
+ * The pieces, and what each owns:
  *
  *	queue	QUEUE_SIZE fixed-size slots in shared memory, under one LWLock.  A
  *			slot is FREE, QUEUED, or TAKEN by the worker writing it.  An entry
@@ -24,28 +24,52 @@
  *			full the refusal is not queued: a WARNING says so, and the refusal
  *			goes to the server log only.
  *
+ *	shares	one backend holds at most BACKEND_SHARE entries: the refusals it
+ *			makes beyond them are counted into one summary entry per action
+ *			(RefusalData.coalesced), written as one row with the count, so
+ *			a backend that floods the queue cannot crowd out the refusals of
+ *			others, and what it floods with is still accounted for.
+ *
  *	workers	one dynamic background worker per database with queued entries,
- *			started by the backend that queues (RegisterDynamicBackgroundWorker)
- *			and woken through its latch.  Per-database state in shared memory
- *			(DbWorker) makes sure only one runs per database.  A worker exits
- *			after IDLE_EXIT_MS without work; on SIGTERM (server shutdown,
- *			pg_terminate_backend) it first writes everything queued for its
- *			database.
+ *			started by the backend that queues or by the launcher, and woken
+ *			through its latch.  Per-database state in shared memory
+ *			(DbWorker, held from the request until the worker exits) makes sure
+ *			only one runs per database.  Databases can outnumber worker slots:
+ *			they take turns -- a worker whose database has nothing due exits
+ *			when another database waits (else after IDLE_EXIT_MS), and one that
+ *			has written for TURN_MS gives way as well.  A worker dies on SIGTERM
+ *			like any backend, also inside the shop's code; its entry stays
+ *			queued.  Its session takes nothing a database owner can set
+ *			against it (worker_session_settings), its writes are bounded by
+ *			statement_timeout and lock_timeout, and its reads of bound
+ *			relations by reader.c's bounds: a refusal whose names cannot be
+ *			read is written without them.
+ *
+ *	retries	a failed write is tried again RETRY_MS later, then twice that,
+ *			MAX_ATTEMPTS times in all, then dropped with a LOG line; a write
+ *			that failed on a lock or a timeout is retried without counting,
+ *			spaced up to BUSY_RETRY_MAX_MS.  Each entry keeps when it may be
+ *			tried next (not_before), so the entries behind it go on.
  *
  *	launcher a static background worker, always running: it starts a worker
- *			for every database whose entries have none (after a restart, when
- *			no worker slot was free, when a worker could not connect).
+ *			for every database whose due entries have none, oldest first
+ *			(after a restart, when no worker slot was free, when a worker
+ *			could not connect or gave way).  With no background worker slot
+ *			free, nobody tries again before a backoff of 100 ms doubling up to
+ *			START_BACKOFF_MAX_MS, and the LOG line saying so is written at most
+ *			once per START_FAILURE_LOG_MS.
  *
- *	file	what is still queued when the postmaster exits -- refusals queued
- *			during shutdown after their database's worker finished, or for a
- *			database whose worker never got to start -- is written to
+ *	file	what is still queued when the postmaster exits -- refusals a worker
+ *			was ended before writing, refusals queued during shutdown, or for
+ *			a database whose worker never got to start -- is written to
  *			pg_stat/loginas_refusals.queue and read back into the queue at the
  *			next start (also across a crash restart: the postmaster writes the
  *			file before it re-creates shared memory).
  *
  * No ticket or session key ever enters an entry: an entry holds the action,
  * SQLSTATE, message and detail of the refusal (texts the callers build
- * without secrets), ids, the session user and the client address.
+ * without secrets), ids, the session user and the client address.  What
+ * goes to the server log is escaped (loginas_log_text).
  */
 #include "postgres.h"
 
@@ -55,6 +79,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/ip.h"
@@ -63,6 +88,9 @@
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/pg_list.h"
+#include "parser/parse_func.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
 #include "postmaster/bgworker.h"
@@ -80,6 +108,7 @@
 #include "utils/inet.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -92,22 +121,33 @@ PGDLLEXPORT void loginas_refusal_worker_main(Datum main_arg);
 PGDLLEXPORT void loginas_refusal_launcher_main(Datum main_arg);
 
 #define QUEUE_SIZE			1024	/* refusals waiting to be written */
-#define MAX_DB_WORKERS		64		/* databases with a worker at once */
+#define BACKEND_SHARE		64		/* entries one backend may hold; beyond: summaries */
+#define MAX_DB_WORKERS		64		/* databases with a worker (running or requested) at once */
 #define TEXT_LEN			512		/* message, detail (bytes, with the NUL) */
 #define ACTION_LEN			32
 #define ADDR_LEN			64
-#define MAX_ATTEMPTS		3		/* then the entry is dropped, with a LOG line */
-#define FAILED_STARTS_MAX	3		/* a database a worker cannot connect to */
-#define IDLE_EXIT_MS		10000	/* a worker exits after this long without work */
+#define MAX_ATTEMPTS		3		/* failed writes; then the entry is dropped, with a LOG line */
+#define RETRY_MS			1000	/* after a failed write: then 2x, ... */
+#define BUSY_RETRY_MAX_MS	30000	/* a write that met a lock or a timeout: at most this apart */
+#define FAILED_STARTS_MAX	3		/* workers that could not connect to the database */
+#define START_RETRY_MS		5000	/* after one could not connect: times the failures */
+#define IDLE_EXIT_MS		10000	/* a worker with nothing to do exits after this */
+#define TURN_MS				5000	/* a worker gives way after this when others wait */
 #define LAUNCHER_NAP_MS		10000	/* the launcher looks for orphaned entries */
 #define START_GRACE_MS		30000	/* a requested worker that never showed up */
-#define START_RETRY_MS		5000	/* times failed starts: before the next try */
-#define RETRY_NAP_MS		1000	/* after an entry failed */
+#define START_BACKOFF_MIN_MS 100	/* no background worker slot: first wait */
+#define START_BACKOFF_MAX_MS 5000	/* ... doubling up to */
+#define START_FAILURE_LOG_MS 60000	/* at most one "could not start" line per */
+#define WRITE_TIMEOUT_MS	15000	/* statement_timeout of one write */
+#define LOCK_TIMEOUT_MS		5000	/* lock_timeout of the worker */
+#define READ_CANCEL_MS		2000	/* a read of a bound relation is canceled after */
+#define READ_END_MS			5000	/* ... and ends the worker if it goes on */
+#define READ_PAUSE_MS		60000	/* after a canceled read: no reads for */
 
 #define QUEUE_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/loginas_refusals.queue"
 #define QUEUE_FILE_TMP		QUEUE_FILE ".tmp"
 #define QUEUE_FILE_MAGIC	0x4C415251	/* "LARQ" */
-#define QUEUE_FILE_VERSION	2
+#define QUEUE_FILE_VERSION	3		/* 2: without coalesced, last_refused_at */
 
 /* one refusal, as written to the log */
 typedef struct RefusalData
@@ -131,7 +171,13 @@ typedef struct RefusalData
 	bool		has_source;
 	char		reason[TEXT_LEN];	/* the reason and source given to begin */
 	char		source[TEXT_LEN];
+	/* since file version 3 (version 2 entries end here) */
+	int64		coalesced;		/* 0: one refusal; N: a summary of N refusals
+								 * (the first one's texts and ids) */
+	TimestampTz last_refused_at;	/* a summary's last refusal */
 } RefusalData;
+
+#define REFUSAL_DATA_V2_SIZE	offsetof(RefusalData, coalesced)
 
 typedef enum SlotState
 {
@@ -143,21 +189,24 @@ typedef enum SlotState
 typedef struct RefusalSlot
 {
 	SlotState	state;
-	int			attempts;		/* failed writes so far */
+	int			attempts;		/* failed writes that count towards MAX_ATTEMPTS */
+	int			busy_retries;	/* failed writes that do not (locks, timeouts) */
+	int			failed_starts;	/* workers of its database that could not connect */
+	bool		skip_reads;		/* write it without reading bound relations */
 	pid_t		taken_by;		/* the worker writing it (SLOT_TAKEN) */
+	pid_t		queued_by;		/* the backend whose share it is in */
+	TimestampTz not_before;		/* not to be tried before this (0: at once) */
 	uint64		seq;			/* queue order */
 	RefusalData data;
 } RefusalSlot;
 
-/* the worker of one database; slot unused when dboid is InvalidOid */
+/* the worker of one database, from its request on; unused when dboid is InvalidOid */
 typedef struct DbWorker
 {
 	Oid			dboid;
-	pid_t		pid;			/* 0: none running */
+	pid_t		pid;			/* 0: requested, not running yet */
 	Latch	   *latch;			/* valid while pid != 0 */
-	bool		start_requested;
 	TimestampTz requested_at;
-	int			failed_starts;	/* workers that exited before connecting */
 } DbWorker;
 
 typedef struct RefusalQueue
@@ -166,6 +215,11 @@ typedef struct RefusalQueue
 	uint64		next_seq;
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
+	/* no background worker slot was free: no start is tried before */
+	TimestampTz start_blocked_until;
+	int			start_backoff_ms;	/* the last wait (0: the last start worked) */
+	TimestampTz start_failure_logged_at;	/* the last "could not start" line */
+	int64		start_failures_unlogged;	/* failed starts since */
 	DbWorker	workers[MAX_DB_WORKERS];
 	RefusalSlot slots[QUEUE_SIZE];
 } RefusalQueue;
@@ -183,7 +237,7 @@ static RefusalQueue *queue = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* in a worker */
+/* in a worker, or the launcher */
 static volatile sig_atomic_t shutdown_requested = false;
 static Oid	worker_dboid = InvalidOid;
 static bool worker_claimed = false;	/* this process owns its DbWorker */
@@ -246,19 +300,23 @@ id_text(bool has, int64 id)
 	return has ? psprintf(INT64_FORMAT, id) : pstrdup("-");
 }
 
-/* the entry in words, for the server log (it has no secret) */
+/* the entry in words, for the server log (it has no secret; escaped) */
 static char *
 describe_entry(const RefusalData *d)
 {
-	return psprintf("%s refused at %s in database %u: %s%s%s (SQLSTATE %s; admin %s, customer %s, session %s, role %s, client %s)",
-					d->action, timestamptz_to_str(d->refused_at), d->dboid,
-					d->message, d->has_detail ? " " : "", d->has_detail ? d->detail : "",
-					d->sqlstate,
+	return psprintf("%s refused at %s in database %u: %s%s%s (SQLSTATE %s; admin %s, customer %s, session %s, role %s, client %s)%s",
+					loginas_log_text(d->action), timestamptz_to_str(d->refused_at), d->dboid,
+					loginas_log_text(d->message), d->has_detail ? " " : "",
+					d->has_detail ? loginas_log_text(d->detail) : "",
+					loginas_log_text(d->sqlstate),
 					id_text(d->has_admin, d->admin_id),
 					id_text(d->has_customer, d->customer_id),
 					id_text(d->has_session, d->session_id),
-					NameStr(d->db_role),
-					d->client_addr[0] ? d->client_addr : "-");
+					loginas_log_text(NameStr(d->db_role)),
+					d->client_addr[0] ? loginas_log_text(d->client_addr) : "-",
+					d->coalesced > 0 ?
+					psprintf("; a summary of " INT64_FORMAT " refusals of that backend, the last at %s",
+							 d->coalesced, timestamptz_to_str(d->last_refused_at)) : "");
 }
 
 /* ------------------------------------------------------------------------
@@ -267,77 +325,121 @@ describe_entry(const RefusalData *d)
  */
 
 static DbWorker *
-find_db_worker(Oid dboid, bool create)
+find_db_worker(Oid dboid)
 {
-	DbWorker   *free_one = NULL;
 	int			i;
 
 	for (i = 0; i < MAX_DB_WORKERS; i++)
-	{
-		DbWorker   *w = &queue->workers[i];
-
-		if (w->dboid == dboid)
-			return w;
-		if (w->dboid == InvalidOid && free_one == NULL)
-			free_one = w;
-	}
-	if (!create || free_one == NULL)
-		return NULL;
-	memset(free_one, 0, sizeof(DbWorker));
-	free_one->dboid = dboid;
-	return free_one;
+		if (queue->workers[i].dboid == dboid)
+			return &queue->workers[i];
+	return NULL;
 }
 
+static DbWorker *
+new_db_worker(Oid dboid)
+{
+	DbWorker   *w = find_db_worker(InvalidOid);
+
+	if (w != NULL)
+	{
+		memset(w, 0, sizeof(DbWorker));
+		w->dboid = dboid;
+	}
+	return w;
+}
+
+/* a worker runs for the database, or is on its way */
 static bool
-db_has_queued(Oid dboid)
+db_is_served(Oid dboid, TimestampTz now)
+{
+	DbWorker   *w = find_db_worker(dboid);
+
+	return w != NULL &&
+		(w->pid != 0 || !TimestampDifferenceExceeds(w->requested_at, now, START_GRACE_MS));
+}
+
+/* another database has an entry due and no worker */
+static bool
+others_waiting(Oid self, TimestampTz now)
 {
 	int			i;
 
 	for (i = 0; i < QUEUE_SIZE; i++)
-		if (queue->slots[i].state != SLOT_FREE && queue->slots[i].data.dboid == dboid)
+	{
+		RefusalSlot *s = &queue->slots[i];
+
+		if (s->state == SLOT_QUEUED && s->data.dboid != self && s->not_before <= now &&
+			!db_is_served(s->data.dboid, now))
 			return true;
+	}
 	return false;
 }
 
-/*
- * Make sure the database has a worker: wake the running one, or mark one as
- * requested and return true -- the caller then starts it, lock released.
- */
-static bool
-want_worker(Oid dboid)
+static void
+wake_launcher(void)
 {
-	DbWorker   *w = find_db_worker(dboid, true);
-
-	if (w == NULL)
-	{
-		/* every worker state is taken: the launcher tries again later */
-		if (queue->launcher_latch)
-			SetLatch(queue->launcher_latch);
-		return false;
-	}
-	if (w->pid != 0)
-	{
-		SetLatch(w->latch);
-		return false;
-	}
-	if (w->start_requested &&
-		!TimestampDifferenceExceeds(w->requested_at, GetCurrentTimestamp(), START_GRACE_MS))
-		return false;			/* on its way */
-	if (w->failed_starts > 0 &&
-		!TimestampDifferenceExceeds(w->requested_at, GetCurrentTimestamp(),
-									START_RETRY_MS * w->failed_starts))
-		return false;			/* the last one could not connect: not yet again */
-	w->start_requested = true;
-	w->requested_at = GetCurrentTimestamp();
-	return true;
+	if (queue->launcher_latch && queue->launcher_pid != MyProcPid)
+		SetLatch(queue->launcher_latch);
 }
 
-/* start the worker of a database (queue->lock NOT held) */
+/* a database waits for a worker: the running ones see whether to give way */
 static void
+nudge_workers(void)
+{
+	int			i;
+
+	for (i = 0; i < MAX_DB_WORKERS; i++)
+		if (queue->workers[i].pid != 0 && queue->workers[i].pid != MyProcPid)
+			SetLatch(queue->workers[i].latch);
+}
+
+typedef enum WorkerWant
+{
+	WANT_SERVED,				/* running (woken) or on its way */
+	WANT_START,					/* requested: the caller starts it, lock released */
+	WANT_WAIT					/* no state or no slot now: the launcher tries later */
+} WorkerWant;
+
+/* make sure the database has a worker */
+static WorkerWant
+want_worker(Oid dboid, TimestampTz now)
+{
+	DbWorker   *w = find_db_worker(dboid);
+
+	if (w != NULL && w->pid != 0)
+	{
+		SetLatch(w->latch);
+		return WANT_SERVED;
+	}
+	if (w != NULL && !TimestampDifferenceExceeds(w->requested_at, now, START_GRACE_MS))
+		return WANT_SERVED;		/* on its way */
+	if (now < queue->start_blocked_until)
+		return WANT_WAIT;
+	if (w == NULL && (w = new_db_worker(dboid)) == NULL)
+	{
+		/* every state is taken: an idle worker gives way, its exit wakes the launcher */
+		nudge_workers();
+		return WANT_WAIT;
+	}
+	w->requested_at = now;
+	return WANT_START;
+}
+
+/*
+ * Start the worker of a database (queue->lock NOT held); false when no
+ * background worker slot is free: then nobody tries before a backoff, and
+ * the LOG line saying so is written at most once per START_FAILURE_LOG_MS.
+ */
+static bool
 start_worker(Oid dboid)
 {
 	BackgroundWorker worker;
 	DbWorker   *w;
+	TimestampTz now;
+	bool		log_it;
+	int64		unlogged = 0;
+	int			waiting = 0;
+	int			i;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -351,17 +453,47 @@ start_worker(Oid dboid)
 	worker.bgw_notify_pid = 0;
 
 	if (RegisterDynamicBackgroundWorker(&worker, NULL))
-		return;
+	{
+		LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+		queue->start_backoff_ms = 0;
+		LWLockRelease(queue->lock);
+		return true;
+	}
 
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	w = find_db_worker(dboid, false);
+	now = GetCurrentTimestamp();
+	w = find_db_worker(dboid);
 	if (w != NULL && w->pid == 0)
-		w->start_requested = false;
+		memset(w, 0, sizeof(DbWorker));
+	queue->start_backoff_ms = queue->start_backoff_ms == 0 ? START_BACKOFF_MIN_MS :
+		Min(queue->start_backoff_ms * 2, START_BACKOFF_MAX_MS);
+	queue->start_blocked_until = TimestampTzPlusMilliseconds(now, queue->start_backoff_ms);
+	log_it = queue->start_failure_logged_at == 0 ||
+		TimestampDifferenceExceeds(queue->start_failure_logged_at, now, START_FAILURE_LOG_MS);
+	if (log_it)
+	{
+		unlogged = queue->start_failures_unlogged;
+		queue->start_failures_unlogged = 0;
+		queue->start_failure_logged_at = now;
+		for (i = 0; i < QUEUE_SIZE; i++)
+			if (queue->slots[i].state == SLOT_QUEUED)
+				waiting++;
+	}
+	else
+		queue->start_failures_unlogged++;
+	/* the launcher tries again once the backoff is over; idle workers give way */
+	wake_launcher();
+	nudge_workers();
 	LWLockRelease(queue->lock);
-	ereport(LOG,
-			(errmsg("loginas: could not start the refusal log worker for database %u", dboid),
-			 errdetail("No background worker slot is free; the refusals stay queued and are retried."),
-			 errhint("Raise max_worker_processes.")));
+
+	if (log_it)
+		ereport(LOG,
+				(errmsg("loginas: could not start the refusal log worker for database %u", dboid),
+				 errdetail("No background worker slot is free; %d refusals stay queued and are retried. "
+						   INT64_FORMAT " more starts failed since the last such message, which is written at most once a minute.",
+						   waiting, unlogged),
+				 errhint("Raise max_worker_processes.")));
+	return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -370,15 +502,19 @@ start_worker(Oid dboid)
  */
 
 /*
- * Hand a refusal to the durable refusal log: true when queued; false without
- * one (loginas not preloaded, or a standby) or when the queue is full.
+ * Hand a refusal to the durable refusal log: true when queued (on its own,
+ * or counted into this backend's summary); false without a queue (loginas
+ * not preloaded, or a standby) or when the queue is full.
  */
 bool
 loginas_queue_refusal_entry(const LoginAsRefusal *r)
 {
 	RefusalData d;
 	RefusalSlot *slot = NULL;
-	bool		start;
+	RefusalSlot *summary = NULL;
+	int			mine = 0;
+	bool		new_summary = false;
+	WorkerWant	want;
 	int			i;
 
 	if (queue == NULL || !OidIsValid(MyDatabaseId) || RecoveryInProgress())
@@ -415,32 +551,70 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	for (i = 0; i < QUEUE_SIZE; i++)
 	{
-		if (queue->slots[i].state == SLOT_FREE)
+		RefusalSlot *s = &queue->slots[i];
+
+		if (s->state == SLOT_FREE)
 		{
-			slot = &queue->slots[i];
-			break;
+			if (slot == NULL)
+				slot = s;
+			continue;
 		}
+		if (s->queued_by != MyProcPid || s->data.dboid != d.dboid)
+			continue;
+		if (s->data.coalesced == 0)
+			mine++;
+		else if (s->state == SLOT_QUEUED && strcmp(s->data.action, d.action) == 0)
+			summary = s;
+	}
+	if (mine >= BACKEND_SHARE && summary != NULL)
+	{
+		/* beyond this backend's share: counted into its summary */
+		summary->data.coalesced++;
+		summary->data.last_refused_at = d.refused_at;
+		want = want_worker(d.dboid, d.refused_at);
+		LWLockRelease(queue->lock);
+		if (want == WANT_START)
+			start_worker(d.dboid);
+		return true;
 	}
 	if (slot == NULL)
 	{
 		LWLockRelease(queue->lock);
 		ereport(WARNING,
 				(errmsg("loginas: the durable refusal log is full; this refused %s went to the server log only",
-						d.action),
+						loginas_log_text(d.action)),
 				 errdetail("%d refusals are waiting to be written to loginas.action_log.", QUEUE_SIZE),
 				 errhidestmt(true)));
 		return false;
 	}
+	if (mine >= BACKEND_SHARE)
+	{
+		/* the first refusal beyond the share: a summary, by action */
+		d.coalesced = 1;
+		d.last_refused_at = d.refused_at;
+		new_summary = true;
+	}
 	slot->data = d;
 	slot->attempts = 0;
+	slot->busy_retries = 0;
+	slot->failed_starts = 0;
+	slot->skip_reads = false;
 	slot->taken_by = 0;
+	slot->queued_by = MyProcPid;
+	slot->not_before = 0;
 	slot->seq = queue->next_seq++;
 	slot->state = SLOT_QUEUED;
-	start = want_worker(d.dboid);
+	want = want_worker(d.dboid, d.refused_at);
 	LWLockRelease(queue->lock);
 
-	if (start)
+	if (want == WANT_START)
 		start_worker(d.dboid);
+	if (new_summary)
+		ereport(LOG,
+				(errmsg("loginas: this backend has %d refusals waiting for the durable refusal log; its further refused %s calls are counted in one summary row",
+						BACKEND_SHARE, loginas_log_text(d.action)),
+				 errdetail("Each refusal is in the server log as well."),
+				 errhidestmt(true)));
 	return true;
 }
 
@@ -491,30 +665,44 @@ loginas_durable_refusals(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * SIGTERM (shutdown, pg_terminate_backend, DROP DATABASE ... FORCE): die as
+ * any backend does -- the next CHECK_FOR_INTERRUPTS ends the process, inside
+ * a query too.  Between entries the worker exits quietly instead.
+ */
 static void
 worker_sigterm(SIGNAL_ARGS)
 {
-	int			save_errno = errno;
-
 	shutdown_requested = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
+	die(postgres_signal_arg);
 }
 
-/* take this database's oldest queued entry; false when there is none */
+/*
+ * Take this database's oldest entry that is due; false when there is none.
+ * *next_due: when the first of its entries that are not due yet is (0: none).
+ */
 static bool
-take_next(RefusalData *out, int *slotno)
+take_next(RefusalData *out, int *slotno, bool *skip_reads, TimestampTz *next_due)
 {
 	RefusalSlot *best = NULL;
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
+	*next_due = 0;
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	for (i = 0; i < QUEUE_SIZE; i++)
 	{
 		RefusalSlot *s = &queue->slots[i];
 
-		if (s->state == SLOT_QUEUED && s->data.dboid == worker_dboid &&
-			(best == NULL || s->seq < best->seq))
+		if (s->state != SLOT_QUEUED || s->data.dboid != worker_dboid)
+			continue;
+		if (s->not_before > now)
+		{
+			if (*next_due == 0 || s->not_before < *next_due)
+				*next_due = s->not_before;
+			continue;
+		}
+		if (best == NULL || s->seq < best->seq)
 		{
 			best = s;
 			*slotno = i;
@@ -525,6 +713,7 @@ take_next(RefusalData *out, int *slotno)
 		best->state = SLOT_TAKEN;
 		best->taken_by = MyProcPid;
 		*out = best->data;
+		*skip_reads = best->skip_reads;
 	}
 	LWLockRelease(queue->lock);
 	return best != NULL;
@@ -540,40 +729,46 @@ release_slot(int slotno)
 	LWLockRelease(queue->lock);
 }
 
-/* back on the queue after a failed write; false when it has had its attempts */
+/* errors that say "not now" rather than "not this entry" */
 static bool
-requeue_slot(int slotno)
+busy_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
+}
+
+/*
+ * Back on the queue after a failed write, to be tried again later: true;
+ * false when it has had its MAX_ATTEMPTS and is dropped
+ */
+static bool
+requeue_slot(int slotno, bool busy, bool skip_reads)
 {
 	RefusalSlot *s = &queue->slots[slotno];
-	bool		again;
+	bool		again = true;
+	int64		wait_ms;
 
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	s->attempts++;
-	again = s->attempts < MAX_ATTEMPTS;
+	if (busy)
+	{
+		s->busy_retries++;
+		wait_ms = Min((int64) RETRY_MS << Min(s->busy_retries - 1, 10), BUSY_RETRY_MAX_MS);
+	}
+	else
+	{
+		s->attempts++;
+		again = s->attempts < MAX_ATTEMPTS;
+		wait_ms = (int64) RETRY_MS << (s->attempts - 1);
+	}
+	s->skip_reads |= skip_reads;
+	s->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 	s->state = again ? SLOT_QUEUED : SLOT_FREE;
 	s->taken_by = 0;
 	LWLockRelease(queue->lock);
 	return again;
-}
-
-/* nothing is queued for this database: give up the DbWorker, true to exit */
-static bool
-retire_if_idle(void)
-{
-	DbWorker   *w;
-
-	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	if (db_has_queued(worker_dboid))
-	{
-		LWLockRelease(queue->lock);
-		return false;
-	}
-	w = find_db_worker(worker_dboid, false);
-	if (w != NULL && w->pid == MyProcPid)
-		memset(w, 0, sizeof(DbWorker));
-	worker_claimed = false;
-	LWLockRelease(queue->lock);
-	return true;
 }
 
 typedef enum WriteResult
@@ -584,44 +779,80 @@ typedef enum WriteResult
 } WriteResult;
 
 /*
- * Write one entry as a 'failure' row in a transaction of its own; an error
- * is caught and returned in *edata_out (in the caller's memory context).
+ * The writer of a summary, with its count (1.2); a schema not updated yet
+ * has only the one of single refusals: the count then goes into the detail.
+ */
+static bool
+has_summary_writer(void)
+{
+	Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, INETOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("loginas"), makeString("_log_refusal")),
+									 14, argtypes, true));
+}
+
+/*
+ * Write one entry as a 'failure' row in a transaction of its own, bounded by
+ * WRITE_TIMEOUT_MS; the entry leaves the queue once that has committed.  An
+ * error is caught and returned in *edata_out (in the caller's memory
+ * context); SIGTERM ends the process, the entry still queued.
  */
 static WriteResult
-write_entry(const RefusalData *d, ErrorData **edata_out)
+write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata_out)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 	volatile WriteResult result = WRITE_DONE;
 
+	loginas_reader_skip(skip_reads);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		/* keep in step with loginas._log_refusal's signature (sql/) */
-		static const char *sql =
+		/* keep in step with loginas._log_refusal's signatures (sql/) */
+		static const char *sql_single =
 			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12)";
-		Oid			argtypes[12] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID};
-		Datum		values[12];
-		char		nulls[12];
+		static const char *sql_summary =
+			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12, $13, $14)";
+		Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+		Datum		values[14];
+		char		nulls[14];
 		NameData	role = d->db_role;
+		int			nargs = 12;
 		int			rc;
 
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "loginas: writing a refusal to loginas.action_log");
+		enable_timeout_after(STATEMENT_TIMEOUT, WRITE_TIMEOUT_MS);
 
 		if (!OidIsValid(get_extension_oid("loginas", true)))
 			result = WRITE_NO_EXTENSION;
 		else
 		{
+			char	   *detail = d->has_detail ? pstrdup(d->detail) : NULL;
+
+			if (d->coalesced > 0)
+			{
+				if (has_summary_writer())
+				{
+					nargs = 14;
+					values[12] = Int64GetDatum(d->coalesced);
+					values[13] = TimestampTzGetDatum(d->last_refused_at);
+				}
+				else
+					detail = psprintf("%s%s(a summary of " INT64_FORMAT " refusals of one backend, the last at %s)",
+									  detail ? detail : "", detail ? " " : "",
+									  d->coalesced, timestamptz_to_str(d->last_refused_at));
+			}
 			memset(nulls, ' ', sizeof(nulls));
 			values[0] = TimestampTzGetDatum(d->refused_at);
 			values[1] = CStringGetTextDatum(d->action);
 			values[2] = CStringGetTextDatum(d->sqlstate);
 			values[3] = CStringGetTextDatum(d->message);
-			values[4] = d->has_detail ? CStringGetTextDatum(d->detail) : (Datum) 0;
-			nulls[4] = d->has_detail ? ' ' : 'n';
+			values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
+			nulls[4] = detail ? ' ' : 'n';
 			values[5] = Int64GetDatum(d->admin_id);
 			nulls[5] = d->has_admin ? ' ' : 'n';
 			values[6] = Int64GetDatum(d->customer_id);
@@ -636,16 +867,24 @@ write_entry(const RefusalData *d, ErrorData **edata_out)
 			values[11] = d->has_source ? CStringGetTextDatum(d->source) : (Datum) 0;
 			nulls[11] = d->has_source ? ' ' : 'n';
 
-			rc = SPI_execute_with_args(sql, 12, argtypes, values, nulls, false, 0);
+			rc = SPI_execute_with_args(nargs == 14 ? sql_summary : sql_single, nargs, argtypes,
+									   values, nulls, false, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "loginas._log_refusal() failed: %s", SPI_result_code_string(rc));
 		}
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		SPI_finish();
 		PopActiveSnapshot();
+
+		/* committed and off the queue, or neither: no SIGTERM in between */
+		HOLD_INTERRUPTS();
 		CommitTransactionCommand();
+		release_slot(slotno);
+		RESUME_INTERRUPTS();
 	}
 	PG_CATCH();
 	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		MemoryContextSwitchTo(ctx);
 		*edata_out = CopyErrorData();
 		FlushErrorState();
@@ -653,20 +892,77 @@ write_entry(const RefusalData *d, ErrorData **edata_out)
 		result = WRITE_FAILED;
 	}
 	PG_END_TRY();
+	loginas_reader_skip(false);
 	MemoryContextSwitchTo(ctx);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return result;
 }
 
-/* the worker's exit: give back what it held; count a failed connection */
+/*
+ * The worker's own session: nothing that a database owner can set with ALTER
+ * DATABASE ... SET (or a role setting) applies to it.  It runs as the
+ * bootstrap superuser and reads bound relations as loginas_reader only
+ * (reader.c); its transactions are read-write, READ COMMITTED, durable
+ * locally, and bounded by our timeouts.
+ */
+static void
+worker_session_settings(void)
+{
+	static const char *const settings[][2] = {
+		{"session_authorization", NULL},	/* the bootstrap superuser, below */
+		{"role", "none"},
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"statement_timeout", CppAsString2(WRITE_TIMEOUT_MS)},
+		{"lock_timeout", CppAsString2(LOCK_TIMEOUT_MS)},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"idle_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+		{"exit_on_error", "off"},
+		{"row_security", "on"},
+		{"standard_conforming_strings", "on"},
+		{"transform_null_equals", "off"},
+		{"max_parallel_workers_per_gather", "0"},
+		{"plpgsql.extra_errors", "none"},
+		{"plpgsql.extra_warnings", "none"},
+		{"plpgsql.variable_conflict", "error"},
+		{"application_name", "loginas refusal log"},
+	};
+	int			i;
+
+	/* role names are looked up in the catalogs: in a transaction */
+	StartTransactionCommand();
+	for (i = 0; i < (int) lengthof(settings); i++)
+	{
+		const char *value = settings[i][1];
+
+		if (value == NULL)
+			value = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+		SetConfigOption(settings[i][0], value, PGC_SUSET, PGC_S_OVERRIDE);
+	}
+	/* a commit that is not flushed could lose a row whose entry is gone */
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+	CommitTransactionCommand();
+}
+
+/*
+ * The worker's exit: give back what it held -- its entry to the queue, and
+ * when a read ran past its end bound, every entry of its database marked to
+ * be written without the names; count a failed connection; wake the
+ * launcher for what is left.
+ */
 static void
 worker_exit(int code, Datum arg)
 {
 	DbWorker   *w;
 	RefusalData *dropped = NULL;
 	int			ndropped = 0;
-	bool		left = false;
+	bool		ran_over = loginas_reader_ran_over();
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
 	if (!worker_claimed || queue == NULL)
@@ -682,37 +978,43 @@ worker_exit(int code, Datum arg)
 			s->state = SLOT_QUEUED;
 			s->taken_by = 0;
 		}
+		/* a read that would not end: the next worker reads none for what is queued */
+		if (ran_over && s->state == SLOT_QUEUED && s->data.dboid == worker_dboid)
+			s->skip_reads = true;
 	}
-	w = find_db_worker(worker_dboid, false);
+	w = find_db_worker(worker_dboid);
 	if (w != NULL && w->pid == MyProcPid)
+		memset(w, 0, sizeof(DbWorker));
+	if (!worker_connected && !shutdown_requested)
 	{
-		w->pid = 0;
-		w->latch = NULL;
-		w->start_requested = false;
-		if (!worker_connected && ++w->failed_starts >= FAILED_STARTS_MAX)
+		/*
+		 * It could not connect (a dropped database): try again later, and
+		 * give up an entry after FAILED_STARTS_MAX such workers
+		 */
+		for (i = 0; i < QUEUE_SIZE; i++)
 		{
-			/* a database that cannot be connected to (dropped): give up its entries */
-			dropped = malloc(sizeof(RefusalData) * QUEUE_SIZE);
-			for (i = 0; i < QUEUE_SIZE; i++)
-			{
-				RefusalSlot *s = &queue->slots[i];
+			RefusalSlot *s = &queue->slots[i];
 
-				if (s->state != SLOT_FREE && s->data.dboid == worker_dboid)
-				{
-					if (dropped)
-						dropped[ndropped++] = s->data;
-					s->state = SLOT_FREE;
-				}
+			if (s->state != SLOT_QUEUED || s->data.dboid != worker_dboid)
+				continue;
+			if (++s->failed_starts < FAILED_STARTS_MAX)
+			{
+				s->not_before = TimestampTzPlusMilliseconds(now, START_RETRY_MS * s->failed_starts);
+				continue;
 			}
-			memset(w, 0, sizeof(DbWorker));
+			if (dropped == NULL)
+				dropped = malloc(sizeof(RefusalData) * QUEUE_SIZE);
+			if (dropped)
+				dropped[ndropped++] = s->data;
+			s->state = SLOT_FREE;
 		}
-		else if (!(left = db_has_queued(worker_dboid)))
-			memset(w, 0, sizeof(DbWorker));
 	}
 	worker_claimed = false;
-	/* entries left behind: the launcher starts another worker */
-	if (left && queue->launcher_latch)
-		SetLatch(queue->launcher_latch);
+	/* a background worker slot is about to be free: no backoff for the next start */
+	queue->start_blocked_until = 0;
+	queue->start_backoff_ms = 0;
+	/* what is left, of this database or of the others that wait: the launcher */
+	wake_launcher();
 	LWLockRelease(queue->lock);
 
 	for (i = 0; i < ndropped; i++)
@@ -722,15 +1024,58 @@ worker_exit(int code, Datum arg)
 				 errdetail("%s", describe_entry(&dropped[i]))));
 	if (dropped)
 		free(dropped);
+	if (ran_over)
+		ereport(LOG,
+				(errmsg("loginas: the refusal log worker for database %u ended itself: a read of a bound relation went on %d ms after it was canceled",
+						worker_dboid, READ_END_MS - READ_CANCEL_MS),
+				 errdetail("The refusal it was writing stays queued and is written without the admin's username and the customer's e-mail.")));
+}
+
+/* claim the database's DbWorker; false when another worker has it */
+static bool
+claim_db_worker(void)
+{
+	DbWorker   *w;
+	bool		owner;
+
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	w = find_db_worker(worker_dboid);
+	if (w == NULL)
+	{
+		/* its request timed out (or was never made): take a state if one is free */
+		w = new_db_worker(worker_dboid);
+		if (w != NULL)
+			w->requested_at = GetCurrentTimestamp();
+	}
+	owner = w != NULL && w->pid == 0;
+	if (owner)
+	{
+		w->pid = MyProcPid;
+		w->latch = MyLatch;
+		worker_claimed = true;
+	}
+	LWLockRelease(queue->lock);
+	return owner;
+}
+
+/* another database waits for a worker: this one gives way */
+static bool
+should_give_way(void)
+{
+	bool		give_way;
+
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	give_way = others_waiting(worker_dboid, GetCurrentTimestamp());
+	LWLockRelease(queue->lock);
+	return give_way;
 }
 
 void
 loginas_refusal_worker_main(Datum main_arg)
 {
-	DbWorker   *w;
 	MemoryContext work_ctx;
 	TimestampTz idle_since;
-	bool		owner;
+	TimestampTz turn_started;
 
 	worker_dboid = DatumGetObjectId(main_arg);
 	pqsignal(SIGTERM, worker_sigterm);
@@ -740,40 +1085,33 @@ loginas_refusal_worker_main(Datum main_arg)
 	if (queue == NULL)
 		proc_exit(0);
 
-	/* one worker per database: claim its state, or leave */
-	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	w = find_db_worker(worker_dboid, true);
-	owner = w != NULL && w->pid == 0;
-	if (owner)
-	{
-		w->pid = MyProcPid;
-		w->latch = MyLatch;
-		w->start_requested = false;
-		worker_claimed = true;
-	}
-	LWLockRelease(queue->lock);
-	if (!owner)
+	/* one worker per database */
+	if (!claim_db_worker())
 		proc_exit(0);
 	before_shmem_exit(worker_exit, (Datum) 0);
 
-	BackgroundWorkerInitializeConnectionByOid(worker_dboid, InvalidOid, 0);
+	/* a database owner's ALLOW_CONNECTIONS false does not keep it out */
+	BackgroundWorkerInitializeConnectionByOid(worker_dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
 	worker_connected = true;
-	/* it runs as the bootstrap superuser: resolve nothing in users' schemas */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("application_name", "loginas refusal log", PGC_USERSET, PGC_S_OVERRIDE);
-	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	w->failed_starts = 0;
-	LWLockRelease(queue->lock);
+	worker_session_settings();
+	loginas_reader_bound(READ_CANCEL_MS, READ_END_MS, READ_PAUSE_MS);
 
 	work_ctx = AllocSetContextCreate(TopMemoryContext, "loginas refusal log",
 									 ALLOCSET_DEFAULT_SIZES);
-	idle_since = GetCurrentTimestamp();
+	idle_since = turn_started = GetCurrentTimestamp();
 	for (;;)
 	{
 		RefusalData d;
-		int			slotno;
+		int			slotno = -1;
+		bool		skip_reads;
+		TimestampTz next_due;
+		TimestampTz now;
 		long		wait_ms;
 
+		/* between entries SIGTERM ends the worker quietly */
+		if (shutdown_requested)
+			proc_exit(0);
+		/* ... and here ProcSignalBarriers are absorbed (DROP DATABASE waits for them) */
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -783,17 +1121,25 @@ loginas_refusal_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(work_ctx);
 		MemoryContextReset(work_ctx);
 
-		if (take_next(&d, &slotno))
+		/* a turn is over: give way if another database waits (what is left stays queued) */
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(turn_started, now, TURN_MS))
+		{
+			if (should_give_way())
+				proc_exit(0);
+			turn_started = now;
+		}
+
+		if (take_next(&d, &slotno, &skip_reads, &next_due))
 		{
 			ErrorData  *edata = NULL;
 
-			switch (write_entry(&d, &edata))
+			(void) loginas_reader_was_canceled();
+			switch (write_entry(&d, slotno, skip_reads, &edata))
 			{
 				case WRITE_DONE:
-					release_slot(slotno);
 					break;
 				case WRITE_NO_EXTENSION:
-					release_slot(slotno);
 					ereport(LOG,
 							(errmsg("loginas: a refusal was not written to loginas.action_log: the extension loginas is not installed in database %u",
 									worker_dboid),
@@ -801,21 +1147,16 @@ loginas_refusal_worker_main(Datum main_arg)
 					break;
 				case WRITE_FAILED:
 					{
-						bool		again = requeue_slot(slotno);
+						bool		busy = busy_error(edata->sqlerrcode);
+						bool		again = requeue_slot(slotno, busy, loginas_reader_was_canceled());
 
 						ereport(LOG,
 								(errmsg("loginas: could not write a refusal to loginas.action_log: %s",
-										edata->message),
+										loginas_log_text(edata->message)),
 								 errdetail("%s; %s", describe_entry(&d),
+										   busy ? "it will be tried again later" :
 										   again ? "it will be tried again" :
 										   "it was tried " CppAsString2(MAX_ATTEMPTS) " times and is dropped from the queue")));
-						if (again && !shutdown_requested)
-						{
-							(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-											 RETRY_NAP_MS, PG_WAIT_EXTENSION);
-							ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
-						}
 					}
 					break;
 			}
@@ -823,33 +1164,38 @@ loginas_refusal_worker_main(Datum main_arg)
 			continue;
 		}
 
-		/* nothing queued for this database */
-		if (shutdown_requested)
+		/* nothing due for this database: give way to a database that waits */
+		if (should_give_way())
+			proc_exit(0);
+		now = GetCurrentTimestamp();
+		if (next_due != 0)
+			wait_ms = Min((long) ((next_due - now) / 1000) + 1, IDLE_EXIT_MS);
+		else
 		{
-			if (retire_if_idle())
-				proc_exit(0);
-			continue;
-		}
-		wait_ms = IDLE_EXIT_MS -
-			(long) ((GetCurrentTimestamp() - idle_since) / 1000);
-		if (wait_ms <= 0)
-		{
-			if (retire_if_idle())
-				proc_exit(0);
-			idle_since = GetCurrentTimestamp();
-			continue;
+			wait_ms = IDLE_EXIT_MS - (long) ((now - idle_since) / 1000);
+			if (wait_ms <= 0)
+				proc_exit(0);	/* worker_exit hands on anything queued meanwhile */
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
 	}
 }
 
 /* ------------------------------------------------------------------------
- * The launcher: a worker for every database whose entries have none
+ * The launcher: a worker for every database whose due entries have none
  * ------------------------------------------------------------------------
  */
+
+static void
+launcher_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
 
 static void
 launcher_exit(int code, Datum arg)
@@ -866,10 +1212,102 @@ launcher_exit(int code, Datum arg)
 	LWLockRelease(queue->lock);
 }
 
+typedef struct WaitingDb
+{
+	Oid			dboid;
+	uint64		oldest;			/* seq of its oldest due entry */
+} WaitingDb;
+
+static int
+waiting_cmp(const void *a, const void *b)
+{
+	uint64		x = ((const WaitingDb *) a)->oldest;
+	uint64		y = ((const WaitingDb *) b)->oldest;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * One look at the queue: request a worker for each database with due
+ * entries and none, oldest first, as far as worker states and background
+ * worker slots go; returns how long to nap (ms).
+ */
+static long
+launcher_pass(void)
+{
+	static WaitingDb waiting[QUEUE_SIZE];
+	Oid			start[MAX_DB_WORKERS];
+	int			nwaiting = 0;
+	int			nstart = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake_at = TimestampTzPlusMilliseconds(now, LAUNCHER_NAP_MS);
+	int			i,
+				j;
+
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	for (i = 0; i < QUEUE_SIZE; i++)
+	{
+		RefusalSlot *s = &queue->slots[i];
+
+		if (s->state != SLOT_QUEUED || db_is_served(s->data.dboid, now))
+			continue;
+		if (s->not_before > now)
+		{
+			wake_at = Min(wake_at, s->not_before);
+			continue;
+		}
+		for (j = 0; j < nwaiting && waiting[j].dboid != s->data.dboid; j++)
+			;
+		if (j == nwaiting)
+		{
+			waiting[nwaiting].dboid = s->data.dboid;
+			waiting[nwaiting++].oldest = s->seq;
+		}
+		else
+			waiting[j].oldest = Min(waiting[j].oldest, s->seq);
+	}
+	qsort(waiting, nwaiting, sizeof(WaitingDb), waiting_cmp);
+	for (i = 0; i < nwaiting && nstart < MAX_DB_WORKERS; i++)
+	{
+		WorkerWant	want = want_worker(waiting[i].dboid, now);
+
+		if (want == WANT_START)
+			start[nstart++] = waiting[i].dboid;
+		else if (want == WANT_WAIT)
+		{
+			/* blocked: after the backoff; no state free: a worker's exit wakes us */
+			if (now < queue->start_blocked_until)
+				wake_at = Min(wake_at, queue->start_blocked_until);
+			break;
+		}
+	}
+	LWLockRelease(queue->lock);
+
+	for (i = 0; i < nstart; i++)
+	{
+		if (start_worker(start[i]))
+			continue;
+		/* no background worker slot: give back the other requests, try after the backoff */
+		LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+		for (j = i + 1; j < nstart; j++)
+		{
+			DbWorker   *w = find_db_worker(start[j]);
+
+			if (w != NULL && w->pid == 0)
+				memset(w, 0, sizeof(DbWorker));
+		}
+		wake_at = Min(wake_at, queue->start_blocked_until);
+		LWLockRelease(queue->lock);
+		break;
+	}
+	now = GetCurrentTimestamp();
+	return wake_at <= now ? 1 : (long) ((wake_at - now + 999) / 1000);
+}
+
 void
 loginas_refusal_launcher_main(Datum main_arg)
 {
-	pqsignal(SIGTERM, worker_sigterm);
+	pqsignal(SIGTERM, launcher_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
@@ -885,36 +1323,16 @@ loginas_refusal_launcher_main(Datum main_arg)
 
 	while (!shutdown_requested)
 	{
-		Oid			start[MAX_DB_WORKERS];
-		int			nstart = 0;
-		int			i;
+		long		nap_ms;
 
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-
-		LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-		for (i = 0; i < QUEUE_SIZE && nstart < MAX_DB_WORKERS; i++)
-		{
-			RefusalSlot *s = &queue->slots[i];
-			int			j;
-			bool		seen = false;
-
-			if (s->state != SLOT_QUEUED)
-				continue;
-			for (j = 0; j < nstart; j++)
-				seen |= start[j] == s->data.dboid;
-			if (!seen && want_worker(s->data.dboid))
-				start[nstart++] = s->data.dboid;
-		}
-		LWLockRelease(queue->lock);
-		for (i = 0; i < nstart; i++)
-			start_worker(start[i]);
-
+		nap_ms = launcher_pass();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+						 nap_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();	/* absorbs ProcSignalBarriers (DROP DATABASE waits for them) */
 	}
@@ -986,6 +1404,8 @@ refusal_shmem_exit(int code, Datum arg)
 		d.client_addr[ADDR_LEN - 1] = '\0';
 		d.message[TEXT_LEN - 1] = '\0';
 		d.detail[TEXT_LEN - 1] = '\0';
+		d.reason[TEXT_LEN - 1] = '\0';
+		d.source[TEXT_LEN - 1] = '\0';
 		COMP_CRC32C(crc, &d, sizeof(d));
 		if (fwrite(&d, sizeof(d), 1, file) != 1)
 			goto error;
@@ -1036,17 +1456,19 @@ load_queue_file(void)
 					 errmsg("loginas: could not read file \"%s\": %m", QUEUE_FILE)));
 		return;
 	}
-	if (fread(&hdr, sizeof(hdr), 1, file) != 1 ||
-		hdr.magic != QUEUE_FILE_MAGIC || hdr.version != QUEUE_FILE_VERSION ||
-		hdr.entry_size != sizeof(RefusalData) || hdr.count > 1000000)
+	/* version 2 (loginas 1.1) entries are the first part of ours */
+	if (fread(&hdr, sizeof(hdr), 1, file) != 1 || hdr.magic != QUEUE_FILE_MAGIC ||
+		!((hdr.version == QUEUE_FILE_VERSION && hdr.entry_size == sizeof(RefusalData)) ||
+		  (hdr.version == 2 && hdr.entry_size == REFUSAL_DATA_V2_SIZE)) ||
+		hdr.count > 1000000)
 		goto bad;
-	entries = palloc(sizeof(RefusalData) * Max(hdr.count, 1));
+	entries = palloc0(sizeof(RefusalData) * Max(hdr.count, 1));
 	INIT_CRC32C(crc);
 	for (i = 0; i < hdr.count; i++)
 	{
-		if (fread(&entries[i], sizeof(RefusalData), 1, file) != 1)
+		if (fread(&entries[i], hdr.entry_size, 1, file) != 1)
 			goto bad;
-		COMP_CRC32C(crc, &entries[i], sizeof(RefusalData));
+		COMP_CRC32C(crc, &entries[i], hdr.entry_size);
 	}
 	FIN_CRC32C(crc);
 	if (fread(&stored, sizeof(stored), 1, file) != 1 || !EQ_CRC32C(crc, stored))
@@ -1059,9 +1481,8 @@ load_queue_file(void)
 		{
 			RefusalSlot *s = &queue->slots[loaded++];
 
+			memset(s, 0, sizeof(RefusalSlot));
 			s->data = entries[i];
-			s->attempts = 0;
-			s->taken_by = 0;
 			s->seq = queue->next_seq++;
 			s->state = SLOT_QUEUED;
 		}

@@ -497,8 +497,8 @@ log_refusal(const LoginAsContext *ctx, const char *what, const char *relname)
 	ereport(LOG,
 			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
 					", session " INT64_FORMAT ", role %s)",
-					what, relname, ctx->admin_id, ctx->customer_id, ctx->session_id,
-					GetUserNameFromId(GetSessionUserId(), true)),
+					loginas_log_text(what), loginas_log_text(relname), ctx->admin_id, ctx->customer_id,
+					ctx->session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
 			 errhidestmt(true)));
 }
 
@@ -526,7 +526,8 @@ check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld may not write row %s of %s",
-						(long long) ctx->session_id, key_text(entry, desc, tuple), entry->relname),
+						(long long) ctx->session_id, loginas_log_text(key_text(entry, desc, tuple)),
+						loginas_log_text(entry->relname)),
 				 errdetail("The %s row belongs to %s, not to the impersonated customer %lld.",
 						   which,
 						   owner == OWNER_CUSTOMER ? psprintf("customer %lld", (long long) customer) : "no customer",
@@ -567,15 +568,19 @@ static void
 refuse_protected(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 				 HeapTuple tuple, AttrNumber att)
 {
+	const char *column = NameStr(TupleDescAttr(desc, att - 1)->attname);
+
 	log_refusal(ctx, psprintf("change of protected column \"%s\" in row %s",
-							  NameStr(TupleDescAttr(desc, att - 1)->attname), key_text(entry, desc, tuple)),
+							  column, key_text(entry, desc, tuple)),
 				entry->relname);
+	/* the error's texts: escaped (the server log has them too) */
+	column = loginas_log_text(column);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
-					NameStr(TupleDescAttr(desc, att - 1)->attname), entry->relname),
+					column, loginas_log_text(entry->relname)),
 			 errdetail("Session %lld tried to change it in row %s.",
-					   (long long) ctx->session_id, key_text(entry, desc, tuple)),
+					   (long long) ctx->session_id, loginas_log_text(key_text(entry, desc, tuple))),
 			 errhint("The customer must change it themselves.")));
 }
 
@@ -802,7 +807,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errmsg("Login as Customer session %lld is read-only", (long long) ctx->session_id),
 				 errdetail("It may not %s rows of %s.",
 						   newtup == NULL ? "delete" : (oldtup == NULL ? "insert" : "update"),
-						   entry->relname),
+						   loginas_log_text(entry->relname)),
 				 errhint("Begin the session with read_only => false to act for the customer.")));
 	}
 
@@ -849,7 +854,7 @@ refuse_truncate(const LoginAsContext *ctx, Oid relid, const char *detail)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not truncate %s",
-					(long long) ctx->session_id, relname),
+					(long long) ctx->session_id, loginas_log_text(relname)),
 			 errdetail_internal("%s", detail)));
 }
 

@@ -12,11 +12,14 @@
 #     refused tracked write (containment) leave theirs;
 #   - no row holds a ticket or session key, nor does the server log;
 #   - an entry that cannot be written does not stop the others;
+#   - one backend's flood takes its share of the queue and one summary row
+#     with the count (per kind of refusal); another backend's refusal in that
+#     window is still queued and written;
 #   - a full queue says so (WARNING) instead of dropping the refusal silently;
 #   - verify_log() stays intact;
-#   - a restart loses no committed row and no queued refusal: fast restart
-#     (the worker writes the queue before it exits), immediate stop and a
-#     crash restart (the postmaster keeps the queue in a file);
+#   - a restart loses no committed row and no queued refusal: fast restart,
+#     immediate stop and a crash restart (the worker ends at once; the
+#     postmaster keeps the queue in a file);
 #   - without shared_preload_libraries there is no queue: CREATE EXTENSION
 #     warns, refusals leave no row and go to the server log.
 #
@@ -106,6 +109,29 @@ sub last_failure
 		qq{SELECT concat_ws('|', $cols) FROM loginas.action_log
 			WHERE action = '$action' AND result = 'failure' ORDER BY log_id DESC LIMIT 1});
 }
+
+# hold loginas.action_log (EXCLUSIVE: the worker cannot insert, readers
+# still can) in a transaction of a session of its own; returns the session
+sub lock_log
+{
+	my $h = $node->background_psql('postgres');
+	$h->query_safe('BEGIN');
+	$h->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
+	return $h;
+}
+
+# $n rounds of refused calls in one DO block (one backend) as $role: each
+# call is [statement, the condition it raises]; returns (stdout, stderr)
+sub refuse_in_loop
+{
+	my ($role, $n, @calls) = @_;
+	my $body = join '',
+	  map { "\t\tBEGIN\n\t\t\t$_->[0];\n\t\tEXCEPTION WHEN $_->[1] THEN NULL;\n\t\tEND;\n" } @calls;
+	return as_role($node, $role, "DO \$\$ BEGIN\n\tFOR i IN 1..$n LOOP\n$body\tEND LOOP;\nEND \$\$;\n");
+}
+my @refused_begin = ('PERFORM * FROM loginas.begin(1, 2)', 'insufficient_privilege');
+my @refused_redeem = (q{PERFORM * FROM loginas.redeem('bogus' || i)}, 'invalid_authorization_specification');
+my @refused_assume = (q{PERFORM loginas.assume('bogus' || i)}, 'invalid_authorization_specification');
 
 # --- (1) a refused begin in a transaction that rolls back ----------------------
 my $before = q1('SELECT clock_timestamp()');
@@ -251,24 +277,73 @@ q1('ALTER TABLE loginas.action_log DROP CONSTRAINT tap_no_customer_2');
 # --- (4) the chains are intact ---------------------------------------------------
 is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log(): intact');
 
+# --- one backend's flood: its share, a summary row, and the others still get in ------
+# With the log locked nothing is written meanwhile: the storefront's 3000
+# refused redeems from one backend take its share of the queue (64 entries)
+# and one summary entry that counts the rest; a refusal of another backend in
+# that window is queued as usual.  Before the share, the flood filled the
+# whole queue (1024), gave ~2000 WARNINGs, and the other backend's refusal
+# reached the server log only.
+my $redeem_rows = q{SELECT count(*) FROM loginas.action_log WHERE action = 'redeem_refused'};
+my $redeems_before = q1($redeem_rows);
+my $max_before = q1('SELECT max(log_id) FROM loginas.action_log');
+my $holder = lock_log();
+($out, $err) = refuse_in_loop('shop_storefront', 3000, [@refused_redeem]);
+is(scalar(() = $err =~ /WARNING/g), 0, 'a flood of 3000 refused redeems from one backend: no WARNING');
+($out, $err) = as_role($node, 'shop_backoffice', 'SELECT * FROM loginas.begin(1, 2, reason => $$during the flood$$)');
+like($err, qr/assistance is disabled/, 'another backend is refused during the flood');
+unlike($err, qr/durable refusal log is full/, '... and its refusal is queued');
+$holder->query_safe('ROLLBACK');
+$holder->quit;
+wait_failures('begin_refused', 1, 'the other backend\'s refusal is written');
+is(last_failure('begin_refused', 'reason'), 'during the flood', '... it is the one made during the flood');
+ok( $node->poll_query_until('postgres', "SELECT ($redeem_rows) >= $redeems_before + 65"),
+	'the flood\'s rows are written');
+is( q1(qq{SELECT count(*) FILTER (WHERE details ? 'coalesced') || '/' || count(*) || '/'
+		|| sum(coalesce((details->>'coalesced')::bigint, 1))
+		FROM loginas.action_log WHERE action = 'redeem_refused' AND log_id > $max_before}),
+	'1/65/3000', 'the flood: 64 rows of its own and one summary row; all 3000 refusals accounted for');
+like( q1(q{SELECT (details->>'coalesced') || '|' || (details->>'message') || '|' || ((details->>'last_refused_at')::timestamptz > logged_at)
+		FROM loginas.action_log WHERE action = 'redeem_refused' AND details ? 'coalesced'}),
+	qr/^2936\|Login as Customer ticket is invalid or has expired\.\|true$/,
+	'the summary row: coalesced 2936, the first refusal\'s message, the last one\'s time after it');
+$seen{redeem_refused} = q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'redeem_refused' AND result = 'failure'});
+is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log(): intact');
+
+# a flood of two kinds of refusal: a summary for each
+$redeems_before = q1($redeem_rows);
+my $assume_rows = q{SELECT count(*) FROM loginas.action_log WHERE action = 'assume_refused'};
+my $assumes_before = q1($assume_rows);
+$max_before = q1('SELECT max(log_id) FROM loginas.action_log');
+$holder = lock_log();
+($out, $err) = refuse_in_loop('shop_storefront', 200, [@refused_redeem], [@refused_assume]);
+$holder->query_safe('ROLLBACK');
+$holder->quit;
+ok( $node->poll_query_until('postgres',
+		"SELECT ($redeem_rows) + ($assume_rows) >= $redeems_before + $assumes_before + 66"),
+	'a flood of redeems and assumes: written');
+is( q1(qq{SELECT string_agg(action || ':' || n || ':' || total, ',' ORDER BY action) FROM (
+		SELECT action, count(*) FILTER (WHERE details ? 'coalesced') AS n, sum(coalesce((details->>'coalesced')::bigint, 1)) AS total
+		  FROM loginas.action_log WHERE action IN ('redeem_refused', 'assume_refused') AND log_id > $max_before
+		 GROUP BY action) x}),
+	'assume_refused:1:200,redeem_refused:1:200', 'one summary per kind, the 400 refusals accounted for');
+$seen{redeem_refused} = q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'redeem_refused' AND result = 'failure'});
+$seen{assume_refused} = q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'assume_refused' AND result = 'failure'});
+
 # --- a full queue is not dropped silently ------------------------------------------
-# hold every refusal in the queue, fill its 1024 slots and one more
-my $holder = $node->background_psql('postgres');
-$holder->query_safe('BEGIN');
-$holder->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
-($out, $err) = as_role($node, 'shop_backoffice', q{
-DO $$ BEGIN
-	FOR i IN 1..1025 LOOP
-		BEGIN
-			PERFORM * FROM loginas.begin(1, 2);
-		EXCEPTION WHEN insufficient_privilege THEN NULL;
-		END;
-	END LOOP;
-END $$;
-});
+# 16 backends with a full share each fill the 1024 slots; the next refusal
+# gets a WARNING and reaches the server log only
+$holder = lock_log();
+for my $b (1 .. 16)
+{
+	($out, $err) = refuse_in_loop('shop_backoffice', 64, [@refused_begin]);
+	die "backend $b: $err" if $err =~ /WARNING/;
+}
+($out, $err) = as_role($node, 'shop_backoffice', 'SELECT * FROM loginas.begin(1, 2)');
 my @full = ($err =~ /WARNING:  loginas: the durable refusal log is full; this refused begin went to the server log only/g);
 is(scalar(@full), 1, 'the 1025th refusal: WARNING that the durable refusal log is full');
 $holder->query_safe('ROLLBACK');
+$holder->quit;
 wait_failures('begin_refused', 1024, 'the 1024 queued refusals are all written once the log is free');
 is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log(): intact');
 
@@ -279,19 +354,8 @@ my $committed = q{SELECT count(*) || '/' || max(log_id) || '/' || sum(hashtext(r
 sub hold_and_queue
 {
 	my ($n) = @_;
-	my $h = $node->background_psql('postgres');
-	$h->query_safe('BEGIN');
-	$h->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
-	as_role($node, 'shop_backoffice', qq{
-DO \$\$ BEGIN
-	FOR i IN 1..$n LOOP
-		BEGIN
-			PERFORM * FROM loginas.begin(1, 2);
-		EXCEPTION WHEN insufficient_privilege THEN NULL;
-		END;
-	END LOOP;
-END \$\$;
-});
+	my $h = lock_log();
+	refuse_in_loop('shop_backoffice', $n, [@refused_begin]);
 	# the worker waits for the lock: nothing of these is written yet
 	$node->poll_query_until('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'loginas refusal log' AND wait_event_type = 'Lock'},
@@ -305,7 +369,9 @@ sub lost_holder
 	eval { $h->quit; };		# its server went away
 }
 
-# fast restart: the worker writes what is queued before it exits
+# fast restart: the worker dies on SIGTERM like any backend (here: in its
+# lock wait), its entries stay queued; the postmaster keeps them in the file,
+# and they are written after the start
 my $rows_before = q1($committed);
 my $h = hold_and_queue(50);
 is( q1(q{SELECT count(*) FROM loginas.action_log WHERE action = 'begin_refused'}),
@@ -317,8 +383,8 @@ is(q1(qq{SELECT count(*) || '/' || max(log_id) || '/' || sum(hashtext(row_hash::
 		 FROM loginas.action_log WHERE log_id <= } . (split m{/}, $rows_before)[1]),
 	$rows_before, 'fast restart: every row committed before it is still there, unchanged');
 wait_failures('begin_refused', 50, 'fast restart: all 50 queued refusals are written');
-unlike(substr(slurp_file($node->logfile), $log_offset), qr/queued refusals kept/,
-	'the worker wrote them at shutdown (none was left for the queue file)');
+like(substr(slurp_file($node->logfile), $log_offset), qr/loginas: 50 queued refusals kept/,
+	'the worker ended at once; the postmaster kept the queue for the next start');
 
 # immediate stop: the worker is killed, the postmaster keeps the queue in a file
 $h = hold_and_queue(20);
