@@ -542,7 +542,7 @@ DECLARE
 BEGIN
 	IF saved_heads IS NULL OR pg_catalog.jsonb_typeof(saved_heads) OPERATOR(pg_catalog.<>) 'array' THEN
 		PERFORM loginas._raise('22023', 'saved_heads must be a JSON array of log heads',
-			'Each element is one row of loginas.log_heads(): {"chain_id": ..., "chain_seq": ..., "row_hash": "\\x...", "logged_at": "..."}.',
+			'Each element is one row of loginas.log_heads(): {"chain_id": ..., "chain_seq": ..., "row_hash": "...", "logged_at": "..."}.',
 			'Save them with: SELECT jsonb_agg(h) FROM loginas.log_heads() h.');
 	END IF;
 	SELECT * INTO walked FROM loginas.verify_log() v;

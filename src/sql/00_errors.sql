@@ -1,0 +1,157 @@
+/*
+ * 00_errors.sql
+ * How loginas refuses.  Every refusal is an error with its SQLSTATE
+ * (42501 refusals, 22023 bad parameters, 55000 wrong state, 25006 read-only),
+ * raised from C (loginas._raise, src/refusal.c) so that no loginas-internal
+ * CONTEXT line reaches the client.  A refused begin, redeem or assume is also
+ * written to the server log and queued for the durable refusal log, which
+ * writes it as a 'failure' row after the refused transaction rolled back
+ * (loginas._queue_refusal, src/refusal_queue.c; docs/refusal-log.md).
+ * Defined first: every later step refuses through these.
+ */
+
+CREATE FUNCTION loginas._raise(sqlstate text, message text, detail text, hint text) RETURNS void
+	LANGUAGE c VOLATILE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_raise';
+
+-- hands a refusal to the durable refusal log (src/refusal_queue.c); false
+-- when there is none (loginas not in shared_preload_libraries)
+CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text, detail text,
+									   admin_id bigint, customer_id bigint, session_id bigint,
+									   client_addr inet DEFAULT NULL, reason text DEFAULT NULL,
+									   source text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_queue_refusal';
+
+-- one refusal: the form without a summary count
+CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
+									 p_message text, p_detail text, p_admin_id bigint,
+									 p_customer_id bigint, p_session_id bigint,
+									 p_client_addr inet, p_db_role name,
+									 p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._log_refusal(p_logged_at, p_action, p_sqlstate, p_message, p_detail, p_admin_id,
+								p_customer_id, p_session_id, p_client_addr, p_db_role, p_reason, p_source,
+								NULL::bigint, NULL::timestamptz);
+END
+$$;
+
+-- raise a refusal; refusals of begin/redeem/assume go to the durable refusal
+-- log when there is one (the caller's transaction rolls back, so no row it
+-- writes survives), and always to the server log
+CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
+								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
+								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
+								p_session_id bigint DEFAULT NULL, p_client_addr inet DEFAULT NULL,
+								p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF p_action IS NOT NULL THEN
+		PERFORM loginas._queue_refusal(p_action, p_sqlstate, p_message, p_detail,
+									   p_admin_id, p_customer_id, p_session_id,
+									   p_client_addr, p_reason, p_source);
+		PERFORM loginas._log_refused(p_action, p_message, p_detail, p_admin_id, p_customer_id, p_session_id);
+	END IF;
+	PERFORM loginas._raise(p_sqlstate, p_message, p_detail, p_hint);
+END
+$$;
+
+-- a writing function called where nothing can be written (a hot standby,
+-- BEGIN READ ONLY) says so up front, without internal context
+CREATE FUNCTION loginas._require_writable(p_function text) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		PERFORM loginas._raise('25006', pg_catalog.format('%s writes to the database', p_function),
+			'The transaction is read-only (a hot standby, or BEGIN READ ONLY).',
+			'Call it on the primary, in a read-write transaction.');
+	END IF;
+END
+$$;
+
+-- an admin id given as by_admin must name an existing admin
+CREATE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	IF p_by_admin IS NULL THEN
+		RETURN NULL;
+	END IF;
+	a := loginas._lookup('admins', p_by_admin);
+	IF a IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('admin user %s does not exist', p_by_admin),
+			pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_by_admin));
+	END IF;
+	RETURN a;
+END
+$$;
+
+-- writes a queued refusal as a 'failure' row, with the time, role and address
+-- of the refused call; run by the durable refusal log's worker outside that
+-- call's transaction (src/refusal_queue.c).  p_coalesced: the entry is a
+-- summary of that many refusals of one backend (its share of the queue was
+-- full), the last at p_last_refused_at: details has "coalesced" and
+-- "last_refused_at".  Never fails on a lookup, whatever the bound relation
+-- does: an error WHEN OTHERS does not catch (query_canceled, assert_failure)
+-- leaves the names out too, never the row.
+CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
+									 p_message text, p_detail text, p_admin_id bigint,
+									 p_customer_id bigint, p_session_id bigint,
+									 p_client_addr inet, p_db_role name,
+									 p_reason text, p_source text,
+									 p_coalesced bigint, p_last_refused_at timestamptz)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	username text;
+	email text;
+	src text;
+	why text;
+	store bigint;
+	details jsonb;
+BEGIN
+	BEGIN
+		username := loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username';
+		email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+	EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
+		username := NULL;	-- the binding is unreadable: log ids only
+		email := NULL;
+	END;
+	SELECT s.source, s.reason, s.store_id INTO src, why, store
+	  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
+	-- a refused begin has no session: it carries the reason and source given to it
+	src := COALESCE(p_source, src);
+	why := COALESCE(p_reason, why);
+	details := pg_catalog.jsonb_build_object('sqlstate', p_sqlstate, 'message', p_message, 'detail', p_detail);
+	IF p_coalesced IS NOT NULL THEN
+		details := details OPERATOR(pg_catalog.||)
+			pg_catalog.jsonb_build_object('coalesced', p_coalesced, 'last_refused_at', p_last_refused_at);
+	END IF;
+	RETURN loginas._append(p_logged_at, p_action OPERATOR(pg_catalog.||) '_refused', 'failure',
+						   p_admin_id, username, p_customer_id, email, p_session_id, store, src, why,
+						   p_client_addr, p_db_role, details);
+END
+$$;
+
+-- the server-log line of a refused begin, redeem or assume, its texts escaped
+-- (a newline cannot start a line of its own there; src/refusal.c)
+CREATE FUNCTION loginas._log_refused(p_action text, p_message text, p_detail text,
+									 p_admin_id bigint, p_customer_id bigint, p_session_id bigint)
+	RETURNS void
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_log_refused';

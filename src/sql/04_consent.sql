@@ -1,0 +1,145 @@
+/*
+ * 04_consent.sql
+ * Consent: the customer's "Allow remote shopping assistance" (Account
+ * Information page), optionally until a time.  Given by the storefront for
+ * the customer, or by an admin with "manage_assistance" on their behalf.
+ * Withdrawing it ends the customer's live tickets and sessions.
+ */
+
+CREATE TABLE loginas.consent (
+	customer_id		bigint PRIMARY KEY,
+	allowed			boolean NOT NULL,
+	valid_until		timestamptz,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	changed_by_admin bigint,
+	changed_by_role	name NOT NULL DEFAULT SESSION_USER,
+	CHECK (allowed OR valid_until IS NULL)
+);
+
+-- the one implementation behind both callers below
+CREATE FUNCTION loginas._set_assistance(p_customer_id bigint, p_allowed boolean,
+										p_valid_until timestamptz, p_by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	prev loginas.consent;
+	s record;
+BEGIN
+	PERFORM loginas._require_writable('loginas.set_assistance()');
+	IF p_customer_id IS NULL OR p_allowed IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id and allowed cannot be NULL');
+	END IF;
+	IF loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			'remote shopping assistance cannot be changed in a Login as Customer session',
+			'Only the customer, or an admin with the "manage_assistance" resource from the admin backend, may change it.');
+	END IF;
+	IF loginas._lookup('customers', p_customer_id) IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Customer with this ID no longer exists.',
+			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id));
+	END IF;
+	IF NOT p_allowed AND p_valid_until IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'valid_until applies only when assistance is allowed');
+	END IF;
+	IF p_valid_until IS NOT NULL AND p_valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('valid_until must be in the future, not %s', p_valid_until));
+	END IF;
+
+	SELECT * INTO prev FROM loginas.consent c WHERE c.customer_id OPERATOR(pg_catalog.=) p_customer_id FOR UPDATE;
+	INSERT INTO loginas.consent AS c (customer_id, allowed, valid_until, changed_by_admin)
+	VALUES (p_customer_id, p_allowed, p_valid_until, p_by_admin)
+	ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
+	   SET allowed = EXCLUDED.allowed, valid_until = EXCLUDED.valid_until, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+
+	-- no row means not allowed: "revoking" what was never given changes nothing
+	IF COALESCE(prev.allowed, false) IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
+		PERFORM loginas._log(CASE WHEN p_allowed THEN 'consent_granted' ELSE 'consent_revoked' END, 'success',
+							 p_by_admin, p_customer_id,
+							 p_details => pg_catalog.jsonb_build_object(
+								'valid_until', p_valid_until,
+								'by', CASE WHEN p_by_admin IS NULL THEN 'customer' ELSE 'admin' END));
+	END IF;
+
+	IF NOT p_allowed THEN
+		FOR s IN SELECT ls.session_id FROM loginas.session ls
+				  WHERE ls.customer_id OPERATOR(pg_catalog.=) p_customer_id AND ls.ended_at IS NULL
+				  ORDER BY ls.session_id
+		LOOP
+			PERFORM loginas._end_session(s.session_id, 'consent_revoked', p_by_admin);
+		END LOOP;
+	END IF;
+	RETURN p_allowed;
+END
+$$;
+
+-- the storefront: the customer's own choice
+CREATE FUNCTION loginas.set_assistance_as_customer(customer_id bigint, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL);
+END
+$$;
+
+-- the admin backend: an admin with manage_assistance, on the customer's behalf
+CREATE FUNCTION loginas.set_assistance_as_admin(customer_id bigint, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF set_assistance_as_admin.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'by_admin cannot be NULL',
+			'set_assistance_as_admin() is an admin''s change on the customer''s behalf.', NULL);
+	END IF;
+	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
+	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
+		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', set_assistance_as_admin.by_admin),
+			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
+	END IF;
+	RETURN loginas._set_assistance(set_assistance_as_admin.customer_id, set_assistance_as_admin.allowed,
+								   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin);
+END
+$$;
+
+-- one entry point for both: SECURITY INVOKER, so the database privileges of
+-- the caller decide which of the two it may reach (storefront roles cannot
+-- execute set_assistance_as_admin, admin roles cannot execute _as_customer)
+CREATE FUNCTION loginas.set_assistance(customer_id bigint, allowed boolean,
+									   valid_until timestamptz DEFAULT NULL, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF by_admin IS NULL THEN
+		RETURN loginas.set_assistance_as_customer(customer_id, allowed, valid_until);
+	END IF;
+	RETURN loginas.set_assistance_as_admin(customer_id, allowed, valid_until, by_admin);
+END
+$$;
+
+CREATE FUNCTION loginas.assistance_allowed(customer_id bigint)
+	RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT c.allowed AND (c.valid_until IS NULL OR c.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FROM loginas.consent c WHERE c.customer_id OPERATOR(pg_catalog.=) assistance_allowed.customer_id),
+		false)
+$$;
+
+CREATE TRIGGER consent_revocation AFTER UPDATE ON loginas.consent FOR EACH ROW
+	WHEN (NOT NEW.allowed OR NEW.valid_until IS NOT NULL)
+	EXECUTE FUNCTION loginas._serialize_revocation();

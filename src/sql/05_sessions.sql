@@ -1,0 +1,659 @@
+/*
+ * 05_sessions.sql
+ * Tickets and sessions.  The policy every step re-makes (loginas._evaluate:
+ * the feature, the admin, the role's resource, the customer, the consent),
+ * then the life of a session: loginas.begin() issues a one-time ticket (a
+ * 256-bit secret, stored only as a hash bound to this database), the
+ * storefront redeems it for a session key, and the session ends by logout,
+ * by the admin, by a revocation, or by expiry.  begin and redeem share-lock
+ * the rows their decision rests on; revocations write them (src/revocation.c
+ * keeps REPEATABLE READ revocations from missing a new ticket).
+ */
+
+CREATE FUNCTION loginas._new_secret() RETURNS text
+	LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_new_secret';
+
+CREATE TABLE loginas.session (
+	session_id		bigserial PRIMARY KEY,
+	admin_id		bigint NOT NULL,
+	customer_id		bigint NOT NULL,
+	store_id		bigint NOT NULL,
+	read_only		boolean NOT NULL DEFAULT false,
+	reason			text,
+	source			text,
+	source_kind		text,
+	source_document_id bigint,
+	ticket_hash		bytea NOT NULL UNIQUE,
+	ticket_expires_at timestamptz NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	created_by_role	name NOT NULL DEFAULT SESSION_USER,
+	admin_addr		inet,			-- the admin's browser (begin's client_addr), else the backend's connection
+	redeemed_at		timestamptz,
+	storefront_addr	inet,			-- the storefront's client (redeem's client_addr)
+	key_hash		bytea UNIQUE,
+	expires_at		timestamptz,
+	ended_at		timestamptz,
+	end_reason		text CHECK (end_reason IN ('logout', 'admin_logout', 'superseded', 'consent_revoked',
+											   'consent_expired', 'permission_revoked', 'admin_inactive',
+											   'customer_inactive', 'feature_disabled', 'expired')),
+	ended_by_admin	bigint,
+	ended_by_role	name,
+	CHECK ((redeemed_at IS NULL) = (key_hash IS NULL)),
+	CHECK ((redeemed_at IS NULL) = (expires_at IS NULL)),
+	CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+);
+
+-- one live ticket or session per admin, enforced by the index itself
+CREATE UNIQUE INDEX session_one_live_per_admin ON loginas.session (admin_id) WHERE ended_at IS NULL;
+
+CREATE INDEX session_live_customer ON loginas.session (customer_id) WHERE ended_at IS NULL;
+
+COMMENT ON TABLE loginas.session IS 'Login as Customer tickets and sessions; secrets are stored only as SHA-256 hashes';
+
+-- The stored hash of a ticket or session key mixes in the database's
+-- identity (src/token.c): sha256("loginas:<system identifier>:<database
+-- oid>:" || sha256(secret)).  CREATE DATABASE ... TEMPLATE copies every table,
+-- the hashes too, but the copy has another OID: no live ticket or key of the
+-- original matches there.  Likewise a dump restored into another database.
+-- begin, redeem, assume and end hash with loginas._hash as before.
+CREATE FUNCTION loginas._hash(p_secret text) RETURNS bytea
+	LANGUAGE c STABLE STRICT PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_secret_hash';
+
+-- end one ticket or session (if still live): lock it, record the end, log it
+CREATE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = p_by_admin, ended_by_role = SESSION_USER
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
+													   'ended_by_admin', p_by_admin));
+	PERFORM loginas._context_clear_session(p_session_id);
+	RETURN true;
+END
+$$;
+
+CREATE TYPE loginas._verdict AS (
+	code		text,		-- NULL when allowed; else the end reason it maps to
+	sqlstate	text,
+	message		text,
+	detail		text,
+	hint		text,
+	admin		jsonb,
+	customer	jsonb
+);
+
+-- p_lock (begin, redeem): share-lock the rows the verdict rests on -- the
+-- 'enabled' setting, the role's 'login' resource, the customer's consent.
+-- Turning the feature off, revoking the resource and withdrawing the consent
+-- write those rows, so they wait for this transaction and then, in READ
+-- COMMITTED, see its ticket and end it (REPEATABLE READ: a serialization
+-- error instead of a missed ticket).  Share locks do not block each other:
+-- begins for other admins and customers go on: one admin's open transaction
+-- holds up no other begin in the shop.
+CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id bigint, p_lock boolean DEFAULT false)
+	RETURNS loginas._verdict
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	c loginas.consent;
+	has_login boolean;
+	enabled boolean;
+BEGIN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		v.code := 'invalid'; v.sqlstate := '22023';
+		v.message := 'admin_id and customer_id cannot be NULL';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.setting st
+		  WHERE st.name OPERATOR(pg_catalog.=) 'enabled' AND st.value OPERATOR(pg_catalog.=) 'on'
+		    FOR SHARE;
+		enabled := FOUND;
+	ELSE
+		enabled := loginas._get_setting('enabled') OPERATOR(pg_catalog.=) 'on';
+	END IF;
+	IF NOT enabled THEN
+		v.code := 'feature_disabled'; v.sqlstate := '55000';
+		v.message := 'Login as Customer is disabled.';
+		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
+		RETURN v;
+	END IF;
+
+	v.admin := loginas._lookup('admins', p_admin_id);
+	IF v.admin IS NULL THEN
+		v.code := 'admin_inactive'; v.sqlstate := '22023';
+		v.message := pg_catalog.format('admin user %s does not exist', p_admin_id);
+		v.detail := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_admin_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.admin OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'admin_inactive'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is inactive', v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := 'Only active admin users can use Login as Customer.';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.role_resource r
+		  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+		    AND r.resource OPERATOR(pg_catalog.=) 'login'
+		    FOR SHARE;
+		has_login := FOUND;
+	ELSE
+		has_login := EXISTS (SELECT FROM loginas.role_resource r
+							  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+								AND r.resource OPERATOR(pg_catalog.=) 'login');
+	END IF;
+	IF NOT has_login THEN
+		v.code := 'permission_revoked'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
+									   v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := pg_catalog.format('Role "%s" does not have the "Allow Login as Customer" resource.',
+									  v.admin OPERATOR(pg_catalog.->>) 'role');
+		v.hint := pg_catalog.format('Grant it with loginas.grant(%L, ''login'').', v.admin OPERATOR(pg_catalog.->>) 'role');
+		RETURN v;
+	END IF;
+
+	v.customer := loginas._lookup('customers', p_customer_id);
+	IF v.customer IS NULL THEN
+		v.code := 'customer_inactive'; v.sqlstate := '22023';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('Customer account %s is inactive.', p_customer_id);
+		RETURN v;
+	END IF;
+
+	IF p_lock THEN
+		SELECT * INTO c FROM loginas.consent cs
+		 WHERE cs.customer_id OPERATOR(pg_catalog.=) p_customer_id AND cs.allowed
+		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FOR SHARE;
+	END IF;
+	IF c.customer_id IS NULL THEN
+		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id;
+	END IF;
+	IF c.customer_id IS NULL OR NOT c.allowed THEN
+		v.code := 'consent_revoked'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := 'The customer has not allowed remote shopping assistance.';
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	IF c.valid_until IS NOT NULL AND c.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		v.code := 'consent_expired'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := pg_catalog.format('The customer''s permission expired at %s.', c.valid_until);
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	RETURN v;
+END
+$$;
+
+-- which store view a session for this customer is on; raises when none fits
+CREATE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id bigint)
+	RETURNS jsonb
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sharing text := loginas._get_setting('account_sharing');
+	cust_website bigint := (p_customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
+	rel regclass := loginas._bound_relation('store_views');
+	st jsonb;
+	target_website bigint;
+BEGIN
+	IF p_store_id IS NULL AND loginas._get_setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
+			'Store View to Log in is set to Manual Selection.',
+			'Pass store_id; loginas.store_choices() lists the store views that can be chosen.');
+	END IF;
+
+	IF p_store_id IS NOT NULL THEN
+		st := loginas._lookup('store_views', p_store_id);
+		IF st IS NULL THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view %s does not exist', p_store_id),
+				pg_catalog.format('No row of %s has store_id %s.', rel, p_store_id));
+		END IF;
+		IF NOT COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			PERFORM loginas._refuse(NULL, '55000',
+				pg_catalog.format('store view "%s" is disabled', st OPERATOR(pg_catalog.->>) 'name'));
+		END IF;
+		IF sharing OPERATOR(pg_catalog.=) 'website'
+		   AND (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS DISTINCT FROM cust_website THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view "%s" is not in the customer''s website', st OPERATOR(pg_catalog.->>) 'name'),
+				'Customer accounts are shared per website (account_sharing = website).',
+				'Choose a store view of the customer''s website; loginas.store_choices() lists them.');
+		END IF;
+		RETURN st;
+	END IF;
+
+	-- auto: the customer's own store view, if it is active (and in its website)
+	st := loginas._lookup('store_views', (p_customer OPERATOR(pg_catalog.->>) 'store_id')::bigint);
+	IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+	   AND (sharing OPERATOR(pg_catalog.=) 'global'
+			OR (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS NOT DISTINCT FROM cust_website) THEN
+		RETURN st;
+	END IF;
+
+	-- else the default store view of the customer's website; with global
+	-- sharing, that of the default website (the one holding the lowest
+	-- store view id among default store views)
+	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
+		target_website := cust_website;
+	ELSE
+		SELECT (v OPERATOR(pg_catalog.->>) 'website_id')::bigint INTO target_website
+		  FROM loginas._store_views() v
+		 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
+	END IF;
+	SELECT v INTO st
+	  FROM loginas._store_views() v
+	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) target_website
+	   AND (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+	 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
+	IF st IS NULL THEN
+		PERFORM loginas._refuse(NULL, '55000',
+			'no active store view is available for this customer',
+			pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
+							  target_website));
+	END IF;
+	RETURN st;
+END
+$$;
+
+CREATE FUNCTION loginas.check(admin_id bigint, customer_id bigint,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+
+CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint
+				   OPERATOR(pg_catalog.=) (v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint)
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
+END
+$$;
+
+-- what begin and begin_from return: the one-time ticket for the storefront
+CREATE TYPE loginas.ticket AS (
+	token		text,
+	expires_at	timestamptz,
+	store_id	bigint
+);
+
+-- shared by begin and begin_from
+CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_id bigint, p_store_id bigint, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_id bigint,
+							   p_read_only boolean, p_client_addr inet)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+
+	v := loginas._evaluate(p_admin_id, p_customer_id, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_id);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
+	t.store_id := (st OPERATOR(pg_catalog.->>) 'store_id')::bigint;
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_id OPERATOR(pg_catalog.=) p_admin_id AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_id);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr)
+			VALUES (p_admin_id, p_customer_id, t.store_id, COALESCE(p_read_only, false),
+					p_reason, p_source, p_source_kind, p_source_document_id,
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()))
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+			END IF;
+		END;
+	END LOOP;
+
+	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr);
+	RETURN t;
+END
+$$;
+
+CREATE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+
+CREATE FUNCTION loginas.begin_from(admin_id bigint, document_kind text, document_id bigint,
+								   store_id bigint DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	binding_kind text := CASE begin_from.document_kind
+							WHEN 'order' THEN 'orders' WHEN 'invoice' THEN 'invoices'
+							WHEN 'shipment' THEN 'shipments' WHEN 'credit_memo' THEN 'credit_memos' END;
+	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
+	doc jsonb;
+BEGIN
+	IF binding_kind IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
+			'Valid kinds are: order, invoice, shipment, credit_memo.', begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	doc := loginas._lookup(binding_kind, begin_from.document_id);
+	IF doc IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
+			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
+							  begin_from.document_id), NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
+		PERFORM loginas._refuse('begin', '55000',
+			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
+							  doc OPERATOR(pg_catalog.->>) 'reference'),
+			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	RETURN loginas._begin(begin_from.admin_id, (doc OPERATOR(pg_catalog.->>) 'customer_id')::bigint,
+								 begin_from.store_id, begin_from.reason,
+								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
+								 begin_from.document_kind, begin_from.document_id, begin_from.read_only,
+								 begin_from.client_addr);
+END
+$$;
+
+CREATE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+
+	v := loginas._evaluate(s.admin_id, s.customer_id, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_id);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr);
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	store_id := s.store_id;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+
+CREATE FUNCTION loginas."end"(session_key text, reason text DEFAULT 'logout')
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.end()');
+	IF "end".reason IS NULL OR "end".reason NOT IN ('logout', 'expired', 'customer_inactive') THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			CASE WHEN "end".reason IS NULL THEN 'end reason cannot be NULL'
+				 ELSE pg_catalog.format('invalid end reason "%s"', "end".reason) END, NULL,
+			'The storefront ends a session with reason logout, expired or customer_inactive.');
+	END IF;
+	SELECT ls.session_id INTO id FROM loginas.session ls
+	 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE("end".session_key, ''));
+	IF id IS NULL THEN
+		PERFORM loginas._refuse(NULL, '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.');
+	END IF;
+	RETURN loginas._end_session(id, "end".reason);
+END
+$$;
+
+CREATE FUNCTION loginas.end_admin(admin_id bigint, reason text DEFAULT 'admin_logout')
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	n integer := 0;
+BEGIN
+	PERFORM loginas._require_writable('loginas.end_admin()');
+	IF end_admin.reason IS NULL OR end_admin.reason NOT IN ('admin_logout', 'admin_inactive', 'permission_revoked') THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			CASE WHEN end_admin.reason IS NULL THEN 'end reason cannot be NULL'
+				 ELSE pg_catalog.format('invalid end reason "%s"', end_admin.reason) END, NULL,
+			'The admin backend ends sessions with reason admin_logout, admin_inactive or permission_revoked.');
+	END IF;
+	FOR s IN SELECT ls.session_id FROM loginas.session ls
+			  WHERE ls.admin_id OPERATOR(pg_catalog.=) end_admin.admin_id AND ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF loginas._end_session(s.session_id, end_admin.reason, end_admin.admin_id) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION loginas.expire()
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	v loginas._verdict;
+	why text;
+	n integer := 0;
+BEGIN
+	PERFORM loginas._require_writable('loginas.expire()');
+	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id,
+					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+			   FROM loginas.session ls
+			  WHERE ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF s.is_expired THEN
+			why := 'expired';
+		ELSE
+			v := loginas._evaluate(s.admin_id, s.customer_id);
+			why := v.code;
+		END IF;
+		IF why IS NOT NULL AND loginas._end_session(s.session_id, why) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION loginas.expire() IS 'ends tickets and sessions past their time or whose conditions failed; schedule it (e.g. every minute with pg_cron)';
+
+-- a secret's plain SHA-256 bound to this database as loginas._hash binds it
+-- (the upgrade from 1.1, whose hashes were plain, converts them with it)
+CREATE FUNCTION loginas._bind_hash(p_hash bytea) RETURNS bytea
+	LANGUAGE c STABLE STRICT PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_bind_hash';
+
+-- In REPEATABLE READ and SERIALIZABLE a revocation's snapshot does not show
+-- the ticket of a begin it waited for, and a share lock leaves nothing that
+-- would make it fail: this trigger does (src/revocation.c).
+CREATE FUNCTION loginas._serialize_revocation() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_serialize_revocation';

@@ -1,0 +1,598 @@
+/*
+ * 07_tracking.sql
+ * Tracked tables: write attribution and containment on the shop's own tables
+ * (src/track.c, src/writelog.c).  loginas.track() adds two stamp columns and
+ * ALWAYS triggers; in a session a write must stay within the impersonated
+ * customer's rows, protected columns do not change, read-only sessions write
+ * nothing, and every write is logged at commit.  A child table reaches its
+ * customer through a foreign key to a tracked parent; what loginas compares
+ * there must be of built-in types (no table owner's code runs with loginas'
+ * rights).
+ */
+
+CREATE TABLE loginas.tracked (
+	relation		regclass PRIMARY KEY,
+	customer_column	name,			-- a table whose rows carry the customer id
+	parent			regclass,		-- or a child reaching it through a foreign key
+	fk_columns		name[],			-- the child's columns of that foreign key
+	parent_columns	name[],			-- the parent's columns they reference
+	created_column	name NOT NULL,
+	changed_column	name NOT NULL,
+	tracked_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CHECK ((customer_column IS NULL) <> (parent IS NULL))
+);
+
+CREATE TABLE loginas.protected_column (
+	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	column_name	name NOT NULL,
+	protected_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (relation, column_name)
+);
+
+-- a tracked table that is dropped is forgotten (its triggers went with it)
+CREATE FUNCTION loginas._forget_dropped() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM loginas.tracked t
+	 USING pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid OPERATOR(pg_catalog.=) 0
+	   AND d.objid OPERATOR(pg_catalog.=) t.relation::pg_catalog.oid;
+END
+$$;
+
+CREATE EVENT TRIGGER loginas_forget_dropped ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION loginas._forget_dropped();
+
+CREATE VIEW loginas.tracked_tables AS
+	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
+		   t.created_column, t.changed_column,
+		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
+				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
+		   t.tracked_at
+	  FROM loginas.tracked t
+	 ORDER BY t.relation::text;
+
+CREATE FUNCTION loginas._track_row() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_track_row';
+
+CREATE FUNCTION loginas._track_truncate() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_track_truncate';
+
+CREATE FUNCTION loginas._invalidate(relation regclass) RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'loginas_invalidate';
+
+-- The AFTER INSERT trigger's filter: is the current transaction acting in a
+-- session?  It is the one function every role may execute (a WHEN clause runs
+-- with the writing role's rights); it says nothing about any other transaction.
+CREATE FUNCTION loginas.in_session() RETURNS boolean
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_in_session';
+
+-- attnum of a column by name (0 when absent)
+CREATE FUNCTION loginas._attnum(p_rel regclass, p_column name) RETURNS int2
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT a.attnum FROM pg_catalog.pg_attribute a
+					  WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+						AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), 0)::int2
+$$;
+
+-- the type of a column by number (NULL when absent)
+CREATE FUNCTION loginas._atttype(p_rel regclass, p_attnum int2) RETURNS oid
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.atttypid FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attnum OPERATOR(pg_catalog.=) p_attnum
+	   AND NOT a.attisdropped
+$$;
+
+-- the primary key's column names, in key order
+CREATE FUNCTION loginas._pk_columns(p_rel regclass) RETURNS name[]
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.array_agg(a.attname ORDER BY k.ord)
+	  FROM pg_catalog.pg_index i
+	 CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+									AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+	 WHERE i.indrelid OPERATOR(pg_catalog.=) p_rel AND i.indisprimary
+$$;
+
+-- what the trigger on p_relid (the tracked table or one of its partitions) needs
+CREATE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_query text, chain oid[],
+				   problem text, problem_detail text, problem_hint text, problem_code text)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	cur loginas.tracked;
+	from_list text;
+	cond text := '';
+	untrusted text;
+	i int := 0;
+	j int;
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+	changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
+	END IF;
+	-- a tracked column renamed, dropped or retyped since track(): in a session
+	-- every write is refused rather than guessed at (the trigger raises the
+	-- problem); the stamps must stay bigint, the customer column an integer
+	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
+	   OR loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+	   OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
+			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a child: the customer id of the parent row (up the chain of parents),
+	-- share-locked so that it cannot be re-parented under the write
+	fk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(t.fk_columns) WITH ORDINALITY u(c, o) ORDER BY o);
+	IF 0 OPERATOR(pg_catalog.=) ANY (fk_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A column of the foreign key to the parent was renamed or dropped.';
+		problem_hint := 'Track the table again with loginas.track().';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) t.parent;
+	IF cur.relation IS NULL THEN
+		problem := pg_catalog.format('the parent of %s is no longer tracked', t.relation);
+		problem_detail := 'A child table reaches its customer through its tracked parent.';
+		problem_hint := 'Track the parent again, or track the table with its own customer column.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	untrusted := COALESCE(loginas._untrusted_column(p_relid::regclass, t.fk_columns),
+						  loginas._untrusted_column(cur.relation, t.parent_columns));
+	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
+		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
+	END LOOP;
+	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
+				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	from_list := loginas._chain_relation(cur.relation) OPERATOR(pg_catalog.||) ' t0';
+	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
+	WHILE cur.customer_column IS NULL LOOP
+		i := i OPERATOR(pg_catalog.+) 1;
+		IF i OPERATOR(pg_catalog.>) 16 THEN
+			RAISE EXCEPTION 'loginas: the parent chain of % is too long or circular', t.relation;
+		END IF;
+		IF EXISTS (SELECT FROM pg_catalog.unnest(cur.fk_columns) c
+					WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0)
+		   OR EXISTS (SELECT FROM pg_catalog.unnest(cur.parent_columns) c
+					   WHERE loginas._attnum(cur.parent, c) OPERATOR(pg_catalog.=) 0) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+			problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+			problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		untrusted := COALESCE(untrusted, loginas._untrusted_column(cur.relation, cur.fk_columns),
+							  loginas._untrusted_column(cur.parent, cur.parent_columns));
+		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', loginas._chain_relation(cur.parent), i);
+		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
+			from_list := from_list OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+						 OPERATOR(pg_catalog.||) pg_catalog.format('t%s.%I OPERATOR(pg_catalog.=) t%s.%I',
+																   i, cur.parent_columns[j], i OPERATOR(pg_catalog.-) 1, cur.fk_columns[j]);
+		END LOOP;
+		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
+		IF cur.relation IS NULL THEN
+			problem := pg_catalog.format('a table on the parent chain of %s is no longer tracked', t.relation);
+			problem_detail := 'A child table reaches its customer through its tracked parents.';
+			problem_hint := 'Track the parents again.';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
+	END LOOP;
+	IF loginas._attnum(cur.relation, cur.customer_column) OPERATOR(pg_catalog.=) 0
+	   OR loginas._atttype(cur.relation, loginas._attnum(cur.relation, cur.customer_column)) NOT IN
+			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', cur.relation);
+		problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed, dropped or retyped.';
+		problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', cur.relation);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- every relation the query reads is still a table (a table owner cannot
+	-- turn a tracked table into a view, but this does not rely on it)
+	IF EXISTS (SELECT FROM pg_catalog.pg_class c
+				WHERE c.oid OPERATOR(pg_catalog.=) ANY (chain[2:]) AND c.relkind NOT IN ('r', 'p')) THEN
+		problem := pg_catalog.format('the parent chain of %s holds a relation that is not a table', t.relation);
+		problem_detail := 'loginas reads the parents of a child row only from tables.';
+		problem_hint := 'Track the parents again with loginas.track().';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF untrusted IS NOT NULL THEN
+		problem := untrusted;
+		problem_detail := 'loginas compares the columns that tie a child row to its customer with the extension'
+						  ' owner''s rights, so they must have built-in types: a type of the table owner''s own'
+						  ' could run the owner''s code (a cast, an operator, a check) with those rights.';
+		problem_hint := 'Give the column a built-in type (for a domain, its base type).';
+		problem_code := '42804';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
+									  i, cur.customer_column, from_list, cond);
+	RETURN NEXT;
+END
+$$;
+
+-- checks shared by both forms of track()
+CREATE FUNCTION loginas._prepare_tracking(p_relation regclass)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	kind "char";
+BEGIN
+	PERFORM loginas._require_writable('loginas.track()');
+	IF p_relation IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation to track cannot be NULL', NULL, NULL);
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) p_relation;
+	IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+		PERFORM loginas._raise('42809', pg_catalog.format('"%s" is not a table', p_relation),
+			'Only tables and partitioned tables can be tracked.', NULL);
+	END IF;
+	IF loginas._pk_columns(p_relation) IS NULL THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s has no primary key', p_relation),
+			'loginas identifies the rows written in a session by their primary key.',
+			'Add a primary key to the table, then track it.');
+	END IF;
+END
+$$;
+
+-- the stamp columns: added, or reused when they exist as bigint; never one
+-- of the columns that tie a row to its customer or identify it
+CREATE FUNCTION loginas._add_stamps(p_relation regclass, p_created name, p_changed name, p_reserved name[])
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	col name;
+	typ oid;
+BEGIN
+	IF p_created IS NULL OR p_changed IS NULL OR p_created OPERATOR(pg_catalog.=) '' OR p_changed OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._raise('22023', 'stamp column names cannot be empty or NULL', NULL, NULL);
+	END IF;
+	IF p_created OPERATOR(pg_catalog.=) p_changed THEN
+		PERFORM loginas._raise('22023', 'the two stamp columns need two different names', NULL, NULL);
+	END IF;
+	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP
+		IF col OPERATOR(pg_catalog.=) ANY (p_reserved OPERATOR(pg_catalog.||) loginas._pk_columns(p_relation)) THEN
+			PERFORM loginas._raise('22023',
+				pg_catalog.format('column "%s" of %s cannot be a stamp column', col, p_relation),
+				'A stamp column must not be the customer column, a primary-key column or a column of the foreign key to the parent.',
+				'Name two other columns, or leave the defaults (loginas_created_session, loginas_changed_session).');
+		END IF;
+	END LOOP;
+	FOREACH col IN ARRAY ARRAY[p_created, p_changed] LOOP
+		SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) p_relation AND a.attname OPERATOR(pg_catalog.=) col
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I pg_catalog.int8', p_relation, col);
+		ELSIF typ OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::regtype THEN
+			PERFORM loginas._raise('42804',
+				pg_catalog.format('stamp column "%s" of %s has type %s', col, p_relation, pg_catalog.format_type(typ, NULL)),
+				'A stamp column holds a session id: it must be bigint.', NULL);
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- the triggers fire ALWAYS: session_replication_role = replica (a role
+-- granted SET on it, or a SECURITY DEFINER wrapper) must not switch tracking
+-- off; a logical-replication apply worker, which runs as replica, passes
+-- through them untouched (src/track.c).  And a table is tracked only once the
+-- trigger can read it: track() raises what the trigger would refuse.
+CREATE FUNCTION loginas._install_triggers(p_relation regclass, p_created name, p_changed name)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	info record;
+	trg name;
+BEGIN
+	SELECT ti.problem, ti.problem_detail, ti.problem_hint, ti.problem_code INTO info
+	  FROM loginas._track_info(p_relation) ti;
+	IF info.problem IS NOT NULL THEN
+		PERFORM loginas._raise(info.problem_code, info.problem, info.problem_detail, info.problem_hint);
+	END IF;
+	-- no WHEN clause on the BEFORE triggers: PostgreSQL prepares a trigger's
+	-- WHEN clause again for every statement, which costs a single-row write
+	-- more than the C trigger's own fast path for writes outside a session
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_insert BEFORE INSERT ON %s FOR EACH ROW'
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_update BEFORE UPDATE ON %s FOR EACH ROW'
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_delete BEFORE DELETE ON %s FOR EACH ROW'
+		' EXECUTE FUNCTION loginas._track_row()', p_relation);
+	-- inserts are logged once written (not for rows ON CONFLICT skipped)
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_log_insert AFTER INSERT ON %s FOR EACH ROW'
+		' WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()', p_relation);
+	EXECUTE pg_catalog.format(
+		'CREATE OR REPLACE TRIGGER zz_loginas_track_truncate BEFORE TRUNCATE ON %s'
+		' FOR EACH STATEMENT EXECUTE FUNCTION loginas._track_truncate()', p_relation);
+	FOREACH trg IN ARRAY loginas._trigger_names() LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_relation, trg);
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION loginas.track(relation regclass, customer_column name,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	typ oid;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation);
+	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) track.relation AND a.attname OPERATOR(pg_catalog.=) track.customer_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
+	END IF;
+	IF typ NOT IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype) THEN
+		PERFORM loginas._raise('42804',
+			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
+							  pg_catalog.format_type(typ, NULL)),
+			'The customer column must be an integer (smallint, integer or bigint).', NULL);
+	END IF;
+	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column,
+								ARRAY[track.customer_column]);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column)
+	VALUES (track.relation, track.customer_column, track.created_column, track.changed_column)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = EXCLUDED.customer_column, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'customer_column', track.customer_column));
+END
+$$;
+
+CREATE FUNCTION loginas.track(relation regclass, parent regclass,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fk record;
+	n int;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation);
+	IF track.parent IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) track.parent) THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('parent table %s is not tracked', COALESCE(track.parent::text, 'NULL')), NULL,
+			'Track the parent first, with loginas.track(parent, customer_column).');
+	END IF;
+	SELECT pg_catalog.count(*) INTO n FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has no foreign key to %s', track.relation, track.parent),
+			'A child table reaches its customer through a foreign key to its tracked parent.',
+			pg_catalog.format('Add one (ALTER TABLE %s ADD FOREIGN KEY ... REFERENCES %s), or track the table with its own customer column.',
+							  track.relation, track.parent));
+	ELSIF n OPERATOR(pg_catalog.>) 1 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has more than one foreign key to %s', track.relation, track.parent), NULL, NULL);
+	END IF;
+	SELECT ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS fk_cols,
+		   ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS parent_cols
+	  INTO fk
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column, fk.fk_cols);
+	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column)
+	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols, track.created_column, track.changed_column)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = NULL, parent = EXCLUDED.parent, fk_columns = EXCLUDED.fk_columns,
+		   parent_columns = EXCLUDED.parent_columns,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'parent', track.parent::text,
+																	'foreign_key', fk.fk_cols));
+END
+$$;
+
+CREATE FUNCTION loginas.untrack(relation regclass)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	child text;
+	trg text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.untrack()');
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation) THEN
+		RETURN false;
+	END IF;
+	SELECT pg_catalog.string_agg(t.relation::text, ', ') INTO child
+	  FROM loginas.tracked t WHERE t.parent OPERATOR(pg_catalog.=) untrack.relation;
+	IF child IS NOT NULL THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('table %s is the tracked parent of %s', untrack.relation, child), NULL,
+			'Untrack the child tables first.');
+	END IF;
+	FOREACH trg IN ARRAY ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update',
+							   'zz_loginas_track_delete', 'zz_loginas_log_insert',
+							   'zz_loginas_track_truncate'] LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', trg, untrack.relation);
+	END LOOP;
+	DELETE FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) untrack.relation;
+	PERFORM loginas._invalidate(untrack.relation);
+	PERFORM loginas._log('table_untracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', untrack.relation::text));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.protect(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.protect()');
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) protect.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', protect.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	IF loginas._attnum(protect.relation, protect."column") OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', protect."column", protect.relation), NULL, NULL);
+	END IF;
+	INSERT INTO loginas.protected_column (relation, column_name) VALUES (protect.relation, protect."column")
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(protect.relation);
+	PERFORM loginas._log('column_protected', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', protect.relation::text, 'column', protect."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.unprotect(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.unprotect()');
+	DELETE FROM loginas.protected_column p
+	 WHERE p.relation OPERATOR(pg_catalog.=) unprotect.relation AND p.column_name OPERATOR(pg_catalog.=) unprotect."column";
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(unprotect.relation);
+	PERFORM loginas._log('column_unprotected', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', unprotect.relation::text, 'column', unprotect."column"));
+	RETURN true;
+END
+$$;
+
+-- the first of p_columns of p_rel whose type is not built-in, as the
+-- problem's text; NULL when every one is built-in (or absent: the callers
+-- report missing columns themselves)
+CREATE FUNCTION loginas._untrusted_column(p_rel regclass, p_columns name[])
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('column "%s" of %s has type %s', a.attname, p_rel,
+							 pg_catalog.format_type(a.atttypid, a.atttypmod))
+	  FROM pg_catalog.unnest(p_columns) WITH ORDINALITY u(c, o)
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) p_rel
+									AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
+	 WHERE a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid	-- FirstNormalObjectId
+	 ORDER BY u.o
+	 LIMIT 1
+$$;
+
+-- a relation of the parent chain as the parent query names it: a plain table
+-- with ONLY (the foreign key references that table, not its inheritance
+-- children), a partitioned table as it is (its rows are in its partitions)
+CREATE FUNCTION loginas._chain_relation(p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN '' ELSE 'ONLY ' END OPERATOR(pg_catalog.||) p_rel::pg_catalog.text
+	  FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) p_rel
+$$;
+
+-- the names of the triggers track() installs
+CREATE FUNCTION loginas._trigger_names()
+	RETURNS name[]
+	LANGUAGE sql IMMUTABLE
+	AS $$
+	SELECT ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update', 'zz_loginas_track_delete',
+				 'zz_loginas_log_insert', 'zz_loginas_track_truncate']::name[]
+$$;

@@ -1,0 +1,148 @@
+/*
+ * 10_privileges.sql
+ * Privileges: the database roles of the capability split, nothing for
+ * PUBLIC, each capability granted explicitly; what pg_dump keeps.
+ *   loginas_admin       the admin backend (configure, bind, grant, begin, ...)
+ *   loginas_storefront  the storefront (redeem, assume, end, own consent, ...)
+ *   loginas_reporting   reporting (reads the action log)
+ *   loginas_auditor     purges the log (within log_retention); not the admin
+ *                       backend, whose actions the log records
+ *   loginas_reader      granted to nobody: loginas reads the shop's bound
+ *                       relations as this powerless role (src/reader.c)
+ */
+
+DO $roles$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_auditor', 'loginas_reader']
+	LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+END
+$roles$;
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.setting', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.binding', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.role_resource', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.consent', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.session', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.log_checkpoint', '');
+
+REVOKE ALL ON SCHEMA loginas FROM PUBLIC;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA loginas FROM PUBLIC;
+
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA loginas FROM PUBLIC;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginas FROM PUBLIC;
+
+REVOKE ALL ON TYPE loginas._verdict FROM PUBLIC;
+
+REVOKE ALL ON TYPE loginas.ticket FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA loginas TO loginas_admin, loginas_storefront, loginas_reporting;
+
+-- admin backend
+GRANT EXECUTE ON FUNCTION
+	loginas.configure(text, text, bigint),
+	loginas.bind(text, regclass, bigint),
+	loginas.unbind(text, bigint),
+	loginas."grant"(text, text, bigint),
+	loginas."revoke"(text, text, bigint),
+	loginas.permitted(bigint, text),
+	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_admin(bigint, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(bigint),
+	loginas.check(bigint, bigint),
+	loginas.store_choices(bigint, bigint),
+	loginas.begin(bigint, bigint, bigint, text, text, boolean, inet),
+	loginas.begin_from(bigint, text, bigint, bigint, text, boolean, inet),
+	loginas.end_admin(bigint, text),
+	loginas.expire()
+TO loginas_admin;
+
+GRANT SELECT ON loginas.settings, loginas.bindings, loginas.permissions TO loginas_admin;
+
+-- storefront
+GRANT EXECUTE ON FUNCTION
+	loginas.redeem(text, inet),
+	loginas.assume(text),
+	loginas."end"(text, text),
+	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_customer(bigint, boolean, timestamptz),
+	loginas.assistance_allowed(bigint),
+	loginas.banner(),
+	loginas.current_session(),
+	loginas.current_admin(),
+	loginas.current_customer(),
+	loginas.current_store(),
+	loginas.current_read_only()
+TO loginas_storefront;
+
+-- the admin backend's own code may read the context too (e.g. order comments)
+GRANT EXECUTE ON FUNCTION
+	loginas.banner(), loginas.current_session(), loginas.current_admin(),
+	loginas.current_customer(), loginas.current_store(), loginas.current_read_only()
+TO loginas_admin;
+
+-- reporting
+GRANT SELECT ON loginas.action_log TO loginas_reporting;
+
+GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.log_heads() TO loginas_reporting;
+
+
+-- notes from the application, in a session
+GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;
+
+GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
+
+-- the tracked tables' trigger filter (see loginas.in_session above)
+GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
+
+DO $notice$
+BEGIN
+	IF NOT 'loginas' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
+			pg_catalog.replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+		RAISE WARNING 'loginas: durable refusal logging is off; refused attempts go to the server log only'
+			USING HINT = 'Add loginas to shared_preload_libraries and restart the server to record them in loginas.action_log.';
+	END IF;
+END
+$notice$;
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.shared_chain', '');
+
+GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.purge_log(timestamptz, bigint),
+	loginas.set_log_retention(interval),
+	loginas.verify_log(),
+	loginas.verify_log(jsonb),
+	loginas.log_heads()
+TO loginas_auditor;
+
+GRANT SELECT ON loginas.action_log, loginas.settings TO loginas_auditor;
+
+GRANT EXECUTE ON FUNCTION loginas.verify_log(jsonb) TO loginas_reporting;
