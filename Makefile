@@ -54,7 +54,7 @@ demo:
 demo-stop:
 	@bash test/demo.sh stop
 
-# the benchmarks: write attribution (issue 3) and the action log (issue 4);
+# the benchmarks: write attribution and the action log;
 # both append their tables to docs/benchmarks.md
 bench:
 	@bash test/bench/bench.sh

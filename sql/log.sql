@@ -1,4 +1,4 @@
--- log: the action log is append-only and tamper-evident (issue 4).
+-- log: the action log is append-only and tamper-evident.
 --   * its shape; every row linked into a per-backend SHA-256 chain
 --   * UPDATE / DELETE / TRUNCATE refused for everyone, the owner included,
 --     also with session_replication_role = replica

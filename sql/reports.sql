@@ -1,5 +1,5 @@
 -- reports: what the action log tells a support lead, an auditor and a
--- customer, in psql (issue 4, "Reports").
+-- customer, in psql.
 --   loginas.actions_report: the Admin Actions Report's columns, newest first;
 --     every filter (since, until, action group, admin, customer, result),
 --     paging, and each refusal of a bad argument (22023);

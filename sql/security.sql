@@ -1,4 +1,4 @@
--- security: escalation attempts (issue 5), each refused, each with a test that
+-- security: escalation attempts, each refused, each with a test that
 -- fails if its defence is removed.  What sql/privileges.sql already proves
 -- (the capability split function by function, no table writable by any role,
 -- nothing granted to PUBLIC, SECURITY DEFINER functions pin search_path, the
@@ -26,8 +26,9 @@
 --      a superuser opening the purge window (sql/log.sql covers plain UPDATE,
 --      DELETE, TRUNCATE and replica mode)
 --   6. containment through the shop's own SECURITY DEFINER function; a
---      tracked table's owner retyping a stamp column (B-sec-2) or a parent's
---      customer column (B-sec-1)
+--      tracked table's owner retyping a stamp column or a parent's
+--      customer column; 7. a table owner's code never runs with loginas'
+--      rights, replica mode, TRUNCATE of any partition
 -- The expected output assumes loginas is not in shared_preload_libraries (as
 -- sql/setup.sql does): section 2 connects with a loginas.* option.
 --
@@ -750,12 +751,12 @@ SELECT * FROM sec_test.refusal('ALTER TABLE sec.cart_item DISABLE TRIGGER zz_log
 SELECT * FROM sec_test.refusal('DROP TRIGGER zz_loginas_track_update ON sec.cart_item');
 RESET ROLE;
 
--- B-sec-2: the owner of a tracked table retypes a stamp column (the triggers
+-- The owner of a tracked table retypes a stamp column (the triggers
 -- have no WHEN clause that would pin its type).  A write in a session must be
 -- refused like any tracking the table no longer matches -- never a bigint
 -- written into a text column (which crashes the server).  The write is tried
 -- only once loginas sees the problem, so that this suite fails instead of
--- crashing the server while B-sec-2 is open.
+-- crashing the server if that defence were gone.
 SET ROLE sec_shop;
 ALTER TABLE sec.cart_item ALTER COLUMN loginas_changed_session TYPE text;
 RESET ROLE;
@@ -768,13 +769,13 @@ SELECT r.state, r.message FROM sec_test.refusal('UPDATE sec.cart_item SET qty = 
 ROLLBACK;
 RESET ROLE;
 \else
-\echo 'B-sec-2 open: the write in a session would crash the server; not tried'
+\echo 'retyped stamp column not seen: the write in a session would crash the server; not tried'
 \endif
 SET ROLE sec_shop;
 ALTER TABLE sec.cart_item ALTER COLUMN loginas_changed_session TYPE bigint USING loginas_changed_session::bigint;
 RESET ROLE;
 
--- B-sec-1: the owner of a tracked parent table retypes its customer column to
+-- The owner of a tracked parent table retypes its customer column to
 -- a type of their own, with a cast to bigint.  A child row's write in a
 -- session looks its customer up through the parent as the extension owner:
 -- the owner's cast must not run there (it would run as a superuser).  Both

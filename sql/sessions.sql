@@ -1,4 +1,4 @@
--- sessions: tickets and sessions (issue 2, section 2 "Sessions").
+-- sessions: tickets and sessions.
 --   loginas.check and loginas.store_choices (the admin UI);
 --   loginas.begin and begin_from (the one-time ticket, store view resolution,
 --     reason and source, one live ticket or session per admin);

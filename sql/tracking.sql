@@ -1,4 +1,4 @@
--- tracking: write attribution on the shop's own tables (issue 3).
+-- tracking: write attribution on the shop's own tables.
 --   loginas.track (customer column and parent forms), untrack, protect,
 --   unprotect, tracked_tables: stamp columns, idempotence, every refusal;
 --   outside a session: writes change nothing but the (unforgeable) stamps

@@ -138,23 +138,6 @@ loginas_context_init(void)
 }
 
 /*
- * The internal functions may be run only by the owner of loginas' schema (the
- * extension owner, which is who loginas' SECURITY DEFINER functions run as) or
- * a superuser.  EXECUTE is revoked from PUBLIC too; this is the second lock.
- */
-void
-loginas_require_owner(FunctionCallInfo fcinfo, const char *name)
-{
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-
-	if (!pg_namespace_ownercheck(nsp, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("%s is internal to loginas and cannot be called directly", name),
-				 errhint("Call loginas.assume(session_key) to act in a Login as Customer session.")));
-}
-
-/*
  * loginas._context_set(session_id, admin_id, customer_id, store_id,
  *						 read_only, banner, admin_username, customer_email,
  *						 source, reason, client_addr) -> void

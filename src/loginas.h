@@ -57,14 +57,24 @@ typedef struct LoginAsOwnerState
 } LoginAsOwnerState;
 
 /* context.c */
-extern void loginas_require_owner(FunctionCallInfo fcinfo, const char *name);
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
 extern void loginas_context_clear(void);
 extern void loginas_context_lock_session(void);
 
+/* Reading as another role, settings restored afterwards (owner.c) */
+typedef struct LoginAsRoleState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} LoginAsRoleState;
+
 /* owner.c */
 extern Oid	loginas_owner(void);
+extern void loginas_require_owner(FunctionCallInfo fcinfo, const char *name);
+extern void loginas_as_role_begin(LoginAsRoleState *state, Oid role);
+extern void loginas_as_role_end(LoginAsRoleState *state);
 extern void loginas_as_owner_begin(LoginAsOwnerState *state);
 extern void loginas_as_owner_end(LoginAsOwnerState *state);
 

@@ -13,6 +13,12 @@
  *
  * The owner's OID is looked up once and kept until the schema's catalog row
  * changes (ALTER SCHEMA ... OWNER TO, DROP/CREATE EXTENSION).
+ *
+ * The other way round, loginas reads the shop's bound relations as the
+ * powerless role loginas_reader (reader.c), also as a security-restricted
+ * operation, with every setting the read changes undone afterwards
+ * (loginas_as_role_begin/end).  And its internal functions refuse anyone but
+ * the owner (loginas_require_owner), the second lock after EXECUTE.
  */
 #include "postgres.h"
 
@@ -20,6 +26,9 @@
 #include "catalog/pg_namespace.h"
 #include "access/htup_details.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
 
@@ -71,4 +80,42 @@ void
 loginas_as_owner_end(LoginAsOwnerState *state)
 {
 	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
+
+/*
+ * Become role for a read of what the shop defined, as a security-restricted
+ * operation (no SET ROLE, no temporary objects); the settings it changes are
+ * undone by loginas_as_role_end, also on the error path.
+ */
+void
+loginas_as_role_begin(LoginAsRoleState *state, Oid role)
+{
+	GetUserIdAndSecContext(&state->save_userid, &state->save_sec_context);
+	SetUserIdAndSecContext(role, state->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	state->save_nestlevel = NewGUCNestLevel();
+}
+
+void
+loginas_as_role_end(LoginAsRoleState *state)
+{
+	AtEOXact_GUC(false, state->save_nestlevel);
+	SetUserIdAndSecContext(state->save_userid, state->save_sec_context);
+}
+
+/*
+ * The internal functions may be run only by the owner of loginas' schema (the
+ * extension owner, which is who loginas' SECURITY DEFINER functions run as) or
+ * a superuser.  EXECUTE is revoked from PUBLIC too; this is the second lock.
+ */
+void
+loginas_require_owner(FunctionCallInfo fcinfo, const char *name)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	if (!pg_namespace_ownercheck(nsp, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is internal to loginas and cannot be called directly", name),
+				 errhint("Call loginas.assume(session_key) to act in a Login as Customer session.")));
 }

@@ -166,6 +166,18 @@ bounded_read_done(void)
 	}
 }
 
+/* the reader's caches (plans' texts, kinds) live here, freed entry by entry */
+static MemoryContext reader_cxt = NULL;
+
+static MemoryContext
+reader_context(void)
+{
+	if (reader_cxt == NULL)
+		reader_cxt = AllocSetContextCreate(CacheMemoryContext, "loginas bound relation reads",
+										   ALLOCSET_SMALL_SIZES);
+	return reader_cxt;
+}
+
 /* invalidation callbacks only mark; the entries are freed at the next read */
 static void
 reader_inval(Datum arg, Oid relid)
@@ -248,9 +260,7 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Oid			reader = get_role_oid("loginas_reader", false);
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	LoginAsRoleState as_reader;
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	int			i;
 
@@ -268,10 +278,7 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 				 errmsg("loginas: the refusal log worker does not read bound relations for now"),
 				 errdetail("A read of a bound relation was canceled after %d ms; refusals are written without the names for a while.",
 						   bound_cancel_ms)));
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(reader, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
+	loginas_as_role_begin(&as_reader, reader);
 	if (bound_cancel_ms > 0)
 	{
 		read_canceled = false;
@@ -295,9 +302,10 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 			if (plan == NULL)
 				elog(ERROR, "loginas: could not prepare a read of a bound relation: %s",
 					 SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			p = MemoryContextAlloc(TopMemoryContext, sizeof(ReadPlan));
-			p->sql = MemoryContextStrdup(TopMemoryContext, sql);
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "loginas: could not keep a read of a bound relation");
+			p = MemoryContextAlloc(reader_context(), sizeof(ReadPlan));
+			p->sql = MemoryContextStrdup(reader_context(), sql);
 			p->relid = relid;
 			p->relid2 = relid2;
 			p->plan = plan;
@@ -332,8 +340,7 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 			bounded_read_done();
 		edata = CopyErrorData();
 		FlushErrorState();
-		AtEOXact_GUC(false, save_nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		loginas_as_role_end(&as_reader);
 
 		/* loginas' internal query is not the caller's business */
 		edata->context = NULL;
@@ -384,8 +391,7 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 	}
 	PG_END_TRY();
 
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	loginas_as_role_end(&as_reader);
 }
 
 /* sql ($1 = id, one jsonb column, at most one row) over relid; NULL when no row or NULL */
@@ -427,16 +433,21 @@ kind_query(const char *kind)
 	KindQuery  *k;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
+	Oid			relid = InvalidOid;
+	char	   *sql = NULL;
+	char	   *key_column = NULL;
+	MemoryContext caller;
 
 	register_callback();
 	for (k = kinds; k; k = k->next)
 		if (strcmp(k->kind, kind) == 0)
 			return k;
 
-	k = MemoryContextAllocZero(TopMemoryContext, sizeof(KindQuery));
-	k->kind = MemoryContextStrdup(TopMemoryContext, kind);
+	/* read first, into the caller's memory: an error leaves nothing cached */
+	caller = CurrentMemoryContext;
 	args[0] = CStringGetTextDatum(kind);
-	SPI_connect();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "loginas: SPI_connect failed");
 	if (SPI_execute_with_args(
 			"SELECT r.relid,"
 			" pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
@@ -453,15 +464,20 @@ kind_query(const char *kind)
 	{
 		bool		isnull;
 
-		k->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		k->sql = MemoryContextStrdup(TopMemoryContext,
-									 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-																	   SPI_tuptable->tupdesc, 2, &isnull)));
-		k->key_column = MemoryContextStrdup(TopMemoryContext,
-											TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-																			  SPI_tuptable->tupdesc, 3, &isnull)));
+		relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		key_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		/* (SPI_finish frees what was made in SPI's memory) */
+		sql = sql ? MemoryContextStrdup(caller, sql) : NULL;
+		key_column = key_column ? MemoryContextStrdup(caller, key_column) : NULL;
 	}
 	SPI_finish();
+
+	k = MemoryContextAllocZero(reader_context(), sizeof(KindQuery));
+	k->kind = MemoryContextStrdup(reader_context(), kind);
+	k->relid = relid;
+	k->sql = sql ? MemoryContextStrdup(reader_context(), sql) : NULL;
+	k->key_column = key_column ? MemoryContextStrdup(reader_context(), key_column) : NULL;
 	k->next = kinds;
 	kinds = k;
 	return k;

@@ -191,7 +191,3 @@ CREATE FUNCTION loginas._interval_fields(p_iv interval, OUT months bigint, OUT d
 		   EXTRACT(hour FROM p_iv) OPERATOR(pg_catalog.*) 3600 OPERATOR(pg_catalog.+) EXTRACT(minute FROM p_iv) OPERATOR(pg_catalog.*) 60
 		   OPERATOR(pg_catalog.+) EXTRACT(second FROM p_iv)
 $$;
-
-CREATE TRIGGER setting_revocation AFTER UPDATE ON loginas.setting FOR EACH ROW
-	WHEN (NEW.name OPERATOR(pg_catalog.=) 'enabled' AND NEW.value OPERATOR(pg_catalog.=) 'off')
-	EXECUTE FUNCTION loginas._serialize_revocation();

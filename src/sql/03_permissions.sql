@@ -120,7 +120,3 @@ BEGIN
 						 AND rr.resource OPERATOR(pg_catalog.=) permitted.resource);
 END
 $$;
-
-CREATE TRIGGER role_resource_revocation AFTER DELETE ON loginas.role_resource FOR EACH ROW
-	WHEN (OLD.resource OPERATOR(pg_catalog.=) 'login')
-	EXECUTE FUNCTION loginas._serialize_revocation();

@@ -139,7 +139,3 @@ CREATE FUNCTION loginas.assistance_allowed(customer_id bigint)
 		   FROM loginas.consent c WHERE c.customer_id OPERATOR(pg_catalog.=) assistance_allowed.customer_id),
 		false)
 $$;
-
-CREATE TRIGGER consent_revocation AFTER UPDATE ON loginas.consent FOR EACH ROW
-	WHEN (NOT NEW.allowed OR NEW.valid_until IS NOT NULL)
-	EXECUTE FUNCTION loginas._serialize_revocation();

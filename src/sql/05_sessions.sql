@@ -657,3 +657,15 @@ CREATE FUNCTION loginas._bind_hash(p_hash bytea) RETURNS bytea
 -- would make it fail: this trigger does (src/revocation.c).
 CREATE FUNCTION loginas._serialize_revocation() RETURNS trigger
 	LANGUAGE c AS 'MODULE_PATHNAME', 'loginas_serialize_revocation';
+
+CREATE TRIGGER setting_revocation AFTER UPDATE ON loginas.setting FOR EACH ROW
+	WHEN (NEW.name OPERATOR(pg_catalog.=) 'enabled' AND NEW.value OPERATOR(pg_catalog.=) 'off')
+	EXECUTE FUNCTION loginas._serialize_revocation();
+
+CREATE TRIGGER role_resource_revocation AFTER DELETE ON loginas.role_resource FOR EACH ROW
+	WHEN (OLD.resource OPERATOR(pg_catalog.=) 'login')
+	EXECUTE FUNCTION loginas._serialize_revocation();
+
+CREATE TRIGGER consent_revocation AFTER UPDATE ON loginas.consent FOR EACH ROW
+	WHEN (NOT NEW.allowed OR NEW.valid_until IS NOT NULL)
+	EXECUTE FUNCTION loginas._serialize_revocation();

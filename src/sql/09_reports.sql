@@ -413,48 +413,6 @@ $$;
 COMMENT ON FUNCTION loginas.admin_activity(bigint, timestamptz, bigint)
 	IS 'what one admin user did (sessions, writes, notes, changes, log views); newest first';
 
-REVOKE ALL ON FUNCTION
-	loginas._action_label(text, jsonb),
-	loginas._keys_text(jsonb, int),
-	loginas._action_details(text, jsonb, boolean),
-	loginas._row_summary(text, bigint, text, bigint, bigint, text, text, jsonb),
-	loginas._actions_rows(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
-	loginas._history_rows(bigint),
-	loginas._activity_rows(bigint, timestamptz),
-	loginas._check_viewer(bigint),
-	loginas._log_view(bigint, text, bigint, jsonb, bigint, jsonb),
-	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
-	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
-	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
-	loginas.customer_history_as_reporting(bigint),
-	loginas.customer_history_as_admin(bigint, bigint),
-	loginas.customer_history(bigint, bigint),
-	loginas.admin_activity_as_reporting(bigint, timestamptz),
-	loginas.admin_activity_as_admin(bigint, bigint, timestamptz),
-	loginas.admin_activity(bigint, timestamptz, bigint)
-FROM PUBLIC;
-
-REVOKE ALL ON loginas.sessions FROM PUBLIC;
-
--- the entry points: reporting and the admin backend
-GRANT EXECUTE ON FUNCTION
-	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
-	loginas.customer_history(bigint, bigint),
-	loginas.admin_activity(bigint, timestamptz, bigint),
-	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
-	loginas.customer_history_as_admin(bigint, bigint),
-	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
-TO loginas_reporting, loginas_admin;
-
--- without viewer_admin: reporting only
-GRANT EXECUTE ON FUNCTION
-	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
-	loginas.customer_history_as_reporting(bigint),
-	loginas.admin_activity_as_reporting(bigint, timestamptz)
-TO loginas_reporting;
-
-GRANT SELECT ON loginas.sessions TO loginas_reporting;
-
 -- the row of a view, or of a refused one, committed on return; the names
 -- as loginas._log reads them (none when they cannot be read)
 CREATE FUNCTION loginas._record_view(p_action text, p_result text, p_viewer bigint, p_customer_id bigint,

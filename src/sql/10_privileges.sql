@@ -11,6 +11,8 @@
  *                       relations as this powerless role (src/reader.c)
  */
 
+-- The roles: the shop grants them to its own login roles (created once per
+-- cluster; an existing one is kept)
 DO $roles$
 DECLARE
 	r text;
@@ -24,42 +26,28 @@ BEGIN
 END
 $roles$;
 
+-- pg_dump keeps what the shop configured and what happened
 SELECT pg_catalog.pg_extension_config_dump('loginas.setting', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.binding', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.role_resource', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.consent', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.session', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
-
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_checkpoint', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.shared_chain', '');
 
+-- nothing for PUBLIC: each capability is granted explicitly below
 REVOKE ALL ON SCHEMA loginas FROM PUBLIC;
-
 REVOKE ALL ON ALL TABLES IN SCHEMA loginas FROM PUBLIC;
-
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA loginas FROM PUBLIC;
-
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginas FROM PUBLIC;
-
 REVOKE ALL ON TYPE loginas._verdict FROM PUBLIC;
-
 REVOKE ALL ON TYPE loginas.ticket FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA loginas TO loginas_admin, loginas_storefront, loginas_reporting;
@@ -110,8 +98,27 @@ TO loginas_admin;
 -- reporting
 GRANT SELECT ON loginas.action_log TO loginas_reporting;
 
-GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.log_heads() TO loginas_reporting;
+GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.verify_log(jsonb), loginas.log_heads() TO loginas_reporting;
 
+
+-- the reports' entry points (09_reports.sql): reporting and the admin backend
+GRANT EXECUTE ON FUNCTION
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
+	loginas.customer_history(bigint, bigint),
+	loginas.admin_activity(bigint, timestamptz, bigint),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.customer_history_as_admin(bigint, bigint),
+	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
+TO loginas_reporting, loginas_admin;
+
+-- without viewer_admin: reporting only
+GRANT EXECUTE ON FUNCTION
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.customer_history_as_reporting(bigint),
+	loginas.admin_activity_as_reporting(bigint, timestamptz)
+TO loginas_reporting;
+
+GRANT SELECT ON loginas.sessions TO loginas_reporting;
 
 -- notes from the application, in a session
 GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;
@@ -121,6 +128,19 @@ GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
 
+-- the auditor: purging the log (and how long it is kept at least),
+-- verifying it; not the admin backend, whose actions the log records
+GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
+GRANT EXECUTE ON FUNCTION
+	loginas.purge_log(timestamptz, bigint),
+	loginas.set_log_retention(interval),
+	loginas.verify_log(),
+	loginas.verify_log(jsonb),
+	loginas.log_heads()
+TO loginas_auditor;
+GRANT SELECT ON loginas.action_log, loginas.settings TO loginas_auditor;
+
+-- say so when refused attempts will reach the server log only
 DO $notice$
 BEGIN
 	IF NOT 'loginas' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(
@@ -130,19 +150,3 @@ BEGIN
 	END IF;
 END
 $notice$;
-
-SELECT pg_catalog.pg_extension_config_dump('loginas.shared_chain', '');
-
-GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
-
-GRANT EXECUTE ON FUNCTION
-	loginas.purge_log(timestamptz, bigint),
-	loginas.set_log_retention(interval),
-	loginas.verify_log(),
-	loginas.verify_log(jsonb),
-	loginas.log_heads()
-TO loginas_auditor;
-
-GRANT SELECT ON loginas.action_log, loginas.settings TO loginas_auditor;
-
-GRANT EXECUTE ON FUNCTION loginas.verify_log(jsonb) TO loginas_reporting;

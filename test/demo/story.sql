@@ -12,7 +12,7 @@
 -- ECHO none and are shown, as written, by the \echo just before them.
 -- Expected errors run with ON_ERROR_STOP off; any other error stops the story.
 --
--- Write attribution (issue 3): in step 1 the DBA tracks Magento's customer,
+-- Write attribution: in step 1 the DBA tracks Magento's customer,
 -- cart and order tables and protects two customer columns; in steps 11-13
 -- Sam, in Veronica's session, adds to her cart, places her order (with
 -- Magento's two Login as Customer order comments and a loginas.note()), and

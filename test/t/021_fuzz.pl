@@ -46,7 +46,7 @@
 #	no track() call succeeded with a key column as a stamp column (checked
 #	after each call); no log row contains a token or session key the fuzzer
 #	got back, nor a 16-hex-digit piece of one; the server log contains none.
-# Then the bugs the fuzzer found are checked directly (B-fuzz-1, B-fuzz-2).
+# Then the bugs the fuzzer found are checked directly (stamp columns that tie a row to its customer, dropped tracked tables).
 #
 # Size: LOGINAS_FUZZ_CALLS function calls (default 3000, for make test);
 # the large run (>= 100k calls) is `make fuzz` (LOGINAS_FUZZ_CALLS=120000).
@@ -198,7 +198,7 @@ is($nbad, '0', 'no call raised an internal (XX) or system (58) error') or diag($
 
 # errors PostgreSQL raised inside loginas' functions (not a loginas refusal,
 # which carries no CONTEXT): not a crash, but an input loginas does not
-# validate up front (so far: B-fuzz-3, B-fuzz-4)
+# validate up front (so far: role name length, empty stamp names)
 my $raw = $node->safe_psql('postgres',
 	q{SELECT count(*) FROM (SELECT DISTINCT fn, sqlstate FROM fz.raw) x});
 my $raw_list = $node->safe_psql('postgres',
@@ -318,7 +318,7 @@ my @leaked = grep { $secret{ lc $_ } } ($log =~ /([0-9a-fA-F]{64})/g);
 is(scalar(@leaked), 0, 'the server log contains none of them');
 
 # --- found by the fuzzer, checked every time ----------------------------------------------
-# B-fuzz-1: a stamp column must not be the customer column, a primary-key column
+# a stamp column must not be the customer column, a primary-key column
 # or a column of the foreign key to the parent (stamps would overwrite them)
 $q->(q{CREATE TABLE shop.fz_parent (pid bigint PRIMARY KEY, customer_id bigint NOT NULL);
 	CREATE TABLE shop.fz_child (cid bigint PRIMARY KEY, pid bigint NOT NULL REFERENCES shop.fz_parent);});
@@ -332,28 +332,28 @@ for my $case (
 	my ($sql, $what) = @$case;
 	$q->(q{SELECT loginas.track('shop.fz_parent', 'customer_id')}) if $sql =~ /fz_child/;
 	my ($rc, $out, $err) = $node->psql('postgres', "SELECT $sql");
-	like($err, qr/ERROR:  column "\w+" of shop\.fz_\w+ cannot be a stamp column/, "track() refuses $what (B-fuzz-1)");
+	like($err, qr/ERROR:  column "\w+" of shop\.fz_\w+ cannot be a stamp column/, "track() refuses $what");
 }
-# B-fuzz-4: empty stamp column names are refused up front
+# empty stamp column names are refused up front
 for my $args (q{'', 'loginas_changed_session'}, q{'loginas_created_session', ''})
 {
 	my ($rc, $out, $err) = $node->psql('postgres',
 		"SELECT loginas.track('shop.fz_parent', 'customer_id', $args)", extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	like($err, qr/ERROR:  22023: stamp column names cannot be empty or NULL/, "track($args) is refused with 22023 (B-fuzz-4)");
+	like($err, qr/ERROR:  22023: stamp column names cannot be empty or NULL/, "track($args) is refused with 22023");
 	unlike($err, qr/CONTEXT:/, '... without loginas\' internal CONTEXT');
 }
-# B-fuzz-3: role names have a length limit
+# role names have a length limit
 {
 	my ($rc, $out, $err) = $node->psql('postgres', q{SELECT loginas.grant(repeat('r', 256), 'login')},
 		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	like($err, qr/ERROR:  22023: role name is too long/, 'grant() refuses a 256-character role name with 22023 (B-fuzz-3)');
+	like($err, qr/ERROR:  22023: role name is too long/, 'grant() refuses a 256-character role name with 22023');
 	is($q->(q{SELECT loginas.grant(repeat('r', 255), 'view_log')}), 't', '... and takes 255 characters');
 	$q->(q{SELECT loginas.revoke(repeat('r', 255), 'view_log')});
 }
-# B-fuzz-2: a dropped tracked table is forgotten
+# a dropped tracked table is forgotten
 $q->(q{DROP TABLE shop.fz_child, shop.fz_parent});
 is($q->(q{SELECT count(*) FROM loginas.tracked_tables WHERE relation::text !~ '^shop\.(cart|cart_item|wishlist|customer|sales_order|invoice)$'}),
-	'0', 'dropped tracked tables leave no row in loginas.tracked_tables (B-fuzz-2)');
+	'0', 'dropped tracked tables leave no row in loginas.tracked_tables');
 
 $node->stop;
 done_testing();
@@ -966,7 +966,7 @@ BEGIN
 					'message', fz.mask(msg), 'args', fz.mask(format('%s as %s: %s', fn, coalesce(role, 'superuser'), args)));
 			END IF;
 		END;
-		-- a stamp column is never the customer column, a key column or a foreign-key column (B-fuzz-1)
+		-- a stamp column is never the customer column, a key column or a foreign-key column
 		IF st = 'ok' AND fn LIKE 'track(%' THEN
 			SELECT string_agg(c, ', ') INTO msg
 			  FROM loginas.tracked t,
