@@ -57,7 +57,7 @@ $node->safe_psql('fresh11', "CREATE EXTENSION loginas VERSION '1.1' CASCADE");
 $node->safe_psql('fresh', 'CREATE EXTENSION loginas CASCADE');
 is($node->safe_psql('fresh', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
 	'1.2', 'CREATE EXTENSION installs 1.2 (1.0 + the 1.0--1.1 and 1.1--1.2 scripts)');
-is( $node->safe_psql('fresh', q{SELECT string_agg(source || '>' || target, ' ' ORDER BY source)
+is( $node->safe_psql('fresh', q{SELECT string_agg(source || '>' || target, ' ' ORDER BY source, target)
 	  FROM pg_extension_update_paths('loginas') WHERE path IS NOT NULL}),
 	'1.0>1.1 1.0>1.2 1.1>1.2', 'the update paths: 1.0 -> 1.1 -> 1.2');
 
