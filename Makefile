@@ -16,6 +16,8 @@ REGRESS      = setup settings bindings permissions consent sessions tracking rep
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 PG_CONFIG ?= pg_config
+# the objects remember which PostgreSQL they were built for (see below)
+EXTRA_CLEAN = .pg-built-for
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
@@ -27,7 +29,17 @@ endif
 
 # every C file includes the shared header: rebuild them all when it changes
 # (after the PGXS include, so that `all` stays the default goal)
-$(OBJS): src/loginas.h
+$(OBJS): src/loginas.h src/compat.h
+
+# objects built for another PostgreSQL (another PG_CONFIG, or its major
+# changed) are rebuilt: .pg-built-for holds the pg_config and version the
+# current ones were built with, and changes only when those do
+PG_BUILT_FOR := $(PG_CONFIG) $(shell $(PG_CONFIG) --version 2>/dev/null)
+.pg-built-for: FORCE
+	@[ "$$(cat $@ 2>/dev/null)" = '$(PG_BUILT_FOR)' ] || echo '$(PG_BUILT_FOR)' >$@
+$(OBJS): .pg-built-for
+.PHONY: FORCE
+FORCE:
 
 .PHONY: test demo demo-stop deps bench bench-log fuzz memory sanitize
 
