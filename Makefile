@@ -12,7 +12,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 DATA        = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress suites (sql/<name>.sql -> expected/<name>.out), in order.
-REGRESS      = setup settings bindings permissions consent sessions tracking reports privileges security log
+REGRESS      = setup settings bindings table_to_view permissions consent sessions tracking reports privileges security log
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 PG_CONFIG ?= pg_config

@@ -98,13 +98,18 @@ on_exit() {
 	exit 0
 }
 
-# Count the per-test status lines pg_regress and pg_isolation_regress (PG15)
-# print: "test <name> ... ok", "... FAILED", "... failed (ignored)".
-# Prints "passed failed".
+# Count the per-test status lines pg_regress and pg_isolation_regress print.
+# Prints "passed failed".  Two formats:
+#   15:  "test <name> ... ok", "... FAILED", "... failed (ignored)" (parallel
+#        groups: "     <name> ... ok")
+#   16+: TAP, "ok 1         - <name>   12 ms", "not ok 3     - <name> ..."
+#        ("+" instead of "-" in parallel groups)
 count_pg_regress_log() {
 	awk '
 		/^(test +| +)?[^ ]+ +\.\.\. +ok( |$)/                 { p++ }
 		/^(test +| +)?[^ ]+ +\.\.\. +(FAILED|failed)( |$)/  { f++ }
+		/^ok +[0-9]+ +[-+] /                                  { p++ }
+		/^not ok +[0-9]+ +[-+] /                              { f++ }
 		END { printf "%d %d\n", p, f }
 	' "$1"
 }
