@@ -41,13 +41,28 @@ $(OBJS): .pg-built-for
 .PHONY: FORCE
 FORCE:
 
-.PHONY: test demo demo-stop deps bench bench-log fuzz memory sanitize
+.PHONY: test test-all-versions test-fresh demo demo-stop deps bench bench-log fuzz memory sanitize
+
+# `make test PG_CONFIG=...` and `make bench PG_CONFIG=...` run against that
+# PostgreSQL (its bindir); without PG_CONFIG, against Debian 12's 15
+PG_BINDIR_ENV = $(if $(filter command line environment,$(origin PG_CONFIG)),PG_BINDIR="$$($(PG_CONFIG) --bindir)")
 
 deps:
 	@bash test/deps.sh
 
 test:
-	@bash test/run-tests.sh
+	@$(PG_BINDIR_ENV) bash test/run-tests.sh
+
+# make test on every supported major: 15, then 17, 18 (and 19 where its
+# release candidate runs) from private prefixes (test/pg-versions.sh);
+# PG_MAJORS="17 18" picks some
+test-all-versions:
+	@$(if $(PG_MAJORS),PG_MAJORS="$(PG_MAJORS)") bash test/all-versions.sh
+
+# the release check: a fresh Debian 12 root (debootstrap), the repository
+# cloned into it, the README's `make test` and `make demo` run there as root
+test-fresh:
+	@bash test/fresh.sh
 
 demo:
 	@bash test/demo.sh start
@@ -58,12 +73,12 @@ demo-stop:
 # the benchmarks: write attribution (issue 3) and the action log (issue 4);
 # both append their tables to docs/benchmarks.md
 bench:
-	@bash test/bench/bench.sh
-	@bash test/bench/log_bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
 
 # the action-log benchmark alone (10M log rows: ~30 min, ~7 GB in $TMPDIR or /tmp)
 bench-log:
-	@bash test/bench/log_bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
 
 # the fuzzer at the issue's size (>= 100k calls; make test runs 3000)
 fuzz:

@@ -233,7 +233,8 @@ drop_unknown_warnings() {
 	cc=$(sed -n 's/^CC[[:space:]]*=[[:space:]]*//p' "$mk" | head -n 1)
 	cc=${cc:-gcc}
 	command -v "${cc%% *}" >/dev/null 2>&1 || cc=gcc
-	command -v "${cc%% *}" >/dev/null 2>&1 || return 0   # no compiler yet: deps.sh brings it
+	command -v "${cc%% *}" >/dev/null 2>&1 ||
+		die "no C compiler to check Makefile.global's options against (make deps installs gcc)"
 	tmpc=$(mktemp --suffix=.c)
 	echo 'int loginas_probe(void); int loginas_probe(void) { return 0; }' >"$tmpc"
 	for opt in $(grep -E '^(CFLAGS|CFLAGS_SL|PERMIT_[A-Z_]+|CXXFLAGS)[[:space:]]*=' "$mk" | grep -oE -- '-W[a-z][a-z0-9=-]*' | sort -u); do
