@@ -27,21 +27,6 @@ say() { printf -- '--- fresh: %s\n' "$*"; }
 git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null || die "$ROOT is not a git checkout"
 git -C "$ROOT" diff --quiet HEAD -- || echo "fresh: warning: uncommitted changes are not in the check (it clones HEAD)" >&2
 
-# the Debian mirror of apt's own configuration (the first non-security one)
-mirror_url() {
-	local url
-	url=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' |
-		grep -v -- '-security' | head -n 1 || true)
-	if [[ -z $url ]]; then
-		url=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-			awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' |
-			grep -v -- '-security' | head -n 1 || true)
-	fi
-	[[ -n $url ]] || die "no Debian mirror found in /etc/apt/sources.list*"
-	printf '%s\n' "${url%/}"
-}
-
 DIR=""
 MOUNTS=()
 PASSED=0
@@ -86,7 +71,7 @@ fi
 
 DIR=$(mktemp -d "${LOGINAS_FRESH_DIR:-/var/tmp}/loginas-fresh.XXXXXX")
 chmod 755 "$DIR"
-mirror=$(mirror_url)
+mirror=$(bash "$ROOT/test/pg-versions.sh" mirror)
 start=$SECONDS
 say "debootstrap --variant=minbase $SUITE into $DIR"
 if ! debootstrap --variant=minbase --include=ca-certificates,git,make "$SUITE" "$DIR" "$mirror" \

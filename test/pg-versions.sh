@@ -8,6 +8,8 @@
 #   bash test/pg-versions.sh bindir MAJOR    the bindir of a prepared MAJOR
 #                                            (fails when it is not prepared)
 #   bash test/pg-versions.sh majors          the majors this script knows
+#   bash test/pg-versions.sh mirror          the Debian mirror apt uses here
+#                                            (test/fresh.sh debootstraps from it)
 #
 # How a prefix is made (about 7 s and 30 MB per major):
 #   1. a private apt configuration (its own sources list, lists and cache
@@ -80,12 +82,12 @@ mirror_url() {
 			cat /etc/apt/sources.list 2>/dev/null || true
 			cat /etc/apt/sources.list.d/*.list 2>/dev/null || true
 		} | awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' |
-			grep -v -- '-security' | head -n 1
+			{ grep -v -- '-security' || true; } | head -n 1
 	)
 	if [[ -z $url ]]; then
-		url=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		url=$({ cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
 			awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' |
-			grep -v -- '-security' | head -n 1 || true)
+			{ grep -v -- '-security' || true; } | head -n 1)
 	fi
 	[[ -n $url ]] || die "no Debian mirror found in /etc/apt/sources.list*"
 	printf '%s\n' "${url%/}"
@@ -282,7 +284,8 @@ main() {
 		printf '%s\n' "$CACHE/pg$major/usr/lib/postgresql/$major/bin"
 		;;
 	majors) echo "$MAJORS" ;;
-	*) die "usage: $0 prepare MAJOR | bindir MAJOR | majors" ;;
+	mirror) mirror_url ;;
+	*) die "usage: $0 prepare MAJOR | bindir MAJOR | majors | mirror" ;;
 	esac
 }
 
