@@ -17,10 +17,12 @@ DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out $(DATA_built),$(sort $(wildcard sql/$(EXTENSION)--*.sql)))
 
 # pg_regress suites (sql/<name>.sql -> expected/<name>.out), in order.
-REGRESS      = setup settings bindings permissions consent sessions tracking reports privileges security log
+REGRESS      = setup settings bindings table_to_view permissions consent sessions tracking reports privileges security log
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 PG_CONFIG ?= pg_config
+# the objects remember which PostgreSQL they were built for (see below)
+EXTRA_CLEAN = .pg-built-for
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
@@ -32,7 +34,7 @@ endif
 
 # every C file includes the shared header: rebuild them all when it changes
 # (after the PGXS include, so that `all` stays the default goal)
-$(OBJS): src/loginas.h
+$(OBJS): src/loginas.h src/compat.h
 
 $(DATA_built): $(INSTALL_SOURCES) loginas.control
 	@{ printf -- '-- %s: loginas %s, as CREATE EXTENSION installs it.\n' "$(@F)" "$(EXTVERSION)"; \
@@ -40,13 +42,38 @@ $(DATA_built): $(INSTALL_SOURCES) loginas.control
 	   printf '\\echo Use "CREATE EXTENSION loginas" to load this file. \\quit\n'; \
 	   for f in $(INSTALL_SOURCES); do printf '\n'; cat "$$f"; done; } > $@.tmp && mv $@.tmp $@
 
-.PHONY: test demo demo-stop deps bench bench-log fuzz memory sanitize
+# objects built for another PostgreSQL (another PG_CONFIG, or its major
+# changed) are rebuilt: .pg-built-for holds the pg_config and version the
+# current ones were built with, and changes only when those do
+PG_BUILT_FOR := $(PG_CONFIG) $(shell $(PG_CONFIG) --version 2>/dev/null)
+.pg-built-for: FORCE
+	@[ "$$(cat $@ 2>/dev/null)" = '$(PG_BUILT_FOR)' ] || echo '$(PG_BUILT_FOR)' >$@
+$(OBJS): .pg-built-for
+.PHONY: FORCE
+FORCE:
+
+.PHONY: test test-all-versions test-fresh demo demo-stop deps bench bench-log fuzz memory sanitize
+
+# `make test PG_CONFIG=...` and `make bench PG_CONFIG=...` run against that
+# PostgreSQL (its bindir); without PG_CONFIG, against Debian 12's 15
+PG_BINDIR_ENV = $(if $(filter command line environment,$(origin PG_CONFIG)),PG_BINDIR="$$($(PG_CONFIG) --bindir)")
 
 deps:
 	@bash test/deps.sh
 
 test:
-	@bash test/run-tests.sh
+	@$(PG_BINDIR_ENV) bash test/run-tests.sh
+
+# make test on every supported major: 15, then 17, 18 (and 19 where its
+# release candidate runs) from private prefixes (test/pg-versions.sh);
+# PG_MAJORS="17 18" picks some
+test-all-versions:
+	@$(if $(PG_MAJORS),PG_MAJORS="$(PG_MAJORS)") bash test/all-versions.sh
+
+# the release check: a fresh Debian 12 root (debootstrap), the repository
+# cloned into it, the README's `make test` and `make demo` run there as root
+test-fresh:
+	@bash test/fresh.sh
 
 demo:
 	@bash test/demo.sh start
@@ -57,12 +84,12 @@ demo-stop:
 # the benchmarks: write attribution and the action log;
 # both append their tables to docs/benchmarks.md
 bench:
-	@bash test/bench/bench.sh
-	@bash test/bench/log_bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
 
 # the action-log benchmark alone (10M log rows: ~30 min, ~7 GB in $TMPDIR or /tmp)
 bench-log:
-	@bash test/bench/log_bench.sh
+	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
 
 # the fuzzer at the issue's size (>= 100k calls; make test runs 3000)
 fuzz:

@@ -1,6 +1,10 @@
 -- setup: the extension and a small shop every later suite uses
 CREATE EXTENSION loginas CASCADE;
-\dx loginas
+-- what \dx shows, from the catalog (psql's \dx differs between majors)
+SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema,
+       obj_description(e.oid, 'pg_extension') AS description
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE e.extname = 'loginas';
 CREATE SCHEMA shop;
 CREATE TABLE shop.website (website_id int PRIMARY KEY, code text, name text NOT NULL, is_default boolean NOT NULL DEFAULT false);
 CREATE TABLE shop.store (store_id int PRIMARY KEY, website_id int NOT NULL REFERENCES shop.website, name text NOT NULL, is_active boolean NOT NULL DEFAULT true, is_default boolean NOT NULL DEFAULT false);

@@ -22,6 +22,8 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 
+#include "compat.h"
+
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
 {

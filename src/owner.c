@@ -113,7 +113,7 @@ loginas_require_owner(FunctionCallInfo fcinfo, const char *name)
 {
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 
-	if (!pg_namespace_ownercheck(nsp, GetUserId()))
+	if (!object_ownercheck(NamespaceRelationId, nsp, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s is internal to loginas and cannot be called directly", name),

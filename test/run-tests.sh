@@ -23,6 +23,7 @@ source "$ROOT/test/lib/cluster.sh"
 
 PG_CONFIG=$PG_BINDIR/pg_config
 EXTENSION=""    # read from the Makefile once make exists
+PG_MAJOR=""     # the major of $PG_CONFIG, once it exists
 REGRESS_DB=contrib_regression
 ISOLATION_DB=isolation_regression
 
@@ -98,13 +99,18 @@ on_exit() {
 	exit 0
 }
 
-# Count the per-test status lines pg_regress and pg_isolation_regress (PG15)
-# print: "test <name> ... ok", "... FAILED", "... failed (ignored)".
-# Prints "passed failed".
+# Count the per-test status lines pg_regress and pg_isolation_regress print.
+# Prints "passed failed".  Two formats:
+#   15:  "test <name> ... ok", "... FAILED", "... failed (ignored)" (parallel
+#        groups: "     <name> ... ok")
+#   16+: TAP, "ok 1         - <name>   12 ms", "not ok 3     - <name> ..."
+#        ("+" instead of "-" in parallel groups)
 count_pg_regress_log() {
 	awk '
 		/^(test +| +)?[^ ]+ +\.\.\. +ok( |$)/                 { p++ }
 		/^(test +| +)?[^ ]+ +\.\.\. +(FAILED|failed)( |$)/  { f++ }
+		/^ok +[0-9]+ +[-+] /                                  { p++ }
+		/^not ok +[0-9]+ +[-+] /                              { f++ }
 		END { printf "%d %d\n", p, f }
 	' "$1"
 }
@@ -333,8 +339,11 @@ step_bench_smoke() {
 	local rc=0
 	PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER \
 		bash "$ROOT/test/bench/bench.sh" --smoke --existing 2>&1 | tee "$TMP/bench.log" || rc=$?
-	if ((rc == 0)) && grep -q 'bench: smoke run ok' "$TMP/bench.log"; then
+	if ((rc == 0)) && grep -q 'bench: smoke run ok' "$TMP/bench.log" &&
+		grep -q "^## .* — PostgreSQL $PG_MAJOR\$" "$TMP/bench.log"; then
 		record bench 1 0
+	elif ((rc == 0)); then
+		record bench 0 1 "bench.sh --smoke: no 'smoke run ok', or its report does not name PostgreSQL $PG_MAJOR"
 	else
 		record bench 0 1 "bench.sh --smoke exited with status $rc"
 	fi
@@ -350,8 +359,11 @@ step_log_bench_smoke() {
 	local rc=0
 	PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=$CLUSTER_SUPERUSER \
 		bash "$ROOT/test/bench/log_bench.sh" --smoke --existing 2>&1 | tee "$TMP/log_bench.log" || rc=$?
-	if ((rc == 0)) && grep -q 'log bench: smoke run ok' "$TMP/log_bench.log"; then
+	if ((rc == 0)) && grep -q 'log bench: smoke run ok' "$TMP/log_bench.log" &&
+		grep -q "^### .* — PostgreSQL $PG_MAJOR\$" "$TMP/log_bench.log"; then
 		record log-bench 1 0
+	elif ((rc == 0)); then
+		record log-bench 0 1 "log_bench.sh --smoke: no 'smoke run ok', or its report does not name PostgreSQL $PG_MAJOR"
 	else
 		record log-bench 0 1 "log_bench.sh --smoke exited with status $rc"
 	fi
@@ -376,6 +388,8 @@ main() {
 	step_deps
 	# pg_config exists only once the packages are there.
 	PGXS_SRC=$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")
+	PG_MAJOR=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
+	note "PostgreSQL $PG_MAJOR: $PG_BINDIR"
 	EXTENSION=$(make_print EXTENSION)
 	step_build
 	step_cluster

@@ -254,13 +254,14 @@ main() {
 	done
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-	local table server cpu
+	local table server major cpu
 	table=$(q -At -f "$BENCH/report.sql")
 	server=$(q -At -c "SHOW server_version")
+	major=$(q -At -c "SELECT current_setting('server_version_num')::int / 10000")
 	cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
 	local report
 	report=$(
-		echo "## $started_at — $( ((SMOKE)) && echo 'smoke run' || echo 'make bench')"
+		echo "## $started_at — $( ((SMOKE)) && echo 'smoke run' || echo 'make bench') — PostgreSQL $major"
 		echo
 		echo "- machine: $(uname -m), ${cpu:-unknown CPU}, $(nproc) CPUs; load average (1/5/15 min)" \
 			"$load_before at the start, $load_after at the end"

@@ -426,12 +426,13 @@ main() {
 	load_csv a_result "$WORK/a_result.csv"
 	load_csv fn_stat "$WORK/fn_stat.csv"
 
-	local table server cpu report
+	local table server major cpu report
 	table=$(q "$DB_BIG" -At -v clients="$CLIENTS" -f "$BENCH/log_report.sql")
 	server=$(q "$DB_BIG" -At -c "SHOW server_version")
+	major=$(q "$DB_BIG" -At -c "SELECT current_setting('server_version_num')::int / 10000")
 	cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
 	report=$(
-		echo "### $started_at — $( ((SMOKE)) && echo 'smoke run' || echo 'make bench (log)')"
+		echo "### $started_at — $( ((SMOKE)) && echo 'smoke run' || echo 'make bench (log)') — PostgreSQL $major"
 		echo
 		echo "- machine: $(uname -m), ${cpu:-unknown CPU}, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo);" \
 			"load average (1/5/15 min) $load_before at the start, $load_after at the end"

@@ -386,7 +386,8 @@ DECLARE
 BEGIN
 	EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) ' || q INTO j;
 	ms := (j -> 0 ->> 'Execution Time')::float8;
-	nrows := (j -> 0 -> 'Plan' ->> 'Actual Rows')::bigint;
+	-- numeric first: PostgreSQL 18 reports Actual Rows with two decimals
+	nrows := (j -> 0 -> 'Plan' ->> 'Actual Rows')::numeric::bigint;
 END
 $$;
 

@@ -1,0 +1,37 @@
+/*
+ * compat.h
+ *		The differences between the PostgreSQL majors loginas builds for
+ *		(15 and later), in one place.
+ *
+ * The code is written against the newest API; each shim below gives an older
+ * major what the newer ones have, so that no version test appears in the
+ * logic itself.  Included by loginas.h, hence by every file.
+ *
+ * 15 is the floor: 14 lacks MarkGUCPrefixReserved() and shmem_request_hook,
+ * both of which loginas needs.
+ */
+#ifndef LOGINAS_COMPAT_H
+#define LOGINAS_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 150000
+#error "loginas needs PostgreSQL 15 or later"
+#endif
+
+#include "catalog/pg_namespace.h"
+#include "utils/acl.h"
+
+/*
+ * object_ownercheck(classid, objectid, roleid), 16 and later, replaced the
+ * per-catalog pg_*_ownercheck() functions.  On 15, only the catalogs loginas
+ * asks about are mapped (a namespace); any other class fails to compile.
+ */
+#if PG_VERSION_NUM < 160000
+#define object_ownercheck(classid, objectid, roleid) \
+	(StaticAssertExpr((classid) == NamespaceRelationId, \
+					  "compat.h maps object_ownercheck() only for namespaces on PostgreSQL 15"), \
+	 pg_namespace_ownercheck((objectid), (roleid)))
+#endif
+
+#endif							/* LOGINAS_COMPAT_H */
