@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/bench/bench.sh — owns `make bench` (issue 3, "Performance"): what
+# test/bench/bench.sh — owns `make bench`: what
 # loginas' write attribution costs on the shop's own tables, against the
 # untracked table and against a PL/pgSQL reference implementation of the same
 # behaviour (test/bench/reference.sql).
@@ -278,9 +278,9 @@ main() {
 	if ((APPEND)); then
 		# into the write-attribution part: before the action log's section, if any
 		f="$ROOT/docs/benchmarks.md"
-		if grep -qxF '# Action log (issue 4)' "$f"; then
+		if grep -qxF '# Action log' "$f"; then
 			printf '%s\n\n' "$report" >"$f.run"
-			awk -v r="$f.run" '$0 == "# Action log (issue 4)" && !d { while ((getline l < r) > 0) print l; d = 1 } { print }' "$f" >"$f.new" &&
+			awk -v r="$f.run" '$0 == "# Action log" && !d { while ((getline l < r) > 0) print l; d = 1 } { print }' "$f" >"$f.new" &&
 				mv "$f.new" "$f"
 			rm -f "$f.run"
 		else

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/bench/log_bench.sh — the action-log benchmark (issue 4, "Performance"):
+# test/bench/log_bench.sh — the action-log benchmark (the log's performance targets):
 # the reports on a log of 10M rows against the same reports on a log of 100k
 # rows, and the throughput of log appends from 8 concurrent clients against
 # the same inserts into a plain table.
@@ -30,7 +30,7 @@
 #                  --no-append, --keep (keep the throwaway cluster's directory;
 #                  stops the server)
 #
-# Method (docs/benchmarks.md, "Action log (issue 4)", says the same for the
+# Method (docs/benchmarks.md, "Action log", says the same for the
 # reader):
 #   databases: big (--rows) and small (--small-rows) hold the same shop at two
 #   scales: one customer per 100 log rows and one admin per 50,000 (10M rows:
@@ -355,7 +355,7 @@ profile_append() {
 # append_report TEXT FILE: TEXT goes at the end of FILE's section SECTION
 # (before the next top-level heading after it), or at the end of FILE under a
 # new SECTION heading when there is none
-SECTION="# Action log (issue 4)"
+SECTION="# Action log"
 append_report() {
 	local text=$1 file=$2 tmp
 	if ! grep -qxF "$SECTION" "$file"; then

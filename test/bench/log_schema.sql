@@ -1,5 +1,5 @@
 -- test/bench/log_schema.sql — the databases of the action-log benchmark
--- (test/bench/log_bench.sh; issue 4, "Performance").  Loaded by a superuser
+-- (test/bench/log_bench.sh).  Loaded by a superuser
 -- into a fresh database after CREATE EXTENSION loginas, with psql variables
 --   :customers  how many customers the shop has
 --   :admins     how many admin users

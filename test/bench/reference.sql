@@ -1,5 +1,5 @@
 -- test/bench/reference.sql — the PL/pgSQL peer that `make bench` compares
--- loginas' C triggers against (issue 3, "Performance").
+-- loginas' C triggers against.
 --
 -- The same behaviour as loginas.track() for a table with its own customer
 -- column, written the way a careful PL/pgSQL author would write it:
