@@ -162,7 +162,7 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	if (current.active && current.session_id != session_id)
 	{
 		/* loginas.assume() refuses this first; this is the second lock */
-		error_context_stack = NULL;
+		loginas_caller_context_only();
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this transaction already acts in Login as Customer session %lld",

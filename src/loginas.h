@@ -107,6 +107,7 @@ extern void loginas_refusal_queue_init(void);
 
 /* refusal.c: text for the server log, its control characters escaped */
 extern char *loginas_log_text(const char *s);
+extern void loginas_caller_context_only(void);
 
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);

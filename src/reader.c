@@ -521,7 +521,7 @@ loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 		*isnull = true;
 		if (missing_ok)
 			return (Datum) 0;
-		error_context_stack = NULL;		/* our callers are not the caller's business */
+		loginas_caller_context_only();
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 bound ? errmsg("the relation bound as \"%s\" no longer exists", kind)

@@ -5,7 +5,9 @@
  * Every refusal of the SQL API (a check that fails, a bad parameter) ends in
  * loginas._raise(sqlstate, message, detail, hint): ereport() as a built-in
  * function would, the SQLSTATE the caller can act on, the detail and hint
- * only when there is one, and no CONTEXT of our PL/pgSQL call chain.
+ * only when there is one, and the CONTEXT of whoever called loginas (a shop's
+ * function, a DO block) without the frames of loginas' own call chain
+ * (loginas_caller_context_only).
  * Refusals of begin, redeem and assume also get a server-log line of their
  * own (loginas._log_refused; track.c writes those of tracked writes).  What
  * goes to the server log is escaped: see loginas_log_text() below.
@@ -43,9 +45,7 @@ loginas_raise(PG_FUNCTION_ARGS)
 		elog(ERROR, "loginas: invalid SQLSTATE \"%s\"", state ? loginas_log_text(state) : "(null)");
 	code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
 
-	/* the PL/pgSQL frames below us are implementation, not context */
-	error_context_stack = NULL;
-
+	loginas_caller_context_only();
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg_internal("%s", message ? message : "Login as Customer refused"),
@@ -53,6 +53,46 @@ loginas_raise(PG_FUNCTION_ARGS)
 			 hint ? errhint("%s", hint) : 0));
 
 	PG_RETURN_VOID();			/* not reached */
+}
+
+/*
+ * What an error raised now would say as CONTEXT, without loginas' own frames:
+ * its internal functions (loginas._*, in PL/pgSQL or SQL) are implementation,
+ * the caller's frames are the caller's business and stay.  The error context
+ * stack is replaced by one frame that says just that (until the error is
+ * raised, which is what follows every call).
+ */
+static ErrorContextCallback caller_frame;
+
+static void
+caller_context_callback(void *arg)
+{
+	if (arg)
+		errcontext("%s", (const char *) arg);
+}
+
+void
+loginas_caller_context_only(void)
+{
+	char	   *all = error_context_stack ? GetErrorContextStack() : NULL;
+	StringInfoData buf;
+	char	   *line;
+	char	   *save = NULL;
+
+	initStringInfo(&buf);
+	for (line = all ? strtok_r(all, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+	{
+		if (strstr(line, "function loginas._") || strncmp(line, "SQL function \"_", 15) == 0 ||
+			(strncmp(line, "SQL statement \"", 15) == 0 && strstr(line, "loginas._")))
+			continue;
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, '\n');
+		appendStringInfoString(&buf, line);
+	}
+	caller_frame.callback = caller_context_callback;
+	caller_frame.arg = buf.len > 0 ? buf.data : NULL;
+	caller_frame.previous = NULL;
+	error_context_stack = &caller_frame;
 }
 
 char *

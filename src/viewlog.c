@@ -96,7 +96,7 @@ static const Oid arg_types[LOGINAS_APPEND_NARGS] = {
 static void
 refuse(int code, const char *message, const char *detail, const char *hint)
 {
-	error_context_stack = NULL;
+	loginas_caller_context_only();
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg_internal("%s", message),
