@@ -44,19 +44,16 @@ PG_FUNCTION_INFO_V1(loginas_current_store);
 PG_FUNCTION_INFO_V1(loginas_current_read_only);
 PG_FUNCTION_INFO_V1(loginas_banner);
 
+/* the context's texts (banner, names, source, reason, address) live here */
+static MemoryContext context_cxt = NULL;
+
 static void
 free_strings(void)
 {
-	char	  **strings[] = {&current.banner, &current.admin_username, &current.customer_email,
-	&current.source, &current.reason, &current.client_addr};
-	size_t		i;
-
-	for (i = 0; i < lengthof(strings); i++)
-	{
-		if (*strings[i])
-			pfree(*strings[i]);
-		*strings[i] = NULL;
-	}
+	if (context_cxt)
+		MemoryContextReset(context_cxt);
+	current.banner = current.admin_username = current.customer_email = NULL;
+	current.source = current.reason = current.client_addr = NULL;
 }
 
 void
@@ -71,7 +68,9 @@ optional_string(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	return MemoryContextStrdup(TopMemoryContext, text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+	if (context_cxt == NULL)
+		context_cxt = AllocSetContextCreate(TopMemoryContext, "loginas context", ALLOCSET_SMALL_SIZES);
+	return MemoryContextStrdup(context_cxt, text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
 const LoginAsContext *

@@ -33,8 +33,8 @@ typedef struct LoginAsContext
 	int64		customer_id;
 	int64		store_id;
 	bool		read_only;
-	char	   *banner;			/* in TopMemoryContext, or NULL */
-	/* what the session's log rows carry (in TopMemoryContext, or NULL) */
+	char	   *banner;			/* in the "loginas context" memory context, or NULL */
+	/* what the session's log rows carry (there too, or NULL) */
 	char	   *admin_username;
 	char	   *customer_email;
 	char	   *source;
