@@ -22,6 +22,11 @@
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
 
+/* 16 moved the varlena macros (VARSIZE_ANY_EXHDR, ...) out of postgres.h */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
 /*
  * object_ownercheck(classid, objectid, roleid), 16 and later, replaced the
  * per-catalog pg_*_ownercheck() functions.  On 15, only the catalogs loginas
@@ -32,6 +37,28 @@
 	(StaticAssertExpr((classid) == NamespaceRelationId, \
 					  "compat.h maps object_ownercheck() only for namespaces on PostgreSQL 15"), \
 	 pg_namespace_ownercheck((objectid), (roleid)))
+#endif
+
+/*
+ * object_aclcheck(classid, objectid, roleid, mode), 16 and later, likewise
+ * replaced pg_namespace_aclcheck() and friends; on 15 it is mapped for a
+ * namespace only.  (pg_class_aclcheck() exists on every major.)
+ */
+#if PG_VERSION_NUM < 160000
+#define object_aclcheck(classid, objectid, roleid, mode) \
+	(StaticAssertExpr((classid) == NamespaceRelationId, \
+					  "compat.h maps object_aclcheck() only for namespaces on PostgreSQL 15"), \
+	 pg_namespace_aclcheck((objectid), (roleid), (mode)))
+#endif
+
+/*
+ * 19 gives signal handlers a second argument (SIGNAL_ARGS); a handler that
+ * passes its signal on to another (die) passes what it got.
+ */
+#if PG_VERSION_NUM >= 190000
+#define LOGINAS_SIGNAL_PASS postgres_signal_arg, pg_siginfo
+#else
+#define LOGINAS_SIGNAL_PASS postgres_signal_arg
 #endif
 
 #endif							/* LOGINAS_COMPAT_H */

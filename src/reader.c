@@ -365,7 +365,7 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 
 				if (!OidIsValid(rels[k]) || !OidIsValid(nsp = get_rel_namespace(rels[k])))
 					continue;
-				if (pg_namespace_aclcheck(nsp, reader, ACL_USAGE) != ACLCHECK_OK ||
+				if (object_aclcheck(NamespaceRelationId, nsp, reader, ACL_USAGE) != ACLCHECK_OK ||
 					pg_class_aclcheck(rels[k], reader, ACL_SELECT) != ACLCHECK_OK)
 					denied = rels[k];
 			}

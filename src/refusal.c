@@ -56,43 +56,34 @@ loginas_raise(PG_FUNCTION_ARGS)
 }
 
 /*
- * What an error raised now would say as CONTEXT, without loginas' own frames:
- * its internal functions (loginas._*, in PL/pgSQL or SQL) are implementation,
- * the caller's frames are the caller's business and stay.  The error context
- * stack is replaced by one frame that says just that (until the error is
- * raised, which is what follows every call).
+ * Before raising an error: the CONTEXT it will carry is that of whoever
+ * called loginas (a shop's function, a DO block), without loginas' own call
+ * chain, which is implementation.  The error context stack is cut just
+ * outside the outermost frame of a loginas function (a PL/pgSQL frame says
+ * "function loginas.<name>(...)"); the statements and functions inside it are
+ * loginas' too.  The frames outside stay as they are: their callbacks still
+ * say what the caller was doing.
  */
-static ErrorContextCallback caller_frame;
-
-static void
-caller_context_callback(void *arg)
-{
-	if (arg)
-		errcontext("%s", (const char *) arg);
-}
-
 void
 loginas_caller_context_only(void)
 {
-	char	   *all = error_context_stack ? GetErrorContextStack() : NULL;
-	StringInfoData buf;
-	char	   *line;
-	char	   *save = NULL;
+	ErrorContextCallback *frame;
+	ErrorContextCallback *outside = error_context_stack;
 
-	initStringInfo(&buf);
-	for (line = all ? strtok_r(all, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+	for (frame = error_context_stack; frame; frame = frame->previous)
 	{
-		if (strstr(line, "function loginas._") || strncmp(line, "SQL function \"_", 15) == 0 ||
-			(strncmp(line, "SQL statement \"", 15) == 0 && strstr(line, "loginas._")))
-			continue;
-		if (buf.len > 0)
-			appendStringInfoChar(&buf, '\n');
-		appendStringInfoString(&buf, line);
+		ErrorContextCallback *previous = frame->previous;
+		char	   *text;
+
+		/* this frame's own text: the stack cut below it, for a moment */
+		frame->previous = NULL;
+		error_context_stack = frame;
+		text = GetErrorContextStack();
+		frame->previous = previous;
+		if (text && strstr(text, "function loginas."))
+			outside = previous;
 	}
-	caller_frame.callback = caller_context_callback;
-	caller_frame.arg = buf.len > 0 ? buf.data : NULL;
-	caller_frame.previous = NULL;
-	error_context_stack = &caller_frame;
+	error_context_stack = outside;
 }
 
 char *

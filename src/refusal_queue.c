@@ -674,7 +674,7 @@ static void
 worker_sigterm(SIGNAL_ARGS)
 {
 	shutdown_requested = true;
-	die(postgres_signal_arg);
+	die(LOGINAS_SIGNAL_PASS);
 }
 
 /*

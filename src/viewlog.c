@@ -347,8 +347,8 @@ loginas_viewlog_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
 		FlushErrorState();
-		strlcpy(req->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(req->sqlstate));
-		strlcpy(req->message, edata->message ? edata->message : "unknown error", sizeof(req->message));
+		snprintf(req->sqlstate, sizeof(req->sqlstate), "%s", unpack_sql_state(edata->sqlerrcode));
+		snprintf(req->message, sizeof(req->message), "%s", edata->message ? edata->message : "unknown error");
 		pg_write_barrier();
 		req->status = VIEWLOG_FAILED;
 		AbortCurrentTransaction();
