@@ -137,7 +137,10 @@ BEGIN
 				'The value must be an interval between 1 second and 7 days.',
 				'For example ''60 seconds'' or ''1 hour''.');
 		END IF;
-		v := iv::text;
+		-- stored as elapsed time (days as 24 hours), so that now() + lifetime
+		-- is the same whatever TimeZone (and its daylight-saving jumps) the
+		-- caller of begin or redeem has set
+		v := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', iv))::text;
 	END IF;
 
 	-- lock the setting's row (if any): a begin holding it must finish first
@@ -238,6 +241,11 @@ BEGIN
 			RAISE WARNING 'loginas: setting "%" was "%", which 1.2 refuses; it is reset to its default "%"',
 				r.name, iv, r.default_value;
 			PERFORM loginas.configure(r.name, r.default_value);
+		ELSE
+			-- the same lifetime, stored as elapsed time (as configure() now stores it)
+			UPDATE loginas.setting st
+			   SET value = pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', iv))::text
+			 WHERE st.name OPERATOR(pg_catalog.=) r.name;
 		END IF;
 	END LOOP;
 END
@@ -367,7 +375,9 @@ CREATE OR REPLACE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint
 DECLARE
 	n bigint;
 	retention interval := loginas._get_setting('log_retention')::interval;
-	horizon timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) retention;
+	-- in elapsed seconds (a day is 86,400 s), not the caller's TimeZone's calendar
+	horizon timestamptz := pg_catalog.clock_timestamp()
+		OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', retention));
 BEGIN
 	PERFORM loginas._require_writable('loginas.purge_log()');
 	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
@@ -408,6 +418,11 @@ BEGIN
 END
 $$;
 
+-- the session lock before a write of the session that is not a tracked
+-- write (loginas.note): taken if assume() could not take it (src/context.c)
+CREATE FUNCTION loginas._lock_session() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_lock_session';
+
 -- A note's details are bounded: at most 64 kB (65,536 bytes) as JSON text,
 -- the text the log hashes and the reports render (54000 beyond).  The other
 -- texts a row carries are bounded where they enter: a note's action (200
@@ -440,6 +455,8 @@ BEGIN
 			pg_catalog.format('They take %s bytes as JSON text; a note keeps at most 65536 (64 kB).', size),
 			'Keep large documents in the shop''s own tables and note a reference to them.');
 	END IF;
+	-- no note commits after its session's end
+	PERFORM loginas._lock_session();
 	-- everything the row carries was read by assume() and is in the context
 	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
 						   loginas.current_admin(), loginas._context_text('admin_username'),
@@ -538,7 +555,8 @@ DECLARE
 	found_id bigint;
 	found_hash bytea;
 	cp loginas.log_checkpoint;
-	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-) loginas._get_setting('log_retention')::interval;
+	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-)
+		pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', loginas._get_setting('log_retention')::interval));
 BEGIN
 	IF saved_heads IS NULL OR pg_catalog.jsonb_typeof(saved_heads) OPERATOR(pg_catalog.<>) 'array' THEN
 		PERFORM loginas._raise('22023', 'saved_heads must be a JSON array of log heads',
@@ -969,18 +987,18 @@ CREATE TRIGGER consent_revocation AFTER UPDATE ON loginas.consent FOR EACH ROW
 -- 10. Write attribution
 --
 -- What a table owner can define must never run with loginas' rights.  The
--- tracking trigger looks a child row's customer up through its parents as
--- the extension owner (a row the writing role may not read still has a
--- customer): that query compares the foreign-key and parent-key columns of
--- every table on the chain.  A column of a type the table owner created (a
--- composite with a cast of its own, a domain with a CHECK, a base type's
--- operators) would run the owner's code there, as a superuser.  So every
--- column the trigger reads or compares must have a built-in type (one
--- PostgreSQL created at initdb: only a superuser can add casts or operators
--- between those), every relation on the chain must still be a table, and
--- plain tables are read with ONLY (an inheritance child the owner adds is not
--- the foreign key's table).  track() refuses such a column; ALTER TABLE later
--- makes the trigger refuse every write in a session (checked at every
+-- tracking trigger looks a child row's customer up through its parents (a
+-- row the writing role may not read still has a customer).  In 1.1 one query
+-- over the whole chain ran as the extension owner, and planning or running
+-- it evaluated the table owners' code (a cast of a key column's type, an
+-- index predicate, statistics, a CHECK) as a superuser.  Now each parent is
+-- read by a lookup of its own, as that table's owner (as PostgreSQL checks a
+-- foreign key), in a security-restricted operation (src/track.c): whatever
+-- the owner defined runs with the owner's rights.  And every column the
+-- lookups compare must have a built-in type, every relation on the chain must
+-- still be a table, plain tables are read with ONLY (an inheritance child is
+-- not the foreign key's table): track() refuses such a column; ALTER TABLE
+-- later makes the trigger refuse every write in a session (checked at every
 -- refill of its cache, which any ALTER TABLE on the chain invalidates).
 ------------------------------------------------------------------------------
 
@@ -1008,7 +1026,7 @@ DROP FUNCTION loginas._track_info(oid);
 CREATE FUNCTION loginas._track_info(p_relid oid)
 	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
 				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
-				   fk_attnums int2[], parent_query text, chain oid[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
 				   problem text, problem_detail text, problem_hint text, problem_code text)
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -1016,7 +1034,6 @@ CREATE FUNCTION loginas._track_info(p_relid oid)
 DECLARE
 	t loginas.tracked;
 	cur loginas.tracked;
-	from_list text;
 	cond text := '';
 	untrusted text;
 	i int := 0;
@@ -1089,7 +1106,7 @@ BEGIN
 						  loginas._untrusted_column(cur.relation, t.parent_columns));
 	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
 		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
-				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
+				OPERATOR(pg_catalog.||) pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
 	END LOOP;
 	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
 				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
@@ -1100,7 +1117,7 @@ BEGIN
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	from_list := loginas._chain_relation(cur.relation) OPERATOR(pg_catalog.||) ' t0';
+	parent_lookups := ARRAY[]::text[];
 	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	WHILE cur.customer_column IS NULL LOOP
 		i := i OPERATOR(pg_catalog.+) 1;
@@ -1120,11 +1137,15 @@ BEGIN
 		END IF;
 		untrusted := COALESCE(untrusted, loginas._untrusted_column(cur.relation, cur.fk_columns),
 							  loginas._untrusted_column(cur.parent, cur.parent_columns));
-		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', loginas._chain_relation(cur.parent), i);
+		-- this parent's lookup gives its own foreign key, the next lookup's key
+		parent_lookups := parent_lookups OPERATOR(pg_catalog.||) pg_catalog.format('SELECT %s FROM %s t WHERE %s FOR SHARE',
+			(SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o)
+			   FROM pg_catalog.unnest(cur.fk_columns) WITH ORDINALITY u(c, o)),
+			loginas._chain_relation(cur.relation), cond);
+		cond := '';
 		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
-			from_list := from_list OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
-						 OPERATOR(pg_catalog.||) pg_catalog.format('t%s.%I OPERATOR(pg_catalog.=) t%s.%I',
-																   i, cur.parent_columns[j], i OPERATOR(pg_catalog.-) 1, cur.fk_columns[j]);
+			cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+					OPERATOR(pg_catalog.||) pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', cur.parent_columns[j], j);
 		END LOOP;
 		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
 		IF cur.relation IS NULL THEN
@@ -1160,16 +1181,17 @@ BEGIN
 	END IF;
 	IF untrusted IS NOT NULL THEN
 		problem := untrusted;
-		problem_detail := 'loginas compares the columns that tie a child row to its customer with the extension'
-						  ' owner''s rights, so they must have built-in types: a type of the table owner''s own'
-						  ' could run the owner''s code (a cast, an operator, a check) with those rights.';
+		problem_detail := 'loginas compares the columns that tie a child row to its customer, so they must have'
+						  ' built-in types: the casts, operators and checks of a type of the shop''s own are'
+						  ' code loginas does not run.';
 		problem_hint := 'Give the column a built-in type (for a domain, its base type).';
 		problem_code := '42804';
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
-									  i, cur.customer_column, from_list, cond);
+	parent_lookups := parent_lookups OPERATOR(pg_catalog.||) pg_catalog.format(
+		'SELECT t.%I::pg_catalog.int8 FROM %s t WHERE %s FOR SHARE',
+		cur.customer_column, loginas._chain_relation(cur.relation), cond);
 	RETURN NEXT;
 END
 $$;
@@ -1267,7 +1289,8 @@ REVOKE ALL ON FUNCTION
 	loginas._track_info(oid),
 	loginas._chain_relation(regclass),
 	loginas._trigger_names(),
-	loginas._serialize_revocation()
+	loginas._serialize_revocation(),
+	loginas._lock_session()
 	FROM PUBLIC;
 
 -- loginas_auditor: purging the log (and setting how long it is kept at

@@ -897,6 +897,34 @@ COMMIT;
 RESET ROLE;
 SELECT ran_as FROM sec.trap_runs;
 
+-- Code the owner puts on the parents -- here a partial index whose predicate
+-- calls an IMMUTABLE function, which the planner evaluates when it plans a
+-- read of the table -- runs when loginas looks a child row's customer up.
+-- Each parent is read as its own table's owner, so the code runs with the
+-- owner's rights: the owner gains nothing.
+SET ROLE sec_shop;
+CREATE FUNCTION sec.trap_imm(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	PERFORM sec.evil_to_int(row($1)::sec.evil);
+	RETURN 1;
+END
+$$;
+CREATE INDEX basket_trap ON sec.basket (basket_id) WHERE sec.trap_imm(0) = 1;
+CREATE INDEX line_trap ON sec.basket_line (line_id) WHERE sec.trap_imm(0) = 1;
+RESET ROLE;
+DELETE FROM sec.trap_runs;		-- CREATE INDEX ran it as sec_shop: not the point
+SET ROLE sec_web;
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+UPDATE sec.line_note SET body = 'gift' WHERE note_id = 100;
+UPDATE sec.basket_line SET qty = 3 WHERE line_id = 10;
+COMMIT;
+RESET ROLE;
+SELECT DISTINCT ran_as, became_superuser FROM sec.trap_runs;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_shop';
+DELETE FROM sec.trap_runs;
+DROP INDEX sec.basket_trap, sec.line_trap;
+
 -- session_replication_role = replica, which a role may be granted SET on (or
 -- reach through a SECURITY DEFINER wrapper), does not switch tracking off in
 -- a session: the triggers fire ALWAYS
@@ -922,6 +950,27 @@ SELECT basket_id, coupon, loginas_changed_session IS NULL AS unstamped,
 SELECT tgrelid::regclass AS relation, count(*) FILTER (WHERE tgenabled = 'A') AS always, count(*) AS triggers
   FROM pg_trigger WHERE tgname LIKE 'zz\_loginas\_%' AND tgrelid::regclass::text LIKE 'sec.%'
  GROUP BY 1 ORDER BY tgrelid::regclass::text;
+
+-- A partition move is one update, whose insert half is not judged again.
+-- Only the insert that follows the move's own delete is that half: an INSERT
+-- of the same key in the same command (a deferrable primary key allows it)
+-- is judged like any other
+SET ROLE sec_shop;
+CREATE TABLE sec.pt (id int, customer_id int NOT NULL, note text, PRIMARY KEY (id) DEFERRABLE) PARTITION BY RANGE (id);
+CREATE TABLE sec.pt_a PARTITION OF sec.pt FOR VALUES FROM (0) TO (100);
+INSERT INTO sec.pt VALUES (1, 1, 'mine'), (2, 2, 'theirs');
+GRANT SELECT, INSERT, UPDATE, DELETE ON sec.pt TO sec_web;
+RESET ROLE;
+SELECT loginas.track('sec.pt', 'customer_id'::name);
+SET ROLE sec_web;
+BEGIN;
+SELECT loginas.assume(:'k7') IS NOT NULL AS assumed;
+SET CONSTRAINTS ALL DEFERRED;
+SELECT r.state, r.message FROM sec_test.refusal($$WITH u AS (UPDATE sec.pt SET note = note WHERE id = 1 RETURNING id)
+	INSERT INTO sec.pt (id, customer_id, note) SELECT id, 2, 'forged for customer 2' FROM u$$) r;
+ROLLBACK;
+RESET ROLE;
+SELECT loginas.untrack('sec.pt');
 
 -- TRUNCATE of any member of a tracked partition tree, at any depth, and of a
 -- partition that CASCADE reaches, is refused in a session

@@ -43,6 +43,7 @@ PG_FUNCTION_INFO_V1(loginas_current_customer);
 PG_FUNCTION_INFO_V1(loginas_current_store);
 PG_FUNCTION_INFO_V1(loginas_current_read_only);
 PG_FUNCTION_INFO_V1(loginas_banner);
+PG_FUNCTION_INFO_V1(loginas_lock_session);
 
 /* the context's texts (banner, names, source, reason, address) live here */
 static MemoryContext context_cxt = NULL;
@@ -249,6 +250,18 @@ loginas_context_lock_session(void)
 				 errhint("Log the customer out of the storefront; the admin can start Login as Customer again.")));
 	current.locked = true;
 	current.locked_in_subxact = GetCurrentSubTransactionId();
+}
+
+/*
+ * loginas._lock_session() -> void: the same, for what a session writes
+ * without a tracked table (loginas.note).
+ */
+Datum
+loginas_lock_session(PG_FUNCTION_ARGS)
+{
+	loginas_require_owner(fcinfo, "loginas._lock_session()");
+	loginas_context_lock_session();
+	PG_RETURN_VOID();
 }
 
 /*

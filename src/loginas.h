@@ -79,6 +79,7 @@ extern void loginas_as_role_begin(LoginAsRoleState *state, Oid role);
 extern void loginas_as_role_end(LoginAsRoleState *state);
 extern void loginas_as_owner_begin(LoginAsOwnerState *state);
 extern void loginas_as_owner_end(LoginAsOwnerState *state);
+extern void loginas_as_table_owner_begin(LoginAsOwnerState *state, Oid table_owner);
 
 /* track.c */
 extern void loginas_track_init(void);
@@ -104,6 +105,8 @@ typedef struct LoginAsRefusal
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
 extern void loginas_refusal_queue_init(void);
+extern void loginas_worker_session_settings(const char *application_name, int statement_timeout_ms,
+										   int lock_timeout_ms);
 
 /* refusal.c: text for the server log, its control characters escaped */
 extern char *loginas_log_text(const char *s);

@@ -906,8 +906,9 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
  * (reader.c); its transactions are read-write, READ COMMITTED, durable
  * locally, and bounded by our timeouts.
  */
-static void
-worker_session_settings(void)
+void
+loginas_worker_session_settings(const char *application_name, int statement_timeout_ms,
+								int lock_timeout_ms)
 {
 	static const char *const settings[][2] = {
 		{"session_authorization", NULL},	/* the bootstrap superuser, below */
@@ -916,8 +917,8 @@ worker_session_settings(void)
 		{"default_transaction_read_only", "off"},
 		{"default_transaction_isolation", "read committed"},
 		{"default_transaction_deferrable", "off"},
-		{"statement_timeout", CppAsString2(WRITE_TIMEOUT_MS)},
-		{"lock_timeout", CppAsString2(LOCK_TIMEOUT_MS)},
+		{"statement_timeout", NULL},	/* the caller's bounds, below */
+		{"lock_timeout", NULL},
 		{"idle_in_transaction_session_timeout", "0"},
 		{"idle_session_timeout", "0"},
 		{"session_replication_role", "origin"},
@@ -929,7 +930,7 @@ worker_session_settings(void)
 		{"plpgsql.extra_errors", "none"},
 		{"plpgsql.extra_warnings", "none"},
 		{"plpgsql.variable_conflict", "error"},
-		{"application_name", "loginas refusal log"},
+		{"application_name", NULL},
 	};
 	int			i;
 
@@ -937,10 +938,17 @@ worker_session_settings(void)
 	StartTransactionCommand();
 	for (i = 0; i < (int) lengthof(settings); i++)
 	{
+		const char *name = settings[i][0];
 		const char *value = settings[i][1];
 
-		if (value == NULL)
+		if (strcmp(name, "session_authorization") == 0)
 			value = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+		else if (strcmp(name, "statement_timeout") == 0)
+			value = psprintf("%d", statement_timeout_ms);
+		else if (strcmp(name, "lock_timeout") == 0)
+			value = psprintf("%d", lock_timeout_ms);
+		else if (strcmp(name, "application_name") == 0)
+			value = application_name;
 		SetConfigOption(settings[i][0], value, PGC_SUSET, PGC_S_OVERRIDE);
 	}
 	/* a commit that is not flushed could lose a row whose entry is gone */
@@ -1093,7 +1101,7 @@ loginas_refusal_worker_main(Datum main_arg)
 	/* a database owner's ALLOW_CONNECTIONS false does not keep it out */
 	BackgroundWorkerInitializeConnectionByOid(worker_dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
 	worker_connected = true;
-	worker_session_settings();
+	loginas_worker_session_settings("loginas refusal log", WRITE_TIMEOUT_MS, LOCK_TIMEOUT_MS);
 	loginas_reader_bound(READ_CANCEL_MS, READ_END_MS, READ_PAUSE_MS);
 
 	work_ctx = AllocSetContextCreate(TopMemoryContext, "loginas refusal log",

@@ -26,9 +26,11 @@
  * "loginas tracked relations" (under CacheMemoryContext); a relcache
  * invalidation of the relation (ALTER TABLE, CREATE TRIGGER,
  * loginas.protect, ...) or of any relation on its parent chain marks the
- * entry for a refill, which frees what the entry held.  The parent query
- * runs with the extension owner's rights, so it compares only columns of
- * built-in types (loginas._track_info refuses others; see owner.c).
+ * entry for a refill, which frees what the entry held.  A child's customer
+ * is looked up one parent at a time, each read as its table's owner (as a
+ * foreign-key check does) in a security-restricted operation, so nothing a
+ * table owner defines runs with loginas' rights; the columns compared are of
+ * built-in types (loginas._track_info refuses others).
  *
  * TRUNCATE in a session is refused here too (the BEFORE TRUNCATE trigger and
  * a ProcessUtility hook for the partitions that trigger does not see).
@@ -41,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -86,9 +89,17 @@ typedef struct TrackedRel
 	int			nfk;
 	AttrNumber	fk_atts[MAX_TRACK_ATTS];
 	Oid			fk_types[MAX_TRACK_ATTS];
-	SPIPlanPtr	parent_plan;	/* child: customer id of the parent row */
-	int			nchain;			/* relations on the parent chain */
+	int			nchain;			/* the tracked table, then its parents */
 	Oid			chain[MAX_TRACK_ATTS];
+	/*
+	 * child: one lookup per parent on the chain, chain[level + 1], run as
+	 * that table's owner: its foreign key to the next parent, or at the top
+	 * the customer id; prepared on first use
+	 */
+	int			nlevels;
+	char	   *level_sql[MAX_TRACK_ATTS];
+	Oid			level_owner[MAX_TRACK_ATTS];
+	SPIPlanPtr	level_plan[MAX_TRACK_ATTS];
 	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
 	char	   *problem_detail; /* detail and hint; NULL when all is well */
 	char	   *problem_hint;
@@ -130,8 +141,18 @@ tracked_rel_inval(Datum arg, Oid relid)
 static void
 free_entry_contents(TrackedRel *entry)
 {
-	if (entry->parent_plan)
-		SPI_freeplan(entry->parent_plan);
+	int			i;
+
+	for (i = 0; i < entry->nlevels; i++)
+	{
+		if (entry->level_plan[i])
+			SPI_freeplan(entry->level_plan[i]);
+		if (entry->level_sql[i])
+			pfree(entry->level_sql[i]);
+		entry->level_plan[i] = NULL;
+		entry->level_sql[i] = NULL;
+	}
+	entry->nlevels = 0;
 	if (entry->relname)
 		pfree(entry->relname);
 	if (entry->problem)
@@ -140,7 +161,6 @@ free_entry_contents(TrackedRel *entry)
 		pfree(entry->problem_detail);
 	if (entry->problem_hint)
 		pfree(entry->problem_hint);
-	entry->parent_plan = NULL;
 	entry->relname = NULL;
 	entry->problem = entry->problem_detail = entry->problem_hint = NULL;
 }
@@ -252,38 +272,42 @@ fill_entry(TrackedRel *entry)
 			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
 	}
 
-	entry->parent_plan = NULL;
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	if (!isnull && entry->nfk > 0 && entry->problem == NULL)
 	{
-		char	   *query = TextDatumGetCString(d);
+		ArrayType  *a = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
 		Relation	rel = RelationIdGetRelation(entry->relid);
 		TupleDesc	rdesc = RelationGetDescr(rel);
-		SPIPlanPtr	plan;
-		int			i;
 
 		for (i = 0; i < entry->nfk; i++)
 		{
 			entry->fk_types[i] = TupleDescAttr(rdesc, entry->fk_atts[i] - 1)->atttypid;
-
-			/*
-			 * loginas._track_info() refuses a foreign key of a type the table
-			 * owner made; this is the second lock: the parent query runs with
-			 * the extension owner's rights, and a parameter of such a type
-			 * would run the owner's casts or operators there.
-			 */
+			/* loginas._track_info() refuses a key of a type the shop made */
 			if (entry->fk_types[i] >= FirstNormalObjectId)
 				elog(ERROR, "loginas: foreign key column %d of %s has a type that is not built-in",
 					 entry->fk_atts[i], entry->relname);
 		}
 		RelationClose(rel);
-		plan = SPI_prepare(query, entry->nfk, entry->fk_types);
-		if (plan == NULL)
-			elog(ERROR, "loginas: could not prepare the parent query of %s: %s",
-				 entry->relname, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "loginas: could not keep the parent query of %s", entry->relname);
-		entry->parent_plan = plan;
+
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n != entry->nchain - 1 || n > MAX_TRACK_ATTS)
+			elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
+		for (i = 0; i < n; i++)
+		{
+			HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(entry->chain[i + 1]));
+
+			if (!HeapTupleIsValid(reltup))
+				elog(ERROR, "cache lookup failed for relation %u", entry->chain[i + 1]);
+			entry->level_owner[i] = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+			ReleaseSysCache(reltup);
+			entry->level_sql[i] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(elems[i]));
+			entry->level_plan[i] = NULL;
+		}
+		entry->nlevels = n;
 	}
 	SPI_finish();
 	loginas_as_owner_end(&owner);
@@ -441,40 +465,87 @@ row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer
 	{
 		Datum		values[MAX_TRACK_ATTS];
 		char		nulls[MAX_TRACK_ATTS];
-		LoginAsOwnerState owner;
-		int			i,
-					rc;
-		RowOwner	result = OWNER_PARENT_GONE;
+		Oid			types[MAX_TRACK_ATTS];
+		int			nvalues = entry->nfk;
+		int			level,
+					i;
 
 		for (i = 0; i < entry->nfk; i++)
 		{
 			values[i] = heap_getattr(tuple, entry->fk_atts[i], desc, &isnull);
-			nulls[i] = isnull ? 'n' : ' ';
+			nulls[i] = ' ';
+			types[i] = entry->fk_types[i];
 			if (isnull)
 				return OWNER_NONE;	/* no parent, so no customer */
 		}
-		loginas_as_owner_begin(&owner);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "loginas: SPI_connect failed");
-		rc = SPI_execute_plan(entry->parent_plan, values, nulls, false, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "loginas: parent query of %s failed: %s", entry->relname,
-				 SPI_result_code_string(rc));
-		if (SPI_processed == 1)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-			if (isnull)
-				result = OWNER_NONE;
-			else
+		/*
+		 * Up the chain, one parent at a time, each read as its table's owner
+		 * (as PostgreSQL checks a foreign key): whatever that owner defined
+		 * on its table -- index expressions, statistics, checks, casts --
+		 * runs with the owner's own rights, never loginas'.  A security-
+		 * restricted operation, with the owner's FORCE ROW LEVEL SECURITY
+		 * not applied: the row is read whatever policies say.
+		 */
+		for (level = 0; level < entry->nlevels; level++)
+		{
+			LoginAsOwnerState owner;
+			bool		last = (level == entry->nlevels - 1);
+			int			rc;
+			bool		found;
+
+			loginas_as_table_owner_begin(&owner, entry->level_owner[level]);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "loginas: SPI_connect failed");
+			if (entry->level_plan[level] == NULL)
 			{
-				*customer = DatumGetInt64(d);
-				result = OWNER_CUSTOMER;
+				SPIPlanPtr	plan = SPI_prepare(entry->level_sql[level], nvalues, types);
+
+				if (plan == NULL)
+					elog(ERROR, "loginas: could not prepare the parent lookup of %s: %s",
+						 entry->relname, SPI_result_code_string(SPI_result));
+				if (SPI_keepplan(plan) != 0)
+					elog(ERROR, "loginas: could not keep the parent lookup of %s", entry->relname);
+				entry->level_plan[level] = plan;
 			}
+			rc = SPI_execute_plan(entry->level_plan[level], values, nulls, false, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "loginas: parent lookup of %s failed: %s", entry->relname,
+					 SPI_result_code_string(rc));
+			found = (SPI_processed == 1);
+			if (found && last)
+			{
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+				if (!isnull)
+					*customer = DatumGetInt64(d);
+			}
+			else if (found)
+			{
+				/* this parent's foreign key: the next lookup's parameters */
+				TupleDesc	td = SPI_tuptable->tupdesc;
+
+				nvalues = Min(td->natts, MAX_TRACK_ATTS);
+				for (i = 0; i < nvalues && !isnull; i++)
+				{
+					Form_pg_attribute att = TupleDescAttr(td, i);
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], td, i + 1, &isnull);
+
+					types[i] = att->atttypid;
+					if (!isnull)
+						values[i] = SPI_datumTransfer(d, att->attbyval, att->attlen);
+				}
+			}
+			SPI_finish();
+			loginas_as_owner_end(&owner);
+			if (!found)
+				return OWNER_PARENT_GONE;
+			if (isnull)
+				return OWNER_NONE;	/* a parent that belongs to no customer */
+			if (last)
+				return OWNER_CUSTOMER;
 		}
-		SPI_finish();
-		loginas_as_owner_end(&owner);
-		return result;
+		return OWNER_PARENT_GONE;
 	}
 }
 
@@ -735,7 +806,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		newtup = td->tg_trigtuple;
-		if (move_matches(entry))
+		if (move_matches(entry) && move.stage == 2)
 		{
 			char	   *key = key_json(entry, desc, newtup);
 

@@ -292,11 +292,6 @@ record_view(ViewLogRequest *req)
 	return loginas_append_values(req->nspoid, values, nulls);
 }
 
-static void
-pin(const char *name, const char *value)
-{
-	SetConfigOption(name, value, PGC_SUSET, PGC_S_OVERRIDE);
-}
 
 void
 loginas_viewlog_worker_main(Datum main_arg)
@@ -313,15 +308,12 @@ loginas_viewlog_worker_main(Datum main_arg)
 	req = dsm_segment_address(seg);
 
 	BackgroundWorkerInitializeConnectionByOid(req->dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
-	/* whatever ALTER DATABASE ... SET or ALTER ROLE ... SET said */
-	pin("search_path", "pg_catalog, pg_temp");
-	pin("synchronous_commit", "on");
-	pin("default_transaction_read_only", "off");
-	pin("default_transaction_isolation", "read committed");
-	pin("session_replication_role", "origin");
-	pin("lock_timeout", "10s");
-	pin("statement_timeout", "60s");
-	pin("application_name", "loginas view recorder");
+	/*
+	 * whatever ALTER DATABASE ... SET or ALTER ROLE ... SET said (role and
+	 * session_authorization included): the same settings as the refusal
+	 * log's workers (refusal_queue.c)
+	 */
+	loginas_worker_session_settings("loginas view recorder", 60000, 10000);
 
 	PG_TRY();
 	{

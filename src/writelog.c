@@ -13,7 +13,8 @@
  * subtransaction that rolls back are dropped with it.
  *
  * Memory stays bounded by the write: a group keeps its keys as compact JSON
- * text in chunks of at most KEYS_PER_LOG_ROW keys (a few bytes a row), and
+ * text in chunks of at most KEYS_PER_LOG_ROW keys or about a megabyte of
+ * them (a key larger than that is a chunk of its own), and
  * each chunk becomes a log row of its own ("part" i of "parts" n), so no
  * log row's keys approach jsonb's size limits and no single allocation grows
  * without end.  A transaction of a session writes at most
@@ -60,8 +61,9 @@ typedef struct WriteGroup
 	List	   *changed;		/* names of the columns updates changed */
 } WriteGroup;
 
-/* at most KEYS_PER_LOG_ROW keys: one log row's */
+/* at most KEYS_PER_LOG_ROW keys, or about KEY_BYTES_PER_LOG_ROW of them: one log row's */
 #define KEYS_PER_LOG_ROW 10000
+#define KEY_BYTES_PER_LOG_ROW (1024 * 1024)
 
 typedef struct KeyChunk
 {
@@ -190,7 +192,8 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	chunk = g->last_chunk;
-	if (chunk == NULL || chunk->nkeys >= KEYS_PER_LOG_ROW)
+	if (chunk == NULL || chunk->nkeys >= KEYS_PER_LOG_ROW ||
+		(chunk->nkeys > 0 && chunk->keys.len + key.len > KEY_BYTES_PER_LOG_ROW))
 	{
 		chunk = palloc0(sizeof(KeyChunk));
 		initStringInfo(&chunk->keys);
@@ -419,7 +422,8 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				KeyChunk   *next = chunk->next;
 				KeyChunk   *last = into->last_chunk;
 
-				if (last && last->nkeys + chunk->nkeys <= KEYS_PER_LOG_ROW)
+				if (last && last->nkeys + chunk->nkeys <= KEYS_PER_LOG_ROW &&
+					last->keys.len + chunk->keys.len <= KEY_BYTES_PER_LOG_ROW)
 				{
 					/* room in the enclosing group's last chunk: one log row as before */
 					if (last->nkeys > 0 && chunk->nkeys > 0)

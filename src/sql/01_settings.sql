@@ -148,7 +148,10 @@ BEGIN
 				'The value must be an interval between 1 second and 7 days.',
 				'For example ''60 seconds'' or ''1 hour''.');
 		END IF;
-		v := iv::text;
+		-- stored as elapsed time (days as 24 hours), so that now() + lifetime
+		-- is the same whatever TimeZone (and its daylight-saving jumps) the
+		-- caller of begin or redeem has set
+		v := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', iv))::text;
 	END IF;
 
 	-- lock the setting's row (if any): a begin holding it must finish first

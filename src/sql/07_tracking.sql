@@ -108,7 +108,7 @@ $$;
 CREATE FUNCTION loginas._track_info(p_relid oid)
 	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
 				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
-				   fk_attnums int2[], parent_query text, chain oid[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
 				   problem text, problem_detail text, problem_hint text, problem_code text)
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -116,7 +116,6 @@ CREATE FUNCTION loginas._track_info(p_relid oid)
 DECLARE
 	t loginas.tracked;
 	cur loginas.tracked;
-	from_list text;
 	cond text := '';
 	untrusted text;
 	i int := 0;
@@ -189,7 +188,7 @@ BEGIN
 						  loginas._untrusted_column(cur.relation, t.parent_columns));
 	FOR j IN 1 .. pg_catalog.array_length(t.parent_columns, 1) LOOP
 		cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
-				OPERATOR(pg_catalog.||) pg_catalog.format('t0.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
+				OPERATOR(pg_catalog.||) pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', t.parent_columns[j], j);
 	END LOOP;
 	IF EXISTS (SELECT FROM pg_catalog.unnest(t.parent_columns) c
 				WHERE loginas._attnum(cur.relation, c) OPERATOR(pg_catalog.=) 0) THEN
@@ -200,7 +199,7 @@ BEGIN
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	from_list := loginas._chain_relation(cur.relation) OPERATOR(pg_catalog.||) ' t0';
+	parent_lookups := ARRAY[]::text[];
 	chain := chain OPERATOR(pg_catalog.||) cur.relation::oid;
 	WHILE cur.customer_column IS NULL LOOP
 		i := i OPERATOR(pg_catalog.+) 1;
@@ -220,11 +219,15 @@ BEGIN
 		END IF;
 		untrusted := COALESCE(untrusted, loginas._untrusted_column(cur.relation, cur.fk_columns),
 							  loginas._untrusted_column(cur.parent, cur.parent_columns));
-		from_list := from_list OPERATOR(pg_catalog.||) pg_catalog.format(' JOIN %s t%s ON ', loginas._chain_relation(cur.parent), i);
+		-- this parent's lookup gives its own foreign key, the next lookup's key
+		parent_lookups := parent_lookups OPERATOR(pg_catalog.||) pg_catalog.format('SELECT %s FROM %s t WHERE %s FOR SHARE',
+			(SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o)
+			   FROM pg_catalog.unnest(cur.fk_columns) WITH ORDINALITY u(c, o)),
+			loginas._chain_relation(cur.relation), cond);
+		cond := '';
 		FOR j IN 1 .. pg_catalog.array_length(cur.parent_columns, 1) LOOP
-			from_list := from_list OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
-						 OPERATOR(pg_catalog.||) pg_catalog.format('t%s.%I OPERATOR(pg_catalog.=) t%s.%I',
-																   i, cur.parent_columns[j], i OPERATOR(pg_catalog.-) 1, cur.fk_columns[j]);
+			cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+					OPERATOR(pg_catalog.||) pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', cur.parent_columns[j], j);
 		END LOOP;
 		SELECT tr.* INTO cur FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) cur.parent;
 		IF cur.relation IS NULL THEN
@@ -260,16 +263,17 @@ BEGIN
 	END IF;
 	IF untrusted IS NOT NULL THEN
 		problem := untrusted;
-		problem_detail := 'loginas compares the columns that tie a child row to its customer with the extension'
-						  ' owner''s rights, so they must have built-in types: a type of the table owner''s own'
-						  ' could run the owner''s code (a cast, an operator, a check) with those rights.';
+		problem_detail := 'loginas compares the columns that tie a child row to its customer, so they must have'
+						  ' built-in types: the casts, operators and checks of a type of the shop''s own are'
+						  ' code loginas does not run.';
 		problem_hint := 'Give the column a built-in type (for a domain, its base type).';
 		problem_code := '42804';
 		RETURN NEXT;
 		RETURN;
 	END IF;
-	parent_query := pg_catalog.format('SELECT t%s.%I::pg_catalog.int8 FROM %s WHERE %s FOR SHARE',
-									  i, cur.customer_column, from_list, cond);
+	parent_lookups := parent_lookups OPERATOR(pg_catalog.||) pg_catalog.format(
+		'SELECT t.%I::pg_catalog.int8 FROM %s t WHERE %s FOR SHARE',
+		cur.customer_column, loginas._chain_relation(cur.relation), cond);
 	RETURN NEXT;
 END
 $$;

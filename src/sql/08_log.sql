@@ -119,6 +119,11 @@ CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_log';
 
+-- the session lock before a write of the session that is not a tracked
+-- write (loginas.note): taken if assume() could not take it (src/context.c)
+CREATE FUNCTION loginas._lock_session() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_lock_session';
+
 -- A note's details are bounded: at most 64 kB (65,536 bytes) as JSON text,
 -- the text the log hashes and the reports render (54000 beyond).  The other
 -- texts a row carries are bounded where they enter: a note's action (200
@@ -151,6 +156,8 @@ BEGIN
 			pg_catalog.format('They take %s bytes as JSON text; a note keeps at most 65536 (64 kB).', size),
 			'Keep large documents in the shop''s own tables and note a reference to them.');
 	END IF;
+	-- no note commits after its session's end
+	PERFORM loginas._lock_session();
 	-- everything the row carries was read by assume() and is in the context
 	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
 						   loginas.current_admin(), loginas._context_text('admin_username'),
@@ -242,7 +249,9 @@ CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NU
 DECLARE
 	n bigint;
 	retention interval := loginas._get_setting('log_retention')::interval;
-	horizon timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) retention;
+	-- in elapsed seconds (a day is 86,400 s), not the caller's TimeZone's calendar
+	horizon timestamptz := pg_catalog.clock_timestamp()
+		OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', retention));
 BEGIN
 	PERFORM loginas._require_writable('loginas.purge_log()');
 	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
@@ -375,7 +384,8 @@ DECLARE
 	found_id bigint;
 	found_hash bytea;
 	cp loginas.log_checkpoint;
-	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-) loginas._get_setting('log_retention')::interval;
+	horizon timestamptz := pg_catalog.now() OPERATOR(pg_catalog.-)
+		pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', loginas._get_setting('log_retention')::interval));
 BEGIN
 	IF saved_heads IS NULL OR pg_catalog.jsonb_typeof(saved_heads) OPERATOR(pg_catalog.<>) 'array' THEN
 		PERFORM loginas._raise('22023', 'saved_heads must be a JSON array of log heads',
