@@ -275,13 +275,10 @@ fill_entry(TrackedRel *entry)
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	if (!isnull && entry->nfk > 0 && entry->problem == NULL)
 	{
-		ArrayType  *a = DatumGetArrayTypeP(d);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n,
-					i;
 		Relation	rel = RelationIdGetRelation(entry->relid);
 		TupleDesc	rdesc = RelationGetDescr(rel);
+		Oid			child_owner = rel->rd_rel->relowner;
+		int			i;
 
 		for (i = 0; i < entry->nfk; i++)
 		{
@@ -293,21 +290,42 @@ fill_entry(TrackedRel *entry)
 		}
 		RelationClose(rel);
 
-		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		if (n != entry->nchain - 1 || n > MAX_TRACK_ATTS)
-			elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
-		for (i = 0; i < n; i++)
+		if (SPI_gettypeid(desc, 9) == TEXTOID)
 		{
-			HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(entry->chain[i + 1]));
-
-			if (!HeapTupleIsValid(reltup))
-				elog(ERROR, "cache lookup failed for relation %u", entry->chain[i + 1]);
-			entry->level_owner[i] = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-			ReleaseSysCache(reltup);
-			entry->level_sql[i] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(elems[i]));
-			entry->level_plan[i] = NULL;
+			/*
+			 * The SQL of 1.0 or 1.1 (this library before ALTER EXTENSION
+			 * loginas UPDATE): one query over the whole chain.  Until the
+			 * update it runs as the tracked table's owner, never as
+			 * loginas' owner.
+			 */
+			entry->level_owner[0] = child_owner;
+			entry->level_sql[0] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(d));
+			entry->level_plan[0] = NULL;
+			entry->nlevels = 1;
 		}
-		entry->nlevels = n;
+		else
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+			if (n != entry->nchain - 1 || n > MAX_TRACK_ATTS)
+				elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
+			for (i = 0; i < n; i++)
+			{
+				HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(entry->chain[i + 1]));
+
+				if (!HeapTupleIsValid(reltup))
+					elog(ERROR, "cache lookup failed for relation %u", entry->chain[i + 1]);
+				entry->level_owner[i] = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+				ReleaseSysCache(reltup);
+				entry->level_sql[i] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(elems[i]));
+				entry->level_plan[i] = NULL;
+			}
+			entry->nlevels = n;
+		}
 	}
 	SPI_finish();
 	loginas_as_owner_end(&owner);
@@ -766,9 +784,18 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	ctx = loginas_current_context();
 
-	/* outside a session a delete concerns nobody: the fastest way out */
+	/*
+	 * Outside a session a delete concerns nobody: the fastest way out -- once
+	 * it is noted whether it is the delete half of a partition move (below)
+	 */
 	if (ctx == NULL && TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		if (move.stage == 1 && move.relid == RelationGetRelid(td->tg_relation) &&
+			ItemPointerEquals(&move.tid, &td->tg_trigtuple->t_self) &&
+			move.xid == GetCurrentTransactionIdIfAny() && move.cid == GetCurrentCommandId(false))
+			move.stage = 2;
 		return PointerGetDatum(td->tg_trigtuple);
+	}
 
 	desc = RelationGetDescr(td->tg_relation);
 	entry = get_tracked(RelationGetRelid(td->tg_relation));

@@ -220,7 +220,7 @@ for my $db (qw(shop shop_parallel))
 is( $target->safe_psql(
 		'shop', q{SELECT string_agg(name || '=' || value, ',' ORDER BY name) FROM loginas.settings
 		  WHERE value IS DISTINCT FROM default_value}),
-	'disable_page_cache=off,enabled=on,require_reason=on,session_ttl=1 day,ticket_ttl=01:00:00',
+	'disable_page_cache=off,enabled=on,require_reason=on,session_ttl=24:00:00,ticket_ttl=01:00:00',
 	'settings view: the non-default settings');
 is( $target->safe_psql(
 		'shop', q{SELECT string_agg(kind || '=' || relation::text, ',' ORDER BY kind) FROM loginas.bindings
