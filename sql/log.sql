@@ -147,7 +147,7 @@ SELECT loginas.purge_log(now() + interval '1 day');
 SELECT count(*) AS rows_now FROM loginas.action_log \gset
 SELECT loginas.purge_log(clock_timestamp() - interval '1 millisecond');
 \echo :LAST_ERROR_SQLSTATE
-SELECT loginas.purge_log(now() - interval '90 days' + interval '1 second');
+SELECT loginas.purge_log(now() - interval '2160 hours' + interval '1 second');  -- 90 days of 24 hours, whatever the TimeZone
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) = :rows_now AS nothing_removed FROM loginas.action_log;
 -- the admin backend can neither purge (no EXECUTE: purging is the auditor's)
