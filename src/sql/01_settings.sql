@@ -189,8 +189,11 @@ CREATE FUNCTION loginas._interval_fields(p_iv interval, OUT months bigint, OUT d
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+	-- (an infinite interval, 17 and later, has none: NULLs, and the range
+	-- checks that follow refuse it)
 	SELECT (EXTRACT(year FROM p_iv) OPERATOR(pg_catalog.*) 12 OPERATOR(pg_catalog.+) EXTRACT(month FROM p_iv))::pg_catalog.int8,
 		   EXTRACT(day FROM p_iv)::pg_catalog.int8,
 		   EXTRACT(hour FROM p_iv) OPERATOR(pg_catalog.*) 3600 OPERATOR(pg_catalog.+) EXTRACT(minute FROM p_iv) OPERATOR(pg_catalog.*) 60
 		   OPERATOR(pg_catalog.+) EXTRACT(second FROM p_iv)
+	 WHERE pg_catalog.isfinite(p_iv)
 $$;

@@ -50,7 +50,7 @@ lines(line) AS (
 	 WHERE NOT t.tgisinternal
 	UNION ALL
 	SELECT 'type ' || t.oid::regtype || ' ' || COALESCE((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
-														   FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0), '')
+														   FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '')
 	  FROM member m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
 	UNION ALL
 	SELECT 'event trigger ' || et.evtname || ' ' || et.evtevent || ' ' || et.evtfoid::regproc || ' enabled=' || et.evtenabled::text
