@@ -191,9 +191,10 @@ CREATE FUNCTION loginas._interval_fields(p_iv interval, OUT months bigint, OUT d
 	AS $$
 	-- (an infinite interval, 17 and later, has none: NULLs, and the range
 	-- checks that follow refuse it)
-	SELECT (EXTRACT(year FROM p_iv) OPERATOR(pg_catalog.*) 12 OPERATOR(pg_catalog.+) EXTRACT(month FROM p_iv))::pg_catalog.int8,
-		   EXTRACT(day FROM p_iv)::pg_catalog.int8,
-		   EXTRACT(hour FROM p_iv) OPERATOR(pg_catalog.*) 3600 OPERATOR(pg_catalog.+) EXTRACT(minute FROM p_iv) OPERATOR(pg_catalog.*) 60
-		   OPERATOR(pg_catalog.+) EXTRACT(second FROM p_iv)
-	 WHERE pg_catalog.isfinite(p_iv)
+	SELECT CASE WHEN pg_catalog.isfinite(p_iv) THEN
+			 (EXTRACT(year FROM p_iv) OPERATOR(pg_catalog.*) 12 OPERATOR(pg_catalog.+) EXTRACT(month FROM p_iv))::pg_catalog.int8 END,
+		   CASE WHEN pg_catalog.isfinite(p_iv) THEN EXTRACT(day FROM p_iv)::pg_catalog.int8 END,
+		   CASE WHEN pg_catalog.isfinite(p_iv) THEN
+			 EXTRACT(hour FROM p_iv) OPERATOR(pg_catalog.*) 3600 OPERATOR(pg_catalog.+) EXTRACT(minute FROM p_iv) OPERATOR(pg_catalog.*) 60
+			 OPERATOR(pg_catalog.+) EXTRACT(second FROM p_iv) END
 $$;
