@@ -383,7 +383,9 @@ is(q1(qq{SELECT count(*) || '/' || max(log_id) || '/' || sum(hashtext(row_hash::
 		 FROM loginas.action_log WHERE log_id <= } . (split m{/}, $rows_before)[1]),
 	$rows_before, 'fast restart: every row committed before it is still there, unchanged');
 wait_failures('begin_refused', 50, 'fast restart: all 50 queued refusals are written');
-like(substr(slurp_file($node->logfile), $log_offset), qr/loginas: 50 queued refusals kept/,
+# (the shutdown also ends the lock holder, so the worker may write a few
+# entries before its own SIGTERM arrives: the rest, never none, are kept)
+like(substr(slurp_file($node->logfile), $log_offset), qr/loginas: (?:[1-9]|[1-4]\d|50) queued refusals kept/,
 	'the worker ended at once; the postmaster kept the queue for the next start');
 
 # immediate stop: the worker is killed, the postmaster keeps the queue in a file
