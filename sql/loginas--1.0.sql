@@ -2326,7 +2326,7 @@ END
 $$;
 
 ------------------------------------------------------------------------------
--- 11. Reports (issue 4): the Admin Actions Report, one row per session, a
+-- 11. Reports: the Admin Actions Report, one row per session, a
 --     customer's access history, an admin's activity
 --
 -- Who may read them:
