@@ -160,6 +160,9 @@ step_build() {
 		echo "run-tests: BUILD FAILED (make)" >&2
 		return 1
 	fi
+	# scripts an earlier build installed (a version's complete script that is
+	# no longer built) would change what CREATE EXTENSION ... VERSION runs
+	rm -f -- "$("$PG_CONFIG" --sharedir)"/extension/"$EXTENSION"--*.sql
 	if ! "${mk[@]}" install; then
 		echo "run-tests: INSTALL FAILED (make install)" >&2
 		return 1

@@ -29,7 +29,10 @@
 #	- then ALTER EXTENSION UPDATE to 1.2: every object the same as in a
 #	  fresh 1.2 install, the reports read the same, the tracked tables'
 #	  triggers fire ALWAYS, the log verifies and goes on;
-#	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.2)
+#	- then ALTER EXTENSION UPDATE to 1.3: every object the same as in a
+#	  fresh install of the current version (its complete script, built
+#	  from src/sql/), the reports read the same, the log verifies;
+#	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.3)
 #	  with the same log, and verify_log() passes there.
 use strict;
 use warnings;
@@ -50,16 +53,18 @@ ok( $node->poll_query_until(
 	'the durable refusal log runs');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh11');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh12');
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
 $node->safe_psql('fresh11', "CREATE EXTENSION loginas VERSION '1.1' CASCADE");
+$node->safe_psql('fresh12', "CREATE EXTENSION loginas VERSION '1.2' CASCADE");
 
 # --- fresh: the default version ---------------------------------------------------------
 $node->safe_psql('fresh', 'CREATE EXTENSION loginas CASCADE');
 is($node->safe_psql('fresh', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.2', 'CREATE EXTENSION installs 1.2 (1.0 + the 1.0--1.1 and 1.1--1.2 scripts)');
+	'1.3', 'CREATE EXTENSION installs 1.3 (its complete script, built from src/sql/)');
 is( $node->safe_psql('fresh', q{SELECT string_agg(source || '>' || target, ' ' ORDER BY source, target)
 	  FROM pg_extension_update_paths('loginas') WHERE path IS NOT NULL}),
-	'1.0>1.1 1.0>1.2 1.1>1.2', 'the update paths: 1.0 -> 1.1 -> 1.2');
+	'1.0>1.1 1.0>1.2 1.0>1.3 1.1>1.2 1.1>1.3 1.2>1.3', 'the update paths: 1.0 -> 1.1 -> 1.2 -> 1.3');
 
 # --- upgraded: 1.0 and a shop with history ----------------------------------------------
 $node->safe_psql(
@@ -236,10 +241,10 @@ is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
 
 # --- ALTER EXTENSION UPDATE to 1.2 -------------------------------------------------------
 my $before12 = $snapshot->('upgraded');
-$node->safe_psql('upgraded', 'ALTER EXTENSION loginas UPDATE');
+$node->safe_psql('upgraded', "ALTER EXTENSION loginas UPDATE TO '1.2'");
 is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.2', 'ALTER EXTENSION loginas UPDATE: 1.2');
-is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
+	'1.2', 'ALTER EXTENSION loginas UPDATE TO 1.2: 1.2');
+is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh12', $catalog_sql),
 	'every object of the extension is the same as in a fresh 1.2 install');
 my $after12 = $snapshot->('upgraded');
 is($after12->{$_}, $before12->{$_}, "after the update to 1.2: $_ reads the same") for sort keys %reports;
@@ -254,13 +259,26 @@ $history->('d', 1, 3, 'after the update to 1.2');
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
 	'under 1.2: new activity verifies');
 
+# --- ALTER EXTENSION UPDATE to 1.3 -------------------------------------------------------
+my $before13 = $snapshot->('upgraded');
+$node->safe_psql('upgraded', 'ALTER EXTENSION loginas UPDATE');
+is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
+	'1.3', 'ALTER EXTENSION loginas UPDATE: 1.3');
+is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
+	'every object of the extension is the same as in a fresh install of 1.3');
+my $after13 = $snapshot->('upgraded');
+is($after13->{$_}, $before13->{$_}, "after the update to 1.3: $_ reads the same") for sort keys %reports;
+$history->('e', 1, 3, 'after the update to 1.3');
+is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
+	'under 1.3: new activity verifies');
+
 # --- pg_dump of the upgraded database ----------------------------------------------------
 my $dir = PostgreSQL::Test::Utils::tempdir();
 $node->command_ok([ 'pg_dump', '-Fc', '-d', 'upgraded', '-f', "$dir/upgraded.dump" ], 'pg_dump of the upgraded database');
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'restored', "$dir/upgraded.dump" ], 'pg_restore');
 is($node->safe_psql('restored', "SELECT extversion FROM pg_extension WHERE extname = 'loginas'"),
-	'1.2', 'restored: loginas 1.2');
+	'1.3', 'restored: loginas 1.3');
 is( $node->safe_psql('restored', "SET TimeZone = 'UTC'; $reports{log}"),
 	$node->safe_psql('upgraded', "SET TimeZone = 'UTC'; $reports{log}"), 'restored: the same log');
 is($node->safe_psql('restored', 'SELECT intact FROM loginas.verify_log()'), 't', 'restored: verify_log() passes');

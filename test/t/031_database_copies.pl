@@ -194,7 +194,7 @@ $node->safe_psql('legacy', q{
 	SELECT loginas.configure('ticket_ttl', '3000000 mon -89999993 days');
 	SELECT loginas.configure('session_ttl', '3000000 mon -89999993 days');});
 
-($rc, $out, $err) = $node->psql('legacy', 'ALTER EXTENSION loginas UPDATE');
+($rc, $out, $err) = $node->psql('legacy', "ALTER EXTENSION loginas UPDATE TO '1.2'");
 is($rc, 0, 'ALTER EXTENSION loginas UPDATE') or diag($err);
 like($err, qr/WARNING:  loginas: setting "session_ttl" was "250000 years -89999993 days", which 1.2 refuses; it is reset to its default "01:00:00"/,
 	'the update warns that session_ttl is reset');
