@@ -13,3 +13,16 @@
 --   * keys are printed unambiguously.
 
 \echo Use "ALTER EXTENSION loginas UPDATE TO '1.3'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Containment judged on the final state (src/containment.c): commit judges
+-- every row a session touched; loginas.check_writes() judges them now.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION loginas.check_writes() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_check_writes';
+
+COMMENT ON FUNCTION loginas.check_writes()
+	IS 'judge now, as commit will, that every row this transaction''s Login as Customer session wrote belongs to its customer';
+
+REVOKE ALL ON FUNCTION loginas.check_writes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loginas.check_writes() TO loginas_storefront, loginas_admin;

@@ -107,6 +107,11 @@ CREATE FUNCTION sec_test.refusal(stmt text)
 	LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE stmt;
+	-- containment as commit would judge it (the statement's subtransaction
+	-- rolls back with a refusal)
+	IF loginas.in_session() THEN
+		PERFORM loginas.check_writes();
+	END IF;
 	state := 'ok';
 	RETURN NEXT;
 EXCEPTION WHEN OTHERS THEN
@@ -349,6 +354,7 @@ BEGIN
 	END;
 	BEGIN
 		UPDATE sec.cart SET coupon = 'FREE' WHERE cart_id OPERATOR(pg_catalog.=) 1;
+		PERFORM loginas.check_writes();
 	EXCEPTION WHEN OTHERS THEN
 		RETURN NEXT pg_catalog.concat('protected column: ', SQLSTATE, ' ', pg_catalog.regexp_replace(SQLERRM, 'session \d+', 'session N'));
 	END;

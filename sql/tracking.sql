@@ -60,6 +60,9 @@ BEGIN
 	BEGIN
 		EXECUTE q;
 		GET DIAGNOSTICS n = ROW_COUNT;
+		-- containment as commit would judge it, so that a refused write is
+		-- rolled back with this subtransaction
+		PERFORM loginas.check_writes();
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
 			det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
@@ -82,6 +85,7 @@ DECLARE
 BEGIN
 	EXECUTE q;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas.check_writes();
 	RETURN 'ok: ' || n || ' row(s)';
 EXCEPTION WHEN OTHERS THEN
 	RETURN 'ERROR ' || SQLSTATE;
@@ -491,8 +495,9 @@ DROP TABLE trk.scratch;
 SELECT pg_temp.skip_log();
 
 ------------------------------------------------------------------------------
--- COPY FROM STDIN in a session: stamps set, containment enforced row by row
--- (one foreign row fails the whole COPY)
+-- COPY FROM STDIN in a session: stamps set, containment judged for every row
+-- (one foreign row fails the whole COPY's work: check_writes() judges as
+-- commit would)
 ------------------------------------------------------------------------------
 BEGIN;
 SELECT loginas.assume(:'key') = :sid AS assumed;
@@ -507,6 +512,7 @@ COPY trk.quote_item (item_id, quote_id, sku, qty) FROM STDIN;
 22	20	SOCK	2
 18	10	JAR	1
 \.
+SELECT loginas.check_writes();
 \set VERBOSITY default
 ROLLBACK TO SAVEPOINT before_copy;
 COMMIT;

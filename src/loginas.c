@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "loginas.h"
+#include "track.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,6 +23,7 @@ _PG_init(void)
 	loginas_context_init();
 	loginas_writelog_init();
 	loginas_track_init();
+	loginas_containment_init();
 	loginas_logchain_init();
 
 	/* the durable refusal log: only when in shared_preload_libraries */

@@ -6,7 +6,9 @@
  *   ticket (sql: loginas.begin, token.c makes the secret)
  *   -> session (sql: loginas.redeem)
  *   -> context (context.c: loginas.assume binds one transaction to a session)
- *   -> trigger (track.c: attribution and containment on tracked tables)
+ *   -> trigger (track.c: attribution on tracked tables; containment.c: a
+ *              session writes only its customer's rows, judged at the first
+ *              touch of a row and at commit)
  *   -> log (writelog.c: the tracked writes of a transaction, logged at commit;
  *           logappend.c: one row appended to the log, its canonical text;
  *           logchain.c: every log row linked into a per-backend hash chain)
@@ -21,6 +23,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 #include "compat.h"
 
@@ -111,6 +114,11 @@ extern void loginas_worker_session_settings(const char *application_name, int st
 /* refusal.c: text for the server log, its control characters escaped */
 extern char *loginas_log_text(const char *s);
 extern void loginas_caller_context_only(void);
+extern void loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
+									  const char *what, const char *relname);
+
+/* report.c: one key value as loginas prints keys */
+extern void loginas_append_key_value(StringInfo buf, const char *value);
 
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);

@@ -142,3 +142,31 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 			 errhidestmt(true)));
 	PG_RETURN_VOID();
 }
+
+/*
+ * A refused write of a session on a tracked table (track.c, containment.c):
+ * to the durable refusal log and the server log, like the SQL API's refusals.
+ */
+void
+loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
+						  const char *what, const char *relname)
+{
+	LoginAsRefusal r;
+
+	memset(&r, 0, sizeof(r));
+	r.action = "write";
+	r.sqlstate = "42501";
+	r.message = psprintf("%s on %s", what, relname);
+	r.has_admin = r.has_customer = r.has_session = true;
+	r.admin_id = admin_id;
+	r.customer_id = customer_id;
+	r.session_id = session_id;
+	loginas_queue_refusal_entry(&r);
+
+	ereport(LOG,
+			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
+					", session " INT64_FORMAT ", role %s)",
+					loginas_log_text(what), loginas_log_text(relname), admin_id, customer_id,
+					session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
+			 errhidestmt(true)));
+}

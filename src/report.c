@@ -293,6 +293,21 @@ bare_ok(const char *s, int len)
 	return true;
 }
 
+/*
+ * One key value as loginas prints it, in the reports and in messages: bare,
+ * or quoted as a JSON string when it holds a character that would make two
+ * keys print alike (a comma, a parenthesis, a quote, a space, a backslash)
+ * or is empty.
+ */
+void
+loginas_append_key_value(StringInfo buf, const char *value)
+{
+	if (bare_ok(value, strlen(value)))
+		appendStringInfoString(buf, value);
+	else
+		escape_json(buf, value);
+}
+
 /* one key: "(1, a)"; NULL for an empty composite key (1.0 skipped it) */
 static char *
 one_key_text(const JsonbValue *key)

@@ -12,13 +12,13 @@
  *	outside a session	the stamps cannot be forged: a new row gets no stamps,
  *						an updated row keeps its creation stamp and loses its
  *						last-change stamp;
- *	inside a session	the row (old and new) must belong to the impersonated
- *						customer -- directly through its customer column, or for
- *						a child table through its parent row, which is share-
- *						locked so that it cannot be re-parented meanwhile;
- *						protected columns must not change; a read-only session
- *						writes nothing; the stamps name the session; and the
- *						write is remembered for the log (writelog.c).
+ *	inside a session	a read-only session writes nothing; every row written
+ *						goes to containment (containment.c: the row must
+ *						belong to the impersonated customer when the session
+ *						first touches it and when the transaction commits,
+ *						its protected columns unchanged); the stamps name the
+ *						session; and the write is remembered for the log
+ *						(writelog.c).
  *
  * What a tracked relation looks like to the trigger (column numbers, key
  * columns, the parent query) is read once per backend through
@@ -26,11 +26,9 @@
  * "loginas tracked relations" (under CacheMemoryContext); a relcache
  * invalidation of the relation (ALTER TABLE, CREATE TRIGGER,
  * loginas.protect, ...) or of any relation on its parent chain marks the
- * entry for a refill, which frees what the entry held.  A child's customer
- * is looked up one parent at a time, each read as its table's owner (as a
- * foreign-key check does) in a security-restricted operation, so nothing a
- * table owner defines runs with loginas' rights; the columns compared are of
- * built-in types (loginas._track_info refuses others).
+ * entry for a refill, which frees what the entry held (its prepared
+ * lookups too).  The columns that tie a row to its customer are of built-in
+ * types (loginas._track_info refuses others).
  *
  * TRUNCATE in a session is refused here too (the BEFORE TRUNCATE trigger and
  * a ProcessUtility hook for the partitions that trigger does not see).
@@ -70,41 +68,7 @@
 #include "commands/tablecmds.h"
 
 #include "loginas.h"
-
-#define MAX_TRACK_ATTS 32
-
-typedef struct TrackedRel
-{
-	Oid			relid;			/* hash key: the relation the trigger fired on */
-	bool		valid;
-	char	   *relname;		/* schema-qualified name of the tracked table */
-	AttrNumber	customer_att;	/* 0 for a child table */
-	Oid			customer_type;
-	AttrNumber	created_att;
-	AttrNumber	changed_att;
-	int			npk;
-	AttrNumber	pk_atts[MAX_TRACK_ATTS];
-	int			nprotected;
-	AttrNumber	protected_atts[MAX_TRACK_ATTS];
-	int			nfk;
-	AttrNumber	fk_atts[MAX_TRACK_ATTS];
-	Oid			fk_types[MAX_TRACK_ATTS];
-	int			nchain;			/* the tracked table, then its parents */
-	Oid			chain[MAX_TRACK_ATTS];
-	/*
-	 * child: one lookup per parent on the chain, chain[level + 1], run as
-	 * that table's owner: its foreign key to the next parent, or at the top
-	 * the customer id; prepared on first use
-	 */
-	int			nlevels;
-	char	   *level_sql[MAX_TRACK_ATTS];
-	Oid			level_owner[MAX_TRACK_ATTS];
-	SPIPlanPtr	level_plan[MAX_TRACK_ATTS];
-	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
-	char	   *problem_detail; /* detail and hint; NULL when all is well */
-	char	   *problem_hint;
-	int			problem_code;	/* its SQLSTATE */
-} TrackedRel;
+#include "track.h"
 
 static HTAB *tracked_rels = NULL;
 static MemoryContext tracked_cxt = NULL;
@@ -153,6 +117,9 @@ free_entry_contents(TrackedRel *entry)
 		entry->level_sql[i] = NULL;
 	}
 	entry->nlevels = 0;
+	if (entry->final_plan)
+		SPI_freeplan(entry->final_plan);
+	entry->final_plan = NULL;
 	if (entry->relname)
 		pfree(entry->relname);
 	if (entry->problem)
@@ -254,6 +221,8 @@ fill_entry(TrackedRel *entry)
 	entry->created_att = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 	entry->changed_att = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
 	entry->npk = copy_attnums(SPI_getbinval(tup, desc, 6, &isnull), entry->pk_atts, "key");
+	for (int k = 0; k < entry->npk; k++)
+		entry->pk_types[k] = get_atttype(entry->relid, entry->pk_atts[k]);
 	entry->nprotected = copy_attnums(SPI_getbinval(tup, desc, 7, &isnull), entry->protected_atts, "protected");
 	d = SPI_getbinval(tup, desc, 8, &isnull);
 	entry->nfk = isnull ? 0 : copy_attnums(d, entry->fk_atts, "foreign key");
@@ -331,8 +300,8 @@ fill_entry(TrackedRel *entry)
 	loginas_as_owner_end(&owner);
 }
 
-static TrackedRel *
-get_tracked(Oid relid)
+TrackedRel *
+loginas_tracked_rel(Oid relid)
 {
 	TrackedRel *entry;
 	bool		found;
@@ -387,244 +356,6 @@ loginas_invalidate(PG_FUNCTION_ARGS)
  * the trigger
  * --------------------------------------------------------------------- */
 
-static int64
-datum_to_int64(Datum d, Oid type)
-{
-	switch (type)
-	{
-		case INT2OID:
-			return DatumGetInt16(d);
-		case INT4OID:
-			return DatumGetInt32(d);
-		default:
-			return DatumGetInt64(d);
-	}
-}
-
-/* "(1, 'abc')": the key of a row, for messages and the log */
-static void
-append_key(StringInfo buf, TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json)
-{
-	int			i;
-
-	appendStringInfoChar(buf, json ? '[' : '(');
-	for (i = 0; i < entry->npk; i++)
-	{
-		AttrNumber	att = entry->pk_atts[i];
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, att, desc, &isnull);
-		Oid			typoutput;
-		bool		varlena;
-
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		if (isnull)
-		{
-			appendStringInfoString(buf, json ? "null" : "NULL");
-			continue;
-		}
-		getTypeOutputInfo(TupleDescAttr(desc, att - 1)->atttypid, &typoutput, &varlena);
-		if (json)
-			escape_json(buf, OidOutputFunctionCall(typoutput, d));
-		else
-			appendStringInfoString(buf, OidOutputFunctionCall(typoutput, d));
-	}
-	appendStringInfoChar(buf, json ? ']' : ')');
-}
-
-static char *
-key_text(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	append_key(&buf, entry, desc, tuple, false);
-	return buf.data;
-}
-
-/*
- * The key as a JSON array: unambiguous (values quoted and escaped), for
- * telling rows apart -- ('p, q', 'r') and ('p', 'q, r') print the same in
- * key_text but not here.
- */
-static char *
-key_json(TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	append_key(&buf, entry, desc, tuple, true);
-	return buf.data;
-}
-
-/* whom a row belongs to */
-typedef enum RowOwner
-{
-	OWNER_CUSTOMER,				/* *customer is set */
-	OWNER_NONE,					/* NULL customer column or foreign key */
-	OWNER_PARENT_GONE			/* a child whose parent row is not there */
-} RowOwner;
-
-static RowOwner
-row_customer(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer)
-{
-	bool		isnull;
-
-	if (entry->customer_att)
-	{
-		Datum		d = heap_getattr(tuple, entry->customer_att, desc, &isnull);
-
-		if (isnull)
-			return OWNER_NONE;
-		*customer = datum_to_int64(d, entry->customer_type);
-		return OWNER_CUSTOMER;
-	}
-	else
-	{
-		Datum		values[MAX_TRACK_ATTS];
-		char		nulls[MAX_TRACK_ATTS];
-		Oid			types[MAX_TRACK_ATTS];
-		int			nvalues = entry->nfk;
-		int			level,
-					i;
-
-		for (i = 0; i < entry->nfk; i++)
-		{
-			values[i] = heap_getattr(tuple, entry->fk_atts[i], desc, &isnull);
-			nulls[i] = ' ';
-			types[i] = entry->fk_types[i];
-			if (isnull)
-				return OWNER_NONE;	/* no parent, so no customer */
-		}
-
-		/*
-		 * Up the chain, one parent at a time, each read as its table's owner
-		 * (as PostgreSQL checks a foreign key): whatever that owner defined
-		 * on its table -- index expressions, statistics, checks, casts --
-		 * runs with the owner's own rights, never loginas'.  A security-
-		 * restricted operation, with the owner's FORCE ROW LEVEL SECURITY
-		 * not applied: the row is read whatever policies say.
-		 */
-		for (level = 0; level < entry->nlevels; level++)
-		{
-			LoginAsOwnerState owner;
-			bool		last = (level == entry->nlevels - 1);
-			int			rc;
-			bool		found;
-
-			loginas_as_table_owner_begin(&owner, entry->level_owner[level]);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "loginas: SPI_connect failed");
-			if (entry->level_plan[level] == NULL)
-			{
-				SPIPlanPtr	plan = SPI_prepare(entry->level_sql[level], nvalues, types);
-
-				if (plan == NULL)
-					elog(ERROR, "loginas: could not prepare the parent lookup of %s: %s",
-						 entry->relname, SPI_result_code_string(SPI_result));
-				if (SPI_keepplan(plan) != 0)
-					elog(ERROR, "loginas: could not keep the parent lookup of %s", entry->relname);
-				entry->level_plan[level] = plan;
-			}
-			rc = SPI_execute_plan(entry->level_plan[level], values, nulls, false, 1);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "loginas: parent lookup of %s failed: %s", entry->relname,
-					 SPI_result_code_string(rc));
-			found = (SPI_processed == 1);
-			if (found && last)
-			{
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-				if (!isnull)
-					*customer = DatumGetInt64(d);
-			}
-			else if (found)
-			{
-				/* this parent's foreign key: the next lookup's parameters */
-				TupleDesc	td = SPI_tuptable->tupdesc;
-
-				nvalues = Min(td->natts, MAX_TRACK_ATTS);
-				for (i = 0; i < nvalues && !isnull; i++)
-				{
-					Form_pg_attribute att = TupleDescAttr(td, i);
-					Datum		d = SPI_getbinval(SPI_tuptable->vals[0], td, i + 1, &isnull);
-
-					types[i] = att->atttypid;
-					if (!isnull)
-						values[i] = SPI_datumTransfer(d, att->attbyval, att->attlen);
-				}
-			}
-			SPI_finish();
-			loginas_as_owner_end(&owner);
-			if (!found)
-				return OWNER_PARENT_GONE;
-			if (isnull)
-				return OWNER_NONE;	/* a parent that belongs to no customer */
-			if (last)
-				return OWNER_CUSTOMER;
-		}
-		return OWNER_PARENT_GONE;
-	}
-}
-
-/* refusals of tracked writes also go to the server log, like the SQL API's */
-static void
-log_refusal(const LoginAsContext *ctx, const char *what, const char *relname)
-{
-	LoginAsRefusal r;
-
-	memset(&r, 0, sizeof(r));
-	r.action = "write";
-	r.sqlstate = "42501";
-	r.message = psprintf("%s on %s", what, relname);
-	r.has_admin = r.has_customer = r.has_session = true;
-	r.admin_id = ctx->admin_id;
-	r.customer_id = ctx->customer_id;
-	r.session_id = ctx->session_id;
-	loginas_queue_refusal_entry(&r);
-
-	ereport(LOG,
-			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
-					", session " INT64_FORMAT ", role %s)",
-					loginas_log_text(what), loginas_log_text(relname), ctx->admin_id, ctx->customer_id,
-					ctx->session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
-			 errhidestmt(true)));
-}
-
-/*
- * An existing child row whose parent row is gone lost it in this very
- * transaction (a foreign key keeps committed children with their parents):
- * an ON DELETE / ON UPDATE CASCADE of a parent row, which its own trigger
- * already checked.  Such a row is let through; every other row must belong to
- * the impersonated customer.
- */
-static void
-check_contained(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
-				HeapTuple tuple, bool existing)
-{
-	int64		customer = 0;
-	RowOwner	owner = row_customer(entry, desc, tuple, &customer);
-
-	if (existing && owner == OWNER_PARENT_GONE)
-		return;
-	if (owner != OWNER_CUSTOMER || customer != ctx->customer_id)
-	{
-		const char *which = existing ? "existing" : "new";
-
-		log_refusal(ctx, psprintf("row %s of another customer", key_text(entry, desc, tuple)), entry->relname);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("Login as Customer session %lld may not write row %s of %s",
-						(long long) ctx->session_id, loginas_log_text(key_text(entry, desc, tuple)),
-						loginas_log_text(entry->relname)),
-				 errdetail("The %s row belongs to %s, not to the impersonated customer %lld.",
-						   which,
-						   owner == OWNER_CUSTOMER ? psprintf("customer %lld", (long long) customer) : "no customer",
-						   (long long) ctx->customer_id),
-				 errhint("An admin logged in as a customer can change only that customer's data.")));
-	}
-}
-
 static bool
 attr_changed(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, AttrNumber att)
 {
@@ -637,40 +368,6 @@ attr_changed(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, AttrNumber att)
 	if (oldnull || newnull)
 		return oldnull != newnull;
 	return !datum_image_eq(o, n, a->attbyval, a->attlen);
-}
-
-/* does the update change what ties the row to its customer? */
-static bool
-key_moved(TrackedRel *entry, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
-{
-	int			i;
-
-	if (entry->customer_att)
-		return attr_changed(desc, oldtup, newtup, entry->customer_att);
-	for (i = 0; i < entry->nfk; i++)
-		if (attr_changed(desc, oldtup, newtup, entry->fk_atts[i]))
-			return true;
-	return false;
-}
-
-static void
-refuse_protected(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
-				 HeapTuple tuple, AttrNumber att)
-{
-	const char *column = NameStr(TupleDescAttr(desc, att - 1)->attname);
-
-	log_refusal(ctx, psprintf("change of protected column \"%s\" in row %s",
-							  column, key_text(entry, desc, tuple)),
-				entry->relname);
-	/* the error's texts: escaped (the server log has them too) */
-	column = loginas_log_text(column);
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
-					column, loginas_log_text(entry->relname)),
-			 errdetail("Session %lld tried to change it in row %s.",
-					   (long long) ctx->session_id, loginas_log_text(key_text(entry, desc, tuple))),
-			 errhint("The customer must change it themselves.")));
 }
 
 static HeapTuple
@@ -744,7 +441,7 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 	move.root = entry->chain[0];
 	move.relid = RelationGetRelid(rel);
 	move.tid = oldtup->t_self;
-	move.key = MemoryContextStrdup(TopTransactionContext, key_json(entry, desc, newtup));
+	move.key = MemoryContextStrdup(TopTransactionContext, loginas_row_key(entry, desc, newtup, true));
 	move.created_null = isnull;
 	move.created = isnull ? 0 : DatumGetInt64(created);
 }
@@ -761,7 +458,6 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		moving = false;
 	Datum		created;
-	int			i;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		(TRIGGER_FIRED_AFTER(td->tg_event) && !TRIGGER_FIRED_BY_INSERT(td->tg_event)))
@@ -798,7 +494,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	}
 
 	desc = RelationGetDescr(td->tg_relation);
-	entry = get_tracked(RelationGetRelid(td->tg_relation));
+	entry = loginas_tracked_rel(RelationGetRelid(td->tg_relation));
 
 	/*
 	 * Tracking broken by ALTER TABLE: no write in a session; outside one the
@@ -823,6 +519,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 */
 	if (TRIGGER_FIRED_AFTER(td->tg_event))
 	{
+		if (ctx != NULL)
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
 		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
 			loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
@@ -835,7 +533,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		newtup = td->tg_trigtuple;
 		if (move_matches(entry) && move.stage == 2)
 		{
-			char	   *key = key_json(entry, desc, newtup);
+			char	   *key = loginas_row_key(entry, desc, newtup, true);
 
 			moving = (strcmp(key, move.key) == 0);
 			pfree(key);
@@ -899,7 +597,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	if (ctx->read_only)
 	{
-		log_refusal(ctx, "write in a read-only session", entry->relname);
+		loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id,
+								  "write in a read-only session", entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld is read-only", (long long) ctx->session_id),
@@ -909,21 +608,13 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errhint("Begin the session with read_only => false to act for the customer.")));
 	}
 
-	/* containment: the row was and stays the impersonated customer's */
+	/*
+	 * containment (containment.c): the row as the session first found it
+	 * now, the row as it is at commit later (an inserted row from the AFTER
+	 * INSERT trigger, once really inserted)
+	 */
 	if (oldtup)
-		check_contained(entry, ctx, desc, oldtup, true);
-	if (newtup && (oldtup == NULL || key_moved(entry, desc, oldtup, newtup)))
-		check_contained(entry, ctx, desc, newtup, false);
-
-	/* protected columns */
-	for (i = 0; newtup && i < entry->nprotected; i++)
-	{
-		AttrNumber	att = entry->protected_atts[i];
-
-		if (oldtup ? attr_changed(desc, oldtup, newtup, att)
-			: !heap_attisnull(newtup, att, desc))
-			refuse_protected(entry, ctx, desc, newtup, att);
-	}
+		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup);
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)
@@ -948,7 +639,7 @@ refuse_truncate(const LoginAsContext *ctx, Oid relid, const char *detail)
 	const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													 get_rel_name(relid));
 
-	log_refusal(ctx, "truncate", relname);
+	loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id, "truncate", relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not truncate %s",
@@ -988,7 +679,7 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
 static bool
-has_truncate_guard(Oid relid)
+has_trigger(Oid relid, const char *name)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	bool		found = false;
@@ -996,9 +687,22 @@ has_truncate_guard(Oid relid)
 
 	if (rel->trigdesc)
 		for (i = 0; i < rel->trigdesc->numtriggers && !found; i++)
-			found = strcmp(rel->trigdesc->triggers[i].tgname, "zz_loginas_track_truncate") == 0;
+			found = strcmp(rel->trigdesc->triggers[i].tgname, name) == 0;
 	relation_close(rel, AccessShareLock);
 	return found;
+}
+
+static bool
+has_truncate_guard(Oid relid)
+{
+	return has_trigger(relid, "zz_loginas_track_truncate");
+}
+
+/* is relid (still) tracked: does it have the row trigger? */
+bool
+loginas_relation_tracked(Oid relid)
+{
+	return get_rel_relkind(relid) != '\0' && has_trigger(relid, "zz_loginas_track_update");
 }
 
 /* refuses the truncation of relid if it or a table it is a partition of is tracked */

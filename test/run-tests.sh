@@ -11,7 +11,8 @@
 #                         the demo shop (test/demo/shop.sql) and the example's
 #                         setup.sql; one test, passed when it ends "php client: ok"
 #   packaging             test/meta-check.sh: META.json agrees with loginas.control
-# LOGINAS_ONLY_TAP=<name> (make fuzz, make memory) runs only test/t/<name>.pl.
+# LOGINAS_ONLY_TAP=<name> (make fuzz, make memory) runs only test/t/<name>.pl;
+# LOGINAS_ONLY_REGRESS=1 runs only pg_regress and isolation (a quick loop).
 # The last line of output is always "N passed, M failed"; the exit status is
 # non-zero when M > 0 or anything could not run.  KEEP_TMP=1 keeps the temp
 # dir (results/, regression.diffs, TAP logs) after stopping the cluster.
@@ -248,6 +249,7 @@ tap_env() {
 }
 
 step_tap() {
+	[[ -z ${LOGINAS_ONLY_REGRESS:-} ]] || return 0
 	STAGE=tap
 	header "TAP (prove)"
 	local files=() f name log rc counts p f_ total_p=0 total_f=0 remark=""
@@ -301,6 +303,7 @@ step_tap() {
 # setup.sql, then client.php plays the admin backend, the storefront and
 # reporting over the socket, as their login roles.  One test.
 step_php() {
+	[[ -z ${LOGINAS_ONLY_REGRESS:-} ]] || return 0
 	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=php
 	header "PHP client (docs/examples/php)"
@@ -336,6 +339,7 @@ step_php() {
 # database on our cluster; it also checks what each step did (stamps, rows,
 # log rows), so the bench cannot rot.  One test.
 step_bench_smoke() {
+	[[ -z ${LOGINAS_ONLY_REGRESS:-} ]] || return 0
 	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=bench
 	header "bench (smoke: test/bench/bench.sh --smoke --existing)"
@@ -356,6 +360,7 @@ step_bench_smoke() {
 # its own databases on our cluster; generated hash chains must pass verify_log(),
 # every pgbench append is counted, the reports' plans are captured.  One test.
 step_log_bench_smoke() {
+	[[ -z ${LOGINAS_ONLY_REGRESS:-} ]] || return 0
 	[[ -z ${LOGINAS_ONLY_TAP:-} ]] || { note "LOGINAS_ONLY_TAP set: skipped"; return 0; }
 	STAGE=log-bench
 	header "log bench (smoke: test/bench/log_bench.sh --smoke --existing)"

@@ -71,6 +71,18 @@ CREATE FUNCTION loginas._invalidate(relation regclass) RETURNS void
 CREATE FUNCTION loginas.in_session() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_in_session';
 
+-- Containment judged now, as commit judges it (src/containment.c): every row
+-- the transaction's session wrote must belong to its customer, its protected
+-- columns unchanged; raises the refusal commit would raise.  For an
+-- application that wants the error at the statement that caused it (as SET
+-- CONSTRAINTS ALL IMMEDIATE does for deferred constraints); commit judges the
+-- rows again as they are then.
+CREATE FUNCTION loginas.check_writes() RETURNS void
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_check_writes';
+
+COMMENT ON FUNCTION loginas.check_writes()
+	IS 'judge now, as commit will, that every row this transaction''s Login as Customer session wrote belongs to its customer';
+
 -- attnum of a column by name (0 when absent)
 CREATE FUNCTION loginas._attnum(p_rel regclass, p_column name) RETURNS int2
 	LANGUAGE sql STABLE

@@ -120,8 +120,9 @@ TO loginas_reporting;
 
 GRANT SELECT ON loginas.sessions TO loginas_reporting;
 
--- notes from the application, in a session
+-- notes from the application, in a session; containment judged before commit
 GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;
+GRANT EXECUTE ON FUNCTION loginas.check_writes() TO loginas_storefront, loginas_admin;
 
 GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
 
