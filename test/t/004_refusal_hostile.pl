@@ -326,8 +326,9 @@ like($e, qr/unrecognized document kind "order\\nLOG:  loginas: forged line 1"/,
 	'begin_from with a newline in its document kind is refused; the message has it escaped');
 ($o, $e) = as_role($db, 'shop_storefront', q{BEGIN; SELECT loginas.assume((SELECT session_key FROM shop.keys));
 	UPDATE shop.notes SET note_key = note_key; ROLLBACK;});
-like($e, qr/may not write row \(k1\\nLOG:  loginas: forged line 2\)/, 'a write of a row whose key has a newline is refused');
-ok($node->wait_for_log(qr/loginas: write refused: row \(k1\\nLOG:  loginas: forged line 2\) of another customer/, $log_offset),
+# (the key value is quoted and JSON-escaped, then the message escapes its backslash)
+like($e, qr/may not write row \("k1\\\\nLOG:  loginas: forged line 2"\)/, 'a write of a row whose key has a newline is refused');
+ok($node->wait_for_log(qr/loginas: write refused: row \("k1\\\\nLOG:  loginas: forged line 2"\) of another customer/, $log_offset),
 	'the tracked write\'s LOG line has the key escaped');
 my $log = substr(slurp_file($node->logfile), $log_offset);
 like($log, qr/LOG:  loginas: begin refused: unrecognized document kind "order\\nLOG:  loginas: forged line 1"/,

@@ -308,7 +308,7 @@ like($err, qr/ERROR:  42501: Login as Customer session $s_live may not write row
 ($out, $err) = $as->('shop_web', "BEGIN;
 SELECT loginas.assume(@{[ $key->('key_restored') ]});
 UPDATE shop.quote SET coupon = 'FREE' WHERE quote_id = 1;
-ROLLBACK;");
+COMMIT;");
 like($err, qr/ERROR:  42501: column "coupon" of .*quote is protected/,
 	'protected column on the restored side: refused (42501)');
 

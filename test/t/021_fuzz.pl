@@ -933,6 +933,10 @@ BEGIN
 				WHEN 11 THEN TRUNCATE shop.cart_item;
 				ELSE DELETE FROM shop.cart_item WHERE item_id = a2;
 				END CASE;
+				-- containment as commit judges it: a refused write is rolled back here
+				IF loginas.in_session() THEN
+					PERFORM loginas.check_writes();
+				END IF;
 			WHEN '.time' THEN
 				n := fz.ri(1, 7)::int;
 				fn := '.time' || n;
