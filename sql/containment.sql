@@ -10,7 +10,10 @@
 --   written, nothing refused; DO UPDATE: refused at once);
 --   a protected column changed and changed back; loginas.check_writes();
 --   refusals at COMMIT (42501, the table and the key; the transaction rolls
---   back); keys whose values hold commas and spaces print apart.
+--   back); keys whose values hold commas and spaces print apart;
+--   ownership through any key path (track_through): a row another tracked
+--   row points to, either of two ways, the first way that leads to a
+--   customer decides, a row several rows point to is no one's.
 -- At its start it enables the feature, grants "login" to the Administrators
 -- and gives Veronica's consent; at its end it drops its schema and restores
 -- the defaults.  Its session's id is 9001 (the session sequence restarted
@@ -238,6 +241,95 @@ UPDATE orm.tag SET note = 'seen' WHERE a = 'p, q' AND b = 'r';
 COMMIT;
 SELECT * FROM pg_temp.new_writes();
 SELECT "Keys" FROM loginas.customer_history(1) WHERE "Table" = 'orm.tag';
+
+------------------------------------------------------------------------------
+-- Ownership through any key path (loginas.track_through): a login row the
+-- customer row points to (Vendure: customer.userId -> user), its
+-- authentication rows (a child of it), a history entry owned by either its
+-- customer or its order, an address an order points to twice (Medusa:
+-- order.shipping_address_id and billing_address_id -> order_address)
+------------------------------------------------------------------------------
+CREATE TABLE orm.app_user (user_id int PRIMARY KEY, identifier text NOT NULL);
+CREATE TABLE orm.shopper (shopper_id int PRIMARY KEY, user_id int REFERENCES orm.app_user, name text);
+CREATE TABLE orm.auth_method (method_id int PRIMARY KEY, user_id int NOT NULL REFERENCES orm.app_user,
+	password_hash text);
+CREATE TABLE orm.history (entry_id int PRIMARY KEY, shopper_id int REFERENCES orm.shopper,
+	order_id int REFERENCES orm.orders, note text);
+CREATE TABLE orm.order_address (address_id int PRIMARY KEY, city text);
+ALTER TABLE orm.orders ADD COLUMN shipping_address_id int REFERENCES orm.order_address,
+	ADD COLUMN billing_address_id int REFERENCES orm.order_address;
+INSERT INTO orm.app_user VALUES (1, 'veronica@example.com'), (2, 'john@example.com'), (9, 'admin@shop.example');
+INSERT INTO orm.shopper VALUES (1, 1, 'Veronica'), (2, 2, 'John');
+INSERT INTO orm.auth_method VALUES (11, 1, 'hash-v'), (12, 2, 'hash-j'), (19, 9, 'hash-admin');
+INSERT INTO orm.history VALUES (101, 1, NULL, 'registered'), (102, NULL, 10, 'order placed'),
+	(201, 2, NULL, 'registered'), (202, NULL, 20, 'order placed'), (900, NULL, NULL, 'system');
+INSERT INTO orm.order_address VALUES (51, 'Austin'), (52, 'Dallas'), (61, 'Boston'), (70, 'Shared');
+UPDATE orm.orders SET shipping_address_id = 51, billing_address_id = 52 WHERE order_id = 10;
+UPDATE orm.orders SET shipping_address_id = 61, billing_address_id = 70 WHERE order_id = 20;
+INSERT INTO orm.orders (order_id, customer_id, billing_address_id) VALUES (40, 1, 70);
+SELECT loginas.track('orm.shopper', 'shopper_id');
+-- refused: no table, a table that is not tracked, no foreign key between them
+\set VERBOSITY sqlstate
+SELECT loginas.track_through('orm.app_user', ARRAY[]::regclass[]);
+SELECT loginas.track_through('orm.app_user', ARRAY['orm.auth_method'::regclass]);
+SELECT loginas.track_through('orm.app_user', ARRAY['orm.orders'::regclass]);
+\set VERBOSITY default
+SELECT loginas.track_through('orm.app_user', ARRAY['orm.orders'::regclass]);
+SELECT loginas.track_through('orm.app_user', ARRAY['orm.shopper'::regclass]);
+SELECT loginas.track('orm.auth_method', 'orm.app_user'::regclass);
+SELECT loginas.track_through('orm.history', ARRAY['orm.shopper'::regclass, 'orm.orders']);
+SELECT loginas.track_through('orm.order_address', ARRAY['orm.orders'::regclass]);
+SELECT relation, position, via, direction, columns, via_columns FROM loginas.tracked_paths;
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+-- Veronica's own login, authentication, history and addresses
+UPDATE orm.app_user SET identifier = 'vero@example.com' WHERE user_id = 1;
+UPDATE orm.auth_method SET password_hash = 'hash-v2' WHERE method_id = 11;
+UPDATE orm.history SET note = 'registered (checked)' WHERE entry_id IN (101, 102);
+INSERT INTO orm.history VALUES (103, NULL, 10, 'called the customer');
+UPDATE orm.order_address SET city = 'Austin, TX' WHERE address_id IN (51, 52);
+SAVEPOINT s;
+-- John's login, his authentication, his history, his order's address
+UPDATE orm.app_user SET identifier = 'evil@example.com' WHERE user_id = 2;
+ROLLBACK TO SAVEPOINT s;
+UPDATE orm.auth_method SET password_hash = 'forged' WHERE method_id = 12;
+ROLLBACK TO SAVEPOINT s;
+UPDATE orm.history SET note = 'x' WHERE entry_id = 202;
+ROLLBACK TO SAVEPOINT s;
+UPDATE orm.order_address SET city = 'x' WHERE address_id = 61;
+ROLLBACK TO SAVEPOINT s;
+-- no customer's: the admin's login, a system history entry, an address two
+-- customers' orders point to
+UPDATE orm.auth_method SET password_hash = 'forged' WHERE method_id = 19;
+ROLLBACK TO SAVEPOINT s;
+UPDATE orm.history SET note = 'x' WHERE entry_id = 900;
+ROLLBACK TO SAVEPOINT s;
+UPDATE orm.order_address SET city = 'x' WHERE address_id = 70;
+ROLLBACK TO SAVEPOINT s;
+-- a new history entry of John's order: refused at commit
+INSERT INTO orm.history VALUES (104, NULL, 20, 'wrong order');
+COMMIT;
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE orm.app_user SET identifier = 'vero@example.com' WHERE user_id = 1;
+UPDATE orm.auth_method SET password_hash = 'hash-v2' WHERE method_id = 11;
+UPDATE orm.order_address SET city = 'Austin, TX' WHERE address_id = 51;
+COMMIT;
+SELECT user_id, identifier FROM orm.app_user ORDER BY 1;
+SELECT method_id, password_hash FROM orm.auth_method ORDER BY 1;
+SELECT * FROM pg_temp.new_writes();
+-- untracking a table on the way leaves the tables beyond it no way to
+-- their customer: a session may not write them
+SELECT loginas.untrack('orm.order_address');
+SELECT loginas.untrack('orm.history');
+SELECT loginas.untrack('orm.auth_method');
+SELECT loginas.untrack('orm.shopper');
+SELECT relation FROM loginas.tracked_paths;
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE orm.app_user SET identifier = 'vero@example.com' WHERE user_id = 1;
+ROLLBACK;
+SELECT loginas.untrack('orm.app_user');
 
 ------------------------------------------------------------------------------
 -- Back to the defaults for the next suite

@@ -304,6 +304,8 @@ BEGIN
 	-- the DBA tracks the shop's cart
 	PERFORM loginas.track('sec.cart', 'customer_id'::pg_catalog.name);
 	PERFORM loginas.track('sec.cart_item', 'sec.cart'::pg_catalog.regclass);
+	-- the same way to the customer, as a path of track_through()
+	PERFORM loginas.track_through('sec.cart_item', ARRAY['sec.cart'::pg_catalog.regclass]);
 	PERFORM loginas.protect('sec.cart', 'coupon');
 	-- the admin backend sets up
 	SET LOCAL ROLE sec_backend;

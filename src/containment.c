@@ -172,82 +172,55 @@ datum_to_int64(Datum d, Oid type)
 }
 
 /*
- * values: the customer column's value (one), or a child's foreign key
- * (entry->nfk values), as the row holds them
+ * One route up from a row: its lookups in turn, each read as its table's
+ * owner (as PostgreSQL checks a foreign key): whatever that owner defined on
+ * its table -- index expressions, statistics, checks, casts -- runs with the
+ * owner's own rights, never loginas'.  A security-restricted operation, with
+ * the owner's FORCE ROW LEVEL SECURITY not applied: the row is read whatever
+ * policies say.  Each lookup's row gives the next one's parameters, the last
+ * one's the customer id.
  */
 static RowOwner
-owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int64 *customer)
+follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalues, int64 *customer)
 {
-	Datum		values[MAX_TRACK_ATTS];
 	char		nulls[MAX_TRACK_ATTS];
-	Oid			types[MAX_TRACK_ATTS];
-	int			nvalues = entry->nfk;
-	bool		isnull = false;
-	int			level,
+	int			first = entry->routes[route].first;
+	int			last = first + entry->routes[route].nlookups - 1;
+	int			l,
 				i;
 
-	if (entry->customer_att)
-	{
-		if (row_nulls[0])
-			return OWNER_NONE;
-		*customer = datum_to_int64(row_values[0], entry->customer_type);
-		return OWNER_CUSTOMER;
-	}
-	for (i = 0; i < entry->nfk; i++)
-	{
-		if (row_nulls[i])
-			return OWNER_NONE;	/* no parent, so no customer */
-		values[i] = row_values[i];
-		nulls[i] = ' ';
-		types[i] = entry->fk_types[i];
-	}
-
-	/*
-	 * Up the chain, one parent at a time, each read as its table's owner (as
-	 * PostgreSQL checks a foreign key): whatever that owner defined on its
-	 * table -- index expressions, statistics, checks, casts -- runs with the
-	 * owner's own rights, never loginas'.  A security-restricted operation,
-	 * with the owner's FORCE ROW LEVEL SECURITY not applied: the row is read
-	 * whatever policies say.
-	 */
-	for (level = 0; level < entry->nlevels; level++)
+	memset(nulls, ' ', sizeof(nulls));
+	for (l = first; l <= last; l++)
 	{
 		LoginAsOwnerState owner;
-		bool		last = (level == entry->nlevels - 1);
+		uint64		found;
+		bool		isnull = false;
 		int			rc;
-		bool		found;
 
-		loginas_as_table_owner_begin(&owner, entry->level_owner[level]);
+		loginas_as_table_owner_begin(&owner, entry->lookup_owner[l]);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "loginas: SPI_connect failed");
-		if (entry->level_plan[level] == NULL)
+		if (entry->lookup_plan[l] == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(entry->level_sql[level], nvalues, types);
+			SPIPlanPtr	plan = SPI_prepare(entry->lookup_sql[l], nvalues, types);
 
 			if (plan == NULL)
-				elog(ERROR, "loginas: could not prepare the parent lookup of %s: %s",
+				elog(ERROR, "loginas: could not prepare a lookup of the customer of %s: %s",
 					 entry->relname, SPI_result_code_string(SPI_result));
 			if (SPI_keepplan(plan) != 0)
-				elog(ERROR, "loginas: could not keep the parent lookup of %s", entry->relname);
-			entry->level_plan[level] = plan;
+				elog(ERROR, "loginas: could not keep a lookup of the customer of %s", entry->relname);
+			entry->lookup_plan[l] = plan;
 		}
-		rc = SPI_execute_plan(entry->level_plan[level], values, nulls, false, 1);
+		rc = SPI_execute_plan(entry->lookup_plan[l], values, nulls, false, 2);
 		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "loginas: parent lookup of %s failed: %s", entry->relname,
+			elog(ERROR, "loginas: a lookup of the customer of %s failed: %s", entry->relname,
 				 SPI_result_code_string(rc));
-		found = (SPI_processed == 1);
-		if (found && last)
+		found = SPI_processed;
+		if (found == 1)
 		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-				*customer = DatumGetInt64(d);
-		}
-		else if (found)
-		{
-			/* this parent's foreign key: the next lookup's parameters */
 			TupleDesc	td = SPI_tuptable->tupdesc;
 
+			/* the next lookup's parameters, or at the end the customer id */
 			nvalues = Min(td->natts, MAX_TRACK_ATTS);
 			for (i = 0; i < nvalues && !isnull; i++)
 			{
@@ -261,14 +234,59 @@ owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int6
 		}
 		SPI_finish();
 		loginas_as_owner_end(&owner);
-		if (!found)
-			return OWNER_PARENT_GONE;
-		if (isnull)
-			return OWNER_NONE;	/* a parent that belongs to no customer */
-		if (last)
-			return OWNER_CUSTOMER;
+		if (found == 0)
+			return entry->lookup_referrer[l] ? OWNER_NONE : OWNER_PARENT_GONE;
+		if (found > 1 || isnull)
+			return OWNER_NONE;	/* several rows refer to it, or one of no one's */
 	}
-	return OWNER_PARENT_GONE;
+	*customer = DatumGetInt64(values[0]);
+	return OWNER_CUSTOMER;
+}
+
+/*
+ * values: the row's owner columns (entry->owner_atts), as the row holds
+ * them.  A customer column decides; otherwise the first route that leads to
+ * a customer does.  None does: the row is no one's -- or, when a parent row
+ * its foreign key names was not found, "parent gone".
+ */
+static RowOwner
+owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int64 *customer)
+{
+	RowOwner	result = OWNER_NONE;
+	int			r,
+				i;
+
+	if (entry->customer_att)
+	{
+		if (row_nulls[0])
+			return OWNER_NONE;
+		*customer = datum_to_int64(row_values[0], entry->customer_type);
+		return OWNER_CUSTOMER;
+	}
+	for (r = 0; r < entry->nroutes; r++)
+	{
+		Datum		values[MAX_TRACK_ATTS];
+		Oid			types[MAX_TRACK_ATTS];
+		bool		complete = true;
+		RowOwner	o;
+
+		for (i = 0; i < entry->routes[r].nparams && complete; i++)
+		{
+			int			k = entry->routes[r].params[i];
+
+			complete = !row_nulls[k];
+			values[i] = row_values[k];
+			types[i] = entry->owner_types[k];
+		}
+		if (!complete)
+			continue;			/* no row to follow this way */
+		o = follow_route(entry, r, values, types, entry->routes[r].nparams, customer);
+		if (o == OWNER_CUSTOMER)
+			return o;
+		if (o == OWNER_PARENT_GONE)
+			result = o;
+	}
+	return result;
 }
 
 static RowOwner
@@ -278,11 +296,8 @@ owner_of_tuple(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *custom
 	bool		nulls[MAX_TRACK_ATTS];
 	int			i;
 
-	if (entry->customer_att)
-		values[0] = heap_getattr(tuple, entry->customer_att, desc, &nulls[0]);
-	else
-		for (i = 0; i < entry->nfk; i++)
-			values[i] = heap_getattr(tuple, entry->fk_atts[i], desc, &nulls[i]);
+	for (i = 0; i < entry->nowner; i++)
+		values[i] = heap_getattr(tuple, entry->owner_atts[i], desc, &nulls[i]);
 	return owner_of(entry, values, nulls, customer);
 }
 
@@ -561,10 +576,8 @@ prepare_final(TrackedRel *entry)
 #define COLNAME(att) quote_identifier(NameStr(TupleDescAttr(desc, (att) - 1)->attname))
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	if (entry->customer_att)
-		appendStringInfo(&sql, "t.%s", COLNAME(entry->customer_att)), n++;
-	for (i = 0; !entry->customer_att && i < entry->nfk; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->fk_atts[i]));
+	for (i = 0; i < entry->nowner; i++)
+		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
 	for (i = 0; i < entry->nprotected; i++)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->protected_atts[i]));
 	appendStringInfo(&sql, " FROM %s%s t WHERE ",
@@ -660,7 +673,7 @@ judge_row(TouchedRow *row)
 static void
 judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *values, bool *nulls)
 {
-	int			nowner = entry->customer_att ? 1 : entry->nfk;
+	int			nowner = entry->nowner;
 	int64		customer = 0;
 	RowOwner	whose;
 	int			i;

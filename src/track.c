@@ -107,16 +107,18 @@ free_entry_contents(TrackedRel *entry)
 {
 	int			i;
 
-	for (i = 0; i < entry->nlevels; i++)
+	for (i = 0; i < entry->nlookups; i++)
 	{
-		if (entry->level_plan[i])
-			SPI_freeplan(entry->level_plan[i]);
-		if (entry->level_sql[i])
-			pfree(entry->level_sql[i]);
-		entry->level_plan[i] = NULL;
-		entry->level_sql[i] = NULL;
+		if (entry->lookup_plan[i])
+			SPI_freeplan(entry->lookup_plan[i]);
+		if (entry->lookup_sql[i])
+			pfree(entry->lookup_sql[i]);
+		entry->lookup_plan[i] = NULL;
+		entry->lookup_sql[i] = NULL;
 	}
-	entry->nlevels = 0;
+	entry->nlookups = 0;
+	entry->nroutes = 0;
+	entry->nowner = 0;
 	if (entry->final_plan)
 		SPI_freeplan(entry->final_plan);
 	entry->final_plan = NULL;
@@ -149,6 +151,164 @@ copy_attnums(Datum arr, AttrNumber *out, const char *what)
 	for (i = 0; i < n; i++)
 		out[i] = DatumGetInt16(elems[i]);
 	return n;
+}
+
+/* the elements of a one-dimensional array of a fixed-size type, no NULLs */
+static int
+array_elems(Datum arr, Oid type, Datum **elems)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	bool	   *nulls;
+	int			n;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(arr), type, typlen, typbyval, typalign, elems, &nulls, &n);
+	return n;
+}
+
+static Oid
+owner_of_relation(Oid relid)
+{
+	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(reltup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+	return owner;
+}
+
+/* the column attnum of the row as an owner column: its index, added once */
+static int
+owner_index(TrackedRel *entry, TupleDesc rdesc, AttrNumber attnum)
+{
+	int			i;
+
+	for (i = 0; i < entry->nowner; i++)
+		if (entry->owner_atts[i] == attnum)
+			return i;
+	if (entry->nowner >= MAX_TRACK_ATTS || attnum <= 0 || attnum > rdesc->natts)
+		elog(ERROR, "loginas: too many or unknown columns on the way from %s to its customer", entry->relname);
+	entry->owner_atts[i] = attnum;
+	entry->owner_types[i] = TupleDescAttr(rdesc, attnum - 1)->atttypid;
+	/* loginas._track_info() refuses a key of a type the shop made */
+	if (entry->owner_types[i] >= FirstNormalObjectId)
+		elog(ERROR, "loginas: column %d of %s on the way to its customer has a type that is not built-in",
+			 attnum, entry->relname);
+	return entry->nowner++;
+}
+
+static void
+add_lookup(TrackedRel *entry, const char *sql, Oid owner, bool referrer)
+{
+	if (entry->nlookups >= MAX_TRACK_LOOKUPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("loginas follows at most %d lookups from a row of %s to its customer",
+						MAX_TRACK_LOOKUPS, entry->relname)));
+	entry->lookup_sql[entry->nlookups] = MemoryContextStrdup(tracked_cxt, sql);
+	entry->lookup_owner[entry->nlookups] = owner;
+	entry->lookup_referrer[entry->nlookups] = referrer;
+	entry->lookup_plan[entry->nlookups] = NULL;
+	entry->nlookups++;
+}
+
+/*
+ * The routes of a row without a customer column (loginas._track_info's
+ * route_* columns), or of the SQL of an older version: 1.2's one route up
+ * the parents (fk_attnums, parent_lookups), 1.0's and 1.1's one query over
+ * the whole chain, run as the tracked table's owner until ALTER EXTENSION
+ * loginas UPDATE (never as loginas' owner).
+ */
+static void
+fill_routes(TrackedRel *entry, HeapTuple tup, TupleDesc desc)
+{
+	Relation	rel = RelationIdGetRelation(entry->relid);
+	TupleDesc	rdesc = RelationGetDescr(rel);
+	bool		isnull;
+	Datum	   *elems;
+	int			i,
+				r,
+				n;
+
+	entry->nowner = entry->nroutes = entry->nlookups = 0;
+	if (desc->natts >= 20)
+	{
+		Datum	   *attnums,
+				   *nattnums,
+				   *lookups,
+				   *relations,
+				   *referrers,
+				   *nlookups;
+		int			nroutes,
+					a = 0,
+					l = 0;
+		bool	   *nulls;
+
+		(void) array_elems(SPI_getbinval(tup, desc, 15, &isnull), INT2OID, &attnums);
+		nroutes = array_elems(SPI_getbinval(tup, desc, 16, &isnull), INT4OID, &nattnums);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 17, &isnull)), TEXTOID, -1, false,
+						  TYPALIGN_INT, &lookups, &nulls, &n);
+		(void) array_elems(SPI_getbinval(tup, desc, 18, &isnull), OIDOID, &relations);
+		(void) array_elems(SPI_getbinval(tup, desc, 19, &isnull), BOOLOID, &referrers);
+		(void) array_elems(SPI_getbinval(tup, desc, 20, &isnull), INT4OID, &nlookups);
+		if (nroutes > MAX_TRACK_ROUTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("loginas follows at most %d ways from a row of %s to its customer",
+							MAX_TRACK_ROUTES, entry->relname)));
+		for (r = 0; r < nroutes; r++)
+		{
+			entry->routes[r].nparams = DatumGetInt32(nattnums[r]);
+			if (entry->routes[r].nparams > MAX_TRACK_ATTS)
+				elog(ERROR, "loginas: a way from %s to its customer starts from too many columns", entry->relname);
+			for (i = 0; i < entry->routes[r].nparams; i++)
+				entry->routes[r].params[i] = owner_index(entry, rdesc, DatumGetInt16(attnums[a++]));
+			entry->routes[r].first = entry->nlookups;
+			entry->routes[r].nlookups = DatumGetInt32(nlookups[r]);
+			for (i = 0; i < entry->routes[r].nlookups; i++, l++)
+			{
+				if (l >= n)
+					elog(ERROR, "loginas: the lookups of %s do not match its routes", entry->relname);
+				add_lookup(entry, TextDatumGetCString(lookups[l]),
+						   owner_of_relation(DatumGetObjectId(relations[l])), DatumGetBool(referrers[l]));
+			}
+		}
+		entry->nroutes = nroutes;
+	}
+	else
+	{
+		/* one route: the foreign key to the parent, then up the parents */
+		Datum		d = SPI_getbinval(tup, desc, 8, &isnull);
+		AttrNumber	fk[MAX_TRACK_ATTS];
+		int			nfk = isnull ? 0 : copy_attnums(d, fk, "foreign key");
+
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		if (nfk > 0 && !isnull)
+		{
+			entry->routes[0].nparams = nfk;
+			for (i = 0; i < nfk; i++)
+				entry->routes[0].params[i] = owner_index(entry, rdesc, fk[i]);
+			entry->routes[0].first = 0;
+			if (SPI_gettypeid(desc, 9) == TEXTOID)
+				add_lookup(entry, TextDatumGetCString(d), rel->rd_rel->relowner, false);
+			else
+			{
+				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, NULL, &n);
+				if (n != entry->nchain - 1)
+					elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
+				for (i = 0; i < n; i++)
+					add_lookup(entry, TextDatumGetCString(elems[i]), owner_of_relation(entry->chain[i + 1]), false);
+			}
+			entry->routes[0].nlookups = entry->nlookups;
+			entry->nroutes = 1;
+		}
+	}
+	RelationClose(rel);
 }
 
 static void
@@ -224,78 +384,32 @@ fill_entry(TrackedRel *entry)
 	for (int k = 0; k < entry->npk; k++)
 		entry->pk_types[k] = get_atttype(entry->relid, entry->pk_atts[k]);
 	entry->nprotected = copy_attnums(SPI_getbinval(tup, desc, 7, &isnull), entry->protected_atts, "protected");
-	d = SPI_getbinval(tup, desc, 8, &isnull);
-	entry->nfk = isnull ? 0 : copy_attnums(d, entry->fk_atts, "foreign key");
 	entry->nchain = 0;
 	d = SPI_getbinval(tup, desc, 10, &isnull);
 	if (!isnull)
 	{
-		ArrayType  *a = DatumGetArrayTypeP(d);
 		Datum	   *elems;
-		bool	   *nulls;
 		int			n,
 					i;
 
-		deconstruct_array(a, OIDOID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-		for (i = 0; i < n && i < MAX_TRACK_ATTS; i++)
+		n = array_elems(d, OIDOID, &elems);
+		if (n > MAX_TRACK_CHAIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("loginas follows at most %d tables from a row of %s to its customer",
+							MAX_TRACK_CHAIN, entry->relname)));
+		for (i = 0; i < n; i++)
 			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
 	}
 
-	d = SPI_getbinval(tup, desc, 9, &isnull);
-	if (!isnull && entry->nfk > 0 && entry->problem == NULL)
+	if (entry->problem == NULL && entry->customer_att)
 	{
-		Relation	rel = RelationIdGetRelation(entry->relid);
-		TupleDesc	rdesc = RelationGetDescr(rel);
-		Oid			child_owner = rel->rd_rel->relowner;
-		int			i;
-
-		for (i = 0; i < entry->nfk; i++)
-		{
-			entry->fk_types[i] = TupleDescAttr(rdesc, entry->fk_atts[i] - 1)->atttypid;
-			/* loginas._track_info() refuses a key of a type the shop made */
-			if (entry->fk_types[i] >= FirstNormalObjectId)
-				elog(ERROR, "loginas: foreign key column %d of %s has a type that is not built-in",
-					 entry->fk_atts[i], entry->relname);
-		}
-		RelationClose(rel);
-
-		if (SPI_gettypeid(desc, 9) == TEXTOID)
-		{
-			/*
-			 * The SQL of 1.0 or 1.1 (this library before ALTER EXTENSION
-			 * loginas UPDATE): one query over the whole chain.  Until the
-			 * update it runs as the tracked table's owner, never as
-			 * loginas' owner.
-			 */
-			entry->level_owner[0] = child_owner;
-			entry->level_sql[0] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(d));
-			entry->level_plan[0] = NULL;
-			entry->nlevels = 1;
-		}
-		else
-		{
-			ArrayType  *a = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n;
-
-			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-			if (n != entry->nchain - 1 || n > MAX_TRACK_ATTS)
-				elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
-			for (i = 0; i < n; i++)
-			{
-				HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(entry->chain[i + 1]));
-
-				if (!HeapTupleIsValid(reltup))
-					elog(ERROR, "cache lookup failed for relation %u", entry->chain[i + 1]);
-				entry->level_owner[i] = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-				ReleaseSysCache(reltup);
-				entry->level_sql[i] = MemoryContextStrdup(tracked_cxt, TextDatumGetCString(elems[i]));
-				entry->level_plan[i] = NULL;
-			}
-			entry->nlevels = n;
-		}
+		entry->nowner = 1;
+		entry->owner_atts[0] = entry->customer_att;
+		entry->owner_types[0] = entry->customer_type;
 	}
+	else if (entry->problem == NULL)
+		fill_routes(entry, tup, desc);
 	SPI_finish();
 	loginas_as_owner_end(&owner);
 }

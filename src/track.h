@@ -15,6 +15,9 @@
 #include "loginas.h"
 
 #define MAX_TRACK_ATTS 32
+#define MAX_TRACK_ROUTES 16
+#define MAX_TRACK_LOOKUPS 64
+#define MAX_TRACK_CHAIN 64
 
 typedef struct TrackedRel
 {
@@ -30,25 +33,40 @@ typedef struct TrackedRel
 	Oid			pk_types[MAX_TRACK_ATTS];
 	int			nprotected;
 	AttrNumber	protected_atts[MAX_TRACK_ATTS];
-	int			nfk;
-	AttrNumber	fk_atts[MAX_TRACK_ATTS];
-	Oid			fk_types[MAX_TRACK_ATTS];
-	int			nchain;			/* the tracked table, then its parents */
-	Oid			chain[MAX_TRACK_ATTS];
+	int			nchain;			/* the tracked table, then every table on its routes */
+	Oid			chain[MAX_TRACK_CHAIN];
 
 	/*
-	 * child: one lookup per parent on the chain, chain[level + 1], run as
-	 * that table's owner: its foreign key to the next parent, or at the top
-	 * the customer id; prepared on first use
+	 * the row's columns that tie it to its customer: its customer column, or
+	 * the columns its routes start from (without repeats)
 	 */
-	int			nlevels;
-	char	   *level_sql[MAX_TRACK_ATTS];
-	Oid			level_owner[MAX_TRACK_ATTS];
-	SPIPlanPtr	level_plan[MAX_TRACK_ATTS];
+	int			nowner;
+	AttrNumber	owner_atts[MAX_TRACK_ATTS];
+	Oid			owner_types[MAX_TRACK_ATTS];
 
 	/*
-	 * the row as it is at commit, by its key (containment.c): its customer
-	 * column or foreign key, then its protected columns; read from the
+	 * a row without a customer column reaches it by routes, tried in order:
+	 * each starts from some of the owner columns (indexes into owner_atts)
+	 * and runs lookups first .. first + nlookups - 1, each as the owner of
+	 * the table it reads, prepared on first use
+	 */
+	int			nroutes;
+	struct
+	{
+		int			nparams;
+		int			params[MAX_TRACK_ATTS];
+		int			first;
+		int			nlookups;
+	}			routes[MAX_TRACK_ROUTES];
+	int			nlookups;
+	char	   *lookup_sql[MAX_TRACK_LOOKUPS];
+	Oid			lookup_owner[MAX_TRACK_LOOKUPS];
+	bool		lookup_referrer[MAX_TRACK_LOOKUPS];	/* none found: not "parent gone" */
+	SPIPlanPtr	lookup_plan[MAX_TRACK_LOOKUPS];
+
+	/*
+	 * the row as it is at commit, by its key (containment.c): its owner
+	 * columns, then its protected columns; read from the
 	 * tracked table (chain[0]) as that table's owner; prepared on first use
 	 */
 	Oid			final_owner;

@@ -36,6 +36,7 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.owner_path', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
@@ -124,7 +125,7 @@ GRANT SELECT ON loginas.sessions TO loginas_reporting;
 GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, loginas_admin;
 GRANT EXECUTE ON FUNCTION loginas.check_writes() TO loginas_storefront, loginas_admin;
 
-GRANT SELECT ON loginas.tracked_tables TO loginas_admin;
+GRANT SELECT ON loginas.tracked_tables, loginas.tracked_paths TO loginas_admin;
 
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
