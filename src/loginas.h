@@ -112,7 +112,8 @@ extern void loginas_worker_session_settings(const char *application_name, int st
 extern char *loginas_log_text(const char *s);
 extern void loginas_caller_context_only(void);
 
-/* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
+/* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb;
+ * the rows of one admin or customer combined, ambiguous rows refused (21000) */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
 extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
 								 char **username, char **email);
