@@ -191,6 +191,20 @@ SELECT * FROM loginas.begin_from(30, 'order', 900);
 SELECT store_id FROM loginas.begin_from(30, 'order', 901, store_id => 3);
 SELECT source FROM loginas.session WHERE session_id > :s0 ORDER BY session_id DESC LIMIT 1;
 
+-- rows that come to disagree do not keep a session from ending: its end is logged without the
+-- name the rows disagree on (the ids are)
+SELECT max(log_id) AS log1 FROM loginas.action_log \gset
+UPDATE mr.administrator SET identifier = 'ria2' WHERE id = 30;
+CREATE OR REPLACE VIEW mr.admins AS
+  SELECT a.id AS admin_id, CASE WHEN r.role = 'Support' THEN 'ria' ELSE a.identifier END AS username,
+         a.name AS display_name, a.active AND COALESCE(r.active, true) AS is_active, r.role
+    FROM mr.administrator a LEFT JOIN mr.administrator_role r ON r.administrator_id = a.id;
+SELECT loginas.permitted(30, 'login');
+\echo :LAST_ERROR_SQLSTATE
+SELECT loginas.end_admin(30) AS ended;
+SELECT action, admin_id, admin_username, customer_id, customer_email, details->>'end_reason' AS end_reason
+  FROM loginas.action_log WHERE log_id > :log1 ORDER BY log_id;
+
 --------------------------------------------------------------------------------
 -- clean up: setup's bindings, no grant, consent, setting or live session
 --------------------------------------------------------------------------------
