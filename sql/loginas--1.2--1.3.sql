@@ -13,7 +13,9 @@
 --   * keys are printed unambiguously;
 --   * a table reaches its customer through any foreign key path
 --     (loginas.track_through: its own foreign keys to tracked tables, or
---     theirs to it; the first way that leads to a customer decides).
+--     theirs to it; the first way that leads to a customer decides);
+--   * bindings with several rows per admin (a row per role) and per
+--     customer (a row per website or store view); guests refused.
 
 \echo Use "ALTER EXTENSION loginas UPDATE TO '1.3'" to load this file. \quit
 
@@ -412,3 +414,609 @@ REVOKE ALL ON loginas.owner_path, loginas.tracked_paths FROM PUBLIC;
 REVOKE ALL ON FUNCTION loginas._track_info(oid), loginas._owner_paths(regclass),
 	loginas._owner_routes(regclass, int), loginas.track_through(regclass, regclass[], name, name) FROM PUBLIC;
 GRANT SELECT ON loginas.tracked_paths TO loginas_admin;
+
+-- ---------------------------------------------------------------------------
+-- Bindings with several rows per admin and per customer; guests.
+--   * binding_column: is_optional (the customers binding's optional is_guest)
+--     and combine (how the rows of one admin -- a row per role -- or of one
+--     customer -- a row per website or store view -- combine into one
+--     record); loginas.bindings lists optional_columns;
+--   * _lookup reads through _bound_lookup: the rows of one key combined,
+--     21000 for ambiguous rows (a second store view or document with one key,
+--     rows of one admin or customer that disagree on username, email or
+--     display_name); _store_views refuses a store_id on two rows;
+--   * an admin may use a resource when any of their roles has it (_roles,
+--     _roles_have, _roles_lack: _evaluate, permitted, revoke, _check_viewer);
+--   * a store view of any of the customer's websites may be chosen
+--     (_resolve_store, store_choices);
+--   * a guest (is_guest) is refused (_evaluate, 55000).
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.binding_column
+	ADD COLUMN is_optional boolean NOT NULL DEFAULT false,
+	ADD COLUMN combine text CHECK (combine IN ('same', 'all', 'any', 'set'));
+UPDATE loginas.binding_column AS c SET combine = v.combine
+  FROM (VALUES ('customers', 'email', 'same'), ('customers', 'display_name', 'same'),
+			   ('customers', 'is_active', 'all'), ('customers', 'website_id', 'set'),
+			   ('customers', 'store_id', 'set'),
+			   ('admins', 'username', 'same'), ('admins', 'display_name', 'same'),
+			   ('admins', 'is_active', 'all'), ('admins', 'role', 'set')) AS v(kind, column_name, combine)
+ WHERE c.kind OPERATOR(pg_catalog.=) v.kind AND c.column_name OPERATOR(pg_catalog.=) v.column_name;
+INSERT INTO loginas.binding_column (kind, column_name, type_class, is_key, position, is_optional, combine)
+VALUES ('customers', 'is_guest', 'bool', false, 7, true, 'any');
+
+CREATE OR REPLACE VIEW loginas.bindings AS
+	SELECT k.kind,
+		   CASE WHEN cl.oid IS NOT NULL THEN b.relation END AS relation,
+		   CASE WHEN b.relation IS NULL THEN 'unbound'
+				WHEN cl.oid IS NULL THEN 'dropped'
+				ELSE 'bound' END AS status,
+		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
+			  FROM loginas.binding_column c
+			 WHERE c.kind OPERATOR(pg_catalog.=) k.kind AND NOT c.is_optional) AS required_columns,
+		   b.bound_at,
+		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
+			  FROM loginas.binding_column c
+			 WHERE c.kind OPERATOR(pg_catalog.=) k.kind AND c.is_optional) AS optional_columns
+	  FROM (SELECT DISTINCT kind FROM loginas.binding_column) k
+	  LEFT JOIN loginas.binding b USING (kind)
+	  LEFT JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) b.relation
+	 ORDER BY k.kind;
+
+CREATE OR REPLACE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('SELECT %s FROM %s',
+			   pg_catalog.string_agg(
+				   CASE WHEN c.is_optional AND NOT EXISTS (
+							SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel
+							   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
+											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+				   END, ', ' ORDER BY c.position),
+			   p_rel)
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN NOT pg_catalog.bool_or(c.combine IS NOT NULL) THEN
+		pg_catalog.format(
+			'SELECT pg_catalog.jsonb_agg(t) OPERATOR(pg_catalog.->) 0,'
+			' CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 THEN %L END'
+			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 2) t',
+			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name)
+	ELSE
+		pg_catalog.format(
+			'SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN pg_catalog.jsonb_build_object(%s) END,'
+			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1) t',
+			pg_catalog.string_agg(
+				pg_catalog.format('%L, ', c.column_name) OPERATOR(pg_catalog.||)
+				CASE c.combine
+					 WHEN 'all' THEN pg_catalog.format('pg_catalog.bool_and(COALESCE(t.%I, false))', c.column_name)
+					 WHEN 'any' THEN pg_catalog.format('pg_catalog.bool_or(COALESCE(t.%I, false))', c.column_name)
+					 WHEN 'set' THEN pg_catalog.format(
+						'COALESCE(pg_catalog.jsonb_agg(DISTINCT t.%1$I ORDER BY t.%1$I) FILTER (WHERE t.%1$I IS NOT NULL),'
+						' ''[]''::pg_catalog.jsonb)', c.column_name)
+					 ELSE pg_catalog.format('pg_catalog.min(t.%I)', c.column_name)	-- the key, or 'same'
+				END, ', ' ORDER BY c.position),
+			COALESCE('CASE ' OPERATOR(pg_catalog.||)
+				pg_catalog.string_agg(
+					pg_catalog.format('WHEN pg_catalog.count(DISTINCT t.%1$I) OPERATOR(pg_catalog.+)'
+									  ' pg_catalog.max(CASE WHEN t.%1$I IS NULL THEN 1 ELSE 0 END)'
+									  ' OPERATOR(pg_catalog.>) 1 THEN %2$L', c.column_name, c.column_name),
+					' ' ORDER BY c.position) FILTER (WHERE c.combine OPERATOR(pg_catalog.=) 'same')
+				OPERATOR(pg_catalog.||) ' END', 'NULL::pg_catalog.text'),
+			loginas._bound_select(p_kind, p_rel), k.column_name)
+	END
+	  FROM loginas.binding_column c
+	  JOIN loginas.binding_column k ON k.kind OPERATOR(pg_catalog.=) c.kind AND k.is_key
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+	 GROUP BY k.column_name
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._store_views()
+	RETURNS SETOF jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel regclass := loginas._bound_relation('store_views');
+	r jsonb;
+BEGIN
+	r := loginas._read_bound(
+		pg_catalog.format('SELECT pg_catalog.jsonb_build_object('
+						  '''rows'', pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.-) ''n''),'
+						  ' ''duplicate'', pg_catalog.min(t.store_id) FILTER (WHERE t.n OPERATOR(pg_catalog.>) 1))'
+						  ' FROM (SELECT s.*, pg_catalog.count(*) OVER (PARTITION BY s.store_id) AS n FROM (%s) s) t',
+						  loginas._bound_select('store_views', rel)),
+		NULL, rel);
+	IF r OPERATOR(pg_catalog.->) 'duplicate' OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb THEN
+		PERFORM loginas._raise('21000',
+			pg_catalog.format('more than one row of the "store_views" binding has store_id %s',
+							  r OPERATOR(pg_catalog.->>) 'duplicate'),
+			pg_catalog.format('Relation %s is bound as "store_views", which has one row per store_id.', rel),
+			'Fix the view (or table) bound as "store_views" so that store_id is unique.');
+	END IF;
+	RETURN QUERY SELECT pg_catalog.jsonb_array_elements(r OPERATOR(pg_catalog.->) 'rows')
+				  WHERE r OPERATOR(pg_catalog.->) 'rows' OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	relkind "char";
+	relnsp oid;
+	atttype oid;
+	ok boolean;
+BEGIN
+	PERFORM loginas._require_writable('loginas.bind()');
+	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
+			pg_catalog.format('Valid kinds are: %s.',
+				(SELECT pg_catalog.string_agg(DISTINCT bc.kind, ', ') FROM loginas.binding_column bc)));
+	END IF;
+	IF bind.relation IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
+	END IF;
+
+	SELECT cl.relkind, cl.relnamespace INTO relkind, relnsp
+	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
+	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		PERFORM loginas._refuse(NULL, '42809',
+			pg_catalog.format('"%s" is not a table or view', bind.relation));
+	END IF;
+	-- loginas reads bound relations as loginas_reader (see _read_bound): the
+	-- shop decides what it may read by granting it, explicitly
+	IF NOT pg_catalog.has_schema_privilege('loginas_reader', relnsp, 'USAGE') THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			pg_catalog.format('role "loginas_reader" has no access to schema %s', pg_catalog.quote_ident(relnsp::regnamespace::text)),
+			'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
+	END IF;
+
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional FROM loginas.binding_column bc
+			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
+	LOOP
+		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
+		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND AND c.is_optional THEN
+			CONTINUE;		-- an optional column the relation lacks is read as NULL
+		END IF;
+		IF NOT FOUND THEN
+			PERFORM loginas._refuse(NULL, '42703',
+				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
+				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
+					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
+					   FROM loginas.binding_column bc
+					  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind AND NOT bc.is_optional)));
+		END IF;
+		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
+			PERFORM loginas._refuse(NULL, '42501',
+				pg_catalog.format('role "loginas_reader" cannot read column "%s" of relation "%s"', c.column_name, bind.relation),
+				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
+		END IF;
+		ok := CASE c.type_class
+				WHEN 'id' THEN atttype IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
+											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
+			  END;
+		IF NOT ok THEN
+			PERFORM loginas._refuse(NULL, '42804',
+				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
+								  pg_catalog.format_type(atttype, NULL)),
+				pg_catalog.format('Column "%s" must be %s.', c.column_name,
+					CASE c.type_class WHEN 'id' THEN 'an integer (smallint, integer or bigint)'
+									  WHEN 'text' THEN 'text (text, varchar, char or name)'
+									  ELSE 'boolean' END),
+				'Cast it in a view over the table and bind the view.');
+		END IF;
+	END LOOP;
+
+	PERFORM loginas._check_by_admin(by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin)
+	VALUES (bind.kind, bind.relation, by_admin)
+	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
+	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+	PERFORM loginas._invalidate('loginas.binding');
+	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._roles(p_admin jsonb) RETURNS text[]
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_admin OPERATOR(pg_catalog.->) 'role'))
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._roles_have(p_admin jsonb, p_resource text) RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM loginas.role_resource rr
+					WHERE rr.role OPERATOR(pg_catalog.=) ANY (loginas._roles(p_admin))
+					  AND rr.resource OPERATOR(pg_catalog.=) p_resource)
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._roles_lack(p_admin jsonb, p_resource text, p_label text,
+									OUT detail text, OUT hint text)
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.cardinality(r.roles) OPERATOR(pg_catalog.<=) 1
+				THEN pg_catalog.format('Role "%s" does not have the "%s" resource.', r.roles[1], p_label)
+				ELSE pg_catalog.format('None of the roles %s has the "%s" resource.',
+					(SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', x), ', ' ORDER BY o)
+					   FROM pg_catalog.unnest(r.roles) WITH ORDINALITY AS u(x, o)), p_label) END,
+		   CASE WHEN pg_catalog.cardinality(r.roles) OPERATOR(pg_catalog.<=) 1
+				THEN pg_catalog.format('Grant it with loginas.grant(%L, %L).', r.roles[1], p_resource)
+				ELSE pg_catalog.format('Grant it to one of them with loginas.grant(%L, %L).', r.roles[1], p_resource) END
+	  FROM (SELECT loginas._roles(p_admin) AS roles) r
+$$;
+
+CREATE OR REPLACE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	a jsonb;
+BEGIN
+	PERFORM loginas._require_writable('loginas.revoke()');
+	PERFORM loginas._check_resource(resource);
+	PERFORM loginas._check_by_admin(by_admin);
+	DELETE FROM loginas.role_resource rr
+	 WHERE rr.role OPERATOR(pg_catalog.=) "revoke".role AND rr.resource OPERATOR(pg_catalog.=) "revoke".resource;
+	IF NOT FOUND THEN
+		RETURN false;		-- was not granted
+	END IF;
+	PERFORM loginas._log('permission_revoked', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource));
+	-- the role's admins lose their live tickets and sessions, unless another
+	-- of their roles has the resource
+	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
+		FOR s IN SELECT ls.session_id, ls.admin_id FROM loginas.session ls
+				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
+		LOOP
+			a := loginas._lookup('admins', s.admin_id, true);
+			IF (a OPERATOR(pg_catalog.->) 'role') OPERATOR(pg_catalog.?) "revoke".role
+			   AND NOT loginas._roles_have(a, 'login') THEN
+				PERFORM loginas._end_session(s.session_id, 'permission_revoked', by_admin);
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.permitted(admin_id bigint, resource text)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	PERFORM loginas._check_resource(resource);
+	a := loginas._lookup('admins', permitted.admin_id);
+	RETURN a IS NOT NULL
+		   AND COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND loginas._roles_have(a, permitted.resource);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id bigint, p_lock boolean DEFAULT false)
+	RETURNS loginas._verdict
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	c loginas.consent;
+	has_login boolean;
+	enabled boolean;
+BEGIN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		v.code := 'invalid'; v.sqlstate := '22023';
+		v.message := 'admin_id and customer_id cannot be NULL';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.setting st
+		  WHERE st.name OPERATOR(pg_catalog.=) 'enabled' AND st.value OPERATOR(pg_catalog.=) 'on'
+		    FOR SHARE;
+		enabled := FOUND;
+	ELSE
+		enabled := loginas._get_setting('enabled') OPERATOR(pg_catalog.=) 'on';
+	END IF;
+	IF NOT enabled THEN
+		v.code := 'feature_disabled'; v.sqlstate := '55000';
+		v.message := 'Login as Customer is disabled.';
+		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
+		RETURN v;
+	END IF;
+
+	v.admin := loginas._lookup('admins', p_admin_id);
+	IF v.admin IS NULL THEN
+		v.code := 'admin_inactive'; v.sqlstate := '22023';
+		v.message := pg_catalog.format('admin user %s does not exist', p_admin_id);
+		v.detail := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_admin_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.admin OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'admin_inactive'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is inactive', v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := 'Only active admin users can use Login as Customer.';
+		RETURN v;
+	END IF;
+	-- an admin has a row per role: any of its roles may have the resource
+	-- (the lock: every one of them that has it, so that revoking it from one
+	-- of them waits as well)
+	IF p_lock THEN
+		PERFORM FROM loginas.role_resource r
+		  WHERE r.role OPERATOR(pg_catalog.=) ANY (loginas._roles(v.admin))
+		    AND r.resource OPERATOR(pg_catalog.=) 'login'
+		    FOR SHARE;
+		has_login := FOUND;
+	ELSE
+		has_login := loginas._roles_have(v.admin, 'login');
+	END IF;
+	IF NOT has_login THEN
+		v.code := 'permission_revoked'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
+									   v.admin OPERATOR(pg_catalog.->>) 'username');
+		SELECT l.detail, l.hint INTO v.detail, v.hint
+		  FROM loginas._roles_lack(v.admin, 'login', 'Allow Login as Customer') l;
+		RETURN v;
+	END IF;
+
+	v.customer := loginas._lookup('customers', p_customer_id);
+	IF v.customer IS NULL THEN
+		v.code := 'customer_inactive'; v.sqlstate := '22023';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	-- a guest (is_guest, an optional column of the customers binding) is a
+	-- customer row without an account
+	IF COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_guest')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := pg_catalog.format('cannot login as customer %s: the customer is a guest', p_customer_id);
+		v.detail := 'Guest customers have no account to log in to.';
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('Customer account %s is inactive.', p_customer_id);
+		RETURN v;
+	END IF;
+
+	IF p_lock THEN
+		SELECT * INTO c FROM loginas.consent cs
+		 WHERE cs.customer_id OPERATOR(pg_catalog.=) p_customer_id AND cs.allowed
+		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FOR SHARE;
+	END IF;
+	IF c.customer_id IS NULL THEN
+		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id;
+	END IF;
+	IF c.customer_id IS NULL OR NOT c.allowed THEN
+		v.code := 'consent_revoked'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := 'The customer has not allowed remote shopping assistance.';
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	IF c.valid_until IS NOT NULL AND c.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		v.code := 'consent_expired'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := pg_catalog.format('The customer''s permission expired at %s.', c.valid_until);
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id bigint)
+	RETURNS jsonb
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sharing text := loginas._get_setting('account_sharing');
+	-- a customer has a row per website or store view: their sets
+	cust_websites bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'website_id')::bigint);
+	cust_stores bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'store_id')::bigint);
+	rel regclass := loginas._bound_relation('store_views');
+	st jsonb;
+	own bigint;
+	target_websites bigint[];
+BEGIN
+	IF p_store_id IS NULL AND loginas._get_setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
+			'Store View to Log in is set to Manual Selection.',
+			'Pass store_id; loginas.store_choices() lists the store views that can be chosen.');
+	END IF;
+
+	IF p_store_id IS NOT NULL THEN
+		st := loginas._lookup('store_views', p_store_id);
+		IF st IS NULL THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view %s does not exist', p_store_id),
+				pg_catalog.format('No row of %s has store_id %s.', rel, p_store_id));
+		END IF;
+		IF NOT COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			PERFORM loginas._refuse(NULL, '55000',
+				pg_catalog.format('store view "%s" is disabled', st OPERATOR(pg_catalog.->>) 'name'));
+		END IF;
+		-- in any of the customer's websites
+		IF sharing OPERATOR(pg_catalog.=) 'website'
+		   AND NOT COALESCE((st OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (cust_websites), false) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format(CASE WHEN pg_catalog.cardinality(cust_websites) OPERATOR(pg_catalog.>) 1
+									   THEN 'store view "%s" is not in any of the customer''s websites'
+									   ELSE 'store view "%s" is not in the customer''s website' END,
+								  st OPERATOR(pg_catalog.->>) 'name'),
+				'Customer accounts are shared per website (account_sharing = website).',
+				'Choose a store view of the customer''s website; loginas.store_choices() lists them.');
+		END IF;
+		RETURN st;
+	END IF;
+
+	-- auto: the customer's own store view, if it is active (and in its
+	-- website); of several, the first by store_id
+	FOREACH own IN ARRAY cust_stores LOOP
+		st := loginas._lookup('store_views', own);
+		IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND (sharing OPERATOR(pg_catalog.=) 'global'
+				OR COALESCE((st OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (cust_websites), false)) THEN
+			RETURN st;
+		END IF;
+	END LOOP;
+
+	-- else the default store view of the customer's website (of several, the
+	-- first by website_id that has one); with global sharing, that of the
+	-- default website (the one holding the lowest store view id among
+	-- default store views)
+	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
+		target_websites := cust_websites;
+	ELSE
+		target_websites := ARRAY(
+			SELECT (v OPERATOR(pg_catalog.->>) 'website_id')::bigint
+			  FROM loginas._store_views() v
+			 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+			 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1);
+	END IF;
+	SELECT v INTO st
+	  FROM loginas._store_views() v
+	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (target_websites)
+	   AND (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+	 ORDER BY (v OPERATOR(pg_catalog.->>) 'website_id')::bigint, (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
+	IF st IS NULL THEN
+		PERFORM loginas._refuse(NULL, '55000',
+			'no active store view is available for this customer',
+			CASE WHEN pg_catalog.cardinality(target_websites) OPERATOR(pg_catalog.>) 1
+				 THEN pg_catalog.format('The customer''s store views are unavailable and none of the websites %s has an active default store view.',
+										pg_catalog.array_to_string(target_websites, ', '))
+				 ELSE pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
+										target_websites[1]) END);
+	END IF;
+	RETURN st;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
+				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id'))
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+	st text;
+	msg text;
+	det text;
+	hnt text;
+BEGIN
+	PERFORM loginas._require_writable(pg_catalog.format('loginas.%s() with viewer_admin', p_report));
+	IF p_viewer IS NULL THEN
+		st := '42501';
+		msg := 'viewing the Login as Customer log needs viewer_admin';
+		det := 'Without viewer_admin only members of loginas_reporting may read the log.';
+		hnt := 'Pass viewer_admin => the id of the admin user viewing the log; their role needs the "view_log" resource.';
+	ELSE
+		BEGIN
+			a := loginas._lookup('admins', p_viewer);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+									hnt = PG_EXCEPTION_HINT;
+		END;
+		IF st IS NOT NULL THEN
+			NULL;		-- the admins binding cannot be read: refused with its error
+		ELSIF a IS NULL THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user %s does not exist', p_viewer);
+			det := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_viewer);
+			hnt := 'Pass the id of the admin user viewing the log as viewer_admin.';
+		ELSIF NOT COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is inactive', a OPERATOR(pg_catalog.->>) 'username');
+			det := 'Only active admin users can view the Login as Customer log.';
+		ELSIF NOT loginas.permitted(p_viewer, 'view_log') THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is not allowed to view the Login as Customer log',
+									 a OPERATOR(pg_catalog.->>) 'username');
+			SELECT l.detail, l.hint INTO det, hnt
+			  FROM loginas._roles_lack(a, 'view_log', 'View Login as Customer Log') l;
+		END IF;
+	END IF;
+	IF st IS NOT NULL THEN
+		PERFORM loginas._record_view('log_view_refused', 'failure', p_viewer, p_customer_id,
+			pg_catalog.jsonb_build_object('sqlstate', st, 'message', msg, 'detail', NULLIF(det, ''),
+										  'report', p_report, 'filters', pg_catalog.jsonb_strip_nulls(p_filters)));
+		PERFORM loginas._raise(st, msg, NULLIF(det, ''), NULLIF(hnt, ''));
+	END IF;
+END
+$$;
+
+-- the new functions are for loginas' own use (the complete script's blanket
+-- REVOKE ran before they existed)
+REVOKE ALL ON FUNCTION
+	loginas._bound_lookup(text, regclass),
+	loginas._roles(jsonb),
+	loginas._roles_have(jsonb, text),
+	loginas._roles_lack(jsonb, text, text)
+FROM PUBLIC;
+-- backends that read a binding before the update kept the query of 1.2 (the
+-- first row by the key): they read it again
+SELECT loginas._invalidate('loginas.binding');

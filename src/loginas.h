@@ -120,7 +120,8 @@ extern void loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 cu
 /* report.c: one key value as loginas prints keys */
 extern void loginas_append_key_value(StringInfo buf, const char *value);
 
-/* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb */
+/* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb;
+ * the rows of one admin or customer combined, ambiguous rows refused (21000) */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
 extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
 								 char **username, char **email);

@@ -42,6 +42,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -73,7 +75,7 @@ typedef struct KindQuery
 	struct KindQuery *next;
 	char	   *kind;
 	Oid			relid;			/* InvalidOid: nothing is bound */
-	char	   *sql;			/* one row by its key ($1), as jsonb */
+	char	   *sql;			/* the rows of a key ($1): jsonb, ambiguous column */
 	char	   *key_column;		/* its key column */
 	bool		dead;
 } KindQuery;
@@ -82,6 +84,8 @@ static ReadPlan *plans = NULL;
 static KindQuery *kinds = NULL;
 static bool callback_registered = false;
 static Oid	binding_relid = InvalidOid;	/* loginas.binding */
+
+static char *qualified_name(Oid relid);
 
 PG_FUNCTION_INFO_V1(loginas_read_bound);
 PG_FUNCTION_INFO_V1(loginas_lookup);
@@ -436,6 +440,9 @@ kind_query(const char *kind)
 	Oid			relid = InvalidOid;
 	char	   *sql = NULL;
 	char	   *key_column = NULL;
+	Oid			lookup_argtypes[2];
+	const char *lookup_sql;
+	char	   *query;
 	MemoryContext caller;
 
 	register_callback();
@@ -448,17 +455,32 @@ kind_query(const char *kind)
 	args[0] = CStringGetTextDatum(kind);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
-	if (SPI_execute_with_args(
-			"SELECT r.relid,"
-			" pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
-			"   r.select_sql, r.key_column),"
-			" r.key_column"
-			" FROM (SELECT b.relation::pg_catalog.oid AS relid,"
-			"       loginas._bound_select(b.kind, b.relation) AS select_sql,"
-			"       (SELECT c.column_name FROM loginas.binding_column c"
-			"         WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key)::pg_catalog.text AS key_column"
-			"  FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1) r",
-			1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+
+	/*
+	 * The query comes from loginas._bound_lookup (1.3).  Until ALTER
+	 * EXTENSION UPDATE has run, an older catalog has none: then the first row
+	 * by the key, as those versions read it (the update sends an
+	 * invalidation of loginas.binding, so no backend keeps that query).
+	 */
+	lookup_argtypes[0] = TEXTOID;
+	lookup_argtypes[1] = REGCLASSOID;
+	if (OidIsValid(LookupFuncName(list_make2(makeString("loginas"), makeString("_bound_lookup")),
+								  2, lookup_argtypes, true)))
+		lookup_sql = "loginas._bound_lookup(b.kind, b.relation)";
+	else
+		lookup_sql = "pg_catalog.format('SELECT pg_catalog.to_jsonb(t), NULL::pg_catalog.text"
+			" FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
+			" loginas._bound_select(b.kind, b.relation),"
+			" (SELECT c.column_name FROM loginas.binding_column c"
+			"   WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key))";
+	query = psprintf("SELECT r.relid, r.lookup_sql, r.key_column"
+					 " FROM (SELECT b.relation::pg_catalog.oid AS relid,"
+					 "       %s AS lookup_sql,"
+					 "       (SELECT c.column_name FROM loginas.binding_column c"
+					 "         WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key)::pg_catalog.text AS key_column"
+					 "  FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1) r",
+					 lookup_sql);
+	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not read the binding of \"%s\"", kind);
 	if (SPI_processed == 1)
 	{
@@ -506,13 +528,28 @@ loginas_lookup(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-/* the same for C callers (logappend.c): *isnull when there is no such row */
+/*
+ * The same for C callers: *isnull when there is no such row.
+ *
+ * The query (loginas._bound_lookup) gives the record and, when the rows of
+ * the key are ambiguous, the column that makes them so: the key column when
+ * a kind with one row per key has two, else the column on which the rows of
+ * one admin or customer disagree.  Either is refused (21000, as PostgreSQL
+ * refuses a scalar subquery with two rows): loginas never picks one row of
+ * several.
+ */
 Datum
 loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 {
 	KindQuery  *entry = kind_query(kind);
 	Oid			relid = entry->relid;
-	char	   *sql = entry->sql ? pstrdup(entry->sql) : NULL;	/* the entry may be swept by the read */
+	/* the entry may be swept by the read: copies */
+	char	   *sql = entry->sql ? pstrdup(entry->sql) : NULL;
+	char	   *key_column = entry->key_column ? pstrdup(entry->key_column) : NULL;
+	Datum		args[1] = {id};
+	char		nulls[1] = {' '};
+	Datum		out[2];
+	bool		outnull[2];
 
 	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
@@ -529,7 +566,33 @@ loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
 				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
 	}
-	return read_as_reader(sql, relid, id, false, isnull);
+	read_as_reader_n(sql, relid, InvalidOid, 1, args, nulls, 2, out, outnull);
+	if (!outnull[1])
+	{
+		char	   *column = TextDatumGetCString(out[1]);
+		char	   *relname = qualified_name(relid);
+
+		loginas_caller_context_only();
+		if (key_column != NULL && strcmp(column, key_column) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("more than one row of the \"%s\" binding has %s %lld",
+							kind, key_column, (long long) DatumGetInt64(id)),
+					 errdetail("Relation %s is bound as \"%s\", which has one row per %s.",
+							   relname, kind, key_column),
+					 errhint("Fix the view (or table) bound as \"%s\" so that %s is unique.",
+							 kind, key_column)));
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("the rows of the \"%s\" binding with %s %lld disagree on %s",
+						kind, key_column ? key_column : "?", (long long) DatumGetInt64(id), column),
+				 errdetail("Relation %s is bound as \"%s\", which may have several rows per %s, but they must all have the same %s.",
+						   relname, kind, key_column ? key_column : "?", column),
+				 errhint("Fix the view (or table) bound as \"%s\" so that every row of one %s has the same %s.",
+						 kind, key_column ? key_column : "?", column)));
+	}
+	*isnull = outnull[0];
+	return out[0];
 }
 
 /* a relation that is bound and still exists, else InvalidOid */
@@ -548,21 +611,29 @@ qualified_name(Oid relid)
 }
 
 /*
- * One column of one row of a bound relation, by its key ($param), as the
+ * One column of the rows of a bound relation with one key ($param), as the
  * kind's bound select reads it (a bound relation has the kind's column
- * names; username and email are read as text) and as _lookup finds the row
- * (the first by the key); NULL when the relation is not usable
+ * names; username and email are read as text): the value every row of the
+ * key has (an admin has a row per role, a customer one per website or store
+ * view), NULL when they disagree -- where _lookup raises, the log keeps the
+ * ids only -- or when there is no row or the relation is not usable
  */
 static void
 append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column, int param)
 {
+	const char *c = quote_identifier(column);
+
 	if (!OidIsValid(relid))
 	{
 		appendStringInfoString(sql, "NULL::pg_catalog.text");
 		return;
 	}
-	appendStringInfo(sql, "(SELECT r.%s::pg_catalog.text FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) $%d LIMIT 1)",
-					 quote_identifier(column), qualified_name(relid), quote_identifier(key_column), param);
+	appendStringInfo(sql,
+					 "(SELECT CASE WHEN pg_catalog.count(DISTINCT r.%s::pg_catalog.text) OPERATOR(pg_catalog.=) 1"
+					 " AND pg_catalog.count(r.%s) OPERATOR(pg_catalog.=) pg_catalog.count(*)"
+					 " THEN pg_catalog.min(r.%s::pg_catalog.text) END"
+					 " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) $%d)",
+					 c, c, c, qualified_name(relid), quote_identifier(key_column), param);
 }
 
 /* what a lookup needs of a kind, copied: the cache entry may be swept by the next read */
@@ -583,7 +654,7 @@ bound_kind(const char *kind, BoundKind *b)
 
 /*
  * The admin's username and the customer's e-mail (NULL: no id, not bound,
- * relation gone, no such row), read in one query as loginas_reader -- what
+ * relation gone, no such row, rows that disagree), read in one query as loginas_reader -- what
  * loginas._lookup('admins', id, true) ->> 'username' and
  * loginas._lookup('customers', id, true) ->> 'email' give, in one read
  * instead of two (logappend.c: loginas._log, on every lifecycle row).

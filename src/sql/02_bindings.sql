@@ -7,24 +7,36 @@
  * relation's owner cannot run code with loginas' rights through it.
  */
 
--- the columns each kind of binding must have; type_class: id (int2/int4/int8),
--- text (text, varchar, char, name), bool (boolean)
+-- the columns each kind of binding has; type_class: id (int2/int4/int8),
+-- text (text, varchar, char, name), bool (boolean).  is_optional: a relation
+-- may lack the column (it is then read as NULL).  combine: the kinds of a
+-- person (admins: one row per role; customers: one row per website or store
+-- view) may have several rows per key, and this says how a column of those
+-- rows combines into the one record loginas uses -- 'same' (every row has the
+-- same value, else the lookup fails with 21000), 'all' (true when every row
+-- is true: bool_and, NULL counting as false), 'any' (true when a row is
+-- true: bool_or), 'set' (the distinct non-NULL values, a sorted JSON array).
+-- Kinds with no combine (store views and documents) have one row per key:
+-- a second row for a key fails the lookup with 21000.
 CREATE TABLE loginas.binding_column (
 	kind		text NOT NULL,
 	column_name	text NOT NULL,
 	type_class	text NOT NULL CHECK (type_class IN ('id', 'text', 'bool')),
 	is_key		boolean NOT NULL DEFAULT false,
 	position	int NOT NULL,
+	is_optional	boolean NOT NULL DEFAULT false,
+	combine		text CHECK (combine IN ('same', 'all', 'any', 'set')),
 	PRIMARY KEY (kind, column_name)
 );
 
-INSERT INTO loginas.binding_column (kind, column_name, type_class, is_key, position)
-SELECT k.kind, c.column_name, c.type_class, c.ord = 1, c.ord
+-- "column:type_class[:combine[:optional]]"
+INSERT INTO loginas.binding_column (kind, column_name, type_class, is_key, position, is_optional, combine)
+SELECT k.kind, c.column_name, c.type_class, c.ord = 1, c.ord, c.optional = 'optional', NULLIF(c.combine, '')
   FROM (VALUES
-		('customers', ARRAY['customer_id:id', 'email:text', 'display_name:text', 'is_active:bool',
-							'website_id:id', 'store_id:id']),
-		('admins', ARRAY['admin_id:id', 'username:text', 'display_name:text', 'is_active:bool',
-						 'role:text']),
+		('customers', ARRAY['customer_id:id', 'email:text:same', 'display_name:text:same', 'is_active:bool:all',
+							'website_id:id:set', 'store_id:id:set', 'is_guest:bool:any:optional']),
+		('admins', ARRAY['admin_id:id', 'username:text:same', 'display_name:text:same', 'is_active:bool:all',
+						 'role:text:set']),
 		('store_views', ARRAY['store_id:id', 'website_id:id', 'name:text', 'website_name:text',
 							  'is_active:bool', 'is_default:bool']),
 		('orders', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text']),
@@ -33,7 +45,9 @@ SELECT k.kind, c.column_name, c.type_class, c.ord = 1, c.ord
 		('credit_memos', ARRAY['document_id:id', 'customer_id:id', 'store_id:id', 'reference:text'])
 	   ) AS k(kind, cols),
 	   LATERAL (SELECT pg_catalog.split_part(x, ':', 1) AS column_name,
-					   pg_catalog.split_part(x, ':', 2) AS type_class, o AS ord
+					   pg_catalog.split_part(x, ':', 2) AS type_class,
+					   pg_catalog.split_part(x, ':', 3) AS combine,
+					   pg_catalog.split_part(x, ':', 4) AS optional, o AS ord
 				  FROM pg_catalog.unnest(k.cols) WITH ORDINALITY AS u(x, o)) c;
 
 CREATE TABLE loginas.binding (
@@ -51,8 +65,12 @@ CREATE VIEW loginas.bindings AS
 				WHEN cl.oid IS NULL THEN 'dropped'
 				ELSE 'bound' END AS status,
 		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
-			  FROM loginas.binding_column c WHERE c.kind OPERATOR(pg_catalog.=) k.kind) AS required_columns,
-		   b.bound_at
+			  FROM loginas.binding_column c
+			 WHERE c.kind OPERATOR(pg_catalog.=) k.kind AND NOT c.is_optional) AS required_columns,
+		   b.bound_at,
+		   (SELECT pg_catalog.array_agg(c.column_name ORDER BY c.position)
+			  FROM loginas.binding_column c
+			 WHERE c.kind OPERATOR(pg_catalog.=) k.kind AND c.is_optional) AS optional_columns
 	  FROM (SELECT DISTINCT kind FROM loginas.binding_column) k
 	  LEFT JOIN loginas.binding b USING (kind)
 	  LEFT JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) b.relation
@@ -97,7 +115,8 @@ CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint, p_relation regclass
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_read_bound';
 
--- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"
+-- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"; an
+-- optional column the relation lacks is read as NULL
 CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 	RETURNS text
 	LANGUAGE sql STABLE
@@ -105,9 +124,15 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 	AS $$
 	SELECT pg_catalog.format('SELECT %s FROM %s',
 			   pg_catalog.string_agg(
-				   CASE c.type_class
-						WHEN 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
-						WHEN 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+				   CASE WHEN c.is_optional AND NOT EXISTS (
+							SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel
+							   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
+											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
 						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
 				   END, ', ' ORDER BY c.position),
 			   p_rel)
@@ -115,25 +140,91 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
 $$;
 
+-- The query loginas._lookup runs (src/reader.c): the rows of p_rel whose key
+-- is $1, as one record (jsonb; NULL when there is none) and the name of the
+-- column that makes them ambiguous (NULL when they are not).  A kind with one
+-- row per key: the row, or its key column when there are two.  A kind with
+-- several rows per key (binding_column.combine): its columns combined, or the
+-- first 'same' column whose rows disagree (a NULL is a value of its own).
+CREATE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN NOT pg_catalog.bool_or(c.combine IS NOT NULL) THEN
+		pg_catalog.format(
+			'SELECT pg_catalog.jsonb_agg(t) OPERATOR(pg_catalog.->) 0,'
+			' CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 THEN %L END'
+			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 2) t',
+			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name)
+	ELSE
+		pg_catalog.format(
+			'SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN pg_catalog.jsonb_build_object(%s) END,'
+			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1) t',
+			pg_catalog.string_agg(
+				pg_catalog.format('%L, ', c.column_name) OPERATOR(pg_catalog.||)
+				CASE c.combine
+					 WHEN 'all' THEN pg_catalog.format('pg_catalog.bool_and(COALESCE(t.%I, false))', c.column_name)
+					 WHEN 'any' THEN pg_catalog.format('pg_catalog.bool_or(COALESCE(t.%I, false))', c.column_name)
+					 WHEN 'set' THEN pg_catalog.format(
+						'COALESCE(pg_catalog.jsonb_agg(DISTINCT t.%1$I ORDER BY t.%1$I) FILTER (WHERE t.%1$I IS NOT NULL),'
+						' ''[]''::pg_catalog.jsonb)', c.column_name)
+					 ELSE pg_catalog.format('pg_catalog.min(t.%I)', c.column_name)	-- the key, or 'same'
+				END, ', ' ORDER BY c.position),
+			COALESCE('CASE ' OPERATOR(pg_catalog.||)
+				pg_catalog.string_agg(
+					pg_catalog.format('WHEN pg_catalog.count(DISTINCT t.%1$I) OPERATOR(pg_catalog.+)'
+									  ' pg_catalog.max(CASE WHEN t.%1$I IS NULL THEN 1 ELSE 0 END)'
+									  ' OPERATOR(pg_catalog.>) 1 THEN %2$L', c.column_name, c.column_name),
+					' ' ORDER BY c.position) FILTER (WHERE c.combine OPERATOR(pg_catalog.=) 'same')
+				OPERATOR(pg_catalog.||) ' END', 'NULL::pg_catalog.text'),
+			loginas._bound_select(p_kind, p_rel), k.column_name)
+	END
+	  FROM loginas.binding_column c
+	  JOIN loginas.binding_column k ON k.kind OPERATOR(pg_catalog.=) c.kind AND k.is_key
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+	 GROUP BY k.column_name
+$$;
+
 -- one row of a bound relation, by its key, as jsonb (NULL when there is
--- none); plans kept per backend (src/reader.c)
+-- none); plans kept per backend (src/reader.c).  The rows of an admin or a
+-- customer are combined into one (binding_column.combine).  Ambiguous rows
+-- raise 21000 (cardinality_violation): two rows for one key of a kind that
+-- has one per key, or rows of one admin or customer that disagree on a
+-- 'same' column.
 CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean DEFAULT false)
 	RETURNS jsonb
 	LANGUAGE c STABLE
 	AS 'MODULE_PATHNAME', 'loginas_lookup';
 
--- every store view of the store_views binding
+-- every store view of the store_views binding; a store_id on two rows
+-- raises 21000 (cardinality_violation), as loginas._lookup does
 CREATE FUNCTION loginas._store_views()
 	RETURNS SETOF jsonb
-	LANGUAGE sql STABLE
+	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT pg_catalog.jsonb_array_elements(
-		loginas._read_bound(
-			pg_catalog.format('SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)) FROM (%s) t',
-							  loginas._bound_select('store_views', r.rel)),
-			NULL, r.rel))
-	  FROM (SELECT loginas._bound_relation('store_views') AS rel) r
+DECLARE
+	rel regclass := loginas._bound_relation('store_views');
+	r jsonb;
+BEGIN
+	r := loginas._read_bound(
+		pg_catalog.format('SELECT pg_catalog.jsonb_build_object('
+						  '''rows'', pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.-) ''n''),'
+						  ' ''duplicate'', pg_catalog.min(t.store_id) FILTER (WHERE t.n OPERATOR(pg_catalog.>) 1))'
+						  ' FROM (SELECT s.*, pg_catalog.count(*) OVER (PARTITION BY s.store_id) AS n FROM (%s) s) t',
+						  loginas._bound_select('store_views', rel)),
+		NULL, rel);
+	IF r OPERATOR(pg_catalog.->) 'duplicate' OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb THEN
+		PERFORM loginas._raise('21000',
+			pg_catalog.format('more than one row of the "store_views" binding has store_id %s',
+							  r OPERATOR(pg_catalog.->>) 'duplicate'),
+			pg_catalog.format('Relation %s is bound as "store_views", which has one row per store_id.', rel),
+			'Fix the view (or table) bound as "store_views" so that store_id is unique.');
+	END IF;
+	RETURN QUERY SELECT pg_catalog.jsonb_array_elements(r OPERATOR(pg_catalog.->) 'rows')
+				  WHERE r OPERATOR(pg_catalog.->) 'rows' OPERATOR(pg_catalog.<>) 'null'::pg_catalog.jsonb;
+END
 $$;
 
 CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
@@ -174,19 +265,23 @@ BEGIN
 			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
 	END IF;
 
-	FOR c IN SELECT bc.column_name, bc.type_class FROM loginas.binding_column bc
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional FROM loginas.binding_column bc
 			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
 	LOOP
 		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
 		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
 		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
 		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND AND c.is_optional THEN
+			CONTINUE;		-- an optional column the relation lacks is read as NULL
+		END IF;
 		IF NOT FOUND THEN
 			PERFORM loginas._refuse(NULL, '42703',
 				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
 				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
 					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
-					   FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind)));
+					   FROM loginas.binding_column bc
+					  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind AND NOT bc.is_optional)));
 		END IF;
 		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
 			PERFORM loginas._refuse(NULL, '42501',

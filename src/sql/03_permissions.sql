@@ -44,6 +44,43 @@ BEGIN
 END
 $$;
 
+-- The roles of an admin (loginas._lookup('admins', ...): "role" is the sorted
+-- array of the roles of the admin's rows, one row per role): an admin may use
+-- a resource when any of its roles has it.
+CREATE FUNCTION loginas._roles(p_admin jsonb) RETURNS text[]
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_admin OPERATOR(pg_catalog.->) 'role'))
+$$;
+
+CREATE FUNCTION loginas._roles_have(p_admin jsonb, p_resource text) RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM loginas.role_resource rr
+					WHERE rr.role OPERATOR(pg_catalog.=) ANY (loginas._roles(p_admin))
+					  AND rr.resource OPERATOR(pg_catalog.=) p_resource)
+$$;
+
+-- what a refusal says of an admin none of whose roles has the resource
+-- (label): the detail and the hint
+CREATE FUNCTION loginas._roles_lack(p_admin jsonb, p_resource text, p_label text,
+									OUT detail text, OUT hint text)
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.cardinality(r.roles) OPERATOR(pg_catalog.<=) 1
+				THEN pg_catalog.format('Role "%s" does not have the "%s" resource.', r.roles[1], p_label)
+				ELSE pg_catalog.format('None of the roles %s has the "%s" resource.',
+					(SELECT pg_catalog.string_agg(pg_catalog.format('"%s"', x), ', ' ORDER BY o)
+					   FROM pg_catalog.unnest(r.roles) WITH ORDINALITY AS u(x, o)), p_label) END,
+		   CASE WHEN pg_catalog.cardinality(r.roles) OPERATOR(pg_catalog.<=) 1
+				THEN pg_catalog.format('Grant it with loginas.grant(%L, %L).', r.roles[1], p_resource)
+				ELSE pg_catalog.format('Grant it to one of them with loginas.grant(%L, %L).', r.roles[1], p_resource) END
+	  FROM (SELECT loginas._roles(p_admin) AS roles) r
+$$;
+
 CREATE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAULT NULL)
 	RETURNS boolean
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -78,6 +115,7 @@ CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAU
 	AS $$
 DECLARE
 	s record;
+	a jsonb;
 BEGIN
 	PERFORM loginas._require_writable('loginas.revoke()');
 	PERFORM loginas._check_resource(resource);
@@ -89,12 +127,15 @@ BEGIN
 	END IF;
 	PERFORM loginas._log('permission_revoked', 'success', by_admin, NULL,
 						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource));
-	-- the role's admins lose their live tickets and sessions
+	-- the role's admins lose their live tickets and sessions, unless another
+	-- of their roles has the resource
 	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
 		FOR s IN SELECT ls.session_id, ls.admin_id FROM loginas.session ls
 				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
 		LOOP
-			IF (loginas._lookup('admins', s.admin_id, true) OPERATOR(pg_catalog.->>) 'role') OPERATOR(pg_catalog.=) "revoke".role THEN
+			a := loginas._lookup('admins', s.admin_id, true);
+			IF (a OPERATOR(pg_catalog.->) 'role') OPERATOR(pg_catalog.?) "revoke".role
+			   AND NOT loginas._roles_have(a, 'login') THEN
 				PERFORM loginas._end_session(s.session_id, 'permission_revoked', by_admin);
 			END IF;
 		END LOOP;
@@ -115,8 +156,6 @@ BEGIN
 	a := loginas._lookup('admins', permitted.admin_id);
 	RETURN a IS NOT NULL
 		   AND COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
-		   AND EXISTS (SELECT FROM loginas.role_resource rr
-					   WHERE rr.role OPERATOR(pg_catalog.=) (a OPERATOR(pg_catalog.->>) 'role')
-						 AND rr.resource OPERATOR(pg_catalog.=) permitted.resource);
+		   AND loginas._roles_have(a, permitted.resource);
 END
 $$;

@@ -154,24 +154,24 @@ BEGIN
 		v.detail := 'Only active admin users can use Login as Customer.';
 		RETURN v;
 	END IF;
+	-- an admin has a row per role: any of its roles may have the resource
+	-- (the lock: every one of them that has it, so that revoking it from one
+	-- of them waits as well)
 	IF p_lock THEN
 		PERFORM FROM loginas.role_resource r
-		  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
+		  WHERE r.role OPERATOR(pg_catalog.=) ANY (loginas._roles(v.admin))
 		    AND r.resource OPERATOR(pg_catalog.=) 'login'
 		    FOR SHARE;
 		has_login := FOUND;
 	ELSE
-		has_login := EXISTS (SELECT FROM loginas.role_resource r
-							  WHERE r.role OPERATOR(pg_catalog.=) (v.admin OPERATOR(pg_catalog.->>) 'role')
-								AND r.resource OPERATOR(pg_catalog.=) 'login');
+		has_login := loginas._roles_have(v.admin, 'login');
 	END IF;
 	IF NOT has_login THEN
 		v.code := 'permission_revoked'; v.sqlstate := '42501';
 		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
 									   v.admin OPERATOR(pg_catalog.->>) 'username');
-		v.detail := pg_catalog.format('Role "%s" does not have the "Allow Login as Customer" resource.',
-									  v.admin OPERATOR(pg_catalog.->>) 'role');
-		v.hint := pg_catalog.format('Grant it with loginas.grant(%L, ''login'').', v.admin OPERATOR(pg_catalog.->>) 'role');
+		SELECT l.detail, l.hint INTO v.detail, v.hint
+		  FROM loginas._roles_lack(v.admin, 'login', 'Allow Login as Customer') l;
 		RETURN v;
 	END IF;
 
@@ -180,6 +180,14 @@ BEGIN
 		v.code := 'customer_inactive'; v.sqlstate := '22023';
 		v.message := 'Customer with this ID no longer exists.';
 		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	-- a guest (is_guest, an optional column of the customers binding) is a
+	-- customer row without an account
+	IF COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_guest')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := pg_catalog.format('cannot login as customer %s: the customer is a guest', p_customer_id);
+		v.detail := 'Guest customers have no account to log in to.';
 		RETURN v;
 	END IF;
 	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
@@ -224,10 +232,13 @@ CREATE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id bigint)
 	AS $$
 DECLARE
 	sharing text := loginas._get_setting('account_sharing');
-	cust_website bigint := (p_customer OPERATOR(pg_catalog.->>) 'website_id')::bigint;
+	-- a customer has a row per website or store view: their sets
+	cust_websites bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'website_id')::bigint);
+	cust_stores bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'store_id')::bigint);
 	rel regclass := loginas._bound_relation('store_views');
 	st jsonb;
-	target_website bigint;
+	own bigint;
+	target_websites bigint[];
 BEGIN
 	IF p_store_id IS NULL AND loginas._get_setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
 		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
@@ -246,45 +257,57 @@ BEGIN
 			PERFORM loginas._refuse(NULL, '55000',
 				pg_catalog.format('store view "%s" is disabled', st OPERATOR(pg_catalog.->>) 'name'));
 		END IF;
+		-- in any of the customer's websites
 		IF sharing OPERATOR(pg_catalog.=) 'website'
-		   AND (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS DISTINCT FROM cust_website THEN
+		   AND NOT COALESCE((st OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (cust_websites), false) THEN
 			PERFORM loginas._refuse(NULL, '22023',
-				pg_catalog.format('store view "%s" is not in the customer''s website', st OPERATOR(pg_catalog.->>) 'name'),
+				pg_catalog.format(CASE WHEN pg_catalog.cardinality(cust_websites) OPERATOR(pg_catalog.>) 1
+									   THEN 'store view "%s" is not in any of the customer''s websites'
+									   ELSE 'store view "%s" is not in the customer''s website' END,
+								  st OPERATOR(pg_catalog.->>) 'name'),
 				'Customer accounts are shared per website (account_sharing = website).',
 				'Choose a store view of the customer''s website; loginas.store_choices() lists them.');
 		END IF;
 		RETURN st;
 	END IF;
 
-	-- auto: the customer's own store view, if it is active (and in its website)
-	st := loginas._lookup('store_views', (p_customer OPERATOR(pg_catalog.->>) 'store_id')::bigint);
-	IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
-	   AND (sharing OPERATOR(pg_catalog.=) 'global'
-			OR (st OPERATOR(pg_catalog.->>) 'website_id')::bigint IS NOT DISTINCT FROM cust_website) THEN
-		RETURN st;
-	END IF;
+	-- auto: the customer's own store view, if it is active (and in its
+	-- website); of several, the first by store_id
+	FOREACH own IN ARRAY cust_stores LOOP
+		st := loginas._lookup('store_views', own);
+		IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND (sharing OPERATOR(pg_catalog.=) 'global'
+				OR COALESCE((st OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (cust_websites), false)) THEN
+			RETURN st;
+		END IF;
+	END LOOP;
 
-	-- else the default store view of the customer's website; with global
-	-- sharing, that of the default website (the one holding the lowest
-	-- store view id among default store views)
+	-- else the default store view of the customer's website (of several, the
+	-- first by website_id that has one); with global sharing, that of the
+	-- default website (the one holding the lowest store view id among
+	-- default store views)
 	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
-		target_website := cust_website;
+		target_websites := cust_websites;
 	ELSE
-		SELECT (v OPERATOR(pg_catalog.->>) 'website_id')::bigint INTO target_website
-		  FROM loginas._store_views() v
-		 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
-		 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
+		target_websites := ARRAY(
+			SELECT (v OPERATOR(pg_catalog.->>) 'website_id')::bigint
+			  FROM loginas._store_views() v
+			 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+			 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1);
 	END IF;
 	SELECT v INTO st
 	  FROM loginas._store_views() v
-	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) target_website
+	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id')::bigint OPERATOR(pg_catalog.=) ANY (target_websites)
 	   AND (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
-	 ORDER BY (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
+	 ORDER BY (v OPERATOR(pg_catalog.->>) 'website_id')::bigint, (v OPERATOR(pg_catalog.->>) 'store_id')::bigint LIMIT 1;
 	IF st IS NULL THEN
 		PERFORM loginas._refuse(NULL, '55000',
 			'no active store view is available for this customer',
-			pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
-							  target_website));
+			CASE WHEN pg_catalog.cardinality(target_websites) OPERATOR(pg_catalog.>) 1
+				 THEN pg_catalog.format('The customer''s store views are unavailable and none of the websites %s has an active default store view.',
+										pg_catalog.array_to_string(target_websites, ', '))
+				 ELSE pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
+										target_websites[1]) END);
 	END IF;
 	RETURN st;
 END
@@ -321,8 +344,8 @@ BEGIN
 		   sv OPERATOR(pg_catalog.->>) 'website_name',
 		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
 		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
-				OR (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint
-				   OPERATOR(pg_catalog.=) (v.customer OPERATOR(pg_catalog.->>) 'website_id')::bigint)
+				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
+				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id'))
 	  FROM loginas._store_views() sv
 	 ORDER BY 3, 1;
 END

@@ -156,9 +156,8 @@ BEGIN
 			st := '42501';
 			msg := pg_catalog.format('admin user "%s" is not allowed to view the Login as Customer log',
 									 a OPERATOR(pg_catalog.->>) 'username');
-			det := pg_catalog.format('Role "%s" does not have the "View Login as Customer Log" resource.',
-									 a OPERATOR(pg_catalog.->>) 'role');
-			hnt := pg_catalog.format('Grant it with loginas.grant(%L, ''view_log'').', a OPERATOR(pg_catalog.->>) 'role');
+			SELECT l.detail, l.hint INTO det, hnt
+			  FROM loginas._roles_lack(a, 'view_log', 'View Login as Customer Log') l;
 		END IF;
 	END IF;
 	IF st IS NOT NULL THEN
