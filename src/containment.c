@@ -54,7 +54,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "loginas.h"
 #include "track.h"
@@ -599,19 +598,6 @@ prepare_final(TrackedRel *entry)
 	pfree(sql.data);
 }
 
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc,
 							  Datum *values, bool *nulls);
 
@@ -643,7 +629,7 @@ judge_row(TouchedRow *row)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
 	if (entry->final_plan == NULL)
-		entry->final_owner = relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
+		entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
 	loginas_as_table_owner_begin(&owner, entry->final_owner);
 	if (entry->final_plan == NULL)
 		prepare_final(entry);

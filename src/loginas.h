@@ -24,6 +24,7 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "postmaster/bgworker.h"
 
 #include "compat.h"
 
@@ -108,6 +109,7 @@ typedef struct LoginAsRefusal
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
 extern void loginas_refusal_queue_init(void);
+extern void loginas_worker_init(BackgroundWorker *worker, const char *function, const char *type);
 extern void loginas_worker_session_settings(const char *application_name, int statement_timeout_ms,
 										   int lock_timeout_ms);
 

@@ -441,14 +441,8 @@ start_worker(Oid dboid)
 	int			waiting = 0;
 	int			i;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "loginas");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "loginas_refusal_worker_main");
+	loginas_worker_init(&worker, "loginas_refusal_worker_main", "loginas refusal log");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "loginas refusal log for database %u", dboid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "loginas refusal log");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = 0;
 
@@ -897,6 +891,23 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return result;
+}
+
+/*
+ * A dynamic background worker of loginas' (the refusal log's, the view
+ * recorder's): connected to a database once recovery is over, never
+ * restarted; the caller names it and gives its argument.
+ */
+void
+loginas_worker_init(BackgroundWorker *worker, const char *function, const char *type)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "loginas");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
 /*

@@ -168,8 +168,8 @@ array_elems(Datum arr, Oid type, Datum **elems)
 	return n;
 }
 
-static Oid
-owner_of_relation(Oid relid)
+Oid
+loginas_relation_owner(Oid relid)
 {
 	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
@@ -274,7 +274,7 @@ fill_routes(TrackedRel *entry, HeapTuple tup, TupleDesc desc)
 				if (l >= n)
 					elog(ERROR, "loginas: the lookups of %s do not match its routes", entry->relname);
 				add_lookup(entry, TextDatumGetCString(lookups[l]),
-						   owner_of_relation(DatumGetObjectId(relations[l])), DatumGetBool(referrers[l]));
+						   loginas_relation_owner(DatumGetObjectId(relations[l])), DatumGetBool(referrers[l]));
 			}
 		}
 		entry->nroutes = nroutes;
@@ -302,7 +302,7 @@ fill_routes(TrackedRel *entry, HeapTuple tup, TupleDesc desc)
 				if (n != entry->nchain - 1)
 					elog(ERROR, "loginas: the parent lookups of %s do not match its parent chain", entry->relname);
 				for (i = 0; i < n; i++)
-					add_lookup(entry, TextDatumGetCString(elems[i]), owner_of_relation(entry->chain[i + 1]), false);
+					add_lookup(entry, TextDatumGetCString(elems[i]), loginas_relation_owner(entry->chain[i + 1]), false);
 			}
 			entry->routes[0].nlookups = entry->nlookups;
 			entry->nroutes = 1;

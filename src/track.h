@@ -80,6 +80,7 @@ typedef struct TrackedRel
 /* track.c */
 extern TrackedRel *loginas_tracked_rel(Oid relid);
 extern bool loginas_relation_tracked(Oid relid);
+extern Oid	loginas_relation_owner(Oid relid);
 
 /* containment.c */
 extern void loginas_containment_init(void);

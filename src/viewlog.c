@@ -154,14 +154,8 @@ loginas_append_committed(PG_FUNCTION_ARGS)
 	for (i = 0; i < LOGINAS_APPEND_NARGS; i++)
 		datumSerialize(values[i], nulls[i], typbyval[i], typlen[i], &ptr);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "loginas");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "loginas_viewlog_worker_main");
+	loginas_worker_init(&worker, "loginas_viewlog_worker_main", "loginas view recorder");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "loginas view recorder for PID %d", MyProcPid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "loginas view recorder");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 
