@@ -315,6 +315,19 @@ UPDATE orm.app_user SET identifier = 'vero@example.com' WHERE user_id = 1;
 UPDATE orm.auth_method SET password_hash = 'hash-v2' WHERE method_id = 11;
 UPDATE orm.order_address SET city = 'Austin, TX' WHERE address_id = 51;
 COMMIT;
+-- an order pointed at a new address the session created: the address is the
+-- customer's; pointed at an address the session did not create (John's):
+-- refused at commit -- it would give that address to the customer
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+INSERT INTO orm.order_address VALUES (53, 'Houston');
+UPDATE orm.orders SET shipping_address_id = 53 WHERE order_id = 10;
+COMMIT;
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE orm.orders SET billing_address_id = 61 WHERE order_id = 10;
+COMMIT;
+SELECT order_id, shipping_address_id, billing_address_id FROM orm.orders ORDER BY 1;
 SELECT user_id, identifier FROM orm.app_user ORDER BY 1;
 SELECT method_id, password_hash FROM orm.auth_method ORDER BY 1;
 SELECT * FROM pg_temp.new_writes();

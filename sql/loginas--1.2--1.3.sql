@@ -396,6 +396,10 @@ BEGIN
 	PERFORM loginas._add_stamps(track_through.relation, track_through.created_column, track_through.changed_column, own_fk);
 	PERFORM loginas._install_triggers(track_through.relation, track_through.created_column, track_through.changed_column);
 	PERFORM loginas._invalidate(track_through.relation);
+	-- the tables it goes through watch their foreign keys to it (referrer ways)
+	FOREACH v IN ARRAY track_through.via LOOP
+		PERFORM loginas._invalidate(v);
+	END LOOP;
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track_through.relation::text,
 																	'through', paths));
@@ -1020,3 +1024,56 @@ FROM PUBLIC;
 -- backends that read a binding before the update kept the query of 1.2 (the
 -- first row by the key): they read it again
 SELECT loginas._invalidate('loginas.binding');
+
+-- ---------------------------------------------------------------------------
+-- expire(): a session whose conditions cannot be read no longer stops the
+-- others from being checked.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION loginas.expire()
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	v loginas._verdict;
+	why text;
+	problem text;
+	state text;
+	n integer := 0;
+BEGIN
+	PERFORM loginas._require_writable('loginas.expire()');
+	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id,
+					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+			   FROM loginas.session ls
+			  WHERE ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF s.is_expired THEN
+			why := 'expired';
+		ELSE
+			BEGIN
+				v := loginas._evaluate(s.admin_id, s.customer_id);
+				why := v.code;
+			EXCEPTION
+				WHEN serialization_failure OR deadlock_detected THEN
+					RAISE;
+				WHEN OTHERS THEN
+					-- a session whose conditions cannot be read (a bound view that
+					-- fails, rows of one admin that disagree) is left as it is
+					-- (assume() refuses it the same way); the others are checked
+					GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+					RAISE WARNING 'loginas: session % was not checked: %', s.session_id, problem
+						USING DETAIL = pg_catalog.format('SQLSTATE %s.', state),
+							  HINT = 'Fix the bound relation; loginas.expire() checks the session again next time.';
+					why := NULL;
+			END;
+		END IF;
+		IF why IS NOT NULL AND loginas._end_session(s.session_id, why) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;

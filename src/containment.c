@@ -48,6 +48,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -70,9 +71,9 @@ typedef struct TouchedRow
 	bool		existed;		/* a version older than the transaction was judged */
 	int			npk;
 	Datum	   *key;
-	int			nprotected;
-	Datum	   *protected;		/* at the first touch of an existing row */
-	bool	   *protected_null;
+	int			nwatched;
+	Datum	   *before;			/* the watched columns at the first touch of */
+	bool	   *before_null;	/* an existing row */
 } TouchedRow;
 
 static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
@@ -85,10 +86,55 @@ static bool judging = false;	/* at commit: reading the touched rows again */
  * keys
  * --------------------------------------------------------------------- */
 
+/* a type whose text depends on settings (floats, dates and times, bytea, money) */
+static bool
+text_depends_on_settings(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case BOOLOID:
+		case CHAROID:
+		case NAMEOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case UUIDOID:
+			return false;
+		default:
+			return true;
+	}
+}
+
+/*
+ * A key's values as text, the same whatever the session set: the settings
+ * that change how a value prints are pinned while it is printed (only for
+ * the types they concern).
+ */
 static void
 append_key_values(StringInfo buf, int n, const Datum *values, const Oid *types, bool json)
 {
+	static const char *const pinned[][2] = {
+		{"extra_float_digits", "3"}, {"DateStyle", "ISO, YMD"}, {"IntervalStyle", "postgres"},
+		{"TimeZone", "UTC"}, {"bytea_output", "hex"}, {"lc_monetary", "C"},
+	};
+	int			nest = -1;
 	int			i;
+
+	for (i = 0; i < n && nest < 0; i++)
+		if (text_depends_on_settings(types[i]))
+		{
+			size_t		s;
+
+			nest = NewGUCNestLevel();
+			for (s = 0; s < lengthof(pinned); s++)
+				(void) set_config_option(pinned[s][0], pinned[s][1], PGC_SUSET, PGC_S_SESSION,
+										 GUC_ACTION_SAVE, true, 0, false);
+		}
 
 	appendStringInfoChar(buf, json ? '[' : '(');
 	for (i = 0; i < n; i++)
@@ -108,6 +154,8 @@ append_key_values(StringInfo buf, int n, const Datum *values, const Oid *types, 
 		pfree(s);
 	}
 	appendStringInfoChar(buf, json ? ']' : ')');
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 }
 
 /*
@@ -244,14 +292,17 @@ follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalue
 
 /*
  * values: the row's owner columns (entry->owner_atts), as the row holds
- * them.  A customer column decides; otherwise the first route that leads to
- * a customer does.  None does: the row is no one's -- or, when a parent row
- * its foreign key names was not found, "parent gone".
+ * them.  A customer column decides; otherwise the routes do: every route
+ * that leads to a customer must lead to the same one (routes that disagree:
+ * the row is no one's).  None does: the row is no one's -- or, when a
+ * parent row its foreign key names was not found, "parent gone".
  */
 static RowOwner
 owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int64 *customer)
 {
 	RowOwner	result = OWNER_NONE;
+	bool		resolved = false;
+	int64		first_customer = 0;
 	int			r,
 				i;
 
@@ -281,9 +332,19 @@ owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int6
 			continue;			/* no row to follow this way */
 		o = follow_route(entry, r, values, types, entry->routes[r].nparams, customer);
 		if (o == OWNER_CUSTOMER)
-			return o;
-		if (o == OWNER_PARENT_GONE)
+		{
+			if (resolved && *customer != first_customer)
+				return OWNER_NONE;	/* two ways, two customers */
+			resolved = true;
+			first_customer = *customer;
+		}
+		else if (o == OWNER_PARENT_GONE && !resolved)
 			result = o;
+	}
+	if (resolved)
+	{
+		*customer = first_customer;
+		return OWNER_CUSTOMER;
 	}
 	return result;
 }
@@ -353,39 +414,103 @@ touched_match(const void *key1, const void *key2, Size keysize)
 	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
 }
 
+/*
+ * The hash key of a touched row: its table, the session and its key's
+ * values as they are stored (hex) -- never their text, which settings such
+ * as extra_float_digits or DateStyle could make alike for two keys.
+ */
+static char *
+touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const Oid *types)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%u/" INT64_FORMAT, table, session_id);
+	for (i = 0; i < n; i++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		const char *bytes;
+		Size		len;
+		char		byval_buf[sizeof(Datum)];
+		Size		j;
+
+		get_typlenbyval(types[i], &typlen, &typbyval);
+		if (typbyval)
+		{
+			store_att_byval(byval_buf, values[i], typlen);
+			bytes = byval_buf;
+			len = typlen;
+		}
+		else if (typlen > 0)
+		{
+			bytes = DatumGetPointer(values[i]);
+			len = typlen;
+		}
+		else if (typlen == -1)
+		{
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
+
+			bytes = VARDATA_ANY(v);
+			len = VARSIZE_ANY_EXHDR(v);
+		}
+		else
+		{
+			bytes = DatumGetCString(values[i]);
+			len = strlen(bytes);
+		}
+		appendStringInfo(&buf, "/%zu:", len);
+		for (j = 0; j < len; j++)
+			appendStringInfo(&buf, "%02x", (unsigned char) bytes[j]);
+	}
+	return buf.data;
+}
+
+static HTAB *
+touched_table(void)
+{
+	HASHCTL		ctl;
+
+	if (touched != NULL)
+		return touched;
+	touched_cxt = AllocSetContextCreate(TopTransactionContext, "loginas touched rows",
+										ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(TouchedRow);
+	ctl.hash = touched_hash;
+	ctl.match = touched_match;
+	ctl.hcxt = touched_cxt;
+	touched = hash_create("loginas touched rows", 256, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	return touched;
+}
+
 /* the entry of a row (by its key in tuple), made when make and none is there */
 static TouchedRow *
 touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple tuple,
 			bool make, bool *made)
 {
 	MemoryContext old;
-	char	   *json = loginas_row_key(entry, desc, tuple, true);
+	Datum		values[MAX_TRACK_ATTS];
 	char	   *hkey;
 	TouchedRow *row;
 	bool		found;
 	int			i;
 
 	*made = false;
-	if (touched == NULL)
+	if (touched == NULL && !make)
+		return NULL;
+	(void) touched_table();
+	for (i = 0; i < entry->npk; i++)
 	{
-		HASHCTL		ctl;
+		bool		isnull;
 
-		if (!make)
-			return NULL;
-		touched_cxt = AllocSetContextCreate(TopTransactionContext, "loginas touched rows",
-											ALLOCSET_DEFAULT_SIZES);
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(TouchedRow);
-		ctl.hash = touched_hash;
-		ctl.match = touched_match;
-		ctl.hcxt = touched_cxt;
-		touched = hash_create("loginas touched rows", 256, &ctl,
-							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		values[i] = heap_getattr(tuple, entry->pk_atts[i], desc, &isnull);
 	}
 	old = MemoryContextSwitchTo(touched_cxt);
-	hkey = psprintf("%u/" INT64_FORMAT "/%s",
-					entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, json);
-	pfree(json);
+	hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
+						entry->npk, values, entry->pk_types);
 	row = hash_search(touched, &hkey, make ? HASH_ENTER : HASH_FIND, &found);
 	if (found || row == NULL)
 	{
@@ -404,10 +529,8 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	for (i = 0; i < entry->npk; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->pk_atts[i] - 1);
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, entry->pk_atts[i], desc, &isnull);
 
-		row->key[i] = datumCopy(d, a->attbyval, a->attlen);
+		row->key[i] = datumCopy(values[i], a->attbyval, a->attlen);
 	}
 	if (last_touched)
 		last_touched->next = row;
@@ -427,16 +550,16 @@ remember_existing(TouchedRow *row, TrackedRel *entry, TupleDesc desc, HeapTuple 
 	int			i;
 
 	row->existed = true;
-	row->nprotected = entry->nprotected;
-	row->protected = palloc0(sizeof(Datum) * Max(entry->nprotected, 1));
-	row->protected_null = palloc0(sizeof(bool) * Max(entry->nprotected, 1));
-	for (i = 0; i < entry->nprotected; i++)
+	row->nwatched = entry->nwatched;
+	row->before = palloc0(sizeof(Datum) * Max(entry->nwatched, 1));
+	row->before_null = palloc0(sizeof(bool) * Max(entry->nwatched, 1));
+	for (i = 0; i < entry->nwatched; i++)
 	{
-		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
-		Datum		d = heap_getattr(tuple, entry->protected_atts[i], desc, &row->protected_null[i]);
+		Form_pg_attribute a = TupleDescAttr(desc, entry->watched_atts[i] - 1);
+		Datum		d = heap_getattr(tuple, entry->watched_atts[i], desc, &row->before_null[i]);
 
-		if (!row->protected_null[i])
-			row->protected[i] = datumCopy(d, a->attbyval, a->attlen);
+		if (!row->before_null[i])
+			row->before[i] = datumCopy(d, a->attbyval, a->attlen);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -444,31 +567,11 @@ remember_existing(TouchedRow *row, TrackedRel *entry, TupleDesc desc, HeapTuple 
 static void
 copy_before(TouchedRow *to, const TouchedRow *from)
 {
-	MemoryContext old = MemoryContextSwitchTo(touched_cxt);
-
+	/* the values are the first entry's, which lives as long */
 	to->existed = from->existed;
-	to->nprotected = from->nprotected;
-	if (from->existed)
-	{
-		/* the values are the first entry's, which lives as long */
-		to->protected = from->protected;
-		to->protected_null = from->protected_null;
-	}
-	MemoryContextSwitchTo(old);
-}
-
-/* a row version this session created: written by this transaction, stamped so */
-static bool
-created_by_session(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple tuple)
-{
-	bool		isnull;
-	Datum		d;
-
-	if (tuple->t_data == NULL ||
-		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
-		return false;
-	d = heap_getattr(tuple, entry->created_att, desc, &isnull);
-	return !isnull && DatumGetInt64(d) == ctx->session_id;
+	to->nwatched = from->nwatched;
+	to->before = from->before;
+	to->before_null = from->before_null;
 }
 
 /* a row version older than this transaction */
@@ -498,16 +601,18 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
  * INSERT with the row inserted (only rows really inserted: not those an
  * INSERT ... ON CONFLICT turned into an update or skipped).
  *
- * An existing row's old version is judged the first time the session
- * touches the row, and again when an entry made for a row the session
- * inserted meets a version older than the transaction under that key.  A
- * version the session created in this transaction (written by it, stamped
- * with the session -- a shop's AFTER trigger may update it before loginas'
- * AFTER INSERT trigger has run) starts as "did not exist".  A child row
- * whose parent row is gone lost it in this very transaction (a foreign key
- * keeps committed children with their parents): an ON DELETE / ON UPDATE
- * CASCADE of a parent row, which its own trigger already judged.  An entry
- * is made only once the row passed: a refused attempt leaves none.
+ * An old version older than the transaction is the row as it was before
+ * the transaction touched it: it is judged, whatever the session touched
+ * under the same key before (a deferrable key lets two rows share one until
+ * commit).  A version this transaction wrote is judged too unless the
+ * session wrote a row under its key (it inserted or updated it: judged then
+ * and at commit); a shop's AFTER trigger that updates a row the statement
+ * inserted, before loginas' AFTER INSERT trigger has run, sees it judged as
+ * it is.  A child row whose parent row is gone lost it in this very
+ * transaction (a foreign key keeps committed children with their parents):
+ * an ON DELETE / ON UPDATE CASCADE of a parent row, which its own trigger
+ * already judged.  An entry is made only once the row passed: a refused
+ * attempt leaves none.
  */
 void
 loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
@@ -527,20 +632,13 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 	if (oldtup)
 	{
 		row = touched_row(entry, ctx, desc, oldtup, false, &made);
-		if (row == NULL)
-		{
-			bool		created = created_by_session(entry, ctx, desc, oldtup);
-
-			if (!created)
-				judge_first_state(entry, ctx, desc, oldtup);
-			row = touched_row(entry, ctx, desc, oldtup, true, &made);
-			if (!created)
-				remember_existing(row, entry, desc, oldtup);
-		}
-		else if (!row->existed && older_than_transaction(oldtup))
+		if (row == NULL || older_than_transaction(oldtup))
 		{
 			judge_first_state(entry, ctx, desc, oldtup);
-			remember_existing(row, entry, desc, oldtup);
+			if (row == NULL)
+				row = touched_row(entry, ctx, desc, oldtup, true, &made);
+			if (!row->existed)
+				remember_existing(row, entry, desc, oldtup);
 		}
 	}
 	if (newtup)
@@ -577,8 +675,8 @@ prepare_final(TrackedRel *entry)
 	appendStringInfoString(&sql, "SELECT ");
 	for (i = 0; i < entry->nowner; i++)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
-	for (i = 0; i < entry->nprotected; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->protected_atts[i]));
+	for (i = 0; i < entry->nwatched; i++)
+		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
 	appendStringInfo(&sql, " FROM %s%s t WHERE ",
 					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
@@ -655,6 +753,75 @@ judge_row(TouchedRow *row)
 	SPI_finish();
 }
 
+/*
+ * Whether watched column i (of entry->watched_atts) holds another value at
+ * commit than at the first touch; a row the session inserted had none.
+ */
+static bool
+watched_changed(TouchedRow *row, int i, Datum now, bool now_null, Form_pg_attribute a)
+{
+	if (!row->existed)
+		return !now_null;
+	if (i >= row->nwatched)
+		return false;			/* watched since the first touch */
+	if (row->before_null[i] || now_null)
+		return row->before_null[i] != now_null;
+	return !datum_image_eq(row->before[i], now, a->attbyval, a->attlen);
+}
+
+/*
+ * A foreign key through which the rows of another table reach their
+ * customer (a referrer way): pointing it somewhere new would give that row
+ * to the impersonated customer.  A session may point it only at a row it
+ * created in this transaction (or at nothing).
+ */
+static void
+judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *values, bool *nulls)
+{
+	int			first = entry->nprotected + entry->guards[g].first;
+	int			n = entry->guards[g].natts;
+	bool		changed = false;
+	bool		all_null = true;
+	TouchedRow *target = NULL;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, entry->watched_atts[first + i] - 1);
+
+		changed |= watched_changed(row, first + i, values[i], nulls[i], a);
+		all_null &= nulls[i];
+	}
+	if (!changed || all_null)
+		return;
+	if (entry->guards[g].target_key && touched != NULL)
+	{
+		char	   *hkey = touched_hkey(entry->guards[g].target, row->session_id, n, values,
+										entry->watched_types + first);
+
+		target = hash_search(touched, &hkey, HASH_FIND, NULL);
+		pfree(hkey);
+	}
+	if (target == NULL || target->existed)
+	{
+		Oid			t = entry->guards[g].target;
+		const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
+													   get_rel_name(t));
+		const char *what = psprintf("row %s pointed at a row of %s it did not create",
+									touched_key_text(entry, row), tname);
+
+		loginas_log_write_refusal(row->session_id, row->admin_id, row->customer_id, what, entry->relname);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("Login as Customer session %lld may not point row %s of %s at a row of %s",
+						(long long) row->session_id, loginas_log_text(touched_key_text(entry, row)),
+						loginas_log_text(entry->relname), loginas_log_text(tname)),
+				 errdetail("Rows of %s belong to the customer of the row that points to them; the session did not create that row.",
+						   loginas_log_text(tname)),
+				 errhint("A session may point such a foreign key only at a row it created.")));
+	}
+}
+
 /* one row found under a touched row's key, as it is now */
 static void
 judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *values, bool *nulls)
@@ -662,7 +829,8 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 	int			nowner = entry->nowner;
 	int64		customer = 0;
 	RowOwner	whose;
-	int			i;
+	int			i,
+				g;
 
 	whose = owner_of(entry, values, nulls, &customer);
 	if (whose != OWNER_CUSTOMER || customer != row->customer_id)
@@ -672,22 +840,14 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 	for (i = 0; i < entry->nprotected; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
-		Datum		now = values[nowner + i];
-		bool		now_null = nulls[nowner + i];
-		bool		changed;
 
-		if (!row->existed)
-			changed = !now_null;	/* the session made the row: it sets none */
-		else if (i >= row->nprotected)
-			changed = false;	/* protected since the first touch */
-		else if (row->protected_null[i] || now_null)
-			changed = row->protected_null[i] != now_null;
-		else
-			changed = !datum_image_eq(row->protected[i], now, a->attbyval, a->attlen);
-		if (changed)
+		if (watched_changed(row, i, values[nowner + i], nulls[nowner + i], a))
 			refuse_protected(entry, row->session_id, row->admin_id, row->customer_id,
 							 touched_key_text(entry, row), NameStr(a->attname));
 	}
+	for (g = 0; g < entry->nguards; g++)
+		judge_guard(entry, row, desc, g, values + nowner + entry->nprotected + entry->guards[g].first,
+					nulls + nowner + entry->nprotected + entry->guards[g].first);
 }
 
 static void

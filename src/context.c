@@ -74,6 +74,39 @@ optional_string(FunctionCallInfo fcinfo, int argno)
 	return MemoryContextStrdup(context_cxt, text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
+/*
+ * A session the transaction acted in and then ended (loginas.end() of its own
+ * session): the rows its statement inserted before end() are still the
+ * session's when their AFTER INSERT trigger runs after it (a writable CTE).
+ * Kept, with its texts, in transaction memory until the transaction ends.
+ */
+static LoginAsContext ended = {0};
+
+static char *
+xact_strdup(const char *s)
+{
+	return s ? MemoryContextStrdup(TopTransactionContext, s) : NULL;
+}
+
+static void
+remember_ended(void)
+{
+	ended = current;
+	ended.banner = NULL;
+	ended.admin_username = xact_strdup(current.admin_username);
+	ended.customer_email = xact_strdup(current.customer_email);
+	ended.source = xact_strdup(current.source);
+	ended.reason = xact_strdup(current.reason);
+	ended.client_addr = xact_strdup(current.client_addr);
+}
+
+/* the session session_id, if this transaction acted in it and then ended it */
+const LoginAsContext *
+loginas_ended_context(int64 session_id)
+{
+	return ended.active && ended.session_id == session_id ? &ended : NULL;
+}
+
 const LoginAsContext *
 loginas_current_context(void)
 {
@@ -92,6 +125,7 @@ loginas_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			if (current.active)
 				loginas_context_clear();
+			memset(&ended, 0, sizeof(ended));	/* its texts went with the transaction */
 			break;
 		default:
 			break;
@@ -278,6 +312,7 @@ loginas_context_clear_session(PG_FUNCTION_ARGS)
 	if (current.active && !PG_ARGISNULL(0) &&
 		current.session_id == PG_GETARG_INT64(0))
 	{
+		remember_ended();
 		loginas_context_clear();
 		PG_RETURN_BOOL(true);
 	}

@@ -65,6 +65,7 @@ typedef struct LoginAsOwnerState
 /* context.c */
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
+extern const LoginAsContext *loginas_ended_context(int64 session_id);
 extern void loginas_context_clear(void);
 extern void loginas_context_lock_session(void);
 
@@ -155,8 +156,7 @@ extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 extern void loginas_writelog_init(void);
 extern void loginas_writelog_record(const char *relname, uint32 event,
 									const LoginAsContext *ctx, TupleDesc desc,
-									HeapTuple oldtup, HeapTuple newtup,
-									int npk, const AttrNumber *pk_atts,
+									HeapTuple oldtup, HeapTuple newtup, const char *key_json,
 									AttrNumber created_att, AttrNumber changed_att);
 
 #endif							/* LOGINAS_H */

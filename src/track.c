@@ -311,6 +311,74 @@ fill_routes(TrackedRel *entry, HeapTuple tup, TupleDesc desc)
 	RelationClose(rel);
 }
 
+/*
+ * The columns compared at commit: the protected ones, then this table's
+ * foreign keys through which another table's rows reach their customer (the
+ * referrer ways of loginas.owner_path: 1.3 and later).
+ */
+static void
+fill_watched(TrackedRel *entry)
+{
+	Relation	rel = RelationIdGetRelation(entry->relid);
+	TupleDesc	rdesc = RelationGetDescr(rel);
+	Oid			nsp = get_namespace_oid("loginas", true);
+	int			i;
+
+	entry->nwatched = 0;
+	entry->nguards = 0;
+	for (i = 0; i < entry->nprotected; i++)
+	{
+		entry->watched_atts[entry->nwatched] = entry->protected_atts[i];
+		entry->watched_types[entry->nwatched++] = TupleDescAttr(rdesc, entry->protected_atts[i] - 1)->atttypid;
+	}
+	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("owner_path", nsp)) && entry->problem == NULL)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		args[1];
+		uint64		r;
+
+		args[0] = ObjectIdGetDatum(entry->nchain > 0 ? entry->chain[0] : entry->relid);
+		if (SPI_execute_with_args("SELECT p.relation::pg_catalog.oid, p.via_columns,"
+								  " p.columns OPERATOR(pg_catalog.=) loginas._pk_columns(p.relation)"
+								  " FROM loginas.owner_path p"
+								  " WHERE p.via OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND p.referrer"
+								  " ORDER BY p.relation, p.position",
+								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loginas: could not read the ways through %s", entry->relname);
+		for (r = 0; r < SPI_processed && entry->nguards < MAX_TRACK_GUARDS; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum	   *names;
+			int			n,
+						k,
+						g = entry->nguards;
+
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)), NAMEOID,
+							  NAMEDATALEN, false, TYPALIGN_CHAR, &names, NULL, &n);
+			if (entry->nwatched + n > 2 * MAX_TRACK_ATTS)
+				break;
+			entry->guards[g].first = entry->nwatched - entry->nprotected;
+			entry->guards[g].natts = n;
+			entry->guards[g].target = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+			entry->guards[g].target_key = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) && !isnull;
+			for (k = 0; k < n; k++)
+			{
+				AttrNumber	att = get_attnum(entry->relid, NameStr(*DatumGetName(names[k])));
+
+				if (att == InvalidAttrNumber)
+					elog(ERROR, "loginas: column \"%s\" of %s is gone", NameStr(*DatumGetName(names[k])),
+						 entry->relname);
+				entry->watched_atts[entry->nwatched] = att;
+				entry->watched_types[entry->nwatched++] = TupleDescAttr(rdesc, att - 1)->atttypid;
+			}
+			entry->nguards++;
+		}
+	}
+	RelationClose(rel);
+}
+
 static void
 fill_entry(TrackedRel *entry)
 {
@@ -401,6 +469,8 @@ fill_entry(TrackedRel *entry)
 		for (i = 0; i < n; i++)
 			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
 	}
+
+	fill_watched(entry);
 
 	if (entry->problem == NULL && entry->customer_att)
 	{
@@ -633,12 +703,16 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 */
 	if (TRIGGER_FIRED_AFTER(td->tg_event))
 	{
+		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
+		/* a row inserted in a session that the same statement then ended */
+		if (ctx == NULL && !isnull)
+			ctx = loginas_ended_context(DatumGetInt64(created));
 		if (ctx != NULL)
 			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
-		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
 			loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-									entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
+									loginas_row_key(entry, desc, td->tg_trigtuple, true),
+									entry->created_att, entry->changed_att);
 		return PointerGetDatum(NULL);
 	}
 
@@ -733,7 +807,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)
 		loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
-								entry->npk, entry->pk_atts, entry->created_att, entry->changed_att);
+								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true),
+								entry->created_att, entry->changed_att);
 
 	if (newtup == NULL)
 		return PointerGetDatum(oldtup);

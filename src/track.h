@@ -18,6 +18,7 @@
 #define MAX_TRACK_ROUTES 16
 #define MAX_TRACK_LOOKUPS 64
 #define MAX_TRACK_CHAIN 64
+#define MAX_TRACK_GUARDS 16
 
 typedef struct TrackedRel
 {
@@ -65,8 +66,28 @@ typedef struct TrackedRel
 	SPIPlanPtr	lookup_plan[MAX_TRACK_LOOKUPS];
 
 	/*
+	 * the foreign keys of this table through which rows of other tables
+	 * reach their customer (a referrer way of track_through): a session may
+	 * point one only at a row it created (containment.c); atts are
+	 * watched_atts[nprotected + first ..]
+	 */
+	int			nguards;
+	struct
+	{
+		int			first;
+		int			natts;
+		Oid			target;		/* the tracked table whose rows it gives */
+		bool		target_key;	/* it references the target's primary key */
+	}			guards[MAX_TRACK_GUARDS];
+
+	/* the columns compared at commit: protected, then the guarded ones */
+	int			nwatched;
+	AttrNumber	watched_atts[2 * MAX_TRACK_ATTS];
+	Oid			watched_types[2 * MAX_TRACK_ATTS];
+
+	/*
 	 * the row as it is at commit, by its key (containment.c): its owner
-	 * columns, then its protected columns; read from the
+	 * columns, then its watched columns; read from the
 	 * tracked table (chain[0]) as that table's owner; prepared on first use
 	 */
 	Oid			final_owner;

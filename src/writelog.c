@@ -144,15 +144,13 @@ add_changed(WriteGroup *g, const char *name)
 
 void
 loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext *ctx,
-						TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
-						int npk, const AttrNumber *pk_atts,
+						TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, const char *key_json,
 						AttrNumber created_att, AttrNumber changed_att)
 {
 	char		op = TRIGGER_FIRED_BY_INSERT(event) ? 'I' :
 		(TRIGGER_FIRED_BY_UPDATE(event) ? 'U' : 'D');
 	WriteGroup *g;
-	HeapTuple	keytup = newtup ? newtup : oldtup;
-	StringInfoData key;
+	int			keylen = strlen(key_json);
 	KeyChunk   *chunk;
 	MemoryContext old;
 	int			i;
@@ -168,32 +166,10 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 	xact_rows++;
 	g->rows++;
 
-	/* the key's text, made in the caller's (per-tuple) memory */
-	initStringInfo(&key);
-	appendStringInfoChar(&key, '[');
-	for (i = 0; i < npk; i++)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(keytup, pk_atts[i], desc, &isnull);
-		Oid			typoutput;
-		bool		varlena;
-
-		if (i > 0)
-			appendStringInfoChar(&key, ',');
-		if (isnull)
-		{
-			appendStringInfoString(&key, "null");
-			continue;
-		}
-		getTypeOutputInfo(TupleDescAttr(desc, pk_atts[i] - 1)->atttypid, &typoutput, &varlena);
-		escape_json(&key, OidOutputFunctionCall(typoutput, d));
-	}
-	appendStringInfoChar(&key, ']');
-
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	chunk = g->last_chunk;
 	if (chunk == NULL || chunk->nkeys >= KEYS_PER_LOG_ROW ||
-		(chunk->nkeys > 0 && chunk->keys.len + key.len > KEY_BYTES_PER_LOG_ROW))
+		(chunk->nkeys > 0 && chunk->keys.len + keylen > KEY_BYTES_PER_LOG_ROW))
 	{
 		chunk = palloc0(sizeof(KeyChunk));
 		initStringInfo(&chunk->keys);
@@ -205,9 +181,8 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 	}
 	if (chunk->nkeys > 0)
 		appendStringInfoChar(&chunk->keys, ',');
-	appendBinaryStringInfo(&chunk->keys, key.data, key.len);
+	appendBinaryStringInfo(&chunk->keys, key_json, keylen);
 	chunk->nkeys++;
-	pfree(key.data);
 
 	if (op == 'U')
 	{

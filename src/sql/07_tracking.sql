@@ -676,6 +676,10 @@ BEGIN
 	PERFORM loginas._add_stamps(track_through.relation, track_through.created_column, track_through.changed_column, own_fk);
 	PERFORM loginas._install_triggers(track_through.relation, track_through.created_column, track_through.changed_column);
 	PERFORM loginas._invalidate(track_through.relation);
+	-- the tables it goes through watch their foreign keys to it (referrer ways)
+	FOREACH v IN ARRAY track_through.via LOOP
+		PERFORM loginas._invalidate(v);
+	END LOOP;
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track_through.relation::text,
 																	'through', paths));
