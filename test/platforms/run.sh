@@ -46,11 +46,9 @@ not_ok() {
 	N=$((N + 1)) FAILED=$((FAILED + 1))
 	printf 'not ok %d - %s\n' "$N" "$1"
 	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
+	local arg
+	for arg in "$@"; do printf '%s\n' "$arg" | sed 's/^/#   /'; done
 }
-# the last lines of a file, as diagnostics
-diag_tail() { tail -n "${2:-15}" "$1" 2>/dev/null | sed 's/^/#   /'; }
 
 # Number and count the "ok - " / "not ok - " lines of a step's output; pass the rest.
 renumber() {

@@ -108,7 +108,9 @@ async function main() {
             const result = await connection.withTransaction(ctx, work);
             return { result, unassumed: loginasContext.unassumedWrites().slice(), sessionId: loginasContext.get().sessionId };
         });
+        let refusals = 0;
         const refusedRequest = async (name, work, check) => {
+            refusals++;
             try {
                 const { result } = await request(work);
                 ok(false, `${name}: refused (42501)`, isGraphQlErrorResult(result) ? `${result.errorCode}: ${result.message}` : 'it committed');
@@ -226,6 +228,22 @@ async function main() {
         ok(await logged('write_insert', sid, 'public.payment') === 1, 'checkout: write_insert of public.payment logged');
 
         ok(allUnassumed.length === 0, 'no write of any call ran outside a transaction that assumed the session', allUnassumed);
+
+        // --- the durable refusal log (loginas in shared_preload_libraries) ---------------
+        if ((await q1('SHOW shared_preload_libraries')).shared_preload_libraries.includes('loginas')) {
+            let n = 0;
+            for (let i = 0; i < 100; i++) {    // a background worker writes them, at most seconds later
+                n = Number((await q1(`SELECT count(*) AS n FROM loginas.action_log
+                    WHERE action = 'write_refused' AND result = 'failure' AND session_id = $1 AND admin_id = $2
+                      AND customer_id = $3 AND details->>'sqlstate' = '42501' AND db_role = $4`,
+                    [sid, ada, V, env('VENDURE_STOREFRONT')])).n);
+                if (n >= refusals) break;
+                await new Promise(res => setTimeout(res, 100));
+            }
+            ok(n >= refusals, `the ${refusals} refused requests are in the action log as write_refused failure rows (session, admin, customer, role)`, `${n} rows`);
+        } else {
+            ok(true, '# SKIP durable refusal log: loginas is not in shared_preload_libraries');
+        }
 
         // --- the reports ------------------------------------------------------------
         const hist = (await reports.query(
