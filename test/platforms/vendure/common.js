@@ -18,9 +18,9 @@ function env(name) {
 
 // One Vendure configuration; only the database role and synchronize differ between
 // the schema owner's run (seed.js) and the storefront's (drive.js).
-function vendureConfig({ username, synchronize, subscribers = [], logger }) {
+function vendureConfig({ username, synchronize, subscribers = [], logger, middleware = [] }) {
     return {
-        apiOptions: { port: 0, hostname: '127.0.0.1', adminApiPath: 'admin-api', shopApiPath: 'shop-api' },
+        apiOptions: { port: 0, hostname: '127.0.0.1', adminApiPath: 'admin-api', shopApiPath: 'shop-api', middleware },
         authOptions: {
             tokenMethod: 'bearer',
             requireVerification: false,

@@ -14,7 +14,7 @@ const {
 } = require('@vendure/core');
 const { env, vendureConfig, makeCtx } = require('./common');
 const hookPath = path.resolve(__dirname, '../../../docs/examples/node/typeorm/loginas-typeorm.js');
-const { loginasContext, LoginasSubscriber, LoginasAuditLogger, LoginasSessionEnded } = require(hookPath);
+const { loginasContext, LoginasSubscriber, LoginasAuditLogger, LoginasSessionEnded, loginasMiddleware } = require(hookPath);
 
 let failures = 0;
 function ok(cond, name, diag) {
@@ -39,9 +39,14 @@ async function main() {
     await reports.connect();
     const q1 = async (sql, params) => (await su.query(sql, params)).rows[0];
 
+    // The storefront's server-side map from a Vendure session (its bearer token) to the
+    // loginas session key (a real shop keeps it with its session store; see the hook's README).
+    const loginasKeys = new Map();
+    const bearer = req => (/^Bearer (.+)$/.exec(req.headers.authorization || '') || [])[1];
     const app = await bootstrap(vendureConfig({
         username: env('VENDURE_STOREFRONT'), synchronize: false,
         subscribers: [LoginasSubscriber], logger: new LoginasAuditLogger(),
+        middleware: [{ route: 'shop-api', handler: loginasMiddleware(req => loginasKeys.get(bearer(req))) }],
     }));
     const connection = app.get(TransactionalConnection);
     const customers = app.get(CustomerService);
@@ -228,6 +233,43 @@ async function main() {
         ok(await logged('write_insert', sid, 'public.payment') === 1, 'checkout: write_insert of public.payment logged');
 
         ok(allUnassumed.length === 0, 'no write of any call ran outside a transaction that assumed the session', allUnassumed);
+
+        // --- the same session through Vendure's shop API over HTTP: the key travels from
+        //     the request (bearer token -> key, middleware -> AsyncLocalStorage) to the
+        //     transactions of Vendure's @Transaction() resolvers
+        const port = app.getHttpServer().address().port;
+        const gql = async (query, token) => {
+            const res = await fetch(`http://127.0.0.1:${port}/shop-api`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+                body: JSON.stringify({ query }),
+            });
+            return { body: await res.json(), token: res.headers.get('vendure-auth-token') };
+        };
+        try {
+            // (the test logs in with Veronica's password to get a Vendure session; a shop would
+            // create it from the redeemed ticket, e.g. with an AuthenticationStrategy)
+            const login = await gql('mutation { login(username: "veronica@example.com", password: "customer-secret") { __typename } }');
+            ok(login.token && login.body.data.login.__typename === 'CurrentUser', 'shop API: a Vendure session for Veronica', login.body);
+            loginasKeys.set(login.token, key);
+            const upd = await gql('mutation { updateCustomer(input: { phoneNumber: "+44 20 7946 0042" }) { id phoneNumber } }', login.token);
+            s = await q1('SELECT "phoneNumber" AS p, loginas_changed_session::text AS changed FROM customer WHERE id = $1', [V]);
+            ok(!upd.body.errors && s.p === '+44 20 7946 0042' && s.changed === sid,
+                'shop API updateCustomer: committed in the session (customer row stamped)', { body: upd.body, row: s });
+            const add = await gql(`mutation { addItemToOrder(productVariantId: ${ids.variants[1]}, quantity: 1) { __typename ... on Order { id code } } }`, login.token);
+            const newOrder = add.body.data && add.body.data.addItemToOrder;
+            const row = newOrder && newOrder.id && await q1('SELECT "customerId" AS c, loginas_created_session::text AS created FROM "order" WHERE id = $1', [newOrder.id]);
+            ok(row && String(row.c) === String(V) && row.created === sid,
+                "shop API addItemToOrder: Veronica's new active order was created in the session", { body: add.body, row });
+            ok(newOrder && await logged('write_insert', sid, 'public."order"', newOrder.id) === 1, 'shop API addItemToOrder: write_insert of public."order" logged');
+            // the same HTTP request without the key mapping writes outside any session
+            loginasKeys.delete(login.token);
+            await gql('mutation { updateCustomer(input: { phoneNumber: "+44 20 7946 0043" }) { id } }', login.token);
+            s = await q1('SELECT loginas_changed_session AS changed FROM customer WHERE id = $1', [V]);
+            ok(s.changed === null, "shop API: Veronica's own request (no loginas key for her Vendure session) is no session's", s);
+        } catch (e) {
+            ok(false, "Vendure's shop API over HTTP in the session", e);
+        }
 
         // --- the durable refusal log (loginas in shared_preload_libraries) ---------------
         if ((await q1('SHOW shared_preload_libraries')).shared_preload_libraries.includes('loginas')) {
