@@ -234,6 +234,18 @@ async function main() {
 
         ok(allUnassumed.length === 0, 'no write of any call ran outside a transaction that assumed the session', allUnassumed);
 
+        // --- why one transaction per request: without it every save() is a transaction of
+        //     its own (the hook assumes in each), and Vendure's insert-then-link commits an
+        //     address that belongs to no customer yet — which a session may not leave behind
+        try {
+            await loginasContext.run(key, () => customers.createAddress(ctx, V, {
+                fullName: 'Veronica Costello', streetLine1: '3 Side Street', city: 'York', postalCode: 'YO1 1AA', countryCode: 'GB' }));
+            ok(false, 'without withTransaction(): createAddress is refused (its INSERT commits an unlinked address)', 'it committed');
+        } catch (e) {
+            ok(sqlstate(e) === '42501' && /address/.test(e.message),
+                'without withTransaction(): createAddress is refused (42501: its INSERT commits alone, an address of no customer)', e);
+        }
+
         // --- the same session through Vendure's shop API over HTTP: the key travels from
         //     the request (bearer token -> key, middleware -> AsyncLocalStorage) to the
         //     transactions of Vendure's @Transaction() resolvers
