@@ -80,12 +80,13 @@ CREATE OR REPLACE VIEW vendure_loginas.admins AS
       LEFT JOIN public.role r ON r.id = ur."roleId";
 
 -- Store views: a channel is a website with a single store view, its own default.
--- Vendure has no per-channel "enabled" flag: every channel is active.
+-- Vendure has no per-channel "enabled" flag: every channel is active.  The name is in the
+-- banner (You are connected as ... on <website_name>): the default channel's code is not one.
 CREATE OR REPLACE VIEW vendure_loginas.store_views AS
     SELECT ch.id AS store_id,
            ch.id AS website_id,
-           ch.code AS name,
-           ch.code AS website_name,
+           CASE ch.code WHEN '__default_channel__' THEN 'Default channel' ELSE ch.code END AS name,
+           CASE ch.code WHEN '__default_channel__' THEN 'Default channel' ELSE ch.code END AS website_name,
            true AS is_active,
            true AS is_default
       FROM public.channel ch;
