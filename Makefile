@@ -126,3 +126,9 @@ dist:
 # print-VAR: print a make variable (test/run-tests.sh reads REGRESS this way)
 print-%:
 	@echo '$(strip $($*))'
+
+# loginas on real shop platforms driven by their own code (Vendure: test/platforms/);
+# installs the platform with npm into a cache outside the work tree
+.PHONY: test-platforms
+test-platforms:
+	@$(PG_BINDIR_ENV) bash test/platforms/run.sh

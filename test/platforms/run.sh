@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# test/platforms/run.sh — owns `make test-platforms`: loginas on real shop platforms,
+# driven by the platforms' own code.  Vendure for now (test/platforms/vendure/):
+#
+#   1. Vendure (@vendure/core, pg — pinned in test/platforms/vendure/package.json and
+#      package-lock.json) is installed with `npm ci` into a cache directory OUTSIDE the
+#      work tree ($LOGINAS_PLATFORMS_CACHE, default /var/cache/loginas-platforms, or
+#      ~/.cache/loginas-platforms when that is not writable), reused while the lock file
+#      is unchanged;
+#   2. the extension is built and installed into the PostgreSQL of $PG_BINDIR (default
+#      /usr/lib/postgresql/15/bin; `make test-platforms PG_CONFIG=...` picks another);
+#   3. a throwaway cluster (test/lib/cluster.sh: socket only, loginas preloaded for the
+#      durable refusal log) gets a database owned by the schema owner role;
+#   4. seed.js: Vendure's own bootstrap creates the schema (synchronize: true) and its
+#      services seed the shop;
+#   5. docs/platforms/vendure.sql, the recipe, is applied as shipped;
+#   6. drive.js: Vendure (synchronize: false, as the storefront role, with the TypeORM hook
+#      of docs/examples/node/typeorm/) runs its services inside a Login as Customer session;
+#   7. the documented hazard: a Vendure start with synchronize: true drops the stamp columns.
+#
+# Output: "ok N - ..." / "not ok N - ..." lines, then exactly one "N passed, M failed"
+# line; the exit status is non-zero when anything failed.  KEEP_TMP=1 keeps the cluster's
+# directory (stopped) for inspection.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=test/lib/cluster.sh
+source "$ROOT/test/lib/cluster.sh"
+PG_CONFIG=$PG_BINDIR/pg_config
+VENDURE_SRC=$ROOT/test/platforms/vendure
+
+export LANG=C.UTF-8
+unset LC_ALL LANGUAGE
+
+N=0
+PASSED=0
+FAILED=0
+TMP=""
+START=$SECONDS
+
+ok() {
+	N=$((N + 1)) PASSED=$((PASSED + 1))
+	printf 'ok %d - %s\n' "$N" "$*"
+}
+not_ok() {
+	N=$((N + 1)) FAILED=$((FAILED + 1))
+	printf 'not ok %d - %s\n' "$N" "$1"
+	shift
+	local arg
+	for arg in "$@"; do printf '%s\n' "$arg" | sed 's/^/#   /'; done
+}
+
+# Number and count the "ok - " / "not ok - " lines of a step's output; pass the rest.
+renumber() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok "${line#ok - }" ;;
+		"not ok - "*) not_ok "${line#not ok - }" ;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done
+}
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ -n $TMP && -d $TMP ]]; then
+		if [[ -n ${KEEP_TMP:-} ]]; then
+			cluster_stop "$TMP/cluster"
+			echo "# KEEP_TMP set: $TMP kept (cluster stopped)"
+		else
+			cluster_destroy "$TMP/cluster" >/dev/null 2>&1 || true
+			rm -rf -- "$TMP"
+		fi
+	fi
+	if ((FAILED == 0 && rc != 0 && N == 0)); then
+		not_ok "test-platforms stopped (exit $rc)"
+	fi
+	echo "# test-platforms took $((SECONDS - START)) s"
+	echo "$PASSED passed, $FAILED failed"
+	if ((FAILED > 0 || rc != 0)); then exit 1; fi
+	exit 0
+}
+trap finish EXIT
+trap 'not_ok "interrupted"; exit 130' INT TERM
+
+stop() { # stop after a failed step: the rest depends on it
+	echo "# stopping: the remaining steps depend on this one"
+	exit 1
+}
+
+# --- 1. Node and Vendure -----------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	not_ok "node and npm are installed" "install Node.js 20 or later (with npm)"
+	stop
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 20)); then
+	not_ok "Node.js 20 or later (found $(node --version))"
+	stop
+fi
+ok "node $(node --version), npm $(npm --version)"
+
+CACHE=${LOGINAS_PLATFORMS_CACHE:-/var/cache/loginas-platforms}
+if ! mkdir -p "$CACHE" 2>/dev/null || [[ ! -w $CACHE ]]; then
+	CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/loginas-platforms
+	mkdir -p "$CACHE" || { not_ok "a cache directory for the platforms ($CACHE)"; stop; }
+fi
+VENDURE_DIR=$CACHE/vendure
+want=$(cat "$VENDURE_SRC/package.json" "$VENDURE_SRC/package-lock.json" | sha256sum | cut -c1-64)
+have=$(cat "$VENDURE_DIR/.loginas-installed" 2>/dev/null || true)
+if [[ $want == "$have" && -d $VENDURE_DIR/node_modules/@vendure/core ]]; then
+	ok "Vendure $(node -p "require('$VENDURE_DIR/node_modules/@vendure/core/package.json').version") reused from $VENDURE_DIR"
+else
+	# install next to the cache entry, then swap it in: a failed install leaves the old one
+	exec 9>"$CACHE/.vendure.lock"
+	flock 9
+	stage=$(mktemp -d "$CACHE/vendure.new.XXXXXX")
+	cp "$VENDURE_SRC/package.json" "$VENDURE_SRC/package-lock.json" "$stage/"
+	registry=$(npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)
+	if ! timeout 40 npm ping --fetch-timeout=15000 --fetch-retries=0 >"$stage/ping.log" 2>&1; then
+		not_ok "the npm registry ($registry) is reachable" "$(tail -n 3 "$stage/ping.log")"
+		rm -rf -- "$stage"
+		stop
+	fi
+	t0=$SECONDS
+	if (cd "$stage" && timeout 400 npm ci --no-audit --no-fund --fetch-retries=1 --fetch-timeout=60000 \
+		>"$stage/npm.log" 2>&1); then
+		echo "$want" >"$stage/.loginas-installed"
+		rm -f "$stage/npm.log" "$stage/ping.log"
+		old=""
+		if [[ -e $VENDURE_DIR ]]; then
+			old=$(mktemp -d "$CACHE/vendure.old.XXXXXX") && mv "$VENDURE_DIR" "$old/"
+		fi
+		mv "$stage" "$VENDURE_DIR"
+		[[ -n $old ]] && rm -rf -- "$old"
+		ok "Vendure $(node -p "require('$VENDURE_DIR/node_modules/@vendure/core/package.json').version") installed with npm ci into $VENDURE_DIR ($((SECONDS - t0)) s)"
+	else
+		not_ok "npm ci of test/platforms/vendure (log below)" "$(tail -n 15 "$stage/npm.log")"
+		rm -rf -- "$stage"
+		stop
+	fi
+	flock -u 9
+fi
+export NODE_PATH=$VENDURE_DIR/node_modules
+
+# --- 2. the extension ---------------------------------------------------------------
+if [[ ! -x $PG_CONFIG ]]; then
+	not_ok "pg_config at $PG_CONFIG" "install the server headers (make deps) or give PG_CONFIG=..."
+	stop
+fi
+if make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" >/tmp/loginas-platforms-build.$$ 2>&1 &&
+	make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>/tmp/loginas-platforms-build.$$ 2>&1; then
+	ok "loginas built and installed into $("$PG_CONFIG" --version) ($PG_CONFIG)"
+	rm -f /tmp/loginas-platforms-build.$$
+else
+	not_ok "loginas builds and installs against $PG_CONFIG" "$(tail -n 15 /tmp/loginas-platforms-build.$$)"
+	rm -f /tmp/loginas-platforms-build.$$
+	stop
+fi
+
+# --- 3. a throwaway cluster -----------------------------------------------------------
+TMP=$(cluster_mktemp loginas-platforms) || { not_ok "a temporary directory"; stop; }
+if CLUSTER_EXTRA_CONF="shared_preload_libraries = 'loginas'" cluster_init "$TMP/cluster" >/dev/null &&
+	cluster_start "$TMP/cluster" && cluster_env "$TMP/cluster" &&
+	cluster_psql "$TMP/cluster" --dbname=postgres --quiet --set=ON_ERROR_STOP=1 >/dev/null <<-'SQL'
+		CREATE ROLE vendure_owner LOGIN;          -- runs synchronize / migrations, owns the tables
+		CREATE DATABASE vendure OWNER vendure_owner;
+	SQL
+then
+	ok "throwaway cluster on $CLUSTER_SOCKDIR (port $CLUSTER_PORT, socket only), database vendure owned by vendure_owner"
+else
+	not_ok "throwaway cluster" "$(tail -n 10 "$TMP/cluster/server.log" 2>/dev/null)"
+	stop
+fi
+export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGDATABASE=vendure
+export VENDURE_OWNER=vendure_owner VENDURE_STOREFRONT=vendure_storefront VENDURE_BACKEND=vendure_backend \
+	VENDURE_REPORTS=vendure_reports
+
+# --- 4. Vendure's schema and data, by Vendure ---------------------------------------------
+IDS=$TMP/ids.json
+t0=$SECONDS
+if (cd "$VENDURE_SRC" && timeout 180 node seed.js "$IDS") >"$TMP/seed.log" 2>&1; then
+	tables=$(cluster_psql "$TMP/cluster" --dbname=vendure -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+	ok "Vendure's bootstrap (synchronize: true) created $tables tables; its services seeded the shop ($((SECONDS - t0)) s)"
+else
+	not_ok "Vendure's bootstrap and seeding (seed.js)" "$(tail -n 15 "$TMP/seed.log")"
+	stop
+fi
+
+# --- 5. the recipe, as shipped ------------------------------------------------------------
+if cluster_psql "$TMP/cluster" --dbname=vendure --quiet --set=ON_ERROR_STOP=1 \
+	<"$ROOT/docs/platforms/vendure.sql" >"$TMP/recipe.log" 2>&1; then
+	ok "docs/platforms/vendure.sql applied (roles, bindings, tracking, grants)"
+else
+	not_ok "docs/platforms/vendure.sql applies" "$(tail -n 15 "$TMP/recipe.log")"
+	stop
+fi
+
+# --- 6. Vendure's services in a Login as Customer session ------------------------------------
+t0=$SECONDS
+# (renumber reads a process substitution, not a pipe: it must count in this shell)
+renumber < <(cd "$VENDURE_SRC" && timeout 240 node drive.js "$IDS" 2>"$TMP/drive.err"; echo "drive-exit $?" >"$TMP/drive.rc")
+rc=$(sed -n 's/^drive-exit //p' "$TMP/drive.rc" 2>/dev/null)
+if [[ $rc == 124 ]]; then
+	not_ok "drive.js finished within 240 s" "$(tail -n 10 "$TMP/drive.err")"
+elif [[ $rc != 0 && $FAILED == 0 ]]; then
+	not_ok "drive.js exited with status ${rc:-?}" "$(tail -n 10 "$TMP/drive.err")"
+fi
+echo "# drive.js took $((SECONDS - t0)) s"
+
+# --- 7. the hazard the recipe warns about ---------------------------------------------------
+if (cd "$VENDURE_SRC" && VENDURE_SYNC_ONLY=1 timeout 120 node seed.js /dev/null) >"$TMP/sync.log" 2>&1; then
+	left=$(cluster_psql "$TMP/cluster" --dbname=vendure -Atc \
+		"SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.customer'::regclass AND attname LIKE 'loginas%' AND NOT attisdropped")
+	if [[ $left == 0 ]]; then
+		ok "documented hazard: a Vendure start with synchronize: true drops loginas' stamp columns (so run synchronize: false)"
+	else
+		ok "a Vendure start with synchronize: true keeps loginas' stamp columns ($left left): update docs/platforms/vendure.md"
+	fi
+else
+	not_ok "a second Vendure start with synchronize: true" "$(tail -n 10 "$TMP/sync.log")"
+fi
