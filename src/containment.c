@@ -453,6 +453,8 @@ created_by_session(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 	if (tuple->t_data == NULL ||
 		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
 		return false;
+	if (entry->created_att == 0)	/* stamps => 'table' (track.c) */
+		return loginas_stamp_created_in_session(entry, ctx, desc, tuple);
 	d = heap_getattr(tuple, entry->created_att, desc, &isnull);
 	return !isnull && DatumGetInt64(d) == ctx->session_id;
 }
