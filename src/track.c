@@ -781,8 +781,10 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	ctx = loginas_current_context();
 
 	/*
-	 * Outside a session a delete concerns nobody: the fastest way out -- once
-	 * it is noted whether it is the delete half of a partition move (below)
+	 * Outside a session a delete concerns nobody but the stamps of a table
+	 * tracked with stamps => 'table' that has any: the fastest way out --
+	 * once it is noted whether it is the delete half of a partition move
+	 * (below), which keeps them
 	 */
 	if (ctx == NULL && TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
