@@ -469,7 +469,10 @@ stamp_write(TrackedRel *entry, StampOp op, const char *key, const char *new_key,
 
 	/*
 	 * The table has stamp rows now: every backend refills its entry (at
-	 * commit), so that its writes outside sessions keep them in step.
+	 * commit), so that its writes outside sessions keep them in step.  A
+	 * statement of another backend that was already running then (waiting
+	 * for this transaction's row lock, say) acts on its old entry: a row it
+	 * deletes may leave its stamps behind, once, for the table's first ones.
 	 */
 	if ((op == STAMP_INSERT || op == STAMP_CHANGE) && !entry->stamp_rows)
 	{
