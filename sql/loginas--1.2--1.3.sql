@@ -56,110 +56,6 @@ CREATE TABLE loginas.owner_path (
 
 SELECT pg_catalog.pg_extension_config_dump('loginas.owner_path', '');
 
-DROP FUNCTION loginas._track_info(oid);
--- what the trigger on p_relid (the tracked table or one of its partitions) needs
-CREATE FUNCTION loginas._track_info(p_relid oid)
-	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
-				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
-				   fk_attnums int2[], parent_lookups text[], chain oid[],
-				   problem text, problem_detail text, problem_hint text, problem_code text,
-				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
-				   route_relations oid[], route_referrers boolean[], route_nlookups int4[])
-	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	t loginas.tracked;
-	r record;
-	attnums int2[];
-BEGIN
-	SELECT tr.* INTO t FROM loginas.tracked tr
-	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
-		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
-	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
-	IF t.relation IS NULL THEN
-		RETURN;
-	END IF;
-	relname := t.relation::text;
-	chain := ARRAY[t.relation::oid];
-	created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
-	changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
-	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
-						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
-	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
-								 FROM loginas.protected_column p
-								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
-	IF t.customer_column IS NOT NULL THEN
-		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
-		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
-	END IF;
-	-- a tracked column renamed, dropped or retyped since track(): in a session
-	-- every write is refused rather than guessed at (the trigger raises the
-	-- problem); the stamps must stay bigint, the customer column an integer
-	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
-	   OR loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
-	   OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
-	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
-			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
-	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
-	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
-		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
-		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
-		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
-		problem_code := '55000';
-		RETURN NEXT;
-		RETURN;
-	END IF;
-	IF t.customer_column IS NOT NULL THEN
-		RETURN NEXT;
-		RETURN;
-	END IF;
-
-	-- a row that reaches its customer through other tracked tables: the
-	-- routes of lookups from it, tried in order (src/containment.c)
-	route_attnums := ARRAY[]::int2[];
-	route_nattnums := ARRAY[]::int4[];
-	route_lookups := ARRAY[]::text[];
-	route_relations := ARRAY[]::oid[];
-	route_referrers := ARRAY[]::boolean[];
-	route_nlookups := ARRAY[]::int4[];
-	FOR r IN SELECT * FROM loginas._owner_routes(t.relation, 0) LOOP
-		IF r.problem IS NOT NULL THEN
-			chain := chain OPERATOR(pg_catalog.||) r.relations;
-			problem := r.problem;
-			problem_detail := r.problem_detail;
-			problem_hint := r.problem_hint;
-			problem_code := r.problem_code;
-			RETURN NEXT;
-			RETURN;
-		END IF;
-		attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
-						   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o) ORDER BY o);
-		IF 0 OPERATOR(pg_catalog.=) ANY (attnums) THEN
-			problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
-			problem_detail := 'A column of a foreign key on the way to its customer was renamed or dropped.';
-			problem_hint := 'Track the table again with loginas.track().';
-			problem_code := '55000';
-			RETURN NEXT;
-			RETURN;
-		END IF;
-		route_attnums := route_attnums OPERATOR(pg_catalog.||) attnums;
-		route_nattnums := route_nattnums OPERATOR(pg_catalog.||) pg_catalog.cardinality(attnums);
-		route_lookups := route_lookups OPERATOR(pg_catalog.||) r.lookups;
-		route_relations := route_relations OPERATOR(pg_catalog.||) r.relations;
-		route_referrers := route_referrers OPERATOR(pg_catalog.||) r.referrers;
-		route_nlookups := route_nlookups OPERATOR(pg_catalog.||) pg_catalog.cardinality(r.lookups);
-		chain := chain OPERATOR(pg_catalog.||) r.relations;
-	END LOOP;
-	IF pg_catalog.cardinality(route_nlookups) OPERATOR(pg_catalog.=) 0 THEN
-		problem := pg_catalog.format('table %s has no way left to its customer', t.relation);
-		problem_detail := 'The tracked tables it reached its customer through are no longer tracked.';
-		problem_hint := pg_catalog.format('Track %s again with loginas.track() or loginas.track_through().', t.relation);
-		problem_code := '55000';
-	END IF;
-	RETURN NEXT;
-END
-$$;
 
 -- the ways a tracked table's rows reach their customer through other tracked
 -- tables, in the order they are tried: a child's foreign key to its parent
@@ -321,7 +217,8 @@ $$;
 -- constraints' names.  The first way that leads to a customer decides.
 CREATE FUNCTION loginas.track_through(relation regclass, via regclass[],
 									  created_column name DEFAULT 'loginas_created_session',
-									  changed_column name DEFAULT 'loginas_changed_session')
+									  changed_column name DEFAULT 'loginas_changed_session',
+									  stamps text DEFAULT 'columns')
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -330,15 +227,15 @@ DECLARE
 	v regclass;
 	c record;
 	n int;
-	pos int := 0;
+	ways jsonb := '[]';
 	own_fk name[] := ARRAY[]::name[];
-	paths jsonb := '[]';
 BEGIN
 	PERFORM loginas._prepare_tracking(track_through.relation);
 	IF track_through.via IS NULL OR pg_catalog.cardinality(track_through.via) OPERATOR(pg_catalog.=) 0 THEN
 		PERFORM loginas._raise('22023', 'via cannot be empty', NULL,
 			'Name the tracked tables whose rows lead to the customer, e.g. ARRAY[''shop.customer''::regclass].');
 	END IF;
+	-- the ways: every foreign key between the table and each of via, its own first
 	FOREACH v IN ARRAY track_through.via LOOP
 		IF v IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) v) THEN
 			PERFORM loginas._raise('55000',
@@ -349,15 +246,6 @@ BEGIN
 			PERFORM loginas._raise('22023',
 				pg_catalog.format('table %s cannot reach its customer through itself', v), NULL, NULL);
 		END IF;
-	END LOOP;
-	-- the tracked row first (the paths reference it), its paths anew
-	INSERT INTO loginas.tracked AS t (relation, customer_column, parent, created_column, changed_column)
-	VALUES (track_through.relation, NULL, NULL, track_through.created_column, track_through.changed_column)
-	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
-	   SET customer_column = NULL, parent = NULL, fk_columns = NULL, parent_columns = NULL,
-		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
-	DELETE FROM loginas.owner_path p WHERE p.relation OPERATOR(pg_catalog.=) track_through.relation;
-	FOREACH v IN ARRAY track_through.via LOOP
 		n := 0;
 		FOR c IN
 			SELECT co.conrelid OPERATOR(pg_catalog.=) v AS referrer,
@@ -376,15 +264,13 @@ BEGIN
 			 ORDER BY co.conrelid OPERATOR(pg_catalog.=) v, co.conname
 		LOOP
 			n := n OPERATOR(pg_catalog.+) 1;
-			pos := pos OPERATOR(pg_catalog.+) 1;
-			IF c.referrer THEN
-				INSERT INTO loginas.owner_path VALUES (track_through.relation, pos, v, true, c.key_cols, c.fk_cols);
-			ELSE
-				INSERT INTO loginas.owner_path VALUES (track_through.relation, pos, v, false, c.fk_cols, c.key_cols);
+			ways := ways OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'via', v::text, 'referrer', c.referrer, 'foreign_key', c.fk_cols,
+				'columns', CASE WHEN c.referrer THEN c.key_cols ELSE c.fk_cols END,
+				'via_columns', CASE WHEN c.referrer THEN c.fk_cols ELSE c.key_cols END));
+			IF NOT c.referrer THEN
 				own_fk := own_fk OPERATOR(pg_catalog.||) c.fk_cols;
 			END IF;
-			paths := paths OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-				'via', v::text, 'referrer', c.referrer, 'foreign_key', c.fk_cols));
 		END LOOP;
 		IF n OPERATOR(pg_catalog.=) 0 THEN
 			PERFORM loginas._raise('42830',
@@ -393,7 +279,23 @@ BEGIN
 				'Add the foreign key, or name another table.');
 		END IF;
 	END LOOP;
-	PERFORM loginas._add_stamps(track_through.relation, track_through.created_column, track_through.changed_column, own_fk);
+	PERFORM loginas._choose_stamps(track_through.relation, track_through.stamps, track_through.created_column,
+								   track_through.changed_column, own_fk);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, parent, created_column, changed_column, stamps)
+	VALUES (track_through.relation, NULL, NULL,
+			CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'columns' THEN track_through.created_column END,
+			CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'columns' THEN track_through.changed_column END,
+			track_through.stamps)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = NULL, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
+	DELETE FROM loginas.owner_path p WHERE p.relation OPERATOR(pg_catalog.=) track_through.relation;
+	INSERT INTO loginas.owner_path (relation, position, via, referrer, columns, via_columns)
+	SELECT track_through.relation, w.o, (w.x ->> 'via')::pg_catalog.regclass, (w.x ->> 'referrer')::boolean,
+		   ARRAY(SELECT pg_catalog.jsonb_array_elements_text(w.x -> 'columns'))::name[],
+		   ARRAY(SELECT pg_catalog.jsonb_array_elements_text(w.x -> 'via_columns'))::name[]
+	  FROM pg_catalog.jsonb_array_elements(ways) WITH ORDINALITY w(x, o);
 	PERFORM loginas._install_triggers(track_through.relation, track_through.created_column, track_through.changed_column);
 	PERFORM loginas._invalidate(track_through.relation);
 	-- the tables it goes through watch their foreign keys to it (referrer ways)
@@ -402,7 +304,11 @@ BEGIN
 	END LOOP;
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track_through.relation::text,
-																	'through', paths));
+							'through', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('via', w.x -> 'via',
+												'referrer', w.x -> 'referrer', 'foreign_key', w.x -> 'foreign_key') ORDER BY w.o)
+										  FROM pg_catalog.jsonb_array_elements(ways) WITH ORDINALITY w(x, o)))
+									  OPERATOR(pg_catalog.||) CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
 END
 $$;
 
@@ -416,7 +322,7 @@ CREATE VIEW loginas.tracked_paths AS
 
 REVOKE ALL ON loginas.owner_path, loginas.tracked_paths FROM PUBLIC;
 REVOKE ALL ON FUNCTION loginas._track_info(oid), loginas._owner_paths(regclass),
-	loginas._owner_routes(regclass, int), loginas.track_through(regclass, regclass[], name, name) FROM PUBLIC;
+	loginas._owner_routes(regclass, int), loginas.track_through(regclass, regclass[], name, name, text) FROM PUBLIC;
 GRANT SELECT ON loginas.tracked_paths TO loginas_admin;
 
 -- ---------------------------------------------------------------------------
@@ -1077,3 +983,341 @@ BEGIN
 	RETURN n;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Stamps that survive schema tools (src/track.c): loginas.track(...,
+-- stamps => 'table') keeps a table's stamps in loginas.row_stamp instead of
+-- columns of the shop's table, which a schema tool that does not know them
+-- drops; stamp columns dropped so refuse writes in sessions with a message
+-- of their own (55000) until track() adds them again.  _track_info() tells
+-- the trigger where the stamps are (two columns at its end).
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.tracked
+	ALTER COLUMN created_column DROP NOT NULL,
+	ALTER COLUMN changed_column DROP NOT NULL,
+	ADD COLUMN stamps text NOT NULL DEFAULT 'columns',
+	ADD CONSTRAINT tracked_stamps_check CHECK (
+		stamps = 'columns' AND created_column IS NOT NULL AND changed_column IS NOT NULL
+		OR stamps = 'table' AND created_column IS NULL AND changed_column IS NULL);
+
+CREATE TABLE loginas.row_stamp (
+	relation		regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	key				text NOT NULL,
+	created_session	bigint,			-- the session that inserted the row (NULL: not a session)
+	changed_session	bigint NOT NULL,	-- the last session that changed it
+	changed_at		timestamptz NOT NULL,	-- when (the transaction's time)
+	PRIMARY KEY (relation, key)
+);
+
+CREATE VIEW loginas.row_stamps AS
+	SELECT s.relation, s.key, s.created_session, s.changed_session, s.changed_at
+	  FROM loginas.row_stamp s;
+
+COMMENT ON VIEW loginas.row_stamps
+	IS 'the stamps of the rows Login as Customer sessions wrote in tables tracked with stamps => ''table''';
+
+CREATE OR REPLACE VIEW loginas.tracked_tables AS
+	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
+		   t.created_column, t.changed_column,
+		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
+				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
+		   t.tracked_at, t.stamps
+	  FROM loginas.tracked t
+	 ORDER BY t.relation::text;
+
+DROP FUNCTION loginas._track_info(oid);
+
+CREATE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
+				   problem text, problem_detail text, problem_hint text, problem_code text,
+				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
+				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
+				   stamp_table boolean, stamp_rows boolean)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	r record;
+	attnums int2[];
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	-- the stamps: two columns of the table, or rows of loginas.row_stamp
+	-- (stamp_rows: whether the table has any there, for the trigger's fast
+	-- path outside sessions)
+	stamp_table := t.stamps OPERATOR(pg_catalog.=) 'table';
+	IF stamp_table THEN
+		created_attnum := 0;
+		changed_attnum := 0;
+		stamp_rows := EXISTS (SELECT FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) t.relation);
+	ELSE
+		created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+		changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+		stamp_rows := false;
+	END IF;
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
+	END IF;
+	-- stamp columns gone (a schema tool that does not know them drops them):
+	-- no write in a session until track() adds them again
+	IF NOT stamp_table AND (created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0) THEN
+		problem := CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0 AND changed_attnum OPERATOR(pg_catalog.=) 0
+						THEN pg_catalog.format('the stamp columns of %s were dropped', t.relation)
+						ELSE pg_catalog.format('the stamp column "%s" of %s was dropped',
+											   CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0
+													THEN t.created_column ELSE t.changed_column END, t.relation) END;
+		problem_detail := pg_catalog.format('The table keeps its Login as Customer stamps in the columns "%s" and "%s",'
+			' which loginas.track() added; a schema tool that does not know them drops them (renaming one has the same'
+			' effect). Writes in sessions are refused until they are back; writes outside sessions go on.',
+			t.created_column, t.changed_column);
+		problem_hint := pg_catalog.format('Add them again with SELECT loginas.%s(%L, %s => %L%s); the tracking and its'
+			' protected columns are kept. Or add stamps => ''table'' to that call to keep the stamps in loginas.row_stamp,'
+			' where schema tools do not see them.',
+			CASE WHEN t.customer_column IS NULL AND t.parent IS NULL THEN 'track_through' ELSE 'track' END,
+			t.relation::text,
+			CASE WHEN t.customer_column IS NOT NULL THEN 'customer_column'
+				 WHEN t.parent IS NOT NULL THEN 'parent' ELSE 'via' END,
+			COALESCE(t.customer_column::text, t.parent::text,
+					 (SELECT pg_catalog.array_agg(DISTINCT p.via::text ORDER BY p.via::text)::text FROM loginas.owner_path p
+					   WHERE p.relation OPERATOR(pg_catalog.=) t.relation)),
+			CASE WHEN t.created_column OPERATOR(pg_catalog.=) 'loginas_created_session'
+					  AND t.changed_column OPERATOR(pg_catalog.=) 'loginas_changed_session' THEN ''
+				 ELSE pg_catalog.format(', created_column => %L, changed_column => %L', t.created_column, t.changed_column) END);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a tracked column renamed, dropped or retyped since track(): in a session
+	-- every write is refused rather than guessed at (the trigger raises the
+	-- problem); the stamps must stay bigint, the customer column an integer
+	IF (NOT stamp_table
+		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
+			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a row that reaches its customer through other tracked tables: the
+	-- routes of lookups from it, tried in order (src/containment.c)
+	route_attnums := ARRAY[]::int2[];
+	route_nattnums := ARRAY[]::int4[];
+	route_lookups := ARRAY[]::text[];
+	route_relations := ARRAY[]::oid[];
+	route_referrers := ARRAY[]::boolean[];
+	route_nlookups := ARRAY[]::int4[];
+	FOR r IN SELECT * FROM loginas._owner_routes(t.relation, 0) LOOP
+		IF r.problem IS NOT NULL THEN
+			chain := chain OPERATOR(pg_catalog.||) r.relations;
+			problem := r.problem;
+			problem_detail := r.problem_detail;
+			problem_hint := r.problem_hint;
+			problem_code := r.problem_code;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o) ORDER BY o);
+		IF 0 OPERATOR(pg_catalog.=) ANY (attnums) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+			problem_detail := 'A column of a foreign key on the way to its customer was renamed or dropped.';
+			problem_hint := 'Track the table again with loginas.track().';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		route_attnums := route_attnums OPERATOR(pg_catalog.||) attnums;
+		route_nattnums := route_nattnums OPERATOR(pg_catalog.||) pg_catalog.cardinality(attnums);
+		route_lookups := route_lookups OPERATOR(pg_catalog.||) r.lookups;
+		route_relations := route_relations OPERATOR(pg_catalog.||) r.relations;
+		route_referrers := route_referrers OPERATOR(pg_catalog.||) r.referrers;
+		route_nlookups := route_nlookups OPERATOR(pg_catalog.||) pg_catalog.cardinality(r.lookups);
+		chain := chain OPERATOR(pg_catalog.||) r.relations;
+	END LOOP;
+	IF pg_catalog.cardinality(route_nlookups) OPERATOR(pg_catalog.=) 0 THEN
+		problem := pg_catalog.format('table %s has no way left to its customer', t.relation);
+		problem_detail := 'The tracked tables it reached its customer through are no longer tracked.';
+		problem_hint := pg_catalog.format('Track %s again with loginas.track() or loginas.track_through().', t.relation);
+		problem_code := '55000';
+	END IF;
+	RETURN NEXT;
+END
+$$;
+
+CREATE FUNCTION loginas._choose_stamps(p_relation regclass, p_stamps text, p_created name, p_changed name,
+									   p_reserved name[])
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	was loginas.tracked;
+BEGIN
+	IF p_stamps IS NULL OR p_stamps NOT IN ('columns', 'table') THEN
+		PERFORM loginas._raise('22023',
+			pg_catalog.format('stamps must be ''columns'' or ''table'', not %s', COALESCE(pg_catalog.quote_literal(p_stamps), 'NULL')),
+			NULL, 'Keep the stamps in columns of the table (''columns'', the default) or in loginas.row_stamp (''table'').');
+	END IF;
+	IF p_stamps OPERATOR(pg_catalog.=) 'columns' THEN
+		PERFORM loginas._add_stamps(p_relation, p_created, p_changed, p_reserved);
+		DELETE FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) p_relation;
+		RETURN;
+	END IF;
+	SELECT t.* INTO was FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) p_relation;
+	IF was.stamps OPERATOR(pg_catalog.=) 'columns'
+	   AND (loginas._attnum(p_relation, was.created_column) OPERATOR(pg_catalog.<>) 0
+			OR loginas._attnum(p_relation, was.changed_column) OPERATOR(pg_catalog.<>) 0) THEN
+		RAISE NOTICE 'the stamp columns "%" and "%" of % are no longer written', was.created_column, was.changed_column, p_relation
+			USING HINT = 'Its stamps are kept in loginas.row_stamp from now on; drop the columns once nothing reads them.';
+	END IF;
+END
+$$;
+
+DROP FUNCTION loginas.track(regclass, name, name, name);
+DROP FUNCTION loginas.track(regclass, regclass, name, name);
+
+CREATE FUNCTION loginas.track(relation regclass, customer_column name,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session',
+							  stamps text DEFAULT 'columns')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	typ oid;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation);
+	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) track.relation AND a.attname OPERATOR(pg_catalog.=) track.customer_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
+	END IF;
+	IF typ NOT IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype) THEN
+		PERFORM loginas._raise('42804',
+			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
+							  pg_catalog.format_type(typ, NULL)),
+			'The customer column must be an integer (smallint, integer or bigint).', NULL);
+	END IF;
+	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
+								   ARRAY[track.customer_column]);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column, stamps)
+	VALUES (track.relation, track.customer_column,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.created_column END,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.changed_column END, track.stamps)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = EXCLUDED.customer_column, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'customer_column', track.customer_column)
+									  OPERATOR(pg_catalog.||) CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
+END
+$$;
+
+CREATE FUNCTION loginas.track(relation regclass, parent regclass,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session',
+							  stamps text DEFAULT 'columns')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fk record;
+	n int;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation);
+	IF track.parent IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) track.parent) THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('parent table %s is not tracked', COALESCE(track.parent::text, 'NULL')), NULL,
+			'Track the parent first, with loginas.track(parent, customer_column).');
+	END IF;
+	SELECT pg_catalog.count(*) INTO n FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has no foreign key to %s', track.relation, track.parent),
+			'A child table reaches its customer through a foreign key to its tracked parent.',
+			pg_catalog.format('Add one (ALTER TABLE %s ADD FOREIGN KEY ... REFERENCES %s), or track the table with its own customer column.',
+							  track.relation, track.parent));
+	ELSIF n OPERATOR(pg_catalog.>) 1 THEN
+		PERFORM loginas._raise('42830',
+			pg_catalog.format('table %s has more than one foreign key to %s', track.relation, track.parent), NULL, NULL);
+	END IF;
+	SELECT ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS fk_cols,
+		   ARRAY(SELECT a.attname FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY u(k, o)
+				   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid AND a.attnum OPERATOR(pg_catalog.=) u.k
+				  ORDER BY u.o) AS parent_cols
+	  INTO fk
+	  FROM pg_catalog.pg_constraint c
+	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
+	   AND c.contype OPERATOR(pg_catalog.=) 'f';
+	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
+								   fk.fk_cols);
+	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column, stamps)
+	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.created_column END,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.changed_column END, track.stamps)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = NULL, parent = EXCLUDED.parent, fk_columns = EXCLUDED.fk_columns,
+		   parent_columns = EXCLUDED.parent_columns,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'parent', track.parent::text,
+																	'foreign_key', fk.fk_cols)
+									  OPERATOR(pg_catalog.||) CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.row_stamp', '');
+
+REVOKE ALL ON TABLE loginas.row_stamp, loginas.row_stamps FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	loginas._track_info(oid),
+	loginas._choose_stamps(regclass, text, name, name, name[]),
+	loginas.track(regclass, name, name, name, text),
+	loginas.track(regclass, regclass, name, name, text)
+FROM PUBLIC;
+GRANT SELECT ON loginas.row_stamps TO loginas_admin, loginas_reporting;

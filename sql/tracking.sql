@@ -651,7 +651,7 @@ SELECT * FROM pg_temp.attempt($$UPDATE trk.review SET rating = 1 WHERE review_id
 COMMIT;
 SELECT review_id, author_id, rating, pg_temp.s(loginas_changed_session) AS changed FROM trk.review ORDER BY 1;
 SELECT action, details FROM pg_temp.new_log();
--- a stamp column renamed: the same refusal
+-- a stamp column renamed: refused as a dropped one is (55000), naming it
 ALTER TABLE trk.review RENAME COLUMN loginas_changed_session TO changed_session;
 BEGIN;
 SELECT loginas.assume(:'key') = :sid AS assumed;

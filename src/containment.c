@@ -68,7 +68,8 @@ typedef struct TouchedRow
 	int64		session_id;
 	int64		admin_id;
 	int64		customer_id;
-	bool		existed;		/* a version older than the transaction was judged */
+	bool		existed;		/* its first state was a row (not "not there") */
+	bool		existed_before;	/* that row was older than the transaction */
 	int			npk;
 	Datum	   *key;
 	int			nwatched;
@@ -542,6 +543,14 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	return row;
 }
 
+/* a row version older than this transaction */
+static bool
+older_than_transaction(HeapTuple tuple)
+{
+	return tuple->t_data != NULL &&
+		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+}
+
 /* what the row held before the session touched it: it existed, with these values */
 static void
 remember_existing(TouchedRow *row, TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
@@ -550,6 +559,7 @@ remember_existing(TouchedRow *row, TrackedRel *entry, TupleDesc desc, HeapTuple 
 	int			i;
 
 	row->existed = true;
+	row->existed_before = older_than_transaction(tuple);
 	row->nwatched = entry->nwatched;
 	row->before = palloc0(sizeof(Datum) * Max(entry->nwatched, 1));
 	row->before_null = palloc0(sizeof(bool) * Max(entry->nwatched, 1));
@@ -569,18 +579,12 @@ copy_before(TouchedRow *to, const TouchedRow *from)
 {
 	/* the values are the first entry's, which lives as long */
 	to->existed = from->existed;
+	to->existed_before = from->existed_before;
 	to->nwatched = from->nwatched;
 	to->before = from->before;
 	to->before_null = from->before_null;
 }
 
-/* a row version older than this transaction */
-static bool
-older_than_transaction(HeapTuple tuple)
-{
-	return tuple->t_data != NULL &&
-		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
-}
 
 /* the first state of an existing row: it must be the customer's */
 static void
@@ -648,6 +652,15 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		/* an update that changed the key: the row's first state is the old key's */
 		if (made && row != NULL)
 			copy_before(newrow, row);
+
+		/*
+		 * The session's insert, once written: a shop's AFTER trigger may have
+		 * updated the new row first (its first state then judged as it was
+		 * inserted): the row's first state is "not there" all the same --
+		 * unless a row older than the transaction had its key before.
+		 */
+		if (oldtup == NULL && !made && newrow->existed && !newrow->existed_before)
+			newrow->existed = false;
 	}
 }
 

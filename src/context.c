@@ -107,6 +107,13 @@ loginas_ended_context(int64 session_id)
 	return ended.active && ended.session_id == session_id ? &ended : NULL;
 }
 
+/* the session this transaction acted in and then ended, if any */
+const LoginAsContext *
+loginas_ended_context_any(void)
+{
+	return ended.active ? &ended : NULL;
+}
+
 const LoginAsContext *
 loginas_current_context(void)
 {

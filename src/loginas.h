@@ -66,6 +66,7 @@ typedef struct LoginAsOwnerState
 extern void loginas_context_init(void);
 extern const LoginAsContext *loginas_current_context(void);
 extern const LoginAsContext *loginas_ended_context(int64 session_id);
+extern const LoginAsContext *loginas_ended_context_any(void);
 extern void loginas_context_clear(void);
 extern void loginas_context_lock_session(void);
 

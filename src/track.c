@@ -11,7 +11,7 @@
  *
  *	outside a session	the stamps cannot be forged: a new row gets no stamps,
  *						an updated row keeps its creation stamp and loses its
- *						last-change stamp;
+ *						last-change stamp (stamps => 'table': see below);
  *	inside a session	a read-only session writes nothing; every row written
  *						goes to containment (containment.c: the row must
  *						belong to the impersonated customer when the session
@@ -32,6 +32,20 @@
  *
  * TRUNCATE in a session is refused here too (the BEFORE TRUNCATE trigger and
  * a ProcessUtility hook for the partitions that trigger does not see).
+ *
+ * A table tracked with stamps => 'table' has no stamp columns (a schema tool
+ * that does not know them would drop them): its stamps are rows of
+ * loginas.row_stamp, by the tracked table and the row's key, written here as
+ * loginas' owner with plans kept for the backend.  They record the writes
+ * made in sessions: an insert sets both stamps (once the row is really
+ * written, from the AFTER INSERT trigger), an update the last-change stamp,
+ * a delete removes the row's stamps.  Outside sessions the stamps are left as
+ * they are -- they name the last session that wrote the row, and nobody but
+ * loginas writes them -- except that they follow the row: a delete removes
+ * them, a changed key takes them along, TRUNCATE of the table removes all of
+ * them.  That costs nothing for a table that has no stamp rows (known when
+ * its entry is filled; the first session write there invalidates the entry
+ * everywhere).
  */
 #include "postgres.h"
 
@@ -44,6 +58,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -441,6 +456,16 @@ fill_entry(TrackedRel *entry)
 		}
 	}
 	MemoryContextSwitchTo(old);
+	/* where the stamps are (the SQL of 1.2 and before: in columns) */
+	entry->stamp_table = false;
+	entry->stamp_rows = false;
+	if (desc->natts >= 22)
+	{
+		d = SPI_getbinval(tup, desc, 21, &isnull);
+		entry->stamp_table = !isnull && DatumGetBool(d);
+		d = SPI_getbinval(tup, desc, 22, &isnull);
+		entry->stamp_rows = !isnull && DatumGetBool(d);
+	}
 	entry->customer_att = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 	if (isnull)
 		entry->customer_att = 0;
@@ -537,6 +562,254 @@ loginas_invalidate(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------
+ * stamps => 'table': the stamps in loginas.row_stamp
+ * --------------------------------------------------------------------- */
+
+typedef enum StampOp
+{
+	STAMP_INSERT,				/* a row a session inserted: both stamps */
+	STAMP_CHANGE,				/* a row a session updated: the last change */
+	STAMP_DELETE,				/* a row deleted: its stamps go */
+	STAMP_REKEY,				/* a row's key changed: its stamps follow */
+	STAMP_TRUNCATE,				/* a table emptied: all of its stamps go */
+	STAMP_NOPS
+} StampOp;
+
+/* $1 the tracked table, $2 the row's key, $3 the session (or the new key) */
+static const char *const stamp_sql[STAMP_NOPS] = {
+	"INSERT INTO loginas.row_stamp AS s (relation, key, created_session, changed_session, changed_at)"
+	" VALUES ($1, $2, $3, $3, pg_catalog.now())"
+	" ON CONFLICT ON CONSTRAINT row_stamp_pkey DO UPDATE"
+	" SET created_session = EXCLUDED.created_session, changed_session = EXCLUDED.changed_session,"
+	" changed_at = EXCLUDED.changed_at",
+	"INSERT INTO loginas.row_stamp AS s (relation, key, created_session, changed_session, changed_at)"
+	" VALUES ($1, $2, NULL, $3, pg_catalog.now())"
+	" ON CONFLICT ON CONSTRAINT row_stamp_pkey DO UPDATE"
+	" SET changed_session = EXCLUDED.changed_session, changed_at = EXCLUDED.changed_at",
+	"DELETE FROM loginas.row_stamp s"
+	" WHERE s.relation OPERATOR(pg_catalog.=) $1 AND s.key OPERATOR(pg_catalog.=) $2",
+	"UPDATE loginas.row_stamp s SET key = $3"
+	" WHERE s.relation OPERATOR(pg_catalog.=) $1 AND s.key OPERATOR(pg_catalog.=) $2",
+	"DELETE FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) $1",
+};
+static const int stamp_nargs[STAMP_NOPS] = {3, 3, 2, 3, 1};
+static SPIPlanPtr stamp_plans[STAMP_NOPS];
+
+static bool attr_changed(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, AttrNumber att);
+
+/* the table the stamps are kept under: the tracked table (for a partition, its root) */
+static Oid
+stamp_relation(TrackedRel *entry)
+{
+	return entry->nchain > 0 ? entry->chain[0] : entry->relid;
+}
+
+/*
+ * One statement on loginas.row_stamp, as loginas' owner (a security-restricted
+ * operation): loginas' own table, schema-qualified SQL, built-in operators.
+ */
+static void
+stamp_write(TrackedRel *entry, StampOp op, const char *key, const char *new_key, int64 session_id)
+{
+	LoginAsOwnerState owner;
+	Oid			argtypes[3];
+	Datum		values[3];
+	int			n = stamp_nargs[op];
+
+	argtypes[0] = REGCLASSOID;
+	values[0] = ObjectIdGetDatum(stamp_relation(entry));
+	if (n > 1)
+	{
+		argtypes[1] = TEXTOID;
+		values[1] = CStringGetTextDatum(key);
+	}
+	if (n > 2 && op == STAMP_REKEY)
+	{
+		argtypes[2] = TEXTOID;
+		values[2] = CStringGetTextDatum(new_key);
+	}
+	else if (n > 2)
+	{
+		argtypes[2] = INT8OID;
+		values[2] = Int64GetDatum(session_id);
+	}
+
+	loginas_as_owner_begin(&owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "loginas: SPI_connect failed");
+	if (stamp_plans[op] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(stamp_sql[op], n, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "loginas: could not prepare the stamps of tracked tables: %s",
+				 SPI_result_code_string(SPI_result));
+		stamp_plans[op] = plan;
+	}
+	if (SPI_execute_plan(stamp_plans[op], values, NULL, false, 0) < 0)
+		elog(ERROR, "loginas: could not write the stamps of %s", entry->relname);
+	SPI_finish();
+	loginas_as_owner_end(&owner);
+
+	/*
+	 * The table has stamp rows now: every backend refills its entry (at
+	 * commit), so that its writes outside sessions keep them in step.  A
+	 * statement of another backend that was already running then (waiting
+	 * for this transaction's row lock, say) acts on its old entry: a row it
+	 * deletes may leave its stamps behind, once, for the table's first ones.
+	 */
+	if ((op == STAMP_INSERT || op == STAMP_CHANGE) && !entry->stamp_rows)
+	{
+		entry->stamp_rows = true;
+		CacheInvalidateRelcacheByRelid(stamp_relation(entry));
+	}
+}
+
+/* the key changed by an update (as the key's text: that is what the stamps go by) */
+static bool
+stamp_key_changed(TrackedRel *entry, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
+				  char **old_key, char **new_key)
+{
+	int			i;
+
+	*old_key = *new_key = NULL;
+	for (i = 0; i < entry->npk; i++)
+		if (attr_changed(desc, oldtup, newtup, entry->pk_atts[i]))
+			break;
+	if (i == entry->npk)
+		return false;
+	*old_key = loginas_row_key(entry, desc, oldtup, true);
+	*new_key = loginas_row_key(entry, desc, newtup, true);
+	return strcmp(*old_key, *new_key) != 0;
+}
+
+/* an update's stamps follow its row to its new key (any stamps there were stale) */
+static void
+stamp_follow_key(TrackedRel *entry, const char *old_key, const char *new_key)
+{
+	stamp_write(entry, STAMP_DELETE, new_key, NULL, 0);
+	stamp_write(entry, STAMP_REKEY, old_key, new_key, 0);
+}
+
+/*
+ * The inserts a session has begun in this transaction and whose AFTER INSERT
+ * trigger has not run yet, by table, session and key, with the command that
+ * made them: the AFTER INSERT trigger stamps and logs a row only when its
+ * insert is one (not the insert half of a partition move).  In
+ * TopTransactionContext; an insert skipped by ON CONFLICT leaves its entry
+ * until the transaction ends.
+ */
+typedef struct PendingInsert
+{
+	char	   *hkey;			/* "table/session/key as JSON" */
+	CommandId	cid;			/* the inserting statement's command */
+} PendingInsert;
+
+static HTAB *pending_inserts = NULL;
+static MemoryContext pending_cxt = NULL;
+
+static uint32
+pending_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return string_hash(s, strlen(s) + 1);
+}
+
+static int
+pending_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+static char *
+pending_key(TrackedRel *entry, const LoginAsContext *ctx, const char *key)
+{
+	return psprintf("%u/" INT64_FORMAT "/%s", stamp_relation(entry), ctx->session_id, key);
+}
+
+/* BEFORE INSERT in a session: the row is about to be inserted */
+static void
+pending_note(TrackedRel *entry, const LoginAsContext *ctx, const char *key)
+{
+	MemoryContext old;
+	PendingInsert *p;
+	char	   *hkey;
+	bool		found;
+
+	if (pending_inserts == NULL)
+	{
+		HASHCTL		ctl;
+
+		pending_cxt = AllocSetContextCreate(TopTransactionContext, "loginas pending inserts",
+											ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(PendingInsert);
+		ctl.hash = pending_hash;
+		ctl.match = pending_match;
+		ctl.hcxt = pending_cxt;
+		pending_inserts = hash_create("loginas pending inserts", 64, &ctl,
+									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	old = MemoryContextSwitchTo(pending_cxt);
+	hkey = pending_key(entry, ctx, key);
+	p = hash_search(pending_inserts, &hkey, HASH_ENTER, &found);
+	if (found)
+		pfree(hkey);
+
+	/*
+	 * The statement's command: that of its snapshot, which the executor
+	 * writes its rows with (es_output_cid), whatever the triggers ran since
+	 */
+	p->cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
+	MemoryContextSwitchTo(old);
+}
+
+/* the pending insert under key: found (and its command), removed when remove */
+static bool
+pending_find(TrackedRel *entry, const LoginAsContext *ctx, const char *key, bool remove, CommandId *cid)
+{
+	char	   *hkey;
+	PendingInsert *p;
+	char	   *stored;
+
+	if (pending_inserts == NULL)
+		return false;
+	hkey = pending_key(entry, ctx, key);
+	p = hash_search(pending_inserts, &hkey, remove ? HASH_REMOVE : HASH_FIND, NULL);
+	pfree(hkey);
+	if (p == NULL)
+		return false;
+	if (cid)
+		*cid = p->cid;
+	if (remove)
+	{
+		stored = p->hkey;
+		pfree(stored);
+	}
+	return true;
+}
+
+static void
+track_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* the memory went with TopTransactionContext */
+			pending_inserts = NULL;
+			pending_cxt = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+/* ---------------------------------------------------------------------
  * the trigger
  * --------------------------------------------------------------------- */
 
@@ -618,7 +891,14 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 	move.stage = 0;
 	if (!rel->rd_rel->relispartition || entry->nchain == 0)
 		return;
-	created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+	if (entry->created_att != 0)
+		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+	else
+	{
+		/* stamps => 'table': they stay under the row's key, wherever it goes */
+		created = (Datum) 0;
+		isnull = true;
+	}
 	move.stage = 1;
 	move.xid = GetCurrentTransactionIdIfAny();
 	move.cid = GetCurrentCommandId(false);
@@ -665,15 +945,30 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	ctx = loginas_current_context();
 
 	/*
-	 * Outside a session a delete concerns nobody: the fastest way out -- once
-	 * it is noted whether it is the delete half of a partition move (below)
+	 * Outside a session a delete concerns nobody but the stamps of a table
+	 * tracked with stamps => 'table' that has any: the fastest way out --
+	 * once it is noted whether it is the delete half of a partition move
+	 * (below), which keeps them
 	 */
 	if (ctx == NULL && TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
 		if (move.stage == 1 && move.relid == RelationGetRelid(td->tg_relation) &&
 			ItemPointerEquals(&move.tid, &td->tg_trigtuple->t_self) &&
 			move.xid == GetCurrentTransactionIdIfAny() && move.cid == GetCurrentCommandId(false))
+		{
 			move.stage = 2;
+			return PointerGetDatum(td->tg_trigtuple);
+		}
+		/* stamps => 'table': a row deleted takes its stamps along */
+		entry = loginas_tracked_rel(RelationGetRelid(td->tg_relation));
+		if (entry->stamp_table && entry->stamp_rows && entry->problem == NULL)
+		{
+			char	   *key = loginas_row_key(entry, RelationGetDescr(td->tg_relation),
+											  td->tg_trigtuple, true);
+
+			stamp_write(entry, STAMP_DELETE, key, NULL, 0);
+			pfree(key);
+		}
 		return PointerGetDatum(td->tg_trigtuple);
 	}
 
@@ -703,6 +998,26 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 */
 	if (TRIGGER_FIRED_AFTER(td->tg_event))
 	{
+		if (entry->stamp_table)
+		{
+			/* stamps => 'table': the session's insert, once really written */
+			char	   *key;
+
+			if (ctx == NULL)
+				ctx = loginas_ended_context_any();
+			if (ctx == NULL)
+				return PointerGetDatum(NULL);
+			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
+			if (pending_find(entry, ctx, key, true, NULL))
+			{
+				loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
+				loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
+										key, 0, 0);
+				stamp_write(entry, STAMP_INSERT, key, NULL, ctx->session_id);
+			}
+			pfree(key);
+			return PointerGetDatum(NULL);
+		}
 		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
 		/* a row inserted in a session that the same statement then ended */
 		if (ctx == NULL && !isnull)
@@ -755,6 +1070,24 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		 */
 		if (newtup == NULL)
 			return PointerGetDatum(oldtup);
+		if (entry->stamp_table)
+		{
+			/*
+			 * stamps => 'table': nothing in the row to clear; the stamps stay
+			 * with the row (through a partition move too, which
+			 * remember_update notes so that its delete half keeps them)
+			 */
+			char	   *old_key,
+					   *new_key;
+
+			if (oldtup == NULL || !entry->stamp_rows)
+				return PointerGetDatum(newtup);
+			if (stamp_key_changed(entry, desc, oldtup, newtup, &old_key, &new_key))
+				stamp_follow_key(entry, old_key, new_key);
+			/* after the stamps' statements: a move is known by its command */
+			remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+			return PointerGetDatum(newtup);
+		}
 		if (!moving && heap_attisnull(newtup, entry->changed_att, desc))
 		{
 			if (oldtup == NULL && heap_attisnull(newtup, entry->created_att, desc))
@@ -776,9 +1109,20 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	}
 
 	if (moving)
+	{
+		if (entry->stamp_table)
+		{
+			/* the insert half of a move is no insert of the session's */
+			char	   *key = loginas_row_key(entry, desc, newtup, true);
+
+			pending_find(entry, ctx, key, true, NULL);
+			pfree(key);
+			return PointerGetDatum(newtup);
+		}
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
 										  Int64GetDatum(move.created), move.created_null,
 										  Int64GetDatum(ctx->session_id), false));
+	}
 
 	/* no write commits after its session's end (context.c) */
 	loginas_context_lock_session();
@@ -809,6 +1153,39 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
 								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true),
 								entry->created_att, entry->changed_att);
+
+	if (entry->stamp_table)
+	{
+		/*
+		 * stamps => 'table': an insert is stamped once written (AFTER
+		 * INSERT), an update here, a delete takes the row's stamps along
+		 */
+		char	   *old_key,
+				   *new_key;
+
+		if (oldtup == NULL)
+		{
+			new_key = loginas_row_key(entry, desc, newtup, true);
+			pending_note(entry, ctx, new_key);
+			pfree(new_key);
+			return PointerGetDatum(newtup);
+		}
+		if (newtup == NULL)
+		{
+			old_key = loginas_row_key(entry, desc, oldtup, true);
+			stamp_write(entry, STAMP_DELETE, old_key, NULL, 0);
+			pfree(old_key);
+			return PointerGetDatum(oldtup);
+		}
+		if (stamp_key_changed(entry, desc, oldtup, newtup, &old_key, &new_key))
+			stamp_follow_key(entry, old_key, new_key);
+		else if (new_key == NULL)
+			new_key = loginas_row_key(entry, desc, newtup, true);
+		stamp_write(entry, STAMP_CHANGE, new_key, NULL, ctx->session_id);
+		/* after the stamps' statements: a move is known by its command */
+		remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+		return PointerGetDatum(newtup);
+	}
 
 	if (newtup == NULL)
 		return PointerGetDatum(oldtup);
@@ -844,6 +1221,7 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	const LoginAsContext *ctx;
+	TrackedRel *entry;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
@@ -853,6 +1231,10 @@ loginas_track_truncate(PG_FUNCTION_ARGS)
 	if (ctx != NULL)
 		refuse_truncate(ctx, RelationGetRelid(td->tg_relation),
 						"Truncating a tracked table would remove other customers' rows.");
+	/* stamps => 'table': the rows' stamps go with them */
+	entry = loginas_tracked_rel(RelationGetRelid(td->tg_relation));
+	if (entry->stamp_table)
+		stamp_write(entry, STAMP_TRUNCATE, NULL, NULL, 0);
 	PG_RETURN_POINTER(NULL);
 }
 
@@ -976,4 +1358,5 @@ loginas_track_init(void)
 {
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = loginas_process_utility;
+	RegisterXactCallback(track_xact_callback, NULL);
 }

@@ -96,6 +96,15 @@ typedef struct TrackedRel
 	char	   *problem_detail; /* detail and hint; NULL when all is well */
 	char	   *problem_hint;
 	int			problem_code;	/* its SQLSTATE */
+
+	/*
+	 * stamps => 'table': the stamps are rows of loginas.row_stamp (track.c),
+	 * created_att and changed_att are 0; stamp_rows: the table had some there
+	 * when the entry was filled (outside sessions nothing is done for a table
+	 * without any)
+	 */
+	bool		stamp_table;
+	bool		stamp_rows;
 } TrackedRel;
 
 /* track.c */

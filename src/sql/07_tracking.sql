@@ -16,11 +16,15 @@ CREATE TABLE loginas.tracked (
 	parent			regclass,		-- or a child reaching it through a foreign key
 	fk_columns		name[],			-- the child's columns of that foreign key
 	parent_columns	name[],			-- the parent's columns they reference
-	created_column	name NOT NULL,
-	changed_column	name NOT NULL,
+	created_column	name,			-- the stamp columns (stamps = 'columns'),
+	changed_column	name,			-- NULL when the stamps are kept in loginas.row_stamp
 	tracked_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	stamps			text NOT NULL DEFAULT 'columns',
 	-- a customer column, a parent, or neither: the paths of owner_path
-	CHECK (customer_column IS NULL OR parent IS NULL)
+	CHECK (customer_column IS NULL OR parent IS NULL),
+	CONSTRAINT tracked_stamps_check CHECK (
+		stamps = 'columns' AND created_column IS NOT NULL AND changed_column IS NOT NULL
+		OR stamps = 'table' AND created_column IS NULL AND changed_column IS NULL)
 );
 
 -- the ways a table tracked with loginas.track_through() reaches its customer,
@@ -45,6 +49,27 @@ CREATE TABLE loginas.protected_column (
 	PRIMARY KEY (relation, column_name)
 );
 
+-- The stamps of a table tracked with stamps => 'table': kept here instead of
+-- in columns of the shop's table, which a schema tool that does not know them
+-- would drop.  One row per row of the shop's table that a session wrote, by
+-- its primary key (its values' text as a JSON array, as the log names keys);
+-- written only by the row trigger (src/track.c), as loginas' owner.
+CREATE TABLE loginas.row_stamp (
+	relation		regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	key				text NOT NULL,
+	created_session	bigint,			-- the session that inserted the row (NULL: not a session)
+	changed_session	bigint NOT NULL,	-- the last session that changed it
+	changed_at		timestamptz NOT NULL,	-- when (the transaction's time)
+	PRIMARY KEY (relation, key)
+);
+
+CREATE VIEW loginas.row_stamps AS
+	SELECT s.relation, s.key, s.created_session, s.changed_session, s.changed_at
+	  FROM loginas.row_stamp s;
+
+COMMENT ON VIEW loginas.row_stamps
+	IS 'the stamps of the rows Login as Customer sessions wrote in tables tracked with stamps => ''table''';
+
 -- a tracked table that is dropped is forgotten (its triggers went with it)
 CREATE FUNCTION loginas._forget_dropped() RETURNS event_trigger
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -68,7 +93,7 @@ CREATE VIEW loginas.tracked_tables AS
 		   t.created_column, t.changed_column,
 		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
 				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
-		   t.tracked_at
+		   t.tracked_at, t.stamps
 	  FROM loginas.tracked t
 	 ORDER BY t.relation::text;
 
@@ -139,7 +164,8 @@ CREATE FUNCTION loginas._track_info(p_relid oid)
 				   fk_attnums int2[], parent_lookups text[], chain oid[],
 				   problem text, problem_detail text, problem_hint text, problem_code text,
 				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
-				   route_relations oid[], route_referrers boolean[], route_nlookups int4[])
+				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
+				   stamp_table boolean, stamp_rows boolean)
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -157,8 +183,19 @@ BEGIN
 	END IF;
 	relname := t.relation::text;
 	chain := ARRAY[t.relation::oid];
-	created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
-	changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+	-- the stamps: two columns of the table, or rows of loginas.row_stamp
+	-- (stamp_rows: whether the table has any there, for the trigger's fast
+	-- path outside sessions)
+	stamp_table := t.stamps OPERATOR(pg_catalog.=) 'table';
+	IF stamp_table THEN
+		created_attnum := 0;
+		changed_attnum := 0;
+		stamp_rows := EXISTS (SELECT FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) t.relation);
+	ELSE
+		created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+		changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+		stamp_rows := false;
+	END IF;
 	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
 						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
 	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
@@ -168,12 +205,41 @@ BEGIN
 		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
 		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
 	END IF;
+	-- stamp columns gone (a schema tool that does not know them drops them):
+	-- no write in a session until track() adds them again
+	IF NOT stamp_table AND (created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0) THEN
+		problem := CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0 AND changed_attnum OPERATOR(pg_catalog.=) 0
+						THEN pg_catalog.format('the stamp columns of %s were dropped', t.relation)
+						ELSE pg_catalog.format('the stamp column "%s" of %s was dropped',
+											   CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0
+													THEN t.created_column ELSE t.changed_column END, t.relation) END;
+		problem_detail := pg_catalog.format('The table keeps its Login as Customer stamps in the columns "%s" and "%s",'
+			' which loginas.track() added; a schema tool that does not know them drops them (renaming one has the same'
+			' effect). Writes in sessions are refused until they are back; writes outside sessions go on.',
+			t.created_column, t.changed_column);
+		problem_hint := pg_catalog.format('Add them again with SELECT loginas.%s(%L, %s => %L%s); the tracking and its'
+			' protected columns are kept. Or add stamps => ''table'' to that call to keep the stamps in loginas.row_stamp,'
+			' where schema tools do not see them.',
+			CASE WHEN t.customer_column IS NULL AND t.parent IS NULL THEN 'track_through' ELSE 'track' END,
+			t.relation::text,
+			CASE WHEN t.customer_column IS NOT NULL THEN 'customer_column'
+				 WHEN t.parent IS NOT NULL THEN 'parent' ELSE 'via' END,
+			COALESCE(t.customer_column::text, t.parent::text,
+					 (SELECT pg_catalog.array_agg(DISTINCT p.via::text ORDER BY p.via::text)::text FROM loginas.owner_path p
+					   WHERE p.relation OPERATOR(pg_catalog.=) t.relation)),
+			CASE WHEN t.created_column OPERATOR(pg_catalog.=) 'loginas_created_session'
+					  AND t.changed_column OPERATOR(pg_catalog.=) 'loginas_changed_session' THEN ''
+				 ELSE pg_catalog.format(', created_column => %L, changed_column => %L', t.created_column, t.changed_column) END);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
 	-- a tracked column renamed, dropped or retyped since track(): in a session
 	-- every write is refused rather than guessed at (the trigger raises the
 	-- problem); the stamps must stay bigint, the customer column an integer
-	IF created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0
-	   OR loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
-	   OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+	IF (NOT stamp_table
+		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
 	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
 			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
@@ -454,6 +520,40 @@ BEGIN
 END
 $$;
 
+-- where the stamps are kept: 'columns' (added, or reused, by _add_stamps) or
+-- 'table' (loginas.row_stamp: nothing is added to the shop's table).  A change
+-- of place starts the new one empty: the stamps kept in loginas.row_stamp go,
+-- stamp columns left in the table are no longer written (the log keeps every
+-- write either way).
+CREATE FUNCTION loginas._choose_stamps(p_relation regclass, p_stamps text, p_created name, p_changed name,
+									   p_reserved name[])
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	was loginas.tracked;
+BEGIN
+	IF p_stamps IS NULL OR p_stamps NOT IN ('columns', 'table') THEN
+		PERFORM loginas._raise('22023',
+			pg_catalog.format('stamps must be ''columns'' or ''table'', not %s', COALESCE(pg_catalog.quote_literal(p_stamps), 'NULL')),
+			NULL, 'Keep the stamps in columns of the table (''columns'', the default) or in loginas.row_stamp (''table'').');
+	END IF;
+	IF p_stamps OPERATOR(pg_catalog.=) 'columns' THEN
+		PERFORM loginas._add_stamps(p_relation, p_created, p_changed, p_reserved);
+		DELETE FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) p_relation;
+		RETURN;
+	END IF;
+	SELECT t.* INTO was FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) p_relation;
+	IF was.stamps OPERATOR(pg_catalog.=) 'columns'
+	   AND (loginas._attnum(p_relation, was.created_column) OPERATOR(pg_catalog.<>) 0
+			OR loginas._attnum(p_relation, was.changed_column) OPERATOR(pg_catalog.<>) 0) THEN
+		RAISE NOTICE 'the stamp columns "%" and "%" of % are no longer written', was.created_column, was.changed_column, p_relation
+			USING HINT = 'Its stamps are kept in loginas.row_stamp from now on; drop the columns once nothing reads them.';
+	END IF;
+END
+$$;
+
 -- the triggers fire ALWAYS: session_replication_role = replica (a role
 -- granted SET on it, or a SECURITY DEFINER wrapper) must not switch tracking
 -- off; a logical-replication apply worker, which runs as replica, passes
@@ -500,7 +600,8 @@ $$;
 
 CREATE FUNCTION loginas.track(relation regclass, customer_column name,
 							  created_column name DEFAULT 'loginas_created_session',
-							  changed_column name DEFAULT 'loginas_changed_session')
+							  changed_column name DEFAULT 'loginas_changed_session',
+							  stamps text DEFAULT 'columns')
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -522,24 +623,30 @@ BEGIN
 							  pg_catalog.format_type(typ, NULL)),
 			'The customer column must be an integer (smallint, integer or bigint).', NULL);
 	END IF;
-	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column,
-								ARRAY[track.customer_column]);
-	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column)
-	VALUES (track.relation, track.customer_column, track.created_column, track.changed_column)
+	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
+								   ARRAY[track.customer_column]);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column, stamps)
+	VALUES (track.relation, track.customer_column,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.created_column END,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.changed_column END, track.stamps)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
 	   SET customer_column = EXCLUDED.customer_column, parent = NULL, fk_columns = NULL, parent_columns = NULL,
-		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
 	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
 	PERFORM loginas._invalidate(track.relation);
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
-																	'customer_column', track.customer_column));
+																	'customer_column', track.customer_column)
+									  OPERATOR(pg_catalog.||) CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
 END
 $$;
 
 CREATE FUNCTION loginas.track(relation regclass, parent regclass,
 							  created_column name DEFAULT 'loginas_created_session',
-							  changed_column name DEFAULT 'loginas_changed_session')
+							  changed_column name DEFAULT 'loginas_changed_session',
+							  stamps text DEFAULT 'columns')
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -577,19 +684,25 @@ BEGIN
 	  FROM pg_catalog.pg_constraint c
 	 WHERE c.conrelid OPERATOR(pg_catalog.=) track.relation AND c.confrelid OPERATOR(pg_catalog.=) track.parent
 	   AND c.contype OPERATOR(pg_catalog.=) 'f';
-	PERFORM loginas._add_stamps(track.relation, track.created_column, track.changed_column, fk.fk_cols);
-	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column)
-	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols, track.created_column, track.changed_column)
+	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
+								   fk.fk_cols);
+	INSERT INTO loginas.tracked AS t (relation, parent, fk_columns, parent_columns, created_column, changed_column, stamps)
+	VALUES (track.relation, track.parent, fk.fk_cols, fk.parent_cols,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.created_column END,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.changed_column END, track.stamps)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
 	   SET customer_column = NULL, parent = EXCLUDED.parent, fk_columns = EXCLUDED.fk_columns,
 		   parent_columns = EXCLUDED.parent_columns,
-		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
 	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
 	PERFORM loginas._invalidate(track.relation);
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
 																	'parent', track.parent::text,
-																	'foreign_key', fk.fk_cols));
+																	'foreign_key', fk.fk_cols)
+									  OPERATOR(pg_catalog.||) CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
 END
 $$;
 
@@ -601,7 +714,8 @@ $$;
 -- constraints' names.  The first way that leads to a customer decides.
 CREATE FUNCTION loginas.track_through(relation regclass, via regclass[],
 									  created_column name DEFAULT 'loginas_created_session',
-									  changed_column name DEFAULT 'loginas_changed_session')
+									  changed_column name DEFAULT 'loginas_changed_session',
+									  stamps text DEFAULT 'columns')
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -610,15 +724,15 @@ DECLARE
 	v regclass;
 	c record;
 	n int;
-	pos int := 0;
+	ways jsonb := '[]';
 	own_fk name[] := ARRAY[]::name[];
-	paths jsonb := '[]';
 BEGIN
 	PERFORM loginas._prepare_tracking(track_through.relation);
 	IF track_through.via IS NULL OR pg_catalog.cardinality(track_through.via) OPERATOR(pg_catalog.=) 0 THEN
 		PERFORM loginas._raise('22023', 'via cannot be empty', NULL,
 			'Name the tracked tables whose rows lead to the customer, e.g. ARRAY[''shop.customer''::regclass].');
 	END IF;
+	-- the ways: every foreign key between the table and each of via, its own first
 	FOREACH v IN ARRAY track_through.via LOOP
 		IF v IS NULL OR NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) v) THEN
 			PERFORM loginas._raise('55000',
@@ -629,15 +743,6 @@ BEGIN
 			PERFORM loginas._raise('22023',
 				pg_catalog.format('table %s cannot reach its customer through itself', v), NULL, NULL);
 		END IF;
-	END LOOP;
-	-- the tracked row first (the paths reference it), its paths anew
-	INSERT INTO loginas.tracked AS t (relation, customer_column, parent, created_column, changed_column)
-	VALUES (track_through.relation, NULL, NULL, track_through.created_column, track_through.changed_column)
-	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
-	   SET customer_column = NULL, parent = NULL, fk_columns = NULL, parent_columns = NULL,
-		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column;
-	DELETE FROM loginas.owner_path p WHERE p.relation OPERATOR(pg_catalog.=) track_through.relation;
-	FOREACH v IN ARRAY track_through.via LOOP
 		n := 0;
 		FOR c IN
 			SELECT co.conrelid OPERATOR(pg_catalog.=) v AS referrer,
@@ -656,15 +761,13 @@ BEGIN
 			 ORDER BY co.conrelid OPERATOR(pg_catalog.=) v, co.conname
 		LOOP
 			n := n OPERATOR(pg_catalog.+) 1;
-			pos := pos OPERATOR(pg_catalog.+) 1;
-			IF c.referrer THEN
-				INSERT INTO loginas.owner_path VALUES (track_through.relation, pos, v, true, c.key_cols, c.fk_cols);
-			ELSE
-				INSERT INTO loginas.owner_path VALUES (track_through.relation, pos, v, false, c.fk_cols, c.key_cols);
+			ways := ways OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'via', v::text, 'referrer', c.referrer, 'foreign_key', c.fk_cols,
+				'columns', CASE WHEN c.referrer THEN c.key_cols ELSE c.fk_cols END,
+				'via_columns', CASE WHEN c.referrer THEN c.fk_cols ELSE c.key_cols END));
+			IF NOT c.referrer THEN
 				own_fk := own_fk OPERATOR(pg_catalog.||) c.fk_cols;
 			END IF;
-			paths := paths OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-				'via', v::text, 'referrer', c.referrer, 'foreign_key', c.fk_cols));
 		END LOOP;
 		IF n OPERATOR(pg_catalog.=) 0 THEN
 			PERFORM loginas._raise('42830',
@@ -673,7 +776,23 @@ BEGIN
 				'Add the foreign key, or name another table.');
 		END IF;
 	END LOOP;
-	PERFORM loginas._add_stamps(track_through.relation, track_through.created_column, track_through.changed_column, own_fk);
+	PERFORM loginas._choose_stamps(track_through.relation, track_through.stamps, track_through.created_column,
+								   track_through.changed_column, own_fk);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, parent, created_column, changed_column, stamps)
+	VALUES (track_through.relation, NULL, NULL,
+			CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'columns' THEN track_through.created_column END,
+			CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'columns' THEN track_through.changed_column END,
+			track_through.stamps)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = NULL, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
+	DELETE FROM loginas.owner_path p WHERE p.relation OPERATOR(pg_catalog.=) track_through.relation;
+	INSERT INTO loginas.owner_path (relation, position, via, referrer, columns, via_columns)
+	SELECT track_through.relation, w.o, (w.x ->> 'via')::pg_catalog.regclass, (w.x ->> 'referrer')::boolean,
+		   ARRAY(SELECT pg_catalog.jsonb_array_elements_text(w.x -> 'columns'))::name[],
+		   ARRAY(SELECT pg_catalog.jsonb_array_elements_text(w.x -> 'via_columns'))::name[]
+	  FROM pg_catalog.jsonb_array_elements(ways) WITH ORDINALITY w(x, o);
 	PERFORM loginas._install_triggers(track_through.relation, track_through.created_column, track_through.changed_column);
 	PERFORM loginas._invalidate(track_through.relation);
 	-- the tables it goes through watch their foreign keys to it (referrer ways)
@@ -682,7 +801,11 @@ BEGIN
 	END LOOP;
 	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', track_through.relation::text,
-																	'through', paths));
+							'through', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('via', w.x -> 'via',
+												'referrer', w.x -> 'referrer', 'foreign_key', w.x -> 'foreign_key') ORDER BY w.o)
+										  FROM pg_catalog.jsonb_array_elements(ways) WITH ORDINALITY w(x, o)))
+									  OPERATOR(pg_catalog.||) CASE WHEN track_through.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
 END
 $$;
 

@@ -37,6 +37,7 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.owner_path', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.row_stamp', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
@@ -126,6 +127,10 @@ GRANT EXECUTE ON FUNCTION loginas.note(text, jsonb) TO loginas_storefront, login
 GRANT EXECUTE ON FUNCTION loginas.check_writes() TO loginas_storefront, loginas_admin;
 
 GRANT SELECT ON loginas.tracked_tables, loginas.tracked_paths TO loginas_admin;
+
+-- the stamps kept in loginas.row_stamp (tables tracked with stamps => 'table'):
+-- read by the admin backend and reporting, as the stamp columns would be
+GRANT SELECT ON loginas.row_stamps TO loginas_admin, loginas_reporting;
 
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;

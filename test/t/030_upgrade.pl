@@ -31,9 +31,11 @@
 #	  triggers fire ALWAYS, the log verifies and goes on;
 #	- then ALTER EXTENSION UPDATE to 1.3: every object the same as in a
 #	  fresh install of the current version (its complete script, built
-#	  from src/sql/), the reports read the same, the log verifies;
+#	  from src/sql/), the reports read the same, the log verifies; the
+#	  tables tracked before keep their stamp columns, a table switched to
+#	  stamps => 'table' is stamped in loginas.row_stamp;
 #	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.3)
-#	  with the same log, and verify_log() passes there.
+#	  with the same log and stamps, and verify_log() passes there.
 use strict;
 use warnings;
 
@@ -272,6 +274,25 @@ $node->safe_psql('upgraded', 'DELETE FROM shop.quote_item WHERE quote_id = 3');	
 $history->('e', 1, 3, 'after the update to 1.3');
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
 	'under 1.3: new activity verifies');
+# stamps kept out of the shop's tables (stamps => 'table') on the updated
+# install: the tables tracked under 1.0 keep theirs in columns; shop.quote_item
+# switched, a session's inserts are stamped in loginas.row_stamp (and dumped)
+is( $node->safe_psql(
+		'upgraded', q{SELECT string_agg(relation::text || ':' || stamps, ' ' ORDER BY relation::text) FROM loginas.tracked_tables}),
+	'shop.quote:columns shop.quote_item:columns',
+	'under 1.3: the tables tracked before keep their stamps in columns');
+$node->safe_psql(
+	'upgraded', q{
+	DELETE FROM shop.quote_item WHERE quote_id = 3;
+	SELECT loginas.track('shop.quote_item', parent => 'shop.quote', stamps => 'table');});
+$history->('f', 1, 3, 'stamps kept by loginas');
+is( $node->safe_psql(
+		'upgraded', q{
+	SELECT count(*) || ' ' || bool_and(s.created_session = s.changed_session AND s.created_session = l.session_id)
+	  FROM loginas.row_stamps s, (SELECT max(session_id) AS session_id FROM loginas.session) l
+	 WHERE s.relation = 'shop.quote_item'::regclass}),
+	'12 true',
+	"under 1.3: a session's inserts into a table tracked with stamps => 'table' are stamped in loginas.row_stamp");
 
 # --- pg_dump of the upgraded database ----------------------------------------------------
 my $dir = PostgreSQL::Test::Utils::tempdir();
@@ -283,6 +304,9 @@ is($node->safe_psql('restored', "SELECT extversion FROM pg_extension WHERE extna
 is( $node->safe_psql('restored', "SET TimeZone = 'UTC'; $reports{log}"),
 	$node->safe_psql('upgraded', "SET TimeZone = 'UTC'; $reports{log}"), 'restored: the same log');
 is($node->safe_psql('restored', 'SELECT intact FROM loginas.verify_log()'), 't', 'restored: verify_log() passes');
+is( $node->safe_psql('restored', 'SELECT * FROM loginas.row_stamp ORDER BY relation::text, key'),
+	$node->safe_psql('upgraded', 'SELECT * FROM loginas.row_stamp ORDER BY relation::text, key'),
+	'restored: the stamps kept in loginas.row_stamp');
 is($node->safe_psql('restored', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
 	'restored: every object of the extension is the same as in a fresh install');
 
