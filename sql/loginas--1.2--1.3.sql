@@ -10,12 +10,16 @@
 --     touched, at commit (after every BEFORE trigger and generated column),
 --     so an ORM may insert a row and link it later, or unlink it and then
 --     delete it, in one transaction;
---   * keys are printed unambiguously;
+--   * keys are printed unambiguously, and told apart by their stored values;
 --   * a table reaches its customer through any foreign key path
 --     (loginas.track_through: its own foreign keys to tracked tables, or
---     theirs to it; the first way that leads to a customer decides);
+--     theirs to it; ways that lead to a customer must agree);
 --   * bindings with several rows per admin (a row per role) and per
---     customer (a row per website or store view); guests refused.
+--     customer (a row per website or store view); guests refused;
+--   * stamps kept outside the shop's table (track(..., stamps => 'table'),
+--     loginas.row_stamp); dropped stamp columns refused with their own
+--     message and re-added by track();
+--   * expire() goes on past a session whose conditions cannot be read.
 
 \echo Use "ALTER EXTENSION loginas UPDATE TO '1.3'" to load this file. \quit
 
