@@ -23,13 +23,17 @@
  * column, whatever their names, and an ORM may insert a row and link it to
  * the customer afterwards, or unlink a row and then delete it.
  *
- * A row is known by its table, the session and its key (as JSON: unambiguous
- * whatever the values hold).  "Before" is decided by the row version, not
- * only by the key: an entry made by an insert does not cover an update of a
- * row version older than the transaction under the same key (INSERT ... ON
- * CONFLICT fires BEFORE INSERT, then updates the existing row).  Entries of
- * a subtransaction that rolls back stay: their rows are read again at commit
- * like the others, as they are then.
+ * A row is known by its table, the session and its key's stored values
+ * (never their text, which settings can make alike).  "Before" is decided by
+ * the row version, not only by the key: a row version older than the
+ * transaction is judged at its first touch whatever the session wrote under
+ * its key before (a deferrable key lets two rows share one until commit;
+ * INSERT ... ON CONFLICT fires BEFORE INSERT, then updates the existing
+ * row).  Entries made in a subtransaction that rolls back go with it.
+ *
+ * A foreign key through which another table's rows reach their customer (a
+ * referrer way of track_through) gives the row it points to: a session may
+ * point it only at a row it created in the transaction, or at nothing.
  *
  * Whom a row belongs to: its customer column, or for a child table its
  * parent row, looked up one parent at a time, each read as its table's owner
@@ -62,8 +66,9 @@
 /* a row a session touched in this transaction */
 typedef struct TouchedRow
 {
-	char	   *hkey;			/* hash key: "table/session/key as JSON" */
+	char	   *hkey;			/* hash key: table, session, key values */
 	struct TouchedRow *next;	/* in the order first touched */
+	SubTransactionId subid;		/* made in; gone when that one rolls back */
 	Oid			relid;			/* where the trigger saw it (a partition, or the table) */
 	int64		session_id;
 	int64		admin_id;
@@ -525,6 +530,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	row->session_id = ctx->session_id;
 	row->admin_id = ctx->admin_id;
 	row->customer_id = ctx->customer_id;
+	row->subid = GetCurrentSubTransactionId();
 	row->npk = entry->npk;
 	row->key = palloc(sizeof(Datum) * entry->npk);
 	for (i = 0; i < entry->npk; i++)
@@ -932,8 +938,49 @@ loginas_check_writes(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * A subtransaction that rolls back takes its writes along: the entries it
+ * made go too (their rows are as they were, or not there), so that nothing
+ * it did -- an insert under some key -- speaks for a row at commit.  A
+ * committed one's entries belong to the enclosing (sub)transaction.
+ */
+static void
+containment_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg)
+{
+	TouchedRow *row,
+			   *prev = NULL,
+			   *next;
+
+	if (touched == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	for (row = first_touched; row; row = next)
+	{
+		next = row->next;
+		if (row->subid != mySubid)
+		{
+			prev = row;
+			continue;
+		}
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			row->subid = parentSubid;
+			prev = row;
+			continue;
+		}
+		if (prev)
+			prev->next = next;
+		else
+			first_touched = next;
+		if (last_touched == row)
+			last_touched = prev;
+		(void) hash_search(touched, &row->hkey, HASH_REMOVE, NULL);
+	}
+}
+
 void
 loginas_containment_init(void)
 {
 	RegisterXactCallback(containment_xact_callback, NULL);
+	RegisterSubXactCallback(containment_subxact_callback, NULL);
 }
