@@ -549,6 +549,9 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	return row;
 }
 
+static void check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
+							 HeapTuple oldtup, HeapTuple newtup);
+
 /* a row version older than this transaction */
 static bool
 older_than_transaction(HeapTuple tuple)
@@ -653,7 +656,11 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 	}
 	if (newtup)
 	{
-		TouchedRow *newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+		TouchedRow *newrow;
+
+		if (entry->nguards > 0)
+			check_guards_now(entry, ctx, desc, oldtup, newtup);
+		newrow = touched_row(entry, ctx, desc, newtup, true, &made);
 
 		/* an update that changed the key: the row's first state is the old key's */
 		if (made && row != NULL)
@@ -794,6 +801,45 @@ watched_changed(TouchedRow *row, int i, Datum now, bool now_null, Form_pg_attrib
  * to the impersonated customer.  A session may point it only at a row it
  * created in this transaction (or at nothing).
  */
+static bool
+guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *values)
+{
+	int			first = entry->nprotected + entry->guards[g].first;
+	TouchedRow *target = NULL;
+
+	if (entry->guards[g].target_key && touched != NULL)
+	{
+		char	   *hkey = touched_hkey(entry->guards[g].target, session_id, entry->guards[g].natts, values,
+										entry->watched_types + first);
+
+		target = hash_search(touched, &hkey, HASH_FIND, NULL);
+		pfree(hkey);
+	}
+	return target != NULL && !target->existed;
+}
+
+static void
+refuse_guard(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
+			 const char *key, int g)
+{
+	Oid			t = entry->guards[g].target;
+	const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
+												   get_rel_name(t));
+
+	loginas_log_write_refusal(session_id, admin_id, customer_id,
+							  psprintf("row %s pointed at a row of %s it did not create", key, tname),
+							  entry->relname);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("Login as Customer session %lld may not point row %s of %s at a row of %s",
+					(long long) session_id, loginas_log_text(key),
+					loginas_log_text(entry->relname), loginas_log_text(tname)),
+			 errdetail("Rows of %s belong to the customer of the row that points to them; the session did not create that row.",
+					   loginas_log_text(tname)),
+			 errhint("A session may point such a foreign key only at a row it created.")));
+}
+
+/* at commit: the guarded foreign key g of a touched row, as it is now */
 static void
 judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *values, bool *nulls)
 {
@@ -801,7 +847,6 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 	int			n = entry->guards[g].natts;
 	bool		changed = false;
 	bool		all_null = true;
-	TouchedRow *target = NULL;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -811,33 +856,51 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 		changed |= watched_changed(row, first + i, values[i], nulls[i], a);
 		all_null &= nulls[i];
 	}
-	if (!changed || all_null)
-		return;
-	if (entry->guards[g].target_key && touched != NULL)
-	{
-		char	   *hkey = touched_hkey(entry->guards[g].target, row->session_id, n, values,
-										entry->watched_types + first);
+	if (changed && !all_null && !guard_target_created(entry, row->session_id, g, values))
+		refuse_guard(entry, row->session_id, row->admin_id, row->customer_id, touched_key_text(entry, row), g);
+}
 
-		target = hash_search(touched, &hkey, HASH_FIND, NULL);
-		pfree(hkey);
-	}
-	if (target == NULL || target->existed)
-	{
-		Oid			t = entry->guards[g].target;
-		const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
-													   get_rel_name(t));
-		const char *what = psprintf("row %s pointed at a row of %s it did not create",
-									touched_key_text(entry, row), tname);
+/*
+ * At the write: a guarded foreign key the write points somewhere new must
+ * point at a row the session created -- checked at once too, so that a
+ * session cannot lean on an ownership it gave itself for a moment (point its
+ * row at a row of no one's, write that row, point it back).
+ */
+static void
+check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple oldtup,
+				 HeapTuple newtup)
+{
+	int			g,
+				i;
 
-		loginas_log_write_refusal(row->session_id, row->admin_id, row->customer_id, what, entry->relname);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("Login as Customer session %lld may not point row %s of %s at a row of %s",
-						(long long) row->session_id, loginas_log_text(touched_key_text(entry, row)),
-						loginas_log_text(entry->relname), loginas_log_text(tname)),
-				 errdetail("Rows of %s belong to the customer of the row that points to them; the session did not create that row.",
-						   loginas_log_text(tname)),
-				 errhint("A session may point such a foreign key only at a row it created.")));
+	for (g = 0; g < entry->nguards; g++)
+	{
+		int			first = entry->nprotected + entry->guards[g].first;
+		int			n = entry->guards[g].natts;
+		Datum		values[MAX_TRACK_ATTS];
+		bool		all_null = true;
+		bool		changed = (oldtup == NULL);
+
+		for (i = 0; i < n; i++)
+		{
+			AttrNumber	att = entry->watched_atts[first + i];
+			bool		isnull;
+
+			values[i] = heap_getattr(newtup, att, desc, &isnull);
+			all_null &= isnull;
+			if (oldtup && !changed)
+			{
+				bool		oldnull;
+				Datum		o = heap_getattr(oldtup, att, desc, &oldnull);
+				Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+
+				changed = (oldnull != isnull) ||
+					(!isnull && !datum_image_eq(o, values[i], a->attbyval, a->attlen));
+			}
+		}
+		if (changed && !all_null && !guard_target_created(entry, ctx->session_id, g, values))
+			refuse_guard(entry, ctx->session_id, ctx->admin_id, ctx->customer_id,
+						 loginas_row_key(entry, desc, newtup, false), g);
 	}
 }
 

@@ -1007,10 +1007,11 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				ctx = loginas_ended_context_any();
 			if (ctx == NULL)
 				return PointerGetDatum(NULL);
+			/* judged at commit whatever happened to its key since */
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
 			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
 			if (pending_find(entry, ctx, key, true, NULL))
 			{
-				loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
 				loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
 										key, 0, 0);
 				stamp_write(entry, STAMP_INSERT, key, NULL, ctx->session_id);
