@@ -406,16 +406,17 @@ refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 cust
  * first touch
  * --------------------------------------------------------------------- */
 
-static uint32
-touched_hash(const void *key, Size keysize)
+/* a hash table keyed by a C string (its pointer stored as the key) */
+uint32
+loginas_cstring_hash(const void *key, Size keysize)
 {
 	const char *s = *(const char *const *) key;
 
 	return string_hash(s, strlen(s) + 1);
 }
 
-static int
-touched_match(const void *key1, const void *key2, Size keysize)
+int
+loginas_cstring_match(const void *key1, const void *key2, Size keysize)
 {
 	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
 }
@@ -484,8 +485,8 @@ touched_table(void)
 										ALLOCSET_DEFAULT_SIZES);
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(TouchedRow);
-	ctl.hash = touched_hash;
-	ctl.match = touched_match;
+	ctl.hash = loginas_cstring_hash;
+	ctl.match = loginas_cstring_match;
 	ctl.hcxt = touched_cxt;
 	touched = hash_create("loginas touched rows", 256, &ctl,
 						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);

@@ -708,20 +708,6 @@ typedef struct PendingInsert
 static HTAB *pending_inserts = NULL;
 static MemoryContext pending_cxt = NULL;
 
-static uint32
-pending_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return string_hash(s, strlen(s) + 1);
-}
-
-static int
-pending_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
-}
-
 static char *
 pending_key(TrackedRel *entry, const LoginAsContext *ctx, const char *key)
 {
@@ -745,8 +731,8 @@ pending_note(TrackedRel *entry, const LoginAsContext *ctx, const char *key)
 											ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(PendingInsert);
-		ctl.hash = pending_hash;
-		ctl.match = pending_match;
+		ctl.hash = loginas_cstring_hash;
+		ctl.match = loginas_cstring_match;
 		ctl.hcxt = pending_cxt;
 		pending_inserts = hash_create("loginas pending inserts", 64, &ctl,
 									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);

@@ -117,5 +117,7 @@ extern void loginas_containment_init(void);
 extern void loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
 									  HeapTuple oldtup, HeapTuple newtup);
 extern char *loginas_row_key(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json);
+extern uint32 loginas_cstring_hash(const void *key, Size keysize);
+extern int	loginas_cstring_match(const void *key1, const void *key2, Size keysize);
 
 #endif							/* LOGINAS_TRACK_H */
