@@ -28,8 +28,12 @@
 const { AsyncLocalStorage } = require('node:async_hooks');
 
 const storage = new AsyncLocalStorage();
-// knex transaction ids (trx.txid) whose transaction assumed a session, and that session's id
-const assumedTx = new Map();
+// For the audit: the pooled connections (knex's __knexUid) now inside a transaction that
+// assumed a session, and the connection each such knex transaction runs on.  A connection in a
+// transaction serves that transaction only (savepoints included), so every query on it is the
+// transaction's.
+const assumedConnections = new Map();   // __knexUid -> session id
+const connectionOf = new WeakMap();     // knex transaction -> __knexUid
 
 const loginasContext = {
     // Runs fn with the Login as Customer session key as the request's context.
@@ -73,9 +77,15 @@ const loginasSubscriber = {
         if (!ctx || !trx) return;
         try {
             // a bind parameter: the key never appears in the SQL text (server log, pg_stat_activity)
-            const res = await trx.raw('SELECT loginas.assume(?) AS session_id', [ctx.sessionKey]);
+            const query = trx.raw('SELECT loginas.assume(?) AS session_id', [ctx.sessionKey]);
+            let uid;
+            query.on('query', data => { uid = data.__knexUid; });
+            const res = await query;
             const sessionId = String(res.rows[0].session_id);
-            assumedTx.set(trx.txid, sessionId);
+            if (uid !== undefined) {
+                assumedConnections.set(uid, sessionId);
+                connectionOf.set(trx, uid);
+            }
             ctx.sessionId = sessionId;
             ctx.assumedTransactions++;
         } catch (err) {
@@ -87,12 +97,17 @@ const loginasSubscriber = {
             throw new LoginasSessionEnded(err);
         }
     },
-    afterTransactionCommit(args) { ended(args); },
-    afterTransactionRollback(args) { ended(args); },
+    // before, not after: after COMMIT the connection is back in the pool, someone else's
+    beforeTransactionCommit(args) { ended(args); },
+    beforeTransactionRollback(args) { ended(args); },
 };
 function ended(args) {
     const trx = args && args.transaction;
-    if (trx && trx.txid !== undefined) assumedTx.delete(trx.txid);
+    const uid = trx && connectionOf.get(trx);
+    if (uid !== undefined) {
+        assumedConnections.delete(uid);
+        connectionOf.delete(trx);
+    }
 }
 
 // Registers the subscriber on MikroORM entity managers (each registration once: forks made
@@ -130,21 +145,20 @@ function attachToMedusa(MedusaModule) {
 
 // Notes, per impersonated request, every write sent through this knex instance outside a
 // transaction that assumed the session: in autocommit, or in a transaction whose start
-// MikroORM did not announce (e.g. a plain knex.transaction()).  A nested transaction
-// (savepoint) of an assumed one counts as assumed.  Never logs bind parameters.
+// MikroORM did not announce (e.g. a plain knex.transaction()).  Savepoints of an assumed
+// transaction run on its connection and count as assumed.  Never records bind parameters (it
+// keeps the statement's first 160 characters: MikroORM inlines values into the SQL it
+// sends, so the list holds the shop's data; keep it out of shared logs).
 function auditKnex(knex) {
     knex.on('query', data => {
         const ctx = storage.getStore();
         if (!ctx || !/^\s*(INSERT|UPDATE|DELETE|MERGE|COPY)\b/i.test(data.sql || '')) return;
-        const tx = data.__knexTxId;
-        if (tx !== undefined && (assumedTx.has(tx) || assumedTx.has(outermost(knex, tx)))) return;
-        ctx.unassumedWrites.push(`${tx === undefined ? 'autocommit' : `transaction ${tx}`}: ${data.sql.replace(/\s+/g, ' ').slice(0, 160)}`);
+        if (assumedConnections.has(data.__knexUid)) return;
+        const where = data.__knexTxId === undefined ? 'autocommit' : `transaction ${data.__knexTxId}`;
+        ctx.unassumedWrites.push(`${where}: ${data.sql.replace(/\s+/g, ' ').slice(0, 160)}`);
     });
     return knex;
 }
-// knex names a nested transaction's id after no parent; MikroORM gives it none either.  The
-// audit treats an unknown id as unassumed unless the connection's top-level id is known.
-function outermost(knex, tx) { return tx; }
 
 // Express middleware (Medusa: a middleware on the /store routes in src/api/middlewares.ts).
 // lookupKey(req) returns the loginas session key the storefront stored with the visitor's own
