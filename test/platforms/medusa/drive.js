@@ -131,6 +131,21 @@ async function drive({ container }) {
         r = await inSession('cartModule.updateCarts', () => cart.updateCarts(newCart, { email: 'vera@example.com' }));
         covered('cartModule.updateCarts', r);
 
+        // --- Medusa's workflows: what the store API routes run (one module call per step) ---
+        const flows = require('@medusajs/core-flows');
+        r = await inSession('updateCustomersWorkflow (POST /store/customers/me)', () => flows.updateCustomersWorkflow(container).run({
+            input: { selector: { id: V }, update: { last_name: `Costello ${run}` } } }));
+        covered('updateCustomersWorkflow', r);
+        r = await inSession('createCustomerAddressesWorkflow (POST /store/customers/me/addresses)', () => flows.createCustomerAddressesWorkflow(container).run({
+            input: { addresses: [{ customer_id: V, first_name: 'Vera', address_1: '3 Side Street', city: 'Hull', country_code: 'gb' }] } }));
+        covered('createCustomerAddressesWorkflow', r);
+        r = await inSession('updateLineItemInCartWorkflow (POST /store/carts/:id/line-items/:line_id)', () => flows.updateLineItemInCartWorkflow(container).run({
+            input: { cart_id: ids.carts.veronica, item_id: ids.cartLines.veronica[0], update: { quantity: 4 } } }));
+        covered('updateLineItemInCartWorkflow', r);
+        r = await inSession('addToCartWorkflow (POST /store/carts/:id/line-items)', () => flows.addToCartWorkflow(container).run({
+            input: { cart_id: ids.carts.veronica, items: [{ variant_id: ids.variants.blue, quantity: 1 }] } }));
+        covered('addToCartWorkflow', r);
+
         // --- the control: the same kind of call outside the session is not covered ---
         r = await inSession('control: customerModule.updateCustomers outside loginasContext',
             () => customer.updateCustomers(ids.customers.john, { first_name: `Johnny ${run}` }), { session: false });

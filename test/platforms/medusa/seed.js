@@ -23,14 +23,22 @@ async function seed({ container }) {
 
     const [europe] = await region.createRegions([{ name: 'Europe', currency_code: 'eur', countries: ['gb', 'de'] }]);
     const [web] = await salesChannel.createSalesChannels([{ name: 'Web shop' }]);
-    const [mug] = await product.createProducts([{
-        title: 'Mug', handle: 'mug', status: 'published',
+    // the product through Medusa's own workflow: variants with prices (pricing module, linked),
+    // in the sales channel (link), inventory not managed — what the cart workflows need
+    const { createProductsWorkflow, createShippingProfilesWorkflow } = require('@medusajs/core-flows');
+    const { result: [profile] } = await createShippingProfilesWorkflow(container).run({
+        input: { data: [{ name: 'Default', type: 'default' }] } });
+    const { result: [mug] } = await createProductsWorkflow(container).run({ input: { products: [{
+        title: 'Mug', handle: 'mug', status: 'published', shipping_profile_id: profile.id,
         options: [{ title: 'Colour', values: ['Red', 'Blue'] }],
         variants: [
-            { title: 'Red mug', sku: 'MUG-RED', options: { Colour: 'Red' } },
-            { title: 'Blue mug', sku: 'MUG-BLUE', options: { Colour: 'Blue' } },
+            { title: 'Red mug', sku: 'MUG-RED', options: { Colour: 'Red' }, manage_inventory: false,
+              prices: [{ amount: 1000, currency_code: 'eur' }] },
+            { title: 'Blue mug', sku: 'MUG-BLUE', options: { Colour: 'Blue' }, manage_inventory: false,
+              prices: [{ amount: 1200, currency_code: 'eur' }] },
         ],
-    }]);
+        sales_channels: [{ id: web.id }],
+    }] } });
     const [red, blue] = ['MUG-RED', 'MUG-BLUE'].map(sku => mug.variants.find(v => v.sku === sku));
 
     // an admin: a user, and the emailpass identity Medusa's auth module logs it in with
