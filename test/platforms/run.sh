@@ -16,7 +16,11 @@
 #   5. docs/platforms/vendure.sql, the recipe, is applied as shipped;
 #   6. drive.js: Vendure (synchronize: false, as the storefront role, with the TypeORM hook
 #      of docs/examples/node/typeorm/) runs its services inside a Login as Customer session;
-#   7. the documented hazard: a Vendure start with synchronize: true drops the stamp columns.
+#   7. the documented hazard: a Vendure start with synchronize: true drops the stamp columns;
+#   8. OPT-IN, only when LOGINAS_PLATFORMS names medusa (LOGINAS_PLATFORMS=medusa): the Medusa
+#      groundwork of test/platforms/medusa.sh (Medusa 2.x with a stand-in for loginas, until
+#      loginas binds text ids; test/platforms/medusa/NOTES.md).  Off by default: it adds a
+#      ~680 MB install and ~20 s.
 #
 # Output: "ok N - ..." / "not ok N - ..." lines, then exactly one "N passed, M failed"
 # line; the exit status is non-zero when anything failed.  KEEP_TMP=1 keeps the cluster's
@@ -221,4 +225,11 @@ if (cd "$VENDURE_SRC" && VENDURE_SYNC_ONLY=1 timeout 120 node seed.js /dev/null)
 	fi
 else
 	not_ok "a second Vendure start with synchronize: true" "$(tail -n 10 "$TMP/sync.log")"
+fi
+
+# --- 8. opt-in: Medusa (groundwork; see test/platforms/medusa/NOTES.md) ----------------------
+if [[ ,${LOGINAS_PLATFORMS:-}, == *,medusa,* ]]; then
+	renumber < <(bash "$ROOT/test/platforms/medusa.sh" 2>&1 |
+		sed -n -e 's/^ok [0-9]* - /ok - medusa: /p' -e 's/^not ok [0-9]* - /not ok - medusa: /p' -e '/^#/p'
+		echo "# medusa.sh exited ${PIPESTATUS[0]}")
 fi
