@@ -55,6 +55,7 @@ free_strings(void)
 		MemoryContextReset(context_cxt);
 	current.banner = current.admin_username = current.customer_email = NULL;
 	current.source = current.reason = current.client_addr = NULL;
+	current.customer_key = NULL;
 }
 
 void
@@ -98,6 +99,7 @@ remember_ended(void)
 	ended.source = xact_strdup(current.source);
 	ended.reason = xact_strdup(current.reason);
 	ended.client_addr = xact_strdup(current.client_addr);
+	ended.customer_key = xact_strdup(current.customer_key);
 }
 
 /* the session session_id, if this transaction acted in it and then ended it */
@@ -192,7 +194,9 @@ loginas_context_set(PG_FUNCTION_ARGS)
 
 	loginas_require_owner(fcinfo, "loginas._context_set()");
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
+	/* the customer: its bigint id, or (keys of any type) its key only */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
+		(PG_ARGISNULL(2) && (PG_NARGS() < 12 || PG_ARGISNULL(11))) ||
 		PG_ARGISNULL(3) || PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -233,7 +237,8 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.active = true;
 	current.session_id = session_id;
 	current.admin_id = PG_GETARG_INT64(1);
-	current.customer_id = PG_GETARG_INT64(2);
+	current.has_customer_id = !PG_ARGISNULL(2);
+	current.customer_id = current.has_customer_id ? PG_GETARG_INT64(2) : LOGINAS_NO_ID;
 	current.store_id = PG_GETARG_INT64(3);
 	current.read_only = PG_GETARG_BOOL(4);
 	free_strings();
@@ -243,6 +248,17 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.source = optional_string(fcinfo, 8);
 	current.reason = optional_string(fcinfo, 9);
 	current.client_addr = optional_string(fcinfo, 10);
+	if (PG_NARGS() >= 12 && !PG_ARGISNULL(11))
+		current.customer_key = optional_string(fcinfo, 11);
+	else
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), INT64_FORMAT, current.customer_id);
+		if (context_cxt == NULL)
+			context_cxt = AllocSetContextCreate(TopMemoryContext, "loginas context", ALLOCSET_SMALL_SIZES);
+		current.customer_key = MemoryContextStrdup(context_cxt, buf);
+	}
 
 	PG_RETURN_VOID();
 }
@@ -337,7 +353,26 @@ fn(PG_FUNCTION_ARGS) \
 
 CONTEXT_READER(loginas_current_session, session_id)
 CONTEXT_READER(loginas_current_admin, admin_id)
-CONTEXT_READER(loginas_current_customer, customer_id)
+
+/* NULL too when the customer's key is not an integer: see current_customer_key() */
+Datum
+loginas_current_customer(PG_FUNCTION_ARGS)
+{
+	if (!current.active || !current.has_customer_id)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(current.customer_id);
+}
+
+PG_FUNCTION_INFO_V1(loginas_current_customer_key);
+
+/* loginas.current_customer_key() -> text: the customer's key, any type */
+Datum
+loginas_current_customer_key(PG_FUNCTION_ARGS)
+{
+	if (!current.active || current.customer_key == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(current.customer_key));
+}
 CONTEXT_READER(loginas_current_store, store_id)
 
 Datum

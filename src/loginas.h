@@ -28,13 +28,18 @@
 
 #include "compat.h"
 
+/* an int64 id that is not there: the key is not an integer (keys of any type) */
+#define LOGINAS_NO_ID PG_INT64_MIN
+
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
 {
 	bool		active;
 	int64		session_id;
 	int64		admin_id;
-	int64		customer_id;
+	int64		customer_id;	/* when customers have integer keys (has_customer_id) */
+	bool		has_customer_id;
+	char	   *customer_key;	/* the customer's key, any type, as canonical text */
 	int64		store_id;
 	bool		read_only;
 	char	   *banner;			/* in the "loginas context" memory context, or NULL */
@@ -127,7 +132,8 @@ extern void loginas_append_key_value(StringInfo buf, const char *value);
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb;
  * the rows of one admin or customer combined, ambiguous rows refused (21000) */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
-extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
+extern Datum loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool *isnull);
+extern void loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
 								 char **username, char **email);
 /* reader.c: the bounds on reads of the durable refusal log's worker */
 extern void loginas_reader_bound(int cancel_ms, int end_ms, int pause_ms);

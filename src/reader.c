@@ -77,6 +77,7 @@ typedef struct KindQuery
 	Oid			relid;			/* InvalidOid: nothing is bound */
 	char	   *sql;			/* the rows of a key ($1): jsonb, ambiguous column */
 	char	   *key_column;		/* its key column */
+	bool		int_key;		/* the key column is an integer (else text, varchar, uuid: read as text) */
 	bool		dead;
 } KindQuery;
 
@@ -259,8 +260,8 @@ register_callback(void)
  * when it yields no row), copied into the caller's memory context.
  */
 static void
-read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args, const char *nulls,
-				 int ncols, Datum *out, bool *outnull)
+read_as_reader_t(const char *sql, Oid relid, Oid relid2, int nargs, const Oid *types, Datum *args,
+				 const char *nulls, int ncols, Datum *out, bool *outnull)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Oid			reader = get_role_oid("loginas_reader", false);
@@ -269,6 +270,8 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 	int			i;
 
 	Assert(nargs <= lengthof(argtypes));
+	for (i = 0; types && i < nargs; i++)
+		argtypes[i] = types[i];
 	for (i = 0; i < ncols; i++)
 	{
 		out[i] = (Datum) 0;
@@ -398,6 +401,14 @@ read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args,
 	loginas_as_role_end(&as_reader);
 }
 
+/* the same with nargs int8 parameters */
+static void
+read_as_reader_n(const char *sql, Oid relid, Oid relid2, int nargs, Datum *args, const char *nulls,
+				 int ncols, Datum *out, bool *outnull)
+{
+	read_as_reader_t(sql, relid, relid2, nargs, NULL, args, nulls, ncols, out, outnull);
+}
+
 /* sql ($1 = id, one jsonb column, at most one row) over relid; NULL when no row or NULL */
 static Datum
 read_as_reader(const char *sql, Oid relid, Datum id, bool id_null, bool *isnull_out)
@@ -440,6 +451,7 @@ kind_query(const char *kind)
 	Oid			relid = InvalidOid;
 	char	   *sql = NULL;
 	char	   *key_column = NULL;
+	bool		int_key = true;
 	Oid			lookup_argtypes[2];
 	const char *lookup_sql;
 	char	   *query;
@@ -473,7 +485,10 @@ kind_query(const char *kind)
 			" loginas._bound_select(b.kind, b.relation),"
 			" (SELECT c.column_name FROM loginas.binding_column c"
 			"   WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key))";
-	query = psprintf("SELECT r.relid, r.lookup_sql, r.key_column"
+	query = psprintf("SELECT r.relid, r.lookup_sql, r.key_column,"
+					 " (SELECT a.atttypid FROM pg_catalog.pg_attribute a"
+					 "   WHERE a.attrelid OPERATOR(pg_catalog.=) r.relid AND a.attname OPERATOR(pg_catalog.=) r.key_column"
+					 "     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)"
 					 " FROM (SELECT b.relation::pg_catalog.oid AS relid,"
 					 "       %s AS lookup_sql,"
 					 "       (SELECT c.column_name FROM loginas.binding_column c"
@@ -489,6 +504,13 @@ kind_query(const char *kind)
 		relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		key_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		{
+			Datum		t = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+
+			/* keys of any type: an integer column is read as int8, others as text */
+			int_key = isnull || DatumGetObjectId(t) == INT2OID || DatumGetObjectId(t) == INT4OID ||
+				DatumGetObjectId(t) == INT8OID;
+		}
 		/* (SPI_finish frees what was made in SPI's memory) */
 		sql = sql ? MemoryContextStrdup(caller, sql) : NULL;
 		key_column = key_column ? MemoryContextStrdup(caller, key_column) : NULL;
@@ -500,6 +522,7 @@ kind_query(const char *kind)
 	k->relid = relid;
 	k->sql = sql ? MemoryContextStrdup(reader_context(), sql) : NULL;
 	k->key_column = key_column ? MemoryContextStrdup(reader_context(), key_column) : NULL;
+	k->int_key = int_key;
 	k->next = kinds;
 	kinds = k;
 	return k;
@@ -529,6 +552,28 @@ loginas_lookup(PG_FUNCTION_ARGS)
 }
 
 /*
+ * loginas._lookup(kind text, key text, missing_ok boolean) -> jsonb
+ *
+ * The same by a key of any type, given as text.
+ */
+PG_FUNCTION_INFO_V1(loginas_lookup_key);
+Datum
+loginas_lookup_key(PG_FUNCTION_ARGS)
+{
+	bool		isnull;
+	Datum		result;
+
+	loginas_require_owner(fcinfo, "loginas._lookup()");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	result = loginas_lookup_key_row(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+									PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2), &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/*
  * The same for C callers: *isnull when there is no such row.
  *
  * The query (loginas._bound_lookup) gives the record and, when the rows of
@@ -541,13 +586,53 @@ loginas_lookup(PG_FUNCTION_ARGS)
 Datum
 loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 {
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT, DatumGetInt64(id));
+	return loginas_lookup_key_row(kind, buf, missing_ok, isnull);
+}
+
+/* an integer key given as text: its value, false when it is not one */
+static bool
+key_to_int64(const char *key, int64 *value)
+{
+	char	   *end;
+	long long	v;
+
+	while (*key == ' ' || *key == '\t' || *key == '\n')
+		key++;
+	if (*key == '\0')
+		return false;
+	errno = 0;
+	v = strtoll(key, &end, 10);
+	if (errno != 0)
+		return false;
+	while (*end == ' ' || *end == '\t' || *end == '\n')
+		end++;
+	if (*end != '\0')
+		return false;
+	*value = (int64) v;
+	return true;
+}
+
+/*
+ * Keys of any type: the row of a key given as its text.  An integer key is
+ * read by its int8 value (a text that is no integer is no row's key); other
+ * keys (text, varchar, uuid) are compared as text.
+ */
+Datum
+loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool *isnull)
+{
 	KindQuery  *entry = kind_query(kind);
 	Oid			relid = entry->relid;
 	/* the entry may be swept by the read: copies */
 	char	   *sql = entry->sql ? pstrdup(entry->sql) : NULL;
 	char	   *key_column = entry->key_column ? pstrdup(entry->key_column) : NULL;
-	Datum		args[1] = {id};
+	bool		int_key = entry->int_key;
+	Datum		args[1];
+	Oid			types[1];
 	char		nulls[1] = {' '};
+	const char *id = key;
 	Datum		out[2];
 	bool		outnull[2];
 
@@ -566,7 +651,24 @@ loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
 				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
 	}
-	read_as_reader_n(sql, relid, InvalidOid, 1, args, nulls, 2, out, outnull);
+	if (int_key)
+	{
+		int64		v;
+
+		if (!key_to_int64(key, &v))
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+		args[0] = Int64GetDatum(v);
+		types[0] = INT8OID;
+	}
+	else
+	{
+		args[0] = CStringGetTextDatum(key);
+		types[0] = TEXTOID;
+	}
+	read_as_reader_t(sql, relid, InvalidOid, 1, types, args, nulls, 2, out, outnull);
 	if (!outnull[1])
 	{
 		char	   *column = TextDatumGetCString(out[1]);
@@ -576,16 +678,16 @@ loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull)
 		if (key_column != NULL && strcmp(column, key_column) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
-					 errmsg("more than one row of the \"%s\" binding has %s %lld",
-							kind, key_column, (long long) DatumGetInt64(id)),
+					 errmsg("more than one row of the \"%s\" binding has %s %s",
+							kind, key_column, id),
 					 errdetail("Relation %s is bound as \"%s\", which has one row per %s.",
 							   relname, kind, key_column),
 					 errhint("Fix the view (or table) bound as \"%s\" so that %s is unique.",
 							 kind, key_column)));
 		ereport(ERROR,
 				(errcode(ERRCODE_CARDINALITY_VIOLATION),
-				 errmsg("the rows of the \"%s\" binding with %s %lld disagree on %s",
-						kind, key_column ? key_column : "?", (long long) DatumGetInt64(id), column),
+				 errmsg("the rows of the \"%s\" binding with %s %s disagree on %s",
+						kind, key_column ? key_column : "?", id, column),
 				 errdetail("Relation %s is bound as \"%s\", which may have several rows per %s, but they must all have the same %s.",
 						   relname, kind, key_column ? key_column : "?", column),
 				 errhint("Fix the view (or table) bound as \"%s\" so that every row of one %s has the same %s.",
@@ -619,7 +721,7 @@ qualified_name(Oid relid)
  * ids only -- or when there is no row or the relation is not usable
  */
 static void
-append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column, int param)
+append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column, int param, bool as_text)
 {
 	const char *c = quote_identifier(column);
 
@@ -632,8 +734,9 @@ append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_
 					 "(SELECT CASE WHEN pg_catalog.count(DISTINCT r.%s::pg_catalog.text) OPERATOR(pg_catalog.=) 1"
 					 " AND pg_catalog.count(r.%s) OPERATOR(pg_catalog.=) pg_catalog.count(*)"
 					 " THEN pg_catalog.min(r.%s::pg_catalog.text) END"
-					 " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) $%d)",
-					 c, c, c, qualified_name(relid), quote_identifier(key_column), param);
+					 " FROM %s r WHERE r.%s%s OPERATOR(pg_catalog.=) $%d)",
+					 c, c, c, qualified_name(relid), quote_identifier(key_column),
+					 as_text ? "::pg_catalog.text" : "", param);
 }
 
 /* what a lookup needs of a kind, copied: the cache entry may be swept by the next read */
@@ -641,6 +744,7 @@ typedef struct BoundKind
 {
 	Oid			relid;
 	char	   *key_column;
+	bool		int_key;
 } BoundKind;
 
 static void
@@ -650,6 +754,7 @@ bound_kind(const char *kind, BoundKind *b)
 
 	b->relid = k->relid;
 	b->key_column = k->key_column ? pstrdup(k->key_column) : NULL;
+	b->int_key = k->int_key;
 }
 
 /*
@@ -660,16 +765,19 @@ bound_kind(const char *kind, BoundKind *b)
  * instead of two (logappend.c: loginas._log, on every lifecycle row).
  */
 void
-loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
+loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
 					 char **username, char **email)
 {
+	bool		has_customer = customer_key != NULL;
+	Datum		customer_id = (Datum) 0;
+	Oid			types[2] = {INT8OID, INT8OID};
 	BoundKind	a,
 				c;
 	Oid			ra,
 				rc;
 	StringInfoData sql;
-	Datum		args[2] = {admin_id, customer_id};
-	char		nulls[2] = {has_admin ? ' ' : 'n', has_customer ? ' ' : 'n'};
+	Datum		args[2];
+	char		nulls[2];
 	Datum		out[2];
 	bool		outnull[2];
 
@@ -679,7 +787,24 @@ loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum cu
 	if (has_admin)
 		bound_kind("admins", &a);
 	if (has_customer)
+	{
+		int64		v;
+
 		bound_kind("customers", &c);
+		if (!c.int_key)
+		{
+			customer_id = CStringGetTextDatum(customer_key);
+			types[1] = TEXTOID;
+		}
+		else if (key_to_int64(customer_key, &v))
+			customer_id = Int64GetDatum(v);
+		else
+			has_customer = false, c.key_column = NULL;	/* no row has it */
+	}
+	args[0] = admin_id;
+	args[1] = customer_id;
+	nulls[0] = has_admin ? ' ' : 'n';
+	nulls[1] = has_customer ? ' ' : 'n';
 	ra = a.key_column ? usable_relation(a.relid) : InvalidOid;
 	rc = c.key_column ? usable_relation(c.relid) : InvalidOid;
 	if (!OidIsValid(ra) && !OidIsValid(rc))
@@ -687,12 +812,12 @@ loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum cu
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	append_name_read(&sql, ra, "username", a.key_column, 1);
+	append_name_read(&sql, ra, "username", a.key_column, 1, false);
 	appendStringInfoString(&sql, ", ");
-	append_name_read(&sql, rc, "email", c.key_column, 2);
+	append_name_read(&sql, rc, "email", c.key_column, 2, types[1] == TEXTOID);
 
-	read_as_reader_n(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
-					 2, args, nulls, 2, out, outnull);
+	read_as_reader_t(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
+					 2, types, args, nulls, 2, out, outnull);
 	if (!outnull[0])
 		*username = TextDatumGetCString(out[0]);
 	if (!outnull[1])

@@ -115,6 +115,75 @@ CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint, p_relation regclass
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_read_bound';
 
+-- Keys of any type: a kind's key column may be an integer (smallint, integer,
+-- bigint) or, for customers, text, varchar or uuid.  Inside loginas a key is
+-- the canonical text of its value (the type's own output: 42, cus_01H...,
+-- lower-case uuid), compared as text; the bigint columns and signatures of
+-- 1.2 stay, filled when the kind's key is an integer.
+CREATE FUNCTION loginas._is_int_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p_type IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+					  'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- a type a key may have: an integer, text, varchar or uuid
+CREATE FUNCTION loginas._is_key_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT loginas._is_int_type(p_type)
+		OR p_type IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+					  'pg_catalog.uuid'::pg_catalog.regtype)
+$$;
+
+-- the type of a column of a relation (NULL: no such column)
+CREATE FUNCTION loginas._atttype_of(p_rel regclass, p_column text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.atttypid::pg_catalog.regtype FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+$$;
+
+-- the type of a kind's key: its key column's in the bound relation (bigint
+-- when nothing is bound)
+CREATE FUNCTION loginas._key_type(p_kind text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT loginas._atttype_of(b.relation, c.column_name)
+					   FROM loginas.binding b
+					   JOIN loginas.binding_column c ON c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key
+					  WHERE b.kind OPERATOR(pg_catalog.=) p_kind),
+					'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- a key given as text, canonical for the kind's key type ('042' -> '42' for
+-- an integer key, upper-case -> lower-case for uuid); NULL when it is not a
+-- value of that type (no row can have it)
+CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN loginas._is_int_type(t) THEN
+			CASE WHEN p_key OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9]{1,18}\s*$' THEN p_key::pg_catalog.int8::pg_catalog.text END
+		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
+			CASE WHEN p_key OPERATOR(pg_catalog.~*) '^\s*\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?\s*$'
+				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
+		ELSE p_key
+	END
+	  FROM loginas._key_type(p_kind) t
+$$;
+
 -- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"; an
 -- optional column the relation lacks is read as NULL
 CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
@@ -131,7 +200,9 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
 						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
 											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
-						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
+							CASE WHEN c.is_key AND NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+								 THEN 'text' ELSE 'int8' END)
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
 						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
 				   END, ', ' ORDER BY c.position),
@@ -196,6 +267,12 @@ CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean D
 	RETURNS jsonb
 	LANGUAGE c STABLE
 	AS 'MODULE_PATHNAME', 'loginas_lookup';
+
+-- the same by a key as text (any key type; an integer key given as text)
+CREATE FUNCTION loginas._lookup(p_kind text, p_key text, p_missing_ok boolean DEFAULT false)
+	RETURNS jsonb
+	LANGUAGE c STABLE
+	AS 'MODULE_PATHNAME', 'loginas_lookup_key';
 
 -- every store view of the store_views binding; a store_id on two rows
 -- raises 21000 (cardinality_violation), as loginas._lookup does
@@ -265,7 +342,7 @@ BEGIN
 			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
 	END IF;
 
-	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional FROM loginas.binding_column bc
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional, bc.is_key FROM loginas.binding_column bc
 			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
 	LOOP
 		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
@@ -290,7 +367,9 @@ BEGIN
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		ok := CASE c.type_class
-				WHEN 'id' THEN atttype IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+				WHEN 'id' THEN CASE WHEN c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
+									THEN loginas._is_key_type(atttype)
+									ELSE loginas._is_int_type(atttype) END
 				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
 											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
 				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
@@ -300,10 +379,19 @@ BEGIN
 				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
 								  pg_catalog.format_type(atttype, NULL)),
 				pg_catalog.format('Column "%s" must be %s.', c.column_name,
-					CASE c.type_class WHEN 'id' THEN 'an integer (smallint, integer or bigint)'
-									  WHEN 'text' THEN 'text (text, varchar, char or name)'
-									  ELSE 'boolean' END),
-				'Cast it in a view over the table and bind the view.');
+					CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id' AND c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
+						 THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
+						 ELSE 'boolean' END),
+				-- a cast to an integer would fail at run time on a key that is not a
+				-- number: only suggest casts that cannot fail
+				CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id'
+						  AND atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.uuid'::regtype,
+										  'pg_catalog.bpchar'::regtype)
+					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
+											pg_catalog.format_type(atttype, NULL))
+					 ELSE 'Cast it in a view over the table and bind the view.' END);
 		END IF;
 	END LOOP;
 

@@ -17,7 +17,7 @@ CREATE FUNCTION loginas._new_secret() RETURNS text
 CREATE TABLE loginas.session (
 	session_id		bigserial PRIMARY KEY,
 	admin_id		bigint NOT NULL,
-	customer_id		bigint NOT NULL,
+	customer_id		bigint,			-- the key when customers have integer keys, else NULL
 	store_id		bigint NOT NULL,
 	read_only		boolean NOT NULL DEFAULT false,
 	reason			text,
@@ -41,13 +41,14 @@ CREATE TABLE loginas.session (
 	ended_by_role	name,
 	CHECK ((redeemed_at IS NULL) = (key_hash IS NULL)),
 	CHECK ((redeemed_at IS NULL) = (expires_at IS NULL)),
+	customer_key	text NOT NULL,	-- the customer's key, any type, as canonical text
 	CHECK ((ended_at IS NULL) = (end_reason IS NULL))
 );
 
 -- one live ticket or session per admin, enforced by the index itself
 CREATE UNIQUE INDEX session_one_live_per_admin ON loginas.session (admin_id) WHERE ended_at IS NULL;
 
-CREATE INDEX session_live_customer ON loginas.session (customer_id) WHERE ended_at IS NULL;
+CREATE INDEX session_live_customer ON loginas.session (customer_key) WHERE ended_at IS NULL;
 
 COMMENT ON TABLE loginas.session IS 'Login as Customer tickets and sessions; secrets are stored only as SHA-256 hashes';
 
@@ -86,7 +87,8 @@ BEGIN
 						 s.store_id, s.source, s.reason,
 						 pg_catalog.jsonb_build_object('end_reason', p_reason,
 													   'redeemed', s.redeemed_at IS NOT NULL,
-													   'ended_by_admin', p_by_admin));
+													   'ended_by_admin', p_by_admin),
+						 p_customer_key => s.customer_key);
 	PERFORM loginas._context_clear_session(p_session_id);
 	RETURN true;
 END
@@ -110,7 +112,7 @@ CREATE TYPE loginas._verdict AS (
 -- error instead of a missed ticket).  Share locks do not block each other:
 -- begins for other admins and customers go on: one admin's open transaction
 -- holds up no other begin in the shop.
-CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id bigint, p_lock boolean DEFAULT false)
+CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id text, p_lock boolean DEFAULT false)
 	RETURNS loginas._verdict
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -199,14 +201,15 @@ BEGIN
 
 	IF p_lock THEN
 		SELECT * INTO c FROM loginas.consent cs
-		 WHERE cs.customer_id OPERATOR(pg_catalog.=) p_customer_id AND cs.allowed
+		 WHERE cs.customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id) AND cs.allowed
 		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
 		   FOR SHARE;
 	END IF;
-	IF c.customer_id IS NULL THEN
-		SELECT * INTO c FROM loginas.consent WHERE customer_id OPERATOR(pg_catalog.=) p_customer_id;
+	IF c.customer_key IS NULL THEN
+		SELECT * INTO c FROM loginas.consent
+		 WHERE customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id);
 	END IF;
-	IF c.customer_id IS NULL OR NOT c.allowed THEN
+	IF c.customer_key IS NULL OR NOT c.allowed THEN
 		v.code := 'consent_revoked'; v.sqlstate := '42501';
 		v.message := 'Login as Customer assistance is disabled for this Customer.';
 		v.detail := 'The customer has not allowed remote shopping assistance.';
@@ -319,6 +322,20 @@ CREATE FUNCTION loginas.check(admin_id bigint, customer_id bigint,
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id::pg_catalog.text);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.check(admin_id bigint, customer_id text,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
 	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id);
 BEGIN
 	allowed := v.code IS NULL;
@@ -327,6 +344,32 @@ END
 $$;
 
 CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id::pg_catalog.text);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
+				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id'))
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id text)
 	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -359,7 +402,7 @@ CREATE TYPE loginas.ticket AS (
 );
 
 -- shared by begin and begin_from
-CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_id bigint, p_store_id bigint, p_reason text,
+CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_key text, p_store_id bigint, p_reason text,
 							   p_source text, p_source_kind text, p_source_document_id bigint,
 							   p_read_only boolean, p_client_addr inet)
 	RETURNS loginas.ticket
@@ -374,6 +417,7 @@ DECLARE
 	attempt int := 0;
 	constraint_name text;
 	t loginas.ticket;
+	p_customer_id bigint;
 BEGIN
 	PERFORM loginas._require_writable('loginas.begin()');
 	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
@@ -386,7 +430,16 @@ BEGIN
 			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
 	END IF;
 
-	v := loginas._evaluate(p_admin_id, p_customer_id, true);
+	v := loginas._evaluate(p_admin_id, p_customer_key, true);
+	IF v.code IS NULL THEN
+		p_customer_key := loginas._canon_key('customers', p_customer_key);
+		IF loginas._is_int_type(loginas._key_type('customers')) THEN
+			p_customer_id := p_customer_key::pg_catalog.int8;
+		END IF;
+	ELSIF loginas._is_int_type(loginas._key_type('customers')) THEN
+		-- (the refusal log keeps integer customer ids only, for now)
+		p_customer_id := loginas._canon_key('customers', p_customer_key)::pg_catalog.int8;
+	END IF;
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
 			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
@@ -417,10 +470,10 @@ BEGIN
 										 p_admin_id);
 		END LOOP;
 		BEGIN
-			INSERT INTO loginas.session (admin_id, customer_id, store_id, read_only, reason, source,
+			INSERT INTO loginas.session (admin_id, customer_id, customer_key, store_id, read_only, reason, source,
 										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
 										 admin_addr)
-			VALUES (p_admin_id, p_customer_id, t.store_id, COALESCE(p_read_only, false),
+			VALUES (p_admin_id, p_customer_id, p_customer_key, t.store_id, COALESCE(p_read_only, false),
 					p_reason, p_source, p_source_kind, p_source_document_id,
 					loginas._hash(t.token), t.expires_at,
 					COALESCE(p_client_addr, pg_catalog.inet_client_addr()))
@@ -449,12 +502,24 @@ BEGIN
 						 p_source, p_reason,
 						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
 													   'read_only', COALESCE(p_read_only, false)),
-						 p_client_addr);
+						 p_client_addr, p_customer_key);
 	RETURN t;
 END
 $$;
 
 CREATE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id::pg_catalog.text, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.begin(admin_id bigint, customer_id text, store_id bigint DEFAULT NULL,
 							  reason text DEFAULT NULL, source text DEFAULT NULL,
 							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
 	RETURNS loginas.ticket
@@ -500,7 +565,7 @@ BEGIN
 			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id,
 			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
 	END IF;
-	RETURN loginas._begin(begin_from.admin_id, (doc OPERATOR(pg_catalog.->>) 'customer_id')::bigint,
+	RETURN loginas._begin(begin_from.admin_id, doc OPERATOR(pg_catalog.->>) 'customer_id',
 								 begin_from.store_id, begin_from.reason,
 								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
 								 begin_from.document_kind, begin_from.document_id, begin_from.read_only,
@@ -510,7 +575,7 @@ $$;
 
 CREATE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
 	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
-				   banner text, disable_page_cache boolean, expires_at timestamptz)
+				   banner text, disable_page_cache boolean, expires_at timestamptz, customer_key text)
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -548,7 +613,7 @@ BEGIN
 			p_client_addr => redeem.client_addr);
 	END IF;
 
-	v := loginas._evaluate(s.admin_id, s.customer_id, true);
+	v := loginas._evaluate(s.admin_id, s.customer_key, true);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
 								s.admin_id, s.customer_id, s.session_id,
@@ -567,11 +632,12 @@ BEGIN
 	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
 						 s.store_id, s.source, s.reason,
 						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
-						 redeem.client_addr);
+						 redeem.client_addr, s.customer_key);
 
 	session_id := s.session_id;
 	session_key := key;
 	customer_id := s.customer_id;
+	customer_key := s.customer_key;
 	store_id := s.store_id;
 	banner := pg_catalog.format('You are connected as %s on %s',
 								v.customer OPERATOR(pg_catalog.->>) 'display_name',
@@ -648,7 +714,7 @@ DECLARE
 	n integer := 0;
 BEGIN
 	PERFORM loginas._require_writable('loginas.expire()');
-	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id,
+	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id, ls.customer_key,
 					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
 					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
 			   FROM loginas.session ls
@@ -659,7 +725,7 @@ BEGIN
 			why := 'expired';
 		ELSE
 			BEGIN
-				v := loginas._evaluate(s.admin_id, s.customer_id);
+				v := loginas._evaluate(s.admin_id, s.customer_key);
 				why := v.code;
 			EXCEPTION
 				WHEN serialization_failure OR deadlock_detected THEN

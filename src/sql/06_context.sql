@@ -9,7 +9,7 @@
 CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
 									 store_id bigint, read_only boolean, banner text,
 									 admin_username text, customer_email text, source text,
-									 reason text, client_addr text)
+									 reason text, client_addr text, customer_key text)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'loginas_context_set';
 
@@ -25,6 +25,11 @@ CREATE FUNCTION loginas.current_admin() RETURNS bigint
 
 CREATE FUNCTION loginas.current_customer() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer';
+
+-- the customer's key, of any type, as text (current_customer() is NULL when
+-- customers do not have integer keys)
+CREATE FUNCTION loginas.current_customer_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer_key';
 
 CREATE FUNCTION loginas.current_store() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store';
@@ -83,7 +88,7 @@ BEGIN
 			s.admin_id, s.customer_id, s.session_id);
 	END IF;
 
-	v := loginas._evaluate(s.admin_id, s.customer_id);
+	v := loginas._evaluate(s.admin_id, s.customer_key);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
 								s.admin_id, s.customer_id, s.session_id);
@@ -101,7 +106,7 @@ BEGIN
 						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
 						  st OPERATOR(pg_catalog.->>) 'website_name'),
 		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
-		s.source, s.reason, s.storefront_addr::text);
+		s.source, s.reason, s.storefront_addr::text, s.customer_key);
 	RETURN s.session_id;
 END
 $$;

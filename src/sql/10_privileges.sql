@@ -68,6 +68,12 @@ GRANT EXECUTE ON FUNCTION
 	loginas.check(bigint, bigint),
 	loginas.store_choices(bigint, bigint),
 	loginas.begin(bigint, bigint, bigint, text, text, boolean, inet),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(text),
+	loginas.check(bigint, text),
+	loginas.store_choices(bigint, text),
+	loginas.begin(bigint, text, bigint, text, text, boolean, inet),
 	loginas.begin_from(bigint, text, bigint, bigint, text, boolean, inet),
 	loginas.end_admin(bigint, text),
 	loginas.expire()
@@ -83,6 +89,10 @@ GRANT EXECUTE ON FUNCTION
 	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
 	loginas.set_assistance_as_customer(bigint, boolean, timestamptz),
 	loginas.assistance_allowed(bigint),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_customer(text, boolean, timestamptz),
+	loginas.assistance_allowed(text),
+	loginas.current_customer_key(),
 	loginas.banner(),
 	loginas.current_session(),
 	loginas.current_admin(),
@@ -94,7 +104,8 @@ TO loginas_storefront;
 -- the admin backend's own code may read the context too (e.g. order comments)
 GRANT EXECUTE ON FUNCTION
 	loginas.banner(), loginas.current_session(), loginas.current_admin(),
-	loginas.current_customer(), loginas.current_store(), loginas.current_read_only()
+	loginas.current_customer(), loginas.current_store(), loginas.current_read_only(),
+	loginas.current_customer_key()
 TO loginas_admin;
 
 -- reporting
@@ -107,6 +118,7 @@ GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.verify_log(jsonb), login
 GRANT EXECUTE ON FUNCTION
 	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
 	loginas.customer_history(bigint, bigint),
+	loginas.customer_history(text, bigint),
 	loginas.admin_activity(bigint, timestamptz, bigint),
 	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
 	loginas.customer_history_as_admin(bigint, bigint),
@@ -117,6 +129,7 @@ TO loginas_reporting, loginas_admin;
 GRANT EXECUTE ON FUNCTION
 	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
 	loginas.customer_history_as_reporting(bigint),
+	loginas.customer_history_as_reporting(text),
 	loginas.admin_activity_as_reporting(bigint, timestamptz)
 TO loginas_reporting;
 
