@@ -577,7 +577,7 @@ DROP TABLE sec.mine;
 -- (the second lock, in C); the grant is rolled back
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES
-	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL)$$),
+	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL, '1')$$),
 	(2, $$SELECT loginas._context_clear_session(1)$$),
 	(3, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1, 'pg_class')$$),
 	(4, $$SELECT loginas._lookup('customers', 1, false)$$),

@@ -619,11 +619,16 @@ BEGIN
 		PERFORM loginas._raise('42703',
 			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
 	END IF;
-	IF NOT loginas._is_key_type(typ) THEN
+	-- the customer column has the type class of the customers' key: an
+	-- integer for integer keys; text, varchar or uuid otherwise
+	IF (CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN NOT loginas._is_int_type(typ)
+			 ELSE NOT loginas._is_key_type(typ) END) THEN
 		PERFORM loginas._raise('42804',
 			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
 							  pg_catalog.format_type(typ, NULL)),
-			'The customer column must be an integer (smallint, integer or bigint), text, varchar or uuid.', NULL);
+			CASE WHEN loginas._is_int_type(loginas._key_type('customers'))
+				 THEN 'The customer column must be an integer (smallint, integer or bigint).'
+				 ELSE 'The customer column must be an integer, text, varchar or uuid.' END, NULL);
 	END IF;
 	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
 								   ARRAY[track.customer_column]);

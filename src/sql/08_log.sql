@@ -393,7 +393,8 @@ CREATE FUNCTION loginas._log_row_hash(prev_hash bytea, chain_id bigint, chain_se
 									  admin_id bigint, admin_username text, customer_id bigint,
 									  customer_email text, session_id bigint, store_id bigint, source text,
 									  reason text, client_addr inet, db_role name, details jsonb,
-									  admin_key text, customer_key text, store_key text)
+									  admin_key text DEFAULT NULL, customer_key text DEFAULT NULL,
+									  store_key text DEFAULT NULL)
 	RETURNS bytea
 	LANGUAGE c IMMUTABLE PARALLEL SAFE
 	AS 'MODULE_PATHNAME', 'loginas_log_row_hash';
