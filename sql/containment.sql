@@ -12,8 +12,8 @@
 --   refusals at COMMIT (42501, the table and the key; the transaction rolls
 --   back); keys whose values hold commas and spaces print apart;
 --   ownership through any key path (track_through): a row another tracked
---   row points to, either of two ways, the first way that leads to a
---   customer decides, a row several rows point to is no one's.
+--   row points to, either of two ways (they must agree), a row several rows
+--   point to is no one's; a referrer pointed only at rows the session made.
 -- At its start it enables the feature, grants "login" to the Administrators
 -- and gives Veronica's consent; at its end it drops its schema and restores
 -- the defaults.  Its session's id is 9001 (the session sequence restarted

@@ -46,7 +46,7 @@ typedef struct TrackedRel
 	Oid			owner_types[MAX_TRACK_ATTS];
 
 	/*
-	 * a row without a customer column reaches it by routes, tried in order:
+	 * a row without a customer column reaches it by routes, all followed:
 	 * each starts from some of the owner columns (indexes into owner_atts)
 	 * and runs lookups first .. first + nlookups - 1, each as the owner of
 	 * the table it reads, prepared on first use

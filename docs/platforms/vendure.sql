@@ -2,8 +2,9 @@
 -- Explained in docs/platforms/vendure.md; run by `make test-platforms` against a schema
 -- that Vendure's own bootstrap created.  Run it as a superuser, in the shop database,
 -- once Vendure's schema exists (after the first `synchronize: true` start or the
--- migrations), then start Vendure with `synchronize: false` (see the .md: synchronize
--- would drop the stamp columns that loginas.track() adds).
+-- migrations).  Every table is tracked with stamps => 'table': loginas adds no column
+-- to Vendure's tables (the stamps are rows of loginas.row_stamp), so Vendure may go on
+-- starting with `synchronize: true` and its generated migrations stay clean (see the .md).
 --
 --   psql -v ON_ERROR_STOP=1 -d vendure -f docs/platforms/vendure.sql
 --
@@ -43,6 +44,9 @@ GRANT loginas_reporting  TO vendure_reports;
 GRANT USAGE ON SCHEMA public TO vendure_storefront, vendure_backend;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO vendure_storefront, vendure_backend;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO vendure_storefront, vendure_backend;
+-- reports read Vendure's rows too, to join them to their stamps (loginas.row_stamps)
+GRANT USAGE ON SCHEMA public TO vendure_reports;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO vendure_reports;
 -- secrets stay out of the server log (docs/integration.md#secrets)
 ALTER ROLE vendure_storefront SET log_parameter_max_length = 0;
 ALTER ROLE vendure_backend SET log_parameter_max_length = 0;
@@ -158,21 +162,23 @@ SELECT loginas.bind('credit_memos', 'vendure_loginas.credit_memos');
 
 -- ---------------------------------------------------------------------------
 -- 3. Write attribution: the tables a storefront request writes for one customer.
+--    stamps => 'table': the stamps stay out of Vendure's tables, in loginas.row_stamp
+--    (read through loginas.row_stamps), where TypeORM's synchronize cannot drop them.
 -- ---------------------------------------------------------------------------
-SELECT loginas.track('public.customer', customer_column => 'id');
+SELECT loginas.track('public.customer', customer_column => 'id', stamps => 'table');
 -- the login row: customer.userId -> user (an administrator's user reaches no customer)
-SELECT loginas.track_through('public."user"', ARRAY['public.customer'::regclass]);
-SELECT loginas.track('public.authentication_method', parent => 'public."user"');
-SELECT loginas.track('public.address', customer_column => 'customerId');
-SELECT loginas.track('public."order"', customer_column => 'customerId');
-SELECT loginas.track('public.order_line', parent => 'public."order"');
-SELECT loginas.track('public.shipping_line', parent => 'public."order"');
-SELECT loginas.track('public.surcharge', parent => 'public."order"');
-SELECT loginas.track('public.payment', parent => 'public."order"');
-SELECT loginas.track('public.order_modification', parent => 'public."order"');
-SELECT loginas.track('public.refund', parent => 'public.payment');
+SELECT loginas.track_through('public."user"', ARRAY['public.customer'::regclass], stamps => 'table');
+SELECT loginas.track('public.authentication_method', parent => 'public."user"', stamps => 'table');
+SELECT loginas.track('public.address', customer_column => 'customerId', stamps => 'table');
+SELECT loginas.track('public."order"', customer_column => 'customerId', stamps => 'table');
+SELECT loginas.track('public.order_line', parent => 'public."order"', stamps => 'table');
+SELECT loginas.track('public.shipping_line', parent => 'public."order"', stamps => 'table');
+SELECT loginas.track('public.surcharge', parent => 'public."order"', stamps => 'table');
+SELECT loginas.track('public.payment', parent => 'public."order"', stamps => 'table');
+SELECT loginas.track('public.order_modification', parent => 'public."order"', stamps => 'table');
+SELECT loginas.track('public.refund', parent => 'public.payment', stamps => 'table');
 -- history entries belong to their customer (CustomerHistoryEntry) or their order (OrderHistoryEntry)
-SELECT loginas.track_through('public.history_entry', ARRAY['public.customer'::regclass, 'public."order"']);
+SELECT loginas.track_through('public.history_entry', ARRAY['public.customer'::regclass, 'public."order"'], stamps => 'table');
 
 -- credentials and the login e-mail: an assistant never changes them
 SELECT loginas.protect('public.customer', 'emailAddress');

@@ -27,8 +27,8 @@ CREATE TABLE loginas.tracked (
 		OR stamps = 'table' AND created_column IS NULL AND changed_column IS NULL)
 );
 
--- the ways a table tracked with loginas.track_through() reaches its customer,
--- tried in order: through a foreign key of its own to a tracked table
+-- the ways a table tracked with loginas.track_through() reaches its customer
+-- (all of them are followed; they must agree): through a foreign key of its own to a tracked table
 -- (columns: its foreign key; via_columns: the key it references), or through
 -- a tracked table whose foreign key references it (referrer: columns, its key
 -- referenced; via_columns, the referrer's foreign key)
@@ -256,7 +256,7 @@ BEGIN
 	END IF;
 
 	-- a row that reaches its customer through other tracked tables: the
-	-- routes of lookups from it, tried in order (src/containment.c)
+	-- routes of lookups from it, all followed (src/containment.c)
 	route_attnums := ARRAY[]::int2[];
 	route_nattnums := ARRAY[]::int4[];
 	route_lookups := ARRAY[]::text[];
@@ -718,7 +718,8 @@ $$;
 -- foreign keys to the table first (a parent), then the table's foreign keys
 -- to it (a referrer: Vendure's customer.userId -> user, Medusa's
 -- order.shipping_address_id -> order_address), each in the order of the
--- constraints' names.  The first way that leads to a customer decides.
+-- constraints' names.  Every way that leads to a customer must lead to the same
+-- one; a referrer's foreign key is pointed, in a session, only at rows it created.
 CREATE FUNCTION loginas.track_through(relation regclass, via regclass[],
 									  created_column name DEFAULT 'loginas_created_session',
 									  changed_column name DEFAULT 'loginas_changed_session',

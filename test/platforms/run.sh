@@ -13,10 +13,13 @@
 #      durable refusal log) gets a database owned by the schema owner role;
 #   4. seed.js: Vendure's own bootstrap creates the schema (synchronize: true) and its
 #      services seed the shop;
-#   5. docs/platforms/vendure.sql, the recipe, is applied as shipped;
+#   5. docs/platforms/vendure.sql, the recipe, is applied as shipped (stamps => 'table':
+#      no column added to Vendure's tables);
 #   6. drive.js: Vendure (synchronize: false, as the storefront role, with the TypeORM hook
 #      of docs/examples/node/typeorm/) runs its services inside a Login as Customer session;
-#   7. the documented hazard: a Vendure start with synchronize: true drops the stamp columns;
+#   7. Vendure restarts with synchronize: true (as the schema owner, its own bootstrap): the
+#      stamps, the log, the tracking and loginas' triggers are all still there, and a new
+#      session (drive.js after-sync) still writes, is stamped and logged, and is contained;
 #   8. OPT-IN, only when LOGINAS_PLATFORMS names medusa (LOGINAS_PLATFORMS=medusa): the Medusa
 #      groundwork of test/platforms/medusa.sh (Medusa 2.x with a stand-in for loginas, until
 #      loginas binds text ids; test/platforms/medusa/NOTES.md).  Off by default: it adds a
@@ -214,14 +217,75 @@ elif [[ $rc != 0 && $FAILED == 0 ]]; then
 fi
 echo "# drive.js took $((SECONDS - t0)) s"
 
-# --- 7. the hazard the recipe warns about ---------------------------------------------------
+# --- 7. a restart with synchronize: true, then a new session ----------------------------------
+sql() { cluster_psql "$TMP/cluster" --dbname=vendure --quiet --set=ON_ERROR_STOP=1 -At "$@"; }
+# what loginas keeps about Vendure's tables, one file per kind, compared before and after
+snapshot() { # snapshot DIR
+	mkdir -p "$1"
+	sql -c "SELECT relation::text, key, created_session, changed_session, changed_at
+		FROM loginas.row_stamps ORDER BY 1, 2" >"$1/stamps" &&
+	sql -c "SELECT log_id, action, result, session_id, customer_id, details->>'table', details->'keys'
+		FROM loginas.action_log WHERE action LIKE 'write%' ORDER BY log_id" >"$1/log" &&
+	sql -c "SELECT t.relation::oid, t.* FROM loginas.tracked_tables t ORDER BY t.relation::text" \
+		-c "SELECT p.relation::oid, p.* FROM loginas.tracked_paths p ORDER BY p.relation::text, p.position" >"$1/tracking" &&
+	sql -c "SELECT g.tgrelid::regclass::text, g.tgname, g.tgenabled, pg_get_triggerdef(g.oid)
+		FROM pg_trigger g WHERE g.tgname LIKE 'zz_loginas%' ORDER BY 1, 2" >"$1/triggers"
+}
+loginas_columns="SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+	WHERE c.relnamespace = 'public'::regnamespace AND a.attname LIKE 'loginas%' AND a.attnum > 0 AND NOT a.attisdropped"
+# every tracked table with fewer than its five triggers (or one not firing ALWAYS)
+missing_triggers="SELECT t.relation::text || ': ' || coalesce(string_agg(g.tgname || '/' || g.tgenabled::text, ' ' ORDER BY g.tgname), 'none')
+	FROM loginas.tracked_tables t LEFT JOIN pg_trigger g ON g.tgrelid = t.relation AND g.tgname LIKE 'zz_loginas%'
+	GROUP BY t.relation HAVING count(*) FILTER (WHERE g.tgenabled = 'A') <> 5 ORDER BY 1"
+if ! snapshot "$TMP/before"; then
+	not_ok "loginas' state before the restart with synchronize: true"
+	stop
+fi
+n_stamps=$(wc -l <"$TMP/before/stamps") n_log=$(wc -l <"$TMP/before/log") n_trig=$(wc -l <"$TMP/before/triggers")
+n_tracked=$(sql -c "SELECT count(*) FROM loginas.tracked_tables WHERE stamps = 'table'")
+cols=$(sql -c "$loginas_columns")
+missing=$(sql -c "$missing_triggers" 2>&1) || missing="(the query failed) $missing"
+if [[ $cols == 0 && -z $missing && $n_stamps -gt 0 && $n_log -gt 0 ]]; then
+	ok "before the restart: $n_tracked tables tracked with stamps => 'table' (no loginas column in Vendure's tables, $n_trig zz_loginas_* triggers), $n_stamps rows in loginas.row_stamps, $n_log write log rows"
+else
+	not_ok "before the restart: stamps in loginas.row_stamps only, every tracked table with its triggers" \
+		"loginas columns in public: $cols; row_stamps rows: $n_stamps; write log rows: $n_log" "tables missing triggers: ${missing:-none}"
+fi
+# a column no Vendure entity declares, on a tracked table: what synchronize does to it shows it ran
+sql -c 'ALTER TABLE public.customer ADD COLUMN sync_canary integer' >/dev/null
+t0=$SECONDS
 if (cd "$VENDURE_SRC" && VENDURE_SYNC_ONLY=1 timeout 120 node seed.js /dev/null) >"$TMP/sync.log" 2>&1; then
-	left=$(cluster_psql "$TMP/cluster" --dbname=vendure -Atc \
-		"SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.customer'::regclass AND attname LIKE 'loginas%' AND NOT attisdropped")
-	if [[ $left == 0 ]]; then
-		ok "documented hazard: a Vendure start with synchronize: true drops loginas' stamp columns (so run synchronize: false)"
+	canary=$(sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.customer'::regclass AND attname = 'sync_canary' AND NOT attisdropped")
+	if [[ $canary == 0 ]]; then
+		ok "Vendure restarted with synchronize: true as the schema owner ($((SECONDS - t0)) s): it dropped a column no entity declares (customer.sync_canary)"
 	else
-		ok "a Vendure start with synchronize: true keeps loginas' stamp columns ($left left): update docs/platforms/vendure.md"
+		not_ok "Vendure's synchronize: true drops a column no entity declares (customer.sync_canary is still there: did it synchronize?)"
+	fi
+	snapshot "$TMP/after"
+	for kind in stamps log tracking triggers; do
+		case $kind in
+		stamps) what="the $n_stamps rows of loginas.row_stamps" ;;
+		log) what="the $n_log write_* rows of loginas.action_log" ;;
+		tracking) what="loginas.tracked_tables and loginas.tracked_paths" ;;
+		triggers) what="the $n_trig zz_loginas_* triggers on the tracked tables" ;;
+		esac
+		if cmp -s "$TMP/before/$kind" "$TMP/after/$kind"; then
+			ok "after synchronize: $what unchanged"
+		else
+			not_ok "after synchronize: $what unchanged (diff before/after)" \
+				"$(diff "$TMP/before/$kind" "$TMP/after/$kind" | head -n 20)"
+		fi
+	done
+	missing=$(sql -c "$missing_triggers" 2>&1) || missing="(the query failed) $missing"
+	[[ -z $missing ]] || not_ok "after synchronize: every tracked table has its five zz_loginas_* triggers, firing ALWAYS" "$missing"
+	cols=$(sql -c "$loginas_columns")
+	[[ $cols == 0 ]] || not_ok "after synchronize: no loginas column in Vendure's tables ($cols found)"
+	renumber < <(cd "$VENDURE_SRC" && timeout 120 node drive.js "$IDS" after-sync 2>"$TMP/drive2.err"; echo "drive-exit $?" >"$TMP/drive2.rc")
+	rc=$(sed -n 's/^drive-exit //p' "$TMP/drive2.rc" 2>/dev/null)
+	if [[ $rc == 124 ]]; then
+		not_ok "drive.js after-sync finished within 120 s" "$(tail -n 10 "$TMP/drive2.err")"
+	elif [[ $rc != 0 && $FAILED == 0 ]]; then
+		not_ok "drive.js after-sync exited with status ${rc:-?}" "$(tail -n 10 "$TMP/drive2.err")"
 	fi
 else
 	not_ok "a second Vendure start with synchronize: true" "$(tail -n 10 "$TMP/sync.log")"

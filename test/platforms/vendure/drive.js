@@ -1,9 +1,17 @@
 // test/platforms/vendure/drive.js — Vendure's own service code inside a Login as Customer
-// session.  Vendure runs as the storefront's database role (synchronize: false, so the
-// stamp columns loginas.track() added stay), with the TypeORM hook of
+// session.  Vendure runs as the storefront's database role (synchronize: false: that role
+// owns no table, so only the schema owner's Vendure synchronizes), with the TypeORM hook of
 // docs/examples/node/typeorm/ as its subscriber; the admin backend's calls (begin) go
 // through a pool of the admin backend's role.  Every call runs as Vendure's GraphQL
 // mutations run it: connection.withTransaction(ctx, ...) (what @Transaction() does).
+// The recipe tracks every table with stamps => 'table': the stamps are read from
+// loginas.row_stamps, joined by the row's primary key.
+//
+//   node drive.js IDS              the session tests
+//   node drive.js IDS after-sync   after a restart of Vendure with synchronize: true
+//                                  (run.sh): a new session still writes, is stamped
+//                                  and logged, and is still contained
+//
 // Prints "ok - ..." / "not ok - ..." lines (test/platforms/run.sh numbers and counts them).
 'use strict';
 const path = require('node:path');
@@ -56,15 +64,106 @@ async function main() {
     ok(role === env('VENDURE_STOREFRONT'), `Vendure runs as the storefront role (${role}), synchronize off`);
 
     const V = ids.customers.veronica, J = ids.customers.john, ada = ids.admins.ada;
+    // a row's stamps (stamps => 'table'): loginas.row_stamps joined by the row's key, as
+    // docs/platforms/vendure.md shows; no row there: no session wrote it (both NULL)
+    const stampJoin = (table, alias) => `LEFT JOIN loginas.row_stamps s ON s.relation = '${table}'::regclass
+                                            AND s.key = to_json(ARRAY[${alias}.id::text])::text`;
     const stamps = async (table, id) => q1(
-        `SELECT loginas_created_session::text AS created, loginas_changed_session::text AS changed FROM ${table} WHERE id = $1`, [id]);
+        `SELECT s.created_session::text AS created, s.changed_session::text AS changed, s.changed_at
+           FROM ${table} t ${stampJoin(table, 't')} WHERE t.id = $1`, [id]);
     const logged = async (action, sid, table, key) => Number((await q1(
         `SELECT count(*) AS n FROM loginas.action_log
           WHERE action = $1 AND result = 'success' AND session_id = $2 AND admin_id = $3 AND customer_id = $4
             AND details->>'table' = $5 AND ($6::text IS NULL OR details->'keys' @> jsonb_build_array(jsonb_build_array($6::text)))`,
         [action, sid, ada, V, table, key === undefined ? null : String(key)])).n);
 
+    // The storefront's requests in a session: Veronica's user on the default channel, shop
+    // API; each one with the key in AsyncLocalStorage and one transaction (@Transaction()).
+    const requests = async (sid, key) => {
+        const ctx = await makeCtx(app, { apiType: 'shop', userId: ids.users.veronica });
+        const request = work => loginasContext.run(key, async () => {
+            const result = await connection.withTransaction(ctx, work);
+            return { result, unassumed: loginasContext.unassumedWrites().slice(), sessionId: loginasContext.get().sessionId };
+        });
+        const refusals = { n: 0 };
+        const refusedRequest = async (name, work, check) => {
+            refusals.n++;
+            try {
+                const { result } = await request(work);
+                ok(false, `${name}: refused (42501)`, isGraphQlErrorResult(result) ? `${result.errorCode}: ${result.message}` : 'it committed');
+            } catch (e) {
+                ok(sqlstate(e) === '42501', `${name}: refused (42501${/COMMIT/i.test(e.query || '') ? ', at COMMIT' : ''})`, e);
+            }
+            if (check) await check();
+        };
+        const allUnassumed = [];
+        const goodRequest = async (name, work) => {
+            try {
+                const out = await request(work);
+                allUnassumed.push(...out.unassumed);
+                ok(!isGraphQlErrorResult(out.result), `${name}: committed`, out.result);
+                ok(out.sessionId === sid, `${name}: its transaction assumed session ${sid}`, out.sessionId);
+                ok(out.unassumed.length === 0, `${name}: no write ran outside the session's transaction`, out.unassumed.join('\n'));
+                return out.result;
+            } catch (e) {
+                ok(false, `${name}: committed`, e);
+                return undefined;
+            }
+        };
+
+        return { ctx, request, refusedRequest, goodRequest, allUnassumed, refusals };
+    };
+
     try {
+        if (process.argv[3] === 'after-sync') {
+            // --- after run.sh restarted Vendure with synchronize: true: a new session of ada
+            //     as Veronica writes through Vendure's services, stamped and logged, contained
+            const ticket = (await backend.query(`SELECT token FROM loginas.begin($1, $2, reason => $3)`,
+                [ada, V, 'support call 4712, after a synchronize'])).rows[0].token;
+            const redeemed = (await connection.rawConnection.query('SELECT session_id, session_key FROM loginas.redeem($1)', [ticket]))[0];
+            const sid = String(redeemed.session_id), key = redeemed.session_key;
+            ok(true, `after synchronize: a new session ${sid} of ada as Veronica, redeemed on Vendure's connection`);
+            const { refusedRequest, goodRequest } = await requests(sid, key);
+            await goodRequest('after synchronize: CustomerService.update(Veronica)',
+                c => customers.update(c, { id: V, phoneNumber: '+44 20 7946 0100' }));
+            let s = await stamps('public.customer', V);
+            ok(s.changed === sid, `after synchronize: the customer row's last-change stamp in loginas.row_stamps is the new session ${sid}`, s);
+            ok(await logged('write_update', sid, 'public.customer', V) === 1,
+                'after synchronize: write_update of public.customer logged (new session, ada, Veronica)');
+            const address = await goodRequest('after synchronize: CustomerService.createAddress(Veronica)', c => customers.createAddress(c, V, {
+                fullName: 'Veronica Costello', streetLine1: '4 Station Road', city: 'Leeds', postalCode: 'LS2 2AA', countryCode: 'GB' }));
+            if (address) {
+                s = await stamps('public.address', address.id);
+                ok(s.created === sid && s.changed === sid, 'after synchronize: the new address was created in the session (row_stamps)', s);
+                ok(await logged('write_insert', sid, 'public.address', address.id) === 1,
+                    'after synchronize: write_insert of public.address logged with its key');
+            }
+            const john = await q1(`SELECT t."phoneNumber" AS p, s.changed_session AS s FROM customer t ${stampJoin('public.customer', 't')} WHERE t.id = $1`, [J]);
+            await refusedRequest("after synchronize: CustomerService.update(John) in Veronica's session",
+                c => customers.update(c, { id: J, phoneNumber: '+44 20 7946 0667' }),
+                async () => {
+                    const row = await q1(`SELECT t."phoneNumber" AS p, s.changed_session AS s FROM customer t ${stampJoin('public.customer', 't')} WHERE t.id = $1`, [J]);
+                    ok(row.p === john.p && row.s === null, "after synchronize: John's customer row is unchanged (and no session's)", row);
+                });
+            await refusedRequest("after synchronize: OrderService.adjustOrderLine(John's line) in Veronica's session",
+                c => orders.adjustOrderLine(c, ids.orders.john, ids.orderLines.john[0], 9),
+                async () => ok((await q1('SELECT quantity FROM order_line WHERE id = $1', [ids.orderLines.john[0]])).quantity === 3,
+                    "after synchronize: John's line still has quantity 3"));
+            // the attribution query of docs/platforms/vendure.md ("Who wrote a row"), as vendure_reports
+            const who = (await reports.query(
+                `SELECT c.id, c."emailAddress", s.created_session, s.changed_session, s.changed_at,
+                        ses.admin_username, ses.reason
+                   FROM public.customer c
+                   LEFT JOIN loginas.row_stamps s ON s.relation = 'public.customer'::regclass
+                                                 AND s.key = to_json(ARRAY[c.id::text])::text
+                   LEFT JOIN loginas.sessions ses ON ses.session_id = s.changed_session
+                  WHERE c.id = $1`, [V])).rows[0];
+            ok(who && String(who.changed_session) === sid && who.admin_username === 'ada@shop.test' && /4712/.test(who.reason),
+                "docs/platforms/vendure.md's query, as vendure_reports: Veronica's row last changed by ada's new session (call 4712)", who);
+            await connection.rawConnection.query('SELECT loginas.end($1)', [key]);
+            return;
+        }
+
         // --- consent, permissions, guests -------------------------------------------
         const sf = sql => connection.rawConnection.query(sql);      // the storefront's own connection
         await sf(`SELECT loginas.set_assistance(${V}, true)`);
@@ -105,40 +204,7 @@ async function main() {
         const sid = String(redeemed.session_id), key = redeemed.session_key;
         ok(String(redeemed.customer_id) === String(V) && /Veronica Costello/.test(redeemed.banner),
             `redeem on Vendure's connection: session ${sid} for customer ${V} (${redeemed.banner})`, redeemed);
-
-        // the storefront's request context: Veronica's user on the default channel, shop API
-        const ctx = await makeCtx(app, { apiType: 'shop', userId: ids.users.veronica });
-        // one impersonated request: the key in AsyncLocalStorage, one transaction (@Transaction())
-        const request = work => loginasContext.run(key, async () => {
-            const result = await connection.withTransaction(ctx, work);
-            return { result, unassumed: loginasContext.unassumedWrites().slice(), sessionId: loginasContext.get().sessionId };
-        });
-        let refusals = 0;
-        const refusedRequest = async (name, work, check) => {
-            refusals++;
-            try {
-                const { result } = await request(work);
-                ok(false, `${name}: refused (42501)`, isGraphQlErrorResult(result) ? `${result.errorCode}: ${result.message}` : 'it committed');
-            } catch (e) {
-                ok(sqlstate(e) === '42501', `${name}: refused (42501${/COMMIT/i.test(e.query || '') ? ', at COMMIT' : ''})`, e);
-            }
-            if (check) await check();
-        };
-        const allUnassumed = [];
-        const goodRequest = async (name, work) => {
-            try {
-                const out = await request(work);
-                allUnassumed.push(...out.unassumed);
-                ok(!isGraphQlErrorResult(out.result), `${name}: committed`, out.result);
-                ok(out.sessionId === sid, `${name}: its transaction assumed session ${sid}`, out.sessionId);
-                ok(out.unassumed.length === 0, `${name}: no write ran outside the session's transaction`, out.unassumed.join('\n'));
-                return out.result;
-            } catch (e) {
-                ok(false, `${name}: committed`, e);
-                return undefined;
-            }
-        };
-
+        const { ctx, request, refusedRequest, goodRequest, allUnassumed, refusals } = await requests(sid, key);
         // 1. CustomerService.update
         await goodRequest('CustomerService.update(Veronica)', c => customers.update(c, { id: V, phoneNumber: '+44 20 7946 0001' }));
         let s = await stamps('public.customer', V);
@@ -150,15 +216,15 @@ async function main() {
         await refusedRequest("CustomerService.update(John) in Veronica's session",
             c => customers.update(c, { id: J, phoneNumber: '+44 20 7946 0666' }),
             async () => {
-                const row = await q1('SELECT "phoneNumber" AS p, loginas_changed_session AS s FROM customer WHERE id = $1', [J]);
-                ok(row.p !== '+44 20 7946 0666' && row.s === null, "John's customer row is unchanged", row);
+                const row = await q1(`SELECT t."phoneNumber" AS p, s.changed_session AS s FROM customer t ${stampJoin('public.customer', 't')} WHERE t.id = $1`, [J]);
+                ok(row.p !== '+44 20 7946 0666' && row.s === null, "John's customer row is unchanged (and no session's)", row);
             });
 
         // 2. CustomerService.createAddress (insert, then linked to the customer by a second statement)
         const address = await goodRequest('CustomerService.createAddress(Veronica)', c => customers.createAddress(c, V, {
             fullName: 'Veronica Costello', streetLine1: '2 Market Street', city: 'Leeds', postalCode: 'LS1 1AA', countryCode: 'GB' }));
         if (address) {
-            const row = await q1('SELECT "customerId" AS c, loginas_created_session::text AS created FROM address WHERE id = $1', [address.id]);
+            const row = await q1(`SELECT t."customerId" AS c, s.created_session::text AS created FROM address t ${stampJoin('public.address', 't')} WHERE t.id = $1`, [address.id]);
             ok(row && String(row.c) === String(V) && row.created === sid, "createAddress: the address is Veronica's, created in the session", row);
             ok(await logged('write_insert', sid, 'public.address', address.id) === 1, 'createAddress: write_insert of public.address logged with its key');
         }
@@ -187,7 +253,7 @@ async function main() {
         // 4. OrderService.adjustOrderLine
         if (newLine) {
             await goodRequest('OrderService.adjustOrderLine(Veronica\'s line)', c => orders.adjustOrderLine(c, ids.orders.veronica, newLine.id, 4));
-            const row = await q1('SELECT quantity, loginas_changed_session::text AS changed FROM order_line WHERE id = $1', [newLine.id]);
+            const row = await q1(`SELECT t.quantity, s.changed_session::text AS changed FROM order_line t ${stampJoin('public.order_line', 't')} WHERE t.id = $1`, [newLine.id]);
             ok(row.quantity === 4 && row.changed === sid, 'adjustOrderLine: quantity 4, stamped', row);
             ok(await logged('write_update', sid, 'public.order_line', newLine.id) >= 1, 'adjustOrderLine: write_update of public.order_line logged');
         }
@@ -225,10 +291,10 @@ async function main() {
             c => orders.transitionToState(c, ids.orders.veronica, 'ArrangingPayment'));
         await goodRequest("OrderService.addPaymentToOrder(Veronica's order)",
             c => orders.addPaymentToOrder(c, ids.orders.veronica, { method: 'dummy', metadata: {} }));
-        const placed = await q1('SELECT state, active, loginas_changed_session::text AS changed FROM "order" WHERE id = $1', [ids.orders.veronica]);
+        const placed = await q1(`SELECT t.state, t.active, s.changed_session::text AS changed FROM "order" t ${stampJoin('public."order"', 't')} WHERE t.id = $1`, [ids.orders.veronica]);
         ok(placed.state === 'PaymentAuthorized' && placed.active === false && placed.changed === sid,
             'checkout: Veronica\'s order is placed (PaymentAuthorized), stamped', placed);
-        const pay = await q1('SELECT id, loginas_created_session::text AS created FROM payment WHERE "orderId" = $1', [ids.orders.veronica]);
+        const pay = await q1(`SELECT t.id, s.created_session::text AS created FROM payment t ${stampJoin('public.payment', 't')} WHERE t."orderId" = $1`, [ids.orders.veronica]);
         ok(pay && pay.created === sid, 'checkout: the payment row was created in the session', pay);
         ok(await logged('write_insert', sid, 'public.payment') === 1, 'checkout: write_insert of public.payment logged');
 
@@ -265,20 +331,25 @@ async function main() {
             ok(login.token && login.body.data.login.__typename === 'CurrentUser', 'shop API: a Vendure session for Veronica', login.body);
             loginasKeys.set(login.token, key);
             const upd = await gql('mutation { updateCustomer(input: { phoneNumber: "+44 20 7946 0042" }) { id phoneNumber } }', login.token);
-            s = await q1('SELECT "phoneNumber" AS p, loginas_changed_session::text AS changed FROM customer WHERE id = $1', [V]);
+            s = await q1(`SELECT t."phoneNumber" AS p, s.changed_session::text AS changed, s.changed_at FROM customer t ${stampJoin('public.customer', 't')} WHERE t.id = $1`, [V]);
+            const stampedAt = s.changed_at, updates = await logged('write_update', sid, 'public.customer', V);
             ok(!upd.body.errors && s.p === '+44 20 7946 0042' && s.changed === sid,
                 'shop API updateCustomer: committed in the session (customer row stamped)', { body: upd.body, row: s });
             const add = await gql(`mutation { addItemToOrder(productVariantId: ${ids.variants[1]}, quantity: 1) { __typename ... on Order { id code } } }`, login.token);
             const newOrder = add.body.data && add.body.data.addItemToOrder;
-            const row = newOrder && newOrder.id && await q1('SELECT "customerId" AS c, loginas_created_session::text AS created FROM "order" WHERE id = $1', [newOrder.id]);
+            const row = newOrder && newOrder.id && await q1(`SELECT t."customerId" AS c, s.created_session::text AS created FROM "order" t ${stampJoin('public."order"', 't')} WHERE t.id = $1`, [newOrder.id]);
             ok(row && String(row.c) === String(V) && row.created === sid,
                 "shop API addItemToOrder: Veronica's new active order was created in the session", { body: add.body, row });
             ok(newOrder && await logged('write_insert', sid, 'public."order"', newOrder.id) === 1, 'shop API addItemToOrder: write_insert of public."order" logged');
             // the same HTTP request without the key mapping writes outside any session
             loginasKeys.delete(login.token);
             await gql('mutation { updateCustomer(input: { phoneNumber: "+44 20 7946 0043" }) { id } }', login.token);
-            s = await q1('SELECT loginas_changed_session AS changed FROM customer WHERE id = $1', [V]);
-            ok(s.changed === null, "shop API: Veronica's own request (no loginas key for her Vendure session) is no session's", s);
+            // (stamps => 'table': a write outside a session leaves the stamps, which name the
+            // last session that wrote the row; neither they nor the log take the write)
+            s = await q1(`SELECT t."phoneNumber" AS p, s.changed_session::text AS changed, s.changed_at FROM customer t ${stampJoin('public.customer', 't')} WHERE t.id = $1`, [V]);
+            ok(s.p === '+44 20 7946 0043' && s.changed === sid && s.changed_at.getTime() === stampedAt.getTime()
+                && await logged('write_update', sid, 'public.customer', V) === updates,
+                "shop API: Veronica's own request (no loginas key for her Vendure session) is no session's (stamp and log unchanged)", s);
         } catch (e) {
             ok(false, "Vendure's shop API over HTTP in the session", e);
         }
@@ -291,10 +362,10 @@ async function main() {
                     WHERE action = 'write_refused' AND result = 'failure' AND session_id = $1 AND admin_id = $2
                       AND customer_id = $3 AND details->>'sqlstate' = '42501' AND db_role = $4`,
                     [sid, ada, V, env('VENDURE_STOREFRONT')])).n);
-                if (n >= refusals) break;
+                if (n >= refusals.n) break;
                 await new Promise(res => setTimeout(res, 100));
             }
-            ok(n >= refusals, `the ${refusals} refused requests are in the action log as write_refused failure rows (session, admin, customer, role)`, `${n} rows`);
+            ok(n >= refusals.n, `the ${refusals.n} refused requests are in the action log as write_refused failure rows (session, admin, customer, role)`, `${n} rows`);
         } else {
             ok(true, '# SKIP durable refusal log: loginas is not in shared_preload_libraries');
         }
