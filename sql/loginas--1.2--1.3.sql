@@ -1326,3 +1326,1636 @@ REVOKE ALL ON FUNCTION
 	loginas.track(regclass, regclass, name, name, text)
 FROM PUBLIC;
 GRANT SELECT ON loginas.row_stamps TO loginas_admin, loginas_reporting;
+
+-- ---------------------------------------------------------------------------
+-- Keys of any type, first slice: customers keyed by text, varchar or uuid
+-- (Medusa's cus_...), besides integers.  Inside loginas a key is the canonical
+-- text of its value (_canon_key; _key_type reads the bound relation's key
+-- column).
+--   * consent and session: customer_key text NOT NULL (consent's primary
+--     key), filled here from customer_id; customer_id is kept, NULL for keys
+--     that are not integers; session_live_customer indexes customer_key;
+--   * action_log: admin_key, customer_key, store_key, filled only where the
+--     bigint column cannot hold the key; such rows hash in a second canonical
+--     form (_log_content's 19-argument form), every other row as before;
+--     _append and _log_row_hash take the keys as trailing defaulted
+--     arguments, _log takes p_customer_key;
+--   * _bound_select reads a non-integer key as text, _lookup(kind, text);
+--   * _evaluate, _begin, _set_assistance take the customer as text;
+--     _context_set the key; redeem() returns customer_key as its last column;
+--   * text overloads of set_assistance*, assistance_allowed, check,
+--     store_choices, begin, customer_history*; current_customer_key();
+--   * containment compares a row's owner by its key text (_track_info,
+--     _owner_routes); track() accepts a text/varchar/uuid customer column
+--     when customers do not have integer keys; bind() says which key types
+--     are not supported yet.
+-- ---------------------------------------------------------------------------
+-- Keys of any type: a kind's key column may be an integer (smallint, integer,
+-- bigint) or, for customers, text, varchar or uuid.  Inside loginas a key is
+-- the canonical text of its value (the type's own output: 42, cus_01H...,
+-- lower-case uuid), compared as text; the bigint columns and signatures of
+-- 1.2 stay, filled when the kind's key is an integer.
+CREATE FUNCTION loginas._is_int_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p_type IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+					  'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- a type a key may have: an integer, text, varchar or uuid
+CREATE FUNCTION loginas._is_key_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT loginas._is_int_type(p_type)
+		OR p_type IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+					  'pg_catalog.uuid'::pg_catalog.regtype)
+$$;
+
+-- the type of a column of a relation (NULL: no such column)
+CREATE FUNCTION loginas._atttype_of(p_rel regclass, p_column text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.atttypid::pg_catalog.regtype FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+$$;
+
+-- the type of a kind's key: its key column's in the bound relation (bigint
+-- when nothing is bound)
+CREATE FUNCTION loginas._key_type(p_kind text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT loginas._atttype_of(b.relation, c.column_name)
+					   FROM loginas.binding b
+					   JOIN loginas.binding_column c ON c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key
+					  WHERE b.kind OPERATOR(pg_catalog.=) p_kind),
+					'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- a key given as text, canonical for the kind's key type ('042' -> '42' for
+-- an integer key, upper-case -> lower-case for uuid); NULL when it is not a
+-- value of that type (no row can have it)
+CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN loginas._is_int_type(t) THEN
+			CASE WHEN p_key OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9]{1,18}\s*$' THEN p_key::pg_catalog.int8::pg_catalog.text END
+		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
+			CASE WHEN p_key OPERATOR(pg_catalog.~*) '^\s*\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?\s*$'
+				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
+		ELSE p_key
+	END
+	  FROM loginas._key_type(p_kind) t
+$$;
+
+-- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"; an
+-- optional column the relation lacks is read as NULL
+CREATE OR REPLACE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('SELECT %s FROM %s',
+			   pg_catalog.string_agg(
+				   CASE WHEN c.is_optional AND NOT EXISTS (
+							SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel
+							   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
+											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
+							CASE WHEN c.is_key AND NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+								 THEN 'text' ELSE 'int8' END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+				   END, ', ' ORDER BY c.position),
+			   p_rel)
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+$$;
+
+-- the same by a key as text (any key type; an integer key given as text)
+CREATE FUNCTION loginas._lookup(p_kind text, p_key text, p_missing_ok boolean DEFAULT false)
+	RETURNS jsonb
+	LANGUAGE c STABLE
+	AS 'MODULE_PATHNAME', 'loginas_lookup_key';
+
+CREATE OR REPLACE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	relkind "char";
+	relnsp oid;
+	atttype oid;
+	ok boolean;
+BEGIN
+	PERFORM loginas._require_writable('loginas.bind()');
+	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
+			pg_catalog.format('Valid kinds are: %s.',
+				(SELECT pg_catalog.string_agg(DISTINCT bc.kind, ', ') FROM loginas.binding_column bc)));
+	END IF;
+	IF bind.relation IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
+	END IF;
+
+	SELECT cl.relkind, cl.relnamespace INTO relkind, relnsp
+	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
+	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		PERFORM loginas._refuse(NULL, '42809',
+			pg_catalog.format('"%s" is not a table or view', bind.relation));
+	END IF;
+	-- loginas reads bound relations as loginas_reader (see _read_bound): the
+	-- shop decides what it may read by granting it, explicitly
+	IF NOT pg_catalog.has_schema_privilege('loginas_reader', relnsp, 'USAGE') THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			pg_catalog.format('role "loginas_reader" has no access to schema %s', pg_catalog.quote_ident(relnsp::regnamespace::text)),
+			'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
+	END IF;
+
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional, bc.is_key FROM loginas.binding_column bc
+			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
+	LOOP
+		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
+		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND AND c.is_optional THEN
+			CONTINUE;		-- an optional column the relation lacks is read as NULL
+		END IF;
+		IF NOT FOUND THEN
+			PERFORM loginas._refuse(NULL, '42703',
+				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
+				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
+					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
+					   FROM loginas.binding_column bc
+					  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind AND NOT bc.is_optional)));
+		END IF;
+		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
+			PERFORM loginas._refuse(NULL, '42501',
+				pg_catalog.format('role "loginas_reader" cannot read column "%s" of relation "%s"', c.column_name, bind.relation),
+				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
+		END IF;
+		ok := CASE c.type_class
+				WHEN 'id' THEN CASE WHEN c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
+									THEN loginas._is_key_type(atttype)
+									ELSE loginas._is_int_type(atttype) END
+				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
+											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
+			  END;
+		IF NOT ok THEN
+			PERFORM loginas._refuse(NULL, '42804',
+				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
+								  pg_catalog.format_type(atttype, NULL)),
+				pg_catalog.format('Column "%s" must be %s.', c.column_name,
+					CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id' AND c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
+						 THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
+						 ELSE 'boolean' END),
+				-- a cast to an integer would fail at run time on a key that is not a
+				-- number: only suggest casts that cannot fail
+				CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id'
+						  AND atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.uuid'::regtype,
+										  'pg_catalog.bpchar'::regtype)
+					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
+											pg_catalog.format_type(atttype, NULL))
+					 ELSE 'Cast it in a view over the table and bind the view.' END);
+		END IF;
+	END LOOP;
+
+	PERFORM loginas._check_by_admin(by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin)
+	VALUES (bind.kind, bind.relation, by_admin)
+	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
+	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+	PERFORM loginas._invalidate('loginas.binding');
+	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
+END
+$$;
+
+-- consent and sessions: the customer's key as canonical text (customer_key,
+-- the consent's primary key); customer_id kept, filled only for integer keys
+ALTER TABLE loginas.consent ADD COLUMN customer_key text;
+UPDATE loginas.consent SET customer_key = customer_id::pg_catalog.text;
+ALTER TABLE loginas.consent ALTER COLUMN customer_key SET NOT NULL;
+ALTER TABLE loginas.consent DROP CONSTRAINT consent_pkey;
+ALTER TABLE loginas.consent ADD CONSTRAINT consent_pkey PRIMARY KEY (customer_key);
+ALTER TABLE loginas.consent ALTER COLUMN customer_id DROP NOT NULL;
+
+ALTER TABLE loginas.session ADD COLUMN customer_key text;
+UPDATE loginas.session SET customer_key = customer_id::pg_catalog.text;
+ALTER TABLE loginas.session ALTER COLUMN customer_key SET NOT NULL;
+ALTER TABLE loginas.session ALTER COLUMN customer_id DROP NOT NULL;
+DROP INDEX loginas.session_live_customer;
+CREATE INDEX session_live_customer ON loginas.session (customer_key) WHERE ended_at IS NULL;
+
+-- the log: keys that are not integers (NULL for integer keys, so that every
+-- row written so far keeps its canonical text and its hash)
+ALTER TABLE loginas.action_log
+	ADD COLUMN admin_key text,
+	ADD COLUMN customer_key text,
+	ADD COLUMN store_key text;
+CREATE INDEX action_log_customer_key ON loginas.action_log (customer_key, logged_at) WHERE customer_key IS NOT NULL;
+
+DROP FUNCTION loginas._append(timestamptz, text, text, bigint, text, bigint, text, bigint, bigint, text, text, inet, name, jsonb);
+DROP FUNCTION loginas._log(text, text, bigint, bigint, bigint, bigint, text, text, jsonb, inet);
+DROP FUNCTION loginas._log_row_hash(bytea, bigint, bigint, bigint, timestamptz, text, text, text, bigint, text, bigint, text, bigint, bigint, text, text, inet, name, jsonb);
+
+-- The second form, for rows with keys that are not integers: the first
+-- form's array with admin_key, customer_key and store_key appended.  A row
+-- whose three keys are NULL (every row of an integer shop, every row before
+-- keys of any type) has the first form: its hash is what it always was.
+CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p_action_group text,
+									 p_action text, p_result text, p_admin_id bigint, p_admin_username text,
+									 p_customer_id bigint, p_customer_email text, p_session_id bigint,
+									 p_store_id bigint, p_source text, p_reason text, p_client_addr inet,
+									 p_db_role name, p_details jsonb, p_admin_key text, p_customer_key text,
+									 p_store_key text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT CASE WHEN p_admin_key IS NULL AND p_customer_key IS NULL AND p_store_key IS NULL
+		THEN loginas._log_content(p_log_id, p_logged_at, p_action_group, p_action, p_result, p_admin_id,
+			p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+			p_client_addr, p_db_role, p_details)
+		ELSE pg_catalog.jsonb_build_array(p_log_id, EXTRACT(epoch FROM p_logged_at), p_action_group, p_action, p_result,
+			p_admin_id, p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+			p_client_addr::pg_catalog.text, p_db_role::pg_catalog.text, p_details,
+			p_admin_key, p_customer_key, p_store_key)::pg_catalog.text
+	END
+$$;
+
+-- append one row to the log, linked into this backend's chain
+CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result text,
+								p_admin_id bigint, p_admin_username text,
+								p_customer_id bigint, p_customer_email text,
+								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
+								p_client_addr inet, p_db_role name, p_details jsonb,
+								p_admin_key text DEFAULT NULL, p_customer_key text DEFAULT NULL,
+								p_store_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_append';
+
+-- the log writer of loginas' own steps, in C too (src/logappend.c): the
+-- username and e-mail read from the bound relations, a session's source,
+-- reason and storefront address filled in, then the append
+CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_customer_id bigint,
+							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
+							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
+							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL,
+							 p_customer_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_log';
+
+-- Verifying: the hash of each row is recomputed by the same C code that
+-- appended it (src/logappend.c), from the row's columns, without building a
+-- jsonb value: a row is verifiable whatever its size (jsonb_build_array()
+-- would overflow on a row with near 256 MB of details).  The text is byte for
+-- byte loginas._log_content()'s, so rows of every version verify.
+CREATE FUNCTION loginas._log_row_hash(prev_hash bytea, chain_id bigint, chain_seq bigint, log_id bigint,
+									  logged_at timestamptz, action_group text, action text, result text,
+									  admin_id bigint, admin_username text, customer_id bigint,
+									  customer_email text, session_id bigint, store_id bigint, source text,
+									  reason text, client_addr inet, db_role name, details jsonb,
+									  admin_key text DEFAULT NULL, customer_key text DEFAULT NULL,
+									  store_key text DEFAULT NULL)
+	RETURNS bytea
+	LANGUAGE c IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_log_row_hash';
+
+-- A note's details are bounded: at most 64 kB (65,536 bytes) as JSON text,
+-- the text the log hashes and the reports render (54000 beyond).  The other
+-- texts a row carries are bounded where they enter: a note's action (200
+-- characters), begin's reason (1000) and source (200), end reasons (a fixed
+-- list); usernames and e-mails read from the shop's views are stored cut to
+-- 255 characters (src/logappend.c).
+CREATE OR REPLACE FUNCTION loginas.note(action text, details jsonb DEFAULT '{}')
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	size bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.note()');
+	IF loginas.current_session() IS NULL THEN
+		PERFORM loginas._raise('55000', 'loginas.note() needs a Login as Customer session', NULL,
+			'Call it in a transaction that called loginas.assume().');
+	END IF;
+	IF note.action IS NULL OR pg_catalog.btrim(note.action) OPERATOR(pg_catalog.=) ''
+	   OR pg_catalog.length(note.action) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._raise('22023', 'a note needs an action of 1 to 200 characters', NULL, NULL);
+	END IF;
+	IF note.details IS NULL OR pg_catalog.jsonb_typeof(note.details) OPERATOR(pg_catalog.<>) 'object' THEN
+		PERFORM loginas._raise('22023', 'the details of a note must be a JSON object', NULL, NULL);
+	END IF;
+	size := pg_catalog.octet_length(note.details::pg_catalog.text);
+	IF size OPERATOR(pg_catalog.>) 65536 THEN
+		PERFORM loginas._raise('54000', 'the details of a note are too large',
+			pg_catalog.format('They take %s bytes as JSON text; a note keeps at most 65536 (64 kB).', size),
+			'Keep large documents in the shop''s own tables and note a reference to them.');
+	END IF;
+	-- no note commits after its session's end
+	PERFORM loginas._lock_session();
+	-- everything the row carries was read by assume() and is in the context
+	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
+						   loginas.current_admin(), loginas._context_text('admin_username'),
+						   loginas.current_customer(), loginas._context_text('customer_email'),
+						   loginas.current_session(), loginas.current_store(),
+						   loginas._context_text('source'), loginas._context_text('reason'),
+						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
+						   SESSION_USER,
+						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action),
+						   p_customer_key => CASE WHEN loginas.current_customer() IS NULL THEN loginas.current_customer_key() END);
+END
+$$;
+
+-- the first row where a chain breaks, or one row saying the log is intact
+CREATE OR REPLACE FUNCTION loginas.verify_log()
+	RETURNS TABLE (intact boolean, log_id bigint, chain_id bigint, chain_seq bigint, problem text)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH r AS (
+		SELECT l.log_id, l.chain_id, l.chain_seq, l.prev_hash, l.row_hash,
+			   loginas._log_row_hash(l.prev_hash, l.chain_id, l.chain_seq, l.log_id, l.logged_at, l.action_group,
+									 l.action, l.result, l.admin_id, l.admin_username, l.customer_id,
+									 l.customer_email, l.session_id, l.store_id, l.source, l.reason,
+									 l.client_addr, l.db_role, l.details, l.admin_key, l.customer_key,
+									 l.store_key) AS computed,
+			   pg_catalog.lag(l.chain_seq) OVER w AS before_seq,
+			   pg_catalog.lag(l.row_hash) OVER w AS before_hash
+		  FROM loginas.action_log l
+		WINDOW w AS (PARTITION BY l.chain_id ORDER BY l.chain_seq)
+	), problems AS (
+		SELECT r.log_id, r.chain_id, r.chain_seq,
+			   CASE
+				 WHEN NOT EXISTS (SELECT FROM loginas.log_chain c WHERE c.chain_id OPERATOR(pg_catalog.=) r.chain_id)
+				   THEN 'the row belongs to no known chain (inserted)'
+				 WHEN r.computed OPERATOR(pg_catalog.<>) r.row_hash
+				   THEN 'the row does not match its hash (edited)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) 1
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'))
+				   THEN 'the beginning of its chain is missing (deleted)'
+				 WHEN r.before_seq IS NULL AND cp.chain_id IS NOT NULL
+					  AND (r.chain_seq OPERATOR(pg_catalog.<>) (cp.chain_seq OPERATOR(pg_catalog.+) 1)
+						   OR r.prev_hash OPERATOR(pg_catalog.<>) cp.row_hash)
+				   THEN 'the chain does not continue from its purge checkpoint (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.=) r.before_seq
+				   THEN 'two rows claim the same place in the chain (inserted)'
+				 WHEN r.before_seq IS NOT NULL AND r.chain_seq OPERATOR(pg_catalog.<>) (r.before_seq OPERATOR(pg_catalog.+) 1)
+				   THEN 'rows are missing before this one (deleted)'
+				 WHEN r.before_seq IS NOT NULL AND r.prev_hash OPERATOR(pg_catalog.<>) r.before_hash
+				   THEN 'the row does not follow the one before it (inserted or replaced)'
+			   END AS problem
+		  FROM r LEFT JOIN loginas.log_checkpoint cp ON cp.chain_id OPERATOR(pg_catalog.=) r.chain_id
+	)
+	SELECT * FROM (
+		SELECT false, p.log_id, p.chain_id, p.chain_seq, p.problem
+		  FROM problems p WHERE p.problem IS NOT NULL
+		 ORDER BY p.log_id LIMIT 1) broken
+	UNION ALL
+	SELECT true, NULL::bigint, NULL::bigint, NULL::bigint, 'intact'
+	 WHERE NOT EXISTS (SELECT FROM problems p WHERE p.problem IS NOT NULL)
+$$;
+
+DROP FUNCTION loginas._set_assistance(bigint, boolean, timestamptz, bigint);
+
+-- the one implementation behind both callers below
+CREATE FUNCTION loginas._set_assistance(p_customer_key text, p_allowed boolean,
+										p_valid_until timestamptz, p_by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	prev loginas.consent;
+	s record;
+	p_customer_id bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.set_assistance()');
+	IF p_customer_key IS NULL OR p_allowed IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id and allowed cannot be NULL');
+	END IF;
+	IF loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			'remote shopping assistance cannot be changed in a Login as Customer session',
+			'Only the customer, or an admin with the "manage_assistance" resource from the admin backend, may change it.');
+	END IF;
+	IF loginas._lookup('customers', p_customer_key) IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Customer with this ID no longer exists.',
+			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_key));
+	END IF;
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
+	END IF;
+	IF NOT p_allowed AND p_valid_until IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'valid_until applies only when assistance is allowed');
+	END IF;
+	IF p_valid_until IS NOT NULL AND p_valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('valid_until must be in the future, not %s', p_valid_until));
+	END IF;
+
+	SELECT * INTO prev FROM loginas.consent c WHERE c.customer_key OPERATOR(pg_catalog.=) p_customer_key FOR UPDATE;
+	INSERT INTO loginas.consent AS c (customer_id, customer_key, allowed, valid_until, changed_by_admin)
+	VALUES (p_customer_id, p_customer_key, p_allowed, p_valid_until, p_by_admin)
+	ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
+	   SET customer_id = EXCLUDED.customer_id, allowed = EXCLUDED.allowed, valid_until = EXCLUDED.valid_until, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+
+	-- no row means not allowed: "revoking" what was never given changes nothing
+	IF COALESCE(prev.allowed, false) IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
+		PERFORM loginas._log(CASE WHEN p_allowed THEN 'consent_granted' ELSE 'consent_revoked' END, 'success',
+							 p_by_admin, p_customer_id,
+							 p_details => pg_catalog.jsonb_build_object(
+								'valid_until', p_valid_until,
+								'by', CASE WHEN p_by_admin IS NULL THEN 'customer' ELSE 'admin' END),
+							 p_customer_key => p_customer_key);
+	END IF;
+
+	IF NOT p_allowed THEN
+		FOR s IN SELECT ls.session_id FROM loginas.session ls
+				  WHERE ls.customer_key OPERATOR(pg_catalog.=) p_customer_key AND ls.ended_at IS NULL
+				  ORDER BY ls.session_id
+		LOOP
+			PERFORM loginas._end_session(s.session_id, 'consent_revoked', p_by_admin);
+		END LOOP;
+	END IF;
+	RETURN p_allowed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_customer(customer_id bigint, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id::pg_catalog.text, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_admin(customer_id bigint, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF set_assistance_as_admin.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'by_admin cannot be NULL',
+			'set_assistance_as_admin() is an admin''s change on the customer''s behalf.', NULL);
+	END IF;
+	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
+	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
+		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', set_assistance_as_admin.by_admin),
+			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
+	END IF;
+	RETURN loginas._set_assistance(set_assistance_as_admin.customer_id::pg_catalog.text, set_assistance_as_admin.allowed,
+								   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.assistance_allowed(customer_id bigint)
+	RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT c.allowed AND (c.valid_until IS NULL OR c.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FROM loginas.consent c
+		  WHERE c.customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', assistance_allowed.customer_id::pg_catalog.text)),
+		false)
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.set_assistance_as_customer(customer_id text, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL);
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.set_assistance_as_admin(customer_id text, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF set_assistance_as_admin.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'by_admin cannot be NULL',
+			'set_assistance_as_admin() is an admin''s change on the customer''s behalf.', NULL);
+	END IF;
+	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
+	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
+		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', set_assistance_as_admin.by_admin),
+			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
+	END IF;
+	RETURN loginas._set_assistance(set_assistance_as_admin.customer_id, set_assistance_as_admin.allowed,
+								   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin);
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.set_assistance(customer_id text, allowed boolean,
+									   valid_until timestamptz DEFAULT NULL, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF by_admin IS NULL THEN
+		RETURN loginas.set_assistance_as_customer(customer_id, allowed, valid_until);
+	END IF;
+	RETURN loginas.set_assistance_as_admin(customer_id, allowed, valid_until, by_admin);
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.assistance_allowed(customer_id text)
+	RETURNS boolean
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT c.allowed AND (c.valid_until IS NULL OR c.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FROM loginas.consent c
+		  WHERE c.customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', assistance_allowed.customer_id)),
+		false)
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = p_by_admin, ended_by_role = SESSION_USER
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
+													   'ended_by_admin', p_by_admin),
+						 p_customer_key => s.customer_key);
+	PERFORM loginas._context_clear_session(p_session_id);
+	RETURN true;
+END
+$$;
+
+DROP FUNCTION loginas._evaluate(bigint, bigint, boolean);
+DROP FUNCTION loginas._begin(bigint, bigint, bigint, text, text, text, bigint, boolean, inet);
+DROP FUNCTION loginas.redeem(text, inet);
+
+CREATE FUNCTION loginas._evaluate(p_admin_id bigint, p_customer_id text, p_lock boolean DEFAULT false)
+	RETURNS loginas._verdict
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	c loginas.consent;
+	has_login boolean;
+	enabled boolean;
+BEGIN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		v.code := 'invalid'; v.sqlstate := '22023';
+		v.message := 'admin_id and customer_id cannot be NULL';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.setting st
+		  WHERE st.name OPERATOR(pg_catalog.=) 'enabled' AND st.value OPERATOR(pg_catalog.=) 'on'
+		    FOR SHARE;
+		enabled := FOUND;
+	ELSE
+		enabled := loginas._get_setting('enabled') OPERATOR(pg_catalog.=) 'on';
+	END IF;
+	IF NOT enabled THEN
+		v.code := 'feature_disabled'; v.sqlstate := '55000';
+		v.message := 'Login as Customer is disabled.';
+		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
+		RETURN v;
+	END IF;
+
+	v.admin := loginas._lookup('admins', p_admin_id);
+	IF v.admin IS NULL THEN
+		v.code := 'admin_inactive'; v.sqlstate := '22023';
+		v.message := pg_catalog.format('admin user %s does not exist', p_admin_id);
+		v.detail := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_admin_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.admin OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'admin_inactive'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is inactive', v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := 'Only active admin users can use Login as Customer.';
+		RETURN v;
+	END IF;
+	-- an admin has a row per role: any of its roles may have the resource
+	-- (the lock: every one of them that has it, so that revoking it from one
+	-- of them waits as well)
+	IF p_lock THEN
+		PERFORM FROM loginas.role_resource r
+		  WHERE r.role OPERATOR(pg_catalog.=) ANY (loginas._roles(v.admin))
+		    AND r.resource OPERATOR(pg_catalog.=) 'login'
+		    FOR SHARE;
+		has_login := FOUND;
+	ELSE
+		has_login := loginas._roles_have(v.admin, 'login');
+	END IF;
+	IF NOT has_login THEN
+		v.code := 'permission_revoked'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
+									   v.admin OPERATOR(pg_catalog.->>) 'username');
+		SELECT l.detail, l.hint INTO v.detail, v.hint
+		  FROM loginas._roles_lack(v.admin, 'login', 'Allow Login as Customer') l;
+		RETURN v;
+	END IF;
+
+	v.customer := loginas._lookup('customers', p_customer_id);
+	IF v.customer IS NULL THEN
+		v.code := 'customer_inactive'; v.sqlstate := '22023';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	-- a guest (is_guest, an optional column of the customers binding) is a
+	-- customer row without an account
+	IF COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_guest')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := pg_catalog.format('cannot login as customer %s: the customer is a guest', p_customer_id);
+		v.detail := 'Guest customers have no account to log in to.';
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('Customer account %s is inactive.', p_customer_id);
+		RETURN v;
+	END IF;
+
+	IF p_lock THEN
+		SELECT * INTO c FROM loginas.consent cs
+		 WHERE cs.customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id) AND cs.allowed
+		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FOR SHARE;
+	END IF;
+	IF c.customer_key IS NULL THEN
+		SELECT * INTO c FROM loginas.consent
+		 WHERE customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id);
+	END IF;
+	IF c.customer_key IS NULL OR NOT c.allowed THEN
+		v.code := 'consent_revoked'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := 'The customer has not allowed remote shopping assistance.';
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	IF c.valid_until IS NOT NULL AND c.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		v.code := 'consent_expired'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := pg_catalog.format('The customer''s permission expired at %s.', c.valid_until);
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.check(admin_id bigint, customer_id bigint,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id::pg_catalog.text);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.check(admin_id bigint, customer_id text,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id::pg_catalog.text);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
+				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id'))
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id text)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
+				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id'))
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1;
+END
+$$;
+
+-- shared by begin and begin_from
+CREATE FUNCTION loginas._begin(p_admin_id bigint, p_customer_key text, p_store_id bigint, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_id bigint,
+							   p_read_only boolean, p_client_addr inet)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+	p_customer_id bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+
+	v := loginas._evaluate(p_admin_id, p_customer_key, true);
+	IF v.code IS NULL THEN
+		p_customer_key := loginas._canon_key('customers', p_customer_key);
+		IF loginas._is_int_type(loginas._key_type('customers')) THEN
+			p_customer_id := p_customer_key::pg_catalog.int8;
+		END IF;
+	ELSIF loginas._is_int_type(loginas._key_type('customers')) THEN
+		-- (the refusal log keeps integer customer ids only, for now)
+		p_customer_id := loginas._canon_key('customers', p_customer_key)::pg_catalog.int8;
+	END IF;
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_id);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
+	t.store_id := (st OPERATOR(pg_catalog.->>) 'store_id')::bigint;
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_id OPERATOR(pg_catalog.=) p_admin_id AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_id);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, customer_key, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr)
+			VALUES (p_admin_id, p_customer_id, p_customer_key, t.store_id, COALESCE(p_read_only, false),
+					p_reason, p_source, p_source_kind, p_source_document_id,
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()))
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+			END IF;
+		END;
+	END LOOP;
+
+	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr, p_customer_key);
+	RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id::pg_catalog.text, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.begin(admin_id bigint, customer_id text, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.begin_from(admin_id bigint, document_kind text, document_id bigint,
+								   store_id bigint DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	binding_kind text := CASE begin_from.document_kind
+							WHEN 'order' THEN 'orders' WHEN 'invoice' THEN 'invoices'
+							WHEN 'shipment' THEN 'shipments' WHEN 'credit_memo' THEN 'credit_memos' END;
+	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
+	doc jsonb;
+BEGIN
+	IF binding_kind IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
+			'Valid kinds are: order, invoice, shipment, credit_memo.', begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	doc := loginas._lookup(binding_kind, begin_from.document_id);
+	IF doc IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
+			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
+							  begin_from.document_id), NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
+		PERFORM loginas._refuse('begin', '55000',
+			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
+							  doc OPERATOR(pg_catalog.->>) 'reference'),
+			'Guest orders have no customer account to log in to.', NULL, begin_from.admin_id,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	RETURN loginas._begin(begin_from.admin_id, doc OPERATOR(pg_catalog.->>) 'customer_id',
+								 begin_from.store_id, begin_from.reason,
+								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
+								 begin_from.document_kind, begin_from.document_id, begin_from.read_only,
+								 begin_from.client_addr);
+END
+$$;
+
+CREATE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz, customer_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+
+	v := loginas._evaluate(s.admin_id, s.customer_key, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_id);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr, s.customer_key);
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	customer_key := s.customer_key;
+	store_id := s.store_id;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.expire()
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	v loginas._verdict;
+	why text;
+	problem text;
+	state text;
+	n integer := 0;
+BEGIN
+	PERFORM loginas._require_writable('loginas.expire()');
+	FOR s IN SELECT ls.session_id, ls.admin_id, ls.customer_id, ls.customer_key,
+					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+			   FROM loginas.session ls
+			  WHERE ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF s.is_expired THEN
+			why := 'expired';
+		ELSE
+			BEGIN
+				v := loginas._evaluate(s.admin_id, s.customer_key);
+				why := v.code;
+			EXCEPTION
+				WHEN serialization_failure OR deadlock_detected THEN
+					RAISE;
+				WHEN OTHERS THEN
+					-- a session whose conditions cannot be read (a bound view that
+					-- fails, rows of one admin that disagree) is left as it is
+					-- (assume() refuses it the same way); the others are checked
+					GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+					RAISE WARNING 'loginas: session % was not checked: %', s.session_id, problem
+						USING DETAIL = pg_catalog.format('SQLSTATE %s.', state),
+							  HINT = 'Fix the bound relation; loginas.expire() checks the session again next time.';
+					why := NULL;
+			END;
+		END IF;
+		IF why IS NOT NULL AND loginas._end_session(s.session_id, why) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+DROP FUNCTION loginas._context_set(bigint, bigint, bigint, bigint, boolean, text, text, text, text, text, text);
+
+CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
+									 store_id bigint, read_only boolean, banner text,
+									 admin_username text, customer_email text, source text,
+									 reason text, client_addr text, customer_key text)
+	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_context_set';
+
+-- the customer's key, of any type, as text (current_customer() is NULL when
+-- customers do not have integer keys)
+CREATE FUNCTION loginas.current_customer_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer_key';
+
+CREATE OR REPLACE FUNCTION loginas.assume(session_key text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	hint constant text := 'Log the customer out of the storefront; the admin can start Login as Customer again.';
+BEGIN
+	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
+	-- transaction is over, so no write under a session ended meanwhile commits
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		-- a read-only transaction writes nothing, so needs no lock (and could not take one)
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''));
+	ELSE
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
+		   FOR KEY SHARE;
+	END IF;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.', hint);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+
+	v := loginas._evaluate(s.admin_id, s.customer_key);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
+								s.admin_id, s.customer_id, s.session_id);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_id);
+	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '55000',
+			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
+			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
+			s.admin_id, s.customer_id, s.session_id);
+	END IF;
+
+	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
+		pg_catalog.format('You are connected as %s on %s',
+						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
+						  st OPERATOR(pg_catalog.->>) 'website_name'),
+		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
+		s.source, s.reason, s.storefront_addr::text, s.customer_key);
+	RETURN s.session_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
+				   problem text, problem_detail text, problem_hint text, problem_code text,
+				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
+				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
+				   stamp_table boolean, stamp_rows boolean)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	r record;
+	attnums int2[];
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	-- the stamps: two columns of the table, or rows of loginas.row_stamp
+	-- (stamp_rows: whether the table has any there, for the trigger's fast
+	-- path outside sessions)
+	stamp_table := t.stamps OPERATOR(pg_catalog.=) 'table';
+	IF stamp_table THEN
+		created_attnum := 0;
+		changed_attnum := 0;
+		stamp_rows := EXISTS (SELECT FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) t.relation);
+	ELSE
+		created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+		changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+		stamp_rows := false;
+	END IF;
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
+	END IF;
+	-- stamp columns gone (a schema tool that does not know them drops them):
+	-- no write in a session until track() adds them again
+	IF NOT stamp_table AND (created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0) THEN
+		problem := CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0 AND changed_attnum OPERATOR(pg_catalog.=) 0
+						THEN pg_catalog.format('the stamp columns of %s were dropped', t.relation)
+						ELSE pg_catalog.format('the stamp column "%s" of %s was dropped',
+											   CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0
+													THEN t.created_column ELSE t.changed_column END, t.relation) END;
+		problem_detail := pg_catalog.format('The table keeps its Login as Customer stamps in the columns "%s" and "%s",'
+			' which loginas.track() added; a schema tool that does not know them drops them (renaming one has the same'
+			' effect). Writes in sessions are refused until they are back; writes outside sessions go on.',
+			t.created_column, t.changed_column);
+		problem_hint := pg_catalog.format('Add them again with SELECT loginas.%s(%L, %s => %L%s); the tracking and its'
+			' protected columns are kept. Or add stamps => ''table'' to that call to keep the stamps in loginas.row_stamp,'
+			' where schema tools do not see them.',
+			CASE WHEN t.customer_column IS NULL AND t.parent IS NULL THEN 'track_through' ELSE 'track' END,
+			t.relation::text,
+			CASE WHEN t.customer_column IS NOT NULL THEN 'customer_column'
+				 WHEN t.parent IS NOT NULL THEN 'parent' ELSE 'via' END,
+			COALESCE(t.customer_column::text, t.parent::text,
+					 (SELECT pg_catalog.array_agg(DISTINCT p.via::text ORDER BY p.via::text)::text FROM loginas.owner_path p
+					   WHERE p.relation OPERATOR(pg_catalog.=) t.relation)),
+			CASE WHEN t.created_column OPERATOR(pg_catalog.=) 'loginas_created_session'
+					  AND t.changed_column OPERATOR(pg_catalog.=) 'loginas_changed_session' THEN ''
+				 ELSE pg_catalog.format(', created_column => %L, changed_column => %L', t.created_column, t.changed_column) END);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a tracked column renamed, dropped or retyped since track(): in a session
+	-- every write is refused rather than guessed at (the trigger raises the
+	-- problem); the stamps must stay bigint, the customer column an integer
+	IF (NOT stamp_table
+		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._is_key_type(customer_type))
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a row that reaches its customer through other tracked tables: the
+	-- routes of lookups from it, all followed (src/containment.c)
+	route_attnums := ARRAY[]::int2[];
+	route_nattnums := ARRAY[]::int4[];
+	route_lookups := ARRAY[]::text[];
+	route_relations := ARRAY[]::oid[];
+	route_referrers := ARRAY[]::boolean[];
+	route_nlookups := ARRAY[]::int4[];
+	FOR r IN SELECT * FROM loginas._owner_routes(t.relation, 0) LOOP
+		IF r.problem IS NOT NULL THEN
+			chain := chain OPERATOR(pg_catalog.||) r.relations;
+			problem := r.problem;
+			problem_detail := r.problem_detail;
+			problem_hint := r.problem_hint;
+			problem_code := r.problem_code;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o) ORDER BY o);
+		IF 0 OPERATOR(pg_catalog.=) ANY (attnums) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+			problem_detail := 'A column of a foreign key on the way to its customer was renamed or dropped.';
+			problem_hint := 'Track the table again with loginas.track().';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		route_attnums := route_attnums OPERATOR(pg_catalog.||) attnums;
+		route_nattnums := route_nattnums OPERATOR(pg_catalog.||) pg_catalog.cardinality(attnums);
+		route_lookups := route_lookups OPERATOR(pg_catalog.||) r.lookups;
+		route_relations := route_relations OPERATOR(pg_catalog.||) r.relations;
+		route_referrers := route_referrers OPERATOR(pg_catalog.||) r.referrers;
+		route_nlookups := route_nlookups OPERATOR(pg_catalog.||) pg_catalog.cardinality(r.lookups);
+		chain := chain OPERATOR(pg_catalog.||) r.relations;
+	END LOOP;
+	IF pg_catalog.cardinality(route_nlookups) OPERATOR(pg_catalog.=) 0 THEN
+		problem := pg_catalog.format('table %s has no way left to its customer', t.relation);
+		problem_detail := 'The tracked tables it reached its customer through are no longer tracked.';
+		problem_hint := pg_catalog.format('Track %s again with loginas.track() or loginas.track_through().', t.relation);
+		problem_code := '55000';
+	END IF;
+	RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._owner_routes(p_relation regclass, p_depth int)
+	RETURNS TABLE (params name[], lookups text[], relations oid[], referrers boolean[],
+				   problem text, problem_detail text, problem_hint text, problem_code text)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p record;
+	v loginas.tracked;
+	r record;
+	cond text;
+	untrusted text;
+	tail text;
+	j int;
+BEGIN
+	IF p_depth OPERATOR(pg_catalog.>) 16 THEN
+		problem := pg_catalog.format('the way from %s to its customer is too long or circular', p_relation);
+		problem_detail := 'loginas follows at most 16 tracked tables from a row to its customer.';
+		problem_hint := 'Track the tables on the way with a shorter path.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	FOR p IN SELECT * FROM loginas._owner_paths(p_relation) LOOP
+		-- with a problem too: the tables whose change may solve it
+		relations := ARRAY[p.via::pg_catalog.oid];
+		SELECT tr.* INTO v FROM loginas.tracked tr WHERE tr.relation OPERATOR(pg_catalog.=) p.via;
+		IF v.relation IS NULL THEN
+			problem := CASE WHEN p_depth OPERATOR(pg_catalog.=) 0 AND NOT p.referrer
+							THEN pg_catalog.format('the parent of %s is no longer tracked', p_relation)
+							ELSE pg_catalog.format('a table on the parent chain of %s is no longer tracked', p_relation) END;
+			problem_detail := 'A child table reaches its customer through its tracked parent.';
+			problem_hint := 'Track the parent again, or track the table with its own customer column.';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		IF EXISTS (SELECT FROM pg_catalog.unnest(p.columns) c
+					WHERE loginas._attnum(p_relation, c) OPERATOR(pg_catalog.=) 0)
+		   OR EXISTS (SELECT FROM pg_catalog.unnest(p.via_columns) c
+					   WHERE loginas._attnum(p.via, c) OPERATOR(pg_catalog.=) 0) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', p_relation);
+			problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed or dropped.';
+			problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', p_relation);
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		-- every relation a lookup reads is still a table (a table owner cannot
+		-- turn a tracked table into a view, but this does not rely on it)
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+						WHERE c.oid OPERATOR(pg_catalog.=) p.via AND c.relkind IN ('r', 'p')) THEN
+			problem := pg_catalog.format('the parent chain of %s holds a relation that is not a table', p_relation);
+			problem_detail := 'loginas reads the parents of a child row only from tables.';
+			problem_hint := 'Track the parents again with loginas.track().';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		untrusted := COALESCE(loginas._untrusted_column(p_relation, p.columns),
+							  loginas._untrusted_column(p.via, p.via_columns));
+		IF untrusted IS NOT NULL THEN
+			problem := untrusted;
+			problem_detail := 'loginas compares the columns that tie a child row to its customer, so they must have'
+							  ' built-in types: the casts, operators and checks of a type of the shop''s own are'
+							  ' code loginas does not run.';
+			problem_hint := 'Give the column a built-in type (for a domain, its base type).';
+			problem_code := '42804';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		cond := '';
+		FOR j IN 1 .. pg_catalog.array_length(p.via_columns, 1) LOOP
+			cond := cond OPERATOR(pg_catalog.||) CASE WHEN j OPERATOR(pg_catalog.>) 1 THEN ' AND ' ELSE '' END
+					OPERATOR(pg_catalog.||) pg_catalog.format('t.%I OPERATOR(pg_catalog.=) $%s', p.via_columns[j], j);
+		END LOOP;
+		tail := CASE WHEN p.referrer THEN ' LIMIT 2 FOR SHARE' ELSE ' FOR SHARE' END;
+		IF v.customer_column IS NOT NULL THEN
+			IF loginas._attnum(p.via, v.customer_column) OPERATOR(pg_catalog.=) 0
+			   OR NOT loginas._is_key_type(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
+				problem := pg_catalog.format('the tracking of %s no longer matches its columns', p.via);
+				problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed, dropped or retyped.';
+				problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', p.via);
+				problem_code := '55000';
+				RETURN NEXT;
+				RETURN;
+			END IF;
+			params := p.columns;
+			-- the customer as int8 (an integer column) or text (any other key type)
+			lookups := ARRAY[pg_catalog.format('SELECT t.%I::pg_catalog.%s FROM %s t WHERE %s%s',
+											   v.customer_column,
+											   CASE WHEN loginas._is_int_type(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column)))
+													THEN 'int8' ELSE 'text' END,
+											   loginas._chain_relation(p.via), cond, tail)];
+			relations := ARRAY[p.via::pg_catalog.oid];
+			referrers := ARRAY[p.referrer];
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		FOR r IN SELECT * FROM loginas._owner_routes(p.via, p_depth OPERATOR(pg_catalog.+) 1) LOOP
+			IF r.problem IS NOT NULL THEN
+				params := NULL;
+				lookups := NULL;
+				relations := p.via::pg_catalog.oid OPERATOR(pg_catalog.||) r.relations;
+				referrers := NULL;
+				problem := r.problem;
+				problem_detail := r.problem_detail;
+				problem_hint := r.problem_hint;
+				problem_code := r.problem_code;
+				RETURN NEXT;
+				RETURN;
+			END IF;
+			params := p.columns;
+			lookups := ARRAY[pg_catalog.format('SELECT %s FROM %s t WHERE %s%s',
+				(SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ' ORDER BY o)
+				   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o)),
+				loginas._chain_relation(p.via), cond, tail)] OPERATOR(pg_catalog.||) r.lookups;
+			relations := p.via::pg_catalog.oid OPERATOR(pg_catalog.||) r.relations;
+			referrers := p.referrer OPERATOR(pg_catalog.||) r.referrers;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.track(relation regclass, customer_column name,
+							  created_column name DEFAULT 'loginas_created_session',
+							  changed_column name DEFAULT 'loginas_changed_session',
+							  stamps text DEFAULT 'columns')
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	typ oid;
+BEGIN
+	PERFORM loginas._prepare_tracking(track.relation);
+	SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) track.relation AND a.attname OPERATOR(pg_catalog.=) track.customer_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
+	END IF;
+	-- the customer column has the type class of the customers' key: an
+	-- integer for integer keys; text, varchar or uuid otherwise
+	IF (CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN NOT loginas._is_int_type(typ)
+			 ELSE NOT loginas._is_key_type(typ) END) THEN
+		PERFORM loginas._raise('42804',
+			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
+							  pg_catalog.format_type(typ, NULL)),
+			CASE WHEN loginas._is_int_type(loginas._key_type('customers'))
+				 THEN 'The customer column must be an integer (smallint, integer or bigint).'
+				 ELSE 'The customer column must be an integer, text, varchar or uuid.' END, NULL);
+	END IF;
+	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
+								   ARRAY[track.customer_column]);
+	INSERT INTO loginas.tracked AS t (relation, customer_column, created_column, changed_column, stamps)
+	VALUES (track.relation, track.customer_column,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.created_column END,
+			CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'columns' THEN track.changed_column END, track.stamps)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE
+	   SET customer_column = EXCLUDED.customer_column, parent = NULL, fk_columns = NULL, parent_columns = NULL,
+		   created_column = EXCLUDED.created_column, changed_column = EXCLUDED.changed_column,
+		   stamps = EXCLUDED.stamps;
+	PERFORM loginas._install_triggers(track.relation, track.created_column, track.changed_column);
+	PERFORM loginas._invalidate(track.relation);
+	PERFORM loginas._log('table_tracked', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', track.relation::text,
+																	'customer_column', track.customer_column)
+									  OPERATOR(pg_catalog.||) CASE WHEN track.stamps OPERATOR(pg_catalog.=) 'table'
+										THEN pg_catalog.jsonb_build_object('stamps', 'table') ELSE '{}'::pg_catalog.jsonb END);
+END
+$$;
+
+-- by a customer key that is not an integer (the log's customer_key)
+CREATE FUNCTION loginas._history_rows(p_customer_key text)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT l.logged_at, l.admin_username, loginas._action_label(l.action, l.details), l.result, l.reason,
+		   l.source, l.session_id, l.details OPERATOR(pg_catalog.->>) 'table',
+		   loginas._keys_text(l.details OPERATOR(pg_catalog.->) 'keys'),
+		   loginas._action_details(l.action, l.details, false)
+	  FROM loginas.action_log l
+	 WHERE l.customer_key OPERATOR(pg_catalog.=) p_customer_key
+	   AND l.action OPERATOR(pg_catalog.<>) 'log_viewed'
+	   AND l.action OPERATOR(pg_catalog.<>) 'log_view_refused'
+	 ORDER BY l.logged_at DESC, l.log_id DESC
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.customer_history_as_reporting(customer_id text)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_custom_plan
+	AS $$
+BEGIN
+	IF customer_history_as_reporting.customer_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'customer_id cannot be NULL', NULL, NULL);
+	END IF;
+	-- an integer key given as text reads the integer rows
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		RETURN QUERY SELECT * FROM loginas._history_rows(
+			loginas._canon_key('customers', customer_history_as_reporting.customer_id)::pg_catalog.int8);
+	ELSE
+		RETURN QUERY SELECT * FROM loginas._history_rows(
+			loginas._canon_key('customers', customer_history_as_reporting.customer_id));
+	END IF;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.customer_history(customer_id text, viewer_admin bigint DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
+		RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(customer_history.customer_id);
+	ELSE
+		-- TODO (keys of any type): the viewer's check and the log_viewed row for a text key
+		IF viewer_admin IS NOT NULL AND loginas._is_int_type(loginas._key_type('customers')) THEN
+			RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin,
+				loginas._canon_key('customers', customer_history.customer_id)::pg_catalog.int8);
+		ELSE
+			PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
+				NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
+		END IF;
+	END IF;
+END
+$$;
+
+-- the new functions and those created again: for loginas' own use unless
+-- granted below (the complete script's blanket REVOKE ran before they existed)
+REVOKE ALL ON FUNCTION
+	loginas._is_int_type(regtype),
+	loginas._is_key_type(regtype),
+	loginas._atttype_of(regclass, text),
+	loginas._key_type(text),
+	loginas._canon_key(text, text),
+	loginas._lookup(text, text, boolean),
+	loginas._log_content(bigint, timestamptz, text, text, text, bigint, text, bigint, text, bigint, bigint, text,
+						 text, inet, name, jsonb, text, text, text),
+	loginas._append(timestamptz, text, text, bigint, text, bigint, text, bigint, bigint, text, text, inet, name,
+					jsonb, text, text, text),
+	loginas._log(text, text, bigint, bigint, bigint, bigint, text, text, jsonb, inet, text),
+	loginas._log_row_hash(bytea, bigint, bigint, bigint, timestamptz, text, text, text, bigint, text, bigint, text,
+						  bigint, bigint, text, text, inet, name, jsonb, text, text, text),
+	loginas._set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_customer(text, boolean, timestamptz),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, bigint),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(text),
+	loginas._evaluate(bigint, text, boolean),
+	loginas.check(bigint, text),
+	loginas.store_choices(bigint, text),
+	loginas._begin(bigint, text, bigint, text, text, text, bigint, boolean, inet),
+	loginas.begin(bigint, text, bigint, text, text, boolean, inet),
+	loginas.redeem(text, inet),
+	loginas._context_set(bigint, bigint, bigint, bigint, boolean, text, text, text, text, text, text, text),
+	loginas.current_customer_key(),
+	loginas._history_rows(text),
+	loginas.customer_history_as_reporting(text),
+	loginas.customer_history(text, bigint)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(text),
+	loginas.check(bigint, text),
+	loginas.store_choices(bigint, text),
+	loginas.begin(bigint, text, bigint, text, text, boolean, inet),
+	loginas.current_customer_key()
+TO loginas_admin;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.redeem(text, inet),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_customer(text, boolean, timestamptz),
+	loginas.assistance_allowed(text),
+	loginas.current_customer_key()
+TO loginas_storefront;
+
+GRANT EXECUTE ON FUNCTION loginas.customer_history(text, bigint) TO loginas_reporting, loginas_admin;
+
+GRANT EXECUTE ON FUNCTION loginas.customer_history_as_reporting(text) TO loginas_reporting;
+
+-- backends that read the customers binding before the update kept its int8
+-- query: they read it again
+SELECT loginas._invalidate('loginas.binding');
