@@ -2900,6 +2900,42 @@ BEGIN
 END
 $$;
 
+-- the sessions view: the customer's key as its last column
+CREATE OR REPLACE VIEW loginas.sessions AS
+	SELECT s.session_id,
+		   CASE WHEN s.ended_at IS NOT NULL THEN 'ended'
+				WHEN COALESCE(s.expires_at, s.ticket_expires_at) OPERATOR(pg_catalog.<=) pg_catalog.now() THEN 'expired'
+				WHEN s.redeemed_at IS NULL THEN 'ticket'
+				ELSE 'live' END AS status,
+		   s.admin_id, l.admin_username, s.customer_id, l.customer_email, s.store_id, s.source, s.reason,
+		   s.read_only,
+		   s.created_at AS started, s.redeemed_at AS redeemed, COALESCE(s.expires_at, s.ticket_expires_at) AS expires,
+		   s.ended_at AS ended, s.end_reason, s.ended_by_admin,
+		   l.writes, l.tables_written, l.notes, l.last_action, l.admin_addr, l.storefront_addr,
+		   -- (the customer's key of any type, as text; last, so that 1.2's columns keep their places)
+		   s.customer_key
+	  FROM loginas.session s
+	 CROSS JOIN LATERAL (
+		SELECT (pg_catalog.array_agg(a.admin_username ORDER BY a.log_id)
+					FILTER (WHERE a.admin_username IS NOT NULL))[1] AS admin_username,
+			   (pg_catalog.array_agg(a.customer_email ORDER BY a.log_id)
+					FILTER (WHERE a.customer_email IS NOT NULL))[1] AS customer_email,
+			   COALESCE(pg_catalog.sum((a.details OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8)
+							FILTER (WHERE a.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete'])),
+						0)::pg_catalog.int8 AS writes,
+			   COALESCE(pg_catalog.array_agg(DISTINCT a.details OPERATOR(pg_catalog.->>) 'table')
+							FILTER (WHERE a.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete'])),
+						'{}') AS tables_written,
+			   pg_catalog.count(*) FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'note') AS notes,
+			   pg_catalog.max(a.logged_at) AS last_action,
+			   (pg_catalog.array_agg(a.client_addr ORDER BY a.log_id)
+					FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'ticket_issued'))[1] AS admin_addr,
+			   (pg_catalog.array_agg(a.client_addr ORDER BY a.log_id)
+					FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'ticket_redeemed'))[1] AS storefront_addr
+		  FROM loginas.action_log a
+		 WHERE a.session_id OPERATOR(pg_catalog.=) s.session_id) l
+	 ORDER BY s.session_id DESC;
+
 -- the new functions and those created again: for loginas' own use unless
 -- granted below (the complete script's blanket REVOKE ran before they existed)
 REVOKE ALL ON FUNCTION

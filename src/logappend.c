@@ -70,6 +70,7 @@ enum
 };
 
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_key_plan = NULL;	/* with admin_key, customer_key, store_key (1.3) */
 static SPIPlanPtr chain_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -274,6 +275,7 @@ append_row(Oid nsp, const LogRow *given)
 	uint8		cur[PG_SHA256_DIGEST_LENGTH];
 	Jsonb	   *details;
 	char	   *content;
+	bool		has_keys;
 	Datum		values[INSERT_NARGS];
 	char		nulls[INSERT_NARGS];
 	int			i;
@@ -301,19 +303,34 @@ append_row(Oid nsp, const LogRow *given)
 	chain_id = chain_for(log_relid);
 	loginas_chain_link(chain_id, log_relid, content, strlen(content), &chain_seq, prev, cur);
 
-	if (insert_plan == NULL)
+	/*
+	 * A row without keys (every row of an integer shop) is inserted without
+	 * the key columns: they exist only from 1.3 on, and a backend that loaded
+	 * this library before ALTER EXTENSION UPDATE appends to the older table.
+	 */
+	has_keys = !row->nulls[A_ADMIN_KEY] || !row->nulls[A_CUSTOMER_KEY] || !row->nulls[A_STORE_KEY];
+	if ((has_keys ? insert_key_plan : insert_plan) == NULL)
 	{
 		Oid			argtypes[INSERT_NARGS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 			INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INETOID, NAMEOID,
 		JSONBOID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
 
-		insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
-								" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
-								" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
-								" prev_hash, row_hash, admin_key, customer_key, store_key)"
-								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-								" $16, $17, $18, $19, $20, $21, $22, $23)",
-								INSERT_NARGS, argtypes);
+		if (has_keys)
+			insert_key_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
+										" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
+										" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
+										" prev_hash, row_hash, admin_key, customer_key, store_key)"
+										" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+										" $16, $17, $18, $19, $20, $21, $22, $23)",
+										INSERT_NARGS, argtypes);
+		else
+			insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
+									" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
+									" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
+									" prev_hash, row_hash)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+									" $16, $17, $18, $19, $20)",
+									INSERT_NARGS - 3, argtypes);
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -342,7 +359,7 @@ append_row(Oid nsp, const LogRow *given)
 	values[18] = PointerGetDatum(loginas_hash_bytea(prev));
 	values[19] = PointerGetDatum(loginas_hash_bytea(cur));
 
-	if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(has_keys ? insert_key_plan : insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loginas: could not append to loginas.action_log");
 	SPI_finish();
 	return log_id;

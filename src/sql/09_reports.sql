@@ -304,7 +304,9 @@ CREATE VIEW loginas.sessions AS
 		   s.read_only,
 		   s.created_at AS started, s.redeemed_at AS redeemed, COALESCE(s.expires_at, s.ticket_expires_at) AS expires,
 		   s.ended_at AS ended, s.end_reason, s.ended_by_admin,
-		   l.writes, l.tables_written, l.notes, l.last_action, l.admin_addr, l.storefront_addr
+		   l.writes, l.tables_written, l.notes, l.last_action, l.admin_addr, l.storefront_addr,
+		   -- (the customer's key of any type, as text; last, so that 1.2's columns keep their places)
+		   s.customer_key
 	  FROM loginas.session s
 	 CROSS JOIN LATERAL (
 		SELECT (pg_catalog.array_agg(a.admin_username ORDER BY a.log_id)
