@@ -1,7 +1,10 @@
 -- text_keys: keys of any type, first slice -- customers with text ids
 -- (Medusa-shaped cus_...), integer admins: bind, consent, check, begin,
 -- redeem, assume, a tracked table whose customer column is text (contained
--- and stamped), the log's second canonical form, customer_history(text).
+-- and stamped), the log's second canonical form, customer_history(text),
+-- the sessions view's customer_key.  Then customers with uuid ids: the key
+-- canonical (lower case, whatever the caller's spelling), consent, begin,
+-- redeem, a tracked table with a uuid customer column, the log.
 -- The customers binding is put back to the integer view at the end.
 SET client_min_messages = warning;
 CREATE SCHEMA tk;
@@ -72,9 +75,56 @@ SELECT action, customer_id, customer_key, customer_email
   FROM loginas.action_log WHERE customer_key IS NOT NULL ORDER BY log_id;
 SELECT "Action", "Table", "Keys" FROM loginas.customer_history('cus_01HTEXT1') ORDER BY "Time", "Action";
 SELECT intact, problem FROM loginas.verify_log();
--- end, and back to the integer customers for the suites that follow
+SELECT customer_id, customer_key FROM loginas.sessions WHERE session_id = (SELECT session_id FROM tk_s);
+-- end
 SELECT loginas."end"(session_key) FROM tk_s;
 SELECT loginas.untrack('tk.cart');
+-- customers with uuid ids
+CREATE TABLE tk.ucustomer (id uuid PRIMARY KEY, email text NOT NULL, name text);
+INSERT INTO tk.ucustomer VALUES ('6f1c1e1a-0000-4000-8000-00000000000a', 'uuid1@example.com', 'Uma Uuid'),
+                                ('6f1c1e1a-0000-4000-8000-00000000000b', 'uuid2@example.com', 'Other Uuid');
+CREATE VIEW tk.loginas_ucustomers AS
+  SELECT id AS customer_id, email, name AS display_name, true AS is_active, 1 AS website_id, 1 AS store_id
+    FROM tk.ucustomer;
+GRANT SELECT ON tk.loginas_ucustomers TO loginas_reader;
+SELECT loginas.bind('customers', 'tk.loginas_ucustomers');
+SELECT loginas._key_type('customers');
+-- the key is canonical: upper case and braces name the same customer
+SELECT loginas._canon_key('customers', '{6F1C1E1A-0000-4000-8000-00000000000A}') AS canonical,
+       loginas._canon_key('customers', 'not-a-uuid') IS NULL AS not_a_uuid;
+SELECT loginas.set_assistance('6F1C1E1A-0000-4000-8000-00000000000A', true);
+SELECT customer_id, customer_key, allowed FROM loginas.consent WHERE customer_key LIKE '6f1c1e1a-%';
+SELECT loginas.assistance_allowed('6f1c1e1a-0000-4000-8000-00000000000a') AS lower,
+       loginas.assistance_allowed('6F1C1E1A-0000-4000-8000-00000000000A') AS upper,
+       loginas.assistance_allowed('6f1c1e1a-0000-4000-8000-00000000000b') AS other;
+SELECT * FROM loginas.check(1, '6F1C1E1A-0000-4000-8000-00000000000A');
+SELECT * FROM loginas.check(1, '6f1c1e1a-0000-4000-8000-00000000000b');
+SELECT * FROM loginas.check(1, 'not-a-uuid');
+CREATE TEMP TABLE tk_ut AS SELECT token FROM loginas.begin(1, '6F1C1E1A-0000-4000-8000-00000000000A', reason => 'uuid keys');
+CREATE TEMP TABLE tk_us AS SELECT r.* FROM tk_ut, loginas.redeem(tk_ut.token) r;
+SELECT customer_id, customer_key, banner FROM tk_us;
+-- a tracked table whose customer column is a uuid
+CREATE TABLE tk.wish (wish_id int PRIMARY KEY, customer_id uuid, item text);
+INSERT INTO tk.wish VALUES (1, '6f1c1e1a-0000-4000-8000-00000000000a', 'mine'),
+                           (2, '6f1c1e1a-0000-4000-8000-00000000000b', 'theirs');
+SELECT loginas.track('tk.wish', 'customer_id');
+BEGIN;
+SELECT loginas.assume(session_key) = session_id AS assumed FROM tk_us;
+SELECT loginas.current_customer() AS current_customer, loginas.current_customer_key();
+UPDATE tk.wish SET item = 'changed in session' WHERE wish_id = 1;
+SAVEPOINT a;
+DO $$ BEGIN UPDATE tk.wish SET item = 'not mine' WHERE wish_id = 2;
+EXCEPTION WHEN insufficient_privilege THEN RAISE WARNING '42501: %', SQLERRM; END $$;
+ROLLBACK TO a;
+COMMIT;
+SELECT wish_id, item FROM tk.wish ORDER BY wish_id;
+SELECT action, customer_id, customer_key FROM loginas.action_log
+ WHERE customer_key LIKE '6f1c1e1a-%' ORDER BY log_id;
+SELECT "Action", "Table", "Keys" FROM loginas.customer_history('6F1C1E1A-0000-4000-8000-00000000000A') ORDER BY "Time", "Action";
+SELECT loginas."end"(session_key) FROM tk_us;
+SELECT loginas.untrack('tk.wish');
+SELECT intact, problem FROM loginas.verify_log();
+-- back to the integer customers for the suites that follow
 SELECT loginas.bind('customers', 'shop.loginas_customers');
 SELECT loginas.configure('enabled', :'was_enabled');
 SELECT CASE WHEN NOT :'had_login'::boolean THEN loginas."revoke"('Administrators', 'login') END IS NULL AS restored;

@@ -165,6 +165,17 @@ CREATE FUNCTION loginas._key_type(p_kind text)
 					'pg_catalog.int8'::pg_catalog.regtype)
 $$;
 
+-- the spellings of a uuid that the uuid type reads (32 hex digits, a hyphen
+-- allowed after the 8th, 12th, 16th and 20th, the whole in braces or not):
+-- a key that matches is cast to uuid, one that does not names no row
+CREATE FUNCTION loginas._uuid_pattern()
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT '^(\{[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}|[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12})$'::pg_catalog.text
+$$;
+
 -- a key given as text, canonical for the kind's key type ('042' -> '42' for
 -- an integer key, upper-case -> lower-case for uuid); NULL when it is not a
 -- value of that type (no row can have it)
@@ -177,7 +188,7 @@ CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
 		WHEN loginas._is_int_type(t) THEN
 			CASE WHEN p_key OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9]{1,18}\s*$' THEN p_key::pg_catalog.int8::pg_catalog.text END
 		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
-			CASE WHEN p_key OPERATOR(pg_catalog.~*) '^\s*\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?\s*$'
+			CASE WHEN p_key OPERATOR(pg_catalog.~*) loginas._uuid_pattern()
 				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
 		ELSE p_key
 	END
@@ -211,6 +222,20 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
 $$;
 
+-- the lookup's parameter ($1: the key as given, int8 or text) as the key
+-- column compares it: a uuid column with a uuid (its index usable), NULL when
+-- the text is not a uuid (no row, not an error)
+CREATE FUNCTION loginas._key_param(p_rel regclass, p_column text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._atttype_of(p_rel, p_column) OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype
+				THEN pg_catalog.format('(CASE WHEN $1 OPERATOR(pg_catalog.~*) %L THEN $1::pg_catalog.uuid END)',
+									   loginas._uuid_pattern())
+				ELSE '$1' END
+$$;
+
 -- The query loginas._lookup runs (src/reader.c): the rows of p_rel whose key
 -- is $1, as one record (jsonb; NULL when there is none) and the name of the
 -- column that makes them ambiguous (NULL when they are not).  A kind with one
@@ -226,12 +251,12 @@ CREATE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
 		pg_catalog.format(
 			'SELECT pg_catalog.jsonb_agg(t) OPERATOR(pg_catalog.->) 0,'
 			' CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 THEN %L END'
-			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 2) t',
-			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name)
+			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) %s LIMIT 2) t',
+			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name, loginas._key_param(p_rel, k.column_name))
 	ELSE
 		pg_catalog.format(
 			'SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN pg_catalog.jsonb_build_object(%s) END,'
-			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1) t',
+			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) %s) t',
 			pg_catalog.string_agg(
 				pg_catalog.format('%L, ', c.column_name) OPERATOR(pg_catalog.||)
 				CASE c.combine
@@ -249,7 +274,7 @@ CREATE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
 									  ' OPERATOR(pg_catalog.>) 1 THEN %2$L', c.column_name, c.column_name),
 					' ' ORDER BY c.position) FILTER (WHERE c.combine OPERATOR(pg_catalog.=) 'same')
 				OPERATOR(pg_catalog.||) ' END', 'NULL::pg_catalog.text'),
-			loginas._bound_select(p_kind, p_rel), k.column_name)
+			loginas._bound_select(p_kind, p_rel), k.column_name, loginas._key_param(p_rel, k.column_name))
 	END
 	  FROM loginas.binding_column c
 	  JOIN loginas.binding_column k ON k.kind OPERATOR(pg_catalog.=) c.kind AND k.is_key
