@@ -2949,6 +2949,26 @@ END
 $$;
 
 -- the same for a customer key of any type, given as text
+CREATE FUNCTION loginas.customer_history_as_admin(viewer_admin bigint, customer_id text)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- an integer key given as text: the integer form (its viewer's check, its log_viewed row)
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin,
+			loginas._canon_key('customers', customer_history_as_admin.customer_id)::pg_catalog.int8);
+	ELSE
+		-- TODO (keys of any type): the viewer's check and the log_viewed row for a text key
+		PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
+			NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
+	END IF;
+END
+$$;
+
+-- the same for a customer key of any type, given as text
 CREATE FUNCTION loginas.customer_history(customer_id text, viewer_admin bigint DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
 				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
@@ -2959,14 +2979,7 @@ BEGIN
 	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
 		RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(customer_history.customer_id);
 	ELSE
-		-- TODO (keys of any type): the viewer's check and the log_viewed row for a text key
-		IF viewer_admin IS NOT NULL AND loginas._is_int_type(loginas._key_type('customers')) THEN
-			RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin,
-				loginas._canon_key('customers', customer_history.customer_id)::pg_catalog.int8);
-		ELSE
-			PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
-				NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
-		END IF;
+		RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin, customer_history.customer_id);
 	END IF;
 END
 $$;
@@ -3040,6 +3053,7 @@ REVOKE ALL ON FUNCTION
 	loginas.current_customer_key(),
 	loginas._history_rows(text),
 	loginas.customer_history_as_reporting(text),
+	loginas.customer_history_as_admin(bigint, text),
 	loginas.customer_history(text, bigint)
 FROM PUBLIC;
 
@@ -3061,7 +3075,8 @@ GRANT EXECUTE ON FUNCTION
 	loginas.current_customer_key()
 TO loginas_storefront;
 
-GRANT EXECUTE ON FUNCTION loginas.customer_history(text, bigint) TO loginas_reporting, loginas_admin;
+GRANT EXECUTE ON FUNCTION loginas.customer_history(text, bigint), loginas.customer_history_as_admin(bigint, text)
+	TO loginas_reporting, loginas_admin;
 
 GRANT EXECUTE ON FUNCTION loginas.customer_history_as_reporting(text) TO loginas_reporting;
 

@@ -122,6 +122,7 @@ GRANT EXECUTE ON FUNCTION
 	loginas.admin_activity(bigint, timestamptz, bigint),
 	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
 	loginas.customer_history_as_admin(bigint, bigint),
+	loginas.customer_history_as_admin(bigint, text),
 	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
 TO loginas_reporting, loginas_admin;
 

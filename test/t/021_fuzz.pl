@@ -960,7 +960,7 @@ BEGIN
 			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
 			IF ctx ~ 'function loginas\.' AND NOT raw_seen ? (fn || '|' || st)
 			   -- by design: set_assistance's caller lacks the privilege for the half it asked for
-			   AND NOT (fn = 'set_assistance' AND msg ~ '^permission denied for function set_assistance_as_') THEN
+			   AND NOT (fn ~ '^set_assistance(\(|$)' AND msg ~ '^permission denied for function set_assistance_as_') THEN
 				raw_seen := raw_seen || jsonb_build_object(fn || '|' || st, true);
 				raw := raw || jsonb_build_object('call_no', call_no, 'fn', fn, 'sqlstate', st, 'message', fz.mask(msg),
 					'context', fz.mask(ctx), 'args', fz.mask(format('%s as %s: %s', fn, coalesce(role, 'superuser'), args)));
