@@ -445,7 +445,8 @@ loginas_cstring_match(const void *key1, const void *key2, Size keysize)
  * as extra_float_digits or DateStyle could make alike for two keys.
  */
 static char *
-touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const Oid *types)
+touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const int16 *lens,
+			 const bool *byvals)
 {
 	StringInfoData buf;
 	int			i;
@@ -454,14 +455,13 @@ touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const Oid 
 	appendStringInfo(&buf, "%u/" INT64_FORMAT, table, session_id);
 	for (i = 0; i < n; i++)
 	{
-		int16		typlen;
-		bool		typbyval;
+		int16		typlen = lens[i];
+		bool		typbyval = byvals[i];
 		const char *bytes;
 		Size		len;
 		char		byval_buf[sizeof(Datum)];
 		Size		j;
 
-		get_typlenbyval(types[i], &typlen, &typbyval);
 		if (typbyval)
 		{
 			store_att_byval(byval_buf, values[i], typlen);
@@ -535,7 +535,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	}
 	old = MemoryContextSwitchTo(touched_cxt);
 	hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
-						entry->npk, values, entry->pk_types);
+						entry->npk, values, entry->pk_len, entry->pk_byval);
 	row = hash_search(touched, &hkey, make ? HASH_ENTER : HASH_FIND, &found);
 	if (found || row == NULL)
 	{
@@ -830,7 +830,7 @@ guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *va
 	if (entry->guards[g].target_key && touched != NULL)
 	{
 		char	   *hkey = touched_hkey(entry->guards[g].target, session_id, entry->guards[g].natts, values,
-										entry->watched_types + first);
+										entry->watched_len + first, entry->watched_byval + first);
 
 		target = hash_search(touched, &hkey, HASH_FIND, NULL);
 		pfree(hkey);

@@ -326,10 +326,22 @@ fill_routes(TrackedRel *entry, HeapTuple tup, TupleDesc desc)
 	RelationClose(rel);
 }
 
+static void
+add_watched(TrackedRel *entry, TupleDesc rdesc, AttrNumber att)
+{
+	Form_pg_attribute a = TupleDescAttr(rdesc, att - 1);
+
+	entry->watched_atts[entry->nwatched] = att;
+	entry->watched_types[entry->nwatched] = a->atttypid;
+	entry->watched_len[entry->nwatched] = a->attlen;
+	entry->watched_byval[entry->nwatched++] = a->attbyval;
+}
+
 /*
- * The columns compared at commit: the protected ones, then this table's
- * foreign keys through which another table's rows reach their customer (the
- * referrer ways of loginas.owner_path: 1.3 and later).
+ * The key's types and how its values are stored; the columns compared at
+ * commit: the protected ones, then this table's foreign keys through which
+ * another table's rows reach their customer (the referrer ways of
+ * loginas.owner_path: 1.3 and later).
  */
 static void
 fill_watched(TrackedRel *entry)
@@ -339,13 +351,27 @@ fill_watched(TrackedRel *entry)
 	Oid			nsp = get_namespace_oid("loginas", true);
 	int			i;
 
+	/* the key's types, and how their values are stored (no lookup per row) */
+	for (i = 0; i < entry->npk; i++)
+	{
+		AttrNumber	att = entry->pk_atts[i];
+		Form_pg_attribute a;
+
+		if (att <= 0 || att > rdesc->natts)
+		{
+			/* a key column gone: the entry's problem says so */
+			entry->pk_types[i] = InvalidOid;
+			continue;
+		}
+		a = TupleDescAttr(rdesc, att - 1);
+		entry->pk_types[i] = a->atttypid;
+		entry->pk_len[i] = a->attlen;
+		entry->pk_byval[i] = a->attbyval;
+	}
 	entry->nwatched = 0;
 	entry->nguards = 0;
 	for (i = 0; i < entry->nprotected; i++)
-	{
-		entry->watched_atts[entry->nwatched] = entry->protected_atts[i];
-		entry->watched_types[entry->nwatched++] = TupleDescAttr(rdesc, entry->protected_atts[i] - 1)->atttypid;
-	}
+		add_watched(entry, rdesc, entry->protected_atts[i]);
 	if (OidIsValid(nsp) && OidIsValid(get_relname_relid("owner_path", nsp)) && entry->problem == NULL)
 	{
 		Oid			argtypes[1] = {OIDOID};
@@ -385,8 +411,7 @@ fill_watched(TrackedRel *entry)
 				if (att == InvalidAttrNumber)
 					elog(ERROR, "loginas: column \"%s\" of %s is gone", NameStr(*DatumGetName(names[k])),
 						 entry->relname);
-				entry->watched_atts[entry->nwatched] = att;
-				entry->watched_types[entry->nwatched++] = TupleDescAttr(rdesc, att - 1)->atttypid;
+				add_watched(entry, rdesc, att);
 			}
 			entry->nguards++;
 		}
@@ -474,8 +499,6 @@ fill_entry(TrackedRel *entry)
 	entry->created_att = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 	entry->changed_att = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
 	entry->npk = copy_attnums(SPI_getbinval(tup, desc, 6, &isnull), entry->pk_atts, "key");
-	for (int k = 0; k < entry->npk; k++)
-		entry->pk_types[k] = get_atttype(entry->relid, entry->pk_atts[k]);
 	entry->nprotected = copy_attnums(SPI_getbinval(tup, desc, 7, &isnull), entry->protected_atts, "protected");
 	entry->nchain = 0;
 	d = SPI_getbinval(tup, desc, 10, &isnull);

@@ -32,6 +32,8 @@ typedef struct TrackedRel
 	int			npk;
 	AttrNumber	pk_atts[MAX_TRACK_ATTS];
 	Oid			pk_types[MAX_TRACK_ATTS];
+	int16		pk_len[MAX_TRACK_ATTS];	/* their attlen and attbyval */
+	bool		pk_byval[MAX_TRACK_ATTS];
 	int			nprotected;
 	AttrNumber	protected_atts[MAX_TRACK_ATTS];
 	int			nchain;			/* the tracked table, then every table on its routes */
@@ -84,6 +86,8 @@ typedef struct TrackedRel
 	int			nwatched;
 	AttrNumber	watched_atts[2 * MAX_TRACK_ATTS];
 	Oid			watched_types[2 * MAX_TRACK_ATTS];
+	int16		watched_len[2 * MAX_TRACK_ATTS];
+	bool		watched_byval[2 * MAX_TRACK_ATTS];
 
 	/*
 	 * the row as it is at commit, by its key (containment.c): its owner
