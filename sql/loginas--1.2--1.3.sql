@@ -1110,7 +1110,7 @@ BEGIN
 	END IF;
 	-- a tracked column renamed, dropped or retyped since track(): in a session
 	-- every write is refused rather than guessed at (the trigger raises the
-	-- problem); the stamps must stay bigint, the customer column an integer
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
 	IF (NOT stamp_table
 		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
 			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
@@ -1375,6 +1375,42 @@ CREATE FUNCTION loginas._is_key_type(p_type regtype)
 					  'pg_catalog.uuid'::pg_catalog.regtype)
 $$;
 
+-- the types a kind's key may have: an integer for every kind; text, varchar
+-- or uuid as well for customers
+CREATE FUNCTION loginas._kind_key_type_ok(p_kind text, p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN p_kind OPERATOR(pg_catalog.=) 'customers' THEN loginas._is_key_type(p_type)
+				ELSE loginas._is_int_type(p_type) END
+$$;
+
+-- the type a tracked customer column may have: the type class of the
+-- customers' key (an integer for integer keys; text, varchar or uuid otherwise)
+CREATE FUNCTION loginas._customer_column_type_ok(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN loginas._is_int_type(p_type)
+				ELSE loginas._is_key_type(p_type) END
+$$;
+
+-- false when a column of a relation has a nondeterministic collation
+-- (true for types without collation, and for no such column)
+CREATE FUNCTION loginas._deterministic_column(p_rel regclass, p_column text)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT co.collisdeterministic
+					   FROM pg_catalog.pg_attribute a
+					   JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
+					  WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+						AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), true)
+$$;
+
 -- the type of a column of a relation (NULL: no such column)
 CREATE FUNCTION loginas._atttype_of(p_rel regclass, p_column text)
 	RETURNS regtype
@@ -1421,7 +1457,14 @@ CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
 	AS $$
 	SELECT CASE
 		WHEN loginas._is_int_type(t) THEN
-			CASE WHEN p_key OPERATOR(pg_catalog.~) '^\s*[-+]?[0-9]{1,18}\s*$' THEN p_key::pg_catalog.int8::pg_catalog.text END
+			-- the rule of src/reader.c key_to_int64: spaces, tabs and newlines
+			-- around an optional sign and digits, within the range of bigint
+			-- (nested CASEs: the cast runs only on what the pattern took)
+			CASE WHEN p_key OPERATOR(pg_catalog.~) '^[ \t\n]*[-+]?[0-9]+[ \t\n]*$' THEN
+				CASE WHEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric
+						  BETWEEN -9223372036854775808 AND 9223372036854775807
+					 THEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric::pg_catalog.int8::pg_catalog.text END
+			END
 		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
 			CASE WHEN p_key OPERATOR(pg_catalog.~*) loginas._uuid_pattern()
 				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
@@ -1586,8 +1629,7 @@ BEGIN
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		ok := CASE c.type_class
-				WHEN 'id' THEN CASE WHEN c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
-									THEN loginas._is_key_type(atttype)
+				WHEN 'id' THEN CASE WHEN c.is_key THEN loginas._kind_key_type_ok(bind.kind, atttype)
 									ELSE loginas._is_int_type(atttype) END
 				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
 											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
@@ -1611,6 +1653,14 @@ BEGIN
 					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
 											pg_catalog.format_type(atttype, NULL))
 					 ELSE 'Cast it in a view over the table and bind the view.' END);
+		END IF;
+		-- keys are compared byte for byte: under a nondeterministic collation
+		-- (case- or accent-insensitive) one row would answer to several keys
+		IF c.is_key AND NOT loginas._deterministic_column(bind.relation, c.column_name) THEN
+			PERFORM loginas._refuse(NULL, '0A000',
+				pg_catalog.format('key column "%s" of relation "%s" has a nondeterministic collation', c.column_name, bind.relation),
+				'A key that several spellings could match would let one row answer to several keys.',
+				pg_catalog.format('Bind a view that gives the column a deterministic collation, e.g. %I COLLATE "C".', c.column_name));
 		END IF;
 	END LOOP;
 
@@ -1843,6 +1893,10 @@ BEGIN
 			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_key));
 	END IF;
 	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF p_customer_key IS NULL THEN
+		-- (the lookup and _canon_key read keys by one rule: not reached)
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id is not a key of the customers binding');
+	END IF;
 	IF loginas._is_int_type(loginas._key_type('customers')) THEN
 		p_customer_id := p_customer_key::pg_catalog.int8;
 	END IF;
@@ -2668,11 +2722,11 @@ BEGIN
 	END IF;
 	-- a tracked column renamed, dropped or retyped since track(): in a session
 	-- every write is refused rather than guessed at (the trigger raises the
-	-- problem); the stamps must stay bigint, the customer column an integer
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
 	IF (NOT stamp_table
 		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
 			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
-	   OR (t.customer_column IS NOT NULL AND NOT loginas._is_key_type(customer_type))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._customer_column_type_ok(customer_type))
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
 	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
@@ -2812,7 +2866,7 @@ BEGIN
 		tail := CASE WHEN p.referrer THEN ' LIMIT 2 FOR SHARE' ELSE ' FOR SHARE' END;
 		IF v.customer_column IS NOT NULL THEN
 			IF loginas._attnum(p.via, v.customer_column) OPERATOR(pg_catalog.=) 0
-			   OR NOT loginas._is_key_type(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
+			   OR NOT loginas._customer_column_type_ok(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
 				problem := pg_catalog.format('the tracking of %s no longer matches its columns', p.via);
 				problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed, dropped or retyped.';
 				problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', p.via);
@@ -2879,8 +2933,7 @@ BEGIN
 	END IF;
 	-- the customer column has the type class of the customers' key: an
 	-- integer for integer keys; text, varchar or uuid otherwise
-	IF (CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN NOT loginas._is_int_type(typ)
-			 ELSE NOT loginas._is_key_type(typ) END) THEN
+	IF NOT loginas._customer_column_type_ok(typ) THEN
 		PERFORM loginas._raise('42804',
 			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
 							  pg_catalog.format_type(typ, NULL)),
@@ -3025,6 +3078,9 @@ CREATE OR REPLACE VIEW loginas.sessions AS
 REVOKE ALL ON FUNCTION
 	loginas._is_int_type(regtype),
 	loginas._is_key_type(regtype),
+	loginas._kind_key_type_ok(text, regtype),
+	loginas._customer_column_type_ok(regtype),
+	loginas._deterministic_column(regclass, text),
 	loginas._atttype_of(regclass, text),
 	loginas._key_type(text),
 	loginas._canon_key(text, text),

@@ -36,6 +36,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -78,6 +80,8 @@ typedef struct KindQuery
 	char	   *sql;			/* the rows of a key ($1): jsonb, ambiguous column */
 	char	   *key_column;		/* its key column */
 	bool		int_key;		/* the key column is an integer (else text, varchar, uuid: read as text) */
+	char	   *unusable;		/* why the key column cannot be read (retyped, nondeterministic collation), or NULL */
+	char	   *key_match;		/* the name read's "= $n" operand for the key column: "$%d" or a uuid cast of it */
 	bool		dead;
 } KindQuery;
 
@@ -452,8 +456,11 @@ kind_query(const char *kind)
 	char	   *sql = NULL;
 	char	   *key_column = NULL;
 	bool		int_key = true;
+	char	   *unusable = NULL;
+	char	   *key_match = NULL;
 	Oid			lookup_argtypes[2];
 	const char *lookup_sql;
+	const char *check_sql;
 	char	   *query;
 	MemoryContext caller;
 
@@ -478,23 +485,34 @@ kind_query(const char *kind)
 	lookup_argtypes[1] = REGCLASSOID;
 	if (OidIsValid(LookupFuncName(list_make2(makeString("loginas"), makeString("_bound_lookup")),
 								  2, lookup_argtypes, true)))
+	{
 		lookup_sql = "loginas._bound_lookup(b.kind, b.relation)";
+		/* the key column as bind() accepts it: its type, a deterministic collation */
+		check_sql = "loginas._kind_key_type_ok(r.kind, r.key_type),"
+			" loginas._deterministic_column(r.relid, r.key_column),"
+			" loginas._key_param(r.relid, r.key_column)";
+	}
 	else
+	{
 		lookup_sql = "pg_catalog.format('SELECT pg_catalog.to_jsonb(t), NULL::pg_catalog.text"
 			" FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 1) t',"
 			" loginas._bound_select(b.kind, b.relation),"
 			" (SELECT c.column_name FROM loginas.binding_column c"
 			"   WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key))";
-	query = psprintf("SELECT r.relid, r.lookup_sql, r.key_column,"
-					 " (SELECT a.atttypid FROM pg_catalog.pg_attribute a"
-					 "   WHERE a.attrelid OPERATOR(pg_catalog.=) r.relid AND a.attname OPERATOR(pg_catalog.=) r.key_column"
-					 "     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)"
-					 " FROM (SELECT b.relation::pg_catalog.oid AS relid,"
+		/* (before 1.3 every key is an integer, read as int8) */
+		check_sql = "true, true, '$1'::pg_catalog.text";
+	}
+	query = psprintf("SELECT r.relid, r.lookup_sql, r.key_column, r.key_type, %s"
+					 " FROM (SELECT s.*,"
+					 "       (SELECT a.atttypid FROM pg_catalog.pg_attribute a"
+					 "         WHERE a.attrelid OPERATOR(pg_catalog.=) s.relid AND a.attname OPERATOR(pg_catalog.=) s.key_column"
+					 "           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)::pg_catalog.regtype AS key_type"
+					 "  FROM (SELECT b.kind, b.relation AS relid,"
 					 "       %s AS lookup_sql,"
 					 "       (SELECT c.column_name FROM loginas.binding_column c"
 					 "         WHERE c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key)::pg_catalog.text AS key_column"
-					 "  FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1) r",
-					 lookup_sql);
+					 "        FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) $1) s) r",
+					 check_sql, lookup_sql);
 	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not read the binding of \"%s\"", kind);
 	if (SPI_processed == 1)
@@ -506,14 +524,34 @@ kind_query(const char *kind)
 		key_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 		{
 			Datum		t = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+			bool		type_isnull = isnull;
+			Datum		type_ok = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+			Datum		deterministic;
 
 			/* keys of any type: an integer column is read as int8, others as text */
-			int_key = isnull || DatumGetObjectId(t) == INT2OID || DatumGetObjectId(t) == INT4OID ||
+			int_key = type_isnull || DatumGetObjectId(t) == INT2OID || DatumGetObjectId(t) == INT4OID ||
 				DatumGetObjectId(t) == INT8OID;
+
+			/*
+			 * A key column retyped after bind() (to a type keys may not have)
+			 * or given a nondeterministic collation reads as unbound: a
+			 * case-insensitive collation would let one row answer to several
+			 * keys, which loginas compares byte for byte.  (A dropped key
+			 * column fails the read itself.)
+			 */
+			if (!type_isnull && !isnull && !DatumGetBool(type_ok))
+				unusable = psprintf("its key column \"%s\" has type %s",
+									key_column, format_type_be(DatumGetObjectId(t)));
+			deterministic = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+			if (unusable == NULL && !isnull && !DatumGetBool(deterministic))
+				unusable = psprintf("its key column \"%s\" has a nondeterministic collation", key_column);
+			key_match = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7);
 		}
 		/* (SPI_finish frees what was made in SPI's memory) */
 		sql = sql ? MemoryContextStrdup(caller, sql) : NULL;
 		key_column = key_column ? MemoryContextStrdup(caller, key_column) : NULL;
+		unusable = unusable ? MemoryContextStrdup(caller, unusable) : NULL;
+		key_match = key_match ? MemoryContextStrdup(caller, key_match) : NULL;
 	}
 	SPI_finish();
 
@@ -523,6 +561,8 @@ kind_query(const char *kind)
 	k->sql = sql ? MemoryContextStrdup(reader_context(), sql) : NULL;
 	k->key_column = key_column ? MemoryContextStrdup(reader_context(), key_column) : NULL;
 	k->int_key = int_key;
+	k->unusable = unusable ? MemoryContextStrdup(reader_context(), unusable) : NULL;
+	k->key_match = key_match ? MemoryContextStrdup(reader_context(), key_match) : NULL;
 	k->next = kinds;
 	kinds = k;
 	return k;
@@ -601,7 +641,13 @@ key_to_int64(const char *key, int64 *value)
 
 	while (*key == ' ' || *key == '\t' || *key == '\n')
 		key++;
-	if (*key == '\0')
+	/* an optional sign and digits (strtoll would also skip \r, \v, \f) */
+	if (*key == '+' || *key == '-')
+	{
+		if (!isdigit((unsigned char) key[1]))
+			return false;
+	}
+	else if (!isdigit((unsigned char) *key))
 		return false;
 	errno = 0;
 	v = strtoll(key, &end, 10);
@@ -651,6 +697,19 @@ loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool 
 				 bound ? errhint("Bind it again with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))
 				 : errhint("Bind one with loginas.bind(%s, 'schema.relation').", quote_literal_cstr(kind))));
 	}
+	if (entry->unusable != NULL)
+	{
+		*isnull = true;
+		if (missing_ok)
+			return (Datum) 0;
+		loginas_caller_context_only();
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the relation bound as \"%s\" can no longer be read", kind),
+				 errdetail("Relation %s is bound as \"%s\", but %s.", qualified_name(relid), kind, entry->unusable),
+				 errhint("Give the column back a type and collation loginas.bind() accepts, or bind a view that does with loginas.bind(%s, 'schema.relation').",
+						 quote_literal_cstr(kind))));
+	}
 	if (int_key)
 	{
 		int64		v;
@@ -679,7 +738,7 @@ loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool 
 			ereport(ERROR,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
 					 errmsg("more than one row of the \"%s\" binding has %s %s",
-							kind, key_column, id),
+							kind, key_column, loginas_log_text(id)),
 					 errdetail("Relation %s is bound as \"%s\", which has one row per %s.",
 							   relname, kind, key_column),
 					 errhint("Fix the view (or table) bound as \"%s\" so that %s is unique.",
@@ -687,7 +746,7 @@ loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool 
 		ereport(ERROR,
 				(errcode(ERRCODE_CARDINALITY_VIOLATION),
 				 errmsg("the rows of the \"%s\" binding with %s %s disagree on %s",
-						kind, key_column ? key_column : "?", id, column),
+						kind, key_column ? key_column : "?", loginas_log_text(id), loginas_log_text(column)),
 				 errdetail("Relation %s is bound as \"%s\", which may have several rows per %s, but they must all have the same %s.",
 						   relname, kind, key_column ? key_column : "?", column),
 				 errhint("Fix the view (or table) bound as \"%s\" so that every row of one %s has the same %s.",
@@ -721,22 +780,40 @@ qualified_name(Oid relid)
  * ids only -- or when there is no row or the relation is not usable
  */
 static void
-append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column, int param, bool as_text)
+append_name_read(StringInfo sql, Oid relid, const char *column, const char *key_column,
+				 const char *key_match, int param)
 {
 	const char *c = quote_identifier(column);
+	StringInfoData match;
+	const char *m;
 
 	if (!OidIsValid(relid))
 	{
 		appendStringInfoString(sql, "NULL::pg_catalog.text");
 		return;
 	}
+
+	/*
+	 * The key compared as the lookup compares it (loginas._key_param: the
+	 * column's own type, so its index serves), with $param for its $1.
+	 */
+	initStringInfo(&match);
+	for (m = key_match ? key_match : "$1"; *m; m++)
+	{
+		if (m[0] == '$' && m[1] == '1' && !isdigit((unsigned char) m[2]))
+		{
+			appendStringInfo(&match, "$%d", param);
+			m++;
+		}
+		else
+			appendStringInfoChar(&match, *m);
+	}
 	appendStringInfo(sql,
 					 "(SELECT CASE WHEN pg_catalog.count(DISTINCT r.%s::pg_catalog.text) OPERATOR(pg_catalog.=) 1"
 					 " AND pg_catalog.count(r.%s) OPERATOR(pg_catalog.=) pg_catalog.count(*)"
 					 " THEN pg_catalog.min(r.%s::pg_catalog.text) END"
-					 " FROM %s r WHERE r.%s%s OPERATOR(pg_catalog.=) $%d)",
-					 c, c, c, qualified_name(relid), quote_identifier(key_column),
-					 as_text ? "::pg_catalog.text" : "", param);
+					 " FROM %s r WHERE r.%s OPERATOR(pg_catalog.=) %s)",
+					 c, c, c, qualified_name(relid), quote_identifier(key_column), match.data);
 }
 
 /* what a lookup needs of a kind, copied: the cache entry may be swept by the next read */
@@ -744,6 +821,7 @@ typedef struct BoundKind
 {
 	Oid			relid;
 	char	   *key_column;
+	char	   *key_match;
 	bool		int_key;
 } BoundKind;
 
@@ -752,8 +830,9 @@ bound_kind(const char *kind, BoundKind *b)
 {
 	KindQuery  *k = kind_query(kind);
 
-	b->relid = k->relid;
+	b->relid = k->unusable ? InvalidOid : k->relid;	/* no names from an unusable key column */
 	b->key_column = k->key_column ? pstrdup(k->key_column) : NULL;
+	b->key_match = k->key_match ? pstrdup(k->key_match) : NULL;
 	b->int_key = k->int_key;
 }
 
@@ -784,6 +863,7 @@ loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
 	*username = *email = NULL;
 	a.relid = c.relid = InvalidOid;
 	a.key_column = c.key_column = NULL;
+	a.key_match = c.key_match = NULL;
 	if (has_admin)
 		bound_kind("admins", &a);
 	if (has_customer)
@@ -812,9 +892,9 @@ loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	append_name_read(&sql, ra, "username", a.key_column, 1, false);
+	append_name_read(&sql, ra, "username", a.key_column, a.key_match, 1);
 	appendStringInfoString(&sql, ", ");
-	append_name_read(&sql, rc, "email", c.key_column, 2, types[1] == TEXTOID);
+	append_name_read(&sql, rc, "email", c.key_column, c.key_match, 2);
 
 	read_as_reader_t(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
 					 2, types, args, nulls, 2, out, outnull);

@@ -44,6 +44,10 @@ BEGIN
 			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_key));
 	END IF;
 	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF p_customer_key IS NULL THEN
+		-- (the lookup and _canon_key read keys by one rule: not reached)
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id is not a key of the customers binding');
+	END IF;
 	IF loginas._is_int_type(loginas._key_type('customers')) THEN
 		p_customer_id := p_customer_key::pg_catalog.int8;
 	END IF;

@@ -236,11 +236,11 @@ BEGIN
 	END IF;
 	-- a tracked column renamed, dropped or retyped since track(): in a session
 	-- every write is refused rather than guessed at (the trigger raises the
-	-- problem); the stamps must stay bigint, the customer column an integer
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
 	IF (NOT stamp_table
 		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
 			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
-	   OR (t.customer_column IS NOT NULL AND NOT loginas._is_key_type(customer_type))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._customer_column_type_ok(customer_type))
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
 	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
@@ -410,7 +410,7 @@ BEGIN
 		tail := CASE WHEN p.referrer THEN ' LIMIT 2 FOR SHARE' ELSE ' FOR SHARE' END;
 		IF v.customer_column IS NOT NULL THEN
 			IF loginas._attnum(p.via, v.customer_column) OPERATOR(pg_catalog.=) 0
-			   OR NOT loginas._is_key_type(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
+			   OR NOT loginas._customer_column_type_ok(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
 				problem := pg_catalog.format('the tracking of %s no longer matches its columns', p.via);
 				problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed, dropped or retyped.';
 				problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', p.via);
@@ -621,8 +621,7 @@ BEGIN
 	END IF;
 	-- the customer column has the type class of the customers' key: an
 	-- integer for integer keys; text, varchar or uuid otherwise
-	IF (CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN NOT loginas._is_int_type(typ)
-			 ELSE NOT loginas._is_key_type(typ) END) THEN
+	IF NOT loginas._customer_column_type_ok(typ) THEN
 		PERFORM loginas._raise('42804',
 			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
 							  pg_catalog.format_type(typ, NULL)),
