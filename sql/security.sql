@@ -29,6 +29,12 @@
 --      tracked table's owner retyping a stamp column or a parent's
 --      customer column; 7. a table owner's code never runs with loginas'
 --      rights, replica mode, TRUNCATE of any partition
+--   8. keys of any type: every text overload (customers keyed by integer,
+--      text and uuid) called by every role, with forged viewer_admin and
+--      by_admin, and with keys that are not keys of the key type (empty,
+--      NULL, spaces, out of range, another case, 10 kB, a newline, a quote,
+--      a backslash, a statement); the bound view's owner's code in a lookup
+--      (section 1 runs the text overloads under the hostile search_paths)
 -- The expected output assumes loginas is not in shared_preload_libraries (as
 -- sql/setup.sql does): section 2 connects with a loginas.* option.
 --
