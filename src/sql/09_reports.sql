@@ -408,16 +408,31 @@ CREATE FUNCTION loginas.customer_history_as_admin(viewer_admin bigint, customer_
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	int_keys boolean := loginas._is_int_type(loginas._key_type('customers'));
+	k text := loginas._canon_key('customers', customer_history_as_admin.customer_id);
+	filters jsonb := pg_catalog.jsonb_build_object('customer_id', customer_history_as_admin.customer_id);
 BEGIN
-	-- an integer key given as text: the integer form (its viewer's check, its log_viewed row)
-	IF loginas._is_int_type(loginas._key_type('customers')) THEN
-		RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin,
-			loginas._canon_key('customers', customer_history_as_admin.customer_id)::pg_catalog.int8);
-	ELSE
-		-- TODO (keys of any type): the viewer's check and the log_viewed row for a text key
-		PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
-			NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
+	-- an integer key given as text (or NULL): the integer form (its viewer's
+	-- check, its log_viewed row)
+	IF int_keys AND (k IS NOT NULL OR customer_history_as_admin.customer_id IS NULL) THEN
+		RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin, k::pg_catalog.int8);
+		RETURN;
 	END IF;
+	-- whatever the key, the viewer is checked first (a refused view is logged)
+	PERFORM loginas._check_viewer(viewer_admin, 'customer_history', NULL, filters);
+	IF customer_history_as_admin.customer_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'customer_id cannot be NULL', NULL, NULL);
+	END IF;
+	IF int_keys THEN
+		-- text that is no integer is no customer's key: an empty history, as
+		-- customer_history_as_reporting() reads it, and its log_viewed row
+		PERFORM loginas._log_view(viewer_admin, 'customer_history', NULL, filters, 0);
+		RETURN;
+	END IF;
+	-- TODO (keys of any type): the log_viewed row for a text key
+	PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
+		NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
 END
 $$;
 
