@@ -46,6 +46,11 @@ SELECT (loginas.check(1, 'CUS_ABC')).allowed AS variant_allowed, (loginas.check(
 SELECT ak.try($$SELECT loginas.begin(1, 'CUS_ABC', reason => 'variant spelling')$$) AS variant_begin;
 SELECT count(*) AS sessions_under_the_variant FROM loginas.session WHERE customer_key = 'CUS_ABC';
 SELECT loginas.set_assistance_as_customer('cus_abc', false);
+-- a text key longer than 512 bytes is no customer's (consent and sessions
+-- index keys): a clean refusal, not an index error from inside loginas
+INSERT INTO ak.customer VALUES (repeat(md5('k'), 20), 'long@example.com');
+SELECT ak.try(format('SELECT loginas.set_assistance_as_customer(%L, true)', repeat(md5('k'), 20))) AS long_key_consent,
+       (loginas.check(1, repeat(md5('k'), 20))).reason AS long_key_check;
 -- a table bound with a deterministic key column, then given a
 -- nondeterministic collation by its owner: every read refuses (55000)
 CREATE TABLE ak.customer2 (customer_id text PRIMARY KEY, email text, display_name text, is_active boolean,
@@ -138,6 +143,10 @@ SELECT ak.try($$SELECT loginas.set_assistance(-1000000000000000000, true)$$) AS 
 SELECT loginas.set_assistance(1, true);
 -- refused (no row) or taken for customer 1: either, but not a raw 23502
 SELECT ak.try($$SELECT loginas.set_assistance('0000000000000000001', true)$$) IN ('ok', '22023') AS nineteen_chars_for_one;
+-- the lowest bigint marks "no integer id" inside loginas: no customer has it
+INSERT INTO ak.bigcust VALUES (-9223372036854775808, 'min@example.com', 'Min', true, 1, 1);
+SELECT ak.try($$SELECT loginas.set_assistance(-9223372036854775808, true)$$) AS lowest_bigint,
+       (loginas.check(1, -9223372036854775808)).reason AS lowest_bigint_check;
 SELECT customer_id, customer_key FROM loginas.consent
  WHERE customer_key IN ('1000000000000000000', '-1000000000000000000') ORDER BY customer_id;
 -- (held) the other spellings of one integer are one customer

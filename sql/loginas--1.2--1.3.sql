@@ -1459,16 +1459,18 @@ CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
 		WHEN loginas._is_int_type(t) THEN
 			-- the rule of src/reader.c key_to_int64: spaces, tabs and newlines
 			-- around an optional sign and digits, within the range of bigint
-			-- (nested CASEs: the cast runs only on what the pattern took)
+			-- but its lowest value (loginas' mark for "no integer id"; nested
+			-- CASEs: the cast runs only on what the pattern took).  A text key
+			-- has at most 512 bytes (LOGINAS_MAX_KEY_BYTES).
 			CASE WHEN p_key OPERATOR(pg_catalog.~) '^[ \t\n]*[-+]?[0-9]+[ \t\n]*$' THEN
 				CASE WHEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric
-						  BETWEEN -9223372036854775808 AND 9223372036854775807
+						  BETWEEN -9223372036854775807 AND 9223372036854775807
 					 THEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric::pg_catalog.int8::pg_catalog.text END
 			END
 		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
 			CASE WHEN p_key OPERATOR(pg_catalog.~*) loginas._uuid_pattern()
 				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
-		ELSE p_key
+		WHEN pg_catalog.octet_length(p_key) OPERATOR(pg_catalog.<=) 512 THEN p_key
 	END
 	  FROM loginas._key_type(p_kind) t
 $$;

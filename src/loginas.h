@@ -31,6 +31,14 @@
 /* an int64 id that is not there: the key is not an integer (keys of any type) */
 #define LOGINAS_NO_ID PG_INT64_MIN
 
+/*
+ * Keys: an integer key is any bigint but LOGINAS_NO_ID (which marks "no
+ * integer id"); a text key has at most this many bytes (a longer one is no
+ * row's key: consent and sessions index keys, and a btree entry is bounded).
+ * loginas._canon_key applies the same two rules.
+ */
+#define LOGINAS_MAX_KEY_BYTES 512
+
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
 {

@@ -655,7 +655,7 @@ key_to_int64(const char *key, int64 *value)
 		return false;
 	while (*end == ' ' || *end == '\t' || *end == '\n')
 		end++;
-	if (*end != '\0')
+	if (*end != '\0' || (int64) v == LOGINAS_NO_ID)
 		return false;
 	*value = (int64) v;
 	return true;
@@ -724,6 +724,11 @@ loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool 
 	}
 	else
 	{
+		if (strlen(key) > LOGINAS_MAX_KEY_BYTES)
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
 		args[0] = CStringGetTextDatum(key);
 		types[0] = TEXTOID;
 	}
