@@ -114,6 +114,10 @@ SELECT intact, problem FROM loginas.verify_log();
 SELECT "Action", "Result", "Details" FROM loginas.actions_report(customer_key => 'cus_01HTEXT1', since => :'tk_t1');
 SELECT count(*) AS all_rows FROM loginas.actions_report(customer_key => 'cus_01HTEXT1');
 SELECT count(*) AS nobody FROM loginas.actions_report(customer_key => 'cus_NOBODY');
+-- (a key is printed as loginas prints keys: quoted when it holds a space, a
+-- comma, a parenthesis, a quote or a backslash)
+SELECT loginas._row_summary('begin_refused', NULL, NULL, NULL, NULL, NULL, NULL, '{}', 'cus (x), y') AS quoted,
+       loginas._row_summary('begin_refused', 7, NULL, NULL, NULL, NULL, NULL, '{}', 'ignored') AS integer_id;
 -- admin_activity's Customer column: the e-mail, else the key
 SELECT "Action", "Result", "Customer" FROM loginas.admin_activity(1, since => :'tk_t1');
 -- customer_history(text) through viewer_admin (before: 0A000): the viewer's
