@@ -68,8 +68,9 @@
  *
  * No ticket or session key ever enters an entry: an entry holds the action,
  * SQLSTATE, message and detail of the refusal (texts the callers build
- * without secrets), ids, the session user and the client address.  What
- * goes to the server log is escaped (loginas_log_text).
+ * without secrets), ids (a customer whose key is not an integer: its key),
+ * the session user and the client address.  What goes to the server log is
+ * escaped (loginas_log_text).
  */
 #include "postgres.h"
 
