@@ -392,7 +392,7 @@ refuse_row(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_i
 	const char *whose = owner == OWNER_CUSTOMER ?
 		psprintf("customer %s", loginas_log_text(customer)) : "no customer";
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
+	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
 							  psprintf("row %s of another customer", key), entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -405,9 +405,9 @@ refuse_row(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_i
 
 static void
 refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-				 const char *key, const char *column)
+				 const char *customer_key, const char *key, const char *column)
 {
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
+	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
 							  psprintf("change of protected column \"%s\" in row %s", column, key),
 							  entry->relname);
 	/* the error's texts: escaped (the server log has them too) */
@@ -840,13 +840,13 @@ guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *va
 
 static void
 refuse_guard(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-			 const char *key, int g)
+			 const char *customer_key, const char *key, int g)
 {
 	Oid			t = entry->guards[g].target;
 	const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
 												   get_rel_name(t));
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
+	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
 							  psprintf("row %s pointed at a row of %s it did not create", key, tname),
 							  entry->relname);
 	ereport(ERROR,
@@ -877,7 +877,8 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 		all_null &= nulls[i];
 	}
 	if (changed && !all_null && !guard_target_created(entry, row->session_id, g, values))
-		refuse_guard(entry, row->session_id, row->admin_id, row->customer_id, touched_key_text(entry, row), g);
+		refuse_guard(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
+					 touched_key_text(entry, row), g);
 }
 
 /*
@@ -919,7 +920,7 @@ check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, H
 			}
 		}
 		if (changed && !all_null && !guard_target_created(entry, ctx->session_id, g, values))
-			refuse_guard(entry, ctx->session_id, ctx->admin_id, ctx->customer_id,
+			refuse_guard(entry, ctx->session_id, ctx->admin_id, ctx->customer_id, ctx->customer_key,
 						 loginas_row_key(entry, desc, newtup, false), g);
 	}
 }
@@ -944,7 +945,7 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
 
 		if (watched_changed(row, i, values[nowner + i], nulls[nowner + i], a))
-			refuse_protected(entry, row->session_id, row->admin_id, row->customer_id,
+			refuse_protected(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
 							 touched_key_text(entry, row), NameStr(a->attname));
 	}
 	for (g = 0; g < entry->nguards; g++)

@@ -400,16 +400,9 @@ loginas_append_values(Oid nsp, const Datum *values, const bool *nulls)
 {
 	LogRow		row;
 
-	int			i;
-
-	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_ADMIN_KEY, "loginas._append's arguments");
+	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_NARGS, "loginas._append's arguments");
 	memcpy(row.values, values, sizeof(Datum) * LOGINAS_APPEND_NARGS);
 	memcpy(row.nulls, nulls, sizeof(bool) * LOGINAS_APPEND_NARGS);
-	for (i = LOGINAS_APPEND_NARGS; i < A_NARGS; i++)
-	{
-		row.nulls[i] = true;
-		row.values[i] = (Datum) 0;
-	}
 	return append_row(nsp, &row);
 }
 

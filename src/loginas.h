@@ -120,6 +120,8 @@ typedef struct LoginAsRefusal
 								 * the connection's (MyProcPort) */
 	const char *reason;			/* given to begin, or NULL */
 	const char *source;			/* given to begin, or NULL */
+	const char *customer_key;	/* the customer's key when it is not an integer
+								 * (has_customer false), as canonical text, or NULL */
 } LoginAsRefusal;
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
@@ -132,7 +134,7 @@ extern void loginas_worker_session_settings(const char *application_name, int st
 extern char *loginas_log_text(const char *s);
 extern void loginas_caller_context_only(void);
 extern void loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
-									  const char *what, const char *relname);
+									  const char *customer_key, const char *what, const char *relname);
 
 /* report.c: one key value as loginas prints keys */
 extern void loginas_append_key_value(StringInfo buf, const char *value);
@@ -160,8 +162,9 @@ extern void loginas_chain_hash(const uint8 *prev, size_t prev_len, int64 chain_i
 extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const uint8 *hash);
 
 /* logappend.c: one row appended to the action log of schema nsp; values and
- * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS) */
-#define LOGINAS_APPEND_NARGS 14
+ * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS:
+ * the 1.2 ones, then admin_key, customer_key, store_key) */
+#define LOGINAS_APPEND_NARGS 17
 extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls);
 
 /* viewlog.c: the view recorder's background worker */

@@ -115,12 +115,26 @@ optional_id(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The customer as the server-log lines name it: the integer id, else the key
+ * of any type (escaped), else "-"
+ */
+static const char *
+customer_text(bool has_id, int64 id, const char *key)
+{
+	if (has_id)
+		return psprintf(INT64_FORMAT, id);
+	return key ? loginas_log_text(key) : "-";
+}
+
+/*
  * loginas._log_refused(action text, message text, detail text, admin_id bigint,
- *						customer_id bigint, session_id bigint) -> void
+ *						customer_id bigint, session_id bigint
+ *						[, customer_key text]) -> void
  *
  * The server-log line of a refused begin, redeem or assume (loginas._refuse):
  *	 LOG:  loginas: begin refused: <message> <detail> (admin 1, customer 2, session -, role r)
- * one line whatever the texts hold.
+ * one line whatever the texts hold.  The customer is its key when the key is
+ * not an integer (customer_id NULL); before 1.3 there is no customer_key.
  */
 Datum
 loginas_log_refused(PG_FUNCTION_ARGS)
@@ -128,6 +142,7 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 	char	   *action = optional_text(fcinfo, 0);
 	char	   *message = optional_text(fcinfo, 1);
 	char	   *detail = optional_text(fcinfo, 2);
+	char	   *key = PG_NARGS() > 6 ? optional_text(fcinfo, 6) : NULL;
 	char	   *role = GetUserNameFromId(GetSessionUserId(), true);
 
 	loginas_require_owner(fcinfo, "loginas._log_refused()");
@@ -137,7 +152,9 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 					loginas_log_text(action ? action : "-"),
 					loginas_log_text(message ? message : ""),
 					detail ? " " : "", detail ? loginas_log_text(detail) : "",
-					optional_id(fcinfo, 3), optional_id(fcinfo, 4), optional_id(fcinfo, 5),
+					optional_id(fcinfo, 3),
+					customer_text(!PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4), key),
+					optional_id(fcinfo, 5),
 					role ? loginas_log_text(role) : "-"),
 			 errhidestmt(true)));
 	PG_RETURN_VOID();
@@ -146,10 +163,13 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 /*
  * A refused write of a session on a tracked table (track.c, containment.c):
  * to the durable refusal log and the server log, like the SQL API's refusals.
+ * customer_id is LOGINAS_NO_ID when the customer's key is not an integer:
+ * the refusal then names the customer by customer_key (the session's, as
+ * canonical text).
  */
 void
 loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
-						  const char *what, const char *relname)
+						  const char *customer_key, const char *what, const char *relname)
 {
 	LoginAsRefusal r;
 
@@ -158,17 +178,19 @@ loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
 	r.sqlstate = "42501";
 	r.message = psprintf("%s on %s", what, relname);
 	r.has_admin = r.has_session = true;
-	/* TODO (keys of any type): the refusal log keeps integer customer ids only */
 	r.has_customer = customer_id != LOGINAS_NO_ID;
 	r.admin_id = admin_id;
 	r.customer_id = r.has_customer ? customer_id : 0;
+	/* the key only where customer_id cannot hold it (integer shops: as before) */
+	r.customer_key = r.has_customer ? NULL : customer_key;
 	r.session_id = session_id;
 	loginas_queue_refusal_entry(&r);
 
 	ereport(LOG,
-			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
+			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer %s"
 					", session " INT64_FORMAT ", role %s)",
-					loginas_log_text(what), loginas_log_text(relname), admin_id, customer_id,
+					loginas_log_text(what), loginas_log_text(relname), admin_id,
+					customer_text(r.has_customer, customer_id, r.customer_key),
 					session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
 			 errhidestmt(true)));
 }

@@ -68,8 +68,9 @@
  *
  * No ticket or session key ever enters an entry: an entry holds the action,
  * SQLSTATE, message and detail of the refusal (texts the callers build
- * without secrets), ids, the session user and the client address.  What
- * goes to the server log is escaped (loginas_log_text).
+ * without secrets), ids (a customer whose key is not an integer: its key),
+ * the session user and the client address.  What goes to the server log is
+ * escaped (loginas_log_text).
  */
 #include "postgres.h"
 
@@ -147,7 +148,8 @@ PGDLLEXPORT void loginas_refusal_launcher_main(Datum main_arg);
 #define QUEUE_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/loginas_refusals.queue"
 #define QUEUE_FILE_TMP		QUEUE_FILE ".tmp"
 #define QUEUE_FILE_MAGIC	0x4C415251	/* "LARQ" */
-#define QUEUE_FILE_VERSION	3		/* 2: without coalesced, last_refused_at */
+#define QUEUE_FILE_VERSION	4		/* 2: without coalesced, last_refused_at;
+									 * 3: without customer_key */
 
 /* one refusal, as written to the log */
 typedef struct RefusalData
@@ -175,9 +177,14 @@ typedef struct RefusalData
 	int64		coalesced;		/* 0: one refusal; N: a summary of N refusals
 								 * (the first one's texts and ids) */
 	TimestampTz last_refused_at;	/* a summary's last refusal */
+	/* since file version 4 (version 3 entries end here) */
+	char		customer_key[TEXT_LEN];	/* the customer's key, when it is not an
+										 * integer (has_customer false) */
+	bool		has_customer_key;
 } RefusalData;
 
 #define REFUSAL_DATA_V2_SIZE	offsetof(RefusalData, coalesced)
+#define REFUSAL_DATA_V3_SIZE	offsetof(RefusalData, customer_key)
 
 typedef enum SlotState
 {
@@ -300,6 +307,15 @@ id_text(bool has, int64 id)
 	return has ? psprintf(INT64_FORMAT, id) : pstrdup("-");
 }
 
+/* the customer: the integer id, else the key of any type (escaped), else "-" */
+static char *
+customer_text(const RefusalData *d)
+{
+	if (!d->has_customer && d->has_customer_key)
+		return loginas_log_text(d->customer_key);
+	return id_text(d->has_customer, d->customer_id);
+}
+
 /* the entry in words, for the server log (it has no secret; escaped) */
 static char *
 describe_entry(const RefusalData *d)
@@ -310,7 +326,7 @@ describe_entry(const RefusalData *d)
 					d->has_detail ? loginas_log_text(d->detail) : "",
 					loginas_log_text(d->sqlstate),
 					id_text(d->has_admin, d->admin_id),
-					id_text(d->has_customer, d->customer_id),
+					customer_text(d),
 					id_text(d->has_session, d->session_id),
 					loginas_log_text(NameStr(d->db_role)),
 					d->client_addr[0] ? loginas_log_text(d->client_addr) : "-",
@@ -526,6 +542,15 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 	d.admin_id = r->admin_id;
 	d.has_customer = r->has_customer;
 	d.customer_id = r->customer_id;
+	/*
+	 * the key only where customer_id cannot hold it (an integer shop's entry
+	 * is what it was), and only whole: a key cut short could name another
+	 * customer (it is in the server log in full)
+	 */
+	d.has_customer_key = !r->has_customer && r->customer_key != NULL &&
+		strlen(r->customer_key) < TEXT_LEN;
+	if (d.has_customer_key)
+		strcpy(d.customer_key, r->customer_key);
 	d.has_session = r->has_session;
 	d.session_id = r->session_id;
 	{
@@ -615,7 +640,10 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 /*
  * loginas._queue_refusal(action, sqlstate, message, detail, admin_id,
  *						   customer_id, session_id [, client_addr inet, reason text,
- *						   source text]) -> boolean
+ *						   source text, customer_key text]) -> boolean
+ *
+ * customer_key (1.3): the customer's key when it is not an integer; a 1.2
+ * schema (before ALTER EXTENSION UPDATE) has no such argument.
  */
 Datum
 loginas_queue_refusal(PG_FUNCTION_ARGS)
@@ -641,6 +669,8 @@ loginas_queue_refusal(PG_FUNCTION_ARGS)
 		r.reason = text_to_cstring(PG_GETARG_TEXT_PP(8));
 	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
 		r.source = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+		r.customer_key = text_to_cstring(PG_GETARG_TEXT_PP(10));
 	PG_RETURN_BOOL(loginas_queue_refusal_entry(&r));
 }
 
@@ -773,17 +803,19 @@ typedef enum WriteResult
 } WriteResult;
 
 /*
- * The writer of a summary, with its count (1.2); a schema not updated yet
- * has only the one of single refusals: the count then goes into the detail.
+ * The writer of a summary, with its count (1.2; 1.3 has customer_key after
+ * it); a schema not updated yet has only the one of single refusals: the
+ * count then goes into the detail.
  */
 static bool
 has_summary_writer(void)
 {
-	Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-		INT8OID, INETOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+	Oid			argtypes[15] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, INETOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID};
+	List	   *name = list_make2(makeString("loginas"), makeString("_log_refusal"));
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("loginas"), makeString("_log_refusal")),
-									 14, argtypes, true));
+	return OidIsValid(LookupFuncName(name, 15, argtypes, true)) ||
+		OidIsValid(LookupFuncName(name, 14, argtypes, true));
 }
 
 /*
@@ -803,17 +835,27 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		/* keep in step with loginas._log_refusal's signatures (sql/) */
+		/*
+		 * keep in step with loginas._log_refusal's signatures (sql/): the
+		 * single and the summary form, each with the customer's key last
+		 * (1.3) only for an entry that has one -- one without calls them as
+		 * 1.1 and 1.2 did, so that a schema not updated yet still takes it
+		 */
 		static const char *sql_single =
 			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12)";
 		static const char *sql_summary =
 			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12, $13, $14)";
-		Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-		Datum		values[14];
-		char		nulls[14];
+		static const char *sql_single_key =
+			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12, $13)";
+		static const char *sql_summary_key =
+			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12, $13, $14, $15)";
+		Oid			argtypes[15] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID};
+		Datum		values[15];
+		char		nulls[15];
 		NameData	role = d->db_role;
 		int			nargs = 12;
+		const char *sql;
 		int			rc;
 
 		SPI_connect();
@@ -860,9 +902,16 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 			nulls[10] = d->has_reason ? ' ' : 'n';
 			values[11] = d->has_source ? CStringGetTextDatum(d->source) : (Datum) 0;
 			nulls[11] = d->has_source ? ' ' : 'n';
+			sql = nargs == 14 ? sql_summary : sql_single;
+			if (d->has_customer_key)
+			{
+				argtypes[nargs] = TEXTOID;
+				values[nargs] = CStringGetTextDatum(d->customer_key);
+				nulls[nargs] = ' ';
+				sql = nargs++ == 14 ? sql_summary_key : sql_single_key;
+			}
 
-			rc = SPI_execute_with_args(nargs == 14 ? sql_summary : sql_single, nargs, argtypes,
-									   values, nulls, false, 0);
+			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "loginas._log_refusal() failed: %s", SPI_result_code_string(rc));
 		}
@@ -1425,6 +1474,7 @@ refusal_shmem_exit(int code, Datum arg)
 		d.detail[TEXT_LEN - 1] = '\0';
 		d.reason[TEXT_LEN - 1] = '\0';
 		d.source[TEXT_LEN - 1] = '\0';
+		d.customer_key[TEXT_LEN - 1] = '\0';
 		COMP_CRC32C(crc, &d, sizeof(d));
 		if (fwrite(&d, sizeof(d), 1, file) != 1)
 			goto error;
@@ -1475,9 +1525,13 @@ load_queue_file(void)
 					 errmsg("loginas: could not read file \"%s\": %m", QUEUE_FILE)));
 		return;
 	}
-	/* version 2 (loginas 1.1) entries are the first part of ours */
+	/*
+	 * version 2 (loginas 1.1) and 3 (1.2) entries are the first part of
+	 * ours; what they lack reads as zero (no summary, no customer_key)
+	 */
 	if (fread(&hdr, sizeof(hdr), 1, file) != 1 || hdr.magic != QUEUE_FILE_MAGIC ||
 		!((hdr.version == QUEUE_FILE_VERSION && hdr.entry_size == sizeof(RefusalData)) ||
+		  (hdr.version == 3 && hdr.entry_size == REFUSAL_DATA_V3_SIZE) ||
 		  (hdr.version == 2 && hdr.entry_size == REFUSAL_DATA_V2_SIZE)) ||
 		hdr.count > 1000000)
 		goto bad;

@@ -740,10 +740,12 @@ optional_int8(FunctionCallInfo fcinfo, int argno)
 /*
  * loginas._row_summary(action text, customer_id bigint, customer_email text,
  *						store_id bigint, session_id bigint, source text,
- *						reason text, details jsonb) -> text
+ *						reason text, details jsonb [, customer_key text]) -> text
  *
  * "customer a@b (5); store view 1; session 9; from order 100; reason: ...;
- * <the details>", NULL when there is nothing to say
+ * <the details>", NULL when there is nothing to say.  A customer whose key is
+ * not an integer (customer_id NULL, 1.3) is named by customer_key, printed as
+ * loginas prints keys: "customer a@b (cus_01H...)".
  */
 Datum
 loginas_row_summary(PG_FUNCTION_ARGS)
@@ -754,6 +756,14 @@ loginas_row_summary(PG_FUNCTION_ARGS)
 	char	   *email = optional_text(fcinfo, 2);
 	Pieces		p;
 
+	if (customer == NULL && PG_NARGS() > 8 && !PG_ARGISNULL(8))
+	{
+		StringInfoData key;
+
+		initStringInfo(&key);
+		loginas_append_key_value(&key, text_to_cstring(PG_GETARG_TEXT_PP(8)));
+		customer = key.data;
+	}
 	pieces_init(&p, "; ");
 	if (customer)
 		pieces_add(&p, "customer ", email ? psprintf("%s (%s)", email, customer) : customer);

@@ -1139,7 +1139,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	if (ctx->read_only)
 	{
-		loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id,
+		loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id, ctx->customer_key,
 								  "write in a read-only session", entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1215,7 +1215,8 @@ refuse_truncate(const LoginAsContext *ctx, Oid relid, const char *detail)
 	const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													 get_rel_name(relid));
 
-	loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id, "truncate", relname);
+	loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id, ctx->customer_key,
+							  "truncate", relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not truncate %s",

@@ -15,11 +15,13 @@ CREATE FUNCTION loginas._raise(sqlstate text, message text, detail text, hint te
 	AS 'MODULE_PATHNAME', 'loginas_raise';
 
 -- hands a refusal to the durable refusal log (src/refusal_queue.c); false
--- when there is none (loginas not in shared_preload_libraries)
+-- when there is none (loginas not in shared_preload_libraries).
+-- customer_key: the customer's key, kept only when customer_id is NULL (a key
+-- that is not an integer)
 CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text, detail text,
 									   admin_id bigint, customer_id bigint, session_id bigint,
 									   client_addr inet DEFAULT NULL, reason text DEFAULT NULL,
-									   source text DEFAULT NULL)
+									   source text DEFAULT NULL, customer_key text DEFAULT NULL)
 	RETURNS boolean
 	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_queue_refusal';
 
@@ -28,7 +30,8 @@ CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_s
 									 p_message text, p_detail text, p_admin_id bigint,
 									 p_customer_id bigint, p_session_id bigint,
 									 p_client_addr inet, p_db_role name,
-									 p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
+									 p_reason text DEFAULT NULL, p_source text DEFAULT NULL,
+									 p_customer_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -36,18 +39,21 @@ CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_s
 BEGIN
 	RETURN loginas._log_refusal(p_logged_at, p_action, p_sqlstate, p_message, p_detail, p_admin_id,
 								p_customer_id, p_session_id, p_client_addr, p_db_role, p_reason, p_source,
-								NULL::bigint, NULL::timestamptz);
+								NULL::bigint, NULL::timestamptz, p_customer_key);
 END
 $$;
 
 -- raise a refusal; refusals of begin/redeem/assume go to the durable refusal
 -- log when there is one (the caller's transaction rolls back, so no row it
--- writes survives), and always to the server log
+-- writes survives), and always to the server log.  p_customer_key: the
+-- customer's key as canonical text; it names the customer where
+-- p_customer_id cannot (a key that is not an integer)
 CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
 								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
 								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
 								p_session_id bigint DEFAULT NULL, p_client_addr inet DEFAULT NULL,
-								p_reason text DEFAULT NULL, p_source text DEFAULT NULL)
+								p_reason text DEFAULT NULL, p_source text DEFAULT NULL,
+								p_customer_key text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -56,8 +62,9 @@ BEGIN
 	IF p_action IS NOT NULL THEN
 		PERFORM loginas._queue_refusal(p_action, p_sqlstate, p_message, p_detail,
 									   p_admin_id, p_customer_id, p_session_id,
-									   p_client_addr, p_reason, p_source);
-		PERFORM loginas._log_refused(p_action, p_message, p_detail, p_admin_id, p_customer_id, p_session_id);
+									   p_client_addr, p_reason, p_source, p_customer_key);
+		PERFORM loginas._log_refused(p_action, p_message, p_detail, p_admin_id, p_customer_id, p_session_id,
+									 p_customer_key);
 	END IF;
 	PERFORM loginas._raise(p_sqlstate, p_message, p_detail, p_hint);
 END
@@ -106,13 +113,16 @@ $$;
 -- full), the last at p_last_refused_at: details has "coalesced" and
 -- "last_refused_at".  Never fails on a lookup, whatever the bound relation
 -- does: an error WHEN OTHERS does not catch (query_canceled, assert_failure)
--- leaves the names out too, never the row.
+-- leaves the names out too, never the row.  p_customer_key: the customer's
+-- key where p_customer_id cannot hold it (the row's customer_key; the row of
+-- an integer key is what it was before keys of any type).
 CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
 									 p_message text, p_detail text, p_admin_id bigint,
 									 p_customer_id bigint, p_session_id bigint,
 									 p_client_addr inet, p_db_role name,
 									 p_reason text, p_source text,
-									 p_coalesced bigint, p_last_refused_at timestamptz)
+									 p_coalesced bigint, p_last_refused_at timestamptz,
+									 p_customer_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -124,10 +134,15 @@ DECLARE
 	why text;
 	store bigint;
 	details jsonb;
+	ckey text := CASE WHEN p_customer_id IS NULL THEN p_customer_key END;
 BEGIN
 	BEGIN
 		username := loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username';
-		email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+		IF ckey IS NULL THEN
+			email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+		ELSE
+			email := loginas._lookup('customers', ckey, true) OPERATOR(pg_catalog.->>) 'email';
+		END IF;
 	EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
 		username := NULL;	-- the binding is unreadable: log ids only
 		email := NULL;
@@ -144,14 +159,16 @@ BEGIN
 	END IF;
 	RETURN loginas._append(p_logged_at, p_action OPERATOR(pg_catalog.||) '_refused', 'failure',
 						   p_admin_id, username, p_customer_id, email, p_session_id, store, src, why,
-						   p_client_addr, p_db_role, details);
+						   p_client_addr, p_db_role, details, NULL, ckey, NULL);
 END
 $$;
 
 -- the server-log line of a refused begin, redeem or assume, its texts escaped
--- (a newline cannot start a line of its own there; src/refusal.c)
+-- (a newline cannot start a line of its own there; src/refusal.c); the
+-- customer is p_customer_key where p_customer_id is NULL
 CREATE FUNCTION loginas._log_refused(p_action text, p_message text, p_detail text,
-									 p_admin_id bigint, p_customer_id bigint, p_session_id bigint)
+									 p_admin_id bigint, p_customer_id bigint, p_session_id bigint,
+									 p_customer_key text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_log_refused';

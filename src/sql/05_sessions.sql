@@ -431,24 +431,24 @@ BEGIN
 	END IF;
 
 	v := loginas._evaluate(p_admin_id, p_customer_key, true);
-	IF v.code IS NULL THEN
-		p_customer_key := loginas._canon_key('customers', p_customer_key);
-		IF loginas._is_int_type(loginas._key_type('customers')) THEN
-			p_customer_id := p_customer_key::pg_catalog.int8;
-		END IF;
-	ELSIF loginas._is_int_type(loginas._key_type('customers')) THEN
-		-- (the refusal log keeps integer customer ids only, for now)
-		p_customer_id := loginas._canon_key('customers', p_customer_key)::pg_catalog.int8;
+	-- the customer's key as canonical text, customer_id when it is an integer;
+	-- a refusal names the customer by them (none when the key is not a value
+	-- of the key's type)
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
 	END IF;
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
-			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
 	END IF;
 	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
 			'The require_reason setting is on.',
 			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
-			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
 	END IF;
 	st := loginas._resolve_store(v.customer, p_store_id);
 
@@ -493,7 +493,8 @@ BEGIN
 					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
 					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
 					p_admin_id, p_customer_id,
-			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
 			END IF;
 		END;
 	END LOOP;
@@ -598,26 +599,26 @@ BEGIN
 	IF s.redeemed_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
 								s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
 	END IF;
 	IF s.ended_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
 			s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
 	END IF;
 	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
 			s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
 	END IF;
 
 	v := loginas._evaluate(s.admin_id, s.customer_key, true);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
 								s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
 	END IF;
 	st := loginas._resolve_store(v.customer, s.store_id);
 

@@ -498,7 +498,9 @@ CREATE FUNCTION loginas._append_committed(p_logged_at timestamptz, p_action text
 								p_admin_id bigint, p_admin_username text,
 								p_customer_id bigint, p_customer_email text,
 								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
-								p_client_addr inet, p_db_role name, p_details jsonb)
+								p_client_addr inet, p_db_role name, p_details jsonb,
+								p_admin_key text DEFAULT NULL, p_customer_key text DEFAULT NULL,
+								p_store_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_append_committed';

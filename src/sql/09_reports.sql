@@ -43,10 +43,12 @@ CREATE FUNCTION loginas._action_details(p_action text, p_details jsonb, p_with_t
 	AS 'MODULE_PATHNAME', 'loginas_action_details';
 
 -- the Details column of the Admin Actions Report: the customer, store view,
--- session, source and reason of the row, then what its details say
+-- session, source and reason of the row, then what its details say; the
+-- customer by p_customer_key when p_customer_id is NULL (a key that is not
+-- an integer)
 CREATE FUNCTION loginas._row_summary(p_action text, p_customer_id bigint, p_customer_email text,
 									 p_store_id bigint, p_session_id bigint, p_source text, p_reason text,
-									 p_details jsonb)
+									 p_details jsonb, p_customer_key text DEFAULT NULL)
 	RETURNS text
 	LANGUAGE c IMMUTABLE PARALLEL SAFE
 	AS 'MODULE_PATHNAME', 'loginas_row_summary';
@@ -58,7 +60,7 @@ CREATE FUNCTION loginas._row_summary(p_action text, p_customer_id bigint, p_cust
 -- used; the label and details are computed for the returned rows only.
 CREATE FUNCTION loginas._actions_rows(p_since timestamptz, p_until timestamptz, p_action_group text,
 									  p_admin_id bigint, p_customer_id bigint, p_result text,
-									  p_page_size int, p_page int)
+									  p_page_size int, p_page int, p_customer_key text DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
 				   "Username" text, "Result" text, "Details" text)
 	LANGUAGE sql STABLE
@@ -66,16 +68,17 @@ CREATE FUNCTION loginas._actions_rows(p_since timestamptz, p_until timestamptz, 
 	SELECT p.logged_at, p.action_group, loginas._action_label(p.action, p.details), p.client_addr,
 		   p.admin_username, p.result,
 		   loginas._row_summary(p.action, p.customer_id, p.customer_email, p.store_id, p.session_id,
-								p.source, p.reason, p.details)
+								p.source, p.reason, p.details, p.customer_key)
 	  FROM (SELECT l.log_id, l.logged_at, l.action_group, l.action, l.result, l.admin_username,
 				   l.customer_id, l.customer_email, l.session_id, l.store_id, l.source, l.reason,
-				   l.client_addr, l.details
+				   l.client_addr, l.details, l.customer_key
 			  FROM loginas.action_log l
 			 WHERE (p_since IS NULL OR l.logged_at OPERATOR(pg_catalog.>=) p_since)
 			   AND (p_until IS NULL OR l.logged_at OPERATOR(pg_catalog.<) p_until)
 			   AND (p_action_group IS NULL OR l.action_group OPERATOR(pg_catalog.=) p_action_group)
 			   AND (p_admin_id IS NULL OR l.admin_id OPERATOR(pg_catalog.=) p_admin_id)
 			   AND (p_customer_id IS NULL OR l.customer_id OPERATOR(pg_catalog.=) p_customer_id)
+			   AND (p_customer_key IS NULL OR l.customer_key OPERATOR(pg_catalog.=) p_customer_key)
 			   AND (p_result IS NULL OR l.result OPERATOR(pg_catalog.=) p_result)
 			 ORDER BY l.logged_at DESC, l.log_id DESC
 			 OFFSET (p_page::pg_catalog.int8 OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) p_page_size
@@ -124,7 +127,7 @@ CREATE FUNCTION loginas._activity_rows(p_admin_id bigint, p_since timestamptz)
 	LANGUAGE sql STABLE
 	AS $$
 	SELECT l.logged_at, loginas._action_label(l.action, l.details), l.result,
-		   COALESCE(l.customer_email, l.customer_id::pg_catalog.text), l.session_id, l.source, l.reason,
+		   COALESCE(l.customer_email, l.customer_id::pg_catalog.text, l.customer_key), l.session_id, l.source, l.reason,
 		   loginas._action_details(l.action, l.details, true)
 	  FROM loginas.action_log l
 	 WHERE l.admin_id OPERATOR(pg_catalog.=) p_admin_id
@@ -132,8 +135,10 @@ CREATE FUNCTION loginas._activity_rows(p_admin_id bigint, p_since timestamptz)
 	 ORDER BY l.logged_at DESC, l.log_id DESC
 $$;
 
--- viewer_admin: an existing, active admin whose role has "view_log"
-CREATE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb)
+-- viewer_admin: an existing, active admin whose role has "view_log";
+-- p_customer_id or p_customer_key (any type, as text): the customer viewed
+CREATE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
+									  p_customer_key text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -180,7 +185,8 @@ BEGIN
 	IF st IS NOT NULL THEN
 		PERFORM loginas._record_view('log_view_refused', 'failure', p_viewer, p_customer_id,
 			pg_catalog.jsonb_build_object('sqlstate', st, 'message', msg, 'detail', NULLIF(det, ''),
-										  'report', p_report, 'filters', pg_catalog.jsonb_strip_nulls(p_filters)));
+										  'report', p_report, 'filters', pg_catalog.jsonb_strip_nulls(p_filters)),
+			p_customer_key);
 		PERFORM loginas._raise(st, msg, NULLIF(det, ''), NULLIF(hnt, ''));
 	END IF;
 END
@@ -189,7 +195,7 @@ $$;
 -- the 'log_viewed' row of a report viewed through viewer_admin: committed
 -- when this returns (the report has not returned a row yet)
 CREATE FUNCTION loginas._log_view(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
-								  p_rows bigint, p_extra jsonb DEFAULT '{}')
+								  p_rows bigint, p_extra jsonb DEFAULT '{}', p_customer_key text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -198,13 +204,14 @@ BEGIN
 	PERFORM loginas._record_view('log_viewed', 'success', p_viewer, p_customer_id,
 		pg_catalog.jsonb_build_object('report', p_report,
 									  'filters', pg_catalog.jsonb_strip_nulls(p_filters),
-									  'rows', p_rows) OPERATOR(pg_catalog.||) p_extra);
+									  'rows', p_rows) OPERATOR(pg_catalog.||) p_extra,
+		p_customer_key);
 END
 $$;
 
 CREATE FUNCTION loginas.actions_report_as_reporting(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
 		action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL, customer_id bigint DEFAULT NULL,
-		result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1)
+		result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1, customer_key text DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
 				   "Username" text, "Result" text, "Details" text)
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -214,6 +221,8 @@ CREATE FUNCTION loginas.actions_report_as_reporting(since timestamptz DEFAULT NU
 DECLARE
 	grp text := actions_report_as_reporting.action_group;
 	res text := pg_catalog.lower(actions_report_as_reporting.result);
+	cid bigint := actions_report_as_reporting.customer_id;
+	ckey text;
 BEGIN
 	IF res IS NOT NULL AND res NOT IN ('success', 'failure') THEN
 		PERFORM loginas._raise('22023',
@@ -238,15 +247,30 @@ BEGIN
 	IF pg_catalog.lower(grp) OPERATOR(pg_catalog.=) 'login as customer' THEN
 		grp := 'Login As Customer';
 	END IF;
+	-- a customer by its key of any type, as text: canonical (no row has a key
+	-- that is not a value of the key's type); an integer key is customer_id
+	IF actions_report_as_reporting.customer_key IS NOT NULL THEN
+		ckey := loginas._canon_key('customers', actions_report_as_reporting.customer_key);
+		IF ckey IS NULL THEN
+			RETURN;
+		ELSIF loginas._is_int_type(loginas._key_type('customers')) THEN
+			IF cid IS NOT NULL AND cid OPERATOR(pg_catalog.<>) ckey::pg_catalog.int8 THEN
+				RETURN;		-- two customers: no row is of both
+			END IF;
+			cid := ckey::pg_catalog.int8;
+			ckey := NULL;
+		END IF;
+	END IF;
 	RETURN QUERY
 	SELECT * FROM loginas._actions_rows(since, until, grp, actions_report_as_reporting.admin_id,
-										actions_report_as_reporting.customer_id, res, page_size, page);
+										cid, res, page_size, page, ckey);
 END
 $$;
 
 CREATE FUNCTION loginas.actions_report_as_admin(viewer_admin bigint, since timestamptz DEFAULT NULL,
 		until timestamptz DEFAULT NULL, action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL,
-		customer_id bigint DEFAULT NULL, result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1)
+		customer_id bigint DEFAULT NULL, result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1,
+		customer_key text DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
 				   "Username" text, "Result" text, "Details" text)
 	LANGUAGE plpgsql SECURITY DEFINER
@@ -257,21 +281,25 @@ DECLARE
 	filters jsonb := pg_catalog.jsonb_build_object('since', since, 'until', until, 'action_group', action_group,
 												   'admin_id', actions_report_as_admin.admin_id,
 												   'customer_id', actions_report_as_admin.customer_id,
-												   'result', actions_report_as_admin.result);
+												   'result', actions_report_as_admin.result,
+												   'customer_key', actions_report_as_admin.customer_key);
 BEGIN
-	PERFORM loginas._check_viewer(viewer_admin, 'actions_report', actions_report_as_admin.customer_id, filters);
+	PERFORM loginas._check_viewer(viewer_admin, 'actions_report', actions_report_as_admin.customer_id, filters,
+		actions_report_as_admin.customer_key);
 	RETURN QUERY
 	SELECT * FROM loginas.actions_report_as_reporting(since, until, action_group, actions_report_as_admin.admin_id,
-		actions_report_as_admin.customer_id, actions_report_as_admin.result, page_size, page);
+		actions_report_as_admin.customer_id, actions_report_as_admin.result, page_size, page,
+		actions_report_as_admin.customer_key);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	PERFORM loginas._log_view(viewer_admin, 'actions_report', actions_report_as_admin.customer_id, filters,
-		n, pg_catalog.jsonb_build_object('page', page, 'page_size', page_size));
+		n, pg_catalog.jsonb_build_object('page', page, 'page_size', page_size), actions_report_as_admin.customer_key);
 END
 $$;
 
 CREATE FUNCTION loginas.actions_report(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
 		action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL, customer_id bigint DEFAULT NULL,
-		result text DEFAULT NULL, viewer_admin bigint DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1)
+		result text DEFAULT NULL, viewer_admin bigint DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1,
+		customer_key text DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
 				   "Username" text, "Result" text, "Details" text)
 	LANGUAGE plpgsql
@@ -282,16 +310,16 @@ BEGIN
 	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
 		RETURN QUERY
 		SELECT * FROM loginas.actions_report_as_reporting(since, until, action_group, actions_report.admin_id,
-			actions_report.customer_id, actions_report.result, page_size, page);
+			actions_report.customer_id, actions_report.result, page_size, page, actions_report.customer_key);
 	ELSE
 		RETURN QUERY
 		SELECT * FROM loginas.actions_report_as_admin(viewer_admin, since, until, action_group, actions_report.admin_id,
-			actions_report.customer_id, actions_report.result, page_size, page);
+			actions_report.customer_id, actions_report.result, page_size, page, actions_report.customer_key);
 	END IF;
 END
 $$;
 
-COMMENT ON FUNCTION loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int)
+COMMENT ON FUNCTION loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text)
 	IS 'Admin Actions Report: Time, Action Group, Action, IP Address, Username, Result, Details; newest first, a page at a time';
 
 CREATE VIEW loginas.sessions AS
@@ -412,6 +440,7 @@ DECLARE
 	int_keys boolean := loginas._is_int_type(loginas._key_type('customers'));
 	k text := loginas._canon_key('customers', customer_history_as_admin.customer_id);
 	filters jsonb := pg_catalog.jsonb_build_object('customer_id', customer_history_as_admin.customer_id);
+	n bigint;
 BEGIN
 	-- an integer key given as text (or NULL): the integer form (its viewer's
 	-- check, its log_viewed row)
@@ -419,8 +448,11 @@ BEGIN
 		RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin, k::pg_catalog.int8);
 		RETURN;
 	END IF;
-	-- whatever the key, the viewer is checked first (a refused view is logged)
-	PERFORM loginas._check_viewer(viewer_admin, 'customer_history', NULL, filters);
+	-- whatever the key, the viewer is checked first (a refused view is
+	-- logged); the viewer's check and the log_viewed row name the customer by
+	-- its key (canonical: loginas._record_view); the filter is the key as given
+	PERFORM loginas._check_viewer(viewer_admin, 'customer_history', NULL, filters,
+		CASE WHEN NOT int_keys THEN customer_history_as_admin.customer_id END);
 	IF customer_history_as_admin.customer_id IS NULL THEN
 		PERFORM loginas._raise('22023', 'customer_id cannot be NULL', NULL, NULL);
 	END IF;
@@ -430,9 +462,10 @@ BEGIN
 		PERFORM loginas._log_view(viewer_admin, 'customer_history', NULL, filters, 0);
 		RETURN;
 	END IF;
-	-- TODO (keys of any type): the log_viewed row for a text key
-	PERFORM loginas._raise('0A000', 'customer_history() with viewer_admin does not support customer keys that are not integers yet',
-		NULL, 'Call it as a role with loginas_reporting, without viewer_admin.');
+	RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(customer_history_as_admin.customer_id);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'customer_history', NULL, filters, n,
+		p_customer_key => customer_history_as_admin.customer_id);
 END
 $$;
 
@@ -506,9 +539,11 @@ COMMENT ON FUNCTION loginas.admin_activity(bigint, timestamptz, bigint)
 	IS 'what one admin user did (sessions, writes, notes, changes, log views); newest first';
 
 -- the row of a view, or of a refused one, committed on return; the names
--- as loginas._log reads them (none when they cannot be read)
+-- as loginas._log reads them (none when they cannot be read).  The customer
+-- viewed: p_customer_id, or p_customer_key (any type, as text: canonical;
+-- an integer key is logged as customer_id, as always)
 CREATE FUNCTION loginas._record_view(p_action text, p_result text, p_viewer bigint, p_customer_id bigint,
-									 p_details jsonb)
+									 p_details jsonb, p_customer_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -516,15 +551,28 @@ CREATE FUNCTION loginas._record_view(p_action text, p_result text, p_viewer bigi
 DECLARE
 	username text;
 	email text;
+	cid bigint := p_customer_id;
+	ckey text;
 BEGIN
+	IF cid IS NULL AND p_customer_key IS NOT NULL THEN
+		ckey := loginas._canon_key('customers', p_customer_key);
+		IF loginas._is_int_type(loginas._key_type('customers')) THEN
+			cid := ckey::pg_catalog.int8;
+			ckey := NULL;
+		END IF;
+	END IF;
 	BEGIN
 		username := loginas._lookup('admins', p_viewer, true) OPERATOR(pg_catalog.->>) 'username';
-		email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+		IF ckey IS NULL THEN
+			email := loginas._lookup('customers', cid, true) OPERATOR(pg_catalog.->>) 'email';
+		ELSE
+			email := loginas._lookup('customers', ckey, true) OPERATOR(pg_catalog.->>) 'email';
+		END IF;
 	EXCEPTION WHEN OTHERS THEN
 		NULL;		-- a binding that cannot be read: the ids are logged
 	END;
 	RETURN loginas._append_committed(pg_catalog.clock_timestamp(), p_action, p_result, p_viewer, username,
-									 p_customer_id, email, NULL, NULL, NULL, NULL, pg_catalog.inet_client_addr(),
-									 SESSION_USER, p_details);
+									 cid, email, NULL, NULL, NULL, NULL, pg_catalog.inet_client_addr(),
+									 SESSION_USER, p_details, NULL, ckey, NULL);
 END
 $$;

@@ -116,11 +116,11 @@ GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.verify_log(jsonb), login
 
 -- the reports' entry points (09_reports.sql): reporting and the admin backend
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text),
 	loginas.customer_history(bigint, bigint),
 	loginas.customer_history(text, bigint),
 	loginas.admin_activity(bigint, timestamptz, bigint),
-	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
 	loginas.customer_history_as_admin(bigint, bigint),
 	loginas.customer_history_as_admin(bigint, text),
 	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
@@ -128,7 +128,7 @@ TO loginas_reporting, loginas_admin;
 
 -- without viewer_admin: reporting only
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
 	loginas.customer_history_as_reporting(bigint),
 	loginas.customer_history_as_reporting(text),
 	loginas.admin_activity_as_reporting(bigint, timestamptz)
