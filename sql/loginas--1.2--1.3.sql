@@ -3192,6 +3192,34 @@ DROP FUNCTION loginas.store_choices(bigint, text);
 DROP FUNCTION loginas._context_set(bigint, bigint, bigint, bigint, boolean, text, text, text, text, text, text, text);
 DROP FUNCTION loginas._log(text, text, bigint, bigint, bigint, bigint, text, text, jsonb, inet, text);
 
+-- ids read as their columns' type: an integer as int8, any other key as text
+CREATE OR REPLACE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('SELECT %s FROM %s',
+			   pg_catalog.string_agg(
+				   CASE WHEN c.is_optional AND NOT EXISTS (
+							SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel
+							   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
+											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						-- keys of any type: an integer column as int8, any other (text,
+						-- varchar, uuid) as text, the key and the keys of other kinds alike
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
+							CASE WHEN NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+								 THEN 'text' ELSE 'int8' END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+				   END, ', ' ORDER BY c.position),
+			   p_rel)
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+$$;
+
 CREATE OR REPLACE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -3859,8 +3887,9 @@ BEGIN
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		-- keys of any type: the columns whose values may be text, varchar or uuid
-		any_key := c.type_class OPERATOR(pg_catalog.=) 'id' AND c.is_key
-				   AND bind.kind IN ('customers', 'admins');
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id'
+				   AND (c.is_key AND bind.kind IN ('customers', 'admins', 'store_views')
+						OR c.column_name IN ('store_id', 'website_id'));
 		ok := CASE c.type_class
 				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END
@@ -4198,8 +4227,8 @@ BEGIN
 		   sv OPERATOR(pg_catalog.->>) 'website_name',
 		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
 		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
-				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
-				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id')),
+				OR COALESCE((sv OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (ARRAY(
+					SELECT pg_catalog.jsonb_array_elements_text(v.customer OPERATOR(pg_catalog.->) 'website_id'))), false)),
 		   sv OPERATOR(pg_catalog.->>) 'store_id',
 		   sv OPERATOR(pg_catalog.->>) 'website_id'
 	  FROM loginas._store_views() sv

@@ -208,6 +208,104 @@ SELECT pg_temp.try('SELECT loginas.begin(''not-a-uuid'', ''cus_01HTESS'')');
 SELECT admin_key, admin_username FROM loginas.action_log
  WHERE action = 'ticket_issued' ORDER BY log_id DESC LIMIT 1;
 
+-- ---------------------------------------------------------------------------
+-- (b) store views and websites keyed by text (Medusa's sales channels sc_01...)
+-- ---------------------------------------------------------------------------
+SELECT loginas.bind('admins', 'tk2.loginas_admins', '0b7e1c2a-0000-4000-8000-0000000000a1');
+CREATE TABLE tk2.channel (id text PRIMARY KEY, website text NOT NULL, name text NOT NULL, active boolean NOT NULL,
+                          is_default boolean NOT NULL);
+INSERT INTO tk2.channel VALUES ('sc_01HMAIN', 'ws_01HMAIN', 'Main channel', true, true),
+                               ('sc_01HPOS', 'ws_01HMAIN', 'Point of sale', true, false),
+                               ('sc_01HEU', 'ws_01HEU', 'EU channel', true, true),
+                               ('sc_01HOFF', 'ws_01HEU', 'Closed channel', false, false);
+CREATE VIEW tk2.loginas_store_views AS
+  SELECT id AS store_id, website AS website_id, name, website || ' site' AS website_name, active AS is_active, is_default
+    FROM tk2.channel;
+-- the customers' website and store view are keys of the same kinds: text too
+CREATE VIEW tk2.loginas_sc_customers AS
+  SELECT id AS customer_id, email, name AS display_name, true AS is_active,
+         CASE id WHEN 'cus_01HOTTO' THEN 'ws_01HEU' ELSE 'ws_01HMAIN' END AS website_id,
+         CASE id WHEN 'cus_01HOTTO' THEN 'sc_01HOFF' ELSE 'sc_01HPOS' END AS store_id
+    FROM tk2.customer;
+GRANT SELECT ON tk2.loginas_store_views, tk2.loginas_sc_customers TO loginas_reader;
+SELECT loginas.bind('store_views', 'tk2.loginas_store_views', 'user_01HADA');
+SELECT loginas.bind('customers', 'tk2.loginas_sc_customers', 'user_01HADA');
+SELECT loginas._key_type('store_views');
+SELECT loginas.set_assistance('cus_01HOTTO', true);
+-- the store views an admin may choose: keys as text, store_id and website_id NULL
+SELECT * FROM loginas.store_choices('user_01HADA', 'cus_01HTESS');
+SELECT store_key, selectable FROM loginas.store_choices('user_01HADA', 'cus_01HOTTO');
+-- which store view: the customer's own (auto), one chosen, refusals
+SELECT max(session_id) AS s1 FROM loginas.session \gset
+SELECT pg_temp.try(q) FROM unnest(ARRAY[
+  'SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', ''sc_nobody'')',
+  'SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', ''sc_01HEU'')',
+  'SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', ''sc_01HOFF'')',
+  'SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', ''1'')',
+  'SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', '''')']) q;
+SELECT count(*) AS sessions_made FROM loginas.session WHERE session_id > :s1;
+SELECT store_id, store_key FROM loginas.begin('user_01HADA', 'cus_01HTESS');
+-- the customer's own store view is closed: the default store view of its website
+SELECT store_id, store_key FROM loginas.begin('user_01HADA', 'cus_01HOTTO');
+SELECT loginas.configure('store_view_selection', 'manual', 'user_01HADA');
+SELECT pg_temp.try('SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'')');
+-- a whole session of the text admin on the text customer in a text store view
+CREATE TEMP TABLE tk2_bt AS SELECT * FROM loginas.begin('user_01HADA', 'cus_01HTESS', 'sc_01HMAIN', 'call #43');
+SELECT store_id, store_key FROM tk2_bt;
+CREATE TEMP TABLE tk2_bs AS SELECT r.* FROM tk2_bt, loginas.redeem(tk2_bt.token) r;
+SELECT customer_id, customer_key, store_id, store_key, banner FROM tk2_bs;
+SELECT loginas.track('tk2.cart', 'customer_id');
+BEGIN;
+SELECT loginas.assume(session_key) = session_id AS assumed FROM tk2_bs;
+SELECT loginas.current_admin_key(), loginas.current_customer_key(),
+       loginas.current_store() AS current_store, loginas.current_store_key();
+INSERT INTO tk2.cart VALUES (4, 'cus_01HTESS', 'in the main channel');
+SELECT loginas.note('Channel checked') IS NOT NULL AS noted;
+COMMIT;
+SELECT c.cart_id, c.note, s.admin_key, s.store_id, s.store_key
+  FROM tk2.cart c JOIN loginas.session s ON s.session_id = c.loginas_created_session WHERE c.cart_id = 4;
+SELECT loginas."end"(session_key) FROM tk2_bs;
+SELECT action, admin_key, customer_key, store_id, store_key
+  FROM loginas.action_log WHERE session_id = (SELECT session_id FROM tk2_bs) ORDER BY log_id;
+SELECT status, admin_key, customer_key, store_id, store_key FROM loginas.sessions
+ WHERE session_id = (SELECT session_id FROM tk2_bs);
+SELECT "Action", "Admin", "Table", "Keys" FROM loginas.customer_history('cus_01HTESS')
+ WHERE "Session" = (SELECT session_id FROM tk2_bs) ORDER BY "Time", "Action";
+SELECT intact, problem FROM loginas.verify_log();
+SELECT loginas.configure('store_view_selection', 'auto', 'user_01HADA');
+-- global account sharing: any active store view
+SELECT loginas.configure('account_sharing', 'global', 'user_01HADA');
+SELECT store_key, selectable FROM loginas.store_choices('user_01HADA', 'cus_01HTESS');
+SELECT store_key FROM loginas.begin('user_01HADA', 'cus_01HTESS', 'sc_01HEU');
+SELECT loginas.configure('account_sharing', 'website', 'user_01HADA');
+SELECT loginas.end_admin('user_01HADA') AS ended;
+-- store views keyed by uuid: any spelling names one store view
+CREATE TABLE tk2.ustore (id uuid PRIMARY KEY, name text NOT NULL);
+INSERT INTO tk2.ustore VALUES ('9c1f0000-0000-4000-8000-0000000000b1', 'Uuid store');
+CREATE VIEW tk2.loginas_ustore_views AS
+  SELECT id AS store_id, 'ws_01HMAIN' AS website_id, name, 'Uuid site' AS website_name, true AS is_active, true AS is_default
+    FROM tk2.ustore;
+GRANT SELECT ON tk2.loginas_ustore_views TO loginas_reader;
+SELECT loginas.bind('store_views', 'tk2.loginas_ustore_views', 'user_01HADA');
+SELECT store_id, store_key FROM loginas.begin('user_01HADA', 'cus_01HTESS', '{9C1F0000-0000-4000-8000-0000000000B1}');
+SELECT pg_temp.try('SELECT loginas.begin(''user_01HADA'', ''cus_01HTESS'', ''9c1f0000-0000-4000-8000-0000000000b'')');
+SELECT loginas.end_admin('user_01HADA') AS ended;
+-- a store view key of a type that is not supported: no cast suggested that fails later
+CREATE VIEW tk2.char_store_views AS
+  SELECT 'sc'::char(2) AS store_id, 'ws'::text AS website_id, 'x'::text AS name, 'x'::text AS website_name,
+         true AS is_active, true AS is_default;
+GRANT SELECT ON tk2.char_store_views TO loginas_reader;
+DO $$
+DECLARE m text; d text; h text;
+BEGIN
+  PERFORM loginas.bind('store_views', 'tk2.char_store_views');
+EXCEPTION WHEN others THEN
+  GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+  RAISE WARNING '%: % / % / %', SQLSTATE, m, d, h;
+END $$;
+SELECT loginas.bind('store_views', 'shop.loginas_store_views', 'user_01HADA');
+SELECT loginas.bind('admins', 'tk2.loginas_uadmins', 'user_01HADA');
+
 -- back to the integer shop: its rows keep 1.2's columns and the first canonical form
 SELECT loginas.bind('admins', 'shop.loginas_admins', '{0B7E1C2A-0000-4000-8000-0000000000A1}');
 SELECT bound_by_admin, bound_by_admin_key FROM loginas.binding WHERE kind = 'admins';

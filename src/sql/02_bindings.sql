@@ -223,8 +223,10 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
 						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
 											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						-- keys of any type: an integer column as int8, any other (text,
+						-- varchar, uuid) as text, the key and the keys of other kinds alike
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
-							CASE WHEN c.is_key AND NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+							CASE WHEN NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
 								 THEN 'text' ELSE 'int8' END)
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
 						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
@@ -408,8 +410,9 @@ BEGIN
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		-- keys of any type: the columns whose values may be text, varchar or uuid
-		any_key := c.type_class OPERATOR(pg_catalog.=) 'id' AND c.is_key
-				   AND bind.kind IN ('customers', 'admins');
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id'
+				   AND (c.is_key AND bind.kind IN ('customers', 'admins', 'store_views')
+						OR c.column_name IN ('store_id', 'website_id'));
 		ok := CASE c.type_class
 				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END

@@ -401,8 +401,8 @@ BEGIN
 		   sv OPERATOR(pg_catalog.->>) 'website_name',
 		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
 		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
-				OR (v.customer OPERATOR(pg_catalog.->) 'website_id')
-				   OPERATOR(pg_catalog.@>) (sv OPERATOR(pg_catalog.->) 'website_id')),
+				OR COALESCE((sv OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (ARRAY(
+					SELECT pg_catalog.jsonb_array_elements_text(v.customer OPERATOR(pg_catalog.->) 'website_id'))), false)),
 		   sv OPERATOR(pg_catalog.->>) 'store_id',
 		   sv OPERATOR(pg_catalog.->>) 'website_id'
 	  FROM loginas._store_views() sv
