@@ -3106,7 +3106,11 @@ SELECT loginas._invalidate('loginas.binding');
 --     current_store_key(); the ticket and redeem() end with store_key,
 --     store_choices (text forms) with store_key and website_key;
 --   * _evaluate, _begin, _resolve_store, _end_session, _set_assistance,
---     _context_set take the keys as text.
+--     _context_set take the keys as text;
+--   * bind() takes an integer, text, varchar or uuid for every id column (a
+--     kind's key, a store view's website_id, a customer's website_id and
+--     store_id, a document's customer_id and store_id); _bound_select reads
+--     an id as int8 when its column is an integer, else as text.
 -- ---------------------------------------------------------------------------
 ALTER TABLE loginas.setting ADD COLUMN changed_by_admin_key text;
 UPDATE loginas.setting SET changed_by_admin_key = changed_by_admin::text WHERE changed_by_admin IS NOT NULL;
@@ -3886,10 +3890,10 @@ BEGIN
 				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
-		-- keys of any type: the columns whose values may be text, varchar or uuid
-		any_key := c.type_class OPERATOR(pg_catalog.=) 'id'
-				   AND (c.is_key AND bind.kind IN ('customers', 'admins', 'store_views')
-						OR c.column_name IN ('store_id', 'website_id'));
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
 		ok := CASE c.type_class
 				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END
@@ -3906,17 +3910,11 @@ BEGIN
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
 						 ELSE 'boolean' END),
-				-- a cast to an integer would fail at run time on a key that is not a
-				-- number: only suggest casts that cannot fail (to text, where the
-				-- column takes text)
-				CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id' AND any_key
-						  AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
 					 THEN 'Cast it to text in a view over the table and bind the view.'
-					 WHEN c.type_class OPERATOR(pg_catalog.=) 'id'
-						  AND atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.uuid'::regtype,
-										  'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
-					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
-											pg_catalog.format_type(atttype, NULL))
 					 ELSE 'Cast it in a view over the table and bind the view.' END);
 		END IF;
 	END LOOP;

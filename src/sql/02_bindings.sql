@@ -409,10 +409,10 @@ BEGIN
 				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
-		-- keys of any type: the columns whose values may be text, varchar or uuid
-		any_key := c.type_class OPERATOR(pg_catalog.=) 'id'
-				   AND (c.is_key AND bind.kind IN ('customers', 'admins', 'store_views')
-						OR c.column_name IN ('store_id', 'website_id'));
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
 		ok := CASE c.type_class
 				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END
@@ -429,17 +429,11 @@ BEGIN
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
 						 ELSE 'boolean' END),
-				-- a cast to an integer would fail at run time on a key that is not a
-				-- number: only suggest casts that cannot fail (to text, where the
-				-- column takes text)
-				CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id' AND any_key
-						  AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
 					 THEN 'Cast it to text in a view over the table and bind the view.'
-					 WHEN c.type_class OPERATOR(pg_catalog.=) 'id'
-						  AND atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.uuid'::regtype,
-										  'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
-					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
-											pg_catalog.format_type(atttype, NULL))
 					 ELSE 'Cast it in a view over the table and bind the view.' END);
 		END IF;
 	END LOOP;
