@@ -1375,17 +1375,6 @@ CREATE FUNCTION loginas._is_key_type(p_type regtype)
 					  'pg_catalog.uuid'::pg_catalog.regtype)
 $$;
 
--- the types a kind's key may have: an integer for every kind; text, varchar
--- or uuid as well for customers
-CREATE FUNCTION loginas._kind_key_type_ok(p_kind text, p_type regtype)
-	RETURNS boolean
-	LANGUAGE sql IMMUTABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT CASE WHEN p_kind OPERATOR(pg_catalog.=) 'customers' THEN loginas._is_key_type(p_type)
-				ELSE loginas._is_int_type(p_type) END
-$$;
-
 -- the type a tracked customer column may have: the type class of the
 -- customers' key (an integer for integer keys; text, varchar or uuid otherwise)
 CREATE FUNCTION loginas._customer_column_type_ok(p_type regtype)
@@ -1631,7 +1620,7 @@ BEGIN
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
 		ok := CASE c.type_class
-				WHEN 'id' THEN CASE WHEN c.is_key THEN loginas._kind_key_type_ok(bind.kind, atttype)
+				WHEN 'id' THEN CASE WHEN c.is_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END
 				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
 											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
@@ -3095,7 +3084,6 @@ CREATE OR REPLACE VIEW loginas.sessions AS
 REVOKE ALL ON FUNCTION
 	loginas._is_int_type(regtype),
 	loginas._is_key_type(regtype),
-	loginas._kind_key_type_ok(text, regtype),
 	loginas._customer_column_type_ok(regtype),
 	loginas._deterministic_column(regclass, text),
 	loginas._atttype_of(regclass, text),
@@ -3870,3 +3858,1742 @@ TO loginas_reporting, loginas_admin;
 GRANT EXECUTE ON FUNCTION
 	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text)
 TO loginas_reporting;
+
+-- ---------------------------------------------------------------------------
+-- Keys of any type: admins, store views and documents keyed by text, varchar
+-- or uuid (Medusa's user_01..., sc_01..., order_01...), besides integers; the
+-- design of the first slice above (canonical text keys; the bigint columns
+-- and signatures of 1.2 kept, filled when the kind's keys are integers).
+--   * session: admin_key, store_key (NOT NULL, filled here from admin_id and
+--     store_id), document_key, ended_by_admin_key; admin_id and store_id
+--     nullable; one live ticket or session per admin_key;
+--   * the admin's key where 1.2 kept its id: setting.changed_by_admin_key,
+--     binding.bound_by_admin_key, role_resource.granted_by_admin_key,
+--     consent.changed_by_admin_key (filled here); the views settings,
+--     permissions and sessions end with them;
+--   * the log's admin_key and store_key filled where the bigint column cannot
+--     hold the key (_log takes p_admin_key and p_store_key, the write log and
+--     note() pass them); action_log_admin_key;
+--   * text overloads (every key given as text) of configure, bind, unbind,
+--     grant, revoke, permitted, set_assistance, set_assistance_as_admin,
+--     check, store_choices, begin, begin_from, end_admin, purge_log,
+--     admin_activity*; the bigint forms call them; current_admin_key(),
+--     current_store_key(); the ticket and redeem() end with store_key,
+--     store_choices (text forms) with store_key and website_key;
+--   * _evaluate, _begin, _resolve_store, _end_session, _set_assistance,
+--     _context_set take the keys as text;
+--   * bind() takes an integer, text, varchar or uuid for every id column (a
+--     kind's key, a store view's website_id, a customer's website_id and
+--     store_id, a document's customer_id and store_id); _bound_select reads
+--     an id as int8 when its column is an integer, else as text.
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.setting ADD COLUMN changed_by_admin_key text;
+UPDATE loginas.setting SET changed_by_admin_key = changed_by_admin::text WHERE changed_by_admin IS NOT NULL;
+ALTER TABLE loginas.binding ADD COLUMN bound_by_admin_key text;
+UPDATE loginas.binding SET bound_by_admin_key = bound_by_admin::text WHERE bound_by_admin IS NOT NULL;
+ALTER TABLE loginas.role_resource ADD COLUMN granted_by_admin_key text;
+UPDATE loginas.role_resource SET granted_by_admin_key = granted_by_admin::text WHERE granted_by_admin IS NOT NULL;
+ALTER TABLE loginas.consent ADD COLUMN changed_by_admin_key text;
+UPDATE loginas.consent SET changed_by_admin_key = changed_by_admin::text WHERE changed_by_admin IS NOT NULL;
+ALTER TABLE loginas.session ADD COLUMN admin_key text, ADD COLUMN store_key text, ADD COLUMN document_key text,
+	ADD COLUMN ended_by_admin_key text;
+UPDATE loginas.session
+   SET admin_key = admin_id::text, store_key = store_id::text, document_key = source_document_id::text,
+	   ended_by_admin_key = ended_by_admin::text;
+ALTER TABLE loginas.session ALTER COLUMN admin_key SET NOT NULL, ALTER COLUMN store_key SET NOT NULL,
+	ALTER COLUMN admin_id DROP NOT NULL, ALTER COLUMN store_id DROP NOT NULL;
+DROP INDEX loginas.session_one_live_per_admin;
+CREATE UNIQUE INDEX session_one_live_per_admin ON loginas.session (admin_key) WHERE ended_at IS NULL;
+CREATE INDEX action_log_admin_key ON loginas.action_log (admin_key, logged_at) WHERE admin_key IS NOT NULL;
+ALTER TYPE loginas.ticket ADD ATTRIBUTE store_key text;
+
+-- the views end with the keys
+CREATE OR REPLACE VIEW loginas.settings AS
+	SELECT d.name,
+		   COALESCE(s.value, d.default_value) AS value,
+		   d.default_value,
+		   d.label,
+		   d.description,
+		   d.choices,
+		   s.changed_at,
+		   s.changed_by_admin,
+		   s.changed_by_admin_key
+	  FROM loginas.setting_definition d
+	  LEFT JOIN loginas.setting s USING (name)
+	 ORDER BY d.name;
+CREATE OR REPLACE VIEW loginas.permissions AS
+	SELECT rr.role, rr.resource, r.label, rr.granted_at, rr.granted_by_admin, rr.granted_by_admin_key
+	  FROM loginas.role_resource rr JOIN loginas.resource r USING (resource)
+	 ORDER BY rr.role, rr.resource;
+CREATE OR REPLACE VIEW loginas.sessions AS
+	SELECT s.session_id,
+		   CASE WHEN s.ended_at IS NOT NULL THEN 'ended'
+				WHEN COALESCE(s.expires_at, s.ticket_expires_at) OPERATOR(pg_catalog.<=) pg_catalog.now() THEN 'expired'
+				WHEN s.redeemed_at IS NULL THEN 'ticket'
+				ELSE 'live' END AS status,
+		   s.admin_id, l.admin_username, s.customer_id, l.customer_email, s.store_id, s.source, s.reason,
+		   s.read_only,
+		   s.created_at AS started, s.redeemed_at AS redeemed, COALESCE(s.expires_at, s.ticket_expires_at) AS expires,
+		   s.ended_at AS ended, s.end_reason, s.ended_by_admin,
+		   l.writes, l.tables_written, l.notes, l.last_action, l.admin_addr, l.storefront_addr,
+		   -- (the keys of any type, as text; last, so that 1.2's columns keep their places)
+		   s.customer_key, s.admin_key, s.store_key, s.document_key, s.ended_by_admin_key
+	  FROM loginas.session s
+	 CROSS JOIN LATERAL (
+		SELECT (pg_catalog.array_agg(a.admin_username ORDER BY a.log_id)
+					FILTER (WHERE a.admin_username IS NOT NULL))[1] AS admin_username,
+			   (pg_catalog.array_agg(a.customer_email ORDER BY a.log_id)
+					FILTER (WHERE a.customer_email IS NOT NULL))[1] AS customer_email,
+			   COALESCE(pg_catalog.sum((a.details OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8)
+							FILTER (WHERE a.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete'])),
+						0)::pg_catalog.int8 AS writes,
+			   COALESCE(pg_catalog.array_agg(DISTINCT a.details OPERATOR(pg_catalog.->>) 'table')
+							FILTER (WHERE a.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete'])),
+						'{}') AS tables_written,
+			   pg_catalog.count(*) FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'note') AS notes,
+			   pg_catalog.max(a.logged_at) AS last_action,
+			   (pg_catalog.array_agg(a.client_addr ORDER BY a.log_id)
+					FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'ticket_issued'))[1] AS admin_addr,
+			   (pg_catalog.array_agg(a.client_addr ORDER BY a.log_id)
+					FILTER (WHERE a.action OPERATOR(pg_catalog.=) 'ticket_redeemed'))[1] AS storefront_addr
+		  FROM loginas.action_log a
+		 WHERE a.session_id OPERATOR(pg_catalog.=) s.session_id) l
+	 ORDER BY s.session_id DESC;
+
+-- helpers and the functions whose signatures change
+DROP FUNCTION loginas._set_assistance(text, boolean, timestamptz, bigint);
+DROP FUNCTION loginas._end_session(bigint, text, bigint);
+DROP FUNCTION loginas._evaluate(bigint, text, boolean);
+DROP FUNCTION loginas._resolve_store(jsonb, bigint);
+DROP FUNCTION loginas._begin(bigint, text, bigint, text, text, text, bigint, boolean, inet);
+DROP FUNCTION loginas.redeem(text, inet);
+DROP FUNCTION loginas.store_choices(bigint, text);
+DROP FUNCTION loginas._context_set(bigint, bigint, bigint, bigint, boolean, text, text, text, text, text, text, text);
+DROP FUNCTION loginas._log(text, text, bigint, bigint, bigint, bigint, text, text, jsonb, inet, text);
+
+-- ids read as their columns' type: an integer as int8, any other key as text
+CREATE OR REPLACE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.format('SELECT %s FROM %s',
+			   pg_catalog.string_agg(
+				   CASE WHEN c.is_optional AND NOT EXISTS (
+							SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel
+							   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
+											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						-- keys of any type: an integer column as int8, any other (text,
+						-- varchar, uuid) as text, the key and the keys of other kinds alike
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
+							CASE WHEN NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+								 THEN 'text' ELSE 'int8' END)
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
+						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
+				   END, ', ' ORDER BY c.position),
+			   p_rel)
+	  FROM loginas.binding_column c
+	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._check_by_admin(p_by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas._check_by_admin(p_by_admin text) RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	IF p_by_admin IS NULL THEN
+		RETURN NULL;
+	END IF;
+	a := loginas._lookup('admins', p_by_admin);
+	IF a IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('admin user %s does not exist', p_by_admin),
+			pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_by_admin));
+	END IF;
+	RETURN a;
+END
+$$;
+CREATE FUNCTION loginas._key_id(p_kind text, p_key text)
+	RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._is_int_type(loginas._key_type(p_kind))
+				THEN loginas._canon_key(p_kind, p_key)::pg_catalog.int8 END
+$$;
+CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_customer_id bigint,
+							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
+							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
+							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL,
+							 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+							 p_store_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_log';
+CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
+									 store_id bigint, read_only boolean, banner text,
+									 admin_username text, customer_email text, source text,
+									 reason text, client_addr text, customer_key text, admin_key text,
+									 store_key text)
+	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
+	AS 'MODULE_PATHNAME', 'loginas_context_set';
+CREATE FUNCTION loginas.current_admin_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_admin_key';
+CREATE FUNCTION loginas.current_store_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store_key';
+CREATE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	by_id bigint := loginas._key_id('admins', p_by_admin);
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = by_id, ended_by_role = SESSION_USER, ended_by_admin_key = p_by_admin
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
+													   -- a number for an integer key, as 1.2 logged it
+													   'ended_by_admin', COALESCE(pg_catalog.to_jsonb(by_id),
+																				  pg_catalog.to_jsonb(p_by_admin))),
+						 p_customer_key => s.customer_key, p_admin_key => s.admin_key, p_store_key => s.store_key);
+	PERFORM loginas._context_clear_session(p_session_id);
+	RETURN true;
+END
+$$;
+CREATE FUNCTION loginas._evaluate(p_admin_id text, p_customer_id text, p_lock boolean DEFAULT false)
+	RETURNS loginas._verdict
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	c loginas.consent;
+	has_login boolean;
+	enabled boolean;
+BEGIN
+	IF p_admin_id IS NULL OR p_customer_id IS NULL THEN
+		v.code := 'invalid'; v.sqlstate := '22023';
+		v.message := 'admin_id and customer_id cannot be NULL';
+		RETURN v;
+	END IF;
+	IF p_lock THEN
+		PERFORM FROM loginas.setting st
+		  WHERE st.name OPERATOR(pg_catalog.=) 'enabled' AND st.value OPERATOR(pg_catalog.=) 'on'
+		    FOR SHARE;
+		enabled := FOUND;
+	ELSE
+		enabled := loginas._get_setting('enabled') OPERATOR(pg_catalog.=) 'on';
+	END IF;
+	IF NOT enabled THEN
+		v.code := 'feature_disabled'; v.sqlstate := '55000';
+		v.message := 'Login as Customer is disabled.';
+		v.hint := 'Enable it with loginas.configure(''enabled'', ''on'').';
+		RETURN v;
+	END IF;
+
+	v.admin := loginas._lookup('admins', p_admin_id);
+	IF v.admin IS NULL THEN
+		v.code := 'admin_inactive'; v.sqlstate := '22023';
+		v.message := pg_catalog.format('admin user %s does not exist', p_admin_id);
+		v.detail := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), p_admin_id);
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.admin OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'admin_inactive'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is inactive', v.admin OPERATOR(pg_catalog.->>) 'username');
+		v.detail := 'Only active admin users can use Login as Customer.';
+		RETURN v;
+	END IF;
+	-- an admin has a row per role: any of its roles may have the resource
+	-- (the lock: every one of them that has it, so that revoking it from one
+	-- of them waits as well)
+	IF p_lock THEN
+		PERFORM FROM loginas.role_resource r
+		  WHERE r.role OPERATOR(pg_catalog.=) ANY (loginas._roles(v.admin))
+		    AND r.resource OPERATOR(pg_catalog.=) 'login'
+		    FOR SHARE;
+		has_login := FOUND;
+	ELSE
+		has_login := loginas._roles_have(v.admin, 'login');
+	END IF;
+	IF NOT has_login THEN
+		v.code := 'permission_revoked'; v.sqlstate := '42501';
+		v.message := pg_catalog.format('admin user "%s" is not allowed to login as a customer',
+									   v.admin OPERATOR(pg_catalog.->>) 'username');
+		SELECT l.detail, l.hint INTO v.detail, v.hint
+		  FROM loginas._roles_lack(v.admin, 'login', 'Allow Login as Customer') l;
+		RETURN v;
+	END IF;
+
+	v.customer := loginas._lookup('customers', p_customer_id);
+	IF v.customer IS NULL THEN
+		v.code := 'customer_inactive'; v.sqlstate := '22023';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_id);
+		RETURN v;
+	END IF;
+	-- a guest (is_guest, an optional column of the customers binding) is a
+	-- customer row without an account
+	IF COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_guest')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := pg_catalog.format('cannot login as customer %s: the customer is a guest', p_customer_id);
+		v.detail := 'Guest customers have no account to log in to.';
+		RETURN v;
+	END IF;
+	IF NOT COALESCE((v.customer OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		v.code := 'customer_inactive'; v.sqlstate := '55000';
+		v.message := 'Customer with this ID no longer exists.';
+		v.detail := pg_catalog.format('Customer account %s is inactive.', p_customer_id);
+		RETURN v;
+	END IF;
+
+	IF p_lock THEN
+		SELECT * INTO c FROM loginas.consent cs
+		 WHERE cs.customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id) AND cs.allowed
+		   AND (cs.valid_until IS NULL OR cs.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+		   FOR SHARE;
+	END IF;
+	IF c.customer_key IS NULL THEN
+		SELECT * INTO c FROM loginas.consent
+		 WHERE customer_key OPERATOR(pg_catalog.=) loginas._canon_key('customers', p_customer_id);
+	END IF;
+	IF c.customer_key IS NULL OR NOT c.allowed THEN
+		v.code := 'consent_revoked'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := 'The customer has not allowed remote shopping assistance.';
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	IF c.valid_until IS NOT NULL AND c.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		v.code := 'consent_expired'; v.sqlstate := '42501';
+		v.message := 'Login as Customer assistance is disabled for this Customer.';
+		v.detail := pg_catalog.format('The customer''s permission expired at %s.', c.valid_until);
+		v.hint := 'The customer can tick "Allow remote shopping assistance" on the Account Information page.';
+		RETURN v;
+	END IF;
+	RETURN v;
+END
+$$;
+CREATE FUNCTION loginas._resolve_store(p_customer jsonb, p_store_id text)
+	RETURNS jsonb
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sharing text := loginas._get_setting('account_sharing');
+	-- a customer has a row per website or store view: their sets
+	cust_websites text[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'website_id'));
+	cust_stores text[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(p_customer OPERATOR(pg_catalog.->) 'store_id'));
+	rel regclass := loginas._bound_relation('store_views');
+	st jsonb;
+	own text;
+	target_websites text[];
+BEGIN
+	IF p_store_id IS NULL AND loginas._get_setting('store_view_selection') OPERATOR(pg_catalog.=) 'manual' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Please select a Store to login in.',
+			'Store View to Log in is set to Manual Selection.',
+			'Pass store_id; loginas.store_choices() lists the store views that can be chosen.');
+	END IF;
+
+	IF p_store_id IS NOT NULL THEN
+		st := loginas._lookup('store_views', p_store_id);
+		IF st IS NULL THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('store view %s does not exist', p_store_id),
+				pg_catalog.format('No row of %s has store_id %s.', rel, p_store_id));
+		END IF;
+		IF NOT COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			PERFORM loginas._refuse(NULL, '55000',
+				pg_catalog.format('store view "%s" is disabled', st OPERATOR(pg_catalog.->>) 'name'));
+		END IF;
+		-- in any of the customer's websites
+		IF sharing OPERATOR(pg_catalog.=) 'website'
+		   AND NOT COALESCE((st OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (cust_websites), false) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format(CASE WHEN pg_catalog.cardinality(cust_websites) OPERATOR(pg_catalog.>) 1
+									   THEN 'store view "%s" is not in any of the customer''s websites'
+									   ELSE 'store view "%s" is not in the customer''s website' END,
+								  st OPERATOR(pg_catalog.->>) 'name'),
+				'Customer accounts are shared per website (account_sharing = website).',
+				'Choose a store view of the customer''s website; loginas.store_choices() lists them.');
+		END IF;
+		RETURN st;
+	END IF;
+
+	-- auto: the customer's own store view, if it is active (and in its
+	-- website); of several, the first by store_id
+	FOREACH own IN ARRAY cust_stores LOOP
+		st := loginas._lookup('store_views', own);
+		IF st IS NOT NULL AND COALESCE((st OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND (sharing OPERATOR(pg_catalog.=) 'global'
+				OR COALESCE((st OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (cust_websites), false)) THEN
+			RETURN st;
+		END IF;
+	END LOOP;
+
+	-- else the default store view of the customer's website (of several, the
+	-- first by website_id that has one); with global sharing, that of the
+	-- default website (the one holding the lowest store view id among
+	-- default store views)
+	IF sharing OPERATOR(pg_catalog.=) 'website' THEN
+		target_websites := cust_websites;
+	ELSE
+		target_websites := ARRAY(
+			SELECT v OPERATOR(pg_catalog.->>) 'website_id'
+			  FROM loginas._store_views() v
+			 WHERE (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+			 ORDER BY v OPERATOR(pg_catalog.->) 'store_id' LIMIT 1);
+	END IF;
+	SELECT v INTO st
+	  FROM loginas._store_views() v
+	 WHERE (v OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (target_websites)
+	   AND (v OPERATOR(pg_catalog.->>) 'is_default')::boolean AND (v OPERATOR(pg_catalog.->>) 'is_active')::boolean
+	 ORDER BY v OPERATOR(pg_catalog.->) 'website_id', v OPERATOR(pg_catalog.->) 'store_id' LIMIT 1;
+	IF st IS NULL THEN
+		PERFORM loginas._refuse(NULL, '55000',
+			'no active store view is available for this customer',
+			CASE WHEN pg_catalog.cardinality(target_websites) OPERATOR(pg_catalog.>) 1
+				 THEN pg_catalog.format('The customer''s store views are unavailable and none of the websites %s has an active default store view.',
+										pg_catalog.array_to_string(target_websites, ', '))
+				 ELSE pg_catalog.format('The customer''s store view is unavailable and website %s has no active default store view.',
+										target_websites[1]) END);
+	END IF;
+	RETURN st;
+END
+$$;
+CREATE FUNCTION loginas._document_binding(p_document_kind text)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE p_document_kind WHEN 'order' THEN 'orders' WHEN 'invoice' THEN 'invoices'
+								WHEN 'shipment' THEN 'shipments' WHEN 'credit_memo' THEN 'credit_memos' END
+$$;
+CREATE FUNCTION loginas._begin(p_admin_key text, p_customer_key text, p_store_key text, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_key text,
+							   p_read_only boolean, p_client_addr inet)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+	p_customer_id bigint;
+	-- (the refusal log keeps integer admin and customer ids only, for now)
+	p_admin_id bigint := loginas._key_id('admins', p_admin_key);
+BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+
+	v := loginas._evaluate(p_admin_key, p_customer_key, true);
+	-- the keys as canonical text, customer_id when it is an integer; a
+	-- refusal names the customer by them (none when the key is not a value
+	-- of the key's type)
+	IF v.code IS NULL THEN
+		p_admin_key := loginas._canon_key('admins', p_admin_key);
+	END IF;
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
+	END IF;
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
+	END IF;
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_key);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
+	-- the store view's key as the binding read it (canonical)
+	t.store_key := st OPERATOR(pg_catalog.->>) 'store_id';
+	t.store_id := loginas._key_id('store_views', t.store_key);
+	p_source_document_key := loginas._canon_key(loginas._document_binding(p_source_kind), p_source_document_key);
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_key OPERATOR(pg_catalog.=) p_admin_key AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_key);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, customer_key, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr, admin_key, store_key, document_key)
+			VALUES (p_admin_id, p_customer_id, p_customer_key, t.store_id, COALESCE(p_read_only, false),
+					p_reason, p_source, p_source_kind,
+					loginas._key_id(loginas._document_binding(p_source_kind), p_source_document_key),
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()),
+					p_admin_key, t.store_key, p_source_document_key)
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key);
+			END IF;
+		END;
+	END LOOP;
+
+	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr, p_customer_key, p_admin_key, t.store_key);
+	RETURN t;
+END
+$$;
+CREATE FUNCTION loginas._set_assistance(p_customer_key text, p_allowed boolean,
+										p_valid_until timestamptz, p_by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	prev loginas.consent;
+	s record;
+	p_customer_id bigint;
+	p_admin_id bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.set_assistance()');
+	IF p_customer_key IS NULL OR p_allowed IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id and allowed cannot be NULL');
+	END IF;
+	IF loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			'remote shopping assistance cannot be changed in a Login as Customer session',
+			'Only the customer, or an admin with the "manage_assistance" resource from the admin backend, may change it.');
+	END IF;
+	IF loginas._lookup('customers', p_customer_key) IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'Customer with this ID no longer exists.',
+			pg_catalog.format('No row of %s has customer_id %s.', loginas._bound_relation('customers'), p_customer_key));
+	END IF;
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF p_customer_key IS NULL THEN
+		-- (the lookup and _canon_key read keys by one rule: not reached)
+		PERFORM loginas._refuse(NULL, '22023', 'customer_id is not a key of the customers binding');
+	END IF;
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
+	END IF;
+	-- (the callers checked that the admin exists)
+	p_by_admin := loginas._canon_key('admins', p_by_admin);
+	p_admin_id := loginas._key_id('admins', p_by_admin);
+	IF NOT p_allowed AND p_valid_until IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'valid_until applies only when assistance is allowed');
+	END IF;
+	IF p_valid_until IS NOT NULL AND p_valid_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('valid_until must be in the future, not %s', p_valid_until));
+	END IF;
+
+	SELECT * INTO prev FROM loginas.consent c WHERE c.customer_key OPERATOR(pg_catalog.=) p_customer_key FOR UPDATE;
+	INSERT INTO loginas.consent AS c (customer_id, customer_key, allowed, valid_until, changed_by_admin,
+									  changed_by_admin_key)
+	VALUES (p_customer_id, p_customer_key, p_allowed, p_valid_until, p_admin_id, p_by_admin)
+	ON CONFLICT ON CONSTRAINT consent_pkey DO UPDATE
+	   SET customer_id = EXCLUDED.customer_id, allowed = EXCLUDED.allowed, valid_until = EXCLUDED.valid_until, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER,
+		   changed_by_admin_key = EXCLUDED.changed_by_admin_key;
+
+	-- no row means not allowed: "revoking" what was never given changes nothing
+	IF COALESCE(prev.allowed, false) IS DISTINCT FROM p_allowed OR prev.valid_until IS DISTINCT FROM p_valid_until THEN
+		PERFORM loginas._log(CASE WHEN p_allowed THEN 'consent_granted' ELSE 'consent_revoked' END, 'success',
+							 p_admin_id, p_customer_id,
+							 p_details => pg_catalog.jsonb_build_object(
+								'valid_until', p_valid_until,
+								'by', CASE WHEN p_by_admin IS NULL THEN 'customer' ELSE 'admin' END),
+							 p_customer_key => p_customer_key, p_admin_key => p_by_admin);
+	END IF;
+
+	IF NOT p_allowed THEN
+		FOR s IN SELECT ls.session_id FROM loginas.session ls
+				  WHERE ls.customer_key OPERATOR(pg_catalog.=) p_customer_key AND ls.ended_at IS NULL
+				  ORDER BY ls.session_id
+		LOOP
+			PERFORM loginas._end_session(s.session_id, 'consent_revoked', p_by_admin);
+		END LOOP;
+	END IF;
+	RETURN p_allowed;
+END
+$$;
+
+-- settings, bindings, permissions by an admin of any key type
+CREATE FUNCTION loginas.configure(name text, value text, by_admin text)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres	-- intervals are stored in one spelling, whoever sets them
+	AS $$
+DECLARE
+	d loginas.setting_definition;
+	v text := pg_catalog.btrim(configure.value);
+	old text;
+	iv interval;
+	f record;
+	r record;
+	admin_key text;
+	example constant text := 'Give it in days, hours, minutes and seconds, for example ''60 seconds'', ''1 hour'' or ''7 days''.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.configure()');
+	SELECT * INTO d FROM loginas.setting_definition sd WHERE sd.name OPERATOR(pg_catalog.=) configure.name;
+	IF d.name IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized Login as Customer setting "%s"', configure.name), NULL,
+			pg_catalog.format('Valid settings are: %s.',
+				(SELECT pg_catalog.string_agg(sd.name, ', ' ORDER BY sd.name) FROM loginas.setting_definition sd)));
+	END IF;
+	IF d.name OPERATOR(pg_catalog.=) 'log_retention' THEN
+		PERFORM loginas._refuse(NULL, '42501', 'setting "log_retention" cannot be changed with loginas.configure()',
+			'The log retention bounds loginas.purge_log(): it is changed by the auditor, not by the admin backend.',
+			'A member of loginas_auditor changes it with loginas.set_log_retention(interval).');
+	END IF;
+	IF v IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('setting "%s" cannot be NULL', d.name));
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+
+	IF d.kind OPERATOR(pg_catalog.<>) 'interval' THEN
+		v := pg_catalog.lower(v);
+	END IF;
+	IF d.kind OPERATOR(pg_catalog.=) 'boolean' THEN
+		IF v IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+			v := 'on';
+		ELSIF v IN ('off', 'false', 'no', '0', 'f', 'n') THEN
+			v := 'off';
+		ELSE
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				'Valid values are "on" and "off".');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'choice' THEN
+		IF NOT v OPERATOR(pg_catalog.=) ANY (d.choices) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				pg_catalog.format('Valid values are: %s.', pg_catalog.array_to_string(d.choices, ', ')));
+		END IF;
+	ELSE
+		BEGIN
+			iv := v::interval;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+			iv := NULL;
+		END;
+		IF iv IS NOT NULL THEN
+			f := loginas._interval_fields(iv);
+			IF f.months OPERATOR(pg_catalog.<>) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'A lifetime cannot be given in months or years: their length varies.', example);
+			END IF;
+			IF f.days OPERATOR(pg_catalog.<) 0 OR f.seconds OPERATOR(pg_catalog.<) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'Neither the days nor the time of a lifetime can be negative.', example);
+			END IF;
+		END IF;
+		IF iv IS NULL OR iv OPERATOR(pg_catalog.<) interval '1 second' OR iv OPERATOR(pg_catalog.>) interval '7 days' THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'The value must be an interval between 1 second and 7 days.',
+				'For example ''60 seconds'' or ''1 hour''.');
+		END IF;
+		-- stored as elapsed time (days as 24 hours), so that now() + lifetime
+		-- is the same whatever TimeZone (and its daylight-saving jumps) the
+		-- caller of begin or redeem has set
+		v := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', iv))::text;
+	END IF;
+
+	-- lock the setting's row (if any): a begin holding it must finish first
+	SELECT st.value INTO old FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) d.name FOR UPDATE;
+	old := COALESCE(old, d.default_value);
+	IF old OPERATOR(pg_catalog.=) v THEN
+		RETURN v;			-- nothing changes, nothing is written
+	END IF;
+	INSERT INTO loginas.setting AS s (name, value, changed_by_admin, changed_by_admin_key)
+	VALUES (d.name, v, loginas._key_id('admins', admin_key), admin_key)
+	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
+	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER,
+		   changed_by_admin_key = EXCLUDED.changed_by_admin_key;
+
+	PERFORM loginas._log('setting_changed', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v),
+						 p_admin_key => admin_key);
+
+	-- turning the feature off ends every live ticket and session
+	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
+		FOR r IN SELECT s.session_id FROM loginas.session s WHERE s.ended_at IS NULL ORDER BY s.session_id LOOP
+			PERFORM loginas._end_session(r.session_id, 'feature_disabled', admin_key);
+		END LOOP;
+	END IF;
+	RETURN v;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+BEGIN
+	RETURN loginas.configure(configure.name, configure.value, configure.by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin text)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	relkind "char";
+	relnsp oid;
+	atttype oid;
+	ok boolean;
+	any_key boolean;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.bind()');
+	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
+			pg_catalog.format('Valid kinds are: %s.',
+				(SELECT pg_catalog.string_agg(DISTINCT bc.kind, ', ') FROM loginas.binding_column bc)));
+	END IF;
+	IF bind.relation IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
+	END IF;
+
+	SELECT cl.relkind, cl.relnamespace INTO relkind, relnsp
+	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
+	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		PERFORM loginas._refuse(NULL, '42809',
+			pg_catalog.format('"%s" is not a table or view', bind.relation));
+	END IF;
+	-- loginas reads bound relations as loginas_reader (see _read_bound): the
+	-- shop decides what it may read by granting it, explicitly
+	IF NOT pg_catalog.has_schema_privilege('loginas_reader', relnsp, 'USAGE') THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			pg_catalog.format('role "loginas_reader" has no access to schema %s', pg_catalog.quote_ident(relnsp::regnamespace::text)),
+			'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
+	END IF;
+
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional, bc.is_key FROM loginas.binding_column bc
+			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
+	LOOP
+		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
+		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND AND c.is_optional THEN
+			CONTINUE;		-- an optional column the relation lacks is read as NULL
+		END IF;
+		IF NOT FOUND THEN
+			PERFORM loginas._refuse(NULL, '42703',
+				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
+				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
+					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
+					   FROM loginas.binding_column bc
+					  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind AND NOT bc.is_optional)));
+		END IF;
+		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
+			PERFORM loginas._refuse(NULL, '42501',
+				pg_catalog.format('role "loginas_reader" cannot read column "%s" of relation "%s"', c.column_name, bind.relation),
+				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
+		END IF;
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
+		ok := CASE c.type_class
+				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
+									ELSE loginas._is_int_type(atttype) END
+				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
+											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
+			  END;
+		IF NOT ok THEN
+			PERFORM loginas._refuse(NULL, '42804',
+				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
+								  pg_catalog.format_type(atttype, NULL)),
+				pg_catalog.format('Column "%s" must be %s.', c.column_name,
+					CASE WHEN any_key THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
+						 ELSE 'boolean' END),
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+					 THEN 'Cast it to text in a view over the table and bind the view.'
+					 ELSE 'Cast it in a view over the table and bind the view.' END);
+		END IF;
+		-- keys are compared byte for byte: under a nondeterministic collation
+		-- (case- or accent-insensitive) one row would answer to several keys
+		IF c.is_key AND NOT loginas._deterministic_column(bind.relation, c.column_name) THEN
+			PERFORM loginas._refuse(NULL, '0A000',
+				pg_catalog.format('key column "%s" of relation "%s" has a nondeterministic collation', c.column_name, bind.relation),
+				'A key that several spellings could match would let one row answer to several keys.',
+				pg_catalog.format('Bind a view that gives the column a deterministic collation, e.g. %I COLLATE "C".', c.column_name));
+		END IF;
+	END LOOP;
+
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin, bound_by_admin_key)
+	VALUES (bind.kind, bind.relation, loginas._key_id('admins', admin_key), admin_key)
+	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
+	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER,
+		   bound_by_admin_key = EXCLUDED.bound_by_admin_key;
+	PERFORM loginas._invalidate('loginas.binding');
+	-- (the admin's key as the admins binding now reads it: rebinding the
+	-- admins changes their key type)
+	PERFORM loginas._log('relation_bound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text),
+						 p_admin_key => admin_key);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas.bind(bind.kind, bind.relation, bind.by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas.unbind(kind text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel text;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.unbind()');
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
+	IF rel IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate('loginas.binding');
+	PERFORM loginas._log('relation_unbound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel),
+						 p_admin_key => admin_key);
+	RETURN true;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.unbind(kind text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.unbind(unbind.kind, unbind.by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas."grant"(role text, resource text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.grant()');
+	PERFORM loginas._check_resource(resource);
+	IF role IS NULL OR pg_catalog.btrim(role) OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._refuse(NULL, '22023', 'role name cannot be empty');
+	END IF;
+	IF pg_catalog.length(role) OPERATOR(pg_catalog.>) 255 THEN
+		PERFORM loginas._refuse(NULL, '22023', 'role name is too long', 'At most 255 characters.');
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.role_resource AS rr (role, resource, granted_by_admin, granted_by_admin_key)
+	VALUES ("grant".role, "grant".resource, loginas._key_id('admins', admin_key), admin_key)
+	ON CONFLICT ON CONSTRAINT role_resource_pkey DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;		-- already granted
+	END IF;
+	PERFORM loginas._log('permission_granted', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "grant".role, 'resource', "grant".resource),
+						 p_admin_key => admin_key);
+	RETURN true;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas."grant"("grant".role, "grant".resource, "grant".by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	a jsonb;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.revoke()');
+	PERFORM loginas._check_resource(resource);
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	DELETE FROM loginas.role_resource rr
+	 WHERE rr.role OPERATOR(pg_catalog.=) "revoke".role AND rr.resource OPERATOR(pg_catalog.=) "revoke".resource;
+	IF NOT FOUND THEN
+		RETURN false;		-- was not granted
+	END IF;
+	PERFORM loginas._log('permission_revoked', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource),
+						 p_admin_key => admin_key);
+	-- the role's admins lose their live tickets and sessions, unless another
+	-- of their roles has the resource
+	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
+		FOR s IN SELECT ls.session_id, ls.admin_key FROM loginas.session ls
+				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
+		LOOP
+			a := loginas._lookup('admins', s.admin_key, true);
+			IF (a OPERATOR(pg_catalog.->) 'role') OPERATOR(pg_catalog.?) "revoke".role
+			   AND NOT loginas._roles_have(a, 'login') THEN
+				PERFORM loginas._end_session(s.session_id, 'permission_revoked', admin_key);
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN true;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas."revoke"("revoke".role, "revoke".resource, "revoke".by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas.permitted(admin_id text, resource text)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a jsonb;
+BEGIN
+	PERFORM loginas._check_resource(resource);
+	a := loginas._lookup('admins', permitted.admin_id);
+	RETURN a IS NOT NULL
+		   AND COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
+		   AND loginas._roles_have(a, permitted.resource);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.permitted(admin_id bigint, resource text)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.permitted(permitted.admin_id::pg_catalog.text, permitted.resource);
+END
+$$;
+
+-- consent
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_customer(customer_id bigint, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id::pg_catalog.text, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL::pg_catalog.text);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_customer(customer_id text, allowed boolean,
+												   valid_until timestamptz DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._set_assistance(set_assistance_as_customer.customer_id, set_assistance_as_customer.allowed,
+								   set_assistance_as_customer.valid_until, NULL::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas.set_assistance_as_admin(customer_id text, allowed boolean,
+												valid_until timestamptz, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF set_assistance_as_admin.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'by_admin cannot be NULL',
+			'set_assistance_as_admin() is an admin''s change on the customer''s behalf.', NULL);
+	END IF;
+	PERFORM loginas._check_by_admin(set_assistance_as_admin.by_admin);
+	IF NOT loginas.permitted(set_assistance_as_admin.by_admin, 'manage_assistance') THEN
+		PERFORM loginas._refuse(NULL, '42501', 'You have no permission to change Opt-In preference.',
+			pg_catalog.format('Admin user %s does not have the "manage_assistance" resource, or is inactive.', set_assistance_as_admin.by_admin),
+			'Grant the resource to the admin''s role with loginas.grant(role, ''manage_assistance'').');
+	END IF;
+	RETURN loginas._set_assistance(set_assistance_as_admin.customer_id, set_assistance_as_admin.allowed,
+								   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_admin(customer_id text, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.set_assistance_as_admin(set_assistance_as_admin.customer_id, set_assistance_as_admin.allowed,
+										   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin::pg_catalog.text);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.set_assistance_as_admin(customer_id bigint, allowed boolean,
+												valid_until timestamptz, by_admin bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.set_assistance_as_admin(set_assistance_as_admin.customer_id::pg_catalog.text, set_assistance_as_admin.allowed,
+										   set_assistance_as_admin.valid_until, set_assistance_as_admin.by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas.set_assistance(customer_id text, allowed boolean,
+									   valid_until timestamptz, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF by_admin IS NULL THEN
+		RETURN loginas.set_assistance_as_customer(customer_id, allowed, valid_until);
+	END IF;
+	RETURN loginas.set_assistance_as_admin(customer_id, allowed, valid_until, by_admin);
+END
+$$;
+
+-- the policy and the session's life: every key as text
+CREATE FUNCTION loginas.check(admin_id text, customer_id text,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id, "check".customer_id);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.check(admin_id bigint, customer_id bigint,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id::pg_catalog.text, "check".customer_id::pg_catalog.text);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.check(admin_id bigint, customer_id text,
+							  OUT allowed boolean, OUT reason text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate("check".admin_id::pg_catalog.text, "check".customer_id);
+BEGIN
+	allowed := v.code IS NULL;
+	reason := v.message;
+END
+$$;
+CREATE FUNCTION loginas.store_choices(admin_id text, customer_id text)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean,
+				   store_key text, website_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict := loginas._evaluate(store_choices.admin_id, store_choices.customer_id);
+BEGIN
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse(NULL, v.sqlstate, v.message, v.detail, v.hint);
+	END IF;
+	RETURN QUERY
+	SELECT CASE WHEN pg_catalog.jsonb_typeof(sv OPERATOR(pg_catalog.->) 'store_id') OPERATOR(pg_catalog.=) 'number'
+				THEN (sv OPERATOR(pg_catalog.->>) 'store_id')::bigint END,
+		   sv OPERATOR(pg_catalog.->>) 'name',
+		   CASE WHEN pg_catalog.jsonb_typeof(sv OPERATOR(pg_catalog.->) 'website_id') OPERATOR(pg_catalog.=) 'number'
+				THEN (sv OPERATOR(pg_catalog.->>) 'website_id')::bigint END,
+		   sv OPERATOR(pg_catalog.->>) 'website_name',
+		   (sv OPERATOR(pg_catalog.->>) 'is_active')::boolean
+		   AND (loginas._get_setting('account_sharing') OPERATOR(pg_catalog.=) 'global'
+				OR COALESCE((sv OPERATOR(pg_catalog.->>) 'website_id') OPERATOR(pg_catalog.=) ANY (ARRAY(
+					SELECT pg_catalog.jsonb_array_elements_text(v.customer OPERATOR(pg_catalog.->) 'website_id'))), false)),
+		   sv OPERATOR(pg_catalog.->>) 'store_id',
+		   sv OPERATOR(pg_catalog.->>) 'website_id'
+	  FROM loginas._store_views() sv
+	 ORDER BY 3, 1, 7, 6;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.store_choices(admin_id bigint, customer_id bigint)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT c.store_id, c.name, c.website_id, c.website_name, c.selectable
+				   FROM loginas.store_choices(store_choices.admin_id::pg_catalog.text,
+											  store_choices.customer_id::pg_catalog.text) c;
+END
+$$;
+CREATE FUNCTION loginas.store_choices(admin_id bigint, customer_id text)
+	RETURNS TABLE (store_id bigint, name text, website_id bigint, website_name text, selectable boolean,
+				   store_key text, website_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM loginas.store_choices(store_choices.admin_id::pg_catalog.text,
+													 store_choices.customer_id);
+END
+$$;
+CREATE FUNCTION loginas.begin(admin_id text, customer_id text, store_id text DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id, "begin".customer_id, "begin".store_id, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+CREATE OR REPLACE FUNCTION loginas.begin(admin_id bigint, customer_id bigint, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id::pg_catalog.text, "begin".customer_id::pg_catalog.text,
+								 "begin".store_id::pg_catalog.text, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+CREATE OR REPLACE FUNCTION loginas.begin(admin_id bigint, customer_id text, store_id bigint DEFAULT NULL,
+							  reason text DEFAULT NULL, source text DEFAULT NULL,
+							  read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE sql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT * FROM loginas._begin("begin".admin_id::pg_catalog.text, "begin".customer_id,
+								 "begin".store_id::pg_catalog.text, "begin".reason,
+								 "begin".source, NULL, NULL, "begin".read_only, "begin".client_addr)
+$$;
+CREATE FUNCTION loginas.begin_from(admin_id text, document_kind text, document_id text,
+								   store_id text DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	binding_kind text := loginas._document_binding(begin_from.document_kind);
+	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
+	doc jsonb;
+	-- (the refusal log keeps integer admin ids only, for now)
+	refused_admin bigint := loginas._key_id('admins', begin_from.admin_id);
+BEGIN
+	IF binding_kind IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
+			'Valid kinds are: order, invoice, shipment, credit_memo.', refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	doc := loginas._lookup(binding_kind, begin_from.document_id);
+	IF doc IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
+			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
+							  begin_from.document_id), NULL, refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
+		PERFORM loginas._refuse('begin', '55000',
+			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
+							  doc OPERATOR(pg_catalog.->>) 'reference'),
+			'Guest orders have no customer account to log in to.', NULL, refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+	END IF;
+	-- the document's key as the binding read it (canonical)
+	RETURN loginas._begin(begin_from.admin_id, doc OPERATOR(pg_catalog.->>) 'customer_id',
+								 begin_from.store_id, begin_from.reason,
+								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
+								 begin_from.document_kind, doc OPERATOR(pg_catalog.->>) 'document_id',
+								 begin_from.read_only, begin_from.client_addr);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.begin_from(admin_id bigint, document_kind text, document_id bigint,
+								   store_id bigint DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.begin_from(begin_from.admin_id::pg_catalog.text, begin_from.document_kind,
+							  begin_from.document_id::pg_catalog.text, begin_from.store_id::pg_catalog.text,
+							  begin_from.reason, begin_from.read_only, begin_from.client_addr);
+END
+$$;
+CREATE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz, customer_key text,
+				   store_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr, s.customer_key, s.admin_key, s.store_key);
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	customer_key := s.customer_key;
+	store_id := s.store_id;
+	store_key := s.store_key;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+CREATE FUNCTION loginas.end_admin(admin_id text, reason text DEFAULT 'admin_logout')
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	n integer := 0;
+	by_key text := loginas._canon_key('admins', end_admin.admin_id);
+BEGIN
+	PERFORM loginas._require_writable('loginas.end_admin()');
+	IF end_admin.reason IS NULL OR end_admin.reason NOT IN ('admin_logout', 'admin_inactive', 'permission_revoked') THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			CASE WHEN end_admin.reason IS NULL THEN 'end reason cannot be NULL'
+				 ELSE pg_catalog.format('invalid end reason "%s"', end_admin.reason) END, NULL,
+			'The admin backend ends sessions with reason admin_logout, admin_inactive or permission_revoked.');
+	END IF;
+	FOR s IN SELECT ls.session_id FROM loginas.session ls
+			  WHERE ls.admin_key OPERATOR(pg_catalog.=) by_key AND ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF loginas._end_session(s.session_id, end_admin.reason, by_key) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.end_admin(admin_id bigint, reason text DEFAULT 'admin_logout')
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.end_admin(end_admin.admin_id::pg_catalog.text, end_admin.reason);
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.expire()
+	RETURNS integer
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	v loginas._verdict;
+	why text;
+	problem text;
+	state text;
+	n integer := 0;
+BEGIN
+	PERFORM loginas._require_writable('loginas.expire()');
+	FOR s IN SELECT ls.session_id, ls.admin_key, ls.customer_key,
+					(ls.redeemed_at IS NULL AND ls.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+					OR ls.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+			   FROM loginas.session ls
+			  WHERE ls.ended_at IS NULL
+			  ORDER BY ls.session_id
+	LOOP
+		IF s.is_expired THEN
+			why := 'expired';
+		ELSE
+			BEGIN
+				v := loginas._evaluate(s.admin_key, s.customer_key);
+				why := v.code;
+			EXCEPTION
+				WHEN serialization_failure OR deadlock_detected THEN
+					RAISE;
+				WHEN OTHERS THEN
+					-- a session whose conditions cannot be read (a bound view that
+					-- fails, rows of one admin that disagree) is left as it is
+					-- (assume() refuses it the same way); the others are checked
+					GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+					RAISE WARNING 'loginas: session % was not checked: %', s.session_id, problem
+						USING DETAIL = pg_catalog.format('SQLSTATE %s.', state),
+							  HINT = 'Fix the bound relation; loginas.expire() checks the session again next time.';
+					why := NULL;
+			END;
+		END IF;
+		IF why IS NOT NULL AND loginas._end_session(s.session_id, why) THEN
+			n := n OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.assume(session_key text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	hint constant text := 'Log the customer out of the storefront; the admin can start Login as Customer again.';
+BEGIN
+	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
+	-- transaction is over, so no write under a session ended meanwhile commits
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		-- a read-only transaction writes nothing, so needs no lock (and could not take one)
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''));
+	ELSE
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
+		   FOR KEY SHARE;
+	END IF;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.', hint);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+	END IF;
+	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
+								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '55000',
+			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
+			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+	END IF;
+
+	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
+		pg_catalog.format('You are connected as %s on %s',
+						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
+						  st OPERATOR(pg_catalog.->>) 'website_name'),
+		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
+		s.source, s.reason, s.storefront_addr::text, s.customer_key, s.admin_key, s.store_key);
+	RETURN s.session_id;
+END
+$$;
+
+-- the log and the reports
+CREATE OR REPLACE FUNCTION loginas.note(action text, details jsonb DEFAULT '{}')
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	size bigint;
+BEGIN
+	PERFORM loginas._require_writable('loginas.note()');
+	IF loginas.current_session() IS NULL THEN
+		PERFORM loginas._raise('55000', 'loginas.note() needs a Login as Customer session', NULL,
+			'Call it in a transaction that called loginas.assume().');
+	END IF;
+	IF note.action IS NULL OR pg_catalog.btrim(note.action) OPERATOR(pg_catalog.=) ''
+	   OR pg_catalog.length(note.action) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._raise('22023', 'a note needs an action of 1 to 200 characters', NULL, NULL);
+	END IF;
+	IF note.details IS NULL OR pg_catalog.jsonb_typeof(note.details) OPERATOR(pg_catalog.<>) 'object' THEN
+		PERFORM loginas._raise('22023', 'the details of a note must be a JSON object', NULL, NULL);
+	END IF;
+	size := pg_catalog.octet_length(note.details::pg_catalog.text);
+	IF size OPERATOR(pg_catalog.>) 65536 THEN
+		PERFORM loginas._raise('54000', 'the details of a note are too large',
+			pg_catalog.format('They take %s bytes as JSON text; a note keeps at most 65536 (64 kB).', size),
+			'Keep large documents in the shop''s own tables and note a reference to them.');
+	END IF;
+	-- no note commits after its session's end
+	PERFORM loginas._lock_session();
+	-- everything the row carries was read by assume() and is in the context
+	RETURN loginas._append(pg_catalog.clock_timestamp(), 'note', 'success',
+						   loginas.current_admin(), loginas._context_text('admin_username'),
+						   loginas.current_customer(), loginas._context_text('customer_email'),
+						   loginas.current_session(), loginas.current_store(),
+						   loginas._context_text('source'), loginas._context_text('reason'),
+						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
+						   SESSION_USER,
+						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action),
+						   p_admin_key => CASE WHEN loginas.current_admin() IS NULL THEN loginas.current_admin_key() END,
+						   p_customer_key => CASE WHEN loginas.current_customer() IS NULL THEN loginas.current_customer_key() END,
+						   p_store_key => CASE WHEN loginas.current_store() IS NULL THEN loginas.current_store_key() END);
+END
+$$;
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+DECLARE
+	n bigint;
+	retention interval := loginas._get_setting('log_retention')::interval;
+	-- in elapsed seconds (a day is 86,400 s), not the caller's TimeZone's calendar
+	horizon timestamptz := pg_catalog.clock_timestamp()
+		OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', retention));
+BEGIN
+	PERFORM loginas._require_writable('loginas.purge_log()');
+	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
+		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
+			'Rows older than it are removed.', NULL);
+	END IF;
+	IF purge_log.before OPERATOR(pg_catalog.>) horizon THEN
+		PERFORM loginas._raise('22023', 'purge_log() cannot remove rows younger than the log retention',
+			pg_catalog.format('The log retention is %s: rows younger than that are kept.', retention),
+			'Pass a time at least log_retention ago; loginas.settings shows the retention.');
+	END IF;
+	PERFORM loginas._check_by_admin(purge_log.by_admin);
+	PERFORM loginas._allow_purge(true);
+	-- per chain, the purged part is a prefix: up to its last row older than the limit
+	WITH last_purged AS (
+		SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash
+		  FROM loginas.action_log l
+		 WHERE l.logged_at OPERATOR(pg_catalog.<) purge_log.before
+		 ORDER BY l.chain_id, l.chain_seq DESC
+	), checkpoints AS (
+		INSERT INTO loginas.log_checkpoint AS cp (chain_id, chain_seq, row_hash)
+		SELECT lp.chain_id, lp.chain_seq, lp.row_hash FROM last_purged lp
+		ON CONFLICT (chain_id) DO UPDATE
+		   SET chain_seq = EXCLUDED.chain_seq, row_hash = EXCLUDED.row_hash, purged_at = pg_catalog.now()
+		RETURNING cp.chain_id, cp.chain_seq
+	), gone AS (
+		DELETE FROM loginas.action_log l USING checkpoints c
+		 WHERE l.chain_id OPERATOR(pg_catalog.=) c.chain_id AND l.chain_seq OPERATOR(pg_catalog.<=) c.chain_seq
+		RETURNING 1
+	)
+	SELECT pg_catalog.count(*) INTO n FROM gone;
+	PERFORM loginas._allow_purge(false);
+	PERFORM loginas._log('log_purged', 'success', loginas._key_id('admins', purge_log.by_admin), NULL,
+						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n,
+																	'retention', retention::pg_catalog.text,
+																	'role', SESSION_USER::pg_catalog.text),
+						 p_admin_key => loginas._canon_key('admins', purge_log.by_admin));
+	RETURN n;
+END
+$$;
+CREATE OR REPLACE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+BEGIN
+	RETURN loginas.purge_log(purge_log.before, purge_log.by_admin::pg_catalog.text);
+END
+$$;
+CREATE FUNCTION loginas._activity_rows(p_admin_key text, p_since timestamptz)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT l.logged_at, loginas._action_label(l.action, l.details), l.result,
+		   COALESCE(l.customer_email, l.customer_id::pg_catalog.text, l.customer_key), l.session_id, l.source, l.reason,
+		   loginas._action_details(l.action, l.details, true)
+	  FROM loginas.action_log l
+	 WHERE l.admin_key OPERATOR(pg_catalog.=) p_admin_key
+	   AND (p_since IS NULL OR l.logged_at OPERATOR(pg_catalog.>=) p_since)
+	 ORDER BY l.logged_at DESC, l.log_id DESC
+$$;
+CREATE FUNCTION loginas.admin_activity_as_reporting(admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_custom_plan
+	AS $$
+BEGIN
+	IF admin_activity_as_reporting.admin_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'admin_id cannot be NULL', NULL, NULL);
+	END IF;
+	-- an integer key given as text reads the integer rows
+	IF loginas._is_int_type(loginas._key_type('admins')) THEN
+		RETURN QUERY SELECT * FROM loginas._activity_rows(
+			loginas._canon_key('admins', admin_activity_as_reporting.admin_id)::pg_catalog.int8, since);
+	ELSE
+		RETURN QUERY SELECT * FROM loginas._activity_rows(
+			loginas._canon_key('admins', admin_activity_as_reporting.admin_id), since);
+	END IF;
+END
+$$;
+CREATE FUNCTION loginas.admin_activity_as_admin(viewer_admin bigint, admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('admin_id', admin_activity_as_admin.admin_id, 'since', since);
+BEGIN
+	PERFORM loginas._check_viewer(viewer_admin, 'admin_activity', NULL, filters);
+	RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity_as_admin.admin_id, since);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'admin_activity', NULL, filters, n);
+END
+$$;
+CREATE FUNCTION loginas.admin_activity(admin_id text, since timestamptz DEFAULT NULL, viewer_admin bigint DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
+		RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity.admin_id, since);
+	ELSE
+		RETURN QUERY SELECT * FROM loginas.admin_activity_as_admin(viewer_admin, admin_activity.admin_id, since);
+	END IF;
+END
+$$;
+
+-- the new functions and those created again: for loginas' own use unless
+-- granted below
+REVOKE ALL ON FUNCTION
+	loginas._check_by_admin(text),
+	loginas._key_id(text, text),
+	loginas._log(text, text, bigint, bigint, bigint, bigint, text, text, jsonb, inet, text, text, text),
+	loginas._context_set(bigint, bigint, bigint, bigint, boolean, text, text, text, text, text, text, text, text, text),
+	loginas.current_admin_key(),
+	loginas.current_store_key(),
+	loginas._end_session(bigint, text, text),
+	loginas._evaluate(text, text, boolean),
+	loginas._resolve_store(jsonb, text),
+	loginas._document_binding(text),
+	loginas._begin(text, text, text, text, text, text, text, boolean, inet),
+	loginas._set_assistance(text, boolean, timestamptz, text),
+	loginas.configure(text, text, text),
+	loginas.bind(text, regclass, text),
+	loginas.unbind(text, text),
+	loginas."grant"(text, text, text),
+	loginas."revoke"(text, text, text),
+	loginas.permitted(text, text),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, text),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.check(text, text),
+	loginas.store_choices(text, text),
+	loginas.store_choices(bigint, text),
+	loginas.begin(text, text, text, text, text, boolean, inet),
+	loginas.begin_from(text, text, text, text, text, boolean, inet),
+	loginas.redeem(text, inet),
+	loginas.end_admin(text, text),
+	loginas.purge_log(timestamptz, text),
+	loginas._activity_rows(text, timestamptz),
+	loginas.admin_activity_as_reporting(text, timestamptz),
+	loginas.admin_activity_as_admin(bigint, text, timestamptz),
+	loginas.admin_activity(text, timestamptz, bigint)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.configure(text, text, text),
+	loginas.bind(text, regclass, text),
+	loginas.unbind(text, text),
+	loginas."grant"(text, text, text),
+	loginas."revoke"(text, text, text),
+	loginas.permitted(text, text),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, text),
+	loginas.check(text, text),
+	loginas.store_choices(text, text),
+	loginas.store_choices(bigint, text),
+	loginas.begin(text, text, text, text, text, boolean, inet),
+	loginas.begin_from(text, text, text, text, text, boolean, inet),
+	loginas.end_admin(text, text),
+	loginas.current_admin_key(),
+	loginas.current_store_key()
+TO loginas_admin;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.redeem(text, inet),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.current_admin_key(),
+	loginas.current_store_key()
+TO loginas_storefront;
+
+GRANT EXECUTE ON FUNCTION loginas.admin_activity(text, timestamptz, bigint),
+	loginas.admin_activity_as_admin(bigint, text, timestamptz)
+	TO loginas_reporting, loginas_admin;
+
+GRANT EXECUTE ON FUNCTION loginas.admin_activity_as_reporting(text, timestamptz) TO loginas_reporting;
+
+GRANT EXECUTE ON FUNCTION loginas.purge_log(timestamptz, text) TO loginas_auditor;
+
+-- backends that read a binding before the update: they read it again
+SELECT loginas._invalidate('loginas.binding');
+

@@ -407,8 +407,14 @@ BEGIN
 		v := pg_catalog.concat(v, ' ', loginas.set_assistance(bk.key2, true, NULL, 1));
 		v := pg_catalog.concat(v, ' ', loginas.assistance_allowed(bk.key2));
 		SELECT pg_catalog.concat(v, ', check: ', c.allowed) INTO v FROM loginas.check(1, bk.key1) c;
+		-- (every key as text: the admin's too)
+		SELECT pg_catalog.concat(v, ' ', c.allowed) INTO v FROM loginas.check('1', bk.key1) c;
 		SELECT pg_catalog.concat(v, ', store_choices: ', pg_catalog.count(*)) INTO v FROM loginas.store_choices(1, bk.key1) c;
-		SELECT t.token INTO tok FROM loginas.begin(1, bk.key1, reason => 'call 4') t;
+		IF bk.rel OPERATOR(pg_catalog.=) 'sec.text_customers' THEN
+			SELECT t.token INTO tok FROM loginas.begin('1', bk.key1, reason => 'call 4') t;
+		ELSE
+			SELECT t.token INTO tok FROM loginas.begin(1, bk.key1, reason => 'call 4') t;
+		END IF;
 		RETURN NEXT pg_catalog.concat(bk.rel, ': ', v);
 		SET LOCAL ROLE sec_web;
 		SELECT pg_catalog.concat('redeemed: ', s.customer_key), s.session_key INTO v, k FROM loginas.redeem(tok) s;
@@ -462,6 +468,7 @@ BEGIN
 		(SELECT pg_catalog.count(*) FROM loginas.actions_report(page_size => 3)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history(1)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1)), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity('1')), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.sessions));
 	-- the admin backend shows them to an admin with "view_log"
 	RESET ROLE;
@@ -475,7 +482,8 @@ BEGIN
 	RETURN NEXT pg_catalog.concat('reports for ada: ',
 		(SELECT pg_catalog.count(*) FROM loginas.actions_report(viewer_admin => 1, page_size => 3)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history(1, viewer_admin => 1)), ' ',
-		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1, viewer_admin => 1)));
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1, viewer_admin => 1)), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity('1', viewer_admin => 1)));
 	PERFORM loginas.revoke('Administrators', 'view_log', 1);
 	-- the shop drops a table of its own (loginas' event trigger looks at it)
 	SET LOCAL ROLE sec_shop;
@@ -646,7 +654,7 @@ DROP TABLE sec.mine;
 -- (the second lock, in C); the grant is rolled back
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES
-	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL, '1')$$),
+	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL, '1', '1', '1')$$),
 	(2, $$SELECT loginas._context_clear_session(1)$$),
 	(3, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1, 'pg_class')$$),
 	(4, $$SELECT loginas._lookup('customers', 1, false)$$),
@@ -1342,3 +1350,155 @@ DROP SCHEMA sec CASCADE;
 DROP SCHEMA sec_test CASCADE;
 DROP OWNED BY sec_backend, sec_web, sec_report, sec_shop, sec_audit;
 DROP ROLE sec_backend, sec_web, sec_report, sec_shop, sec_audit;
+
+-------------------------------------------------------------------------------
+-- Keys of any type: admins, store views and documents given as text.  The
+-- text forms (every key as text) of the admin backend's functions, of
+-- begin, begin_from, store_choices, end_admin, purge_log and the admin
+-- reports: each refused to a role that lacks it (42501), and fed keys that
+-- are no admin's -- not a value of the admins' key type, empty, NULL,
+-- quotes and control characters -- refused cleanly (their SQLSTATE, no raw
+-- cast error) with nothing written.  Then which of these SECURITY DEFINER
+-- functions the block did not call (none).
+-------------------------------------------------------------------------------
+CREATE ROLE ka_backend NOLOGIN;
+GRANT loginas_admin TO ka_backend;
+CREATE ROLE ka_web NOLOGIN;
+GRANT loginas_storefront TO ka_web;
+CREATE ROLE ka_report NOLOGIN;
+GRANT loginas_reporting TO ka_report;
+CREATE ROLE ka_audit NOLOGIN;
+GRANT loginas_auditor TO ka_audit;
+CREATE SCHEMA ka;
+GRANT USAGE ON SCHEMA ka TO PUBLIC, loginas_reader;
+CREATE TABLE ka.admin_user (id uuid PRIMARY KEY, email text NOT NULL, active boolean NOT NULL, role text NOT NULL);
+INSERT INTO ka.admin_user VALUES ('5d0c7a51-0000-4000-8000-000000000001', 'ka-ada@example.com', true, 'Administrators'),
+                                 ('5d0c7a51-0000-4000-8000-000000000002', 'ka-max@example.com', true, 'Marketing');
+CREATE VIEW ka.loginas_admins AS
+  SELECT id AS admin_id, email AS username, email AS display_name, active AS is_active, role FROM ka.admin_user;
+GRANT SELECT ON ka.loginas_admins TO loginas_reader;
+SELECT loginas.bind('admins', 'ka.loginas_admins', 1);
+SELECT loginas.configure('enabled', 'on', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.grant('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.set_assistance(1, true);
+-- try(statement): 'ok: ' and its first value, or 'SQLSTATE: message'
+CREATE FUNCTION ka.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE stmt INTO r;
+	RETURN concat('ok: ', r);
+EXCEPTION WHEN OTHERS THEN
+	RETURN concat(SQLSTATE, ': ', regexp_replace(SQLERRM, E'\n', '\\n', 'g'));
+END
+$$;
+SELECT max(log_id) AS ka_log0, (SELECT max(session_id) FROM loginas.session) AS ka_s0 FROM loginas.action_log \gset
+SET track_functions = 'all';
+BEGIN;
+-- a role without the function: the storefront and reporting at the admin
+-- backend's, the admin backend at the auditor's and reporting's
+SET LOCAL ROLE ka_web;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.configure('require_reason', 'on', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(2, $$SELECT loginas.bind('orders', 'shop.loginas_orders', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.unbind('orders', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(4, $$SELECT loginas.grant('Marketing', 'login', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(5, $$SELECT loginas.revoke('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(6, $$SELECT loginas.permitted('5d0c7a51-0000-4000-8000-000000000001', 'login')$$),
+	(7, $$SELECT loginas.set_assistance_as_admin('1', true, NULL, '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(8, $$SELECT loginas.set_assistance('1', true, NULL, '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(9, $$SELECT loginas.check('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(10, $$SELECT loginas.store_choices('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(11, $$SELECT loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(12, $$SELECT loginas.begin_from('5d0c7a51-0000-4000-8000-000000000001', 'order', '100')$$),
+	(13, $$SELECT loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(14, $$SELECT loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(15, $$SELECT loginas.admin_activity_as_reporting('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(16, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+SET LOCAL ROLE ka_report;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(2, $$SELECT loginas.configure('require_reason', 'on', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+SET LOCAL ROLE ka_backend;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(2, $$SELECT loginas.admin_activity_as_reporting('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+-- keys that name no admin: not a uuid, another spelling of nothing, empty,
+-- NULL, quotes, a newline -- each refused with its SQLSTATE, nothing begun
+-- and nothing changed (permitted() says false, end_admin() ends nothing; a
+-- NULL by_admin is no admin: the DBA's configure() and grant(), not tried)
+SELECT k.n, f.fn, ka.try(format(f.stmt, quote_nullable(k.key)))
+  FROM (VALUES (1, 'not-a-uuid'), (2, '5D0C7A51-0000-4000-8000-00000000000F'), (3, ''), (4, NULL),
+               (5, $k$x' OR '1'='1$k$), (6, E'5d0c7a51-0000-4000-8000-000000000001\n')) k(n, key),
+       (VALUES (1, 'begin', 'SELECT loginas.begin(%s, ''1'')'),
+               (2, 'begin_from', 'SELECT loginas.begin_from(%s, ''order'', ''100'')'),
+               (4, 'store_choices', 'SELECT loginas.store_choices(%s, ''1'')'),
+               (5, 'configure', 'SELECT loginas.configure(''require_reason'', ''on'', %s::text)'),
+               (6, 'grant', 'SELECT loginas.grant(''Marketing'', ''login'', %s::text)'),
+               (7, 'set_assistance_as_admin', 'SELECT loginas.set_assistance_as_admin(''2'', true, NULL, %s::text)'),
+               (8, 'permitted', 'SELECT loginas.permitted(%s, ''login'')'),
+               (9, 'end_admin', 'SELECT loginas.end_admin(%s)')) f(m, fn, stmt)
+ WHERE NOT (k.key IS NULL AND f.fn IN ('configure', 'grant'))
+ ORDER BY k.n, f.m;
+SELECT k.n, c.allowed, replace(c.reason, E'\n', '\n') AS reason
+  FROM (VALUES (1, 'not-a-uuid'), (2, '5D0C7A51-0000-4000-8000-00000000000F'), (3, ''), (4, NULL),
+               (5, $k$x' OR '1'='1$k$), (6, E'5d0c7a51-0000-4000-8000-000000000001\n')) k(n, key),
+       loginas.check(k.key, '1') c
+ ORDER BY k.n;
+-- the admin backend on a valid key: the text forms work (and are called)
+SET LOCAL ROLE ka_backend;
+SELECT ka.try($$SELECT loginas.check('5D0C7A51-0000-4000-8000-000000000001', '1')$$) AS "check",
+       ka.try($$SELECT loginas.store_choices('{5d0c7a51-0000-4000-8000-000000000001}', '1')$$) AS store_choices,
+       ka.try($$SELECT (loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')).store_key$$) AS "begin",
+       ka.try($$SELECT (loginas.begin_from('5d0c7a51-0000-4000-8000-000000000001', 'order', '100')).store_key$$) AS begin_from,
+       loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001') AS ended,
+       loginas.permitted('5d0c7a51-0000-4000-8000-000000000002', 'login') AS marketing_may;
+SELECT ka.try($$SELECT loginas.admin_activity_as_admin(1, '5d0c7a51-0000-4000-8000-000000000001')$$) AS viewer_with_an_integer_key;
+SET LOCAL ROLE ka_report;
+SELECT count(*) > 0 AS reported FROM loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001');
+SELECT ka.try($$SELECT loginas.admin_activity(NULL::text)$$) AS null_admin;
+SET LOCAL ROLE ka_audit;
+SELECT ka.try($$SELECT loginas.purge_log(now() - interval '1 year', 'not-a-uuid')$$) AS purge_by_nobody;
+RESET ROLE;
+SELECT ka.try($$SELECT loginas.unbind('invoices', 'not-a-uuid')$$) AS unbind_by_nobody,
+       ka.try($$SELECT loginas.bind('invoices', 'shop.loginas_invoices', '')$$) AS bind_by_nobody,
+       ka.try($$SELECT loginas.revoke('Administrators', 'login', E'\n')$$) AS revoke_by_nobody;
+-- the text forms of the SECURITY DEFINER functions this block did not call
+SELECT concat('not called: ', f) FROM unnest(ARRAY[
+	'loginas.configure(text, text, text)', 'loginas.bind(text, regclass, text)', 'loginas.unbind(text, text)',
+	'loginas."grant"(text, text, text)', 'loginas."revoke"(text, text, text)', 'loginas.permitted(text, text)',
+	'loginas.set_assistance_as_admin(text, boolean, timestamptz, text)', 'loginas.check(text, text)',
+	'loginas.store_choices(text, text)', 'loginas.begin(text, text, text, text, text, boolean, inet)',
+	'loginas.begin_from(text, text, text, text, text, boolean, inet)', 'loginas.end_admin(text, text)',
+	'loginas.purge_log(timestamptz, text)', 'loginas.admin_activity_as_reporting(text, timestamptz)',
+	'loginas.admin_activity_as_admin(bigint, text, timestamptz)']::regprocedure[]) f
+ WHERE NOT EXISTS (SELECT FROM pg_stat_xact_user_functions s WHERE s.funcid = f::oid)
+   OR NOT (SELECT p.prosecdef FROM pg_proc p WHERE p.oid = f::oid)
+ ORDER BY 1;
+COMMIT;
+RESET track_functions;
+-- nothing came of the refused calls: the two sessions begun (the second
+-- superseded the first) were ended, no setting, grant, binding or consent
+-- changed by a key that names no admin
+SELECT count(*) AS sessions, count(*) FILTER (WHERE ended_at IS NULL) AS live,
+       string_agg(DISTINCT admin_key, ', ') AS admin_keys
+  FROM loginas.session WHERE session_id > :ka_s0;
+SELECT action, admin_id, admin_key, admin_username FROM loginas.action_log
+ WHERE log_id > :ka_log0 AND action NOT IN ('ticket_issued', 'session_ended') ORDER BY log_id;
+SELECT name, value, changed_by_admin_key FROM loginas.settings WHERE name = 'require_reason';
+SELECT role, resource, granted_by_admin_key FROM loginas.permissions ORDER BY role, resource;
+SELECT kind, status FROM loginas.bindings WHERE kind IN ('orders', 'invoices') ORDER BY kind;
+SELECT * FROM loginas.verify_log();
+-- clean up
+SELECT loginas.revoke('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.configure('enabled', 'off', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.bind('admins', 'shop.loginas_admins', '5d0c7a51-0000-4000-8000-000000000001');
+DELETE FROM loginas.consent;
+DROP SCHEMA ka CASCADE;
+DROP OWNED BY ka_backend, ka_web, ka_report, ka_audit;
+DROP ROLE ka_backend, ka_web, ka_report, ka_audit;

@@ -24,8 +24,8 @@ GRANT SELECT ON tk.loginas_customers TO loginas_reader;
 -- 1.2 refused a text key column (42804); now customers may have text keys
 SELECT loginas.bind('customers', 'tk.loginas_customers');
 SELECT loginas._key_type('customers');
--- another kind's key stays an integer, and the hint suggests no cast that fails later
-CREATE VIEW tk.text_admins AS SELECT 'a1'::text AS admin_id, 'x'::text AS username, 'x'::text AS display_name,
+-- a key of a type that is not supported (char(n)): the hint suggests no cast that fails later
+CREATE VIEW tk.text_admins AS SELECT 'a1'::char(2) AS admin_id, 'x'::text AS username, 'x'::text AS display_name,
                                      true AS is_active, 'Administrators'::text AS role;
 GRANT SELECT ON tk.text_admins TO loginas_reader;
 SET client_min_messages = notice;

@@ -478,10 +478,31 @@ client_addr(Datum *addr)
 static SPIPlanPtr session_plan = NULL;
 
 /*
+ * Keys of any type: the key of an admin, customer or store view of a row of
+ * loginas._log, as text (NULL: none).  Its bigint id when the row has one
+ * (the key is an integer); else the key argument key_arg (1.3), which is then
+ * logged in its key column (the second form of the canonical text; a row
+ * with integer keys only keeps the first).
+ */
+static char *
+logged_key(FunctionCallInfo fcinfo, LogRow *row, int id_col, int key_arg, int key_col)
+{
+	if (!row->nulls[id_col])
+		return psprintf(INT64_FORMAT, DatumGetInt64(row->values[id_col]));
+	if (PG_NARGS() <= key_arg || PG_ARGISNULL(key_arg))
+		return NULL;
+	row->nulls[key_col] = false;
+	row->values[key_col] = PG_GETARG_DATUM(key_arg);
+	return text_to_cstring(PG_GETARG_TEXT_PP(key_arg));
+}
+
+/*
  * loginas._log(action text, result text, admin_id bigint, customer_id bigint,
  *				session_id bigint DEFAULT NULL, store_id bigint DEFAULT NULL,
  *				source text DEFAULT NULL, reason text DEFAULT NULL,
- *				details jsonb DEFAULT '{}', client_addr inet DEFAULT NULL) -> bigint
+ *				details jsonb DEFAULT '{}', client_addr inet DEFAULT NULL,
+ *				customer_key text DEFAULT NULL, admin_key text DEFAULT NULL,
+ *				store_key text DEFAULT NULL) -> bigint
  *
  * A log row of loginas' own steps: the admin's username and the customer's
  * e-mail are read from the bound relations (none when unbound or missing);
@@ -494,7 +515,7 @@ loginas_log(PG_FUNCTION_ARGS)
 	enum
 	{
 		L_ACTION, L_RESULT, L_ADMIN_ID, L_CUSTOMER_ID, L_SESSION_ID, L_STORE_ID, L_SOURCE,
-		L_REASON, L_DETAILS, L_CLIENT_ADDR, L_CUSTOMER_KEY
+		L_REASON, L_DETAILS, L_CLIENT_ADDR, L_CUSTOMER_KEY, L_ADMIN_KEY, L_STORE_KEY
 	};
 	LogRow		row;
 	Datum		here;
@@ -570,24 +591,11 @@ loginas_log(PG_FUNCTION_ARGS)
 	{
 		char	   *username;
 		char	   *email;
+		char	   *admin_key = logged_key(fcinfo, &row, A_ADMIN_ID, L_ADMIN_KEY, A_ADMIN_KEY);
+		char	   *customer_key = logged_key(fcinfo, &row, A_CUSTOMER_ID, L_CUSTOMER_KEY, A_CUSTOMER_KEY);
 
-		char	   *customer_key = NULL;
-
-		/*
-		 * keys of any type: the customer's key is logged in customer_key
-		 * only when customer_id cannot hold it (the row keeps the first form
-		 * of the canonical text otherwise)
-		 */
-		if (!row.nulls[A_CUSTOMER_ID])
-			customer_key = psprintf(INT64_FORMAT, DatumGetInt64(row.values[A_CUSTOMER_ID]));
-		else if (PG_NARGS() > L_CUSTOMER_KEY && !PG_ARGISNULL(L_CUSTOMER_KEY))
-		{
-			customer_key = text_to_cstring(PG_GETARG_TEXT_PP(L_CUSTOMER_KEY));
-			row.nulls[A_CUSTOMER_KEY] = false;
-			row.values[A_CUSTOMER_KEY] = PG_GETARG_DATUM(L_CUSTOMER_KEY);
-		}
-		loginas_lookup_names(!row.nulls[A_ADMIN_ID], row.values[A_ADMIN_ID],
-							 customer_key, &username, &email);
+		(void) logged_key(fcinfo, &row, A_STORE_ID, L_STORE_KEY, A_STORE_KEY);
+		loginas_lookup_names(admin_key, customer_key, &username, &email);
 		row.nulls[A_ADMIN_USERNAME] = (username == NULL);
 		row.values[A_ADMIN_USERNAME] = username ? CStringGetTextDatum(username) : (Datum) 0;
 		row.nulls[A_CUSTOMER_EMAIL] = (email == NULL);

@@ -44,11 +44,15 @@ typedef struct LoginAsContext
 {
 	bool		active;
 	int64		session_id;
-	int64		admin_id;
+	int64		admin_id;		/* when admins have integer keys (has_admin_id), */
+	bool		has_admin_id;	/* else LOGINAS_NO_ID */
+	char	   *admin_key;		/* the admin's key, any type, as canonical text */
 	int64		customer_id;	/* when customers have integer keys (has_customer_id) */
 	bool		has_customer_id;
 	char	   *customer_key;	/* the customer's key, any type, as canonical text */
-	int64		store_id;
+	int64		store_id;		/* when store views have integer keys (has_store_id) */
+	bool		has_store_id;
+	char	   *store_key;		/* the store view's key, any type, as canonical text */
 	bool		read_only;
 	char	   *banner;			/* in the "loginas context" memory context, or NULL */
 	/* what the session's log rows carry (there too, or NULL) */
@@ -143,7 +147,7 @@ extern void loginas_append_key_value(StringInfo buf, const char *value);
  * the rows of one admin or customer combined, ambiguous rows refused (21000) */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
 extern Datum loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool *isnull);
-extern void loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
+extern void loginas_lookup_names(const char *admin_key, const char *customer_key,
 								 char **username, char **email);
 /* reader.c: the bounds on reads of the durable refusal log's worker */
 extern void loginas_reader_bound(int cancel_ms, int end_ms, int pause_ms);

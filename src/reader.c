@@ -488,7 +488,7 @@ kind_query(const char *kind)
 	{
 		lookup_sql = "loginas._bound_lookup(b.kind, b.relation)";
 		/* the key column as bind() accepts it: its type, a deterministic collation */
-		check_sql = "loginas._kind_key_type_ok(r.kind, r.key_type),"
+		check_sql = "loginas._is_key_type(r.key_type),"
 			" loginas._deterministic_column(r.relid, r.key_column),"
 			" loginas._key_param(r.relid, r.key_column)";
 	}
@@ -842,66 +842,70 @@ bound_kind(const char *kind, BoundKind *b)
 }
 
 /*
- * The admin's username and the customer's e-mail (NULL: no id, not bound,
+ * The admin's username and the customer's e-mail (NULL: no key, not bound,
  * relation gone, no such row, rows that disagree), read in one query as loginas_reader -- what
- * loginas._lookup('admins', id, true) ->> 'username' and
- * loginas._lookup('customers', id, true) ->> 'email' give, in one read
- * instead of two (logappend.c: loginas._log, on every lifecycle row).
+ * loginas._lookup('admins', key, true) ->> 'username' and
+ * loginas._lookup('customers', key, true) ->> 'email' give, in one read
+ * instead of two (logappend.c: loginas._log, on every lifecycle row).  Both
+ * keys are given as text, of any type (an integer's digits).
  */
 void
-loginas_lookup_names(bool has_admin, Datum admin_id, const char *customer_key,
+loginas_lookup_names(const char *admin_key, const char *customer_key,
 					 char **username, char **email)
 {
-	bool		has_customer = customer_key != NULL;
-	Datum		customer_id = (Datum) 0;
+	const char *keys[2] = {admin_key, customer_key};
+	const char *kinds[2] = {"admins", "customers"};
 	Oid			types[2] = {INT8OID, INT8OID};
-	BoundKind	a,
-				c;
-	Oid			ra,
-				rc;
+	BoundKind	b[2];
+	Oid			rel[2];
 	StringInfoData sql;
 	Datum		args[2];
 	char		nulls[2];
 	Datum		out[2];
 	bool		outnull[2];
+	int			i;
 
 	*username = *email = NULL;
-	a.relid = c.relid = InvalidOid;
-	a.key_column = c.key_column = NULL;
-	a.key_match = c.key_match = NULL;
-	if (has_admin)
-		bound_kind("admins", &a);
-	if (has_customer)
+	for (i = 0; i < 2; i++)
 	{
 		int64		v;
 
-		bound_kind("customers", &c);
-		if (!c.int_key)
+		b[i].relid = InvalidOid;
+		b[i].key_column = NULL;
+		b[i].key_match = NULL;
+		args[i] = (Datum) 0;
+		nulls[i] = 'n';
+		if (keys[i] == NULL)
+			continue;
+		bound_kind(kinds[i], &b[i]);
+		if (!b[i].int_key && strlen(keys[i]) > LOGINAS_MAX_KEY_BYTES)
+			b[i].key_column = NULL;	/* no row has it */
+		else if (!b[i].int_key)
 		{
-			customer_id = CStringGetTextDatum(customer_key);
-			types[1] = TEXTOID;
+			args[i] = CStringGetTextDatum(keys[i]);
+			types[i] = TEXTOID;
+			nulls[i] = ' ';
 		}
-		else if (key_to_int64(customer_key, &v))
-			customer_id = Int64GetDatum(v);
+		else if (key_to_int64(keys[i], &v))
+		{
+			args[i] = Int64GetDatum(v);
+			nulls[i] = ' ';
+		}
 		else
-			has_customer = false, c.key_column = NULL;	/* no row has it */
+			b[i].key_column = NULL;	/* no row has it */
 	}
-	args[0] = admin_id;
-	args[1] = customer_id;
-	nulls[0] = has_admin ? ' ' : 'n';
-	nulls[1] = has_customer ? ' ' : 'n';
-	ra = a.key_column ? usable_relation(a.relid) : InvalidOid;
-	rc = c.key_column ? usable_relation(c.relid) : InvalidOid;
-	if (!OidIsValid(ra) && !OidIsValid(rc))
+	for (i = 0; i < 2; i++)
+		rel[i] = b[i].key_column ? usable_relation(b[i].relid) : InvalidOid;
+	if (!OidIsValid(rel[0]) && !OidIsValid(rel[1]))
 		return;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	append_name_read(&sql, ra, "username", a.key_column, a.key_match, 1);
+	append_name_read(&sql, rel[0], "username", b[0].key_column, b[0].key_match, 1);
 	appendStringInfoString(&sql, ", ");
-	append_name_read(&sql, rc, "email", c.key_column, c.key_match, 2);
+	append_name_read(&sql, rel[1], "email", b[1].key_column, b[1].key_match, 2);
 
-	read_as_reader_t(sql.data, OidIsValid(ra) ? ra : rc, OidIsValid(ra) ? rc : InvalidOid,
+	read_as_reader_t(sql.data, OidIsValid(rel[0]) ? rel[0] : rel[1], OidIsValid(rel[0]) ? rel[1] : InvalidOid,
 					 2, types, args, nulls, 2, out, outnull);
 	if (!outnull[0])
 		*username = TextDatumGetCString(out[0]);

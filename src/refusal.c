@@ -177,7 +177,8 @@ loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
 	r.action = "write";
 	r.sqlstate = "42501";
 	r.message = psprintf("%s on %s", what, relname);
-	r.has_admin = r.has_session = true;
+	r.has_session = true;
+	r.has_admin = admin_id != LOGINAS_NO_ID;
 	r.has_customer = customer_id != LOGINAS_NO_ID;
 	r.admin_id = admin_id;
 	r.customer_id = r.has_customer ? customer_id : 0;

@@ -90,6 +90,16 @@ CREATE FUNCTION loginas._check_by_admin(p_by_admin bigint) RETURNS jsonb
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+BEGIN
+	RETURN loginas._check_by_admin(p_by_admin::pg_catalog.text);
+END
+$$;
+
+-- the same by an admin key of any type, given as text
+CREATE FUNCTION loginas._check_by_admin(p_by_admin text) RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	a jsonb;
 BEGIN

@@ -54,8 +54,9 @@ CREATE TABLE loginas.binding (
 	kind		text PRIMARY KEY,
 	relation	regclass NOT NULL,
 	bound_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	bound_by_admin bigint,
-	bound_by_role name NOT NULL DEFAULT SESSION_USER
+	bound_by_admin bigint,			-- the admin's key when admins have integer keys
+	bound_by_role name NOT NULL DEFAULT SESSION_USER,
+	bound_by_admin_key text		-- the admin's key, any type, as canonical text
 );
 
 CREATE VIEW loginas.bindings AS
@@ -138,17 +139,6 @@ CREATE FUNCTION loginas._is_key_type(p_type regtype)
 	SELECT loginas._is_int_type(p_type)
 		OR p_type IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
 					  'pg_catalog.uuid'::pg_catalog.regtype)
-$$;
-
--- the types a kind's key may have: an integer for every kind; text, varchar
--- or uuid as well for customers
-CREATE FUNCTION loginas._kind_key_type_ok(p_kind text, p_type regtype)
-	RETURNS boolean
-	LANGUAGE sql IMMUTABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT CASE WHEN p_kind OPERATOR(pg_catalog.=) 'customers' THEN loginas._is_key_type(p_type)
-				ELSE loginas._is_int_type(p_type) END
 $$;
 
 -- the type a tracked customer column may have: the type class of the
@@ -240,6 +230,17 @@ CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
 	  FROM loginas._key_type(p_kind) t
 $$;
 
+-- a key given as text as the bigint id of 1.2's columns and signatures: its
+-- value when the kind's keys are integers, else NULL (the key is kept as text)
+CREATE FUNCTION loginas._key_id(p_kind text, p_key text)
+	RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._is_int_type(loginas._key_type(p_kind))
+				THEN loginas._canon_key(p_kind, p_key)::pg_catalog.int8 END
+$$;
+
 -- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"; an
 -- optional column the relation lacks is read as NULL
 CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
@@ -256,8 +257,10 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
 						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
 											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
+						-- keys of any type: an integer column as int8, any other (text,
+						-- varchar, uuid) as text, the key and the keys of other kinds alike
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
-							CASE WHEN c.is_key AND NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+							CASE WHEN NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
 								 THEN 'text' ELSE 'int8' END)
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
 						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
@@ -374,7 +377,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+-- bind(kind, relation, by_admin): by an admin of any key type, given as text
+-- (the bigint form below calls it)
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin text)
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -385,6 +390,8 @@ DECLARE
 	relnsp oid;
 	atttype oid;
 	ok boolean;
+	any_key boolean;
+	admin_key text;
 BEGIN
 	PERFORM loginas._require_writable('loginas.bind()');
 	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
@@ -436,8 +443,12 @@ BEGIN
 				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
 		ok := CASE c.type_class
-				WHEN 'id' THEN CASE WHEN c.is_key THEN loginas._kind_key_type_ok(bind.kind, atttype)
+				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
 									ELSE loginas._is_int_type(atttype) END
 				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
 											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
@@ -448,18 +459,15 @@ BEGIN
 				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
 								  pg_catalog.format_type(atttype, NULL)),
 				pg_catalog.format('Column "%s" must be %s.', c.column_name,
-					CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id' AND c.is_key AND bind.kind OPERATOR(pg_catalog.=) 'customers'
-						 THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+					CASE WHEN any_key THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
 						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
 						 ELSE 'boolean' END),
-				-- a cast to an integer would fail at run time on a key that is not a
-				-- number: only suggest casts that cannot fail
-				CASE WHEN c.type_class OPERATOR(pg_catalog.=) 'id'
-						  AND atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.uuid'::regtype,
-										  'pg_catalog.bpchar'::regtype)
-					 THEN pg_catalog.format('Keys of type %s are not supported for this column yet.',
-											pg_catalog.format_type(atttype, NULL))
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+					 THEN 'Cast it to text in a view over the table and bind the view.'
 					 ELSE 'Cast it in a view over the table and bind the view.' END);
 		END IF;
 		-- keys are compared byte for byte: under a nondeterministic collation
@@ -473,14 +481,54 @@ BEGIN
 	END LOOP;
 
 	PERFORM loginas._check_by_admin(by_admin);
-	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin)
-	VALUES (bind.kind, bind.relation, by_admin)
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin, bound_by_admin_key)
+	VALUES (bind.kind, bind.relation, loginas._key_id('admins', admin_key), admin_key)
 	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
 	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
-		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER,
+		   bound_by_admin_key = EXCLUDED.bound_by_admin_key;
 	PERFORM loginas._invalidate('loginas.binding');
-	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
+	-- (the admin's key as the admins binding now reads it: rebinding the
+	-- admins changes their key type)
+	PERFORM loginas._log('relation_bound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text),
+						 p_admin_key => admin_key);
+END
+$$;
+
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas.bind(bind.kind, bind.relation, bind.by_admin::pg_catalog.text);
+END
+$$;
+
+-- unbind(kind, by_admin): by an admin of any key type, given as text
+CREATE FUNCTION loginas.unbind(kind text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel text;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.unbind()');
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
+	IF rel IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate('loginas.binding');
+	PERFORM loginas._log('relation_unbound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel),
+						 p_admin_key => admin_key);
+	RETURN true;
 END
 $$;
 
@@ -489,18 +537,7 @@ CREATE FUNCTION loginas.unbind(kind text, by_admin bigint DEFAULT NULL)
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-DECLARE
-	rel text;
 BEGIN
-	PERFORM loginas._require_writable('loginas.unbind()');
-	PERFORM loginas._check_by_admin(by_admin);
-	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
-	IF rel IS NULL THEN
-		RETURN false;
-	END IF;
-	PERFORM loginas._invalidate('loginas.binding');
-	PERFORM loginas._log('relation_unbound', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel));
-	RETURN true;
+	RETURN loginas.unbind(unbind.kind, unbind.by_admin::pg_catalog.text);
 END
 $$;

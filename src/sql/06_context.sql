@@ -9,7 +9,8 @@
 CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
 									 store_id bigint, read_only boolean, banner text,
 									 admin_username text, customer_email text, source text,
-									 reason text, client_addr text, customer_key text)
+									 reason text, client_addr text, customer_key text, admin_key text,
+									 store_key text)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'loginas_context_set';
 
@@ -31,8 +32,18 @@ CREATE FUNCTION loginas.current_customer() RETURNS bigint
 CREATE FUNCTION loginas.current_customer_key() RETURNS text
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer_key';
 
+-- the admin's key, of any type, as text (current_admin() is NULL when admins
+-- do not have integer keys)
+CREATE FUNCTION loginas.current_admin_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_admin_key';
+
 CREATE FUNCTION loginas.current_store() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store';
+
+-- the store view's key, of any type, as text (current_store() is NULL when
+-- store views do not have integer keys)
+CREATE FUNCTION loginas.current_store_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store_key';
 
 CREATE FUNCTION loginas.current_read_only() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_read_only';
@@ -88,12 +99,12 @@ BEGIN
 			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
 	END IF;
 
-	v := loginas._evaluate(s.admin_id, s.customer_key);
+	v := loginas._evaluate(s.admin_key, s.customer_key);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
 								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
 	END IF;
-	st := loginas._resolve_store(v.customer, s.store_id);
+	st := loginas._resolve_store(v.customer, s.store_key);
 	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', '55000',
 			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
@@ -106,7 +117,7 @@ BEGIN
 						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
 						  st OPERATOR(pg_catalog.->>) 'website_name'),
 		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
-		s.source, s.reason, s.storefront_addr::text, s.customer_key);
+		s.source, s.reason, s.storefront_addr::text, s.customer_key, s.admin_key, s.store_key);
 	RETURN s.session_id;
 END
 $$;

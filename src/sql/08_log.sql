@@ -47,6 +47,8 @@ CREATE INDEX action_log_customer_key ON loginas.action_log (customer_key, logged
 
 CREATE INDEX action_log_admin ON loginas.action_log (admin_id, logged_at);
 
+CREATE INDEX action_log_admin_key ON loginas.action_log (admin_key, logged_at) WHERE admin_key IS NOT NULL;
+
 CREATE INDEX action_log_session ON loginas.action_log (session_id);
 
 COMMENT ON TABLE loginas.action_log IS 'Login as Customer actions, read by the Admin Actions Report (action group "Login As Customer"); append-only, hash-chained';
@@ -148,7 +150,8 @@ CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_
 							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
 							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
 							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL,
-							 p_customer_key text DEFAULT NULL)
+							 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+							 p_store_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_log';
@@ -201,7 +204,9 @@ BEGIN
 						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
 						   SESSION_USER,
 						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action),
-						   p_customer_key => CASE WHEN loginas.current_customer() IS NULL THEN loginas.current_customer_key() END);
+						   p_admin_key => CASE WHEN loginas.current_admin() IS NULL THEN loginas.current_admin_key() END,
+						   p_customer_key => CASE WHEN loginas.current_customer() IS NULL THEN loginas.current_customer_key() END,
+						   p_store_key => CASE WHEN loginas.current_store() IS NULL THEN loginas.current_store_key() END);
 END
 $$;
 
@@ -276,7 +281,9 @@ $$;
 -- (its db_role, and "role" in its details) and the retention in force; it is
 -- written after the purge, so no purge removes its own row, and it is young:
 -- no purge removes it for a whole retention.
-CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+-- purge_log(before, by_admin): by an admin of any key type, given as text (the
+-- bigint form below calls it)
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin text)
 	RETURNS bigint
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -320,11 +327,23 @@ BEGIN
 	)
 	SELECT pg_catalog.count(*) INTO n FROM gone;
 	PERFORM loginas._allow_purge(false);
-	PERFORM loginas._log('log_purged', 'success', purge_log.by_admin, NULL,
+	PERFORM loginas._log('log_purged', 'success', loginas._key_id('admins', purge_log.by_admin), NULL,
 						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n,
 																	'retention', retention::pg_catalog.text,
-																	'role', SESSION_USER::pg_catalog.text));
+																	'role', SESSION_USER::pg_catalog.text),
+						 p_admin_key => loginas._canon_key('admins', purge_log.by_admin));
 	RETURN n;
+END
+$$;
+
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+BEGIN
+	RETURN loginas.purge_log(purge_log.before, purge_log.by_admin::pg_catalog.text);
 END
 $$;
 

@@ -135,6 +135,21 @@ CREATE FUNCTION loginas._activity_rows(p_admin_id bigint, p_since timestamptz)
 	 ORDER BY l.logged_at DESC, l.log_id DESC
 $$;
 
+-- by an admin key that is not an integer (the log's admin_key)
+CREATE FUNCTION loginas._activity_rows(p_admin_key text, p_since timestamptz)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT l.logged_at, loginas._action_label(l.action, l.details), l.result,
+		   COALESCE(l.customer_email, l.customer_id::pg_catalog.text, l.customer_key), l.session_id, l.source, l.reason,
+		   loginas._action_details(l.action, l.details, true)
+	  FROM loginas.action_log l
+	 WHERE l.admin_key OPERATOR(pg_catalog.=) p_admin_key
+	   AND (p_since IS NULL OR l.logged_at OPERATOR(pg_catalog.>=) p_since)
+	 ORDER BY l.logged_at DESC, l.log_id DESC
+$$;
+
 -- viewer_admin: an existing, active admin whose role has "view_log";
 -- p_customer_id or p_customer_key (any type, as text): the customer viewed
 CREATE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
@@ -333,8 +348,8 @@ CREATE VIEW loginas.sessions AS
 		   s.created_at AS started, s.redeemed_at AS redeemed, COALESCE(s.expires_at, s.ticket_expires_at) AS expires,
 		   s.ended_at AS ended, s.end_reason, s.ended_by_admin,
 		   l.writes, l.tables_written, l.notes, l.last_action, l.admin_addr, l.storefront_addr,
-		   -- (the customer's key of any type, as text; last, so that 1.2's columns keep their places)
-		   s.customer_key
+		   -- (the keys of any type, as text; last, so that 1.2's columns keep their places)
+		   s.customer_key, s.admin_key, s.store_key, s.document_key, s.ended_by_admin_key
 	  FROM loginas.session s
 	 CROSS JOIN LATERAL (
 		SELECT (pg_catalog.array_agg(a.admin_username ORDER BY a.log_id)
@@ -503,6 +518,29 @@ BEGIN
 END
 $$;
 
+-- the same for an admin key of any type, given as text
+CREATE FUNCTION loginas.admin_activity_as_reporting(admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_custom_plan
+	AS $$
+BEGIN
+	IF admin_activity_as_reporting.admin_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'admin_id cannot be NULL', NULL, NULL);
+	END IF;
+	-- an integer key given as text reads the integer rows
+	IF loginas._is_int_type(loginas._key_type('admins')) THEN
+		RETURN QUERY SELECT * FROM loginas._activity_rows(
+			loginas._canon_key('admins', admin_activity_as_reporting.admin_id)::pg_catalog.int8, since);
+	ELSE
+		RETURN QUERY SELECT * FROM loginas._activity_rows(
+			loginas._canon_key('admins', admin_activity_as_reporting.admin_id), since);
+	END IF;
+END
+$$;
+
 CREATE FUNCTION loginas.admin_activity_as_admin(viewer_admin bigint, admin_id bigint, since timestamptz DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
 				   "Source" text, "Reason" text, "Details" text)
@@ -521,6 +559,40 @@ END
 $$;
 
 CREATE FUNCTION loginas.admin_activity(admin_id bigint, since timestamptz DEFAULT NULL, viewer_admin bigint DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
+		RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity.admin_id, since);
+	ELSE
+		RETURN QUERY SELECT * FROM loginas.admin_activity_as_admin(viewer_admin, admin_activity.admin_id, since);
+	END IF;
+END
+$$;
+
+-- the same for an admin key of any type, given as text (the viewer, given
+-- through viewer_admin, has an integer key: see admin_activity_as_admin)
+CREATE FUNCTION loginas.admin_activity_as_admin(viewer_admin bigint, admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('admin_id', admin_activity_as_admin.admin_id, 'since', since);
+BEGIN
+	PERFORM loginas._check_viewer(viewer_admin, 'admin_activity', NULL, filters);
+	RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity_as_admin.admin_id, since);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(viewer_admin, 'admin_activity', NULL, filters, n);
+END
+$$;
+
+CREATE FUNCTION loginas.admin_activity(admin_id text, since timestamptz DEFAULT NULL, viewer_admin bigint DEFAULT NULL)
 	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
 				   "Source" text, "Reason" text, "Details" text)
 	LANGUAGE plpgsql

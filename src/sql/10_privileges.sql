@@ -76,7 +76,21 @@ GRANT EXECUTE ON FUNCTION
 	loginas.begin(bigint, text, bigint, text, text, boolean, inet),
 	loginas.begin_from(bigint, text, bigint, bigint, text, boolean, inet),
 	loginas.end_admin(bigint, text),
-	loginas.expire()
+	loginas.expire(),
+	-- keys of any type: admins, store views and documents given as text
+	loginas.configure(text, text, text),
+	loginas.bind(text, regclass, text),
+	loginas.unbind(text, text),
+	loginas."grant"(text, text, text),
+	loginas."revoke"(text, text, text),
+	loginas.permitted(text, text),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, text),
+	loginas.check(text, text),
+	loginas.store_choices(text, text),
+	loginas.begin(text, text, text, text, text, boolean, inet),
+	loginas.begin_from(text, text, text, text, text, boolean, inet),
+	loginas.end_admin(text, text)
 TO loginas_admin;
 
 GRANT SELECT ON loginas.settings, loginas.bindings, loginas.permissions TO loginas_admin;
@@ -93,6 +107,9 @@ GRANT EXECUTE ON FUNCTION
 	loginas.set_assistance_as_customer(text, boolean, timestamptz),
 	loginas.assistance_allowed(text),
 	loginas.current_customer_key(),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.current_admin_key(),
+	loginas.current_store_key(),
 	loginas.banner(),
 	loginas.current_session(),
 	loginas.current_admin(),
@@ -105,7 +122,7 @@ TO loginas_storefront;
 GRANT EXECUTE ON FUNCTION
 	loginas.banner(), loginas.current_session(), loginas.current_admin(),
 	loginas.current_customer(), loginas.current_store(), loginas.current_read_only(),
-	loginas.current_customer_key()
+	loginas.current_customer_key(), loginas.current_admin_key(), loginas.current_store_key()
 TO loginas_admin;
 
 -- reporting
@@ -123,7 +140,9 @@ GRANT EXECUTE ON FUNCTION
 	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
 	loginas.customer_history_as_admin(bigint, bigint),
 	loginas.customer_history_as_admin(bigint, text),
-	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
+	loginas.admin_activity_as_admin(bigint, bigint, timestamptz),
+	loginas.admin_activity(text, timestamptz, bigint),
+	loginas.admin_activity_as_admin(bigint, text, timestamptz)
 TO loginas_reporting, loginas_admin;
 
 -- without viewer_admin: reporting only
@@ -131,7 +150,8 @@ GRANT EXECUTE ON FUNCTION
 	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
 	loginas.customer_history_as_reporting(bigint),
 	loginas.customer_history_as_reporting(text),
-	loginas.admin_activity_as_reporting(bigint, timestamptz)
+	loginas.admin_activity_as_reporting(bigint, timestamptz),
+	loginas.admin_activity_as_reporting(text, timestamptz)
 TO loginas_reporting;
 
 GRANT SELECT ON loginas.sessions TO loginas_reporting;
@@ -154,6 +174,7 @@ GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
 GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
 GRANT EXECUTE ON FUNCTION
 	loginas.purge_log(timestamptz, bigint),
+	loginas.purge_log(timestamptz, text),
 	loginas.set_log_retention(interval),
 	loginas.verify_log(),
 	loginas.verify_log(jsonb),

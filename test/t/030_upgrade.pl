@@ -299,6 +299,25 @@ is( $node->safe_psql(
 	    || (SELECT count(*) FROM loginas.consent WHERE customer_key = customer_id::text)}) =~ s/^(\d+) \1 (\d+) \2 (\d+) \3$/same/r,
 	'same',
 	'after the update to 1.3: the log rows have no keys; sessions and consent have customer_key = customer_id');
+# admins, store views and documents: the keys of 1.3 are the ids of 1.2 as
+# text, wherever 1.2 kept an admin's id (the bigint columns kept)
+is( $node->safe_psql(
+		'upgraded', q{
+	SELECT (SELECT count(*) FROM loginas.session WHERE admin_key IS NOT DISTINCT FROM admin_id::text
+			  AND store_key IS NOT DISTINCT FROM store_id::text
+			  AND document_key IS NOT DISTINCT FROM source_document_id::text
+			  AND ended_by_admin_key IS NOT DISTINCT FROM ended_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.session) || ' '
+	    || (SELECT count(*) FROM loginas.session WHERE admin_id IS NOT NULL AND store_id IS NOT NULL) || ' '
+	    || (SELECT count(*) FROM loginas.setting WHERE changed_by_admin_key IS DISTINCT FROM changed_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.binding WHERE bound_by_admin_key IS DISTINCT FROM bound_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.role_resource WHERE granted_by_admin_key IS DISTINCT FROM granted_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.consent WHERE changed_by_admin_key IS DISTINCT FROM changed_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.sessions WHERE admin_key = admin_id::text AND store_key = store_id::text)}),
+	($node->safe_psql('upgraded', 'SELECT count(*) FROM loginas.session') =~ s/^(\d+)$/$1 $1 $1 0 0 0 0 $1/r),
+	'after the update to 1.3: sessions have admin_key, store_key, document_key and ended_by_admin_key from their ids; settings, bindings, grants and consent the admin\'s key');
+cmp_ok($node->safe_psql('upgraded', 'SELECT count(*) FROM loginas.session WHERE source_document_id IS NOT NULL'), '>', 0,
+	'(the shop has sessions begun from a document)');
 $node->safe_psql('upgraded', 'DELETE FROM shop.quote_item WHERE quote_id = 3');	# (outside a session)
 $history->('e', 1, 3, 'after the update to 1.3');
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
