@@ -1,6 +1,9 @@
 -- test/bench/schema.sql — the database `make bench` measures (loaded by
 -- test/bench/bench.sh as a superuser into a database of its own, after
--- CREATE EXTENSION loginas and test/bench/reference.sql).
+-- CREATE EXTENSION loginas, test/bench/reference.sql and
+-- test/bench/common.sql, which has the schema bench, bench.cpu_ns() and
+-- bench.result).  The key-type variants have databases of their own:
+-- test/bench/keys_schema.sql.
 --
 --   bench.website/store/customer/admin   a small shop, bound to loginas
 --                                        (10,000 customers, one admin)
@@ -10,7 +13,6 @@
 --                                        PL/pgSQL reference (reference.sql)
 --   bench.session_info                   the session the bench acts in
 --   bench.config                         the COPY data file (bench.sh)
---   bench.result                         one row per timed step
 --   bench.measure(...)                   one timed step (a procedure: it
 --                                        commits, so the time includes the
 --                                        commit and loginas' log written at
@@ -21,8 +23,6 @@
 -- the tracked copies also carry the two stamp columns.  Autovacuum is off on
 -- them: bench.sh truncates and vacuums explicitly before every step.
 SET client_min_messages = warning;
-
-CREATE SCHEMA bench;
 
 CREATE TABLE bench.website (website_id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE bench.store (store_id int PRIMARY KEY, website_id int NOT NULL REFERENCES bench.website,
@@ -100,32 +100,6 @@ UPDATE bench.session_info i SET source = s.source, reason = s.reason
 -- the file COPY reads (written by bench.sh with COPY ... TO, in a directory
 -- of the server's OS user)
 CREATE TABLE bench.config (copy_file text);
-
--- time this backend has spent on a CPU, in ns (Linux: /proc/self/schedstat),
--- or NULL where it cannot be read.  The kernel updates the figure when the
--- process is switched out, so a short sleep comes first.
-CREATE FUNCTION bench.cpu_ns() RETURNS bigint
-	LANGUAGE plpgsql
-	AS $$
-BEGIN
-	PERFORM pg_sleep(0.002);
-	RETURN split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
-EXCEPTION WHEN OTHERS THEN
-	RETURN NULL;
-END
-$$;
-
-CREATE TABLE bench.result (
-	phase		text NOT NULL,		-- 'bulk' or 'pgbench'
-	round		int NOT NULL,
-	measure		text NOT NULL,		-- insert, update, loop, copy; or txn
-	variant		text NOT NULL,		-- untracked, tracked, session, reference
-	rows		int NOT NULL,
-	ms			float8,				-- bulk: wall-clock milliseconds (including the commit)
-	cpu_ms		float8,				-- bulk: milliseconds the backend spent on a CPU meanwhile
-	tps			float8,				-- pgbench: transactions per second
-	PRIMARY KEY (phase, round, measure, variant)
-);
 
 -- a server-side loop of single-row INSERTs, one static function per table
 -- (the same plan shape for each; plpgsql caches it)
