@@ -141,9 +141,10 @@ SELECT customer_key = customer_id::text AS session_key_ok FROM bench.session_inf
 --             tracked    bench.quote_tracked, outside any session
 --             session    bench.quote_tracked after loginas.assume()
 -- Checks afterwards: the row count; in a session every row stamped, and the
--- step's log row names the session's customer by its key (customer_key, no
--- integer customer_id), counts the rows and names exactly the table's keys;
--- outside a session no stamp and no log row.
+-- step's log rows (bench.check_session_log, common.sql) name the session's
+-- customer by its key (customer_key, no integer customer_id), count the rows
+-- and name exactly the table's keys; outside a session no stamp and no log
+-- row.
 CREATE PROCEDURE bench.measure(p_round int, p_measure text, p_variant text, p_rows int)
 	LANGUAGE plpgsql
 	AS $$
@@ -157,13 +158,13 @@ DECLARE
 	c1 bigint;
 	n bigint;
 	log_before bigint;
-	l loginas.action_log;
+	log_last bigint;
 BEGIN
 	IF p_measure NOT IN ('insert', 'update') OR p_variant NOT IN ('untracked', 'tracked', 'session') THEN
 		RAISE EXCEPTION 'bench.measure: bad measure % or variant %', p_measure, p_variant;
 	END IF;
 	SELECT * INTO s FROM bench.session_info;
-	SELECT count(*) INTO log_before FROM loginas.action_log;
+	SELECT count(*), coalesce(max(log_id), 0) INTO log_before, log_last FROM loginas.action_log;
 
 	FOR pass IN 1 .. 2 LOOP
 		IF p_variant = 'session' THEN
@@ -209,23 +210,9 @@ BEGIN
 		IF n <> p_rows THEN
 			RAISE EXCEPTION 'bench check: % in a session (%): % rows stamped, expected %', p_measure, phase, n, p_rows;
 		END IF;
-		SELECT * INTO l FROM loginas.action_log a
-		 WHERE a.session_id = s.session_id AND a.action = CASE p_measure WHEN 'update' THEN 'write_update' ELSE 'write_insert' END
-		 ORDER BY a.log_id DESC LIMIT 1;
-		IF l.log_id IS NULL OR l.customer_key IS DISTINCT FROM s.customer_key OR l.customer_id IS NOT NULL
-		   OR (l.details->>'rows')::bigint <> p_rows OR jsonb_array_length(l.details->'keys') <> p_rows
-		   OR (p_measure = 'update' AND NOT l.details->'changed_columns' @> '["grand_total", "items_count", "updated_at"]') THEN
-			RAISE EXCEPTION 'bench check: % in a session (%): wrong or missing action_log row: customer % / %, %',
-				p_measure, phase, l.customer_id, l.customer_key, left(l.details::text, 200);
-		END IF;
-		-- the log names exactly the table's keys, each once
-		EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT k FROM jsonb_array_elements($1) k) k'
-					   ' JOIN bench.%I t ON k.k = jsonb_build_array(t.quote_id::text)', tbl)
-		   INTO n USING l.details->'keys';
-		IF n <> p_rows THEN
-			RAISE EXCEPTION 'bench check: % in a session (%): the log names % of the table''s % keys: %',
-				p_measure, phase, n, p_rows, left(l.details::text, 200);
-		END IF;
+		-- the step's log rows (common.sql): the customer by its key and no
+		-- integer customer_id, the rows, exactly the table's keys
+		PERFORM bench.check_session_log(s.session_id, p_measure, log_last, p_rows, 'bench.' || tbl, NULL, s.customer_key);
 	ELSIF p_variant = 'tracked' THEN
 		EXECUTE format('SELECT count(*) FROM bench.%I WHERE loginas_changed_session IS NOT NULL'
 					   ' OR loginas_created_session IS NOT NULL', tbl) INTO n;

@@ -136,7 +136,7 @@ $do$;
 -- library, the trigger's cache, the plans); the timed one runs from just
 -- after assume() to just after its COMMIT, on the wall clock and in CPU time
 -- of this backend.  Then it checks that the step did what it should (stamps,
--- log rows) and records the times.
+-- log rows: bench.check_session_log) and records the times.
 CREATE PROCEDURE bench.measure(p_round int, p_measure text, p_variant text, p_rows int)
 	LANGUAGE plpgsql
 	AS $$
@@ -151,15 +151,15 @@ DECLARE
 	c1 bigint;
 	n bigint;
 	log_before bigint;
+	log_last bigint;
 	ref_before bigint;
-	d jsonb;
 BEGIN
 	IF p_measure NOT IN ('insert', 'update', 'loop', 'copy') OR
 	   p_variant NOT IN ('untracked', 'tracked', 'session', 'reference') THEN
 		RAISE EXCEPTION 'bench.measure: bad measure % or variant %', p_measure, p_variant;
 	END IF;
 	SELECT * INTO s FROM bench.session_info;
-	SELECT count(*) INTO log_before FROM loginas.action_log;
+	SELECT count(*), coalesce(max(log_id), 0) INTO log_before, log_last FROM loginas.action_log;
 	SELECT count(*) INTO ref_before FROM loginas_ref.action_log;
 
 	FOR pass IN 1 .. 2 LOOP
@@ -212,13 +212,8 @@ BEGIN
 		IF n <> p_rows THEN
 			RAISE EXCEPTION 'bench check: % in a session: % rows stamped, expected %', p_measure, n, p_rows;
 		END IF;
-		SELECT l.details INTO d FROM loginas.action_log l
-		 WHERE l.session_id = s.session_id AND l.action = CASE p_measure WHEN 'update' THEN 'write_update' ELSE 'write_insert' END
-		 ORDER BY l.log_id DESC LIMIT 1;
-		IF d IS NULL OR (d->>'rows')::bigint <> p_rows OR jsonb_array_length(d->'keys') <> p_rows
-		   OR (p_measure = 'update' AND NOT d->'changed_columns' @> '["grand_total", "items_count", "updated_at"]') THEN
-			RAISE EXCEPTION 'bench check: % in a session: wrong or missing action_log row: %', p_measure, left(d::text, 200);
-		END IF;
+		-- the step's log rows (common.sql): the rows, exactly the table's keys, the customer
+		PERFORM bench.check_session_log(s.session_id, p_measure, log_last, p_rows, 'bench.' || tbl, s.customer_id, NULL);
 	ELSIF p_variant = 'reference' THEN
 		SELECT count(*) - ref_before INTO n FROM loginas_ref.action_log;
 		IF n <> p_rows THEN
