@@ -5597,3 +5597,885 @@ GRANT EXECUTE ON FUNCTION loginas.purge_log(timestamptz, text) TO loginas_audito
 -- backends that read a binding before the update: they read it again
 SELECT loginas._invalidate('loginas.binding');
 
+
+-- ---------------------------------------------------------------------------
+-- Keys of any type: refusals and views of the log name an admin or a store
+-- view whose key is not an integer (admin_key, store_key), as they name such
+-- a customer (the block "refusals and views of the log name a customer"
+-- above).  The durable refusal log carries the keys (_queue_refusal,
+-- _refuse, _log_refusal, _log_refused take admin_key and store_key last;
+-- begin, begin_from, redeem and assume pass them; src/refusal_queue.c keeps
+-- them in its entries and its file, version 5); a viewer_admin keyed by text
+-- (customer_history_as_admin(text, text), admin_activity_as_admin(text,
+-- text, timestamptz), actions_report_as_admin(viewer_admin text, ...), which
+-- the bigint forms with a key as text call; _check_viewer, _log_view,
+-- _record_view take p_viewer_key); actions_report() and its halves filter by
+-- admin_key; the Details print the store view's key where there is no
+-- store_id.  An integer shop's rows are what they were (ids, no keys).
+-- ---------------------------------------------------------------------------
+DROP FUNCTION loginas._queue_refusal(text, text, text, text, bigint, bigint, bigint, inet, text, text, text);
+DROP FUNCTION loginas._log_refusal(timestamptz, text, text, text, text, bigint, bigint, bigint, inet, name, text, text,
+								   text);
+DROP FUNCTION loginas._log_refusal(timestamptz, text, text, text, text, bigint, bigint, bigint, inet, name, text, text,
+								   bigint, timestamptz, text);
+DROP FUNCTION loginas._refuse(text, text, text, text, text, bigint, bigint, bigint, inet, text, text, text);
+DROP FUNCTION loginas._log_refused(text, text, text, bigint, bigint, bigint, text);
+DROP FUNCTION loginas._row_summary(text, bigint, text, bigint, bigint, text, text, jsonb, text);
+DROP FUNCTION loginas._actions_rows(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text);
+DROP FUNCTION loginas._check_viewer(bigint, text, bigint, jsonb, text);
+DROP FUNCTION loginas._log_view(bigint, text, bigint, jsonb, bigint, jsonb, text);
+DROP FUNCTION loginas._record_view(text, text, bigint, bigint, jsonb, text);
+DROP FUNCTION loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text);
+DROP FUNCTION loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int,
+											  text);
+DROP FUNCTION loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text);
+
+CREATE FUNCTION loginas._queue_refusal(action text, sqlstate text, message text, detail text,
+									   admin_id bigint, customer_id bigint, session_id bigint,
+									   client_addr inet DEFAULT NULL, reason text DEFAULT NULL,
+									   source text DEFAULT NULL, customer_key text DEFAULT NULL,
+									   admin_key text DEFAULT NULL, store_key text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_queue_refusal';
+
+CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
+									 p_message text, p_detail text, p_admin_id bigint,
+									 p_customer_id bigint, p_session_id bigint,
+									 p_client_addr inet, p_db_role name,
+									 p_reason text DEFAULT NULL, p_source text DEFAULT NULL,
+									 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+									 p_store_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas._log_refusal(p_logged_at, p_action, p_sqlstate, p_message, p_detail, p_admin_id,
+								p_customer_id, p_session_id, p_client_addr, p_db_role, p_reason, p_source,
+								NULL::bigint, NULL::timestamptz, p_customer_key, p_admin_key, p_store_key);
+END
+$$;
+
+CREATE FUNCTION loginas._refuse(p_action text, p_sqlstate text, p_message text,
+								p_detail text DEFAULT NULL, p_hint text DEFAULT NULL,
+								p_admin_id bigint DEFAULT NULL, p_customer_id bigint DEFAULT NULL,
+								p_session_id bigint DEFAULT NULL, p_client_addr inet DEFAULT NULL,
+								p_reason text DEFAULT NULL, p_source text DEFAULT NULL,
+								p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+								p_store_key text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF p_action IS NOT NULL THEN
+		PERFORM loginas._queue_refusal(p_action, p_sqlstate, p_message, p_detail,
+									   p_admin_id, p_customer_id, p_session_id,
+									   p_client_addr, p_reason, p_source, p_customer_key,
+									   p_admin_key, p_store_key);
+		PERFORM loginas._log_refused(p_action, p_message, p_detail, p_admin_id, p_customer_id, p_session_id,
+									 p_customer_key, p_admin_key);
+	END IF;
+	PERFORM loginas._raise(p_sqlstate, p_message, p_detail, p_hint);
+END
+$$;
+
+CREATE FUNCTION loginas._log_refusal(p_logged_at timestamptz, p_action text, p_sqlstate text,
+									 p_message text, p_detail text, p_admin_id bigint,
+									 p_customer_id bigint, p_session_id bigint,
+									 p_client_addr inet, p_db_role name,
+									 p_reason text, p_source text,
+									 p_coalesced bigint, p_last_refused_at timestamptz,
+									 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+									 p_store_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	username text;
+	email text;
+	src text;
+	why text;
+	store bigint;
+	skey text;
+	details jsonb;
+	ckey text := CASE WHEN p_customer_id IS NULL THEN p_customer_key END;
+	akey text := CASE WHEN p_admin_id IS NULL THEN p_admin_key END;
+BEGIN
+	BEGIN
+		IF akey IS NULL THEN
+			username := loginas._lookup('admins', p_admin_id, true) OPERATOR(pg_catalog.->>) 'username';
+		ELSE
+			username := loginas._lookup('admins', akey, true) OPERATOR(pg_catalog.->>) 'username';
+		END IF;
+		IF ckey IS NULL THEN
+			email := loginas._lookup('customers', p_customer_id, true) OPERATOR(pg_catalog.->>) 'email';
+		ELSE
+			email := loginas._lookup('customers', ckey, true) OPERATOR(pg_catalog.->>) 'email';
+		END IF;
+	EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
+		username := NULL;	-- the binding is unreadable: log ids only
+		email := NULL;
+	END;
+	SELECT s.source, s.reason, s.store_id, CASE WHEN s.store_id IS NULL THEN s.store_key END
+	  INTO src, why, store, skey
+	  FROM loginas.session s WHERE s.session_id OPERATOR(pg_catalog.=) p_session_id;
+	-- a refused begin has no session: it carries the reason and source given
+	-- to it (and the store view, when one was chosen)
+	src := COALESCE(p_source, src);
+	why := COALESCE(p_reason, why);
+	IF store IS NULL THEN
+		skey := COALESCE(p_store_key, skey);
+	END IF;
+	details := pg_catalog.jsonb_build_object('sqlstate', p_sqlstate, 'message', p_message, 'detail', p_detail);
+	IF p_coalesced IS NOT NULL THEN
+		details := details OPERATOR(pg_catalog.||)
+			pg_catalog.jsonb_build_object('coalesced', p_coalesced, 'last_refused_at', p_last_refused_at);
+	END IF;
+	RETURN loginas._append(p_logged_at, p_action OPERATOR(pg_catalog.||) '_refused', 'failure',
+						   p_admin_id, username, p_customer_id, email, p_session_id, store, src, why,
+						   p_client_addr, p_db_role, details, akey, ckey, skey);
+END
+$$;
+
+CREATE FUNCTION loginas._log_refused(p_action text, p_message text, p_detail text,
+									 p_admin_id bigint, p_customer_id bigint, p_session_id bigint,
+									 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_log_refused';
+
+CREATE FUNCTION loginas._row_summary(p_action text, p_customer_id bigint, p_customer_email text,
+									 p_store_id bigint, p_session_id bigint, p_source text, p_reason text,
+									 p_details jsonb, p_customer_key text DEFAULT NULL,
+									 p_store_key text DEFAULT NULL)
+	RETURNS text
+	LANGUAGE c IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'loginas_row_summary';
+
+CREATE FUNCTION loginas._actions_rows(p_since timestamptz, p_until timestamptz, p_action_group text,
+									  p_admin_id bigint, p_customer_id bigint, p_result text,
+									  p_page_size int, p_page int, p_customer_key text DEFAULT NULL,
+									  p_admin_key text DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT p.logged_at, p.action_group, loginas._action_label(p.action, p.details), p.client_addr,
+		   p.admin_username, p.result,
+		   loginas._row_summary(p.action, p.customer_id, p.customer_email, p.store_id, p.session_id,
+								p.source, p.reason, p.details, p.customer_key, p.store_key)
+	  FROM (SELECT l.log_id, l.logged_at, l.action_group, l.action, l.result, l.admin_username,
+				   l.customer_id, l.customer_email, l.session_id, l.store_id, l.source, l.reason,
+				   l.client_addr, l.details, l.customer_key, l.store_key
+			  FROM loginas.action_log l
+			 WHERE (p_since IS NULL OR l.logged_at OPERATOR(pg_catalog.>=) p_since)
+			   AND (p_until IS NULL OR l.logged_at OPERATOR(pg_catalog.<) p_until)
+			   AND (p_action_group IS NULL OR l.action_group OPERATOR(pg_catalog.=) p_action_group)
+			   AND (p_admin_id IS NULL OR l.admin_id OPERATOR(pg_catalog.=) p_admin_id)
+			   AND (p_admin_key IS NULL OR l.admin_key OPERATOR(pg_catalog.=) p_admin_key)
+			   AND (p_customer_id IS NULL OR l.customer_id OPERATOR(pg_catalog.=) p_customer_id)
+			   AND (p_customer_key IS NULL OR l.customer_key OPERATOR(pg_catalog.=) p_customer_key)
+			   AND (p_result IS NULL OR l.result OPERATOR(pg_catalog.=) p_result)
+			 ORDER BY l.logged_at DESC, l.log_id DESC
+			 OFFSET (p_page::pg_catalog.int8 OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) p_page_size
+			 LIMIT p_page_size) p
+	 ORDER BY p.logged_at DESC, p.log_id DESC
+$$;
+
+CREATE FUNCTION loginas._check_viewer(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
+									  p_customer_key text DEFAULT NULL, p_viewer_key text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	viewer text := COALESCE(p_viewer::pg_catalog.text, p_viewer_key);
+	a jsonb;
+	st text;
+	msg text;
+	det text;
+	hnt text;
+BEGIN
+	PERFORM loginas._require_writable(pg_catalog.format('loginas.%s() with viewer_admin', p_report));
+	IF viewer IS NULL THEN
+		st := '42501';
+		msg := 'viewing the Login as Customer log needs viewer_admin';
+		det := 'Without viewer_admin only members of loginas_reporting may read the log.';
+		hnt := 'Pass viewer_admin => the id of the admin user viewing the log; their role needs the "view_log" resource.';
+	ELSE
+		BEGIN
+			a := loginas._lookup('admins', viewer);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+									hnt = PG_EXCEPTION_HINT;
+		END;
+		IF st IS NOT NULL THEN
+			NULL;		-- the admins binding cannot be read: refused with its error
+		ELSIF a IS NULL THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user %s does not exist', viewer);
+			det := pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), viewer);
+			hnt := 'Pass the id of the admin user viewing the log as viewer_admin.';
+		ELSIF NOT COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is inactive', a OPERATOR(pg_catalog.->>) 'username');
+			det := 'Only active admin users can view the Login as Customer log.';
+		ELSIF NOT loginas.permitted(viewer, 'view_log') THEN
+			st := '42501';
+			msg := pg_catalog.format('admin user "%s" is not allowed to view the Login as Customer log',
+									 a OPERATOR(pg_catalog.->>) 'username');
+			SELECT l.detail, l.hint INTO det, hnt
+			  FROM loginas._roles_lack(a, 'view_log', 'View Login as Customer Log') l;
+		END IF;
+	END IF;
+	IF st IS NOT NULL THEN
+		PERFORM loginas._record_view('log_view_refused', 'failure', p_viewer, p_customer_id,
+			pg_catalog.jsonb_build_object('sqlstate', st, 'message', msg, 'detail', NULLIF(det, ''),
+										  'report', p_report, 'filters', pg_catalog.jsonb_strip_nulls(p_filters)),
+			p_customer_key, p_viewer_key);
+		PERFORM loginas._raise(st, msg, NULLIF(det, ''), NULLIF(hnt, ''));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION loginas._log_view(p_viewer bigint, p_report text, p_customer_id bigint, p_filters jsonb,
+								  p_rows bigint, p_extra jsonb DEFAULT '{}', p_customer_key text DEFAULT NULL,
+								  p_viewer_key text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._record_view('log_viewed', 'success', p_viewer, p_customer_id,
+		pg_catalog.jsonb_build_object('report', p_report,
+									  'filters', pg_catalog.jsonb_strip_nulls(p_filters),
+									  'rows', p_rows) OPERATOR(pg_catalog.||) p_extra,
+		p_customer_key, p_viewer_key);
+END
+$$;
+
+CREATE FUNCTION loginas.actions_report_as_reporting(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+		action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL, customer_id bigint DEFAULT NULL,
+		result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1, customer_key text DEFAULT NULL,
+		admin_key text DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_custom_plan		-- plan each call with its filters
+	AS $$
+DECLARE
+	grp text := actions_report_as_reporting.action_group;
+	res text := pg_catalog.lower(actions_report_as_reporting.result);
+	cid bigint := actions_report_as_reporting.customer_id;
+	ckey text;
+	aid bigint := actions_report_as_reporting.admin_id;
+	akey text;
+BEGIN
+	IF res IS NOT NULL AND res NOT IN ('success', 'failure') THEN
+		PERFORM loginas._raise('22023',
+			pg_catalog.format('invalid result "%s"', actions_report_as_reporting.result), NULL,
+			'Valid results are: success, failure.');
+	END IF;
+	IF page_size IS NULL OR page_size OPERATOR(pg_catalog.<) 1 OR page_size OPERATOR(pg_catalog.>) 10000 THEN
+		PERFORM loginas._raise('22023',
+			pg_catalog.format('page_size must be between 1 and 10000, not %s', COALESCE(page_size::text, 'NULL')),
+			NULL, NULL);
+	END IF;
+	IF page IS NULL OR page OPERATOR(pg_catalog.<) 1 THEN
+		PERFORM loginas._raise('22023',
+			pg_catalog.format('page must be 1 or more, not %s', COALESCE(page::text, 'NULL')), NULL,
+			'Pages are numbered from 1.');
+	END IF;
+	IF since OPERATOR(pg_catalog.>) until THEN
+		PERFORM loginas._raise('22023', 'since is later than until',
+			'The report lists the actions with since <= Time < until.', NULL);
+	END IF;
+	-- the Action Group as Magento spells it, however it was typed
+	IF pg_catalog.lower(grp) OPERATOR(pg_catalog.=) 'login as customer' THEN
+		grp := 'Login As Customer';
+	END IF;
+	-- a customer by its key of any type, as text: canonical (no row has a key
+	-- that is not a value of the key's type); an integer key is customer_id
+	IF actions_report_as_reporting.customer_key IS NOT NULL THEN
+		ckey := loginas._canon_key('customers', actions_report_as_reporting.customer_key);
+		IF ckey IS NULL THEN
+			RETURN;
+		ELSIF loginas._is_int_type(loginas._key_type('customers')) THEN
+			IF cid IS NOT NULL AND cid OPERATOR(pg_catalog.<>) ckey::pg_catalog.int8 THEN
+				RETURN;		-- two customers: no row is of both
+			END IF;
+			cid := ckey::pg_catalog.int8;
+			ckey := NULL;
+		END IF;
+	END IF;
+	-- an admin the same way: an integer key is admin_id
+	IF actions_report_as_reporting.admin_key IS NOT NULL THEN
+		akey := loginas._canon_key('admins', actions_report_as_reporting.admin_key);
+		IF akey IS NULL THEN
+			RETURN;
+		ELSIF loginas._is_int_type(loginas._key_type('admins')) THEN
+			IF aid IS NOT NULL AND aid OPERATOR(pg_catalog.<>) akey::pg_catalog.int8 THEN
+				RETURN;		-- two admins: no row is of both
+			END IF;
+			aid := akey::pg_catalog.int8;
+			akey := NULL;
+		END IF;
+	END IF;
+	RETURN QUERY
+	SELECT * FROM loginas._actions_rows(since, until, grp, aid, cid, res, page_size, page, ckey, akey);
+END
+$$;
+
+CREATE FUNCTION loginas.actions_report_as_admin(viewer_admin text, since timestamptz DEFAULT NULL,
+		until timestamptz DEFAULT NULL, action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL,
+		customer_id bigint DEFAULT NULL, result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1,
+		customer_key text DEFAULT NULL, admin_key text DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('since', since, 'until', until, 'action_group', action_group,
+												   'admin_id', actions_report_as_admin.admin_id,
+												   'customer_id', actions_report_as_admin.customer_id,
+												   'result', actions_report_as_admin.result,
+												   'customer_key', actions_report_as_admin.customer_key,
+												   'admin_key', actions_report_as_admin.admin_key);
+BEGIN
+	PERFORM loginas._check_viewer(NULL, 'actions_report', actions_report_as_admin.customer_id, filters,
+		actions_report_as_admin.customer_key, viewer_admin);
+	RETURN QUERY
+	SELECT * FROM loginas.actions_report_as_reporting(since, until, action_group, actions_report_as_admin.admin_id,
+		actions_report_as_admin.customer_id, actions_report_as_admin.result, page_size, page,
+		actions_report_as_admin.customer_key, actions_report_as_admin.admin_key);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(NULL, 'actions_report', actions_report_as_admin.customer_id, filters,
+		n, pg_catalog.jsonb_build_object('page', page, 'page_size', page_size), actions_report_as_admin.customer_key,
+		viewer_admin);
+END
+$$;
+
+CREATE FUNCTION loginas.actions_report_as_admin(viewer_admin bigint, since timestamptz DEFAULT NULL,
+		until timestamptz DEFAULT NULL, action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL,
+		customer_id bigint DEFAULT NULL, result text DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1,
+		customer_key text DEFAULT NULL, admin_key text DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	SELECT * FROM loginas.actions_report_as_admin(viewer_admin::pg_catalog.text, since, until, action_group,
+		actions_report_as_admin.admin_id, actions_report_as_admin.customer_id, actions_report_as_admin.result,
+		page_size, page, actions_report_as_admin.customer_key, actions_report_as_admin.admin_key);
+END
+$$;
+
+CREATE FUNCTION loginas.actions_report(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+		action_group text DEFAULT NULL, admin_id bigint DEFAULT NULL, customer_id bigint DEFAULT NULL,
+		result text DEFAULT NULL, viewer_admin bigint DEFAULT NULL, page_size int DEFAULT 100, page int DEFAULT 1,
+		customer_key text DEFAULT NULL, admin_key text DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action Group" text, "Action" text, "IP Address" inet,
+				   "Username" text, "Result" text, "Details" text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- SECURITY INVOKER: current_user is the caller
+	IF viewer_admin IS NULL AND pg_catalog.pg_has_role('loginas_reporting', 'USAGE') THEN
+		RETURN QUERY
+		SELECT * FROM loginas.actions_report_as_reporting(since, until, action_group, actions_report.admin_id,
+			actions_report.customer_id, actions_report.result, page_size, page, actions_report.customer_key,
+			actions_report.admin_key);
+	ELSE
+		RETURN QUERY
+		SELECT * FROM loginas.actions_report_as_admin(viewer_admin, since, until, action_group, actions_report.admin_id,
+			actions_report.customer_id, actions_report.result, page_size, page, actions_report.customer_key,
+			actions_report.admin_key);
+	END IF;
+END
+$$;
+
+CREATE FUNCTION loginas.customer_history_as_admin(viewer_admin text, customer_id text)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	int_keys boolean := loginas._is_int_type(loginas._key_type('customers'));
+	k text := loginas._canon_key('customers', customer_history_as_admin.customer_id);
+	filters jsonb := pg_catalog.jsonb_build_object('customer_id', customer_history_as_admin.customer_id);
+	n bigint;
+BEGIN
+	-- an integer key given as text (or NULL): as the integer form (its
+	-- viewer's check, its log_viewed row with the customer_id filter)
+	IF int_keys AND (k IS NOT NULL OR customer_history_as_admin.customer_id IS NULL) THEN
+		filters := pg_catalog.jsonb_build_object('customer_id', k::pg_catalog.int8);
+		PERFORM loginas._check_viewer(NULL, 'customer_history', k::pg_catalog.int8, filters, NULL, viewer_admin);
+		RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(k::pg_catalog.int8);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		PERFORM loginas._log_view(NULL, 'customer_history', k::pg_catalog.int8, filters, n,
+			p_viewer_key => viewer_admin);
+		RETURN;
+	END IF;
+	-- whatever the key, the viewer is checked first (a refused view is
+	-- logged); the viewer's check and the log_viewed row name the customer by
+	-- its key (canonical: loginas._record_view); the filter is the key as given
+	PERFORM loginas._check_viewer(NULL, 'customer_history', NULL, filters,
+		CASE WHEN NOT int_keys THEN customer_history_as_admin.customer_id END, viewer_admin);
+	IF customer_history_as_admin.customer_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'customer_id cannot be NULL', NULL, NULL);
+	END IF;
+	IF int_keys THEN
+		-- text that is no integer is no customer's key: an empty history, as
+		-- customer_history_as_reporting() reads it, and its log_viewed row
+		PERFORM loginas._log_view(NULL, 'customer_history', NULL, filters, 0, p_viewer_key => viewer_admin);
+		RETURN;
+	END IF;
+	RETURN QUERY SELECT * FROM loginas.customer_history_as_reporting(customer_history_as_admin.customer_id);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(NULL, 'customer_history', NULL, filters, n,
+		p_customer_key => customer_history_as_admin.customer_id, p_viewer_key => viewer_admin);
+END
+$$;
+
+CREATE FUNCTION loginas.admin_activity_as_admin(viewer_admin text, admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n bigint;
+	filters jsonb := pg_catalog.jsonb_build_object('admin_id', admin_activity_as_admin.admin_id, 'since', since);
+BEGIN
+	PERFORM loginas._check_viewer(NULL, 'admin_activity', NULL, filters, NULL, viewer_admin);
+	RETURN QUERY SELECT * FROM loginas.admin_activity_as_reporting(admin_activity_as_admin.admin_id, since);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM loginas._log_view(NULL, 'admin_activity', NULL, filters, n, p_viewer_key => viewer_admin);
+END
+$$;
+
+CREATE FUNCTION loginas._record_view(p_action text, p_result text, p_viewer bigint, p_customer_id bigint,
+									 p_details jsonb, p_customer_key text DEFAULT NULL,
+									 p_viewer_key text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	username text;
+	email text;
+	cid bigint := p_customer_id;
+	ckey text;
+	vid bigint := p_viewer;
+	vkey text;
+BEGIN
+	IF cid IS NULL AND p_customer_key IS NOT NULL THEN
+		ckey := loginas._canon_key('customers', p_customer_key);
+		IF loginas._is_int_type(loginas._key_type('customers')) THEN
+			cid := ckey::pg_catalog.int8;
+			ckey := NULL;
+		END IF;
+	END IF;
+	IF vid IS NULL AND p_viewer_key IS NOT NULL THEN
+		vkey := loginas._canon_key('admins', p_viewer_key);
+		IF loginas._is_int_type(loginas._key_type('admins')) THEN
+			vid := vkey::pg_catalog.int8;
+			vkey := NULL;
+		END IF;
+	END IF;
+	BEGIN
+		IF vkey IS NULL THEN
+			username := loginas._lookup('admins', vid, true) OPERATOR(pg_catalog.->>) 'username';
+		ELSE
+			username := loginas._lookup('admins', vkey, true) OPERATOR(pg_catalog.->>) 'username';
+		END IF;
+		IF ckey IS NULL THEN
+			email := loginas._lookup('customers', cid, true) OPERATOR(pg_catalog.->>) 'email';
+		ELSE
+			email := loginas._lookup('customers', ckey, true) OPERATOR(pg_catalog.->>) 'email';
+		END IF;
+	EXCEPTION WHEN OTHERS THEN
+		NULL;		-- a binding that cannot be read: the ids are logged
+	END;
+	RETURN loginas._append_committed(pg_catalog.clock_timestamp(), p_action, p_result, vid, username,
+									 cid, email, NULL, NULL, NULL, NULL, pg_catalog.inet_client_addr(),
+									 SESSION_USER, p_details, vkey, ckey, NULL);
+END
+$$;
+
+COMMENT ON FUNCTION loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text)
+	IS 'Admin Actions Report: Time, Action Group, Action, IP Address, Username, Result, Details; newest first, a page at a time';
+
+CREATE OR REPLACE FUNCTION loginas._begin(p_admin_key text, p_customer_key text, p_store_key text, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_key text,
+							   p_read_only boolean, p_client_addr inet)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+	p_customer_id bigint;
+	-- the ids of 1.2's columns (NULL when the keys are not integers)
+	p_admin_id bigint := loginas._key_id('admins', p_admin_key);
+BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+
+	v := loginas._evaluate(p_admin_key, p_customer_key, true);
+	-- the keys as canonical text, customer_id when it is an integer; a
+	-- refusal names the admin and the customer by them (none when the key is
+	-- not a value of the key's type)
+	p_admin_key := loginas._canon_key('admins', p_admin_key);
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
+	END IF;
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
+	END IF;
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_key);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
+	-- the store view's key as the binding read it (canonical)
+	t.store_key := st OPERATOR(pg_catalog.->>) 'store_id';
+	t.store_id := loginas._key_id('store_views', t.store_key);
+	p_source_document_key := loginas._canon_key(loginas._document_binding(p_source_kind), p_source_document_key);
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_key OPERATOR(pg_catalog.=) p_admin_key AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_key);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, customer_key, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr, admin_key, store_key, document_key)
+			VALUES (p_admin_id, p_customer_id, p_customer_key, t.store_id, COALESCE(p_read_only, false),
+					p_reason, p_source, p_source_kind,
+					loginas._key_id(loginas._document_binding(p_source_kind), p_source_document_key),
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()),
+					p_admin_key, t.store_key, p_source_document_key)
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id,
+					p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+					p_customer_key => p_customer_key, p_admin_key => p_admin_key,
+					p_store_key => CASE WHEN t.store_id IS NULL THEN t.store_key END);
+			END IF;
+		END;
+	END LOOP;
+
+	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr, p_customer_key, p_admin_key, t.store_key);
+	RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.begin_from(admin_id text, document_kind text, document_id text,
+								   store_id text DEFAULT NULL, reason text DEFAULT NULL,
+								   read_only boolean DEFAULT false, client_addr inet DEFAULT NULL)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	binding_kind text := loginas._document_binding(begin_from.document_kind);
+	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
+	doc jsonb;
+	-- a refusal names the admin by its id, else by its key (canonical)
+	refused_admin bigint := loginas._key_id('admins', begin_from.admin_id);
+	refused_admin_key text := loginas._canon_key('admins', begin_from.admin_id);
+BEGIN
+	IF binding_kind IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
+			'Valid kinds are: order, invoice, shipment, credit_memo.', refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
+	END IF;
+	doc := loginas._lookup(binding_kind, begin_from.document_id);
+	IF doc IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023',
+			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
+			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
+							  begin_from.document_id), NULL, refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
+	END IF;
+	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
+		PERFORM loginas._refuse('begin', '55000',
+			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
+							  doc OPERATOR(pg_catalog.->>) 'reference'),
+			'Guest orders have no customer account to log in to.', NULL, refused_admin,
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
+	END IF;
+	-- the document's key as the binding read it (canonical)
+	RETURN loginas._begin(begin_from.admin_id, doc OPERATOR(pg_catalog.->>) 'customer_id',
+								 begin_from.store_id, begin_from.reason,
+								 pg_catalog.format('%s %s', label, doc OPERATOR(pg_catalog.->>) 'reference'),
+								 begin_from.document_kind, doc OPERATOR(pg_catalog.->>) 'document_id',
+								 begin_from.read_only, begin_from.client_addr);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz, customer_key text,
+				   store_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr, s.customer_key, s.admin_key, s.store_key);
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	customer_key := s.customer_key;
+	store_id := s.store_id;
+	store_key := s.store_key;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.assume(session_key text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	hint constant text := 'Log the customer out of the storefront; the admin can start Login as Customer again.';
+BEGIN
+	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
+	-- transaction is over, so no write under a session ended meanwhile commits
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		-- a read-only transaction writes nothing, so needs no lock (and could not take one)
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''));
+	ELSE
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(assume.session_key, ''))
+		   FOR KEY SHARE;
+	END IF;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.', hint);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
+								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key,
+								p_admin_key => s.admin_key,
+								p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '55000',
+			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
+			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
+		pg_catalog.format('You are connected as %s on %s',
+						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
+						  st OPERATOR(pg_catalog.->>) 'website_name'),
+		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
+		s.source, s.reason, s.storefront_addr::text, s.customer_key, s.admin_key, s.store_key);
+	RETURN s.session_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.customer_history_as_admin(viewer_admin bigint, customer_id text)
+	RETURNS TABLE ("Time" timestamptz, "Admin" text, "Action" text, "Result" text, "Reason" text,
+				   "Source" text, "Session" bigint, "Table" text, "Keys" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM loginas.customer_history_as_admin(viewer_admin::pg_catalog.text,
+																 customer_history_as_admin.customer_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.admin_activity_as_admin(viewer_admin bigint, admin_id text, since timestamptz DEFAULT NULL)
+	RETURNS TABLE ("Time" timestamptz, "Action" text, "Result" text, "Customer" text, "Session" bigint,
+				   "Source" text, "Reason" text, "Details" text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM loginas.admin_activity_as_admin(viewer_admin::pg_catalog.text,
+															   admin_activity_as_admin.admin_id, since);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+	loginas._queue_refusal(text, text, text, text, bigint, bigint, bigint, inet, text, text, text, text, text),
+	loginas._log_refusal(timestamptz, text, text, text, text, bigint, bigint, bigint, inet, name, text, text,
+						 text, text, text),
+	loginas._log_refusal(timestamptz, text, text, text, text, bigint, bigint, bigint, inet, name, text, text,
+						 bigint, timestamptz, text, text, text),
+	loginas._refuse(text, text, text, text, text, bigint, bigint, bigint, inet, text, text, text, text, text),
+	loginas._log_refused(text, text, text, bigint, bigint, bigint, text, text),
+	loginas._row_summary(text, bigint, text, bigint, bigint, text, text, jsonb, text, text),
+	loginas._actions_rows(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas._check_viewer(bigint, text, bigint, jsonb, text, text),
+	loginas._log_view(bigint, text, bigint, jsonb, bigint, jsonb, text, text),
+	loginas._record_view(text, text, bigint, bigint, jsonb, text, text),
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text),
+	loginas.customer_history_as_admin(text, text),
+	loginas.admin_activity_as_admin(text, text, timestamptz)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.customer_history_as_admin(text, text),
+	loginas.admin_activity_as_admin(text, text, timestamptz)
+TO loginas_reporting, loginas_admin;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text)
+TO loginas_reporting;

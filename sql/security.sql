@@ -484,6 +484,11 @@ BEGIN
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history(1, viewer_admin => 1)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1, viewer_admin => 1)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity('1', viewer_admin => 1)));
+	-- the viewer given as text (the text forms of the _as_admin reports)
+	RETURN NEXT pg_catalog.concat('reports for ada by key: ',
+		(SELECT pg_catalog.count(*) FROM loginas.actions_report_as_admin('1', page_size => 3, admin_key => '1')), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history_as_admin('1', '1')), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity_as_admin('1', '1')));
 	PERFORM loginas.revoke('Administrators', 'view_log', 1);
 	-- the shop drops a table of its own (loginas' event trigger looks at it)
 	SET LOCAL ROLE sec_shop;
@@ -1414,7 +1419,10 @@ SELECT n, ka.try(stmt) FROM (VALUES
 	(13, $$SELECT loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001')$$),
 	(14, $$SELECT loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001')$$),
 	(15, $$SELECT loginas.admin_activity_as_reporting('5d0c7a51-0000-4000-8000-000000000001')$$),
-	(16, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+	(16, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(17, $$SELECT loginas.customer_history_as_admin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(18, $$SELECT loginas.actions_report_as_admin('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(19, $$SELECT loginas.admin_activity_as_admin('5d0c7a51-0000-4000-8000-000000000001', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
  ORDER BY n;
 SET LOCAL ROLE ka_report;
 SELECT n, ka.try(stmt) FROM (VALUES
@@ -1431,7 +1439,9 @@ SELECT n, ka.try(stmt) FROM (VALUES
 -- keys that name no admin: not a uuid, another spelling of nothing, empty,
 -- NULL, quotes, a newline -- each refused with its SQLSTATE, nothing begun
 -- and nothing changed (permitted() says false, end_admin() ends nothing; a
--- NULL by_admin is no admin: the DBA's configure() and grant(), not tried)
+-- NULL by_admin is no admin: the DBA's configure() and grant(), not tried);
+-- as viewer_admin of a report: 42501, nothing shown, the refused view
+-- recorded (with the key only when it is an admin's key: canonical)
 SELECT k.n, f.fn, ka.try(format(f.stmt, quote_nullable(k.key)))
   FROM (VALUES (1, 'not-a-uuid'), (2, '5D0C7A51-0000-4000-8000-00000000000F'), (3, ''), (4, NULL),
                (5, $k$x' OR '1'='1$k$), (6, E'5d0c7a51-0000-4000-8000-000000000001\n')) k(n, key),
@@ -1442,7 +1452,10 @@ SELECT k.n, f.fn, ka.try(format(f.stmt, quote_nullable(k.key)))
                (6, 'grant', 'SELECT loginas.grant(''Marketing'', ''login'', %s::text)'),
                (7, 'set_assistance_as_admin', 'SELECT loginas.set_assistance_as_admin(''2'', true, NULL, %s::text)'),
                (8, 'permitted', 'SELECT loginas.permitted(%s, ''login'')'),
-               (9, 'end_admin', 'SELECT loginas.end_admin(%s)')) f(m, fn, stmt)
+               (9, 'end_admin', 'SELECT loginas.end_admin(%s)'),
+               (10, 'customer_history_as_admin', 'SELECT loginas.customer_history_as_admin(%s, ''1'')'),
+               (11, 'actions_report_as_admin', 'SELECT loginas.actions_report_as_admin(%s::text)'),
+               (12, 'admin_activity_as_admin', 'SELECT loginas.admin_activity_as_admin(%s, ''1'')')) f(m, fn, stmt)
  WHERE NOT (k.key IS NULL AND f.fn IN ('configure', 'grant'))
  ORDER BY k.n, f.m;
 SELECT k.n, c.allowed, replace(c.reason, E'\n', '\n') AS reason
@@ -1459,6 +1472,12 @@ SELECT ka.try($$SELECT loginas.check('5D0C7A51-0000-4000-8000-000000000001', '1'
        loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001') AS ended,
        loginas.permitted('5d0c7a51-0000-4000-8000-000000000002', 'login') AS marketing_may;
 SELECT ka.try($$SELECT loginas.admin_activity_as_admin(1, '5d0c7a51-0000-4000-8000-000000000001')$$) AS viewer_with_an_integer_key;
+-- the viewer by its key (the text forms of the _as_admin reports): the
+-- admin's role lacks "view_log", so each view is refused and recorded with
+-- the viewer's canonical key
+SELECT ka.try($$SELECT loginas.admin_activity_as_admin('5D0C7A51-0000-4000-8000-000000000001', '5d0c7a51-0000-4000-8000-000000000001')$$) AS activity,
+       ka.try($$SELECT loginas.customer_history_as_admin('{5d0c7a51-0000-4000-8000-000000000001}', '1')$$) AS history,
+       ka.try($$SELECT loginas.actions_report_as_admin('5d0c7a51-0000-4000-8000-000000000001', admin_key => '5d0c7a51-0000-4000-8000-000000000001')$$) AS report;
 SET LOCAL ROLE ka_report;
 SELECT count(*) > 0 AS reported FROM loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001');
 SELECT ka.try($$SELECT loginas.admin_activity(NULL::text)$$) AS null_admin;
@@ -1476,7 +1495,9 @@ SELECT concat('not called: ', f) FROM unnest(ARRAY[
 	'loginas.store_choices(text, text)', 'loginas.begin(text, text, text, text, text, boolean, inet)',
 	'loginas.begin_from(text, text, text, text, text, boolean, inet)', 'loginas.end_admin(text, text)',
 	'loginas.purge_log(timestamptz, text)', 'loginas.admin_activity_as_reporting(text, timestamptz)',
-	'loginas.admin_activity_as_admin(bigint, text, timestamptz)']::regprocedure[]) f
+	'loginas.admin_activity_as_admin(bigint, text, timestamptz)', 'loginas.admin_activity_as_admin(text, text, timestamptz)',
+	'loginas.customer_history_as_admin(text, text)',
+	'loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text)']::regprocedure[]) f
  WHERE NOT EXISTS (SELECT FROM pg_stat_xact_user_functions s WHERE s.funcid = f::oid)
    OR NOT (SELECT p.prosecdef FROM pg_proc p WHERE p.oid = f::oid)
  ORDER BY 1;

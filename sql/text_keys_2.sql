@@ -6,8 +6,10 @@
 -- redeem, assume, tracked writes stamped, a note, end), the keys in the
 -- session, the context, the log (second canonical form) and the reports;
 -- refusals with their SQLSTATE and message; admins keyed by uuid (every
--- spelling one admin).  Every binding is put back to the integer views at the
--- end, and an integer shop's rows are checked unchanged.
+-- spelling one admin); (d) refusals naming a text admin and a text store view
+-- (server-log lines, the durable refusal log's rows), actions_report by
+-- admin_key, a viewer_admin keyed by text.  Every binding is put back to the
+-- integer views at the end, and an integer shop's rows are checked unchanged.
 SET client_min_messages = warning;
 CREATE SCHEMA tk2;
 GRANT USAGE ON SCHEMA tk2 TO loginas_reader;
@@ -379,6 +381,143 @@ SELECT loginas.bind('invoices', 'shop.loginas_invoices', 'user_01HADA');
 SELECT loginas.bind('store_views', 'shop.loginas_store_views', 'user_01HADA');
 SELECT loginas.bind('admins', 'tk2.loginas_uadmins', 'user_01HADA');
 
+-- ---------------------------------------------------------------------------
+-- (d) refusals and reports name a text admin and a text store view
+-- ---------------------------------------------------------------------------
+-- admins and store views keyed by text again (customers still are)
+SELECT loginas.bind('admins', 'tk2.loginas_admins', '0b7e1c2a-0000-4000-8000-0000000000a1');
+SELECT loginas.bind('store_views', 'tk2.loginas_store_views', 'user_01HADA');
+SELECT EXISTS (SELECT FROM loginas.permissions WHERE role = 'Administrators' AND resource = 'view_log')
+         AS had_view_log \gset
+-- which form a call picks: the viewer given as text takes the text forms of
+-- the _as_admin reports (every key as text); an integer literal the bigint
+-- ones; admin_key is a trailing parameter of actions_report (no overload:
+-- every parameter of it has a default)
+SELECT pg_temp.picks(q) FROM unnest(ARRAY[
+  'SELECT * FROM loginas.customer_history_as_admin(1, 2)',
+  'SELECT * FROM loginas.customer_history_as_admin(1, ''cus_01'')',
+  'SELECT * FROM loginas.customer_history_as_admin(''user_01'', ''cus_01'')',
+  'SELECT * FROM loginas.customer_history_as_admin(viewer_admin => ''user_01'', customer_id => ''cus_01'')',
+  'SELECT * FROM loginas.admin_activity_as_admin(1, 2)',
+  'SELECT * FROM loginas.admin_activity_as_admin(1, ''user_02'')',
+  'SELECT * FROM loginas.admin_activity_as_admin(''user_01'', ''user_02'', now())',
+  'SELECT * FROM loginas.actions_report_as_admin(1)',
+  'SELECT * FROM loginas.actions_report_as_admin(''user_01'', page_size => 5)',
+  'SELECT * FROM loginas.actions_report_as_admin(viewer_admin => ''user_01'', admin_key => ''user_02'')',
+  'SELECT * FROM loginas.actions_report()',
+  'SELECT * FROM loginas.actions_report(admin_key => ''user_01'', viewer_admin => 1)',
+  'SELECT * FROM loginas.actions_report_as_reporting(admin_key => ''user_01'')',
+  'SELECT * FROM loginas.customer_history(''cus_01'', 1)',
+  'SELECT * FROM loginas.admin_activity(''user_01'', viewer_admin => 1)']) q;
+
+-- The server-log lines of refusals name a text admin by its key (escaped
+-- like every text there): a refused begin, a reused ticket, an assume by an
+-- admin made inactive since, a refused write (before: "admin
+-- -9223372036854775808")
+SELECT max(log_id) AS d0, clock_timestamp() AS dt0 FROM loginas.action_log \gset
+CREATE TEMP TABLE tk2_dt AS SELECT * FROM loginas.begin('user_01HADA', 'cus_01HTESS', 'sc_01HMAIN', 'call #45');
+CREATE TEMP TABLE tk2_ds AS SELECT r.* FROM tk2_dt, loginas.redeem(tk2_dt.token) r;
+SELECT session_id AS ds FROM tk2_ds \gset
+SET client_min_messages = log;
+SELECT pg_temp.try('SELECT loginas.begin(''user_01HSAM'', ''cus_01HTESS'')');
+SELECT pg_temp.try(E'SELECT loginas.begin(E''user_\\nnobody'', ''cus_01HTESS'')');
+SELECT pg_temp.try('SELECT loginas.begin_from(''user_01HSAM'', ''order'', ''order_nobody'')');
+SELECT pg_temp.try('SELECT * FROM loginas.redeem(' || quote_literal(token) || ')') FROM tk2_dt;
+BEGIN;
+SELECT loginas.assume(session_key) = session_id AS assumed FROM tk2_ds;
+SAVEPOINT a;
+SELECT pg_temp.try('UPDATE tk2.cart SET note = ''not mine'' WHERE cart_id = 2');
+ROLLBACK TO a;
+COMMIT;
+UPDATE tk2.admin_user SET active = false WHERE id = 'user_01HADA';
+SELECT pg_temp.try('SELECT loginas.assume(' || quote_literal(session_key) || ')') FROM tk2_ds;
+UPDATE tk2.admin_user SET active = true WHERE id = 'user_01HADA';
+SET client_min_messages = warning;
+SELECT loginas."end"(session_key) FROM tk2_ds;
+-- the durable refusal log's worker writes an entry with keys as
+-- loginas._log_refusal(..., p_customer_key, p_admin_key, p_store_key)
+-- (src/refusal_queue.c; there is no worker in pg_regress: the calls are made
+-- as the worker makes them): the row's admin_key and store_key, the username
+-- read by the key; a refusal of a session names the session's store view
+-- when the entry has none (entries of before the store view's key); a
+-- summary of refused writes too; the keys only where the ids cannot hold
+-- them (an admin_id given wins)
+SELECT loginas._log_refusal(clock_timestamp(), 'begin', '42501', 'not allowed', NULL, NULL, NULL, NULL, NULL,
+         'postgres', 'call #46', NULL, p_customer_key => 'cus_01HTESS', p_admin_key => 'user_01HSAM')
+         IS NOT NULL AS begin_refused,
+       loginas._log_refusal(clock_timestamp(), 'begin', '40001', 'concurrent begin', NULL, NULL, NULL, NULL, NULL,
+         'postgres', NULL, NULL, p_customer_key => 'cus_01HTESS', p_admin_key => 'user_01HADA',
+         p_store_key => 'sc_01HPOS') IS NOT NULL AS begin_with_store,
+       loginas._log_refusal(clock_timestamp(), 'assume', '28000', 'ended', NULL, NULL, NULL, :ds, NULL,
+         'postgres', NULL, NULL, p_customer_key => 'cus_01HTESS', p_admin_key => 'user_01HADA')
+         IS NOT NULL AS assume_store_of_the_session,
+       loginas._log_refusal(clock_timestamp(), 'write', '42501', 'row (2) of another customer on tk2.cart', NULL,
+         NULL, NULL, :ds, NULL, 'postgres', NULL, NULL, 3, clock_timestamp(), 'cus_01HTESS', 'user_01HADA',
+         'sc_01HMAIN') IS NOT NULL AS write_refused,
+       loginas._log_refusal(clock_timestamp(), 'begin', '42501', 'unknown admin', NULL, NULL, NULL, NULL, NULL,
+         'postgres', NULL, NULL, p_admin_key => 'user_nobody') IS NOT NULL AS unknown_admin,
+       loginas._log_refusal(clock_timestamp(), 'begin', '42501', 'an id given', NULL, 7, NULL, NULL, NULL,
+         'postgres', NULL, NULL, p_admin_key => 'user_01HADA') IS NOT NULL AS admin_id_wins;
+SELECT action, result, admin_id, admin_key, admin_username, customer_key, store_id, store_key,
+       details->>'sqlstate' AS sqlstate, details->>'coalesced' AS coalesced
+  FROM loginas.action_log WHERE log_id > :d0 AND result = 'failure' ORDER BY log_id;
+SELECT intact, problem FROM loginas.verify_log();
+-- The Admin Actions Report by the admin's key (admin_key): its rows, the
+-- Details naming the store view by its key; a key no row has (the refusal
+-- above of user_nobody has it), a text that is no uuid of uuid admins: none
+SELECT "Action", "Username", "Result", "Details"
+  FROM loginas.actions_report(admin_key => 'user_01HADA', since => :'dt0') ORDER BY "Time", "Action";
+SELECT count(*) AS refused_nobody FROM loginas.actions_report(admin_key => 'user_nobody');
+SELECT count(*) AS none FROM loginas.actions_report(admin_key => 'user_01HNONE');
+SELECT count(*) = (SELECT count(*) FROM loginas.action_log WHERE admin_key = 'user_01HADA') AS all_of_ada
+  FROM loginas.actions_report(admin_key => 'user_01HADA', page_size => 10000);
+SELECT count(*) AS with_admin_id FROM loginas.actions_report(admin_key => 'user_01HADA', admin_id => 1);
+SELECT count(*) AS sam_refused FROM loginas.actions_report(admin_key => 'user_01HSAM', result => 'failure', since => :'dt0');
+-- (a store view's key printed as loginas prints keys; an integer id wins)
+SELECT loginas._row_summary('ticket_issued', NULL, NULL, NULL, 9, NULL, NULL, '{}', 'cus_1', 'sc (x), y') AS quoted,
+       loginas._row_summary('ticket_issued', NULL, NULL, 2, NULL, NULL, NULL, '{}', NULL, 'ignored') AS integer_id;
+
+-- A viewer_admin keyed by text: the text forms of the _as_admin reports.
+-- The viewer's check and the log_viewed row name the viewer by its key
+-- (admin_id NULL, the username read by the key)
+SELECT loginas."grant"('Administrators', 'view_log', 'user_01HADA');
+SELECT max(log_id) AS d1 FROM loginas.action_log \gset
+SELECT count(*) > 0 AS shown FROM loginas.customer_history_as_admin('user_01HADA', 'cus_01HTESS');
+SELECT count(*) AS shown FROM loginas.actions_report_as_admin('user_01HADA', admin_key => 'user_01HADA', page_size => 3);
+SELECT count(*) > 0 AS shown FROM loginas.admin_activity_as_admin('user_01HADA', 'user_01HADA');
+SELECT count(*) AS shown FROM loginas.actions_report_as_admin(viewer_admin => 'user_01HADA', result => 'failure',
+                                                              customer_key => 'cus_01HTESS', page_size => 2);
+-- refused (42501, nothing shown, a log_view_refused row naming the viewer by
+-- its key): a viewer without "view_log", one inactive, one who does not
+-- exist, none; a viewer given as an integer is the text key '1' of text
+-- admins, which no admin has
+SELECT pg_temp.try(q) FROM unnest(ARRAY[
+  'SELECT loginas.customer_history_as_admin(''user_01HSAM'', ''cus_01HTESS'')',
+  'SELECT loginas.actions_report_as_admin(''user_01HOLD'')',
+  E'SELECT loginas.admin_activity_as_admin(E''user_\\nnobody'', ''user_01HADA'')',
+  'SELECT loginas.customer_history_as_admin(NULL, ''cus_01HTESS'')',
+  'SELECT loginas.actions_report(viewer_admin => 1)']) q;
+SELECT action, result, admin_id, replace(admin_key, E'\n', '\n') AS admin_key, admin_username, customer_id,
+       customer_key, details->>'report' AS report, details->'filters' AS filters, details->>'rows' AS rows,
+       details->>'sqlstate' AS sqlstate
+  FROM loginas.action_log WHERE log_id > :d1 ORDER BY log_id;
+SELECT intact, problem FROM loginas.verify_log();
+-- uuid admins: any spelling of the viewer, its canonical key in the row
+SELECT loginas.bind('admins', 'tk2.loginas_uadmins', 'user_01HADA');
+SELECT max(log_id) AS d2 FROM loginas.action_log \gset
+SELECT count(*) >= 0 AS shown
+  FROM loginas.admin_activity_as_admin('{0B7E1C2A-0000-4000-8000-0000000000A1}', 'user_01HADA');
+SELECT pg_temp.try('SELECT loginas.customer_history_as_admin(''not-a-uuid'', ''cus_01HTESS'')');
+SELECT count(*) AS by_uuid_key FROM loginas.actions_report(admin_key => '0B7E1C2A00004000800000000000' || '00A1');
+SELECT count(*) AS not_a_uuid FROM loginas.actions_report(admin_key => 'user_01HADA');
+SELECT action, admin_id, admin_key, admin_username, details->>'sqlstate' AS sqlstate
+  FROM loginas.action_log WHERE log_id > :d2 ORDER BY log_id;
+SELECT loginas.bind('admins', 'tk2.loginas_admins', '0b7e1c2a-0000-4000-8000-0000000000a1');
+SELECT CASE WHEN NOT :'had_view_log'::boolean THEN loginas."revoke"('Administrators', 'view_log', 'user_01HADA') END
+         IS NOT NULL AS view_log_revoked;
+SELECT loginas.bind('store_views', 'shop.loginas_store_views', 'user_01HADA');
+SELECT loginas.bind('admins', 'tk2.loginas_uadmins', 'user_01HADA');
+
 -- back to the integer shop: its rows keep 1.2's columns and the first canonical form
 SELECT loginas.bind('admins', 'shop.loginas_admins', '{0B7E1C2A-0000-4000-8000-0000000000A1}');
 SELECT bound_by_admin, bound_by_admin_key FROM loginas.binding WHERE kind = 'admins';
@@ -394,6 +533,20 @@ SELECT admin_id, admin_key, store_id, store_key, ended_by_admin, ended_by_admin_
 SELECT action, admin_id, admin_key, customer_key, store_key, details -> 'ended_by_admin' AS ended_by_admin
   FROM loginas.action_log WHERE log_id > :l0 ORDER BY log_id;
 SELECT changed_by_admin, changed_by_admin_key FROM loginas.consent WHERE customer_id = 1;
+-- a view by a viewer given as text is the view by the integer viewer (the
+-- same row: admin_id, no key, the customer_id filter); admin_key filters as
+-- admin_id does
+SELECT max(log_id) AS l1 FROM loginas.action_log \gset
+SELECT pg_temp.try('SELECT loginas.customer_history_as_admin(1, 1)')
+     = pg_temp.try('SELECT loginas.customer_history_as_admin('' 01'', ''1'')') AS same_answer;
+SELECT count(*) AS rows, count(DISTINCT (action, result, admin_id, admin_key, admin_username, customer_id,
+                                         customer_key, customer_email, details)) AS distinct_rows,
+       min(admin_id) AS admin_id, min(admin_key) AS admin_key
+  FROM loginas.action_log WHERE log_id > :l1;
+SELECT (SELECT count(*) FROM loginas.actions_report(admin_key => '1', page_size => 10000))
+     = (SELECT count(*) FROM loginas.actions_report(admin_id => 1, page_size => 10000)) AS same_rows,
+       (SELECT count(*) FROM loginas.actions_report(admin_id => 1, admin_key => '2')) AS two_admins,
+       (SELECT count(*) FROM loginas.actions_report(admin_key => 'user_01HADA')) AS not_an_integer;
 SELECT intact FROM loginas.verify_log();
 SELECT loginas.configure('enabled', :'was_enabled');
 SELECT CASE WHEN NOT :'had_login'::boolean THEN loginas."revoke"('Administrators', 'login') END IS NULL AS restored,

@@ -70,10 +70,8 @@ typedef struct TouchedRow
 	struct TouchedRow *next;	/* in the order first touched */
 	SubTransactionId subid;		/* made in; gone when that one rolls back */
 	Oid			relid;			/* where the trigger saw it (a partition, or the table) */
-	int64		session_id;
-	int64		admin_id;
-	int64		customer_id;
-	char	   *customer_key;	/* the session's customer, as canonical text */
+	LoginAsWriter who;			/* the session that touched it (its customer_key:
+								 * the customer, as canonical text) */
 	bool		existed;		/* its first state was a row (not "not there") */
 	bool		existed_before;	/* that row was older than the transaction */
 	int			npk;
@@ -386,28 +384,26 @@ owner_of_tuple(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, char **custom
 }
 
 static void
-refuse_row(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-		   const char *customer_key, const char *key, const char *which, RowOwner owner, const char *customer)
+refuse_row(TrackedRel *entry, const LoginAsWriter *who, const char *key, const char *which, RowOwner owner,
+		   const char *customer)
 {
 	const char *whose = owner == OWNER_CUSTOMER ?
 		psprintf("customer %s", loginas_log_text(customer)) : "no customer";
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
-							  psprintf("row %s of another customer", key), entry->relname);
+	loginas_log_write_refusal(who, psprintf("row %s of another customer", key), entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not write row %s of %s",
-					(long long) session_id, loginas_log_text(key), loginas_log_text(entry->relname)),
+					(long long) who->session_id, loginas_log_text(key), loginas_log_text(entry->relname)),
 			 errdetail("%s belongs to %s, not to the impersonated customer %s.",
-					   which, whose, loginas_log_text(customer_key)),
+					   which, whose, loginas_log_text(who->customer_key)),
 			 errhint("An admin logged in as a customer can change only that customer's data.")));
 }
 
 static void
-refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-				 const char *customer_key, const char *key, const char *column)
+refuse_protected(TrackedRel *entry, const LoginAsWriter *who, const char *key, const char *column)
 {
-	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
+	loginas_log_write_refusal(who,
 							  psprintf("change of protected column \"%s\" in row %s", column, key),
 							  entry->relname);
 	/* the error's texts: escaped (the server log has them too) */
@@ -416,7 +412,7 @@ refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 cust
 			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
 					loginas_log_text(column), loginas_log_text(entry->relname)),
 			 errdetail("Session %lld changed it in row %s.",
-					   (long long) session_id, loginas_log_text(key)),
+					   (long long) who->session_id, loginas_log_text(key)),
 			 errhint("The customer must change it themselves.")));
 }
 
@@ -546,10 +542,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	/* new: the key stays as the entry's (hash_search copied the pointer) */
 	memset(((char *) row) + sizeof(char *), 0, sizeof(TouchedRow) - sizeof(char *));
 	row->relid = entry->relid;
-	row->session_id = ctx->session_id;
-	row->admin_id = ctx->admin_id;
-	row->customer_id = ctx->customer_id;
-	row->customer_key = ctx->customer_key ? pstrdup(ctx->customer_key) : NULL;
+	loginas_writer_of(&row->who, ctx);
 	row->subid = GetCurrentSubTransactionId();
 	row->npk = entry->npk;
 	row->key = palloc(sizeof(Datum) * entry->npk);
@@ -624,8 +617,12 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
 
 	if (owner != OWNER_PARENT_GONE &&
 		(owner != OWNER_CUSTOMER || !same_key(customer, ctx->customer_key)))
-		refuse_row(entry, ctx->session_id, ctx->admin_id, ctx->customer_id, ctx->customer_key,
-				   loginas_row_key(entry, desc, oldtup, false), "The existing row", owner, customer);
+	{
+		LoginAsWriter who;
+
+		loginas_writer_of(&who, ctx);
+		refuse_row(entry, &who, loginas_row_key(entry, desc, oldtup, false), "The existing row", owner, customer);
+	}
 }
 
 /*
@@ -839,20 +836,19 @@ guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *va
 }
 
 static void
-refuse_guard(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-			 const char *customer_key, const char *key, int g)
+refuse_guard(TrackedRel *entry, const LoginAsWriter *who, const char *key, int g)
 {
 	Oid			t = entry->guards[g].target;
 	const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
 												   get_rel_name(t));
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id, customer_key,
+	loginas_log_write_refusal(who,
 							  psprintf("row %s pointed at a row of %s it did not create", key, tname),
 							  entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not point row %s of %s at a row of %s",
-					(long long) session_id, loginas_log_text(key),
+					(long long) who->session_id, loginas_log_text(key),
 					loginas_log_text(entry->relname), loginas_log_text(tname)),
 			 errdetail("Rows of %s belong to the customer of the row that points to them; the session did not create that row.",
 					   loginas_log_text(tname)),
@@ -876,9 +872,8 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 		changed |= watched_changed(row, first + i, values[i], nulls[i], a);
 		all_null &= nulls[i];
 	}
-	if (changed && !all_null && !guard_target_created(entry, row->session_id, g, values))
-		refuse_guard(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
-					 touched_key_text(entry, row), g);
+	if (changed && !all_null && !guard_target_created(entry, row->who.session_id, g, values))
+		refuse_guard(entry, &row->who, touched_key_text(entry, row), g);
 }
 
 /*
@@ -920,8 +915,12 @@ check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, H
 			}
 		}
 		if (changed && !all_null && !guard_target_created(entry, ctx->session_id, g, values))
-			refuse_guard(entry, ctx->session_id, ctx->admin_id, ctx->customer_id, ctx->customer_key,
-						 loginas_row_key(entry, desc, newtup, false), g);
+		{
+			LoginAsWriter who;
+
+			loginas_writer_of(&who, ctx);
+			refuse_guard(entry, &who, loginas_row_key(entry, desc, newtup, false), g);
+		}
 	}
 }
 
@@ -936,17 +935,15 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 				g;
 
 	whose = owner_of(entry, values, nulls, &customer);
-	if (whose != OWNER_CUSTOMER || !same_key(customer, row->customer_key))
-		refuse_row(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
-				   touched_key_text(entry, row), "The row as written", whose, customer);
+	if (whose != OWNER_CUSTOMER || !same_key(customer, row->who.customer_key))
+		refuse_row(entry, &row->who, touched_key_text(entry, row), "The row as written", whose, customer);
 
 	for (i = 0; i < entry->nprotected; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
 
 		if (watched_changed(row, i, values[nowner + i], nulls[nowner + i], a))
-			refuse_protected(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
-							 touched_key_text(entry, row), NameStr(a->attname));
+			refuse_protected(entry, &row->who, touched_key_text(entry, row), NameStr(a->attname));
 	}
 	for (g = 0; g < entry->nguards; g++)
 		judge_guard(entry, row, desc, g, values + nowner + entry->nprotected + entry->guards[g].first,

@@ -126,6 +126,9 @@ typedef struct LoginAsRefusal
 	const char *source;			/* given to begin, or NULL */
 	const char *customer_key;	/* the customer's key when it is not an integer
 								 * (has_customer false), as canonical text, or NULL */
+	const char *admin_key;		/* the same for the admin (has_admin false) */
+	const char *store_key;		/* the store view's key when it is not an
+								 * integer (there is no store id), or NULL */
 } LoginAsRefusal;
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
@@ -137,8 +140,26 @@ extern void loginas_worker_session_settings(const char *application_name, int st
 /* refusal.c: text for the server log, its control characters escaped */
 extern char *loginas_log_text(const char *s);
 extern void loginas_caller_context_only(void);
-extern void loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
-									  const char *customer_key, const char *what, const char *relname);
+
+/*
+ * The session a write was made in, as a refused write names it (refusal.c):
+ * its ids where the keys are integers, and its keys as canonical text
+ */
+typedef struct LoginAsWriter
+{
+	int64		session_id;
+	bool		has_admin_id;
+	int64		admin_id;
+	bool		has_customer_id;
+	int64		customer_id;
+	bool		has_store_id;
+	char	   *admin_key;
+	char	   *customer_key;
+	char	   *store_key;
+} LoginAsWriter;
+
+extern void loginas_writer_of(LoginAsWriter *w, const LoginAsContext *ctx);
+extern void loginas_log_write_refusal(const LoginAsWriter *w, const char *what, const char *relname);
 
 /* report.c: one key value as loginas prints keys */
 extern void loginas_append_key_value(StringInfo buf, const char *value);

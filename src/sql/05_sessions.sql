@@ -472,7 +472,7 @@ DECLARE
 	constraint_name text;
 	t loginas.ticket;
 	p_customer_id bigint;
-	-- (the refusal log keeps integer admin and customer ids only, for now)
+	-- the ids of 1.2's columns (NULL when the keys are not integers)
 	p_admin_id bigint := loginas._key_id('admins', p_admin_key);
 BEGIN
 	PERFORM loginas._require_writable('loginas.begin()');
@@ -488,11 +488,9 @@ BEGIN
 
 	v := loginas._evaluate(p_admin_key, p_customer_key, true);
 	-- the keys as canonical text, customer_id when it is an integer; a
-	-- refusal names the customer by them (none when the key is not a value
-	-- of the key's type)
-	IF v.code IS NULL THEN
-		p_admin_key := loginas._canon_key('admins', p_admin_key);
-	END IF;
+	-- refusal names the admin and the customer by them (none when the key is
+	-- not a value of the key's type)
+	p_admin_key := loginas._canon_key('admins', p_admin_key);
 	p_customer_key := loginas._canon_key('customers', p_customer_key);
 	IF loginas._is_int_type(loginas._key_type('customers')) THEN
 		p_customer_id := p_customer_key::pg_catalog.int8;
@@ -500,14 +498,14 @@ BEGIN
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
 			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
-			p_customer_key => p_customer_key);
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
 	END IF;
 	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
 			'The require_reason setting is on.',
 			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
 			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
-			p_customer_key => p_customer_key);
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
 	END IF;
 	st := loginas._resolve_store(v.customer, p_store_key);
 
@@ -557,8 +555,9 @@ BEGIN
 					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
 					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
 					p_admin_id, p_customer_id,
-			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
-			p_customer_key => p_customer_key);
+					p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+					p_customer_key => p_customer_key, p_admin_key => p_admin_key,
+					p_store_key => CASE WHEN t.store_id IS NULL THEN t.store_key END);
 			END IF;
 		END;
 	END LOOP;
@@ -619,14 +618,16 @@ DECLARE
 	binding_kind text := loginas._document_binding(begin_from.document_kind);
 	label text := pg_catalog.replace(begin_from.document_kind, '_', ' ');
 	doc jsonb;
-	-- (the refusal log keeps integer admin ids only, for now)
+	-- a refusal names the admin by its id, else by its key (canonical)
 	refused_admin bigint := loginas._key_id('admins', begin_from.admin_id);
+	refused_admin_key text := loginas._canon_key('admins', begin_from.admin_id);
 BEGIN
 	IF binding_kind IS NULL THEN
 		PERFORM loginas._refuse('begin', '22023',
 			pg_catalog.format('unrecognized document kind "%s"', begin_from.document_kind), NULL,
 			'Valid kinds are: order, invoice, shipment, credit_memo.', refused_admin,
-			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
 	END IF;
 	doc := loginas._lookup(binding_kind, begin_from.document_id);
 	IF doc IS NULL THEN
@@ -634,14 +635,16 @@ BEGIN
 			pg_catalog.format('%s %s does not exist', label, begin_from.document_id),
 			pg_catalog.format('No row of %s has document_id %s.', loginas._bound_relation(binding_kind),
 							  begin_from.document_id), NULL, refused_admin,
-			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
 	END IF;
 	IF doc OPERATOR(pg_catalog.->>) 'customer_id' IS NULL THEN
 		PERFORM loginas._refuse('begin', '55000',
 			pg_catalog.format('cannot login as the customer of %s %s: it belongs to a guest', label,
 							  doc OPERATOR(pg_catalog.->>) 'reference'),
 			'Guest orders have no customer account to log in to.', NULL, refused_admin,
-			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason);
+			p_client_addr => begin_from.client_addr, p_reason => begin_from.reason,
+			p_admin_key => refused_admin_key);
 	END IF;
 	-- the document's key as the binding read it (canonical)
 	RETURN loginas._begin(begin_from.admin_id, doc OPERATOR(pg_catalog.->>) 'customer_id',
@@ -692,26 +695,30 @@ BEGIN
 	IF s.redeemed_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
 								s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	IF s.ended_at IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
 			s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
 		PERFORM loginas._refuse('redeem', '28000', invalid,
 			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
 			s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 
 	v := loginas._evaluate(s.admin_key, s.customer_key, true);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
 								s.admin_id, s.customer_id, s.session_id,
-			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key);
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	st := loginas._resolve_store(v.customer, s.store_key);
 

@@ -91,25 +91,30 @@ BEGIN
 	IF s.ended_at IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
 			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
-			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
 		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
 			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
-			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 
 	v := loginas._evaluate(s.admin_key, s.customer_key);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
-								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key,
+								p_admin_key => s.admin_key,
+								p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	st := loginas._resolve_store(v.customer, s.store_key);
 	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', '55000',
 			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
 			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
-			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 
 	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,

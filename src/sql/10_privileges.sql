@@ -133,21 +133,25 @@ GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.verify_log(jsonb), login
 
 -- the reports' entry points (09_reports.sql): reporting and the admin backend
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text),
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text),
 	loginas.customer_history(bigint, bigint),
 	loginas.customer_history(text, bigint),
 	loginas.admin_activity(bigint, timestamptz, bigint),
-	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
 	loginas.customer_history_as_admin(bigint, bigint),
 	loginas.customer_history_as_admin(bigint, text),
 	loginas.admin_activity_as_admin(bigint, bigint, timestamptz),
 	loginas.admin_activity(text, timestamptz, bigint),
-	loginas.admin_activity_as_admin(bigint, text, timestamptz)
+	loginas.admin_activity_as_admin(bigint, text, timestamptz),
+	-- a viewer_admin of any key type, given as text
+	loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.customer_history_as_admin(text, text),
+	loginas.admin_activity_as_admin(text, text, timestamptz)
 TO loginas_reporting, loginas_admin;
 
 -- without viewer_admin: reporting only
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text),
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
 	loginas.customer_history_as_reporting(bigint),
 	loginas.customer_history_as_reporting(text),
 	loginas.admin_activity_as_reporting(bigint, timestamptz),
