@@ -2,10 +2,11 @@
 --   documents. loginas.bindings lists the kinds, their required columns and each binding's status;
 --   bind() checks the kind (22023), the relation (NULL: 22023; not a table or view: 42809), that
 --   loginas_reader may read it (schema USAGE, SELECT on each required column: 42501), each required
---   column (missing: 42703; wrong type: 42804) and accepts smallint/integer/bigint ids and
---   text/varchar/char/name text. Bound relations are read as loginas_reader only, so whatever a
---   bound view or a column's type calls runs with its rights, never the extension owner's, and
---   leaves nothing behind (settings restored, no temporary objects); views and tables of
+--   column (missing: 42703; wrong type: 42804) and accepts smallint/integer/bigint/text/varchar/
+--   uuid ids (keys of any type: sql/text_keys*.sql) and text/varchar/char/name text. Bound
+--   relations are read as loginas_reader only, so whatever a bound view or a column's type calls
+--   runs with its rights, never the extension owner's, and leaves nothing behind (settings
+--   restored, no temporary objects); views and tables of
 --   non-superusers bind alike; a revoked grant is refused at use (42501). The binding is kept by
 --   OID (search_path changes, renames and schema moves do not matter); a dropped relation and a
 --   missing binding are reported at use (55000); unbind() says whether there was a binding; bind
@@ -136,13 +137,14 @@ SELECT loginas.bind('orders', 'bt.order_row');
 CREATE VIEW bt.orders_without_reference AS SELECT document_id, customer_id, store_id FROM bt.orders;
 SELECT loginas.bind('orders', 'bt.orders_without_reference');
 \echo :LAST_ERROR_SQLSTATE
--- wrong column types: an id that is not an integer, text that is not text
+-- wrong column types: an id that is neither an integer nor text, varchar or uuid (a char(n) id:
+-- the hint suggests no cast that fails later), text that is not text
 CREATE VIEW bt.orders_numeric AS SELECT document_id::numeric AS document_id, customer_id, store_id, reference FROM bt.orders;
-CREATE VIEW bt.orders_text_customer AS SELECT document_id, customer_id::text AS customer_id, store_id, reference FROM bt.orders;
+CREATE VIEW bt.orders_char_customer AS SELECT document_id, customer_id::char(4) AS customer_id, store_id, reference FROM bt.orders;
 CREATE VIEW bt.orders_int_reference AS SELECT document_id, customer_id, store_id, reference::int AS reference FROM bt.orders;
 SELECT loginas.bind('orders', 'bt.orders_numeric');
 \echo :LAST_ERROR_SQLSTATE
-SELECT loginas.bind('orders', 'bt.orders_text_customer');
+SELECT loginas.bind('orders', 'bt.orders_char_customer');
 \echo :LAST_ERROR_SQLSTATE
 SELECT loginas.bind('orders', 'bt.orders_int_reference');
 \echo :LAST_ERROR_SQLSTATE

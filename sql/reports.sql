@@ -194,7 +194,7 @@ SELECT "Action Group", "Action", "Username", "Result", pg_temp.m("Details") AS "
 -- the columns, their names and types
 SELECT a.name AS column_name, format_type(a.type, NULL) AS type
   FROM pg_proc p, unnest(p.proargnames, p.proallargtypes, p.proargmodes::text[]) WITH ORDINALITY a(name, type, mode, o)
- WHERE p.oid = 'loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int)'::regprocedure
+ WHERE p.oid = 'loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text)'::regprocedure
    AND a.mode = 't'
  ORDER BY a.o;
 -- newest first (ties by order of appends); the time is the row's; the IP

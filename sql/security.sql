@@ -29,6 +29,12 @@
 --      tracked table's owner retyping a stamp column or a parent's
 --      customer column; 7. a table owner's code never runs with loginas'
 --      rights, replica mode, TRUNCATE of any partition
+--   8. keys of any type: every text overload (customers keyed by integer,
+--      text and uuid) called by every role, with forged viewer_admin and
+--      by_admin, and with keys that are not keys of the key type (empty,
+--      NULL, spaces, out of range, another case, 10 kB, a newline, a quote,
+--      a backslash, a statement); the bound view's owner's code in a lookup
+--      (section 1 runs the text overloads under the hostile search_paths)
 -- The expected output assumes loginas is not in shared_preload_libraries (as
 -- sql/setup.sql does): section 2 connects with a loginas.* option.
 --
@@ -83,6 +89,23 @@ INSERT INTO sec.cart VALUES (1, 1, NULL), (2, 2, NULL);
 INSERT INTO sec.cart_item VALUES (10, 1, 'TEE', 1), (20, 2, 'MUG', 1);
 GRANT USAGE ON SCHEMA sec TO sec_web;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sec.cart, sec.cart_item TO sec_web;
+-- Customers keyed by text (Medusa-shaped ids; a newline, a quote and a
+-- backslash in three of them) and by uuid: views of the shop's role, which
+-- the admin backend binds in turn (sections 1 and 8)
+CREATE TABLE sec.taccount (id text PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+INSERT INTO sec.taccount VALUES ('cus_1', 'tess@example.com', 'Tess Text'), (E'cus\n2', 'nina@example.com', 'Nina Newline'),
+	($$cus'3$$, 'quinn@example.com', 'Quinn Quote'), ('cus\4', 'bea@example.com', 'Bea Backslash');
+CREATE VIEW sec.text_customers AS
+	SELECT id AS customer_id, email, name AS display_name, true AS is_active, 1 AS website_id, 1 AS store_id
+	  FROM sec.taccount;
+CREATE TABLE sec.uaccount (id uuid PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+INSERT INTO sec.uaccount VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'uma@example.com', 'Uma Uuid'),
+	('b1ffcd00-0d1c-4f09-8c7e-7cc0ce491b22', 'ulf@example.com', 'Ulf Uuid');
+CREATE VIEW sec.uuid_customers AS
+	SELECT id AS customer_id, email, name AS display_name, true AS is_active, 1 AS website_id, 1 AS store_id
+	  FROM sec.uaccount;
+GRANT USAGE ON SCHEMA sec TO loginas_reader, sec_backend;
+GRANT SELECT ON sec.text_customers, sec.uuid_customers TO loginas_reader;
 RESET ROLE;
 
 -- Helpers, in a schema of their own (temporary objects would not survive the
@@ -300,6 +323,7 @@ DECLARE
 	tok2 pg_catalog.text;
 	k pg_catalog.text;
 	v pg_catalog.text;
+	bk record;
 BEGIN
 	-- the DBA tracks the shop's cart
 	PERFORM loginas.track('sec.cart', 'customer_id'::pg_catalog.name);
@@ -362,6 +386,57 @@ BEGIN
 	END;
 	PERFORM loginas.note('Changed the cart', '{"items": 2}');
 	RETURN NEXT pg_catalog.concat('end: ', loginas."end"(k));
+	-- the text overloads (customers of any key type): the integer customers
+	-- by their keys as text, then customers keyed by text and by uuid, each
+	-- bound by the admin backend in turn; consent by the customer and by an
+	-- admin, check, store choices, a ticket redeemed, assumed and ended, the
+	-- history (reporting; and an admin with "view_log")
+	SET LOCAL ROLE sec_backend;
+	PERFORM loginas.grant('Administrators', 'view_log', 1);
+	FOR bk IN SELECT b.rel, b.key1, b.key2
+			   FROM (VALUES ('shop.loginas_customers', '1', '2'),
+							('sec.text_customers', 'cus_1', E'cus\n2'),
+							('sec.uuid_customers', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{b1ffcd00-0d1c-4f09-8c7e-7cc0ce491b22}'))
+					b(rel, key1, key2)
+	LOOP
+		SET LOCAL ROLE sec_backend;
+		PERFORM loginas.bind('customers', bk.rel::pg_catalog.regclass, 1);
+		SET LOCAL ROLE sec_web;
+		v := pg_catalog.concat('consent: ', loginas.set_assistance(bk.key1, true));
+		SET LOCAL ROLE sec_backend;
+		v := pg_catalog.concat(v, ' ', loginas.set_assistance(bk.key2, true, NULL, 1));
+		v := pg_catalog.concat(v, ' ', loginas.assistance_allowed(bk.key2));
+		SELECT pg_catalog.concat(v, ', check: ', c.allowed) INTO v FROM loginas.check(1, bk.key1) c;
+		-- (every key as text: the admin's too)
+		SELECT pg_catalog.concat(v, ' ', c.allowed) INTO v FROM loginas.check('1', bk.key1) c;
+		SELECT pg_catalog.concat(v, ', store_choices: ', pg_catalog.count(*)) INTO v FROM loginas.store_choices(1, bk.key1) c;
+		IF bk.rel OPERATOR(pg_catalog.=) 'sec.text_customers' THEN
+			SELECT t.token INTO tok FROM loginas.begin('1', bk.key1, reason => 'call 4') t;
+		ELSE
+			SELECT t.token INTO tok FROM loginas.begin(1, bk.key1, reason => 'call 4') t;
+		END IF;
+		RETURN NEXT pg_catalog.concat(bk.rel, ': ', v);
+		SET LOCAL ROLE sec_web;
+		SELECT pg_catalog.concat('redeemed: ', s.customer_key), s.session_key INTO v, k FROM loginas.redeem(tok) s;
+		PERFORM loginas.assume(k);
+		v := pg_catalog.concat(v, ', assumed: key ', loginas.current_customer_key(),
+							   ' id ', COALESCE(loginas.current_customer()::pg_catalog.text, '-'), ', ', loginas.banner(),
+							   ', end: ', loginas."end"(k));
+		RETURN NEXT pg_catalog.concat(bk.rel, ': ', v);
+		SET LOCAL ROLE sec_report;
+		SELECT pg_catalog.concat('history: ', pg_catalog.count(*) OPERATOR(pg_catalog.>) 0) INTO v
+		  FROM loginas.customer_history(bk.key1);
+		SET LOCAL ROLE sec_backend;
+		BEGIN
+			SELECT pg_catalog.concat(v, ' ', pg_catalog.count(*) OPERATOR(pg_catalog.>) 0) INTO v
+			  FROM loginas.customer_history(bk.key1, viewer_admin => 1);
+		EXCEPTION WHEN OTHERS THEN
+			v := pg_catalog.concat(v, ' ', SQLSTATE);
+		END;
+		RETURN NEXT pg_catalog.concat(bk.rel, ': ', v);
+	END LOOP;
+	PERFORM loginas.bind('customers', 'shop.loginas_customers', 1);
+	PERFORM loginas.revoke('Administrators', 'view_log', 1);
 	-- the admin backend cleans up
 	SET LOCAL ROLE sec_backend;
 	RETURN NEXT pg_catalog.concat('end_admin: ', loginas.end_admin(2), ' expire: ', loginas.expire());
@@ -393,6 +468,7 @@ BEGIN
 		(SELECT pg_catalog.count(*) FROM loginas.actions_report(page_size => 3)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history(1)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1)), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity('1')), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.sessions));
 	-- the admin backend shows them to an admin with "view_log"
 	RESET ROLE;
@@ -406,7 +482,13 @@ BEGIN
 	RETURN NEXT pg_catalog.concat('reports for ada: ',
 		(SELECT pg_catalog.count(*) FROM loginas.actions_report(viewer_admin => 1, page_size => 3)), ' ',
 		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history(1, viewer_admin => 1)), ' ',
-		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1, viewer_admin => 1)));
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity(1, viewer_admin => 1)), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity('1', viewer_admin => 1)));
+	-- the viewer given as text (the text forms of the _as_admin reports)
+	RETURN NEXT pg_catalog.concat('reports for ada by key: ',
+		(SELECT pg_catalog.count(*) FROM loginas.actions_report_as_admin('1', page_size => 3, admin_key => '1')), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.customer_history_as_admin('1', '1')), ' ',
+		(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.admin_activity_as_admin('1', '1')));
 	PERFORM loginas.revoke('Administrators', 'view_log', 1);
 	-- the shop drops a table of its own (loginas' event trigger looks at it)
 	SET LOCAL ROLE sec_shop;
@@ -496,7 +578,7 @@ SELECT loginas.current_session() IS NULL AS no_context;
 SET ROLE sec_web;
 SELECT n, sec_test.try(format('SET loginas.%s = %L', n, '1')) AS "SET",
        sec_test.try(format('SELECT set_config(%L, %L, false)', 'loginas.' || n, '1')) AS set_config
-  FROM unnest(ARRAY['session_id', 'current_session', 'admin_id', 'customer_id', 'store_id', 'read_only', 'context']) AS n;
+  FROM unnest(ARRAY['session_id', 'current_session', 'admin_id', 'customer_id', 'customer_key', 'store_id', 'read_only', 'context']) AS n;
 BEGIN;
 SET LOCAL loginas.session_id = '1';
 ROLLBACK;
@@ -577,7 +659,7 @@ DROP TABLE sec.mine;
 -- (the second lock, in C); the grant is rolled back
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES
-	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL)$$),
+	(1, $$SELECT loginas._context_set(1, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL, '1', '1', '1')$$),
 	(2, $$SELECT loginas._context_clear_session(1)$$),
 	(3, $$SELECT loginas._read_bound('SELECT NULL::jsonb', 1, 'pg_class')$$),
 	(4, $$SELECT loginas._lookup('customers', 1, false)$$),
@@ -586,7 +668,8 @@ INSERT INTO internals VALUES
 	(7, $$SELECT loginas._queue_refusal('begin', '42501', 'forged', NULL, 1, 1, 1)$$),
 	(8, $$SELECT loginas._append(now(), 'note', 'success', 1, 'forged', 1, NULL, NULL, NULL, NULL, NULL, NULL, 'x', '{}')$$),
 	(9, $$SELECT loginas._log('note', 'success', 1, 1)$$),
-	(10, $$SELECT loginas._log_refused('begin', 'forged', NULL, 1, 1, 1)$$);
+	(10, $$SELECT loginas._log_refused('begin', 'forged', NULL, 1, 1, 1)$$),
+	(11, $$SELECT loginas._lookup('customers', 'cus_1'::text, false)$$);
 GRANT SELECT ON internals TO sec_web;
 BEGIN;
 GRANT USAGE ON SCHEMA loginas TO sec_web;
@@ -1013,6 +1096,246 @@ SELECT loginas.untrack('sec.basket_line');
 SELECT loginas.untrack('sec.basket');
 
 -------------------------------------------------------------------------------
+-- 8. Keys of any type: the text overloads
+-------------------------------------------------------------------------------
+-- undone(role, statement): runs it as that role and undoes all it did
+-- (whatever it returns or raises); 'ok' and its first value as text, or its
+-- SQLSTATE and message
+CREATE FUNCTION sec_test.undone(r name, stmt text, OUT state text, OUT message text, OUT result text)
+	LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		EXECUTE format('SET LOCAL ROLE %I', r);
+		EXECUTE stmt INTO result;
+		state := 'ok';
+		RAISE SQLSTATE 'LAUND';
+	EXCEPTION WHEN SQLSTATE 'LAUND' THEN
+		NULL;
+	WHEN OTHERS THEN
+		state := SQLSTATE;
+		message := regexp_replace(SQLERRM, 'session \d+', 'session N');
+	END;
+END
+$$;
+-- the same, the outcome only: the value (t/f for a boolean), or the SQLSTATE
+CREATE FUNCTION sec_test.outcome(r name, stmt text) RETURNS text
+	LANGUAGE sql AS $$
+	SELECT CASE WHEN u.state <> 'ok' THEN u.state
+				WHEN u.result IN ('true', 'false') THEN left(u.result, 1)
+				ELSE COALESCE(u.result, 'NULL') END
+	  FROM sec_test.undone(r, stmt) u
+$$;
+
+-- Every customer of the text and uuid views consents (the customer, on the
+-- storefront)
+SELECT loginas.bind('customers', 'sec.text_customers');
+SET ROLE sec_web;
+SELECT loginas.set_assistance('cus_1', true), loginas.set_assistance(E'cus\n2', true),
+       loginas.set_assistance($$cus'3$$, true), loginas.set_assistance('cus\4', true);
+RESET ROLE;
+SELECT loginas.bind('customers', 'sec.uuid_customers');
+SET ROLE sec_web;
+SELECT loginas.set_assistance_as_customer('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true),
+       loginas.set_assistance_as_customer('B1FFCD00-0D1C-4F09-8C7E-7CC0CE491B22', true);
+RESET ROLE;
+
+-- Roles: every text overload (and the two SECURITY INVOKER entry points
+-- that reach them), called by every role of the shop, for a customer with a
+-- text key.  Only the grants of sql/privileges.sql let a call through: the
+-- storefront cannot check, begin, consent as an admin or read the log; the
+-- admin backend cannot consent as the customer nor read the log without
+-- viewer_admin; reporting and the auditor can do neither; a role with no
+-- loginas role (PUBLIC) nothing.  (Each call is undone.)
+SELECT loginas.bind('customers', 'sec.text_customers');
+CREATE TEMP TABLE text_calls (n int, stmt text);
+INSERT INTO text_calls VALUES
+	(1, $$SELECT loginas.assistance_allowed('cus_1')$$),
+	(2, $$SELECT allowed FROM loginas.check(1, 'cus_1')$$),
+	(3, $$SELECT count(*) FROM loginas.store_choices(1, 'cus_1')$$),
+	(4, $$SELECT length(token) FROM loginas.begin(1, 'cus_1')$$),
+	(5, $$SELECT loginas.set_assistance_as_customer('cus_1', true)$$),
+	(6, $$SELECT loginas.set_assistance_as_admin('cus_1', true, NULL, 1)$$),
+	(7, $$SELECT loginas.set_assistance('cus_1', true)$$),
+	(8, $$SELECT loginas.set_assistance('cus_1', true, by_admin => 1)$$),
+	(9, $$SELECT count(*) > 0 FROM loginas.customer_history_as_reporting('cus_1')$$),
+	(10, $$SELECT count(*) > 0 FROM loginas.customer_history_as_admin(1, 'cus_1')$$),
+	(11, $$SELECT count(*) > 0 FROM loginas.customer_history('cus_1')$$),
+	(12, $$SELECT count(*) > 0 FROM loginas.customer_history('cus_1', viewer_admin => 1)$$);
+GRANT SELECT ON text_calls TO PUBLIC;
+SELECT c.n, c.stmt, r.role, u.state, u.message, u.result
+  FROM text_calls c
+ CROSS JOIN unnest(ARRAY['sec_web', 'sec_backend', 'sec_report', 'sec_audit', 'sec_shop']) WITH ORDINALITY r(role, o)
+ CROSS JOIN LATERAL sec_test.undone(r.role, c.stmt) u
+ ORDER BY c.n, r.o;
+
+-- A customer_history() viewer_admin is an active admin whose role has
+-- "view_log", for a text key as for an integer one: refused and logged before
+-- the key's type is looked at (sam: Support, old: inactive, 99: unknown,
+-- max: Marketing has it).  Consent on the customer's behalf needs an active
+-- admin with manage_assistance.  (Each call is undone; the refused views are
+-- logged all the same.)
+SELECT max(log_id) AS last FROM loginas.action_log \gset
+SELECT n, u.state, u.message
+  FROM (VALUES (1, $$SELECT count(*) FROM loginas.customer_history('cus_1', viewer_admin => 2)$$),
+               (2, $$SELECT count(*) FROM loginas.customer_history('cus_1', viewer_admin => 3)$$),
+               (3, $$SELECT count(*) FROM loginas.customer_history('cus_1', viewer_admin => 99)$$),
+               (4, $$SELECT count(*) FROM loginas.customer_history('cus_1', viewer_admin => 4)$$),
+               (5, $$SELECT loginas.set_assistance('cus_1', true, by_admin => 2)$$),
+               (6, $$SELECT loginas.set_assistance('cus_1', true, by_admin => 3)$$),
+               (7, $$SELECT loginas.set_assistance('cus_1', true, by_admin => 99)$$),
+               (8, $$SELECT loginas.set_assistance_as_admin('cus_1', true, NULL, NULL)$$)) v(n, stmt),
+       sec_test.undone('sec_backend', stmt) u
+ ORDER BY n;
+SELECT action, result, admin_id, customer_id, details -> 'filters' AS filters
+  FROM loginas.action_log WHERE log_id > :last ORDER BY log_id;
+
+-- Keys that are not keys of the customers: for integer, text and uuid
+-- customers in turn, every text overload with keys of the wrong type, empty,
+-- NULL, with spaces, out of the integer range, in another case, of 10 kB,
+-- with a newline, a quote, a backslash, a statement, a LIKE pattern; each as
+-- the role that calls it in the shop.  A key names the customer whose key it
+-- spells, or no one: no error but a clean 22023 (no such customer) or 42501
+-- (no consent), never an internal one.  (Each call is undone.)  Consent and
+-- the log are kept by key whatever is bound: in the text shop, '1' and the
+-- uuid still read the consent and the history they got while integer and
+-- uuid customers were bound, but name no customer.  customer_history() with
+-- viewer_admin does not read text keys yet (0A000).  Integer keys: the
+-- out-of-range one is no key (22023, or no history), not an internal error.
+CREATE TEMP TABLE bad_keys (n int, label text, k text);
+INSERT INTO bad_keys VALUES
+	(1, '1', '1'), (2, 'empty', ''), (3, 'NULL', NULL), (4, 'spaces', '  1 '), (5, '1e0', '1e0'), (6, '0x1', '0x1'),
+	(7, 'int8 + 1', '9223372036854775808'), (8, 'newline 1', E'1\n'),
+	(9, 'cus_1', 'cus_1'), (10, 'CUS_1', 'CUS_1'), (11, 'cus_1 newline', E'cus_1\n'), (12, 'cus_%', 'cus_%'),
+	(13, 'newline', E'cus\n2'), (14, 'quote', $$cus'3$$), (15, 'backslash', 'cus\4'),
+	(16, 'statement', $$cus_1'); DELETE FROM loginas.consent; --$$),
+	(17, 'uuid', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), (18, 'UUID', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'),
+	(19, '{uuid}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'), (20, 'uuid spaces', ' a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 '),
+	(21, 'uuid inner space', 'a0eebc99-9c0b-4ef8-bb6d 6bb9bd380a11'),
+	(22, '10 kB', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 320) i));
+CREATE FUNCTION sec_test.key_matrix() RETURNS TABLE (key text, allowed text, "check" text, store_choices text,
+		"begin" text, as_customer text, as_admin text, history text, history_as_admin text)
+	LANGUAGE sql AS $$
+	SELECT b.label,
+		   sec_test.outcome('sec_web', format('SELECT loginas.assistance_allowed(%L::text)', b.k)),
+		   sec_test.outcome('sec_backend', format('SELECT allowed FROM loginas.check(1, %L::text)', b.k)),
+		   sec_test.outcome('sec_backend', format('SELECT count(*) FROM loginas.store_choices(1, %L::text)', b.k)),
+		   sec_test.outcome('sec_backend', format('SELECT ''ticket'' FROM loginas.begin(1, %L::text)', b.k)),
+		   sec_test.outcome('sec_web', format('SELECT loginas.set_assistance_as_customer(%L::text, true)', b.k)),
+		   sec_test.outcome('sec_backend', format('SELECT loginas.set_assistance_as_admin(%L::text, true, NULL, 1)', b.k)),
+		   sec_test.outcome('sec_report', format('SELECT count(*) > 0 FROM loginas.customer_history_as_reporting(%L::text)', b.k)),
+		   sec_test.outcome('sec_backend', format('SELECT count(*) > 0 FROM loginas.customer_history_as_admin(1, %L::text)', b.k))
+	  FROM bad_keys b ORDER BY b.n
+$$;
+SELECT loginas.grant('Administrators', 'view_log');
+-- customers with integer keys (1 Veronica, 2 John)
+SELECT loginas.bind('customers', 'shop.loginas_customers');
+SELECT max(log_id) AS last FROM loginas.action_log \gset
+SELECT * FROM sec_test.key_matrix();
+-- every view through viewer_admin was logged (committed, not undone): text
+-- that is no integer as an empty history of no customer
+SELECT action, customer_id, (details ->> 'rows')::int > 0 AS some_rows, count(*)
+  FROM loginas.action_log WHERE log_id > :last AND action LIKE 'log_view%'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+-- customers with text keys
+SELECT loginas.bind('customers', 'sec.text_customers');
+SELECT * FROM sec_test.key_matrix();
+-- customers with uuid keys
+SELECT loginas.bind('customers', 'sec.uuid_customers');
+SELECT * FROM sec_test.key_matrix();
+-- A refusal naming a key escapes it (one line in the server log, and for the
+-- caller): a newline, a quote and a backslash
+SELECT loginas.bind('customers', 'sec.text_customers');
+SET ROLE sec_backend;
+SELECT n, r.state, r.message, r.detail
+  FROM (VALUES (1, $$SELECT loginas.begin(1, E'cus_1\n')$$), (2, $$SELECT loginas.begin(1, $k$cus'3\ $k$)$$),
+               (3, $$SELECT * FROM loginas.store_choices(1, E'cus\\4\t')$$)) v(n, stmt),
+       sec_test.refusal(stmt) r
+ ORDER BY n;
+RESET ROLE;
+
+-- Whatever the spelling, one customer has one consent and its tickets one
+-- key: the canonical one (lower-case uuid, integer digits, text as it is).
+-- (Each begin ends the admin's ticket before it.)
+SET ROLE sec_web;
+SELECT loginas.set_assistance('cus\4', false), loginas.set_assistance(E'cus\n2', false);
+RESET ROLE;
+SELECT max(session_id) AS s0 FROM loginas.session \gset
+SELECT loginas.bind('customers', 'sec.uuid_customers');
+SET ROLE sec_backend;
+SELECT count(*) AS tickets
+  FROM unnest(ARRAY['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}',
+                    'a0eebc999c0b4ef8bb6d6bb9bd380a11']) k, loginas.begin(1, k) t;
+RESET ROLE;
+SELECT loginas.bind('customers', 'shop.loginas_customers');
+SET ROLE sec_backend;
+SELECT count(*) AS tickets FROM unnest(ARRAY['  1 ', '01', '+1', E'1\n']) k, loginas.begin(1, k) t;
+RESET ROLE;
+SELECT customer_key, customer_id, count(*) AS tickets FROM loginas.session
+ WHERE session_id > :s0 GROUP BY 1, 2 ORDER BY customer_key COLLATE "C";
+SELECT replace(customer_key, E'\n', '\n') AS customer_key, customer_id, allowed
+  FROM loginas.consent ORDER BY customer_key COLLATE "C";
+
+-- In a session, the storefront cannot change the consent, by any key
+SELECT loginas.bind('customers', 'sec.text_customers');
+SET ROLE sec_backend;
+SELECT token AS t8 FROM loginas.begin(1, 'cus_1') \gset
+RESET ROLE;
+SET ROLE sec_web;
+SELECT session_key AS k8 FROM loginas.redeem(:'t8') \gset
+BEGIN;
+SELECT loginas.assume(:'k8') IS NOT NULL AS assumed, loginas.current_customer_key();
+SELECT n, r.state, r.message
+  FROM (VALUES (1, $$SELECT loginas.set_assistance('cus_1', false)$$),
+               (2, $$SELECT loginas.set_assistance_as_customer($k$cus'3$k$, true)$$)) v(n, stmt),
+       sec_test.refusal(stmt) r
+ ORDER BY n;
+COMMIT;
+SELECT loginas."end"(:'k8');
+RESET ROLE;
+
+-- The owner of the bound view: its key column computed by a function of
+-- the owner's, which records who runs it and tries to make its owner a
+-- superuser.  loginas reads the view as loginas_reader, so every text
+-- overload that looks a customer up runs it as loginas_reader: the owner
+-- gains nothing
+SET ROLE sec_shop;
+CREATE FUNCTION sec.key_of(id text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	ok boolean := true;
+BEGIN
+	BEGIN
+		EXECUTE 'ALTER ROLE sec_shop SUPERUSER';
+	EXCEPTION WHEN insufficient_privilege THEN
+		ok := false;
+	END;
+	INSERT INTO sec.trap_runs VALUES (current_user, ok);
+	RETURN id;
+END
+$$;
+CREATE OR REPLACE VIEW sec.text_customers AS
+	SELECT sec.key_of(id) AS customer_id, email, name AS display_name, true AS is_active, 1 AS website_id, 1 AS store_id
+	  FROM sec.taccount;
+RESET ROLE;
+DELETE FROM sec.trap_runs;
+SET ROLE sec_backend;
+SELECT allowed FROM loginas.check(1, 'cus_1');
+SELECT count(*) AS store_choices FROM loginas.store_choices(1, 'cus_1');
+SELECT length(token) AS ticket FROM loginas.begin(1, 'cus_1');
+SELECT loginas.set_assistance_as_admin('cus_1', true, NULL, 1);
+RESET ROLE;
+SET ROLE sec_web;
+SELECT loginas.set_assistance_as_customer('cus_1', true);
+RESET ROLE;
+SELECT DISTINCT ran_as, became_superuser FROM sec.trap_runs;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_shop';
+DELETE FROM sec.trap_runs;
+SELECT loginas.bind('customers', 'shop.loginas_customers');
+SELECT loginas.revoke('Administrators', 'view_log');
+SELECT loginas.end_admin(1) AS ended;
+SELECT count(*) AS live_sessions FROM loginas.session WHERE ended_at IS NULL;
+SELECT * FROM loginas.verify_log();
+
+-------------------------------------------------------------------------------
 -- Clean up: the shared state as it was
 -------------------------------------------------------------------------------
 SELECT loginas.untrack('sec.cart_item');
@@ -1032,3 +1355,171 @@ DROP SCHEMA sec CASCADE;
 DROP SCHEMA sec_test CASCADE;
 DROP OWNED BY sec_backend, sec_web, sec_report, sec_shop, sec_audit;
 DROP ROLE sec_backend, sec_web, sec_report, sec_shop, sec_audit;
+
+-------------------------------------------------------------------------------
+-- Keys of any type: admins, store views and documents given as text.  The
+-- text forms (every key as text) of the admin backend's functions, of
+-- begin, begin_from, store_choices, end_admin, purge_log and the admin
+-- reports: each refused to a role that lacks it (42501), and fed keys that
+-- are no admin's -- not a value of the admins' key type, empty, NULL,
+-- quotes and control characters -- refused cleanly (their SQLSTATE, no raw
+-- cast error) with nothing written.  Then which of these SECURITY DEFINER
+-- functions the block did not call (none).
+-------------------------------------------------------------------------------
+CREATE ROLE ka_backend NOLOGIN;
+GRANT loginas_admin TO ka_backend;
+CREATE ROLE ka_web NOLOGIN;
+GRANT loginas_storefront TO ka_web;
+CREATE ROLE ka_report NOLOGIN;
+GRANT loginas_reporting TO ka_report;
+CREATE ROLE ka_audit NOLOGIN;
+GRANT loginas_auditor TO ka_audit;
+CREATE SCHEMA ka;
+GRANT USAGE ON SCHEMA ka TO PUBLIC, loginas_reader;
+CREATE TABLE ka.admin_user (id uuid PRIMARY KEY, email text NOT NULL, active boolean NOT NULL, role text NOT NULL);
+INSERT INTO ka.admin_user VALUES ('5d0c7a51-0000-4000-8000-000000000001', 'ka-ada@example.com', true, 'Administrators'),
+                                 ('5d0c7a51-0000-4000-8000-000000000002', 'ka-max@example.com', true, 'Marketing');
+CREATE VIEW ka.loginas_admins AS
+  SELECT id AS admin_id, email AS username, email AS display_name, active AS is_active, role FROM ka.admin_user;
+GRANT SELECT ON ka.loginas_admins TO loginas_reader;
+SELECT loginas.bind('admins', 'ka.loginas_admins', 1);
+SELECT loginas.configure('enabled', 'on', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.grant('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.set_assistance(1, true);
+-- try(statement): 'ok: ' and its first value, or 'SQLSTATE: message'
+CREATE FUNCTION ka.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE stmt INTO r;
+	RETURN concat('ok: ', r);
+EXCEPTION WHEN OTHERS THEN
+	RETURN concat(SQLSTATE, ': ', regexp_replace(SQLERRM, E'\n', '\\n', 'g'));
+END
+$$;
+SELECT max(log_id) AS ka_log0, (SELECT max(session_id) FROM loginas.session) AS ka_s0 FROM loginas.action_log \gset
+SET track_functions = 'all';
+BEGIN;
+-- a role without the function: the storefront and reporting at the admin
+-- backend's, the admin backend at the auditor's and reporting's
+SET LOCAL ROLE ka_web;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.configure('require_reason', 'on', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(2, $$SELECT loginas.bind('orders', 'shop.loginas_orders', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.unbind('orders', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(4, $$SELECT loginas.grant('Marketing', 'login', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(5, $$SELECT loginas.revoke('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(6, $$SELECT loginas.permitted('5d0c7a51-0000-4000-8000-000000000001', 'login')$$),
+	(7, $$SELECT loginas.set_assistance_as_admin('1', true, NULL, '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(8, $$SELECT loginas.set_assistance('1', true, NULL, '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(9, $$SELECT loginas.check('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(10, $$SELECT loginas.store_choices('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(11, $$SELECT loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(12, $$SELECT loginas.begin_from('5d0c7a51-0000-4000-8000-000000000001', 'order', '100')$$),
+	(13, $$SELECT loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(14, $$SELECT loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(15, $$SELECT loginas.admin_activity_as_reporting('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(16, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(17, $$SELECT loginas.customer_history_as_admin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(18, $$SELECT loginas.actions_report_as_admin('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(19, $$SELECT loginas.admin_activity_as_admin('5d0c7a51-0000-4000-8000-000000000001', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+SET LOCAL ROLE ka_report;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')$$),
+	(2, $$SELECT loginas.configure('require_reason', 'on', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+SET LOCAL ROLE ka_backend;
+SELECT n, ka.try(stmt) FROM (VALUES
+	(1, $$SELECT loginas.purge_log(now() - interval '1 year', '5d0c7a51-0000-4000-8000-000000000001')$$),
+	(2, $$SELECT loginas.admin_activity_as_reporting('5d0c7a51-0000-4000-8000-000000000001')$$),
+	(3, $$SELECT loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001')$$)) v(n, stmt)
+ ORDER BY n;
+-- keys that name no admin: not a uuid, another spelling of nothing, empty,
+-- NULL, quotes, a newline -- each refused with its SQLSTATE, nothing begun
+-- and nothing changed (permitted() says false, end_admin() ends nothing; a
+-- NULL by_admin is no admin: the DBA's configure() and grant(), not tried);
+-- as viewer_admin of a report: 42501, nothing shown, the refused view
+-- recorded (with the key only when it is an admin's key: canonical)
+SELECT k.n, f.fn, ka.try(format(f.stmt, quote_nullable(k.key)))
+  FROM (VALUES (1, 'not-a-uuid'), (2, '5D0C7A51-0000-4000-8000-00000000000F'), (3, ''), (4, NULL),
+               (5, $k$x' OR '1'='1$k$), (6, E'5d0c7a51-0000-4000-8000-000000000001\n')) k(n, key),
+       (VALUES (1, 'begin', 'SELECT loginas.begin(%s, ''1'')'),
+               (2, 'begin_from', 'SELECT loginas.begin_from(%s, ''order'', ''100'')'),
+               (4, 'store_choices', 'SELECT loginas.store_choices(%s, ''1'')'),
+               (5, 'configure', 'SELECT loginas.configure(''require_reason'', ''on'', %s::text)'),
+               (6, 'grant', 'SELECT loginas.grant(''Marketing'', ''login'', %s::text)'),
+               (7, 'set_assistance_as_admin', 'SELECT loginas.set_assistance_as_admin(''2'', true, NULL, %s::text)'),
+               (8, 'permitted', 'SELECT loginas.permitted(%s, ''login'')'),
+               (9, 'end_admin', 'SELECT loginas.end_admin(%s)'),
+               (10, 'customer_history_as_admin', 'SELECT loginas.customer_history_as_admin(%s, ''1'')'),
+               (11, 'actions_report_as_admin', 'SELECT loginas.actions_report_as_admin(%s::text)'),
+               (12, 'admin_activity_as_admin', 'SELECT loginas.admin_activity_as_admin(%s, ''1'')')) f(m, fn, stmt)
+ WHERE NOT (k.key IS NULL AND f.fn IN ('configure', 'grant'))
+ ORDER BY k.n, f.m;
+SELECT k.n, c.allowed, replace(c.reason, E'\n', '\n') AS reason
+  FROM (VALUES (1, 'not-a-uuid'), (2, '5D0C7A51-0000-4000-8000-00000000000F'), (3, ''), (4, NULL),
+               (5, $k$x' OR '1'='1$k$), (6, E'5d0c7a51-0000-4000-8000-000000000001\n')) k(n, key),
+       loginas.check(k.key, '1') c
+ ORDER BY k.n;
+-- the admin backend on a valid key: the text forms work (and are called)
+SET LOCAL ROLE ka_backend;
+SELECT ka.try($$SELECT loginas.check('5D0C7A51-0000-4000-8000-000000000001', '1')$$) AS "check",
+       ka.try($$SELECT loginas.store_choices('{5d0c7a51-0000-4000-8000-000000000001}', '1')$$) AS store_choices,
+       ka.try($$SELECT (loginas.begin('5d0c7a51-0000-4000-8000-000000000001', '1')).store_key$$) AS "begin",
+       ka.try($$SELECT (loginas.begin_from('5d0c7a51-0000-4000-8000-000000000001', 'order', '100')).store_key$$) AS begin_from,
+       loginas.end_admin('5d0c7a51-0000-4000-8000-000000000001') AS ended,
+       loginas.permitted('5d0c7a51-0000-4000-8000-000000000002', 'login') AS marketing_may;
+SELECT ka.try($$SELECT loginas.admin_activity_as_admin(1, '5d0c7a51-0000-4000-8000-000000000001')$$) AS viewer_with_an_integer_key;
+-- the viewer by its key (the text forms of the _as_admin reports): the
+-- admin's role lacks "view_log", so each view is refused and recorded with
+-- the viewer's canonical key
+SELECT ka.try($$SELECT loginas.admin_activity_as_admin('5D0C7A51-0000-4000-8000-000000000001', '5d0c7a51-0000-4000-8000-000000000001')$$) AS activity,
+       ka.try($$SELECT loginas.customer_history_as_admin('{5d0c7a51-0000-4000-8000-000000000001}', '1')$$) AS history,
+       ka.try($$SELECT loginas.actions_report_as_admin('5d0c7a51-0000-4000-8000-000000000001', admin_key => '5d0c7a51-0000-4000-8000-000000000001')$$) AS report;
+SET LOCAL ROLE ka_report;
+SELECT count(*) > 0 AS reported FROM loginas.admin_activity('5d0c7a51-0000-4000-8000-000000000001');
+SELECT ka.try($$SELECT loginas.admin_activity(NULL::text)$$) AS null_admin;
+SET LOCAL ROLE ka_audit;
+SELECT ka.try($$SELECT loginas.purge_log(now() - interval '1 year', 'not-a-uuid')$$) AS purge_by_nobody;
+RESET ROLE;
+SELECT ka.try($$SELECT loginas.unbind('invoices', 'not-a-uuid')$$) AS unbind_by_nobody,
+       ka.try($$SELECT loginas.bind('invoices', 'shop.loginas_invoices', '')$$) AS bind_by_nobody,
+       ka.try($$SELECT loginas.revoke('Administrators', 'login', E'\n')$$) AS revoke_by_nobody;
+-- the text forms of the SECURITY DEFINER functions this block did not call
+SELECT concat('not called: ', f) FROM unnest(ARRAY[
+	'loginas.configure(text, text, text)', 'loginas.bind(text, regclass, text)', 'loginas.unbind(text, text)',
+	'loginas."grant"(text, text, text)', 'loginas."revoke"(text, text, text)', 'loginas.permitted(text, text)',
+	'loginas.set_assistance_as_admin(text, boolean, timestamptz, text)', 'loginas.check(text, text)',
+	'loginas.store_choices(text, text)', 'loginas.begin(text, text, text, text, text, boolean, inet)',
+	'loginas.begin_from(text, text, text, text, text, boolean, inet)', 'loginas.end_admin(text, text)',
+	'loginas.purge_log(timestamptz, text)', 'loginas.admin_activity_as_reporting(text, timestamptz)',
+	'loginas.admin_activity_as_admin(bigint, text, timestamptz)', 'loginas.admin_activity_as_admin(text, text, timestamptz)',
+	'loginas.customer_history_as_admin(text, text)',
+	'loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text)']::regprocedure[]) f
+ WHERE NOT EXISTS (SELECT FROM pg_stat_xact_user_functions s WHERE s.funcid = f::oid)
+   OR NOT (SELECT p.prosecdef FROM pg_proc p WHERE p.oid = f::oid)
+ ORDER BY 1;
+COMMIT;
+RESET track_functions;
+-- nothing came of the refused calls: the two sessions begun (the second
+-- superseded the first) were ended, no setting, grant, binding or consent
+-- changed by a key that names no admin
+SELECT count(*) AS sessions, count(*) FILTER (WHERE ended_at IS NULL) AS live,
+       string_agg(DISTINCT admin_key, ', ') AS admin_keys
+  FROM loginas.session WHERE session_id > :ka_s0;
+SELECT action, admin_id, admin_key, admin_username FROM loginas.action_log
+ WHERE log_id > :ka_log0 AND action NOT IN ('ticket_issued', 'session_ended') ORDER BY log_id;
+SELECT name, value, changed_by_admin_key FROM loginas.settings WHERE name = 'require_reason';
+SELECT role, resource, granted_by_admin_key FROM loginas.permissions ORDER BY role, resource;
+SELECT kind, status FROM loginas.bindings WHERE kind IN ('orders', 'invoices') ORDER BY kind;
+SELECT * FROM loginas.verify_log();
+-- clean up
+SELECT loginas.revoke('Administrators', 'login', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.configure('enabled', 'off', '5d0c7a51-0000-4000-8000-000000000001');
+SELECT loginas.bind('admins', 'shop.loginas_admins', '5d0c7a51-0000-4000-8000-000000000001');
+DELETE FROM loginas.consent;
+DROP SCHEMA ka CASCADE;
+DROP OWNED BY ka_backend, ka_web, ka_report, ka_audit;
+DROP ROLE ka_backend, ka_web, ka_report, ka_audit;

@@ -70,9 +70,8 @@ typedef struct TouchedRow
 	struct TouchedRow *next;	/* in the order first touched */
 	SubTransactionId subid;		/* made in; gone when that one rolls back */
 	Oid			relid;			/* where the trigger saw it (a partition, or the table) */
-	int64		session_id;
-	int64		admin_id;
-	int64		customer_id;
+	LoginAsWriter who;			/* the session that touched it (its customer_key:
+								 * the customer, as canonical text) */
 	bool		existed;		/* its first state was a row (not "not there") */
 	bool		existed_before;	/* that row was older than the transaction */
 	int			npk;
@@ -210,18 +209,35 @@ typedef enum RowOwner
 	OWNER_PARENT_GONE			/* a child whose parent row is not there */
 } RowOwner;
 
-static int64
-datum_to_int64(Datum d, Oid type)
+/*
+ * A customer column's value as the canonical text of a key (keys of any
+ * type): an integer's digits, else the type's output (text, varchar, uuid:
+ * none depends on settings).  Compared with the session's customer_key.
+ */
+static char *
+datum_to_key(Datum d, Oid type)
 {
+	Oid			typoutput;
+	bool		varlena;
+
 	switch (type)
 	{
 		case INT2OID:
-			return DatumGetInt16(d);
+			return psprintf(INT64_FORMAT, (int64) DatumGetInt16(d));
 		case INT4OID:
-			return DatumGetInt32(d);
+			return psprintf(INT64_FORMAT, (int64) DatumGetInt32(d));
+		case INT8OID:
+			return psprintf(INT64_FORMAT, DatumGetInt64(d));
 		default:
-			return DatumGetInt64(d);
+			getTypeOutputInfo(type, &typoutput, &varlena);
+			return OidOutputFunctionCall(typoutput, d);
 	}
+}
+
+static bool
+same_key(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
 /*
@@ -234,7 +250,7 @@ datum_to_int64(Datum d, Oid type)
  * one's the customer id.
  */
 static RowOwner
-follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalues, int64 *customer)
+follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalues, char **customer)
 {
 	char		nulls[MAX_TRACK_ATTS];
 	int			first = entry->routes[route].first;
@@ -292,7 +308,7 @@ follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalue
 		if (found > 1 || isnull)
 			return OWNER_NONE;	/* several rows refer to it, or one of no one's */
 	}
-	*customer = DatumGetInt64(values[0]);
+	*customer = datum_to_key(values[0], types[0]);
 	return OWNER_CUSTOMER;
 }
 
@@ -304,11 +320,11 @@ follow_route(TrackedRel *entry, int route, Datum *values, Oid *types, int nvalue
  * parent row its foreign key names was not found, "parent gone".
  */
 static RowOwner
-owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int64 *customer)
+owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, char **customer)
 {
 	RowOwner	result = OWNER_NONE;
 	bool		resolved = false;
-	int64		first_customer = 0;
+	char	   *first_customer = NULL;
 	int			r,
 				i;
 
@@ -316,7 +332,7 @@ owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int6
 	{
 		if (row_nulls[0])
 			return OWNER_NONE;
-		*customer = datum_to_int64(row_values[0], entry->customer_type);
+		*customer = datum_to_key(row_values[0], entry->customer_type);
 		return OWNER_CUSTOMER;
 	}
 	for (r = 0; r < entry->nroutes; r++)
@@ -339,7 +355,7 @@ owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int6
 		o = follow_route(entry, r, values, types, entry->routes[r].nparams, customer);
 		if (o == OWNER_CUSTOMER)
 		{
-			if (resolved && *customer != first_customer)
+			if (resolved && !same_key(*customer, first_customer))
 				return OWNER_NONE;	/* two ways, two customers */
 			resolved = true;
 			first_customer = *customer;
@@ -356,7 +372,7 @@ owner_of(TrackedRel *entry, const Datum *row_values, const bool *row_nulls, int6
 }
 
 static RowOwner
-owner_of_tuple(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *customer)
+owner_of_tuple(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, char **customer)
 {
 	Datum		values[MAX_TRACK_ATTS];
 	bool		nulls[MAX_TRACK_ATTS];
@@ -368,28 +384,26 @@ owner_of_tuple(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, int64 *custom
 }
 
 static void
-refuse_row(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-		   const char *key, const char *which, RowOwner owner, int64 customer)
+refuse_row(TrackedRel *entry, const LoginAsWriter *who, const char *key, const char *which, RowOwner owner,
+		   const char *customer)
 {
 	const char *whose = owner == OWNER_CUSTOMER ?
-		psprintf("customer %lld", (long long) customer) : "no customer";
+		psprintf("customer %s", loginas_log_text(customer)) : "no customer";
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
-							  psprintf("row %s of another customer", key), entry->relname);
+	loginas_log_write_refusal(who, psprintf("row %s of another customer", key), entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not write row %s of %s",
-					(long long) session_id, loginas_log_text(key), loginas_log_text(entry->relname)),
-			 errdetail("%s belongs to %s, not to the impersonated customer %lld.",
-					   which, whose, (long long) customer_id),
+					(long long) who->session_id, loginas_log_text(key), loginas_log_text(entry->relname)),
+			 errdetail("%s belongs to %s, not to the impersonated customer %s.",
+					   which, whose, loginas_log_text(who->customer_key)),
 			 errhint("An admin logged in as a customer can change only that customer's data.")));
 }
 
 static void
-refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-				 const char *key, const char *column)
+refuse_protected(TrackedRel *entry, const LoginAsWriter *who, const char *key, const char *column)
 {
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
+	loginas_log_write_refusal(who,
 							  psprintf("change of protected column \"%s\" in row %s", column, key),
 							  entry->relname);
 	/* the error's texts: escaped (the server log has them too) */
@@ -398,7 +412,7 @@ refuse_protected(TrackedRel *entry, int64 session_id, int64 admin_id, int64 cust
 			 errmsg("column \"%s\" of %s is protected from Login as Customer sessions",
 					loginas_log_text(column), loginas_log_text(entry->relname)),
 			 errdetail("Session %lld changed it in row %s.",
-					   (long long) session_id, loginas_log_text(key)),
+					   (long long) who->session_id, loginas_log_text(key)),
 			 errhint("The customer must change it themselves.")));
 }
 
@@ -528,9 +542,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	/* new: the key stays as the entry's (hash_search copied the pointer) */
 	memset(((char *) row) + sizeof(char *), 0, sizeof(TouchedRow) - sizeof(char *));
 	row->relid = entry->relid;
-	row->session_id = ctx->session_id;
-	row->admin_id = ctx->admin_id;
-	row->customer_id = ctx->customer_id;
+	loginas_writer_of(&row->who, ctx);
 	row->subid = GetCurrentSubTransactionId();
 	row->npk = entry->npk;
 	row->key = palloc(sizeof(Datum) * entry->npk);
@@ -600,13 +612,17 @@ copy_before(TouchedRow *to, const TouchedRow *from)
 static void
 judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple oldtup)
 {
-	int64		customer = 0;
+	char	   *customer = NULL;
 	RowOwner	owner = owner_of_tuple(entry, desc, oldtup, &customer);
 
 	if (owner != OWNER_PARENT_GONE &&
-		(owner != OWNER_CUSTOMER || customer != ctx->customer_id))
-		refuse_row(entry, ctx->session_id, ctx->admin_id, ctx->customer_id,
-				   loginas_row_key(entry, desc, oldtup, false), "The existing row", owner, customer);
+		(owner != OWNER_CUSTOMER || !same_key(customer, ctx->customer_key)))
+	{
+		LoginAsWriter who;
+
+		loginas_writer_of(&who, ctx);
+		refuse_row(entry, &who, loginas_row_key(entry, desc, oldtup, false), "The existing row", owner, customer);
+	}
 }
 
 /*
@@ -820,20 +836,19 @@ guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *va
 }
 
 static void
-refuse_guard(TrackedRel *entry, int64 session_id, int64 admin_id, int64 customer_id,
-			 const char *key, int g)
+refuse_guard(TrackedRel *entry, const LoginAsWriter *who, const char *key, int g)
 {
 	Oid			t = entry->guards[g].target;
 	const char *tname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(t)),
 												   get_rel_name(t));
 
-	loginas_log_write_refusal(session_id, admin_id, customer_id,
+	loginas_log_write_refusal(who,
 							  psprintf("row %s pointed at a row of %s it did not create", key, tname),
 							  entry->relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not point row %s of %s at a row of %s",
-					(long long) session_id, loginas_log_text(key),
+					(long long) who->session_id, loginas_log_text(key),
 					loginas_log_text(entry->relname), loginas_log_text(tname)),
 			 errdetail("Rows of %s belong to the customer of the row that points to them; the session did not create that row.",
 					   loginas_log_text(tname)),
@@ -857,8 +872,8 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 		changed |= watched_changed(row, first + i, values[i], nulls[i], a);
 		all_null &= nulls[i];
 	}
-	if (changed && !all_null && !guard_target_created(entry, row->session_id, g, values))
-		refuse_guard(entry, row->session_id, row->admin_id, row->customer_id, touched_key_text(entry, row), g);
+	if (changed && !all_null && !guard_target_created(entry, row->who.session_id, g, values))
+		refuse_guard(entry, &row->who, touched_key_text(entry, row), g);
 }
 
 /*
@@ -900,8 +915,12 @@ check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, H
 			}
 		}
 		if (changed && !all_null && !guard_target_created(entry, ctx->session_id, g, values))
-			refuse_guard(entry, ctx->session_id, ctx->admin_id, ctx->customer_id,
-						 loginas_row_key(entry, desc, newtup, false), g);
+		{
+			LoginAsWriter who;
+
+			loginas_writer_of(&who, ctx);
+			refuse_guard(entry, &who, loginas_row_key(entry, desc, newtup, false), g);
+		}
 	}
 }
 
@@ -910,23 +929,21 @@ static void
 judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *values, bool *nulls)
 {
 	int			nowner = entry->nowner;
-	int64		customer = 0;
+	char	   *customer = NULL;
 	RowOwner	whose;
 	int			i,
 				g;
 
 	whose = owner_of(entry, values, nulls, &customer);
-	if (whose != OWNER_CUSTOMER || customer != row->customer_id)
-		refuse_row(entry, row->session_id, row->admin_id, row->customer_id,
-				   touched_key_text(entry, row), "The row as written", whose, customer);
+	if (whose != OWNER_CUSTOMER || !same_key(customer, row->who.customer_key))
+		refuse_row(entry, &row->who, touched_key_text(entry, row), "The row as written", whose, customer);
 
 	for (i = 0; i < entry->nprotected; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
 
 		if (watched_changed(row, i, values[nowner + i], nulls[nowner + i], a))
-			refuse_protected(entry, row->session_id, row->admin_id, row->customer_id,
-							 touched_key_text(entry, row), NameStr(a->attname));
+			refuse_protected(entry, &row->who, touched_key_text(entry, row), NameStr(a->attname));
 	}
 	for (g = 0; g < entry->nguards; g++)
 		judge_guard(entry, row, desc, g, values + nowner + entry->nprotected + entry->guards[g].first,

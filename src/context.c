@@ -55,6 +55,7 @@ free_strings(void)
 		MemoryContextReset(context_cxt);
 	current.banner = current.admin_username = current.customer_email = NULL;
 	current.source = current.reason = current.client_addr = NULL;
+	current.customer_key = current.admin_key = current.store_key = NULL;
 }
 
 void
@@ -98,6 +99,9 @@ remember_ended(void)
 	ended.source = xact_strdup(current.source);
 	ended.reason = xact_strdup(current.reason);
 	ended.client_addr = xact_strdup(current.client_addr);
+	ended.customer_key = xact_strdup(current.customer_key);
+	ended.admin_key = xact_strdup(current.admin_key);
+	ended.store_key = xact_strdup(current.store_key);
 }
 
 /* the session session_id, if this transaction acted in it and then ended it */
@@ -179,11 +183,36 @@ loginas_context_init(void)
 }
 
 /*
+ * A key of the context: the text argument argno when given (keys of any
+ * type: 1.3 passes it), else the integer id's digits (an older caller).
+ */
+static char *
+context_key(FunctionCallInfo fcinfo, int argno, int64 id)
+{
+	char		buf[32];
+
+	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
+		return optional_string(fcinfo, argno);
+	snprintf(buf, sizeof(buf), INT64_FORMAT, id);
+	if (context_cxt == NULL)
+		context_cxt = AllocSetContextCreate(TopMemoryContext, "loginas context", ALLOCSET_SMALL_SIZES);
+	return MemoryContextStrdup(context_cxt, buf);
+}
+
+/* an id of the context is given as bigint, or (keys of any type) as its key only */
+#define ID_OR_KEY_GIVEN(id_arg, key_arg) \
+	(!PG_ARGISNULL(id_arg) || (PG_NARGS() > (key_arg) && !PG_ARGISNULL(key_arg)))
+
+/*
  * loginas._context_set(session_id, admin_id, customer_id, store_id,
  *						 read_only, banner, admin_username, customer_email,
- *						 source, reason, client_addr) -> void
+ *						 source, reason, client_addr, customer_key, admin_key,
+ *						 store_key) -> void
  *
- * Called by loginas.assume() after every check has passed.
+ * Called by loginas.assume() after every check has passed.  Keys of any
+ * type: the admin, the customer and the store view each come as their bigint
+ * id (NULL when the kind's keys are not integers) and as their canonical
+ * text key.
  */
 Datum
 loginas_context_set(PG_FUNCTION_ARGS)
@@ -192,8 +221,8 @@ loginas_context_set(PG_FUNCTION_ARGS)
 
 	loginas_require_owner(fcinfo, "loginas._context_set()");
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
-		PG_ARGISNULL(3) || PG_ARGISNULL(4))
+	if (PG_ARGISNULL(0) || !ID_OR_KEY_GIVEN(1, 12) || !ID_OR_KEY_GIVEN(2, 11) ||
+		!ID_OR_KEY_GIVEN(3, 13) || PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a Login as Customer context needs a session, an admin, a customer and a store")));
@@ -232,9 +261,12 @@ loginas_context_set(PG_FUNCTION_ARGS)
 
 	current.active = true;
 	current.session_id = session_id;
-	current.admin_id = PG_GETARG_INT64(1);
-	current.customer_id = PG_GETARG_INT64(2);
-	current.store_id = PG_GETARG_INT64(3);
+	current.has_admin_id = !PG_ARGISNULL(1);
+	current.admin_id = current.has_admin_id ? PG_GETARG_INT64(1) : LOGINAS_NO_ID;
+	current.has_customer_id = !PG_ARGISNULL(2);
+	current.customer_id = current.has_customer_id ? PG_GETARG_INT64(2) : LOGINAS_NO_ID;
+	current.has_store_id = !PG_ARGISNULL(3);
+	current.store_id = current.has_store_id ? PG_GETARG_INT64(3) : LOGINAS_NO_ID;
 	current.read_only = PG_GETARG_BOOL(4);
 	free_strings();
 	current.banner = optional_string(fcinfo, 5);
@@ -243,6 +275,9 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.source = optional_string(fcinfo, 8);
 	current.reason = optional_string(fcinfo, 9);
 	current.client_addr = optional_string(fcinfo, 10);
+	current.customer_key = context_key(fcinfo, 11, current.customer_id);
+	current.admin_key = context_key(fcinfo, 12, current.admin_id);
+	current.store_key = context_key(fcinfo, 13, current.store_id);
 
 	PG_RETURN_VOID();
 }
@@ -336,9 +371,38 @@ fn(PG_FUNCTION_ARGS) \
 }
 
 CONTEXT_READER(loginas_current_session, session_id)
-CONTEXT_READER(loginas_current_admin, admin_id)
-CONTEXT_READER(loginas_current_customer, customer_id)
-CONTEXT_READER(loginas_current_store, store_id)
+
+/*
+ * The admin, the customer and the store view as bigint: NULL too when the
+ * kind's keys are not integers (see current_admin_key() and friends).
+ */
+#define CONTEXT_ID_READER(fn, field, has) \
+Datum \
+fn(PG_FUNCTION_ARGS) \
+{ \
+	if (!current.active || !current.has) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_INT64(current.field); \
+}
+
+CONTEXT_ID_READER(loginas_current_admin, admin_id, has_admin_id)
+CONTEXT_ID_READER(loginas_current_customer, customer_id, has_customer_id)
+CONTEXT_ID_READER(loginas_current_store, store_id, has_store_id)
+
+/* their keys, any type, as text */
+#define CONTEXT_KEY_READER(fn, field) \
+PG_FUNCTION_INFO_V1(fn); \
+Datum \
+fn(PG_FUNCTION_ARGS) \
+{ \
+	if (!current.active || current.field == NULL) \
+		PG_RETURN_NULL(); \
+	PG_RETURN_TEXT_P(cstring_to_text(current.field)); \
+}
+
+CONTEXT_KEY_READER(loginas_current_admin_key, admin_key)
+CONTEXT_KEY_READER(loginas_current_customer_key, customer_key)
+CONTEXT_KEY_READER(loginas_current_store_key, store_key)
 
 Datum
 loginas_current_read_only(PG_FUNCTION_ARGS)

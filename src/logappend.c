@@ -64,10 +64,13 @@ enum
 {
 	A_LOGGED_AT, A_ACTION, A_RESULT, A_ADMIN_ID, A_ADMIN_USERNAME, A_CUSTOMER_ID,
 	A_CUSTOMER_EMAIL, A_SESSION_ID, A_STORE_ID, A_SOURCE, A_REASON, A_CLIENT_ADDR,
-	A_DB_ROLE, A_DETAILS, A_NARGS
+	A_DB_ROLE, A_DETAILS,
+	/* keys of any type (1.3, all three optional): only where a bigint cannot hold them */
+	A_ADMIN_KEY, A_CUSTOMER_KEY, A_STORE_KEY, A_NARGS
 };
 
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr insert_key_plan = NULL;	/* with admin_key, customer_key, store_key (1.3) */
 static SPIPlanPtr chain_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -177,6 +180,22 @@ log_content(const LogRow *row, const int64 *log_id, const char *action_group, Js
 		(void) JsonbToCString(&buf, &details->root, VARSIZE(details));
 	else
 		appendStringInfoString(&buf, "null");
+
+	/*
+	 * The second form (keys of any type): a row with a key that is not an
+	 * integer has admin_key, customer_key and store_key appended.  A row
+	 * without (all rows before 1.3, every row of an integer shop) keeps the
+	 * first form, and its hash.
+	 */
+	if (!row->nulls[A_ADMIN_KEY] || !row->nulls[A_CUSTOMER_KEY] || !row->nulls[A_STORE_KEY])
+	{
+		appendStringInfoString(&buf, ", ");
+		put_text(&buf, row_text(row, A_ADMIN_KEY));
+		appendStringInfoString(&buf, ", ");
+		put_text(&buf, row_text(row, A_CUSTOMER_KEY));
+		appendStringInfoString(&buf, ", ");
+		put_text(&buf, row_text(row, A_STORE_KEY));
+	}
 	appendStringInfoChar(&buf, ']');
 	return buf.data;
 }
@@ -212,7 +231,7 @@ chain_for(Oid log_relid)
 	return chain_id;
 }
 
-#define INSERT_NARGS 20
+#define INSERT_NARGS 23
 
 /*
  * A name read from the shop's bound relations (an admin's username, a
@@ -256,6 +275,7 @@ append_row(Oid nsp, const LogRow *given)
 	uint8		cur[PG_SHA256_DIGEST_LENGTH];
 	Jsonb	   *details;
 	char	   *content;
+	bool		has_keys;
 	Datum		values[INSERT_NARGS];
 	char		nulls[INSERT_NARGS];
 	int			i;
@@ -283,19 +303,34 @@ append_row(Oid nsp, const LogRow *given)
 	chain_id = chain_for(log_relid);
 	loginas_chain_link(chain_id, log_relid, content, strlen(content), &chain_seq, prev, cur);
 
-	if (insert_plan == NULL)
+	/*
+	 * A row without keys (every row of an integer shop) is inserted without
+	 * the key columns: they exist only from 1.3 on, and a backend that loaded
+	 * this library before ALTER EXTENSION UPDATE appends to the older table.
+	 */
+	has_keys = !row->nulls[A_ADMIN_KEY] || !row->nulls[A_CUSTOMER_KEY] || !row->nulls[A_STORE_KEY];
+	if ((has_keys ? insert_key_plan : insert_plan) == NULL)
 	{
 		Oid			argtypes[INSERT_NARGS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 			INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INETOID, NAMEOID,
-		JSONBOID, INT8OID, INT8OID, BYTEAOID, BYTEAOID};
+		JSONBOID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
 
-		insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
-								" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
-								" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
-								" prev_hash, row_hash)"
-								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-								" $16, $17, $18, $19, $20)",
-								INSERT_NARGS, argtypes);
+		if (has_keys)
+			insert_key_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
+										" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
+										" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
+										" prev_hash, row_hash, admin_key, customer_key, store_key)"
+										" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+										" $16, $17, $18, $19, $20, $21, $22, $23)",
+										INSERT_NARGS, argtypes);
+		else
+			insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
+									" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
+									" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
+									" prev_hash, row_hash)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+									" $16, $17, $18, $19, $20)",
+									INSERT_NARGS - 3, argtypes);
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -306,7 +341,8 @@ append_row(Oid nsp, const LogRow *given)
 		static const int map[][2] = {
 			{1, A_LOGGED_AT}, {3, A_ACTION}, {4, A_RESULT}, {5, A_ADMIN_ID}, {6, A_ADMIN_USERNAME},
 			{7, A_CUSTOMER_ID}, {8, A_CUSTOMER_EMAIL}, {9, A_SESSION_ID}, {10, A_STORE_ID},
-			{11, A_SOURCE}, {12, A_REASON}, {13, A_CLIENT_ADDR}, {14, A_DB_ROLE}
+			{11, A_SOURCE}, {12, A_REASON}, {13, A_CLIENT_ADDR}, {14, A_DB_ROLE},
+			{20, A_ADMIN_KEY}, {21, A_CUSTOMER_KEY}, {22, A_STORE_KEY}
 		};
 
 		for (i = 0; i < (int) lengthof(map); i++)
@@ -323,7 +359,7 @@ append_row(Oid nsp, const LogRow *given)
 	values[18] = PointerGetDatum(loginas_hash_bytea(prev));
 	values[19] = PointerGetDatum(loginas_hash_bytea(cur));
 
-	if (SPI_execute_plan(insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(has_keys ? insert_key_plan : insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loginas: could not append to loginas.action_log");
 	SPI_finish();
 	return log_id;
@@ -346,9 +382,10 @@ loginas_append(PG_FUNCTION_ARGS)
 	int			i;
 
 	loginas_require_owner(fcinfo, "loginas._append()");
+	/* (before ALTER EXTENSION UPDATE to 1.3, _append has no keys) */
 	for (i = 0; i < A_NARGS; i++)
 	{
-		row.nulls[i] = PG_ARGISNULL(i);
+		row.nulls[i] = i >= PG_NARGS() || PG_ARGISNULL(i);
 		row.values[i] = row.nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
 	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
@@ -364,8 +401,8 @@ loginas_append_values(Oid nsp, const Datum *values, const bool *nulls)
 	LogRow		row;
 
 	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_NARGS, "loginas._append's arguments");
-	memcpy(row.values, values, sizeof(row.values));
-	memcpy(row.nulls, nulls, sizeof(row.nulls));
+	memcpy(row.values, values, sizeof(Datum) * LOGINAS_APPEND_NARGS);
+	memcpy(row.nulls, nulls, sizeof(bool) * LOGINAS_APPEND_NARGS);
 	return append_row(nsp, &row);
 }
 
@@ -392,13 +429,14 @@ loginas_log_row_hash(PG_FUNCTION_ARGS)
 	{
 		H_PREV, H_CHAIN_ID, H_CHAIN_SEQ, H_LOG_ID, H_LOGGED_AT, H_ACTION_GROUP, H_ACTION, H_RESULT,
 		H_ADMIN_ID, H_ADMIN_USERNAME, H_CUSTOMER_ID, H_CUSTOMER_EMAIL, H_SESSION_ID, H_STORE_ID,
-		H_SOURCE, H_REASON, H_CLIENT_ADDR, H_DB_ROLE, H_DETAILS
+		H_SOURCE, H_REASON, H_CLIENT_ADDR, H_DB_ROLE, H_DETAILS, H_ADMIN_KEY, H_CUSTOMER_KEY, H_STORE_KEY
 	};
 	static const int map[][2] = {
 		{A_LOGGED_AT, H_LOGGED_AT}, {A_ACTION, H_ACTION}, {A_RESULT, H_RESULT}, {A_ADMIN_ID, H_ADMIN_ID},
 		{A_ADMIN_USERNAME, H_ADMIN_USERNAME}, {A_CUSTOMER_ID, H_CUSTOMER_ID},
 		{A_CUSTOMER_EMAIL, H_CUSTOMER_EMAIL}, {A_SESSION_ID, H_SESSION_ID}, {A_STORE_ID, H_STORE_ID},
-		{A_SOURCE, H_SOURCE}, {A_REASON, H_REASON}, {A_CLIENT_ADDR, H_CLIENT_ADDR}, {A_DB_ROLE, H_DB_ROLE}
+		{A_SOURCE, H_SOURCE}, {A_REASON, H_REASON}, {A_CLIENT_ADDR, H_CLIENT_ADDR}, {A_DB_ROLE, H_DB_ROLE},
+		{A_ADMIN_KEY, H_ADMIN_KEY}, {A_CUSTOMER_KEY, H_CUSTOMER_KEY}, {A_STORE_KEY, H_STORE_KEY}
 	};
 	LogRow		row;
 	int64		log_id;
@@ -409,9 +447,10 @@ loginas_log_row_hash(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(H_PREV) || PG_ARGISNULL(H_CHAIN_ID) || PG_ARGISNULL(H_CHAIN_SEQ))
 		PG_RETURN_NULL();
+	/* (the 1.2 function has no keys: the first form) */
 	for (i = 0; i < (int) lengthof(map); i++)
 	{
-		row.nulls[map[i][0]] = PG_ARGISNULL(map[i][1]);
+		row.nulls[map[i][0]] = map[i][1] >= PG_NARGS() || PG_ARGISNULL(map[i][1]);
 		row.values[map[i][0]] = row.nulls[map[i][0]] ? (Datum) 0 : PG_GETARG_DATUM(map[i][1]);
 	}
 	log_id = PG_ARGISNULL(H_LOG_ID) ? 0 : PG_GETARG_INT64(H_LOG_ID);
@@ -439,10 +478,31 @@ client_addr(Datum *addr)
 static SPIPlanPtr session_plan = NULL;
 
 /*
+ * Keys of any type: the key of an admin, customer or store view of a row of
+ * loginas._log, as text (NULL: none).  Its bigint id when the row has one
+ * (the key is an integer); else the key argument key_arg (1.3), which is then
+ * logged in its key column (the second form of the canonical text; a row
+ * with integer keys only keeps the first).
+ */
+static char *
+logged_key(FunctionCallInfo fcinfo, LogRow *row, int id_col, int key_arg, int key_col)
+{
+	if (!row->nulls[id_col])
+		return psprintf(INT64_FORMAT, DatumGetInt64(row->values[id_col]));
+	if (PG_NARGS() <= key_arg || PG_ARGISNULL(key_arg))
+		return NULL;
+	row->nulls[key_col] = false;
+	row->values[key_col] = PG_GETARG_DATUM(key_arg);
+	return text_to_cstring(PG_GETARG_TEXT_PP(key_arg));
+}
+
+/*
  * loginas._log(action text, result text, admin_id bigint, customer_id bigint,
  *				session_id bigint DEFAULT NULL, store_id bigint DEFAULT NULL,
  *				source text DEFAULT NULL, reason text DEFAULT NULL,
- *				details jsonb DEFAULT '{}', client_addr inet DEFAULT NULL) -> bigint
+ *				details jsonb DEFAULT '{}', client_addr inet DEFAULT NULL,
+ *				customer_key text DEFAULT NULL, admin_key text DEFAULT NULL,
+ *				store_key text DEFAULT NULL) -> bigint
  *
  * A log row of loginas' own steps: the admin's username and the customer's
  * e-mail are read from the bound relations (none when unbound or missing);
@@ -455,7 +515,7 @@ loginas_log(PG_FUNCTION_ARGS)
 	enum
 	{
 		L_ACTION, L_RESULT, L_ADMIN_ID, L_CUSTOMER_ID, L_SESSION_ID, L_STORE_ID, L_SOURCE,
-		L_REASON, L_DETAILS, L_CLIENT_ADDR
+		L_REASON, L_DETAILS, L_CLIENT_ADDR, L_CUSTOMER_KEY, L_ADMIN_KEY, L_STORE_KEY
 	};
 	LogRow		row;
 	Datum		here;
@@ -470,6 +530,8 @@ loginas_log(PG_FUNCTION_ARGS)
 	int			i;
 
 	loginas_require_owner(fcinfo, "loginas._log()");
+	row.nulls[A_ADMIN_KEY] = row.nulls[A_CUSTOMER_KEY] = row.nulls[A_STORE_KEY] = true;
+	row.values[A_ADMIN_KEY] = row.values[A_CUSTOMER_KEY] = row.values[A_STORE_KEY] = (Datum) 0;
 	for (i = 0; i < (int) lengthof(given); i++)
 	{
 		row.nulls[given[i][0]] = PG_ARGISNULL(given[i][1]);
@@ -529,9 +591,11 @@ loginas_log(PG_FUNCTION_ARGS)
 	{
 		char	   *username;
 		char	   *email;
+		char	   *admin_key = logged_key(fcinfo, &row, A_ADMIN_ID, L_ADMIN_KEY, A_ADMIN_KEY);
+		char	   *customer_key = logged_key(fcinfo, &row, A_CUSTOMER_ID, L_CUSTOMER_KEY, A_CUSTOMER_KEY);
 
-		loginas_lookup_names(!row.nulls[A_ADMIN_ID], row.values[A_ADMIN_ID],
-							 !row.nulls[A_CUSTOMER_ID], row.values[A_CUSTOMER_ID], &username, &email);
+		(void) logged_key(fcinfo, &row, A_STORE_ID, L_STORE_KEY, A_STORE_KEY);
+		loginas_lookup_names(admin_key, customer_key, &username, &email);
 		row.nulls[A_ADMIN_USERNAME] = (username == NULL);
 		row.values[A_ADMIN_USERNAME] = username ? CStringGetTextDatum(username) : (Datum) 0;
 		row.nulls[A_CUSTOMER_EMAIL] = (email == NULL);

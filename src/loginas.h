@@ -28,14 +28,31 @@
 
 #include "compat.h"
 
+/* an int64 id that is not there: the key is not an integer (keys of any type) */
+#define LOGINAS_NO_ID PG_INT64_MIN
+
+/*
+ * Keys: an integer key is any bigint but LOGINAS_NO_ID (which marks "no
+ * integer id"); a text key has at most this many bytes (a longer one is no
+ * row's key: consent and sessions index keys, and a btree entry is bounded).
+ * loginas._canon_key applies the same two rules.
+ */
+#define LOGINAS_MAX_KEY_BYTES 512
+
 /* The impersonation context of the current transaction (context.c). */
 typedef struct LoginAsContext
 {
 	bool		active;
 	int64		session_id;
-	int64		admin_id;
-	int64		customer_id;
-	int64		store_id;
+	int64		admin_id;		/* when admins have integer keys (has_admin_id), */
+	bool		has_admin_id;	/* else LOGINAS_NO_ID */
+	char	   *admin_key;		/* the admin's key, any type, as canonical text */
+	int64		customer_id;	/* when customers have integer keys (has_customer_id) */
+	bool		has_customer_id;
+	char	   *customer_key;	/* the customer's key, any type, as canonical text */
+	int64		store_id;		/* when store views have integer keys (has_store_id) */
+	bool		has_store_id;
+	char	   *store_key;		/* the store view's key, any type, as canonical text */
 	bool		read_only;
 	char	   *banner;			/* in the "loginas context" memory context, or NULL */
 	/* what the session's log rows carry (there too, or NULL) */
@@ -107,6 +124,11 @@ typedef struct LoginAsRefusal
 								 * the connection's (MyProcPort) */
 	const char *reason;			/* given to begin, or NULL */
 	const char *source;			/* given to begin, or NULL */
+	const char *customer_key;	/* the customer's key when it is not an integer
+								 * (has_customer false), as canonical text, or NULL */
+	const char *admin_key;		/* the same for the admin (has_admin false) */
+	const char *store_key;		/* the store view's key when it is not an
+								 * integer (there is no store id), or NULL */
 } LoginAsRefusal;
 
 extern bool loginas_queue_refusal_entry(const LoginAsRefusal *r);
@@ -118,8 +140,26 @@ extern void loginas_worker_session_settings(const char *application_name, int st
 /* refusal.c: text for the server log, its control characters escaped */
 extern char *loginas_log_text(const char *s);
 extern void loginas_caller_context_only(void);
-extern void loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
-									  const char *what, const char *relname);
+
+/*
+ * The session a write was made in, as a refused write names it (refusal.c):
+ * its ids where the keys are integers, and its keys as canonical text
+ */
+typedef struct LoginAsWriter
+{
+	int64		session_id;
+	bool		has_admin_id;
+	int64		admin_id;
+	bool		has_customer_id;
+	int64		customer_id;
+	bool		has_store_id;
+	char	   *admin_key;
+	char	   *customer_key;
+	char	   *store_key;
+} LoginAsWriter;
+
+extern void loginas_writer_of(LoginAsWriter *w, const LoginAsContext *ctx);
+extern void loginas_log_write_refusal(const LoginAsWriter *w, const char *what, const char *relname);
 
 /* report.c: one key value as loginas prints keys */
 extern void loginas_append_key_value(StringInfo buf, const char *value);
@@ -127,7 +167,8 @@ extern void loginas_append_key_value(StringInfo buf, const char *value);
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb;
  * the rows of one admin or customer combined, ambiguous rows refused (21000) */
 extern Datum loginas_lookup_row(const char *kind, Datum id, bool missing_ok, bool *isnull);
-extern void loginas_lookup_names(bool has_admin, Datum admin_id, bool has_customer, Datum customer_id,
+extern Datum loginas_lookup_key_row(const char *kind, const char *key, bool missing_ok, bool *isnull);
+extern void loginas_lookup_names(const char *admin_key, const char *customer_key,
 								 char **username, char **email);
 /* reader.c: the bounds on reads of the durable refusal log's worker */
 extern void loginas_reader_bound(int cancel_ms, int end_ms, int pause_ms);
@@ -146,8 +187,9 @@ extern void loginas_chain_hash(const uint8 *prev, size_t prev_len, int64 chain_i
 extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const uint8 *hash);
 
 /* logappend.c: one row appended to the action log of schema nsp; values and
- * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS) */
-#define LOGINAS_APPEND_NARGS 14
+ * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS:
+ * the 1.2 ones, then admin_key, customer_key, store_key) */
+#define LOGINAS_APPEND_NARGS 17
 extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls);
 
 /* viewlog.c: the view recorder's background worker */

@@ -115,12 +115,27 @@ optional_id(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * A customer or an admin as the server-log lines name it: the integer id,
+ * else the key of any type (escaped), else "-"
+ */
+static const char *
+party_text(bool has_id, int64 id, const char *key)
+{
+	if (has_id)
+		return psprintf(INT64_FORMAT, id);
+	return key ? loginas_log_text(key) : "-";
+}
+
+/*
  * loginas._log_refused(action text, message text, detail text, admin_id bigint,
- *						customer_id bigint, session_id bigint) -> void
+ *						customer_id bigint, session_id bigint
+ *						[, customer_key text [, admin_key text]]) -> void
  *
  * The server-log line of a refused begin, redeem or assume (loginas._refuse):
  *	 LOG:  loginas: begin refused: <message> <detail> (admin 1, customer 2, session -, role r)
- * one line whatever the texts hold.
+ * one line whatever the texts hold.  The customer (the admin) is its key when
+ * the key is not an integer (customer_id, admin_id NULL); before 1.3 there is
+ * no customer_key, admin_key.
  */
 Datum
 loginas_log_refused(PG_FUNCTION_ARGS)
@@ -128,6 +143,8 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 	char	   *action = optional_text(fcinfo, 0);
 	char	   *message = optional_text(fcinfo, 1);
 	char	   *detail = optional_text(fcinfo, 2);
+	char	   *customer_key = PG_NARGS() > 6 ? optional_text(fcinfo, 6) : NULL;
+	char	   *admin_key = PG_NARGS() > 7 ? optional_text(fcinfo, 7) : NULL;
 	char	   *role = GetUserNameFromId(GetSessionUserId(), true);
 
 	loginas_require_owner(fcinfo, "loginas._log_refused()");
@@ -137,19 +154,42 @@ loginas_log_refused(PG_FUNCTION_ARGS)
 					loginas_log_text(action ? action : "-"),
 					loginas_log_text(message ? message : ""),
 					detail ? " " : "", detail ? loginas_log_text(detail) : "",
-					optional_id(fcinfo, 3), optional_id(fcinfo, 4), optional_id(fcinfo, 5),
+					party_text(!PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3), admin_key),
+					party_text(!PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4), customer_key),
+					optional_id(fcinfo, 5),
 					role ? loginas_log_text(role) : "-"),
 			 errhidestmt(true)));
 	PG_RETURN_VOID();
 }
 
 /*
- * A refused write of a session on a tracked table (track.c, containment.c):
- * to the durable refusal log and the server log, like the SQL API's refusals.
+ * The writer of the context's session, its keys copied into the current
+ * memory context (a touched row keeps it until the transaction's end)
  */
 void
-loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
-						  const char *what, const char *relname)
+loginas_writer_of(LoginAsWriter *w, const LoginAsContext *ctx)
+{
+	memset(w, 0, sizeof(LoginAsWriter));
+	w->session_id = ctx->session_id;
+	w->has_admin_id = ctx->has_admin_id;
+	w->admin_id = ctx->admin_id;
+	w->has_customer_id = ctx->has_customer_id;
+	w->customer_id = ctx->customer_id;
+	w->has_store_id = ctx->has_store_id;
+	w->admin_key = ctx->admin_key ? pstrdup(ctx->admin_key) : NULL;
+	w->customer_key = ctx->customer_key ? pstrdup(ctx->customer_key) : NULL;
+	w->store_key = ctx->store_key ? pstrdup(ctx->store_key) : NULL;
+}
+
+/*
+ * A refused write of a session on a tracked table (track.c, containment.c):
+ * to the durable refusal log and the server log, like the SQL API's refusals.
+ * The admin, customer and store view are named by their ids where their keys
+ * are integers, else by their keys (canonical text); an integer shop's
+ * entries are what they were.
+ */
+void
+loginas_log_write_refusal(const LoginAsWriter *w, const char *what, const char *relname)
 {
 	LoginAsRefusal r;
 
@@ -157,16 +197,24 @@ loginas_log_write_refusal(int64 session_id, int64 admin_id, int64 customer_id,
 	r.action = "write";
 	r.sqlstate = "42501";
 	r.message = psprintf("%s on %s", what, relname);
-	r.has_admin = r.has_customer = r.has_session = true;
-	r.admin_id = admin_id;
-	r.customer_id = customer_id;
-	r.session_id = session_id;
+	r.has_session = true;
+	r.has_admin = w->has_admin_id;
+	r.has_customer = w->has_customer_id;
+	r.admin_id = r.has_admin ? w->admin_id : 0;
+	r.customer_id = r.has_customer ? w->customer_id : 0;
+	/* the keys only where the ids cannot hold them (integer shops: as before) */
+	r.admin_key = r.has_admin ? NULL : w->admin_key;
+	r.customer_key = r.has_customer ? NULL : w->customer_key;
+	r.store_key = w->has_store_id ? NULL : w->store_key;
+	r.session_id = w->session_id;
 	loginas_queue_refusal_entry(&r);
 
 	ereport(LOG,
-			(errmsg("loginas: write refused: %s on %s (admin " INT64_FORMAT ", customer " INT64_FORMAT
+			(errmsg("loginas: write refused: %s on %s (admin %s, customer %s"
 					", session " INT64_FORMAT ", role %s)",
-					loginas_log_text(what), loginas_log_text(relname), admin_id, customer_id,
-					session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
+					loginas_log_text(what), loginas_log_text(relname),
+					party_text(r.has_admin, w->admin_id, r.admin_key),
+					party_text(r.has_customer, w->customer_id, r.customer_key),
+					w->session_id, loginas_log_text(GetUserNameFromId(GetSessionUserId(), true))),
 			 errhidestmt(true)));
 }

@@ -68,8 +68,10 @@
  *
  * No ticket or session key ever enters an entry: an entry holds the action,
  * SQLSTATE, message and detail of the refusal (texts the callers build
- * without secrets), ids, the session user and the client address.  What
- * goes to the server log is escaped (loginas_log_text).
+ * without secrets), ids (an admin or customer whose key is not an integer:
+ * its key; a store view's key when it is not an integer), the session user
+ * and the client address.  What goes to the server log is
+ * escaped (loginas_log_text).
  */
 #include "postgres.h"
 
@@ -124,6 +126,7 @@ PGDLLEXPORT void loginas_refusal_launcher_main(Datum main_arg);
 #define BACKEND_SHARE		64		/* entries one backend may hold; beyond: summaries */
 #define MAX_DB_WORKERS		64		/* databases with a worker (running or requested) at once */
 #define TEXT_LEN			512		/* message, detail (bytes, with the NUL) */
+#define KEY_LEN				(LOGINAS_MAX_KEY_BYTES + 1)	/* a key: any key, whole, with the NUL */
 #define ACTION_LEN			32
 #define ADDR_LEN			64
 #define MAX_ATTEMPTS		3		/* failed writes; then the entry is dropped, with a LOG line */
@@ -147,7 +150,10 @@ PGDLLEXPORT void loginas_refusal_launcher_main(Datum main_arg);
 #define QUEUE_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/loginas_refusals.queue"
 #define QUEUE_FILE_TMP		QUEUE_FILE ".tmp"
 #define QUEUE_FILE_MAGIC	0x4C415251	/* "LARQ" */
-#define QUEUE_FILE_VERSION	3		/* 2: without coalesced, last_refused_at */
+#define QUEUE_FILE_VERSION	5		/* 2: without coalesced, last_refused_at;
+									 * 3: without customer_key;
+									 * 4: customer_key of V4_KEY_LEN bytes, without
+									 * admin_key, store_key */
 
 /* one refusal, as written to the log */
 typedef struct RefusalData
@@ -175,9 +181,28 @@ typedef struct RefusalData
 	int64		coalesced;		/* 0: one refusal; N: a summary of N refusals
 								 * (the first one's texts and ids) */
 	TimestampTz last_refused_at;	/* a summary's last refusal */
+	/* since file version 4 (version 3 entries end here) */
+	char		customer_key[KEY_LEN];	/* the customer's key, when it is not an
+										 * integer (has_customer false) */
+	bool		has_customer_key;
+	/* since file version 5 */
+	char		admin_key[KEY_LEN];	/* the admin's key, when it is not an
+									 * integer (has_admin false) */
+	bool		has_admin_key;
+	char		store_key[KEY_LEN];	/* the store view's key, when it is not an
+									 * integer */
+	bool		has_store_key;
 } RefusalData;
 
+/*
+ * The entries of older files: versions 2 and 3 are the first part of ours;
+ * version 4 ends with a customer_key of V4_KEY_LEN bytes and its flag,
+ * padded as the struct was
+ */
 #define REFUSAL_DATA_V2_SIZE	offsetof(RefusalData, coalesced)
+#define REFUSAL_DATA_V3_SIZE	offsetof(RefusalData, customer_key)
+#define V4_KEY_LEN				512
+#define REFUSAL_DATA_V4_SIZE	MAXALIGN(REFUSAL_DATA_V3_SIZE + V4_KEY_LEN + sizeof(bool))
 
 typedef enum SlotState
 {
@@ -300,6 +325,15 @@ id_text(bool has, int64 id)
 	return has ? psprintf(INT64_FORMAT, id) : pstrdup("-");
 }
 
+/* the admin or customer: the integer id, else the key of any type (escaped), else "-" */
+static char *
+party_text(bool has_id, int64 id, bool has_key, const char *key)
+{
+	if (!has_id && has_key)
+		return loginas_log_text(key);
+	return id_text(has_id, id);
+}
+
 /* the entry in words, for the server log (it has no secret; escaped) */
 static char *
 describe_entry(const RefusalData *d)
@@ -309,8 +343,8 @@ describe_entry(const RefusalData *d)
 					loginas_log_text(d->message), d->has_detail ? " " : "",
 					d->has_detail ? loginas_log_text(d->detail) : "",
 					loginas_log_text(d->sqlstate),
-					id_text(d->has_admin, d->admin_id),
-					id_text(d->has_customer, d->customer_id),
+					party_text(d->has_admin, d->admin_id, d->has_admin_key, d->admin_key),
+					party_text(d->has_customer, d->customer_id, d->has_customer_key, d->customer_key),
 					id_text(d->has_session, d->session_id),
 					loginas_log_text(NameStr(d->db_role)),
 					d->client_addr[0] ? loginas_log_text(d->client_addr) : "-",
@@ -496,6 +530,20 @@ start_worker(Oid dboid)
  */
 
 /*
+ * A key kept in an entry: only whole (a key cut short could name another
+ * admin, customer or store view; the server log has what was given), and a
+ * text over LOGINAS_MAX_KEY_BYTES is no key
+ */
+static bool
+key_copy(char *dst, const char *key)
+{
+	if (key == NULL || strlen(key) > LOGINAS_MAX_KEY_BYTES)
+		return false;
+	strcpy(dst, key);
+	return true;
+}
+
+/*
  * Hand a refusal to the durable refusal log: true when queued (on its own,
  * or counted into this backend's summary); false without a queue (loginas
  * not preloaded, or a standby) or when the queue is full.
@@ -526,6 +574,13 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 	d.admin_id = r->admin_id;
 	d.has_customer = r->has_customer;
 	d.customer_id = r->customer_id;
+	/*
+	 * the keys only where the ids cannot hold them (an integer shop's entry
+	 * is what it was; the store view's key is given only then)
+	 */
+	d.has_customer_key = !r->has_customer && key_copy(d.customer_key, r->customer_key);
+	d.has_admin_key = !r->has_admin && key_copy(d.admin_key, r->admin_key);
+	d.has_store_key = key_copy(d.store_key, r->store_key);
 	d.has_session = r->has_session;
 	d.session_id = r->session_id;
 	{
@@ -615,7 +670,12 @@ loginas_queue_refusal_entry(const LoginAsRefusal *r)
 /*
  * loginas._queue_refusal(action, sqlstate, message, detail, admin_id,
  *						   customer_id, session_id [, client_addr inet, reason text,
- *						   source text]) -> boolean
+ *						   source text, customer_key text, admin_key text,
+ *						   store_key text]) -> boolean
+ *
+ * customer_key, admin_key (1.3): the key when it is not an integer (the id
+ * NULL); store_key: the store view's key when it is not an integer.  A 1.2
+ * schema (before ALTER EXTENSION UPDATE) has no such arguments.
  */
 Datum
 loginas_queue_refusal(PG_FUNCTION_ARGS)
@@ -641,6 +701,12 @@ loginas_queue_refusal(PG_FUNCTION_ARGS)
 		r.reason = text_to_cstring(PG_GETARG_TEXT_PP(8));
 	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
 		r.source = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+		r.customer_key = text_to_cstring(PG_GETARG_TEXT_PP(10));
+	if (PG_NARGS() > 11 && !PG_ARGISNULL(11))
+		r.admin_key = text_to_cstring(PG_GETARG_TEXT_PP(11));
+	if (PG_NARGS() > 12 && !PG_ARGISNULL(12))
+		r.store_key = text_to_cstring(PG_GETARG_TEXT_PP(12));
 	PG_RETURN_BOOL(loginas_queue_refusal_entry(&r));
 }
 
@@ -773,17 +839,19 @@ typedef enum WriteResult
 } WriteResult;
 
 /*
- * The writer of a summary, with its count (1.2); a schema not updated yet
- * has only the one of single refusals: the count then goes into the detail.
+ * The writer of a summary, with its count (1.2; 1.3 has customer_key,
+ * admin_key and store_key after it); a schema not updated yet has only the
+ * one of single refusals: the count then goes into the detail.
  */
 static bool
 has_summary_writer(void)
 {
-	Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-		INT8OID, INETOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+	Oid			argtypes[17] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, INETOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
+	List	   *name = list_make2(makeString("loginas"), makeString("_log_refusal"));
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("loginas"), makeString("_log_refusal")),
-									 14, argtypes, true));
+	return OidIsValid(LookupFuncName(name, 17, argtypes, true)) ||
+		OidIsValid(LookupFuncName(name, 14, argtypes, true));
 }
 
 /*
@@ -803,18 +871,24 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		/* keep in step with loginas._log_refusal's signatures (sql/) */
-		static const char *sql_single =
-			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12)";
-		static const char *sql_summary =
-			"SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12, $13, $14)";
-		Oid			argtypes[14] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		/*
+		 * keep in step with loginas._log_refusal's signatures (sql/): the
+		 * single form (12 arguments) and the summary form (14), each called
+		 * with the keys (1.3: p_customer_key, p_admin_key, p_store_key, by
+		 * name) only that the entry has -- an entry without calls them as
+		 * 1.1 and 1.2 did, so that a schema not updated yet still takes it
+		 */
+		static const char *const key_names[3] = {"p_customer_key", "p_admin_key", "p_store_key"};
+		const char *keys[3];
+		Oid			argtypes[17] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 			INT8OID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-		Datum		values[14];
-		char		nulls[14];
+		Datum		values[17];
+		char		nulls[17];
 		NameData	role = d->db_role;
 		int			nargs = 12;
+		StringInfoData sql;
 		int			rc;
+		int			i;
 
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -860,9 +934,26 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 			nulls[10] = d->has_reason ? ' ' : 'n';
 			values[11] = d->has_source ? CStringGetTextDatum(d->source) : (Datum) 0;
 			nulls[11] = d->has_source ? ' ' : 'n';
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "SELECT loginas._log_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9::pg_catalog.inet, $10, $11, $12");
+			if (nargs == 14)
+				appendStringInfoString(&sql, ", $13, $14");
+			keys[0] = d->has_customer_key ? d->customer_key : NULL;
+			keys[1] = d->has_admin_key ? d->admin_key : NULL;
+			keys[2] = d->has_store_key ? d->store_key : NULL;
+			for (i = 0; i < 3; i++)
+			{
+				if (keys[i] == NULL)
+					continue;
+				argtypes[nargs] = TEXTOID;
+				values[nargs] = CStringGetTextDatum(keys[i]);
+				nulls[nargs] = ' ';
+				nargs++;
+				appendStringInfo(&sql, ", %s => $%d", key_names[i], nargs);
+			}
+			appendStringInfoChar(&sql, ')');
 
-			rc = SPI_execute_with_args(nargs == 14 ? sql_summary : sql_single, nargs, argtypes,
-									   values, nulls, false, 0);
+			rc = SPI_execute_with_args(sql.data, nargs, argtypes, values, nulls, false, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "loginas._log_refusal() failed: %s", SPI_result_code_string(rc));
 		}
@@ -1425,6 +1516,9 @@ refusal_shmem_exit(int code, Datum arg)
 		d.detail[TEXT_LEN - 1] = '\0';
 		d.reason[TEXT_LEN - 1] = '\0';
 		d.source[TEXT_LEN - 1] = '\0';
+		d.customer_key[KEY_LEN - 1] = '\0';
+		d.admin_key[KEY_LEN - 1] = '\0';
+		d.store_key[KEY_LEN - 1] = '\0';
 		COMP_CRC32C(crc, &d, sizeof(d));
 		if (fwrite(&d, sizeof(d), 1, file) != 1)
 			goto error;
@@ -1454,6 +1548,34 @@ error:
 	unlink(QUEUE_FILE_TMP);
 }
 
+/*
+ * An entry of a file of that version as ours: what the version lacks reads
+ * as zero (no summary, no keys)
+ */
+static void
+entry_from_file(RefusalData *e, const char *buf, uint32 version)
+{
+	memset(e, 0, sizeof(RefusalData));
+	switch (version)
+	{
+		case QUEUE_FILE_VERSION:
+			memcpy(e, buf, sizeof(RefusalData));
+			break;
+		case 4:
+			memcpy(e, buf, REFUSAL_DATA_V3_SIZE);
+			memcpy(e->customer_key, buf + REFUSAL_DATA_V3_SIZE, V4_KEY_LEN);
+			e->customer_key[V4_KEY_LEN - 1] = '\0';
+			e->has_customer_key = buf[REFUSAL_DATA_V3_SIZE + V4_KEY_LEN] != 0;
+			break;
+		case 3:
+			memcpy(e, buf, REFUSAL_DATA_V3_SIZE);
+			break;
+		case 2:
+			memcpy(e, buf, REFUSAL_DATA_V2_SIZE);
+			break;
+	}
+}
+
 /* read the refusals a previous postmaster kept (postmaster, at startup) */
 static void
 load_queue_file(void)
@@ -1461,6 +1583,7 @@ load_queue_file(void)
 	FILE	   *file;
 	QueueFileHeader hdr;
 	RefusalData *entries = NULL;
+	char	   *buf = NULL;
 	pg_crc32c	crc,
 				stored;
 	uint32		i;
@@ -1475,19 +1598,26 @@ load_queue_file(void)
 					 errmsg("loginas: could not read file \"%s\": %m", QUEUE_FILE)));
 		return;
 	}
-	/* version 2 (loginas 1.1) entries are the first part of ours */
+	/*
+	 * the entries of version 2 (loginas 1.1), 3 (1.2) and 4 (1.3 before the
+	 * admin's and store view's keys) are read too (entry_from_file)
+	 */
 	if (fread(&hdr, sizeof(hdr), 1, file) != 1 || hdr.magic != QUEUE_FILE_MAGIC ||
 		!((hdr.version == QUEUE_FILE_VERSION && hdr.entry_size == sizeof(RefusalData)) ||
+		  (hdr.version == 4 && hdr.entry_size == REFUSAL_DATA_V4_SIZE) ||
+		  (hdr.version == 3 && hdr.entry_size == REFUSAL_DATA_V3_SIZE) ||
 		  (hdr.version == 2 && hdr.entry_size == REFUSAL_DATA_V2_SIZE)) ||
 		hdr.count > 1000000)
 		goto bad;
 	entries = palloc0(sizeof(RefusalData) * Max(hdr.count, 1));
+	buf = palloc(hdr.entry_size);
 	INIT_CRC32C(crc);
 	for (i = 0; i < hdr.count; i++)
 	{
-		if (fread(&entries[i], hdr.entry_size, 1, file) != 1)
+		if (fread(buf, hdr.entry_size, 1, file) != 1)
 			goto bad;
-		COMP_CRC32C(crc, &entries[i], hdr.entry_size);
+		COMP_CRC32C(crc, buf, hdr.entry_size);
+		entry_from_file(&entries[i], buf, hdr.version);
 	}
 	FIN_CRC32C(crc);
 	if (fread(&stored, sizeof(stored), 1, file) != 1 || !EQ_CRC32C(crc, stored))
@@ -1511,6 +1641,7 @@ load_queue_file(void)
 					 errdetail("%s", describe_entry(&entries[i]))));
 	}
 	pfree(entries);
+	pfree(buf);
 	unlink(QUEUE_FILE);
 	ereport(LOG,
 			(errmsg("loginas: %u refusals kept from before the restart are queued again", loaded)));
@@ -1520,6 +1651,8 @@ bad:
 	FreeFile(file);
 	if (entries)
 		pfree(entries);
+	if (buf)
+		pfree(buf);
 	ereport(LOG,
 			(errmsg("loginas: ignoring the invalid file \"%s\"", QUEUE_FILE)));
 	unlink(QUEUE_FILE);

@@ -737,13 +737,30 @@ optional_int8(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? NULL : psprintf(INT64_FORMAT, PG_GETARG_INT64(argno));
 }
 
+/* a key argument a caller may not pass (1.2's signatures), as loginas prints keys */
+static char *
+optional_key(FunctionCallInfo fcinfo, int argno)
+{
+	StringInfoData key;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	initStringInfo(&key);
+	loginas_append_key_value(&key, text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+	return key.data;
+}
+
 /*
  * loginas._row_summary(action text, customer_id bigint, customer_email text,
  *						store_id bigint, session_id bigint, source text,
- *						reason text, details jsonb) -> text
+ *						reason text, details jsonb [, customer_key text
+ *						[, store_key text]]) -> text
  *
  * "customer a@b (5); store view 1; session 9; from order 100; reason: ...;
- * <the details>", NULL when there is nothing to say
+ * <the details>", NULL when there is nothing to say.  A customer or store
+ * view whose key is not an integer (customer_id, store_id NULL; 1.3) is named
+ * by its key, printed as loginas prints keys: "customer a@b (cus_01H...)",
+ * "store view sc_01H...".
  */
 Datum
 loginas_row_summary(PG_FUNCTION_ARGS)
@@ -752,12 +769,17 @@ loginas_row_summary(PG_FUNCTION_ARGS)
 	JsonbValue *d = details_arg(fcinfo, 7, &dbuf);
 	char	   *customer = optional_int8(fcinfo, 1);
 	char	   *email = optional_text(fcinfo, 2);
+	char	   *store = optional_int8(fcinfo, 3);
 	Pieces		p;
 
+	if (customer == NULL)
+		customer = optional_key(fcinfo, 8);
+	if (store == NULL)
+		store = optional_key(fcinfo, 9);
 	pieces_init(&p, "; ");
 	if (customer)
 		pieces_add(&p, "customer ", email ? psprintf("%s (%s)", email, customer) : customer);
-	pieces_add(&p, "store view ", optional_int8(fcinfo, 3));
+	pieces_add(&p, "store view ", store);
 	pieces_add(&p, "session ", optional_int8(fcinfo, 4));
 	pieces_add(&p, "from ", optional_text(fcinfo, 5));
 	pieces_add(&p, "reason: ", optional_text(fcinfo, 6));

@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(loginas_serialize_revocation);
 
 static SPIPlanPtr live_all_plan = NULL;
 static SPIPlanPtr live_customer_plan = NULL;
+static SPIPlanPtr live_customer_key_plan = NULL;
 
 static SPIPlanPtr
 keep_plan(const char *query, int nargs, Oid *argtypes)
@@ -51,7 +52,9 @@ keep_plan(const char *query, int nargs, Oid *argtypes)
 /*
  * AFTER UPDATE OR DELETE row trigger on loginas.setting, loginas.role_resource
  * and loginas.consent, installed with a WHEN clause that keeps only
- * revocations.  On loginas.consent only that customer's tickets count.
+ * revocations.  On loginas.consent only that customer's tickets count: those
+ * with its customer_key (a key of any type; customer_id is NULL for keys that
+ * are not integers), or with its customer_id before the update to 1.3.
  */
 Datum
 loginas_serialize_revocation(PG_FUNCTION_ARGS)
@@ -64,6 +67,7 @@ loginas_serialize_revocation(PG_FUNCTION_ARGS)
 	uint64		i;
 	bool		unseen = false;
 	int			customer_att;
+	int			key_att;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -75,11 +79,25 @@ loginas_serialize_revocation(PG_FUNCTION_ARGS)
 
 	mine = GetTransactionSnapshot();
 	customer_att = SPI_fnumber(RelationGetDescr(td->tg_relation), "customer_id");
+	key_att = SPI_fnumber(RelationGetDescr(td->tg_relation), "customer_key");
 
 	loginas_as_owner_begin(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
-	if (customer_att > 0)
+	if (key_att > 0)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		bool		isnull;
+
+		if (live_customer_key_plan == NULL)
+			live_customer_key_plan = keep_plan("SELECT s.xmin FROM loginas.session s"
+											   " WHERE s.ended_at IS NULL"
+											   "   AND s.customer_key OPERATOR(pg_catalog.=) $1",
+											   1, argtypes);
+		plan = live_customer_key_plan;
+		args[0] = heap_getattr(td->tg_trigtuple, key_att, RelationGetDescr(td->tg_relation), &isnull);
+	}
+	else if (customer_att > 0)
 	{
 		Oid			argtypes[1] = {INT8OID};
 		bool		isnull;

@@ -1139,8 +1139,10 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	if (ctx->read_only)
 	{
-		loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id,
-								  "write in a read-only session", entry->relname);
+		LoginAsWriter who;
+
+		loginas_writer_of(&who, ctx);
+		loginas_log_write_refusal(&who, "write in a read-only session", entry->relname);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("Login as Customer session %lld is read-only", (long long) ctx->session_id),
@@ -1214,8 +1216,10 @@ refuse_truncate(const LoginAsContext *ctx, Oid relid, const char *detail)
 {
 	const char *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													 get_rel_name(relid));
+	LoginAsWriter who;
 
-	loginas_log_write_refusal(ctx->session_id, ctx->admin_id, ctx->customer_id, "truncate", relname);
+	loginas_writer_of(&who, ctx);
+	loginas_log_write_refusal(&who, "truncate", relname);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("Login as Customer session %lld may not truncate %s",

@@ -86,10 +86,10 @@ typedef struct ViewLogRequest
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* the values, datumSerialize()d */
 } ViewLogRequest;
 
-/* the types of loginas._append's arguments, in order */
+/* the types of loginas._append's arguments, in order (the keys last) */
 static const Oid arg_types[LOGINAS_APPEND_NARGS] = {
 	TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, INETOID, NAMEOID, JSONBOID
+	TEXTOID, TEXTOID, INETOID, NAMEOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID
 };
 
 /* an error raised to the caller: loginas' own, without our PL/pgSQL frames */
@@ -105,7 +105,8 @@ refuse(int code, const char *message, const char *detail, const char *hint)
 }
 
 /*
- * loginas._append_committed(the arguments of loginas._append) -> bigint
+ * loginas._append_committed(the arguments of loginas._append, the keys
+ *							  optional) -> bigint
  *
  * Appends the row in a transaction of its own, committed when this returns
  * (its log_id); an error when it could not be.  Internal: callable only as
@@ -137,7 +138,8 @@ loginas_append_committed(PG_FUNCTION_ARGS)
 	for (i = 0; i < LOGINAS_APPEND_NARGS; i++)
 	{
 		get_typlenbyval(arg_types[i], &typlen[i], &typbyval[i]);
-		nulls[i] = PG_ARGISNULL(i);
+		/* (before ALTER EXTENSION UPDATE to 1.3, _append_committed has no keys) */
+		nulls[i] = i >= PG_NARGS() || PG_ARGISNULL(i);
 		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 		if (!nulls[i] && typlen[i] == -1)
 			values[i] = PointerGetDatum(PG_DETOAST_DATUM(values[i]));

@@ -45,9 +45,12 @@ typedef struct WriteGroup
 	struct WriteGroup *next;
 	SubTransactionId subid;
 	int64		session_id;
-	int64		admin_id;
-	int64		customer_id;
-	int64		store_id;
+	int64		admin_id;		/* LOGINAS_NO_ID: the key is not an integer */
+	char	   *admin_key;		/* then the key, logged in admin_key */
+	int64		customer_id;	/* the same for the customer */
+	char	   *customer_key;
+	int64		store_id;		/* and for the store view */
+	char	   *store_key;
 	char	   *admin_username; /* copied from the context: it may end first */
 	char	   *customer_email;
 	char	   *source;
@@ -107,7 +110,10 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 	g->session_id = ctx->session_id;
 	g->admin_id = ctx->admin_id;
 	g->customer_id = ctx->customer_id;
+	g->customer_key = ctx->customer_key ? pstrdup(ctx->customer_key) : NULL;
+	g->admin_key = ctx->admin_key ? pstrdup(ctx->admin_key) : NULL;
 	g->store_id = ctx->store_id;
+	g->store_key = ctx->store_key ? pstrdup(ctx->store_key) : NULL;
 	g->admin_username = ctx->admin_username ? pstrdup(ctx->admin_username) : NULL;
 	g->customer_email = ctx->customer_email ? pstrdup(ctx->customer_email) : NULL;
 	g->source = ctx->source ? pstrdup(ctx->source) : NULL;
@@ -214,8 +220,16 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
  * assume() and travelled here in the context.
  */
 static SPIPlanPtr append_plan = NULL;
+static SPIPlanPtr append_key_plan = NULL;	/* with the keys that are not integers */
 
-#define APPEND_NARGS 12
+#define APPEND_NARGS 15
+
+/* a group with a key that is not an integer: its row has the keys (the second form) */
+static bool
+group_has_key(const WriteGroup *g)
+{
+	return g->admin_id == LOGINAS_NO_ID || g->customer_id == LOGINAS_NO_ID || g->store_id == LOGINAS_NO_ID;
+}
 
 /* one log row: a group's keys of one chunk (part "part" of "parts") */
 static void
@@ -252,18 +266,29 @@ append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
 	values[1] = Int64GetDatum(g->admin_id);
+	if (g->admin_id == LOGINAS_NO_ID)
+		nulls[1] = 'n';
 	TEXT_OR_NULL(2, g->admin_username);
 	values[3] = Int64GetDatum(g->customer_id);
+	if (g->customer_id == LOGINAS_NO_ID)
+		nulls[3] = 'n';
 	TEXT_OR_NULL(4, g->customer_email);
 	values[5] = Int64GetDatum(g->session_id);
 	values[6] = Int64GetDatum(g->store_id);
+	if (g->store_id == LOGINAS_NO_ID)
+		nulls[6] = 'n';
 	TEXT_OR_NULL(7, g->source);
 	TEXT_OR_NULL(8, g->reason);
 	TEXT_OR_NULL(9, g->client_addr);
 	values[10] = CStringGetTextDatum(db_role);
 	values[11] = CStringGetTextDatum(details.data);
+	/* a key is logged only where its bigint column cannot hold it */
+	TEXT_OR_NULL(12, g->admin_id == LOGINAS_NO_ID ? g->admin_key : NULL);
+	TEXT_OR_NULL(13, g->customer_id == LOGINAS_NO_ID ? g->customer_key : NULL);
+	TEXT_OR_NULL(14, g->store_id == LOGINAS_NO_ID ? g->store_key : NULL);
 #undef TEXT_OR_NULL
-	if (SPI_execute_plan(append_plan, values, nulls, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(group_has_key(g) ? append_key_plan : append_plan,
+						 values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
 	/* what this row needed goes now: a write of many parts stays bounded */
 	pfree(details.data);
@@ -278,7 +303,7 @@ flush_groups(void)
 	LoginAsOwnerState owner;
 	WriteGroup *g;
 	Oid			argtypes[APPEND_NARGS] = {TEXTOID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	const char *db_role;
 
 	if (groups == NULL)
@@ -297,6 +322,26 @@ flush_groups(void)
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "loginas: could not prepare the write log");
 		append_plan = plan;
+	}
+	if (append_key_plan == NULL)
+	{
+		bool		any_key = false;
+
+		for (g = groups; g; g = g->next)
+			any_key |= group_has_key(g);
+		if (any_key)
+		{
+			/* (only after ALTER EXTENSION UPDATE: no session has such a key before) */
+			SPIPlanPtr	plan = SPI_prepare("SELECT loginas._append(pg_catalog.clock_timestamp(), $1, 'success',"
+										   " $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.inet,"
+										   " $11::pg_catalog.name, $12::pg_catalog.jsonb,"
+										   " p_admin_key => $13, p_customer_key => $14, p_store_key => $15)",
+										   APPEND_NARGS, argtypes);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "loginas: could not prepare the write log");
+			append_key_plan = plan;
+		}
 	}
 	db_role = GetUserNameFromId(GetSessionUserId(), false);
 	for (g = groups; g; g = g->next)

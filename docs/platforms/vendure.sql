@@ -23,6 +23,9 @@ CREATE EXTENSION IF NOT EXISTS loginas CASCADE;          -- and pgcrypto
 --    role that ran synchronize/migrations (here: the database owner), never by
 --    the storefront: a table's owner can switch loginas' triggers off.
 --    Passwords: ALTER ROLE ... PASSWORD '...' (not here).
+--    One Vendure serving both APIs from one pool instead: run the optional
+--    docs/platforms/vendure-one-role.sql after this file (what one role loses:
+--    docs/platforms/vendure.md, "Database roles").
 -- ---------------------------------------------------------------------------
 DO $$
 BEGIN

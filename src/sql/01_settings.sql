@@ -37,8 +37,9 @@ CREATE TABLE loginas.setting (
 	name			text PRIMARY KEY REFERENCES loginas.setting_definition,
 	value			text NOT NULL,
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	changed_by_admin bigint,
-	changed_by_role	name NOT NULL DEFAULT SESSION_USER
+	changed_by_admin bigint,		-- the admin's key when admins have integer keys
+	changed_by_role	name NOT NULL DEFAULT SESSION_USER,
+	changed_by_admin_key text		-- the admin's key, any type, as canonical text
 );
 
 CREATE VIEW loginas.settings AS
@@ -49,7 +50,8 @@ CREATE VIEW loginas.settings AS
 		   d.description,
 		   d.choices,
 		   s.changed_at,
-		   s.changed_by_admin
+		   s.changed_by_admin,
+		   s.changed_by_admin_key
 	  FROM loginas.setting_definition d
 	  LEFT JOIN loginas.setting s USING (name)
 	 ORDER BY d.name;
@@ -71,7 +73,9 @@ $$;
 --     never leaves the range of timestamptz.
 --   * log_retention is refused (42501): it bounds purge_log(), which is not
 --     the admin backend's (loginas.set_log_retention, 08_log.sql).
-CREATE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT NULL)
+-- configure(name, value, by_admin): by an admin of any key type, given as
+-- text (the bigint form below calls it)
+CREATE FUNCTION loginas.configure(name text, value text, by_admin text)
 	RETURNS text
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -84,6 +88,7 @@ DECLARE
 	iv interval;
 	f record;
 	r record;
+	admin_key text;
 	example constant text := 'Give it in days, hours, minutes and seconds, for example ''60 seconds'', ''1 hour'' or ''7 days''.';
 BEGIN
 	PERFORM loginas._require_writable('loginas.configure()');
@@ -103,6 +108,7 @@ BEGIN
 		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('setting "%s" cannot be NULL', d.name));
 	END IF;
 	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
 
 	IF d.kind OPERATOR(pg_catalog.<>) 'interval' THEN
 		v := pg_catalog.lower(v);
@@ -160,22 +166,35 @@ BEGIN
 	IF old OPERATOR(pg_catalog.=) v THEN
 		RETURN v;			-- nothing changes, nothing is written
 	END IF;
-	INSERT INTO loginas.setting AS s (name, value, changed_by_admin)
-	VALUES (d.name, v, by_admin)
+	INSERT INTO loginas.setting AS s (name, value, changed_by_admin, changed_by_admin_key)
+	VALUES (d.name, v, loginas._key_id('admins', admin_key), admin_key)
 	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
 	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
-		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER;
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER,
+		   changed_by_admin_key = EXCLUDED.changed_by_admin_key;
 
-	PERFORM loginas._log('setting_changed', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v));
+	PERFORM loginas._log('setting_changed', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v),
+						 p_admin_key => admin_key);
 
 	-- turning the feature off ends every live ticket and session
 	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
 		FOR r IN SELECT s.session_id FROM loginas.session s WHERE s.ended_at IS NULL ORDER BY s.session_id LOOP
-			PERFORM loginas._end_session(r.session_id, 'feature_disabled', by_admin);
+			PERFORM loginas._end_session(r.session_id, 'feature_disabled', admin_key);
 		END LOOP;
 	END IF;
 	RETURN v;
+END
+$$;
+
+CREATE FUNCTION loginas.configure(name text, value text, by_admin bigint DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+BEGIN
+	RETURN loginas.configure(configure.name, configure.value, configure.by_admin::pg_catalog.text);
 END
 $$;
 

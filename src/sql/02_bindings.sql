@@ -54,8 +54,9 @@ CREATE TABLE loginas.binding (
 	kind		text PRIMARY KEY,
 	relation	regclass NOT NULL,
 	bound_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	bound_by_admin bigint,
-	bound_by_role name NOT NULL DEFAULT SESSION_USER
+	bound_by_admin bigint,			-- the admin's key when admins have integer keys
+	bound_by_role name NOT NULL DEFAULT SESSION_USER,
+	bound_by_admin_key text		-- the admin's key, any type, as canonical text
 );
 
 CREATE VIEW loginas.bindings AS
@@ -115,6 +116,131 @@ CREATE FUNCTION loginas._read_bound(p_sql text, p_id bigint, p_relation regclass
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_read_bound';
 
+-- Keys of any type: a kind's key column may be an integer (smallint, integer,
+-- bigint) or, for customers, text, varchar or uuid.  Inside loginas a key is
+-- the canonical text of its value (the type's own output: 42, cus_01H...,
+-- lower-case uuid), compared as text; the bigint columns and signatures of
+-- 1.2 stay, filled when the kind's key is an integer.
+CREATE FUNCTION loginas._is_int_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p_type IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+					  'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- a type a key may have: an integer, text, varchar or uuid
+CREATE FUNCTION loginas._is_key_type(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT loginas._is_int_type(p_type)
+		OR p_type IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+					  'pg_catalog.uuid'::pg_catalog.regtype)
+$$;
+
+-- the type a tracked customer column may have: the type class of the
+-- customers' key (an integer for integer keys; text, varchar or uuid otherwise)
+CREATE FUNCTION loginas._customer_column_type_ok(p_type regtype)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._is_int_type(loginas._key_type('customers')) THEN loginas._is_int_type(p_type)
+				ELSE loginas._is_key_type(p_type) END
+$$;
+
+-- false when a column of a relation has a nondeterministic collation
+-- (true for types without collation, and for no such column)
+CREATE FUNCTION loginas._deterministic_column(p_rel regclass, p_column text)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT co.collisdeterministic
+					   FROM pg_catalog.pg_attribute a
+					   JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
+					  WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+						AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), true)
+$$;
+
+-- the type of a column of a relation (NULL: no such column)
+CREATE FUNCTION loginas._atttype_of(p_rel regclass, p_column text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.atttypid::pg_catalog.regtype FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) p_rel AND a.attname OPERATOR(pg_catalog.=) p_column
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+$$;
+
+-- the type of a kind's key: its key column's in the bound relation (bigint
+-- when nothing is bound)
+CREATE FUNCTION loginas._key_type(p_kind text)
+	RETURNS regtype
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE((SELECT loginas._atttype_of(b.relation, c.column_name)
+					   FROM loginas.binding b
+					   JOIN loginas.binding_column c ON c.kind OPERATOR(pg_catalog.=) b.kind AND c.is_key
+					  WHERE b.kind OPERATOR(pg_catalog.=) p_kind),
+					'pg_catalog.int8'::pg_catalog.regtype)
+$$;
+
+-- the spellings of a uuid that the uuid type reads (32 hex digits, a hyphen
+-- allowed after the 8th, 12th, 16th and 20th, the whole in braces or not):
+-- a key that matches is cast to uuid, one that does not names no row
+CREATE FUNCTION loginas._uuid_pattern()
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT '^(\{[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}|[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12})$'::pg_catalog.text
+$$;
+
+-- a key given as text, canonical for the kind's key type ('042' -> '42' for
+-- an integer key, upper-case -> lower-case for uuid); NULL when it is not a
+-- value of that type (no row can have it)
+CREATE FUNCTION loginas._canon_key(p_kind text, p_key text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN loginas._is_int_type(t) THEN
+			-- the rule of src/reader.c key_to_int64: spaces, tabs and newlines
+			-- around an optional sign and digits, within the range of bigint
+			-- but its lowest value (loginas' mark for "no integer id"; nested
+			-- CASEs: the cast runs only on what the pattern took).  A text key
+			-- has at most 512 bytes (LOGINAS_MAX_KEY_BYTES).
+			CASE WHEN p_key OPERATOR(pg_catalog.~) '^[ \t\n]*[-+]?[0-9]+[ \t\n]*$' THEN
+				CASE WHEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric
+						  BETWEEN -9223372036854775807 AND 9223372036854775807
+					 THEN pg_catalog.btrim(p_key, E' \t\n')::pg_catalog.numeric::pg_catalog.int8::pg_catalog.text END
+			END
+		WHEN t OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype THEN
+			CASE WHEN p_key OPERATOR(pg_catalog.~*) loginas._uuid_pattern()
+				 THEN p_key::pg_catalog.uuid::pg_catalog.text END
+		WHEN pg_catalog.octet_length(p_key) OPERATOR(pg_catalog.<=) 512 THEN p_key
+	END
+	  FROM loginas._key_type(p_kind) t
+$$;
+
+-- a key given as text as the bigint id of 1.2's columns and signatures: its
+-- value when the kind's keys are integers, else NULL (the key is kept as text)
+CREATE FUNCTION loginas._key_id(p_kind text, p_key text)
+	RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._is_int_type(loginas._key_type(p_kind))
+				THEN loginas._canon_key(p_kind, p_key)::pg_catalog.int8 END
+$$;
+
 -- "SELECT <the kind's columns, cast to int8/text/bool> FROM <relation>"; an
 -- optional column the relation lacks is read as NULL
 CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
@@ -131,13 +257,31 @@ CREATE FUNCTION loginas._bound_select(p_kind text, p_rel regclass)
 							   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
 						THEN pg_catalog.format('NULL::pg_catalog.%2$s AS %1$I', c.column_name,
 											   CASE c.type_class WHEN 'id' THEN 'int8' ELSE c.type_class END)
-						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.int8 AS %1$I', c.column_name)
+						-- keys of any type: an integer column as int8, any other (text,
+						-- varchar, uuid) as text, the key and the keys of other kinds alike
+						WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN pg_catalog.format('%1$I::pg_catalog.%2$s AS %1$I', c.column_name,
+							CASE WHEN NOT loginas._is_int_type(loginas._atttype_of(p_rel, c.column_name))
+								 THEN 'text' ELSE 'int8' END)
 						WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN pg_catalog.format('%1$I::pg_catalog.text AS %1$I', c.column_name)
 						ELSE pg_catalog.format('%1$I::pg_catalog.bool AS %1$I', c.column_name)
 				   END, ', ' ORDER BY c.position),
 			   p_rel)
 	  FROM loginas.binding_column c
 	 WHERE c.kind OPERATOR(pg_catalog.=) p_kind
+$$;
+
+-- the lookup's parameter ($1: the key as given, int8 or text) as the key
+-- column compares it: a uuid column with a uuid (its index usable), NULL when
+-- the text is not a uuid (no row, not an error)
+CREATE FUNCTION loginas._key_param(p_rel regclass, p_column text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN loginas._atttype_of(p_rel, p_column) OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype
+				THEN pg_catalog.format('(CASE WHEN $1 OPERATOR(pg_catalog.~*) %L THEN $1::pg_catalog.uuid END)',
+									   loginas._uuid_pattern())
+				ELSE '$1' END
 $$;
 
 -- The query loginas._lookup runs (src/reader.c): the rows of p_rel whose key
@@ -155,12 +299,12 @@ CREATE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
 		pg_catalog.format(
 			'SELECT pg_catalog.jsonb_agg(t) OPERATOR(pg_catalog.->) 0,'
 			' CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 THEN %L END'
-			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1 LIMIT 2) t',
-			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name)
+			' FROM (%s WHERE %I OPERATOR(pg_catalog.=) %s LIMIT 2) t',
+			k.column_name, loginas._bound_select(p_kind, p_rel), k.column_name, loginas._key_param(p_rel, k.column_name))
 	ELSE
 		pg_catalog.format(
 			'SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN pg_catalog.jsonb_build_object(%s) END,'
-			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) $1) t',
+			' %s FROM (%s WHERE %I OPERATOR(pg_catalog.=) %s) t',
 			pg_catalog.string_agg(
 				pg_catalog.format('%L, ', c.column_name) OPERATOR(pg_catalog.||)
 				CASE c.combine
@@ -178,7 +322,7 @@ CREATE FUNCTION loginas._bound_lookup(p_kind text, p_rel regclass)
 									  ' OPERATOR(pg_catalog.>) 1 THEN %2$L', c.column_name, c.column_name),
 					' ' ORDER BY c.position) FILTER (WHERE c.combine OPERATOR(pg_catalog.=) 'same')
 				OPERATOR(pg_catalog.||) ' END', 'NULL::pg_catalog.text'),
-			loginas._bound_select(p_kind, p_rel), k.column_name)
+			loginas._bound_select(p_kind, p_rel), k.column_name, loginas._key_param(p_rel, k.column_name))
 	END
 	  FROM loginas.binding_column c
 	  JOIN loginas.binding_column k ON k.kind OPERATOR(pg_catalog.=) c.kind AND k.is_key
@@ -196,6 +340,12 @@ CREATE FUNCTION loginas._lookup(p_kind text, p_id bigint, p_missing_ok boolean D
 	RETURNS jsonb
 	LANGUAGE c STABLE
 	AS 'MODULE_PATHNAME', 'loginas_lookup';
+
+-- the same by a key as text (any key type; an integer key given as text)
+CREATE FUNCTION loginas._lookup(p_kind text, p_key text, p_missing_ok boolean DEFAULT false)
+	RETURNS jsonb
+	LANGUAGE c STABLE
+	AS 'MODULE_PATHNAME', 'loginas_lookup_key';
 
 -- every store view of the store_views binding; a store_id on two rows
 -- raises 21000 (cardinality_violation), as loginas._lookup does
@@ -227,7 +377,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+-- bind(kind, relation, by_admin): by an admin of any key type, given as text
+-- (the bigint form below calls it)
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin text)
 	RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -238,6 +390,8 @@ DECLARE
 	relnsp oid;
 	atttype oid;
 	ok boolean;
+	any_key boolean;
+	admin_key text;
 BEGIN
 	PERFORM loginas._require_writable('loginas.bind()');
 	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
@@ -265,7 +419,7 @@ BEGIN
 			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
 	END IF;
 
-	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional FROM loginas.binding_column bc
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional, bc.is_key FROM loginas.binding_column bc
 			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
 	LOOP
 		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
@@ -289,8 +443,13 @@ BEGIN
 				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
 				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
 		END IF;
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
 		ok := CASE c.type_class
-				WHEN 'id' THEN atttype IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype)
+				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
+									ELSE loginas._is_int_type(atttype) END
 				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
 											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
 				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
@@ -300,22 +459,76 @@ BEGIN
 				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
 								  pg_catalog.format_type(atttype, NULL)),
 				pg_catalog.format('Column "%s" must be %s.', c.column_name,
-					CASE c.type_class WHEN 'id' THEN 'an integer (smallint, integer or bigint)'
-									  WHEN 'text' THEN 'text (text, varchar, char or name)'
-									  ELSE 'boolean' END),
-				'Cast it in a view over the table and bind the view.');
+					CASE WHEN any_key THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
+						 ELSE 'boolean' END),
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+					 THEN 'Cast it to text in a view over the table and bind the view.'
+					 ELSE 'Cast it in a view over the table and bind the view.' END);
+		END IF;
+		-- keys are compared byte for byte: under a nondeterministic collation
+		-- (case- or accent-insensitive) one row would answer to several keys
+		IF c.is_key AND NOT loginas._deterministic_column(bind.relation, c.column_name) THEN
+			PERFORM loginas._refuse(NULL, '0A000',
+				pg_catalog.format('key column "%s" of relation "%s" has a nondeterministic collation', c.column_name, bind.relation),
+				'A key that several spellings could match would let one row answer to several keys.',
+				pg_catalog.format('Bind a view that gives the column a deterministic collation, e.g. %I COLLATE "C".', c.column_name));
 		END IF;
 	END LOOP;
 
 	PERFORM loginas._check_by_admin(by_admin);
-	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin)
-	VALUES (bind.kind, bind.relation, by_admin)
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin, bound_by_admin_key)
+	VALUES (bind.kind, bind.relation, loginas._key_id('admins', admin_key), admin_key)
 	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
 	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
-		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER;
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER,
+		   bound_by_admin_key = EXCLUDED.bound_by_admin_key;
 	PERFORM loginas._invalidate('loginas.binding');
-	PERFORM loginas._log('relation_bound', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text));
+	-- (the admin's key as the admins binding now reads it: rebinding the
+	-- admins changes their key type)
+	PERFORM loginas._log('relation_bound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text),
+						 p_admin_key => admin_key);
+END
+$$;
+
+CREATE FUNCTION loginas.bind(kind text, relation regclass, by_admin bigint DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas.bind(bind.kind, bind.relation, bind.by_admin::pg_catalog.text);
+END
+$$;
+
+-- unbind(kind, by_admin): by an admin of any key type, given as text
+CREATE FUNCTION loginas.unbind(kind text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rel text;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.unbind()');
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
+	IF rel IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate('loginas.binding');
+	PERFORM loginas._log('relation_unbound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel),
+						 p_admin_key => admin_key);
+	RETURN true;
 END
 $$;
 
@@ -324,18 +537,7 @@ CREATE FUNCTION loginas.unbind(kind text, by_admin bigint DEFAULT NULL)
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-DECLARE
-	rel text;
 BEGIN
-	PERFORM loginas._require_writable('loginas.unbind()');
-	PERFORM loginas._check_by_admin(by_admin);
-	DELETE FROM loginas.binding b WHERE b.kind OPERATOR(pg_catalog.=) unbind.kind RETURNING b.relation::text INTO rel;
-	IF rel IS NULL THEN
-		RETURN false;
-	END IF;
-	PERFORM loginas._invalidate('loginas.binding');
-	PERFORM loginas._log('relation_unbound', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('kind', unbind.kind, 'relation', rel));
-	RETURN true;
+	RETURN loginas.unbind(unbind.kind, unbind.by_admin::pg_catalog.text);
 END
 $$;

@@ -20,13 +20,14 @@ CREATE TABLE loginas.role_resource (
 	role		text NOT NULL CHECK (pg_catalog.length(role) OPERATOR(pg_catalog.>) 0),
 	resource	text NOT NULL REFERENCES loginas.resource,
 	granted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	granted_by_admin bigint,
+	granted_by_admin bigint,		-- the admin's key when admins have integer keys
 	granted_by_role name NOT NULL DEFAULT SESSION_USER,
-	PRIMARY KEY (role, resource)
+	PRIMARY KEY (role, resource),
+	granted_by_admin_key text		-- the admin's key, any type, as canonical text
 );
 
 CREATE VIEW loginas.permissions AS
-	SELECT rr.role, rr.resource, r.label, rr.granted_at, rr.granted_by_admin
+	SELECT rr.role, rr.resource, r.label, rr.granted_at, rr.granted_by_admin, rr.granted_by_admin_key
 	  FROM loginas.role_resource rr JOIN loginas.resource r USING (resource)
 	 ORDER BY rr.role, rr.resource;
 
@@ -81,11 +82,14 @@ CREATE FUNCTION loginas._roles_lack(p_admin jsonb, p_resource text, p_label text
 	  FROM (SELECT loginas._roles(p_admin) AS roles) r
 $$;
 
-CREATE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAULT NULL)
+-- by an admin of any key type, given as text (the bigint form below calls it)
+CREATE FUNCTION loginas."grant"(role text, resource text, by_admin text)
 	RETURNS boolean
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	admin_key text;
 BEGIN
 	PERFORM loginas._require_writable('loginas.grant()');
 	PERFORM loginas._check_resource(resource);
@@ -96,14 +100,66 @@ BEGIN
 		PERFORM loginas._refuse(NULL, '22023', 'role name is too long', 'At most 255 characters.');
 	END IF;
 	PERFORM loginas._check_by_admin(by_admin);
-	INSERT INTO loginas.role_resource AS rr (role, resource, granted_by_admin)
-	VALUES ("grant".role, "grant".resource, by_admin)
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.role_resource AS rr (role, resource, granted_by_admin, granted_by_admin_key)
+	VALUES ("grant".role, "grant".resource, loginas._key_id('admins', admin_key), admin_key)
 	ON CONFLICT ON CONSTRAINT role_resource_pkey DO NOTHING;
 	IF NOT FOUND THEN
 		RETURN false;		-- already granted
 	END IF;
-	PERFORM loginas._log('permission_granted', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('role', "grant".role, 'resource', "grant".resource));
+	PERFORM loginas._log('permission_granted', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "grant".role, 'resource', "grant".resource),
+						 p_admin_key => admin_key);
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas."grant"(role text, resource text, by_admin bigint DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas."grant"("grant".role, "grant".resource, "grant".by_admin::pg_catalog.text);
+END
+$$;
+
+-- by an admin of any key type, given as text (the bigint form below calls it)
+CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin text)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s record;
+	a jsonb;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.revoke()');
+	PERFORM loginas._check_resource(resource);
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	DELETE FROM loginas.role_resource rr
+	 WHERE rr.role OPERATOR(pg_catalog.=) "revoke".role AND rr.resource OPERATOR(pg_catalog.=) "revoke".resource;
+	IF NOT FOUND THEN
+		RETURN false;		-- was not granted
+	END IF;
+	PERFORM loginas._log('permission_revoked', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource),
+						 p_admin_key => admin_key);
+	-- the role's admins lose their live tickets and sessions, unless another
+	-- of their roles has the resource
+	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
+		FOR s IN SELECT ls.session_id, ls.admin_key FROM loginas.session ls
+				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
+		LOOP
+			a := loginas._lookup('admins', s.admin_key, true);
+			IF (a OPERATOR(pg_catalog.->) 'role') OPERATOR(pg_catalog.?) "revoke".role
+			   AND NOT loginas._roles_have(a, 'login') THEN
+				PERFORM loginas._end_session(s.session_id, 'permission_revoked', admin_key);
+			END IF;
+		END LOOP;
+	END IF;
 	RETURN true;
 END
 $$;
@@ -113,38 +169,13 @@ CREATE FUNCTION loginas."revoke"(role text, resource text, by_admin bigint DEFAU
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-DECLARE
-	s record;
-	a jsonb;
 BEGIN
-	PERFORM loginas._require_writable('loginas.revoke()');
-	PERFORM loginas._check_resource(resource);
-	PERFORM loginas._check_by_admin(by_admin);
-	DELETE FROM loginas.role_resource rr
-	 WHERE rr.role OPERATOR(pg_catalog.=) "revoke".role AND rr.resource OPERATOR(pg_catalog.=) "revoke".resource;
-	IF NOT FOUND THEN
-		RETURN false;		-- was not granted
-	END IF;
-	PERFORM loginas._log('permission_revoked', 'success', by_admin, NULL,
-						 p_details => pg_catalog.jsonb_build_object('role', "revoke".role, 'resource', "revoke".resource));
-	-- the role's admins lose their live tickets and sessions, unless another
-	-- of their roles has the resource
-	IF "revoke".resource OPERATOR(pg_catalog.=) 'login' AND loginas._bound_relation('admins', true) IS NOT NULL THEN
-		FOR s IN SELECT ls.session_id, ls.admin_id FROM loginas.session ls
-				  WHERE ls.ended_at IS NULL ORDER BY ls.session_id
-		LOOP
-			a := loginas._lookup('admins', s.admin_id, true);
-			IF (a OPERATOR(pg_catalog.->) 'role') OPERATOR(pg_catalog.?) "revoke".role
-			   AND NOT loginas._roles_have(a, 'login') THEN
-				PERFORM loginas._end_session(s.session_id, 'permission_revoked', by_admin);
-			END IF;
-		END LOOP;
-	END IF;
-	RETURN true;
+	RETURN loginas."revoke"("revoke".role, "revoke".resource, "revoke".by_admin::pg_catalog.text);
 END
 $$;
 
-CREATE FUNCTION loginas.permitted(admin_id bigint, resource text)
+-- an admin of any key type, given as text (the bigint form below calls it)
+CREATE FUNCTION loginas.permitted(admin_id text, resource text)
 	RETURNS boolean
 	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -157,5 +188,15 @@ BEGIN
 	RETURN a IS NOT NULL
 		   AND COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false)
 		   AND loginas._roles_have(a, permitted.resource);
+END
+$$;
+
+CREATE FUNCTION loginas.permitted(admin_id bigint, resource text)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.permitted(permitted.admin_id::pg_catalog.text, permitted.resource);
 END
 $$;

@@ -9,7 +9,8 @@
 CREATE FUNCTION loginas._context_set(session_id bigint, admin_id bigint, customer_id bigint,
 									 store_id bigint, read_only boolean, banner text,
 									 admin_username text, customer_email text, source text,
-									 reason text, client_addr text)
+									 reason text, client_addr text, customer_key text, admin_key text,
+									 store_key text)
 	RETURNS void LANGUAGE c VOLATILE PARALLEL RESTRICTED
 	AS 'MODULE_PATHNAME', 'loginas_context_set';
 
@@ -26,8 +27,23 @@ CREATE FUNCTION loginas.current_admin() RETURNS bigint
 CREATE FUNCTION loginas.current_customer() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer';
 
+-- the customer's key, of any type, as text (current_customer() is NULL when
+-- customers do not have integer keys)
+CREATE FUNCTION loginas.current_customer_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_customer_key';
+
+-- the admin's key, of any type, as text (current_admin() is NULL when admins
+-- do not have integer keys)
+CREATE FUNCTION loginas.current_admin_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_admin_key';
+
 CREATE FUNCTION loginas.current_store() RETURNS bigint
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store';
+
+-- the store view's key, of any type, as text (current_store() is NULL when
+-- store views do not have integer keys)
+CREATE FUNCTION loginas.current_store_key() RETURNS text
+	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_store_key';
 
 CREATE FUNCTION loginas.current_read_only() RETURNS boolean
 	LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'loginas_current_read_only';
@@ -75,25 +91,30 @@ BEGIN
 	IF s.ended_at IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
 			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
-			s.admin_id, s.customer_id, s.session_id);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
 		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
 			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
-			s.admin_id, s.customer_id, s.session_id);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 
-	v := loginas._evaluate(s.admin_id, s.customer_id);
+	v := loginas._evaluate(s.admin_key, s.customer_key);
 	IF v.code IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
-								s.admin_id, s.customer_id, s.session_id);
+								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key,
+								p_admin_key => s.admin_key,
+								p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
-	st := loginas._resolve_store(v.customer, s.store_id);
+	st := loginas._resolve_store(v.customer, s.store_key);
 	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
 		PERFORM loginas._refuse('assume', '55000',
 			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
 			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
-			s.admin_id, s.customer_id, s.session_id);
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
 	END IF;
 
 	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
@@ -101,7 +122,7 @@ BEGIN
 						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
 						  st OPERATOR(pg_catalog.->>) 'website_name'),
 		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
-		s.source, s.reason, s.storefront_addr::text);
+		s.source, s.reason, s.storefront_addr::text, s.customer_key, s.admin_key, s.store_key);
 	RETURN s.session_id;
 END
 $$;

@@ -236,12 +236,11 @@ BEGIN
 	END IF;
 	-- a tracked column renamed, dropped or retyped since track(): in a session
 	-- every write is refused rather than guessed at (the trigger raises the
-	-- problem); the stamps must stay bigint, the customer column an integer
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
 	IF (NOT stamp_table
 		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
 			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
-	   OR (t.customer_column IS NOT NULL AND customer_type NOT IN
-			('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._customer_column_type_ok(customer_type))
 	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
 	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
@@ -411,8 +410,7 @@ BEGIN
 		tail := CASE WHEN p.referrer THEN ' LIMIT 2 FOR SHARE' ELSE ' FOR SHARE' END;
 		IF v.customer_column IS NOT NULL THEN
 			IF loginas._attnum(p.via, v.customer_column) OPERATOR(pg_catalog.=) 0
-			   OR loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column)) NOT IN
-					('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype) THEN
+			   OR NOT loginas._customer_column_type_ok(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column))) THEN
 				problem := pg_catalog.format('the tracking of %s no longer matches its columns', p.via);
 				problem_detail := 'A tracked, key or foreign key column on the parent chain was renamed, dropped or retyped.';
 				problem_hint := pg_catalog.format('Track %s (and its children) again with loginas.track().', p.via);
@@ -421,8 +419,12 @@ BEGIN
 				RETURN;
 			END IF;
 			params := p.columns;
-			lookups := ARRAY[pg_catalog.format('SELECT t.%I::pg_catalog.int8 FROM %s t WHERE %s%s',
-											   v.customer_column, loginas._chain_relation(p.via), cond, tail)];
+			-- the customer as int8 (an integer column) or text (any other key type)
+			lookups := ARRAY[pg_catalog.format('SELECT t.%I::pg_catalog.%s FROM %s t WHERE %s%s',
+											   v.customer_column,
+											   CASE WHEN loginas._is_int_type(loginas._atttype(p.via, loginas._attnum(p.via, v.customer_column)))
+													THEN 'int8' ELSE 'text' END,
+											   loginas._chain_relation(p.via), cond, tail)];
 			relations := ARRAY[p.via::pg_catalog.oid];
 			referrers := ARRAY[p.referrer];
 			RETURN NEXT;
@@ -617,11 +619,15 @@ BEGIN
 		PERFORM loginas._raise('42703',
 			pg_catalog.format('column "%s" of relation %s does not exist', track.customer_column, track.relation), NULL, NULL);
 	END IF;
-	IF typ NOT IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype) THEN
+	-- the customer column has the type class of the customers' key: an
+	-- integer for integer keys; text, varchar or uuid otherwise
+	IF NOT loginas._customer_column_type_ok(typ) THEN
 		PERFORM loginas._raise('42804',
 			pg_catalog.format('customer column "%s" of %s has type %s', track.customer_column, track.relation,
 							  pg_catalog.format_type(typ, NULL)),
-			'The customer column must be an integer (smallint, integer or bigint).', NULL);
+			CASE WHEN loginas._is_int_type(loginas._key_type('customers'))
+				 THEN 'The customer column must be an integer (smallint, integer or bigint).'
+				 ELSE 'The customer column must be an integer, text, varchar or uuid.' END, NULL);
 	END IF;
 	PERFORM loginas._choose_stamps(track.relation, track.stamps, track.created_column, track.changed_column,
 								   ARRAY[track.customer_column]);

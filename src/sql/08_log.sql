@@ -31,6 +31,11 @@ CREATE TABLE loginas.action_log (
 	chain_seq		bigint NOT NULL,
 	prev_hash		bytea NOT NULL,
 	row_hash		bytea NOT NULL,
+	-- keys of any type (canonical text), only where the bigint column cannot
+	-- hold them: NULL for integer keys, so that those rows hash as before
+	admin_key		text,
+	customer_key	text,
+	store_key		text,
 	UNIQUE (chain_id, chain_seq)
 );
 
@@ -38,7 +43,11 @@ CREATE INDEX action_log_logged_at ON loginas.action_log (logged_at);
 
 CREATE INDEX action_log_customer ON loginas.action_log (customer_id, logged_at);
 
+CREATE INDEX action_log_customer_key ON loginas.action_log (customer_key, logged_at) WHERE customer_key IS NOT NULL;
+
 CREATE INDEX action_log_admin ON loginas.action_log (admin_id, logged_at);
+
+CREATE INDEX action_log_admin_key ON loginas.action_log (admin_key, logged_at) WHERE admin_key IS NOT NULL;
 
 CREATE INDEX action_log_session ON loginas.action_log (session_id);
 
@@ -98,12 +107,38 @@ CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p
 		p_client_addr::pg_catalog.text, p_db_role::pg_catalog.text, p_details)::pg_catalog.text
 $$;
 
+-- The second form, for rows with keys that are not integers: the first
+-- form's array with admin_key, customer_key and store_key appended.  A row
+-- whose three keys are NULL (every row of an integer shop, every row before
+-- keys of any type) has the first form: its hash is what it always was.
+CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p_action_group text,
+									 p_action text, p_result text, p_admin_id bigint, p_admin_username text,
+									 p_customer_id bigint, p_customer_email text, p_session_id bigint,
+									 p_store_id bigint, p_source text, p_reason text, p_client_addr inet,
+									 p_db_role name, p_details jsonb, p_admin_key text, p_customer_key text,
+									 p_store_key text)
+	RETURNS text
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT CASE WHEN p_admin_key IS NULL AND p_customer_key IS NULL AND p_store_key IS NULL
+		THEN loginas._log_content(p_log_id, p_logged_at, p_action_group, p_action, p_result, p_admin_id,
+			p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+			p_client_addr, p_db_role, p_details)
+		ELSE pg_catalog.jsonb_build_array(p_log_id, EXTRACT(epoch FROM p_logged_at), p_action_group, p_action, p_result,
+			p_admin_id, p_admin_username, p_customer_id, p_customer_email, p_session_id, p_store_id, p_source, p_reason,
+			p_client_addr::pg_catalog.text, p_db_role::pg_catalog.text, p_details,
+			p_admin_key, p_customer_key, p_store_key)::pg_catalog.text
+	END
+$$;
+
 -- append one row to the log, linked into this backend's chain
 CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result text,
 								p_admin_id bigint, p_admin_username text,
 								p_customer_id bigint, p_customer_email text,
 								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
-								p_client_addr inet, p_db_role name, p_details jsonb)
+								p_client_addr inet, p_db_role name, p_details jsonb,
+								p_admin_key text DEFAULT NULL, p_customer_key text DEFAULT NULL,
+								p_store_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_append';
@@ -114,7 +149,9 @@ CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result
 CREATE FUNCTION loginas._log(p_action text, p_result text, p_admin_id bigint, p_customer_id bigint,
 							 p_session_id bigint DEFAULT NULL, p_store_id bigint DEFAULT NULL,
 							 p_source text DEFAULT NULL, p_reason text DEFAULT NULL,
-							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL)
+							 p_details jsonb DEFAULT '{}', p_client_addr inet DEFAULT NULL,
+							 p_customer_key text DEFAULT NULL, p_admin_key text DEFAULT NULL,
+							 p_store_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_log';
@@ -166,7 +203,10 @@ BEGIN
 						   loginas._context_text('source'), loginas._context_text('reason'),
 						   COALESCE(pg_catalog.inet_client_addr(), loginas._context_text('client_addr')::pg_catalog.inet),
 						   SESSION_USER,
-						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action));
+						   note.details OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('note', note.action),
+						   p_admin_key => CASE WHEN loginas.current_admin() IS NULL THEN loginas.current_admin_key() END,
+						   p_customer_key => CASE WHEN loginas.current_customer() IS NULL THEN loginas.current_customer_key() END,
+						   p_store_key => CASE WHEN loginas.current_store() IS NULL THEN loginas.current_store_key() END);
 END
 $$;
 
@@ -181,7 +221,8 @@ CREATE FUNCTION loginas.verify_log()
 			   loginas._log_row_hash(l.prev_hash, l.chain_id, l.chain_seq, l.log_id, l.logged_at, l.action_group,
 									 l.action, l.result, l.admin_id, l.admin_username, l.customer_id,
 									 l.customer_email, l.session_id, l.store_id, l.source, l.reason,
-									 l.client_addr, l.db_role, l.details) AS computed,
+									 l.client_addr, l.db_role, l.details, l.admin_key, l.customer_key,
+									 l.store_key) AS computed,
 			   pg_catalog.lag(l.chain_seq) OVER w AS before_seq,
 			   pg_catalog.lag(l.row_hash) OVER w AS before_hash
 		  FROM loginas.action_log l
@@ -240,7 +281,9 @@ $$;
 -- (its db_role, and "role" in its details) and the retention in force; it is
 -- written after the purge, so no purge removes its own row, and it is young:
 -- no purge removes it for a whole retention.
-CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+-- purge_log(before, by_admin): by an admin of any key type, given as text (the
+-- bigint form below calls it)
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin text)
 	RETURNS bigint
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -284,11 +327,23 @@ BEGIN
 	)
 	SELECT pg_catalog.count(*) INTO n FROM gone;
 	PERFORM loginas._allow_purge(false);
-	PERFORM loginas._log('log_purged', 'success', purge_log.by_admin, NULL,
+	PERFORM loginas._log('log_purged', 'success', loginas._key_id('admins', purge_log.by_admin), NULL,
 						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n,
 																	'retention', retention::pg_catalog.text,
-																	'role', SESSION_USER::pg_catalog.text));
+																	'role', SESSION_USER::pg_catalog.text),
+						 p_admin_key => loginas._canon_key('admins', purge_log.by_admin));
 	RETURN n;
+END
+$$;
+
+CREATE FUNCTION loginas.purge_log(before timestamptz, by_admin bigint DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+BEGIN
+	RETURN loginas.purge_log(purge_log.before, purge_log.by_admin::pg_catalog.text);
 END
 $$;
 
@@ -356,7 +411,9 @@ CREATE FUNCTION loginas._log_row_hash(prev_hash bytea, chain_id bigint, chain_se
 									  logged_at timestamptz, action_group text, action text, result text,
 									  admin_id bigint, admin_username text, customer_id bigint,
 									  customer_email text, session_id bigint, store_id bigint, source text,
-									  reason text, client_addr inet, db_role name, details jsonb)
+									  reason text, client_addr inet, db_role name, details jsonb,
+									  admin_key text DEFAULT NULL, customer_key text DEFAULT NULL,
+									  store_key text DEFAULT NULL)
 	RETURNS bytea
 	LANGUAGE c IMMUTABLE PARALLEL SAFE
 	AS 'MODULE_PATHNAME', 'loginas_log_row_hash';
@@ -460,7 +517,9 @@ CREATE FUNCTION loginas._append_committed(p_logged_at timestamptz, p_action text
 								p_admin_id bigint, p_admin_username text,
 								p_customer_id bigint, p_customer_email text,
 								p_session_id bigint, p_store_id bigint, p_source text, p_reason text,
-								p_client_addr inet, p_db_role name, p_details jsonb)
+								p_client_addr inet, p_db_role name, p_details jsonb,
+								p_admin_key text DEFAULT NULL, p_customer_key text DEFAULT NULL,
+								p_store_key text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE c VOLATILE
 	AS 'MODULE_PATHNAME', 'loginas_append_committed';

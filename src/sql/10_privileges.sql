@@ -68,9 +68,29 @@ GRANT EXECUTE ON FUNCTION
 	loginas.check(bigint, bigint),
 	loginas.store_choices(bigint, bigint),
 	loginas.begin(bigint, bigint, bigint, text, text, boolean, inet),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, bigint),
+	loginas.assistance_allowed(text),
+	loginas.check(bigint, text),
+	loginas.store_choices(bigint, text),
+	loginas.begin(bigint, text, bigint, text, text, boolean, inet),
 	loginas.begin_from(bigint, text, bigint, bigint, text, boolean, inet),
 	loginas.end_admin(bigint, text),
-	loginas.expire()
+	loginas.expire(),
+	-- keys of any type: admins, store views and documents given as text
+	loginas.configure(text, text, text),
+	loginas.bind(text, regclass, text),
+	loginas.unbind(text, text),
+	loginas."grant"(text, text, text),
+	loginas."revoke"(text, text, text),
+	loginas.permitted(text, text),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.set_assistance_as_admin(text, boolean, timestamptz, text),
+	loginas.check(text, text),
+	loginas.store_choices(text, text),
+	loginas.begin(text, text, text, text, text, boolean, inet),
+	loginas.begin_from(text, text, text, text, text, boolean, inet),
+	loginas.end_admin(text, text)
 TO loginas_admin;
 
 GRANT SELECT ON loginas.settings, loginas.bindings, loginas.permissions TO loginas_admin;
@@ -83,6 +103,13 @@ GRANT EXECUTE ON FUNCTION
 	loginas.set_assistance(bigint, boolean, timestamptz, bigint),
 	loginas.set_assistance_as_customer(bigint, boolean, timestamptz),
 	loginas.assistance_allowed(bigint),
+	loginas.set_assistance(text, boolean, timestamptz, bigint),
+	loginas.set_assistance_as_customer(text, boolean, timestamptz),
+	loginas.assistance_allowed(text),
+	loginas.current_customer_key(),
+	loginas.set_assistance(text, boolean, timestamptz, text),
+	loginas.current_admin_key(),
+	loginas.current_store_key(),
 	loginas.banner(),
 	loginas.current_session(),
 	loginas.current_admin(),
@@ -94,7 +121,8 @@ TO loginas_storefront;
 -- the admin backend's own code may read the context too (e.g. order comments)
 GRANT EXECUTE ON FUNCTION
 	loginas.banner(), loginas.current_session(), loginas.current_admin(),
-	loginas.current_customer(), loginas.current_store(), loginas.current_read_only()
+	loginas.current_customer(), loginas.current_store(), loginas.current_read_only(),
+	loginas.current_customer_key(), loginas.current_admin_key(), loginas.current_store_key()
 TO loginas_admin;
 
 -- reporting
@@ -105,19 +133,29 @@ GRANT EXECUTE ON FUNCTION loginas.verify_log(), loginas.verify_log(jsonb), login
 
 -- the reports' entry points (09_reports.sql): reporting and the admin backend
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int),
+	loginas.actions_report(timestamptz, timestamptz, text, bigint, bigint, text, bigint, int, int, text, text),
 	loginas.customer_history(bigint, bigint),
+	loginas.customer_history(text, bigint),
 	loginas.admin_activity(bigint, timestamptz, bigint),
-	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.actions_report_as_admin(bigint, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
 	loginas.customer_history_as_admin(bigint, bigint),
-	loginas.admin_activity_as_admin(bigint, bigint, timestamptz)
+	loginas.customer_history_as_admin(bigint, text),
+	loginas.admin_activity_as_admin(bigint, bigint, timestamptz),
+	loginas.admin_activity(text, timestamptz, bigint),
+	loginas.admin_activity_as_admin(bigint, text, timestamptz),
+	-- a viewer_admin of any key type, given as text
+	loginas.actions_report_as_admin(text, timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
+	loginas.customer_history_as_admin(text, text),
+	loginas.admin_activity_as_admin(text, text, timestamptz)
 TO loginas_reporting, loginas_admin;
 
 -- without viewer_admin: reporting only
 GRANT EXECUTE ON FUNCTION
-	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int),
+	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text),
 	loginas.customer_history_as_reporting(bigint),
-	loginas.admin_activity_as_reporting(bigint, timestamptz)
+	loginas.customer_history_as_reporting(text),
+	loginas.admin_activity_as_reporting(bigint, timestamptz),
+	loginas.admin_activity_as_reporting(text, timestamptz)
 TO loginas_reporting;
 
 GRANT SELECT ON loginas.sessions TO loginas_reporting;
@@ -140,6 +178,7 @@ GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
 GRANT USAGE ON SCHEMA loginas TO loginas_auditor;
 GRANT EXECUTE ON FUNCTION
 	loginas.purge_log(timestamptz, bigint),
+	loginas.purge_log(timestamptz, text),
 	loginas.set_log_retention(interval),
 	loginas.verify_log(),
 	loginas.verify_log(jsonb),

@@ -16,8 +16,9 @@
 #                                        PGHOST/PGPORT (PGUSER, default
 #                                        postgres, must be a superuser) instead
 #                                        of a throwaway one: the bench creates
-#                                        its own database loginas_bench_<pid>
-#                                        there and drops it at the end.  The
+#                                        its own databases loginas_bench_<pid>
+#                                        (and _text, _uuid for the key types)
+#                                        there and drops them at the end.  The
 #                                        extension must be installed already.
 #   other options: --rounds N, --rows N (bulk), --loop-rows N,
 #                  --pgbench-seconds N, --clients N, --no-append, --keep
@@ -37,6 +38,13 @@
 #   /proc/self/schedstat) in the server, including the COMMIT (so loginas'
 #   log, written at pre-commit, is counted).  The throwaway cluster lives on
 #   /dev/shm when it can (LOGINAS_BENCH_DISK=1: in $TMPDIR or /tmp).
+#   key types, in the same rounds after the integer steps: a database per
+#   key type (text, uuid; test/bench/keys_schema.sql: customers and the
+#   quote table's primary key and customer column of that type), bulk INSERT
+#   and bulk UPDATE, each variant once in a rotating order: untracked,
+#   tracked (no session), session; the same reset, fill, VACUUM ANALYZE and
+#   CHECKPOINT before each step.  Its results are copied into the main
+#   database's bench.result (phase bulk_text, bulk_uuid) after each round.
 #   pgbench phase: single-row INSERT transactions (pgbench -n -f), each
 #   variant for --pgbench-seconds per round, rotating: tracked table without
 #   assume() (plain), with assume() sent with BEGIN (assume), untracked table,
@@ -99,7 +107,9 @@ PGBENCH=$PG_BINDIR/pgbench
 TMP=""     # throwaway cluster (not with --existing)
 WORK=""    # the COPY data file, readable by the server's OS user
 DB=""
-STARTED=0
+KEY_TYPES=(text uuid)
+declare -A KEY_DB=() # key type -> its database
+CREATED=() # the databases this run created (dropped at the end with --existing)
 
 cleanup() {
 	local rc=$?
@@ -109,10 +119,11 @@ cleanup() {
 		rm -rf -- "$WORK"
 	fi
 	if ((EXISTING)); then
-		if [[ -n $DB ]] && ((STARTED)); then
-			"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 ||
-				echo "bench: could not drop database $DB" >&2
-		fi
+		local d
+		for d in "${CREATED[@]}"; do
+			"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 ||
+				echo "bench: could not drop database $d" >&2
+		done
 	else
 		bench_stop_cluster
 	fi
@@ -122,8 +133,13 @@ trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT
 trap 'echo "bench: terminated" >&2; exit 143' TERM
 
-# psql against the bench database, stopping at the first error
-q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+# psql against a database / the bench database, stopping at the first error
+qdb() {
+	local db=$1
+	shift
+	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+q() { qdb "$DB" "$@"; }
 
 setup_cluster() {
 	if ((EXISTING)); then
@@ -140,12 +156,32 @@ setup_cluster() {
 	DB=loginas_bench
 }
 
+# create_database NAME: an empty database with loginas, jit off
+create_database() {
+	qdb postgres -c "CREATE DATABASE $1" >/dev/null
+	CREATED+=("$1")
+	qdb "$1" -c "ALTER DATABASE $1 SET jit = off" \
+		-c "SET client_min_messages = warning" -c "CREATE EXTENSION loginas CASCADE" >/dev/null
+}
+
 setup_database() {
-	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB" >/dev/null
-	STARTED=1
-	q -c "ALTER DATABASE $DB SET jit = off" \
-		-c "SET client_min_messages = warning" -c "CREATE EXTENSION loginas CASCADE" \
-		-f "$BENCH/reference.sql" -f "$BENCH/schema.sql" >/dev/null
+	local kt
+	create_database "$DB"
+	q -f "$BENCH/reference.sql" -f "$BENCH/common.sql" -f "$BENCH/schema.sql" >/dev/null
+	# one database per key type: one customers binding per database.  An
+	# installed loginas older than keys of any type (--existing) cannot bind
+	# them: skipped with a note, except in a smoke run (make test), which
+	# must cover them.
+	if [[ $(q -At -c "SELECT to_regprocedure('loginas.current_customer_key()') IS NOT NULL") != t ]]; then
+		((SMOKE)) && die "the installed loginas has no keys of other types (loginas.current_customer_key())"
+		echo "bench: the installed loginas has no keys of other types: key-type variants skipped" >&2
+		KEY_TYPES=()
+	fi
+	for kt in "${KEY_TYPES[@]}"; do
+		KEY_DB[$kt]=${DB}_$kt
+		create_database "${KEY_DB[$kt]}"
+		qdb "${KEY_DB[$kt]}" -v keytype="$kt" -f "$BENCH/common.sql" -f "$BENCH/keys_schema.sql" >/dev/null
+	done
 	# the file the COPY steps read: ROWS rows of the session's customer
 	WORK=$(cluster_mktemp loginas-bench-copy)
 	q -v file="$WORK/quote.copy" -v rows="$ROWS" <<-'EOF'
@@ -155,15 +191,16 @@ setup_database() {
 	EOF
 }
 
-# rotate VARIANTS by N: prints them one per line
-
-# prep SQL shared by every step: the same starting state
+# prep SQL shared by every step: the same starting state.
+# reset_sql [FILL [TABLES]]: FILL fills the table (update steps); TABLES the
+# tables to vacuum besides loginas.action_log and loginas.session (default:
+# the main database's)
 reset_sql() {
 	echo "SET client_min_messages = error;"
 	echo "CALL bench.reset();"
 	if [[ -n ${1:-} ]]; then echo "$1"; fi
-	echo "VACUUM (ANALYZE) bench.quote_plain, bench.quote_tracked, bench.quote_ref,"
-	echo "  loginas.action_log, loginas_ref.action_log, loginas.session;"
+	echo "VACUUM (ANALYZE) ${2:-bench.quote_plain, bench.quote_tracked, bench.quote_ref, loginas_ref.action_log},"
+	echo "  loginas.action_log, loginas.session;"
 	# a checkpoint writes everything out before the step; not on a shared cluster
 	((EXISTING)) || echo "CHECKPOINT;"
 }
@@ -176,6 +213,16 @@ bulk_step() {
 		reset_sql "$fill"
 		echo "CALL bench.measure($round, '$measure', '$variant', $rows);"
 	} | q
+}
+
+# a step of a key-type variant, in that key type's database
+keys_step() {
+	local round=$1 kt=$2 measure=$3 variant=$4 fill=""
+	[[ $measure == update ]] && fill="CALL bench.fill('$variant', $ROWS);"
+	{
+		reset_sql "$fill" "bench.quote_plain, bench.quote_tracked"
+		echo "CALL bench.measure($round, '$measure', '$variant', $ROWS);"
+	} | qdb "${KEY_DB[$kt]}"
 }
 
 pgbench_step() {
@@ -224,7 +271,8 @@ median_line() {
 }
 
 main() {
-	local r m v mi key variants=(untracked tracked session reference) measures=(insert update loop copy)
+	local r m v mi kt key variants=(untracked tracked session reference) measures=(insert update loop copy)
+	local kvariants=(untracked tracked session) kmeasures=(insert update)
 	local pvariants=(plain assume untracked floor assume_rt roundtrip) load_before load_after started_at
 
 	setup_cluster
@@ -243,6 +291,19 @@ main() {
 			done < <(rotate $(((r - 1 + mi) % ${#variants[@]})) "${variants[@]}")
 		done
 		echo "  bulk round $r: $(median_line bulk "$r")"
+		# the key types, the same way; their rows then join the main database's
+		while IFS= read -r kt; do
+			[[ -n $kt ]] || continue
+			for mi in "${!kmeasures[@]}"; do
+				m=${kmeasures[$mi]}
+				while IFS= read -r v; do
+					keys_step "$r" "$kt" "$m" "$v"
+				done < <(rotate $(((r - 1 + mi) % ${#kvariants[@]})) "${kvariants[@]}")
+			done
+			qdb "${KEY_DB[$kt]}" -c "COPY (SELECT * FROM bench.result WHERE round = $r) TO STDOUT" |
+				q -c "COPY bench.result FROM STDIN"
+			echo "  $kt keys round $r: $(median_line "bulk_$kt" "$r")"
+		done < <(((${#KEY_TYPES[@]})) && rotate $(((r - 1) % ${#KEY_TYPES[@]})) "${KEY_TYPES[@]}")
 	done
 
 	key=$(q -At -c "SELECT session_key FROM bench.session_info")
@@ -253,6 +314,24 @@ main() {
 		echo "  pgbench round $r: $(median_line pgbench "$r")"
 	done
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+	# every step of every phase recorded (a step that did not run, or ran
+	# twice, would make a ratio of the report wrong)
+	local expected="bulk:$((ROUNDS * ${#variants[@]} * ${#measures[@]})) pgbench:$((ROUNDS * ${#pvariants[@]}))"
+	for kt in "${KEY_TYPES[@]}"; do
+		expected+=" bulk_$kt:$((ROUNDS * ${#kvariants[@]} * ${#kmeasures[@]}))"
+	done
+	q -v expected="$expected" <<-'EOF'
+		SELECT string_agg(format('%s:%s', phase, n), ' ' ORDER BY phase) AS got,
+			   (SELECT string_agg(e, ' ' ORDER BY split_part(e, ':', 1)) FROM regexp_split_to_table(:'expected', ' ') e) AS expected
+		  FROM (SELECT phase, count(*) AS n FROM bench.result GROUP BY phase) t \gset
+		SELECT :'got' = :'expected' AS ok \gset
+		\if :ok
+		\else
+			\echo bench check failed: steps recorded :got, expected :expected
+			SELECT 1/0;
+		\endif
+	EOF
 
 	local table server major cpu
 	table=$(q -At -f "$BENCH/report.sql")

@@ -3,17 +3,21 @@
 -- against the untracked table of the same round, the session against the
 -- reference of the same round, throughput against the same round's), then
 -- the median over the rounds is reported with the smallest and largest.
+-- The key-type variants (phases bulk_text and bulk_uuid, copied from their
+-- databases) are taken against the untracked table of the same key type.
 --
 -- Bulk steps are judged on the backend's CPU time (bench.cpu_ns(): what the
 -- step cost, whatever else ran on the machine) when it could be read, else on
 -- the wall clock; the wall-clock ratio is shown next to it.  pgbench steps
 -- are throughput (wall clock) only.
 WITH
-use_cpu AS (SELECT bool_and(cpu_ms IS NOT NULL) AS yes FROM bench.result WHERE phase = 'bulk'),
-bulk AS (SELECT round, measure, variant, rows, ms, cpu_ms,
+use_cpu AS (SELECT bool_and(cpu_ms IS NOT NULL) AS yes FROM bench.result WHERE phase LIKE 'bulk%'),
+bulk AS (SELECT phase, round, measure, variant, rows, ms, cpu_ms,
 				CASE WHEN (SELECT yes FROM use_cpu) THEN cpu_ms ELSE ms END AS cost
-		   FROM bench.result WHERE phase = 'bulk'),
+		   FROM bench.result WHERE phase LIKE 'bulk%'),
 tps AS (SELECT round, variant, tps FROM bench.result WHERE phase = 'pgbench'),
+-- kind: 'time' (phase bulk: integer keys), 'text' or 'uuid' (phase bulk_text,
+-- bulk_uuid: that key type), 'tps' (pgbench)
 spec (ord, label, kind, measure, variant, base, op, target) AS (VALUES
 	(1, 'tracked, no session, bulk INSERT vs untracked', 'time', 'insert', 'tracked', 'untracked', '<=', 1.03),
 	(2, 'tracked, no session, bulk UPDATE vs untracked', 'time', 'update', 'tracked', 'untracked', '<=', 1.15),
@@ -35,13 +39,24 @@ spec (ord, label, kind, measure, variant, base, op, target) AS (VALUES
 	(17, 'single-row transaction on the tracked table, no session, vs untracked (throughput)', 'tps', 'txn', 'plain', 'untracked', NULL, NULL),
 	(18, 'the floor under line 8: a trivial function call sent with BEGIN vs without (throughput)', 'tps', 'txn', 'floor', 'plain', NULL, NULL),
 	(19, 'single-row transaction with `assume()` as a round trip of its own vs without (throughput)', 'tps', 'txn', 'assume_rt', 'plain', NULL, NULL),
-	(20, 'the floor under the previous line: one trivial extra round trip vs without (throughput)', 'tps', 'txn', 'roundtrip', 'plain', NULL, NULL)
+	(20, 'the floor under the previous line: one trivial extra round trip vs without (throughput)', 'tps', 'txn', 'roundtrip', 'plain', NULL, NULL),
+	-- keys of other types: a table whose primary key and customer column are of
+	-- that type, against the untracked table of the same key type (information)
+	(21, 'text keys (`quo_…`, customers `cus_…`): tracked, no session, bulk INSERT vs untracked text-keyed', 'text', 'insert', 'tracked', 'untracked', NULL, NULL),
+	(22, 'text keys: tracked, no session, bulk UPDATE vs untracked text-keyed', 'text', 'update', 'tracked', 'untracked', NULL, NULL),
+	(23, 'text keys: in a session, bulk INSERT including its log vs untracked text-keyed', 'text', 'insert', 'session', 'untracked', NULL, NULL),
+	(24, 'text keys: in a session, bulk UPDATE including its log vs untracked text-keyed', 'text', 'update', 'session', 'untracked', NULL, NULL),
+	(25, 'uuid keys (random `quote_id`, customers uuid): tracked, no session, bulk INSERT vs untracked uuid-keyed', 'uuid', 'insert', 'tracked', 'untracked', NULL, NULL),
+	(26, 'uuid keys: tracked, no session, bulk UPDATE vs untracked uuid-keyed', 'uuid', 'update', 'tracked', 'untracked', NULL, NULL),
+	(27, 'uuid keys: in a session, bulk INSERT including its log vs untracked uuid-keyed', 'uuid', 'insert', 'session', 'untracked', NULL, NULL),
+	(28, 'uuid keys: in a session, bulk UPDATE including its log vs untracked uuid-keyed', 'uuid', 'update', 'session', 'untracked', NULL, NULL)
 ),
 ratios AS (
 	SELECT s.ord, x.cost / b.cost AS ratio, x.ms / b.ms AS wall
 	  FROM spec s
-	  JOIN bulk x ON s.kind = 'time' AND x.measure = s.measure AND x.variant = s.variant
-	  JOIN bulk b ON b.round = x.round AND b.measure = s.measure AND b.variant = s.base
+	  JOIN bulk x ON s.kind <> 'tps' AND x.phase = CASE s.kind WHEN 'time' THEN 'bulk' ELSE 'bulk_' || s.kind END
+					 AND x.measure = s.measure AND x.variant = s.variant
+	  JOIN bulk b ON b.phase = x.phase AND b.round = x.round AND b.measure = s.measure AND b.variant = s.base
 	UNION ALL
 	SELECT s.ord, x.tps / b.tps, x.tps / b.tps
 	  FROM spec s
@@ -67,23 +82,25 @@ main AS (
 	  FROM spec s LEFT JOIN agg a USING (ord)
 ),
 times AS (
-	SELECT measure, variant, max(rows) AS rows,
+	SELECT phase, measure, variant, max(rows) AS rows,
 		   percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu_ms) AS cpu_med,
 		   percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med, min(ms) AS lo, max(ms) AS hi
-	  FROM bulk GROUP BY measure, variant
+	  FROM bulk GROUP BY phase, measure, variant
 ),
 rates AS (
 	SELECT variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY tps) AS med, min(tps) AS lo, max(tps) AS hi
 	  FROM tps GROUP BY variant
 ),
 detail AS (
-	SELECT 100 + CASE measure WHEN 'insert' THEN 0 WHEN 'update' THEN 10 WHEN 'loop' THEN 20 ELSE 30 END
+	SELECT 100 + CASE phase WHEN 'bulk' THEN 0 WHEN 'bulk_text' THEN 40 ELSE 60 END
+			   + CASE measure WHEN 'insert' THEN 0 WHEN 'update' THEN 10 WHEN 'loop' THEN 20 ELSE 30 END
 			   + CASE variant WHEN 'untracked' THEN 0 WHEN 'tracked' THEN 1 WHEN 'session' THEN 2 ELSE 3 END AS ord,
 		   format('| %s | %s | %s | %s ms | %s–%s ms |',
 				  CASE measure WHEN 'insert' THEN format('bulk INSERT, %s rows', rows)
 							   WHEN 'update' THEN format('bulk UPDATE, %s rows', rows)
 							   WHEN 'loop' THEN format('loop of %s single-row INSERTs', rows)
-							   ELSE format('COPY FROM a file, %s rows', rows) END,
+							   ELSE format('COPY FROM a file, %s rows', rows) END
+				  || CASE phase WHEN 'bulk_text' THEN ', text keys' WHEN 'bulk_uuid' THEN ', uuid keys' ELSE '' END,
 				  CASE variant WHEN 'untracked' THEN 'untracked table' WHEN 'tracked' THEN 'tracked, no session'
 							   WHEN 'session' THEN 'tracked, in a session' ELSE 'PL/pgSQL reference, in its session' END,
 				  COALESCE(to_char(cpu_med, 'FM999990.0') || ' ms', 'n/a'),

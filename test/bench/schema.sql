@@ -1,6 +1,9 @@
 -- test/bench/schema.sql — the database `make bench` measures (loaded by
 -- test/bench/bench.sh as a superuser into a database of its own, after
--- CREATE EXTENSION loginas and test/bench/reference.sql).
+-- CREATE EXTENSION loginas, test/bench/reference.sql and
+-- test/bench/common.sql, which has the schema bench, bench.cpu_ns() and
+-- bench.result).  The key-type variants have databases of their own:
+-- test/bench/keys_schema.sql.
 --
 --   bench.website/store/customer/admin   a small shop, bound to loginas
 --                                        (10,000 customers, one admin)
@@ -10,7 +13,6 @@
 --                                        PL/pgSQL reference (reference.sql)
 --   bench.session_info                   the session the bench acts in
 --   bench.config                         the COPY data file (bench.sh)
---   bench.result                         one row per timed step
 --   bench.measure(...)                   one timed step (a procedure: it
 --                                        commits, so the time includes the
 --                                        commit and loginas' log written at
@@ -21,8 +23,6 @@
 -- the tracked copies also carry the two stamp columns.  Autovacuum is off on
 -- them: bench.sh truncates and vacuums explicitly before every step.
 SET client_min_messages = warning;
-
-CREATE SCHEMA bench;
 
 CREATE TABLE bench.website (website_id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE bench.store (store_id int PRIMARY KEY, website_id int NOT NULL REFERENCES bench.website,
@@ -101,32 +101,6 @@ UPDATE bench.session_info i SET source = s.source, reason = s.reason
 -- of the server's OS user)
 CREATE TABLE bench.config (copy_file text);
 
--- time this backend has spent on a CPU, in ns (Linux: /proc/self/schedstat),
--- or NULL where it cannot be read.  The kernel updates the figure when the
--- process is switched out, so a short sleep comes first.
-CREATE FUNCTION bench.cpu_ns() RETURNS bigint
-	LANGUAGE plpgsql
-	AS $$
-BEGIN
-	PERFORM pg_sleep(0.002);
-	RETURN split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
-EXCEPTION WHEN OTHERS THEN
-	RETURN NULL;
-END
-$$;
-
-CREATE TABLE bench.result (
-	phase		text NOT NULL,		-- 'bulk' or 'pgbench'
-	round		int NOT NULL,
-	measure		text NOT NULL,		-- insert, update, loop, copy; or txn
-	variant		text NOT NULL,		-- untracked, tracked, session, reference
-	rows		int NOT NULL,
-	ms			float8,				-- bulk: wall-clock milliseconds (including the commit)
-	cpu_ms		float8,				-- bulk: milliseconds the backend spent on a CPU meanwhile
-	tps			float8,				-- pgbench: transactions per second
-	PRIMARY KEY (phase, round, measure, variant)
-);
-
 -- a server-side loop of single-row INSERTs, one static function per table
 -- (the same plan shape for each; plpgsql caches it)
 DO $do$
@@ -162,7 +136,7 @@ $do$;
 -- library, the trigger's cache, the plans); the timed one runs from just
 -- after assume() to just after its COMMIT, on the wall clock and in CPU time
 -- of this backend.  Then it checks that the step did what it should (stamps,
--- log rows) and records the times.
+-- log rows: bench.check_session_log) and records the times.
 CREATE PROCEDURE bench.measure(p_round int, p_measure text, p_variant text, p_rows int)
 	LANGUAGE plpgsql
 	AS $$
@@ -177,15 +151,15 @@ DECLARE
 	c1 bigint;
 	n bigint;
 	log_before bigint;
+	log_last bigint;
 	ref_before bigint;
-	d jsonb;
 BEGIN
 	IF p_measure NOT IN ('insert', 'update', 'loop', 'copy') OR
 	   p_variant NOT IN ('untracked', 'tracked', 'session', 'reference') THEN
 		RAISE EXCEPTION 'bench.measure: bad measure % or variant %', p_measure, p_variant;
 	END IF;
 	SELECT * INTO s FROM bench.session_info;
-	SELECT count(*) INTO log_before FROM loginas.action_log;
+	SELECT count(*), coalesce(max(log_id), 0) INTO log_before, log_last FROM loginas.action_log;
 	SELECT count(*) INTO ref_before FROM loginas_ref.action_log;
 
 	FOR pass IN 1 .. 2 LOOP
@@ -238,13 +212,8 @@ BEGIN
 		IF n <> p_rows THEN
 			RAISE EXCEPTION 'bench check: % in a session: % rows stamped, expected %', p_measure, n, p_rows;
 		END IF;
-		SELECT l.details INTO d FROM loginas.action_log l
-		 WHERE l.session_id = s.session_id AND l.action = CASE p_measure WHEN 'update' THEN 'write_update' ELSE 'write_insert' END
-		 ORDER BY l.log_id DESC LIMIT 1;
-		IF d IS NULL OR (d->>'rows')::bigint <> p_rows OR jsonb_array_length(d->'keys') <> p_rows
-		   OR (p_measure = 'update' AND NOT d->'changed_columns' @> '["grand_total", "items_count", "updated_at"]') THEN
-			RAISE EXCEPTION 'bench check: % in a session: wrong or missing action_log row: %', p_measure, left(d::text, 200);
-		END IF;
+		-- the step's log rows (common.sql): the rows, exactly the table's keys, the customer
+		PERFORM bench.check_session_log(s.session_id, p_measure, log_last, p_rows, 'bench.' || tbl, s.customer_id, NULL);
 	ELSIF p_variant = 'reference' THEN
 		SELECT count(*) - ref_before INTO n FROM loginas_ref.action_log;
 		IF n <> p_rows THEN

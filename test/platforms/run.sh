@@ -14,13 +14,17 @@
 #   4. seed.js: Vendure's own bootstrap creates the schema (synchronize: true) and its
 #      services seed the shop;
 #   5. docs/platforms/vendure.sql, the recipe, is applied as shipped (stamps => 'table':
-#      no column added to Vendure's tables);
+#      no column added to Vendure's tables), then its optional one-role companion
+#      docs/platforms/vendure-one-role.sql (the role vendure_app, used only by step 8);
 #   6. drive.js: Vendure (synchronize: false, as the storefront role, with the TypeORM hook
 #      of docs/examples/node/typeorm/) runs its services inside a Login as Customer session;
 #   7. Vendure restarts with synchronize: true (as the schema owner, its own bootstrap): the
 #      stamps, the log, the tracking and loginas' triggers are all still there, and a new
 #      session (drive.js after-sync) still writes, is stamped and logged, and is contained;
-#   8. OPT-IN, only when LOGINAS_PLATFORMS names medusa (LOGINAS_PLATFORMS=medusa): the Medusa
+#   8. one database role (drive.js one-role): Vendure runs as vendure_app, a member of both
+#      loginas_admin and loginas_storefront, the admin backend's calls on Vendure's own
+#      pool: consent, permissions and containment still hold;
+#   9. OPT-IN, only when LOGINAS_PLATFORMS names medusa (LOGINAS_PLATFORMS=medusa): the Medusa
 #      groundwork of test/platforms/medusa.sh (Medusa 2.x with a stand-in for loginas, until
 #      loginas binds text ids; test/platforms/medusa/NOTES.md).  Off by default: it adds a
 #      ~680 MB install and ~20 s.
@@ -183,7 +187,7 @@ else
 fi
 export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGDATABASE=vendure
 export VENDURE_OWNER=vendure_owner VENDURE_STOREFRONT=vendure_storefront VENDURE_BACKEND=vendure_backend \
-	VENDURE_REPORTS=vendure_reports
+	VENDURE_REPORTS=vendure_reports VENDURE_APP=vendure_app
 
 # --- 4. Vendure's schema and data, by Vendure ---------------------------------------------
 IDS=$TMP/ids.json
@@ -203,6 +207,14 @@ if cluster_psql "$TMP/cluster" --dbname=vendure --quiet --set=ON_ERROR_STOP=1 \
 else
 	not_ok "docs/platforms/vendure.sql applies" "$(tail -n 15 "$TMP/recipe.log")"
 	stop
+fi
+ONE_ROLE=""
+if cluster_psql "$TMP/cluster" --dbname=vendure --quiet --set=ON_ERROR_STOP=1 \
+	<"$ROOT/docs/platforms/vendure-one-role.sql" >"$TMP/one-role.log" 2>&1; then
+	ONE_ROLE=1
+	ok "docs/platforms/vendure-one-role.sql applied (the one-role variant: vendure_app in loginas_admin and loginas_storefront)"
+else
+	not_ok "docs/platforms/vendure-one-role.sql applies" "$(tail -n 15 "$TMP/one-role.log")"
 fi
 
 # --- 6. Vendure's services in a Login as Customer session ------------------------------------
@@ -291,7 +303,20 @@ else
 	not_ok "a second Vendure start with synchronize: true" "$(tail -n 10 "$TMP/sync.log")"
 fi
 
-# --- 8. opt-in: Medusa (groundwork; see test/platforms/medusa/NOTES.md) ----------------------
+# --- 8. one database role: the same Vendure as vendure_app, in loginas_admin and loginas_storefront
+if [[ -n $ONE_ROLE ]]; then
+	t0=$SECONDS
+	renumber < <(cd "$VENDURE_SRC" && timeout 120 node drive.js "$IDS" one-role 2>"$TMP/drive3.err"; echo "drive-exit $?" >"$TMP/drive3.rc")
+	rc=$(sed -n 's/^drive-exit //p' "$TMP/drive3.rc" 2>/dev/null)
+	if [[ $rc == 124 ]]; then
+		not_ok "drive.js one-role finished within 120 s" "$(tail -n 10 "$TMP/drive3.err")"
+	elif [[ $rc != 0 && $FAILED == 0 ]]; then
+		not_ok "drive.js one-role exited with status ${rc:-?}" "$(tail -n 10 "$TMP/drive3.err")"
+	fi
+	echo "# drive.js one-role took $((SECONDS - t0)) s"
+fi
+
+# --- 9. opt-in: Medusa (groundwork; see test/platforms/medusa/NOTES.md) ----------------------
 if [[ ,${LOGINAS_PLATFORMS:-}, == *,medusa,* ]]; then
 	renumber < <(bash "$ROOT/test/platforms/medusa.sh" 2>&1 |
 		sed -n -e 's/^ok [0-9]* - /ok - medusa: /p' -e 's/^not ok [0-9]* - /not ok - medusa: /p' -e '/^#/p'

@@ -269,7 +269,7 @@ is($lines[-1], $no_session, 'a fresh backend: placeholders set before loading lo
 # the C setter behind assume() cannot be called by a client role
 ($rc, $stdout, $stderr) = $node->psql(
 	'postgres',
-	"SELECT loginas._context_set($session_id, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL)",
+	"SELECT loginas._context_set($session_id, 1, 1, 1, false, 'forged', NULL, NULL, NULL, NULL, NULL, 'cus_forged', '1', '1')",
 	extra_params => [ '-U', 'shop_storefront' ]);
 like($stderr, qr/permission denied for function _context_set/,
 	'a storefront role cannot call loginas._context_set()');

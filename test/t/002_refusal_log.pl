@@ -10,6 +10,13 @@
 #     with the admin, customer, role, client address and SQLSTATE/message;
 #   - a reused or unknown ticket (redeem), a dead session key (assume) and a
 #     refused tracked write (containment) leave theirs;
+#   - in a shop whose customers have text keys, those rows name the customer
+#     by customer_key (customer_id NULL), and so do the server-log lines; a
+#     key of 512 bytes is kept whole, a longer text is no key;
+#   - in a shop whose admins and store views have text keys too, the rows
+#     name the admin by admin_key and the store view by store_key, the
+#     server-log lines the admin by its key; an integer shop's rows have no
+#     customer_key, admin_key or store_key;
 #   - no row holds a ticket or session key, nor does the server log;
 #   - an entry that cannot be written does not stop the others;
 #   - one backend's flood takes its share of the queue and one summary row
@@ -19,7 +26,9 @@
 #   - verify_log() stays intact;
 #   - a restart loses no committed row and no queued refusal: fast restart,
 #     immediate stop and a crash restart (the worker ends at once; the
-#     postmaster keeps the queue in a file);
+#     postmaster keeps the queue in a file); the file keeps the customer's,
+#     the admin's and the store view's keys, and a file of an older version
+#     (1.1's, 1.2's, 1.3's before the admin's key) is still read;
 #   - without shared_preload_libraries there is no queue: CREATE EXTENSION
 #     warns, refusals leave no row and go to the server log.
 #
@@ -90,22 +99,27 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 # wait until $n failure rows with this action exist (beyond those counted in
 # %seen), then check there are exactly that many
 my %seen;
-sub wait_failures
+sub wait_failures { return wait_failures_in('postgres', \%seen, @_); }
+
+# the same in database $db, counting in %$seen
+sub wait_failures_in
 {
-	my ($action, $n, $name) = @_;
-	my $want = ($seen{$action} // 0) + $n;
+	my ($db, $seen, $action, $n, $name) = @_;
+	my $want = ($seen->{$action} // 0) + $n;
 	my $count = qq{SELECT count(*) FROM loginas.action_log WHERE action = '$action' AND result = 'failure'};
-	$node->poll_query_until('postgres', "SELECT ($count) >= $want")
+	$node->poll_query_until($db, "SELECT ($count) >= $want")
 	  or diag("$name: timed out waiting for $want $action rows");
-	is(q1($count), $want, $name);
-	$seen{$action} = $want;
+	is($node->safe_psql($db, $count), $want, $name);
+	$seen->{$action} = $want;
 }
 
 # the newest failure row of an action, selected columns joined by |
-sub last_failure
+sub last_failure { return last_failure_in('postgres', @_); }
+
+sub last_failure_in
 {
-	my ($action, $cols) = @_;
-	return q1(
+	my ($db, $action, $cols) = @_;
+	return $node->safe_psql($db,
 		qq{SELECT concat_ws('|', $cols) FROM loginas.action_log
 			WHERE action = '$action' AND result = 'failure' ORDER BY log_id DESC LIMIT 1});
 }
@@ -245,6 +259,274 @@ like( last_failure('write_refused',
 	qr/^1\|1\|$live_id\|shop_storefront\|42501\|.*shop\.orders/,
 	'write_refused row: the session, 42501, the table in the message');
 
+# --- (2b) a shop whose customers have text keys ----------------------------------
+# A database of its own (so its own refusal log worker): customers keyed by
+# text (Medusa-shaped cus_...), integer admins, a tracked table whose
+# customer column is text.  Its refusals name the customer by customer_key
+# (customer_id cannot hold it), in the failure rows and the server-log lines.
+my $tdb = 'textshop';
+my %tseen;
+$node->safe_psql('postgres', "CREATE DATABASE $tdb");
+$node->safe_psql(
+	$tdb,
+	shop_setup_sql(
+		tables => q{
+	CREATE TABLE shop.tcustomer (customer_id text PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+	CREATE TABLE shop.torder (order_id int PRIMARY KEY, customer_id text NOT NULL, status text NOT NULL);
+},
+		data => q{
+	INSERT INTO shop.tcustomer VALUES ('cus_01HTAP1', 'tess@example.com', 'Tess Text'),
+		('cus_01HTAP2', 'otto@example.com', 'Otto Text');
+	INSERT INTO shop.torder VALUES (1, 'cus_01HTAP1', 'pending'), (2, 'cus_01HTAP2', 'pending');
+},
+		views => q{
+	CREATE VIEW shop.loginas_tcustomers AS SELECT customer_id, email, name AS display_name, true AS is_active,
+		1 AS website_id, 1 AS store_id FROM shop.tcustomer;
+},
+		readable => ['shop.loginas_tcustomers'],
+		bind => [ customers => 'shop.loginas_tcustomers' ],
+		consent => [q{'cus_01HTAP1'}])
+	  . q{
+	SELECT loginas.track('shop.torder', 'customer_id');
+	GRANT USAGE ON SCHEMA shop TO shop_storefront;
+	GRANT SELECT, UPDATE ON shop.torder TO shop_storefront;
+	CREATE SCHEMA tap;
+	GRANT USAGE ON SCHEMA tap TO shop_storefront;
+});
+
+sub tq { return $node->safe_psql($tdb, $_[0]); }
+
+# SQL as one of the application's roles in the text-keyed shop: (stdout, stderr)
+sub t_as_role
+{
+	my ($role, $sql) = @_;
+	my ($r, $o, $e) = $node->psql($tdb, $sql, on_error_stop => 0, extra_params => [ '-U', $role ]);
+	return ($o, $e);
+}
+
+my $text_cols = q{coalesce(admin_id::text, '-'), coalesce(customer_id::text, '-'), customer_key,
+	coalesce(customer_email, '-'), coalesce(session_id::text, '-'), db_role, details->>'sqlstate'};
+
+my $log_offset = -s $node->logfile;
+($out, $err) = t_as_role('shop_backoffice', q{SELECT * FROM loginas.begin(1, 'cus_01HTAP2', reason => 'call 5001')});
+like($err, qr/assistance is disabled/, 'text keys: begin for a customer without consent is refused');
+wait_failures_in($tdb, \%tseen, 'begin_refused', 1, 'text keys: the refused begin left a failure row');
+is(last_failure_in($tdb, 'begin_refused', $text_cols),
+	'1|-|cus_01HTAP2|otto@example.com|-|shop_backoffice|42501',
+	'begin_refused row: no customer_id, the customer_key, the e-mail read by the key');
+ok( $node->wait_for_log(
+		qr/LOG:  loginas: begin refused: Login as Customer assistance is disabled for this Customer\. .*\(admin 1, customer cus_01HTAP2, session -, role shop_backoffice\)/,
+		$log_offset),
+	'its server-log line names the customer by the key');
+
+# a text over 512 bytes is no key (no row is read for it): the refusal names
+# no customer, in the row and in the server log (and the queue never cuts a
+# key short: a prefix could be another customer's key)
+$log_offset = -s $node->logfile;
+($out, $err) = t_as_role('shop_backoffice', q{SELECT * FROM loginas.begin(1, 'cus_' || repeat('x', 600))});
+like($err, qr/Customer with this ID no longer exists/, 'text keys: begin for a key of 604 bytes is refused');
+wait_failures_in($tdb, \%tseen, 'begin_refused', 1, 'its failure row');
+is(last_failure_in($tdb, 'begin_refused', q{coalesce(customer_id::text, '-'), coalesce(customer_key, 'no key'), admin_id}),
+	'-|no key|1', 'the row has no customer_key: the key does not fit the entry');
+ok($node->wait_for_log(qr/LOG:  loginas: begin refused: .*\(admin 1, customer -, session -/, $log_offset),
+	'the server-log line names no customer either: a text over 512 bytes is no key');
+
+# a key of 512 bytes (the longest key) is kept whole
+$log_offset = -s $node->logfile;
+($out, $err) = t_as_role('shop_backoffice', q{SELECT * FROM loginas.begin(1, 'cus_' || repeat('y', 508))});
+like($err, qr/Customer with this ID no longer exists/, 'text keys: begin for a key of 512 bytes is refused');
+wait_failures_in($tdb, \%tseen, 'begin_refused', 1, 'its failure row');
+is( last_failure_in($tdb, 'begin_refused',
+		q{coalesce(customer_id::text, '-'), octet_length(customer_key), customer_key = 'cus_' || repeat('y', 508)}),
+	'-|512|t', 'the row has the whole key of 512 bytes');
+ok($node->wait_for_log(qr/LOG:  loginas: begin refused: .*\(admin 1, customer cus_y{508}, session -/, $log_offset),
+	'the server-log line names the customer by it');
+
+tq(q{CREATE TABLE tap.ticket AS SELECT token FROM loginas.begin(1, 'cus_01HTAP1', reason => 'call 5002');
+	 CREATE TABLE tap.session AS SELECT session_id, session_key FROM loginas.redeem((SELECT token FROM tap.ticket));
+	 GRANT SELECT ON tap.ticket, tap.session TO shop_storefront});
+my $text_session = tq('SELECT session_id FROM tap.session');
+($out, $err) = t_as_role('shop_storefront', 'SELECT * FROM loginas.redeem((SELECT token FROM tap.ticket))');
+like($err, qr/The ticket has already been used/, 'text keys: redeeming the ticket again is refused');
+wait_failures_in($tdb, \%tseen, 'redeem_refused', 1, 'text keys: the reused ticket left a failure row');
+is(last_failure_in($tdb, 'redeem_refused', $text_cols),
+	"1|-|cus_01HTAP1|tess\@example.com|$text_session|shop_storefront|28000",
+	'redeem_refused row: the session\'s customer_key');
+
+$log_offset = -s $node->logfile;
+($out, $err) = t_as_role('shop_storefront', q{
+BEGIN;
+SELECT loginas.assume((SELECT session_key FROM tap.session));
+UPDATE shop.torder SET status = 'canceled' WHERE order_id = 2;
+ROLLBACK;
+});
+like($err, qr/ERROR:  .*shop\.torder/, "text keys: writing another customer's order is refused");
+wait_failures_in($tdb, \%tseen, 'write_refused', 1, 'text keys: the refused write left a failure row');
+is(last_failure_in($tdb, 'write_refused', $text_cols),
+	"1|-|cus_01HTAP1|tess\@example.com|$text_session|shop_storefront|42501",
+	'write_refused row: the session\'s customer by its key');
+ok( $node->wait_for_log(
+		qr/LOG:  loginas: write refused: row \(2\) of another customer on shop\.torder \(admin 1, customer cus_01HTAP1, session $text_session, role shop_storefront\)/,
+		$log_offset),
+	'its server-log line names the customer by the key');
+
+tq(q{SELECT loginas."end"((SELECT session_key FROM tap.session), 'logout')});
+($out, $err) = t_as_role('shop_storefront', 'SELECT loginas.assume((SELECT session_key FROM tap.session))');
+like($err, qr/session has ended/, 'text keys: assume with a dead session key is refused');
+wait_failures_in($tdb, \%tseen, 'assume_refused', 1, 'text keys: the dead session key left a failure row');
+is(last_failure_in($tdb, 'assume_refused', $text_cols),
+	"1|-|cus_01HTAP1|tess\@example.com|$text_session|shop_storefront|28000",
+	'assume_refused row: the session\'s customer_key');
+
+is( tq(q{SELECT string_agg("Action", ', ' ORDER BY "Action") FROM loginas.customer_history('cus_01HTAP1')
+		WHERE "Result" = 'failure'}),
+	'Refused: assume, Refused: redeem, Refused: write',
+	"the customer's history lists the refusals of her sessions");
+is(tq('SELECT intact FROM loginas.verify_log()'), 't', 'text keys: verify_log(): intact');
+
+# --- (2c) a shop whose admins and store views have text keys ---------------------
+# A database of its own: admins keyed by text (Medusa-shaped user_...), store
+# views keyed by text (sales channels, sc_...), customers keyed by text.  Its
+# refusals name the admin by admin_key (admin_id cannot hold it) and the
+# store view by store_key (store_id cannot), in the failure rows; the
+# server-log lines name the admin by its key.
+my $adb = 'adminshop';
+my %aseen;
+$node->safe_psql('postgres', "CREATE DATABASE $adb");
+$node->safe_psql(
+	$adb,
+	shop_setup_sql(
+		tables => q{
+	CREATE TABLE shop.tadmin (id text PRIMARY KEY, email text NOT NULL, active boolean NOT NULL, role text NOT NULL);
+	CREATE TABLE shop.tchannel (id text PRIMARY KEY, name text NOT NULL);
+	CREATE TABLE shop.tcustomer (customer_id text PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+	CREATE TABLE shop.torder (order_id int PRIMARY KEY, customer_id text NOT NULL, status text NOT NULL);
+},
+		data => q{
+	INSERT INTO shop.tadmin VALUES ('user_01HTAPADA', 'ada@example.com', true, 'Administrators'),
+		('user_01HTAPSAM', 'sam@example.com', true, 'Support');
+	INSERT INTO shop.tchannel VALUES ('sc_01HTAPMAIN', 'Main channel');
+	INSERT INTO shop.tcustomer VALUES ('cus_01HTAP1', 'tess@example.com', 'Tess Text'),
+		('cus_01HTAP2', 'otto@example.com', 'Otto Text');
+	INSERT INTO shop.torder VALUES (1, 'cus_01HTAP1', 'pending'), (2, 'cus_01HTAP2', 'pending');
+},
+		views => q{
+	CREATE VIEW shop.loginas_tadmins AS SELECT id AS admin_id, email AS username, email AS display_name,
+		active AS is_active, role FROM shop.tadmin;
+	CREATE VIEW shop.loginas_tstore_views AS SELECT id AS store_id, 'ws_01HTAP' AS website_id, name,
+		'Main site' AS website_name, true AS is_active, true AS is_default FROM shop.tchannel;
+	CREATE VIEW shop.loginas_tcustomers AS SELECT customer_id, email, name AS display_name, true AS is_active,
+		'ws_01HTAP' AS website_id, 'sc_01HTAPMAIN' AS store_id FROM shop.tcustomer;
+},
+		readable => [ 'shop.loginas_tadmins', 'shop.loginas_tstore_views', 'shop.loginas_tcustomers' ],
+		bind => [
+			admins => 'shop.loginas_tadmins',
+			store_views => 'shop.loginas_tstore_views',
+			customers => 'shop.loginas_tcustomers'
+		],
+		consent => [q{'cus_01HTAP1'}])
+	  . q{
+	SELECT loginas.track('shop.torder', 'customer_id');
+	GRANT USAGE ON SCHEMA shop TO shop_storefront;
+	GRANT SELECT, UPDATE ON shop.torder TO shop_storefront;
+	CREATE SCHEMA tap;
+	GRANT USAGE ON SCHEMA tap TO shop_storefront;
+});
+
+sub aq { return $node->safe_psql($adb, $_[0]); }
+
+# SQL as one of the application's roles in that shop: (stdout, stderr)
+sub a_as_role
+{
+	my ($role, $sql) = @_;
+	my ($r, $o, $e) = $node->psql($adb, $sql, on_error_stop => 0, extra_params => [ '-U', $role ]);
+	return ($o, $e);
+}
+
+my $admin_cols = q{coalesce(admin_id::text, '-'), coalesce(admin_key, '-'), coalesce(admin_username, '-'),
+	coalesce(customer_key, '-'), coalesce(store_id::text, '-'), coalesce(store_key, '-'),
+	coalesce(session_id::text, '-'), db_role, details->>'sqlstate'};
+
+$log_offset = -s $node->logfile;
+($out, $err) = a_as_role('shop_backoffice',
+	q{SELECT * FROM loginas.begin('user_01HTAPSAM', 'cus_01HTAP1', reason => 'call 6001')});
+like($err, qr/admin user "sam\@example\.com" is not allowed to login as a customer/,
+	'text admins: begin by an admin whose role lacks the resource is refused');
+wait_failures_in($adb, \%aseen, 'begin_refused', 1, 'text admins: the refused begin left a failure row');
+is(last_failure_in($adb, 'begin_refused', $admin_cols),
+	'-|user_01HTAPSAM|sam@example.com|cus_01HTAP1|-|-|-|shop_backoffice|42501',
+	'begin_refused row: no admin_id, the admin_key, the username read by the key');
+ok( $node->wait_for_log(
+		qr/LOG:  loginas: begin refused: admin user "sam\@example\.com" is not allowed .*\(admin user_01HTAPSAM, customer cus_01HTAP1, session -, role shop_backoffice\)/,
+		$log_offset),
+	'its server-log line names the admin by the key');
+
+# an admin key of 512 bytes is kept whole; a longer text is no key
+($out, $err) = a_as_role('shop_backoffice', q{SELECT * FROM loginas.begin('user_' || repeat('z', 507), 'cus_01HTAP1')});
+like($err, qr/admin user user_z{507} does not exist/, 'text admins: begin by a key of 512 bytes that names no admin');
+wait_failures_in($adb, \%aseen, 'begin_refused', 1, 'its failure row');
+is( last_failure_in($adb, 'begin_refused',
+		q{coalesce(admin_id::text, '-'), octet_length(admin_key), admin_key = 'user_' || repeat('z', 507)}),
+	'-|512|t', 'the row has the whole admin key of 512 bytes');
+($out, $err) = a_as_role('shop_backoffice', q{SELECT * FROM loginas.begin('user_' || repeat('z', 508), 'cus_01HTAP1')});
+like($err, qr/admin user user_z{508} does not exist/, 'text admins: begin by a text of 513 bytes');
+wait_failures_in($adb, \%aseen, 'begin_refused', 1, 'its failure row');
+is(last_failure_in($adb, 'begin_refused', q{coalesce(admin_id::text, '-'), coalesce(admin_key, 'no key')}),
+	'-|no key', 'a text over 512 bytes is no key: the row names no admin');
+
+aq(q{CREATE TABLE tap.ticket AS SELECT token FROM loginas.begin('user_01HTAPADA', 'cus_01HTAP1', reason => 'call 6002');
+	 CREATE TABLE tap.session AS SELECT session_id, session_key, store_key
+		FROM loginas.redeem((SELECT token FROM tap.ticket));
+	 GRANT SELECT ON tap.ticket, tap.session TO shop_storefront});
+my $admin_session = aq('SELECT session_id FROM tap.session');
+is(aq('SELECT store_key FROM tap.session'), 'sc_01HTAPMAIN', 'text admins: a session in the text store view');
+
+$log_offset = -s $node->logfile;
+($out, $err) = a_as_role('shop_storefront', 'SELECT * FROM loginas.redeem((SELECT token FROM tap.ticket))');
+like($err, qr/The ticket has already been used/, 'text admins: redeeming the ticket again is refused');
+wait_failures_in($adb, \%aseen, 'redeem_refused', 1, 'text admins: the reused ticket left a failure row');
+is(last_failure_in($adb, 'redeem_refused', $admin_cols),
+	"-|user_01HTAPADA|ada\@example.com|cus_01HTAP1|-|sc_01HTAPMAIN|$admin_session|shop_storefront|28000",
+	'redeem_refused row: the session\'s admin_key and store_key');
+ok( $node->wait_for_log(
+		qr/LOG:  loginas: redeem refused: .*\(admin user_01HTAPADA, customer cus_01HTAP1, session $admin_session, role shop_storefront\)/,
+		$log_offset),
+	'its server-log line names the admin by the key');
+
+$log_offset = -s $node->logfile;
+($out, $err) = a_as_role('shop_storefront', q{
+BEGIN;
+SELECT loginas.assume((SELECT session_key FROM tap.session));
+UPDATE shop.torder SET status = 'canceled' WHERE order_id = 2;
+ROLLBACK;
+});
+like($err, qr/ERROR:  .*shop\.torder/, "text admins: writing another customer's order is refused");
+wait_failures_in($adb, \%aseen, 'write_refused', 1, 'text admins: the refused write left a failure row');
+is(last_failure_in($adb, 'write_refused', $admin_cols),
+	"-|user_01HTAPADA|ada\@example.com|cus_01HTAP1|-|sc_01HTAPMAIN|$admin_session|shop_storefront|42501",
+	'write_refused row: the session\'s admin and store view by their keys');
+ok( $node->wait_for_log(
+		qr/LOG:  loginas: write refused: row \(2\) of another customer on shop\.torder \(admin user_01HTAPADA, customer cus_01HTAP1, session $admin_session, role shop_storefront\)/,
+		$log_offset),
+	'its server-log line names the admin by the key (not -9223372036854775808)');
+
+aq(q{SELECT loginas."end"((SELECT session_key FROM tap.session), 'logout')});
+($out, $err) = a_as_role('shop_storefront', 'SELECT loginas.assume((SELECT session_key FROM tap.session))');
+like($err, qr/session has ended/, 'text admins: assume with a dead session key is refused');
+wait_failures_in($adb, \%aseen, 'assume_refused', 1, 'text admins: the dead session key left a failure row');
+is(last_failure_in($adb, 'assume_refused', $admin_cols),
+	"-|user_01HTAPADA|ada\@example.com|cus_01HTAP1|-|sc_01HTAPMAIN|$admin_session|shop_storefront|28000",
+	'assume_refused row: the session\'s admin_key and store_key');
+
+is( aq(q{SELECT string_agg("Action", ', ' ORDER BY "Action") FROM loginas.actions_report(admin_key => 'user_01HTAPADA')
+		WHERE "Result" = 'failure' AND "Details" LIKE '%store view sc_01HTAPMAIN; session %'}),
+	'Refused: assume, Refused: redeem, Refused: write',
+	'actions_report(admin_key): the refusals of her session, the store view by its key');
+is(aq('SELECT intact FROM loginas.verify_log()'), 't', 'text admins: verify_log(): intact');
+is( q1(q{SELECT count(*) FROM loginas.action_log
+		WHERE customer_key IS NOT NULL OR admin_key IS NOT NULL OR store_key IS NOT NULL}), '0',
+	'the integer shop\'s rows have no customer_key, admin_key or store_key');
+
 # --- (3) no ticket or session key anywhere ------------------------------------------
 is( q1(q{SELECT count(*) FROM loginas.action_log l,
 		(SELECT token AS s FROM tap.ticket UNION ALL SELECT session_key FROM tap.session
@@ -263,7 +545,7 @@ is( q1(q{SELECT count(*) FROM loginas.action_log l,
 # --- an entry that cannot be written does not stop the others --------------------------
 q1(q{ALTER TABLE loginas.action_log ADD CONSTRAINT tap_no_customer_2
 		CHECK (result <> 'failure' OR customer_id IS DISTINCT FROM 2) NOT VALID});
-my $log_offset = -s $node->logfile;
+$log_offset = -s $node->logfile;
 as_role($node, 'shop_backoffice', 'SELECT * FROM loginas.begin(1, 2)');
 as_role($node, 'shop_storefront', q{SELECT * FROM loginas.redeem(repeat('1', 64))});
 wait_failures('redeem_refused', 1, 'the refusal queued after a failing one is written');
@@ -422,6 +704,176 @@ is(q1('SELECT intact FROM loginas.verify_log()'), 't', 'verify_log() after the r
 is( q1(q{SELECT count(*) FROM (SELECT logged_at, details FROM loginas.action_log WHERE result = 'failure'
 		GROUP BY 1, 2 HAVING count(*) > 1) d}),
 	'0', 'no refusal was written twice');
+
+# --- (5b) the queue file: the keys, and the files of older versions -------------------
+# The file (src/refusal_queue.c): a header of four uint32 (magic, version,
+# entry size, count), the entries (RefusalData as it is in memory), the
+# CRC-32C of the entries.  Version 5 entries end with the customer's, the
+# admin's and the store view's keys (513 bytes each, and a flag); version 4
+# (1.3 before the admin's key) entries end with a customer's key of 512
+# bytes and its flag, padded; version 3 (1.2) entries end before it, version
+# 2 (1.1) entries before the summary count.  The sizes and offsets are those
+# of the LP64 layout (x86-64, arm64).
+my $queue_file = $node->data_dir . '/pg_stat/loginas_refusals.queue';
+my ($entry_v5, $entry_v4, $entry_v3, $entry_v2) = (3824, 2800, 2280, 2264);
+
+# CRC-32C (Castagnoli), as PostgreSQL's pg_crc32c computes it
+my @crc32c_table = map {
+	my $c = $_;
+	$c = ($c & 1) ? (0x82F63B78 ^ ($c >> 1)) : ($c >> 1) for 1 .. 8;
+	$c;
+} 0 .. 255;
+
+sub crc32c
+{
+	my $crc = 0xFFFFFFFF;
+	$crc = $crc32c_table[ ($crc ^ $_) & 0xFF ] ^ ($crc >> 8) for unpack('C*', $_[0]);
+	return $crc ^ 0xFFFFFFFF;
+}
+
+sub read_binary
+{
+	my ($file) = @_;
+	open(my $fh, '<:raw', $file) or die "could not read $file: $!";
+	local $/;
+	my $b = <$fh>;
+	close $fh;
+	return $b;
+}
+
+sub write_binary
+{
+	my ($file, $b) = @_;
+	open(my $fh, '>:raw', $file) or die "could not write $file: $!";
+	print $fh $b;
+	close $fh or die "could not write $file: $!";
+}
+
+# queue $n refusals in database $db ($what, made by $sql as $role) while the
+# worker of that database cannot write, then stop at once: the queue goes
+# to the file, which is returned
+sub queue_and_stop
+{
+	my ($db, $n, $what, $role, $sql) = @_;
+	my $h = $node->background_psql($db);
+	$h->query_safe('BEGIN');
+	$h->query_safe('LOCK TABLE loginas.action_log IN EXCLUSIVE MODE');
+	$node->psql($db, $sql, on_error_stop => 0, extra_params => [ '-U', $role ]);
+	$node->poll_query_until($db,
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'loginas refusal log'
+			AND datname = current_database() AND wait_event_type = 'Lock'}, '1');
+	$node->stop('immediate');
+	lost_holder($h);
+	ok(-f $queue_file, "$n $what, queued: kept in the file at an immediate stop");
+	my $b = read_binary($queue_file);
+	my ($magic, $version, $size, $count) = unpack('L4', $b);
+	is( sprintf('%08X %d %d %d', $magic, $version, $size, $count), "4C415251 5 $entry_v5 $n",
+		'the file: its magic, version 5, entries of the size this test knows, all of them');
+	is( crc32c(substr($b, 16, $size * $count)), unpack('L', substr($b, 16 + $size * $count, 4)),
+		'its checksum is the CRC-32C of its entries, as this test computes it');
+	return $b;
+}
+
+# refused begins for the text-keyed customer; refused redeems of the text
+# admin's used ticket (its session in the text store view)
+sub text_queue_and_stop
+{
+	my ($n) = @_;
+	return queue_and_stop($tdb, $n, 'refused begins of the text-keyed shop', 'shop_backoffice',
+		qq{DO \$\$ BEGIN FOR i IN 1..$n LOOP
+		BEGIN PERFORM * FROM loginas.begin(1, 'cus_01HTAP2'); EXCEPTION WHEN insufficient_privilege THEN NULL; END;
+	END LOOP; END \$\$});
+}
+
+sub admin_queue_and_stop
+{
+	my ($n) = @_;
+	return queue_and_stop($adb, $n, 'refused redeems of the text admin\'s shop', 'shop_storefront',
+		qq{DO \$\$ BEGIN FOR i IN 1..$n LOOP
+		BEGIN PERFORM * FROM loginas.redeem((SELECT token FROM tap.ticket));
+		EXCEPTION WHEN invalid_authorization_specification THEN NULL; END;
+	END LOOP; END \$\$});
+}
+
+# a file of version $v made of the entries of file $b: each entry as that
+# version had it
+sub old_file
+{
+	my ($b, $v) = @_;
+	my (undef, undef, $size, $count) = unpack('L4', $b);
+	my $old_size = { 4 => $entry_v4, 3 => $entry_v3, 2 => $entry_v2 }->{$v};
+	my $entries = join '', map {
+		my $e = substr($b, 16 + $_ * $size, $size);
+		# version 4: the customer's key in 512 bytes, its flag, the padding
+		$v == 4
+		  ? substr($e, 0, $entry_v3) . substr($e, $entry_v3, 511) . "\0" . substr($e, $entry_v3 + 513, 1) . ("\0" x 7)
+		  : substr($e, 0, $old_size)
+	} 0 .. $count - 1;
+	return (pack('L4', 0x4C415251, $v, $old_size, $count) . $entries . pack('L', crc32c($entries)), $count);
+}
+
+my $t_before = tq('SELECT max(log_id) FROM loginas.action_log');
+my $qbytes = text_queue_and_stop(3);
+is(scalar(() = $qbytes =~ /cus_01HTAP2\0/g), 3, 'each entry holds the customer\'s key');
+$node->start;
+wait_failures_in($tdb, \%tseen, 'begin_refused', 3, 'after the start all 3 are written');
+is( tq(qq{SELECT string_agg(DISTINCT coalesce(customer_id::text, '-') || '|' || customer_key || '|' || customer_email, ',')
+		FROM loginas.action_log WHERE action = 'begin_refused' AND log_id > $t_before}),
+	'-|cus_01HTAP2|otto@example.com', 'with the customer\'s key, read back from the file');
+
+my $a_before = aq('SELECT max(log_id) FROM loginas.action_log');
+$qbytes = admin_queue_and_stop(3);
+is(scalar(() = $qbytes =~ /user_01HTAPADA\0/g) . ' ' . scalar(() = $qbytes =~ /sc_01HTAPMAIN\0/g), '3 3',
+	'each entry holds the admin\'s and the store view\'s keys');
+$node->start;
+wait_failures_in($adb, \%aseen, 'redeem_refused', 3, 'after the start all 3 are written');
+is( aq(qq{SELECT string_agg(DISTINCT concat_ws('|', coalesce(admin_id::text, '-'), admin_key, admin_username,
+			customer_key, coalesce(store_id::text, '-'), store_key), ',')
+		FROM loginas.action_log WHERE action = 'redeem_refused' AND log_id > $a_before}),
+	'-|user_01HTAPADA|ada@example.com|cus_01HTAP1|-|sc_01HTAPMAIN',
+	'with the admin\'s and the store view\'s keys, read back from the file');
+
+# the same entries in a file of an older version: read and written, without
+# what that version did not have
+$t_before = tq('SELECT max(log_id) FROM loginas.action_log');
+my ($old, $count) = old_file(text_queue_and_stop(2), 4);
+write_binary($queue_file, $old);
+$node->start;
+wait_failures_in($tdb, \%tseen, 'begin_refused', $count, "a file of version 4: its $count entries are written");
+is( tq(qq{SELECT string_agg(DISTINCT concat_ws('|', admin_id, coalesce(customer_key, 'no key'), details->>'sqlstate'), ',')
+		FROM loginas.action_log WHERE action = 'begin_refused' AND log_id > $t_before}),
+	'1|cus_01HTAP2|42501', 'version 4 entries: the admin, the customer\'s key, the refusal');
+
+$a_before = aq('SELECT max(log_id) FROM loginas.action_log');
+($old, $count) = old_file(admin_queue_and_stop(2), 4);
+write_binary($queue_file, $old);
+$node->start;
+wait_failures_in($adb, \%aseen, 'redeem_refused', $count, "a file of version 4 of the text admin's shop: written");
+is( aq(qq{SELECT string_agg(DISTINCT concat_ws('|', coalesce(admin_id::text, '-'), coalesce(admin_key, 'no key'),
+			customer_key, coalesce(store_key, 'no key')), ',')
+		FROM loginas.action_log WHERE action = 'redeem_refused' AND log_id > $a_before}),
+	'-|no key|cus_01HTAP1|sc_01HTAPMAIN',
+	'version 4 entries: no admin\'s key (the version has none), the store view\'s key read from the session');
+
+for my $old ([ 3, '1.2' ], [ 2, '1.1' ])
+{
+	my ($v, $release) = @$old;
+	$t_before = tq('SELECT max(log_id) FROM loginas.action_log');
+	my ($b, $count) = old_file(text_queue_and_stop(2), $v);
+	write_binary($queue_file, $b);
+	$log_offset = -s $node->logfile;
+	$node->start;
+	wait_failures_in($tdb, \%tseen, 'begin_refused', $count, "a file of version $v ($release): its $count entries are written");
+	like(substr(slurp_file($node->logfile), $log_offset), qr/loginas: $count refusals kept from before the restart are queued again/,
+		'the server log says they were read');
+	is( tq(qq{SELECT string_agg(DISTINCT concat_ws('|', admin_id, coalesce(customer_key, 'no key'), details->>'sqlstate',
+				details->>'message', coalesce(details->>'coalesced', 'single')), ',')
+			FROM loginas.action_log WHERE action = 'begin_refused' AND log_id > $t_before}),
+		'1|no key|42501|Login as Customer assistance is disabled for this Customer.|single',
+		"version $v entries: the admin, the refusal, no customer's key (the version has none)");
+}
+is(tq('SELECT intact FROM loginas.verify_log()'), 't', 'text keys, after the restarts: verify_log(): intact');
+is(aq('SELECT intact FROM loginas.verify_log()'), 't', 'text admins, after the restarts: verify_log(): intact');
 $node->stop;
 
 # --- (6) without shared_preload_libraries --------------------------------------

@@ -121,9 +121,12 @@ for my $shop ($store_a, $store_b)
 my $central = loginas_node('central');
 $central->safe_psql('postgres', 'CREATE DATABASE audit');
 # the shops' canonical row text, copied from a shop
+# (both forms: the 19-argument one, for rows with keys that are not integers,
+# calls the 16-argument one)
 my $content_def = $store_a->safe_psql('postgres',
-	q{SELECT pg_get_functiondef('loginas._log_content'::regproc)});
-$content_def =~ s/loginas\._log_content\(/audit.log_content(/ or die 'unexpected definition of loginas._log_content';
+	q{SELECT string_agg(pg_get_functiondef(p.oid), E';\n' ORDER BY p.pronargs) || ';' FROM pg_proc p
+	   WHERE p.proname = '_log_content' AND p.pronamespace = 'loginas'::regnamespace});
+$content_def =~ s/loginas\._log_content\(/audit.log_content(/g or die 'unexpected definition of loginas._log_content';
 $central->safe_psql(
 	'audit', q{
 	CREATE SCHEMA audit;
@@ -156,6 +159,9 @@ $central->safe_psql(
 		chain_seq		bigint NOT NULL,
 		prev_hash		bytea NOT NULL,
 		row_hash		bytea NOT NULL,
+		admin_key		text,
+		customer_key	text,
+		store_key		text,
 		received_at		timestamptz NOT NULL DEFAULT clock_timestamp(),
 		PRIMARY KEY (shop, log_id),
 		UNIQUE (shop, chain_id, chain_seq)
@@ -212,7 +218,8 @@ $central->safe_psql(
 			   sha256(l.prev_hash || convert_to(l.chain_id::text || ':' || l.chain_seq::text || ':' ||
 				   audit.log_content(l.log_id, l.logged_at, l.action_group, l.action, l.result, l.admin_id,
 									 l.admin_username, l.customer_id, l.customer_email, l.session_id, l.store_id,
-									 l.source, l.reason, l.client_addr, l.db_role, l.details), 'UTF8')) AS computed,
+									 l.source, l.reason, l.client_addr, l.db_role, l.details, l.admin_key,
+									 l.customer_key, l.store_key), 'UTF8')) AS computed,
 			   lag(l.chain_seq) OVER w AS before_seq,
 			   lag(l.row_hash) OVER w AS before_hash
 		  FROM loginas.action_log l

@@ -31,7 +31,9 @@
 #	  triggers fire ALWAYS, the log verifies and goes on;
 #	- then ALTER EXTENSION UPDATE to 1.3: every object the same as in a
 #	  fresh install of the current version (its complete script, built
-#	  from src/sql/), the reports read the same, the log verifies; the
+#	  from src/sql/), the reports read the same (the columns 1.3 adds at
+#	  the end of action_log and the sessions view filled: customer_key from
+#	  customer_id, the log's keys NULL), the log verifies; the
 #	  tables tracked before keep their stamp columns, a table switched to
 #	  stamps => 'table' is stamped in loginas.row_stamp;
 #	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.3)
@@ -269,7 +271,53 @@ is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extna
 is($node->safe_psql('upgraded', $catalog_sql), $node->safe_psql('fresh', $catalog_sql),
 	'every object of the extension is the same as in a fresh install of 1.3');
 my $after13 = $snapshot->('upgraded');
-is($after13->{$_}, $before13->{$_}, "after the update to 1.3: $_ reads the same") for sort keys %reports;
+# 1.3 adds columns at the end (keys of any type): action_log's admin_key,
+# customer_key and store_key, NULL on every row written before (their hashes
+# unchanged), and the sessions view's customer_key, the customer_id as text.
+# The columns of 1.2 read the same.
+my %columns12 = (
+	log => 'SELECT log_id, logged_at, action_group, action, result, admin_id, admin_username, customer_id,'
+	  . ' customer_email, session_id, store_id, source, reason, client_addr, db_role, details, chain_id, chain_seq,'
+	  . ' prev_hash, row_hash FROM loginas.action_log ORDER BY log_id',
+	sessions => 'SELECT session_id, status, admin_id, admin_username, customer_id, customer_email, store_id, source,'
+	  . ' reason, read_only, started, redeemed, expires, ended, end_reason, ended_by_admin, writes, tables_written,'
+	  . ' notes, last_action, admin_addr, storefront_addr FROM loginas.sessions',);
+for my $r (sort keys %reports)
+{
+	my $after = $columns12{$r}
+	  ? $node->safe_psql('upgraded', "SET TimeZone = 'UTC'; $columns12{$r}")
+	  : $after13->{$r};
+	is($after, $before13->{$r}, "after the update to 1.3: $r reads the same" . ($columns12{$r} ? ' (its 1.2 columns)' : ''));
+}
+is( $node->safe_psql(
+		'upgraded', q{
+	SELECT (SELECT count(*) FROM loginas.action_log) || ' '
+	    || (SELECT count(*) FROM loginas.action_log WHERE admin_key IS NULL AND customer_key IS NULL AND store_key IS NULL) || ' '
+	    || (SELECT count(*) FROM loginas.sessions) || ' '
+	    || (SELECT count(*) FROM loginas.sessions WHERE customer_key = customer_id::text) || ' '
+	    || (SELECT count(*) FROM loginas.consent) || ' '
+	    || (SELECT count(*) FROM loginas.consent WHERE customer_key = customer_id::text)}) =~ s/^(\d+) \1 (\d+) \2 (\d+) \3$/same/r,
+	'same',
+	'after the update to 1.3: the log rows have no keys; sessions and consent have customer_key = customer_id');
+# admins, store views and documents: the keys of 1.3 are the ids of 1.2 as
+# text, wherever 1.2 kept an admin's id (the bigint columns kept)
+is( $node->safe_psql(
+		'upgraded', q{
+	SELECT (SELECT count(*) FROM loginas.session WHERE admin_key IS NOT DISTINCT FROM admin_id::text
+			  AND store_key IS NOT DISTINCT FROM store_id::text
+			  AND document_key IS NOT DISTINCT FROM source_document_id::text
+			  AND ended_by_admin_key IS NOT DISTINCT FROM ended_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.session) || ' '
+	    || (SELECT count(*) FROM loginas.session WHERE admin_id IS NOT NULL AND store_id IS NOT NULL) || ' '
+	    || (SELECT count(*) FROM loginas.setting WHERE changed_by_admin_key IS DISTINCT FROM changed_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.binding WHERE bound_by_admin_key IS DISTINCT FROM bound_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.role_resource WHERE granted_by_admin_key IS DISTINCT FROM granted_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.consent WHERE changed_by_admin_key IS DISTINCT FROM changed_by_admin::text) || ' '
+	    || (SELECT count(*) FROM loginas.sessions WHERE admin_key = admin_id::text AND store_key = store_id::text)}),
+	($node->safe_psql('upgraded', 'SELECT count(*) FROM loginas.session') =~ s/^(\d+)$/$1 $1 $1 0 0 0 0 $1/r),
+	'after the update to 1.3: sessions have admin_key, store_key, document_key and ended_by_admin_key from their ids; settings, bindings, grants and consent the admin\'s key');
+cmp_ok($node->safe_psql('upgraded', 'SELECT count(*) FROM loginas.session WHERE source_document_id IS NOT NULL'), '>', 0,
+	'(the shop has sessions begun from a document)');
 $node->safe_psql('upgraded', 'DELETE FROM shop.quote_item WHERE quote_id = 3');	# (outside a session)
 $history->('e', 1, 3, 'after the update to 1.3');
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',

@@ -11,6 +11,11 @@
 //   node drive.js IDS after-sync   after a restart of Vendure with synchronize: true
 //                                  (run.sh): a new session still writes, is stamped
 //                                  and logged, and is still contained
+//   node drive.js IDS one-role     one database role (docs/platforms/vendure-one-role.sql):
+//                                  Vendure runs as a role in both loginas_admin and
+//                                  loginas_storefront, and the admin backend's calls go
+//                                  through Vendure's own pool; consent, permissions and
+//                                  containment still hold
 //
 // Prints "ok - ..." / "not ok - ..." lines (test/platforms/run.sh numbers and counts them).
 'use strict';
@@ -18,7 +23,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 const pg = require('pg');
 const {
-    bootstrap, TransactionalConnection, CustomerService, OrderService, UserService, isGraphQlErrorResult,
+    bootstrap, TransactionalConnection, CustomerService, OrderService, UserService, AdministratorService, Customer, isGraphQlErrorResult,
 } = require('@vendure/core');
 const { env, vendureConfig, makeCtx } = require('./common');
 const hookPath = path.resolve(__dirname, '../../../docs/examples/node/typeorm/loginas-typeorm.js');
@@ -39,8 +44,13 @@ const sqlstate = e => (e && (e.code || (e.driverError && e.driverError.code))) |
 
 async function main() {
     const ids = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+    const mode = process.argv[3] || 'session';
+    if (!['session', 'after-sync', 'one-role'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+    const oneRole = mode === 'one-role';
+    const servingRole = env(oneRole ? 'VENDURE_APP' : 'VENDURE_STOREFRONT');
     const conn = role => ({ host: env('PGHOST'), port: Number(env('PGPORT')), database: env('PGDATABASE'), user: role });
-    const backend = new pg.Pool({ ...conn(env('VENDURE_BACKEND')), max: 2 });  // the admin backend's pool
+    // the admin backend's pool: its own role, or (one role) Vendure's own pool, set below
+    let backend = oneRole ? undefined : new pg.Pool({ ...conn(env('VENDURE_BACKEND')), max: 2 });
     const su = new pg.Client(conn('postgres'));                                 // the test's eyes
     const reports = new pg.Client(conn(env('VENDURE_REPORTS')));               // loginas_reporting
     await su.connect();
@@ -52,7 +62,7 @@ async function main() {
     const loginasKeys = new Map();
     const bearer = req => (/^Bearer (.+)$/.exec(req.headers.authorization || '') || [])[1];
     const app = await bootstrap(vendureConfig({
-        username: env('VENDURE_STOREFRONT'), synchronize: false,
+        username: servingRole, synchronize: false,
         subscribers: [LoginasSubscriber], logger: new LoginasAuditLogger(),
         middleware: [{ route: 'shop-api', handler: loginasMiddleware(req => loginasKeys.get(bearer(req))) }],
     }));
@@ -60,8 +70,18 @@ async function main() {
     const customers = app.get(CustomerService);
     const orders = app.get(OrderService);
     const users = app.get(UserService);
-    const role = (await connection.rawConnection.query('SELECT current_user AS r'))[0].r;
-    ok(role === env('VENDURE_STOREFRONT'), `Vendure runs as the storefront role (${role}), synchronize off`);
+    const admins = app.get(AdministratorService);
+    const pool = connection.rawConnection.driver.master;        // Vendure's pg pool
+    if (oneRole) backend = pool;
+    const role = (await connection.rawConnection.query(
+        `SELECT current_user AS r, pg_has_role('loginas_admin', 'MEMBER') AS admin,
+                pg_has_role('loginas_storefront', 'MEMBER') AS storefront`))[0];
+    if (oneRole) {
+        ok(role.r === servingRole && role.admin && role.storefront,
+            `one role: Vendure runs as ${role.r}, a member of loginas_admin and loginas_storefront, synchronize off; the admin backend's calls go through Vendure's own pool`, role);
+    } else {
+        ok(role.r === servingRole && !role.admin && role.storefront, `Vendure runs as the storefront role (${role.r}), synchronize off`, role);
+    }
 
     const V = ids.customers.veronica, J = ids.customers.john, ada = ids.admins.ada;
     // a row's stamps (stamps => 'table'): loginas.row_stamps joined by the row's key, as
@@ -114,8 +134,155 @@ async function main() {
         return { ctx, request, refusedRequest, goodRequest, allUnassumed, refusals };
     };
 
+    const sf = (sql, params) => connection.rawConnection.query(sql, params);   // Vendure's own connection (the storefront's role, or the one role)
+    const chk = async (a, c) => (await backend.query('SELECT allowed, reason FROM loginas.check($1, $2)', [a, c])).rows[0];
+    // an admin backend call that loginas refuses: its SQLSTATE and its message
+    const refusedCall = async (name, sql, params, state, message) => {
+        try {
+            await backend.query(sql, params);
+            ok(false, `${name}: refused (${state})`, 'it succeeded');
+        } catch (e) {
+            ok(sqlstate(e) === state && e.message === message, `${name}: refused (${state}: ${message})`, e);
+        }
+    };
+    // the durable refusal log (loginas in shared_preload_libraries): the session's refused
+    // writes as write_refused failure rows, with the database role that made them
+    const refusalsLogged = async (sid, n, what) => {
+        if (!(await q1('SHOW shared_preload_libraries')).shared_preload_libraries.includes('loginas')) {
+            ok(true, '# SKIP durable refusal log: loginas is not in shared_preload_libraries');
+            return;
+        }
+        let got = 0;
+        for (let i = 0; i < 100; i++) {    // a background worker writes them, at most seconds later
+            got = Number((await q1(`SELECT count(*) AS n FROM loginas.action_log
+                WHERE action = 'write_refused' AND result = 'failure' AND session_id = $1 AND admin_id = $2
+                  AND customer_id = $3 AND details->>'sqlstate' = '42501' AND db_role = $4`,
+                [sid, ada, V, servingRole])).n);
+            if (got >= n) break;
+            await new Promise(res => setTimeout(res, 100));
+        }
+        ok(got >= n, what, `${got} rows`);
+    };
+
+    // --- one database role (docs/platforms/vendure-one-role.sql): Vendure runs as a role in
+    //     both loginas_admin and loginas_storefront, and the admin backend's calls (check,
+    //     begin) go through Vendure's own pool.  What that role can do that two roles could
+    //     not is in docs/platforms/vendure.md; what loginas still enforces is asserted here.
+    const oneRoleTests = async () => {
+        const wes = ids.admins.wes, johnAddress = ids.addresses.john, johnLine = ids.orderLines.john[0];
+        // Veronica's consent, given in her own request (no session), through the same role
+        await sf('SELECT loginas.set_assistance($1, true)', [V]);
+
+        // permissions: wes's only role (warehouse) lacks the login resource
+        let r = await chk(wes, V);
+        ok(!r.allowed && /not allowed/.test(r.reason), 'one role: check(wes, Veronica) is false: his role (warehouse) lacks the login resource', r);
+        await refusedCall('one role: begin(wes, Veronica)', `SELECT token FROM loginas.begin($1, $2, reason => 'one role')`, [wes, V],
+            '42501', 'admin user "wes@shop.test" is not allowed to login as a customer');
+        // consent: John has never allowed remote shopping assistance
+        r = await chk(ada, J);
+        ok(!r.allowed && /assistance is disabled/.test(r.reason), 'one role: check(ada, John) is false: John has not allowed remote shopping assistance', r);
+        await refusedCall('one role: begin(ada, John)', `SELECT token FROM loginas.begin($1, $2, reason => 'one role')`, [ada, J],
+            '42501', 'Login as Customer assistance is disabled for this Customer.');
+        const none = await q1(`SELECT count(*) FILTER (WHERE admin_id = $1) AS wes, count(*) FILTER (WHERE customer_id = $2) AS john
+                                 FROM loginas.session`, [wes, J]);
+        ok(Number(none.wes) === 0 && Number(none.john) === 0, 'one role: the refused begins left no ticket (no session of wes, none for John)', none);
+
+        // a session of ada as Veronica, begun and redeemed by the same role on the same pool
+        const ticket = (await backend.query(`SELECT token FROM loginas.begin($1, $2, reason => $3)`,
+            [ada, V, 'support call 4713, one role'])).rows[0].token;
+        const redeemed = (await sf('SELECT session_id, session_key, customer_id FROM loginas.redeem($1)', [ticket]))[0];
+        const sid = String(redeemed.session_id), key = redeemed.session_key;
+        ok(String(redeemed.customer_id) === String(V), `one role: session ${sid} of ada as Veronica, begun and redeemed on Vendure's pool`, redeemed);
+        const { request, refusedRequest, goodRequest, refusals } = await requests(sid, key);
+
+        // containment: Veronica's own rows are written, stamped and logged ...
+        await goodRequest("one role: CustomerService.updateAddress(Veronica's address)",
+            c => customers.updateAddress(c, { id: ids.addresses.veronica, streetLine2: 'Flat 4713' }));
+        let s = await stamps('public.address', ids.addresses.veronica);
+        ok(s.changed === sid, "one role: Veronica's address stamped with the session (row_stamps)", s);
+        ok(await logged('write_update', sid, 'public.address', ids.addresses.veronica) === 1,
+            'one role: write_update of public.address logged with its key (session, admin ada, customer Veronica)');
+        const line = await q1(`SELECT o.id AS "order", ol.id AS line, ol.quantity FROM "order" o JOIN order_line ol ON ol."orderId" = o.id
+                                WHERE o."customerId" = $1 AND o.active ORDER BY ol.id LIMIT 1`, [V]);
+        if (line) {
+            await goodRequest("one role: OrderService.adjustOrderLine(Veronica's line)",
+                c => orders.adjustOrderLine(c, line.order, line.line, line.quantity + 1));
+            const row = await q1(`SELECT t.quantity, s.changed_session::text AS changed FROM order_line t ${stampJoin('public.order_line', 't')} WHERE t.id = $1`, [line.line]);
+            ok(row.quantity === line.quantity + 1 && row.changed === sid, `one role: Veronica's line has quantity ${line.quantity + 1}, stamped`, row);
+            ok(await logged('write_update', sid, 'public.order_line', line.line) >= 1, 'one role: write_update of public.order_line logged with its key');
+        } else ok(false, 'one role: Veronica has an active order with a line (the shop API test made one)');
+
+        // ... and another customer's are refused, the whole request rolled back
+        const johnBefore = async () => q1(`SELECT t."streetLine1" AS street, t."streetLine2" AS street2, s.changed_session AS s
+                                             FROM address t ${stampJoin('public.address', 't')} WHERE t.id = $1`, [johnAddress]);
+        const jb = await johnBefore();
+        await refusedRequest("one role: CustomerService.updateAddress(John's address) in Veronica's session",
+            c => customers.updateAddress(c, { id: johnAddress, streetLine1: '666 Fraud Lane', streetLine2: 'one role' }),
+            async () => {
+                const row = await johnBefore();
+                ok(row.street === jb.street && row.street2 === jb.street2 && row.s === null, "one role: John's address is unchanged (and no session's)", row);
+            });
+        await refusedRequest("one role: OrderService.adjustOrderLine(John's line) in Veronica's session",
+            c => orders.adjustOrderLine(c, ids.orders.john, johnLine, 9),
+            async () => ok((await q1('SELECT quantity FROM order_line WHERE id = $1', [johnLine])).quantity === 3, "one role: John's line still has quantity 3"));
+        await refusalsLogged(sid, refusals.n,
+            `one role: the ${refusals.n} refused requests are write_refused failure rows of the action log, db_role ${servingRole}`);
+
+        // permissions inside the session: the admin backend takes ada's customer-support role
+        // (the one with the login resource) away through Vendure's AdministratorService: the
+        // live session's next request is refused at assume; with the role back, it goes on
+        const adminCtx = await makeCtx(app, { apiType: 'admin', userId: 1 });
+        const roleIds = Object.fromEntries((await sf('SELECT code, id FROM role')).map(x => [x.code, x.id]));
+        const setAdaRoles = codes => connection.withTransaction(adminCtx, c => admins.update(c, { id: ada, roleIds: codes.map(k => roleIds[k]) }));
+        await setAdaRoles(['sales']);
+        try {
+            await request(c => customers.update(c, { id: V, phoneNumber: '+44 20 7946 4714' }));
+            ok(false, "one role: with ada's customer-support role taken away, the session's next request is refused", 'it committed');
+        } catch (e) {
+            ok(e instanceof LoginasSessionEnded && e.sqlstate === '42501' && e.cause
+                && e.cause.message === 'admin user "ada@shop.test" is not allowed to login as a customer',
+                `one role: with ada's customer-support role taken away (AdministratorService.update), the session's next request is refused at assume (42501: admin user "ada@shop.test" is not allowed to login as a customer)`, e);
+        }
+        await setAdaRoles(['customer-support', 'sales']);
+        await goodRequest("one role: ada's role given back, the same session's CustomerService.update(Veronica)",
+            c => customers.update(c, { id: V, phoneNumber: '+44 20 7946 4715' }));
+        s = await stamps('public.customer', V);
+        ok(s.changed === sid, 'one role: the customer row stamped with the session', s);
+
+        // consent inside the session: the role may set a customer's consent, a session may not
+        try {
+            await request(c => connection.getRepository(c, Customer).query('SELECT loginas.set_assistance($1, true)', [J]));
+            ok(false, "one role: set_assistance(John, true) inside Veronica's session is refused", 'it committed');
+        } catch (e) {
+            ok(sqlstate(e) === '42501' && e.message === 'remote shopping assistance cannot be changed in a Login as Customer session',
+                "one role: set_assistance(John, true) inside Veronica's session is refused (42501: remote shopping assistance cannot be changed in a Login as Customer session)", e);
+        }
+        r = await chk(ada, J);
+        ok(!r.allowed, 'one role: John still has not allowed assistance', r);
+
+        // Veronica revokes her consent (her own request): the live session's next request is refused
+        await sf('SELECT loginas.set_assistance($1, false)', [V]);
+        const phone = (await q1('SELECT "phoneNumber" AS p FROM customer WHERE id = $1', [V])).p;
+        try {
+            await request(c => customers.update(c, { id: V, phoneNumber: '+44 20 7946 4713' }));
+            ok(false, "one role: after Veronica revokes her consent, the session's next request is refused", 'it committed');
+        } catch (e) {
+            const detail = (e.cause && e.cause.detail) || '';
+            ok(e instanceof LoginasSessionEnded && e.sqlstate === '28000' && /session has ended/.test(e.message) && /\(consent_revoked\)/.test(detail),
+                "one role: after Veronica revokes her consent, the session's next request is refused at assume (28000: Login as Customer session has ended, consent_revoked)",
+                { message: e.message, detail });
+        }
+        const after = await q1(`SELECT (SELECT "phoneNumber" FROM customer WHERE id = $1) AS p,
+                                       (SELECT end_reason FROM loginas.session WHERE session_id = $2) AS why`, [V, sid]);
+        ok(after.p === phone && after.why === 'consent_revoked', "one role: the session ended (consent_revoked), Veronica's row unchanged", after);
+        await refusedCall('one role: begin(ada, Veronica) after she revoked', `SELECT token FROM loginas.begin($1, $2, reason => 'one role')`, [ada, V],
+            '42501', 'Login as Customer assistance is disabled for this Customer.');
+        ok(pool.totalCount - pool.idleCount === 0, "one role: no connection of Vendure's pool is left checked out",
+            { total: pool.totalCount, idle: pool.idleCount });
+    };
+
     try {
-        if (process.argv[3] === 'after-sync') {
+        if (mode === 'after-sync') {
             // --- after run.sh restarted Vendure with synchronize: true: a new session of ada
             //     as Veronica writes through Vendure's services, stamped and logged, contained
             const ticket = (await backend.query(`SELECT token FROM loginas.begin($1, $2, reason => $3)`,
@@ -164,11 +331,14 @@ async function main() {
             return;
         }
 
+        if (mode === 'one-role') {
+            await oneRoleTests();
+            return;
+        }
+
         // --- consent, permissions, guests -------------------------------------------
-        const sf = sql => connection.rawConnection.query(sql);      // the storefront's own connection
         await sf(`SELECT loginas.set_assistance(${V}, true)`);
         await sf(`SELECT loginas.set_assistance(${ids.customers.carol}, true)`);
-        const chk = async (a, c) => (await backend.query('SELECT allowed, reason FROM loginas.check($1, $2)', [a, c])).rows[0];
         let r = await chk(ada, V);
         ok(r.allowed, 'check: admin ada (two roles, customer-support has login) may log in as Veronica', r);
         r = await chk(ids.admins.wes, V);
@@ -354,21 +524,9 @@ async function main() {
             ok(false, "Vendure's shop API over HTTP in the session", e);
         }
 
-        // --- the durable refusal log (loginas in shared_preload_libraries) ---------------
-        if ((await q1('SHOW shared_preload_libraries')).shared_preload_libraries.includes('loginas')) {
-            let n = 0;
-            for (let i = 0; i < 100; i++) {    // a background worker writes them, at most seconds later
-                n = Number((await q1(`SELECT count(*) AS n FROM loginas.action_log
-                    WHERE action = 'write_refused' AND result = 'failure' AND session_id = $1 AND admin_id = $2
-                      AND customer_id = $3 AND details->>'sqlstate' = '42501' AND db_role = $4`,
-                    [sid, ada, V, env('VENDURE_STOREFRONT')])).n);
-                if (n >= refusals.n) break;
-                await new Promise(res => setTimeout(res, 100));
-            }
-            ok(n >= refusals.n, `the ${refusals.n} refused requests are in the action log as write_refused failure rows (session, admin, customer, role)`, `${n} rows`);
-        } else {
-            ok(true, '# SKIP durable refusal log: loginas is not in shared_preload_libraries');
-        }
+        // --- the durable refusal log ------------------------------------------------------
+        await refusalsLogged(sid, refusals.n,
+            `the ${refusals.n} refused requests are in the action log as write_refused failure rows (session, admin, customer, role)`);
 
         // --- the reports ------------------------------------------------------------
         const hist = (await reports.query(
@@ -391,7 +549,6 @@ async function main() {
             ok(e instanceof LoginasSessionEnded && e.sqlstate === '28000',
                 'after loginas.end(): the next request fails in the hook with LoginasSessionEnded (28000): log the visitor out', e);
         }
-        const pool = connection.rawConnection.driver.master;
         ok(pool && pool.totalCount - pool.idleCount === 0, 'no pool connection is left checked out after the refused assume',
             pool && { total: pool.totalCount, idle: pool.idleCount });
 
@@ -402,7 +559,7 @@ async function main() {
         ok(s.changed === null, 'outside a session Vendure updates John as always (no stamp)', s);
     } finally {
         await app.close().catch(() => {});
-        await backend.end();
+        if (!oneRole) await backend.end();
         await su.end();
         await reports.end();
     }
