@@ -5597,7 +5597,6 @@ GRANT EXECUTE ON FUNCTION loginas.purge_log(timestamptz, text) TO loginas_audito
 -- backends that read a binding before the update: they read it again
 SELECT loginas._invalidate('loginas.binding');
 
-
 -- ===========================================================================
 -- Live events and the customer's own view
 -- ===========================================================================
@@ -5772,7 +5771,7 @@ DECLARE
 	channel text := loginas._get_setting('notify_channel');
 	payload jsonb;
 	field text;
-	omitted text[] := ARRAY[]::text[];
+	omitted text[] := '{}';
 	body text;
 	usage double precision;
 	events constant text[] := ARRAY['ticket_issued', 'session_started', 'session_ended', 'session_reverted', 'refused'];
@@ -6131,9 +6130,10 @@ CREATE INDEX session_customer_key ON loginas.session (customer_key, redeemed_at)
 
 -- what a customer is told a session changed, per tracked table and write
 -- operation ('any': the operations without a description of their own);
--- {n} in it stands for the number of rows
+-- {n} in it stands for the number of rows.  Untracking the table (or
+-- dropping it) forgets its descriptions.
 CREATE TABLE loginas.change_description (
-	relation		regclass NOT NULL,
+	relation		regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
 	operation		text NOT NULL CHECK (operation IN ('any', 'insert', 'update', 'delete')),
 	description		text NOT NULL,
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),

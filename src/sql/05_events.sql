@@ -47,7 +47,7 @@ DECLARE
 	channel text := loginas._get_setting('notify_channel');
 	payload jsonb;
 	field text;
-	omitted text[] := ARRAY[]::text[];
+	omitted text[] := '{}';
 	body text;
 	usage double precision;
 	events constant text[] := ARRAY['ticket_issued', 'session_started', 'session_ended', 'session_reverted', 'refused'];

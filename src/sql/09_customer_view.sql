@@ -28,9 +28,10 @@ CREATE INDEX session_customer_key ON loginas.session (customer_key, redeemed_at)
 
 -- what a customer is told a session changed, per tracked table and write
 -- operation ('any': the operations without a description of their own);
--- {n} in it stands for the number of rows
+-- {n} in it stands for the number of rows.  Untracking the table (or
+-- dropping it) forgets its descriptions.
 CREATE TABLE loginas.change_description (
-	relation		regclass NOT NULL,
+	relation		regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
 	operation		text NOT NULL CHECK (operation IN ('any', 'insert', 'update', 'delete')),
 	description		text NOT NULL,
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
