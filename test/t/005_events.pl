@@ -322,8 +322,8 @@ check_event($e, 'session_ended', [qw(log_id session_id admin_key customer_key st
 as_role('shop_storefront', q{SELECT loginas.set_assistance(1, true)});
 
 # a consent that runs out, and a ticket that does: expire()
-as_role('shop_storefront', q{SELECT loginas.set_assistance(1, true, now() + interval '2 seconds')});
 $id = live_session('consentexpired');
+as_role('shop_storefront', q{SELECT loginas.set_assistance(1, true, now() + interval '1 second')});
 sleep 2;
 as_role('shop_backoffice', q{SELECT loginas.expire()});
 ($e) = ended();
