@@ -6479,3 +6479,758 @@ TO loginas_reporting, loginas_admin;
 GRANT EXECUTE ON FUNCTION
 	loginas.actions_report_as_reporting(timestamptz, timestamptz, text, bigint, bigint, text, int, int, text, text)
 TO loginas_reporting;
+-- ===========================================================================
+-- Live events and the customer's own view
+-- ===========================================================================
+--   * live events: NOTIFY on the channel of the new setting notify_channel
+--     (empty, the default: none) when a ticket is issued (_begin), a session
+--     starts (redeem) and ends (_end_session: every end reason), a session is
+--     reverted (loginas._notify_session('session_reverted', ...)), and a
+--     refusal is recorded (the refusal log's worker calls
+--     loginas._notify_refusal after the failure row committed; src/events.c);
+--     loginas._notify sends one, its payload fields from a fixed list;
+--     setting_definition takes the kind 'channel', configure() checks it;
+--   * the customer's own view: loginas.my_assistance_history(customer_id)
+--     (bigint and text), granted to loginas_storefront; the words of each
+--     tracked table's changes, loginas.describe() (bigint and text by_admin)
+--     and loginas.change_descriptions (table change_description, dumped);
+--     the settings customer_view_admin and customer_view_reason; index
+--     session_customer_key.
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.setting_definition DROP CONSTRAINT setting_definition_kind_check;
+ALTER TABLE loginas.setting_definition ADD CONSTRAINT setting_definition_kind_check
+	CHECK (kind IN ('boolean', 'choice', 'interval', 'channel'));
+INSERT INTO loginas.setting_definition VALUES
+	('notify_channel', 'channel', NULL, '', 'Live events channel',
+	 'NOTIFY channel of the live events (tickets, sessions, reverts, refusals); empty: no events. Any role that can connect may LISTEN: events carry ids and keys only.'),
+	('customer_view_admin', 'choice', ARRAY['store_administrator', 'display_name'], 'store_administrator',
+	 'Admin shown to customers',
+	 'What loginas.my_assistance_history() shows for the admin: "Store administrator" (store_administrator) or the admin''s display name (display_name).'),
+	('customer_view_reason', 'boolean', NULL, 'off', 'Show the reason to customers',
+	 'loginas.my_assistance_history() shows the reason given to begin (off: never).');
+
+CREATE OR REPLACE FUNCTION loginas.configure(name text, value text, by_admin text)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres	-- intervals are stored in one spelling, whoever sets them
+	AS $$
+DECLARE
+	d loginas.setting_definition;
+	v text := pg_catalog.btrim(configure.value);
+	old text;
+	iv interval;
+	f record;
+	r record;
+	admin_key text;
+	example constant text := 'Give it in days, hours, minutes and seconds, for example ''60 seconds'', ''1 hour'' or ''7 days''.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.configure()');
+	SELECT * INTO d FROM loginas.setting_definition sd WHERE sd.name OPERATOR(pg_catalog.=) configure.name;
+	IF d.name IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized Login as Customer setting "%s"', configure.name), NULL,
+			pg_catalog.format('Valid settings are: %s.',
+				(SELECT pg_catalog.string_agg(sd.name, ', ' ORDER BY sd.name) FROM loginas.setting_definition sd)));
+	END IF;
+	IF d.name OPERATOR(pg_catalog.=) 'log_retention' THEN
+		PERFORM loginas._refuse(NULL, '42501', 'setting "log_retention" cannot be changed with loginas.configure()',
+			'The log retention bounds loginas.purge_log(): it is changed by the auditor, not by the admin backend.',
+			'A member of loginas_auditor changes it with loginas.set_log_retention(interval).');
+	END IF;
+	IF v IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', pg_catalog.format('setting "%s" cannot be NULL', d.name));
+	END IF;
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+
+	IF d.kind OPERATOR(pg_catalog.<>) 'interval' THEN
+		v := pg_catalog.lower(v);
+	END IF;
+	IF d.kind OPERATOR(pg_catalog.=) 'boolean' THEN
+		IF v IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+			v := 'on';
+		ELSIF v IN ('off', 'false', 'no', '0', 'f', 'n') THEN
+			v := 'off';
+		ELSE
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				'Valid values are "on" and "off".');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'channel' THEN
+		-- a NOTIFY channel: a name LISTEN takes unquoted (lower case letters,
+		-- digits and underscores, at most 63 bytes, no reserved word), so
+		-- that no quoting is ever needed; '' (or off): no events
+		IF v IN ('', 'off') THEN
+			v := '';
+		ELSIF v OPERATOR(pg_catalog.!~) '^[a-z_][a-z0-9_]*$' OR pg_catalog.octet_length(v) OPERATOR(pg_catalog.>) 63
+			  OR EXISTS (SELECT FROM pg_catalog.pg_get_keywords() k
+						  WHERE k.word OPERATOR(pg_catalog.=) v AND k.catcode OPERATOR(pg_catalog.<>) 'U'
+							AND k.catcode OPERATOR(pg_catalog.<>) 'C') THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'A channel is a name LISTEN takes unquoted: lower-case letters, digits and underscores, not starting with a digit, at most 63 bytes, not a reserved word.',
+				'For example ''loginas_events''; an empty value turns the events off.');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'choice' THEN
+		IF NOT v OPERATOR(pg_catalog.=) ANY (d.choices) THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
+				pg_catalog.format('Valid values are: %s.', pg_catalog.array_to_string(d.choices, ', ')));
+		END IF;
+	ELSE
+		BEGIN
+			iv := v::interval;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+			iv := NULL;
+		END;
+		IF iv IS NOT NULL THEN
+			f := loginas._interval_fields(iv);
+			IF f.months OPERATOR(pg_catalog.<>) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'A lifetime cannot be given in months or years: their length varies.', example);
+			END IF;
+			IF f.days OPERATOR(pg_catalog.<) 0 OR f.seconds OPERATOR(pg_catalog.<) 0 THEN
+				PERFORM loginas._refuse(NULL, '22023',
+					pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+					'Neither the days nor the time of a lifetime can be negative.', example);
+			END IF;
+		END IF;
+		IF iv IS NULL OR iv OPERATOR(pg_catalog.<) interval '1 second' OR iv OPERATOR(pg_catalog.>) interval '7 days' THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'The value must be an interval between 1 second and 7 days.',
+				'For example ''60 seconds'' or ''1 hour''.');
+		END IF;
+		-- stored as elapsed time (days as 24 hours), so that now() + lifetime
+		-- is the same whatever TimeZone (and its daylight-saving jumps) the
+		-- caller of begin or redeem has set
+		v := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', iv))::text;
+	END IF;
+
+	-- lock the setting's row (if any): a begin holding it must finish first
+	SELECT st.value INTO old FROM loginas.setting st WHERE st.name OPERATOR(pg_catalog.=) d.name FOR UPDATE;
+	old := COALESCE(old, d.default_value);
+	IF old OPERATOR(pg_catalog.=) v THEN
+		RETURN v;			-- nothing changes, nothing is written
+	END IF;
+	INSERT INTO loginas.setting AS s (name, value, changed_by_admin, changed_by_admin_key)
+	VALUES (d.name, v, loginas._key_id('admins', admin_key), admin_key)
+	ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE
+	   SET value = EXCLUDED.value, changed_at = pg_catalog.now(),
+		   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER,
+		   changed_by_admin_key = EXCLUDED.changed_by_admin_key;
+
+	PERFORM loginas._log('setting_changed', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('setting', d.name, 'old', old, 'new', v),
+						 p_admin_key => admin_key);
+
+	-- turning the feature off ends every live ticket and session
+	IF d.name OPERATOR(pg_catalog.=) 'enabled' AND v OPERATOR(pg_catalog.=) 'off' THEN
+		FOR r IN SELECT s.session_id FROM loginas.session s WHERE s.ended_at IS NULL ORDER BY s.session_id LOOP
+			PERFORM loginas._end_session(r.session_id, 'feature_disabled', admin_key);
+		END LOOP;
+	END IF;
+	RETURN v;
+END
+$$;
+
+-- the events (src/sql/05_events.sql)
+CREATE FUNCTION loginas._utc(p_at timestamptz) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.to_char(pg_catalog.timezone('UTC', p_at), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+CREATE FUNCTION loginas._notify(p_event text, p_payload jsonb DEFAULT '{}')
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	channel text := loginas._get_setting('notify_channel');
+	payload jsonb;
+	field text;
+	omitted text[] := '{}';
+	body text;
+	usage double precision;
+	events constant text[] := ARRAY['ticket_issued', 'session_started', 'session_ended', 'session_reverted', 'refused'];
+	fields constant text[] := ARRAY['at', 'log_id', 'session_id', 'admin_key', 'customer_key', 'store_key',
+									'by_admin_key', 'read_only', 'expires_at', 'end_reason', 'redeemed',
+									'action', 'sqlstate', 'coalesced', 'rows'];
+	key_fields constant text[] := ARRAY['admin_key', 'customer_key', 'store_key', 'by_admin_key'];
+BEGIN
+	IF channel IS NULL OR channel OPERATOR(pg_catalog.=) '' THEN
+		RETURN false;
+	END IF;
+	IF p_event IS NULL OR NOT p_event OPERATOR(pg_catalog.=) ANY (events) THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('unknown loginas event "%s"', p_event), NULL,
+			pg_catalog.format('The events are: %s.', pg_catalog.array_to_string(events, ', ')));
+	END IF;
+	IF p_payload IS NOT NULL AND pg_catalog.jsonb_typeof(p_payload) OPERATOR(pg_catalog.<>) 'object' THEN
+		PERFORM loginas._raise('22023', 'the payload of a loginas event must be a JSON object', NULL, NULL);
+	END IF;
+	payload := pg_catalog.jsonb_strip_nulls(COALESCE(p_payload, '{}'));
+	FOR field IN SELECT k FROM pg_catalog.jsonb_object_keys(payload) k LOOP
+		IF NOT field OPERATOR(pg_catalog.=) ANY (fields) THEN
+			PERFORM loginas._raise('22023', pg_catalog.format('field "%s" is not allowed in a loginas event', field),
+				'Any role that can connect may LISTEN: an event carries ids, keys and states only.',
+				pg_catalog.format('The fields are: %s.', pg_catalog.array_to_string(fields, ', ')));
+		END IF;
+	END LOOP;
+	-- a key too long for the payload is left out whole, never cut
+	FOREACH field IN ARRAY key_fields LOOP
+		IF pg_catalog.octet_length((payload OPERATOR(pg_catalog.->) field)::pg_catalog.text) OPERATOR(pg_catalog.>) 1024 THEN
+			payload := payload OPERATOR(pg_catalog.-) field;
+			omitted := omitted OPERATOR(pg_catalog.||) field;
+		END IF;
+	END LOOP;
+	payload := pg_catalog.jsonb_build_object('event', p_event,
+				   'at', COALESCE(payload OPERATOR(pg_catalog.->) 'at',
+								  pg_catalog.to_jsonb(loginas._utc(pg_catalog.clock_timestamp()))))
+			   OPERATOR(pg_catalog.||) payload;
+	IF pg_catalog.cardinality(omitted) OPERATOR(pg_catalog.>) 0 THEN
+		payload := payload OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('omitted', omitted);
+	END IF;
+	body := payload::pg_catalog.text;
+	-- (cannot happen with the bounds above: 4 keys of 1 kB and short fields)
+	IF pg_catalog.octet_length(body) OPERATOR(pg_catalog.>=) 8000 THEN
+		RAISE LOG 'loginas: the % event was not sent: its payload takes % bytes', p_event, pg_catalog.octet_length(body);
+		RETURN false;
+	END IF;
+	usage := pg_catalog.pg_notification_queue_usage();
+	IF usage OPERATOR(pg_catalog.>) 0.5 THEN
+		RAISE LOG 'loginas: the % event was not sent: the notification queue is % %% full', p_event,
+			pg_catalog.round((usage OPERATOR(pg_catalog.*) 100)::pg_catalog.numeric, 1)
+			USING DETAIL = 'A session that LISTENs and does not read its notifications holds the queue (pg_notification_queue_usage()).';
+		RETURN false;
+	END IF;
+	PERFORM pg_catalog.pg_notify(channel, body);
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas._notify_session(p_event text, p_session_id bigint, p_log_id bigint,
+										p_extra jsonb DEFAULT '{}')
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	payload jsonb;
+BEGIN
+	IF loginas._get_setting('notify_channel') OPERATOR(pg_catalog.=) '' THEN
+		RETURN false;		-- events are off: nothing read
+	END IF;
+	SELECT * INTO s FROM loginas.session ls WHERE ls.session_id OPERATOR(pg_catalog.=) p_session_id;
+	payload := pg_catalog.jsonb_build_object('log_id', p_log_id, 'session_id', p_session_id,
+											 'admin_key', s.admin_key, 'customer_key', s.customer_key,
+											 'store_key', s.store_key);
+	IF p_event OPERATOR(pg_catalog.=) 'ticket_issued' THEN
+		payload := payload OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+			'read_only', s.read_only, 'expires_at', loginas._utc(s.ticket_expires_at));
+	ELSIF p_event OPERATOR(pg_catalog.=) 'session_started' THEN
+		payload := payload OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+			'read_only', s.read_only, 'expires_at', loginas._utc(s.expires_at));
+	ELSIF p_event OPERATOR(pg_catalog.=) 'session_ended' THEN
+		payload := payload OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(
+			'end_reason', s.end_reason, 'redeemed', s.redeemed_at IS NOT NULL,
+			'by_admin_key', s.ended_by_admin_key);
+	END IF;
+	RETURN loginas._notify(p_event, payload OPERATOR(pg_catalog.||) COALESCE(p_extra, '{}'));
+END
+$$;
+
+CREATE FUNCTION loginas._notify_refusal(p_log_id bigint)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	l loginas.action_log;
+BEGIN
+	IF loginas._get_setting('notify_channel') OPERATOR(pg_catalog.=) '' THEN
+		RETURN false;
+	END IF;
+	SELECT * INTO l FROM loginas.action_log al
+	 WHERE al.log_id OPERATOR(pg_catalog.=) p_log_id AND al.result OPERATOR(pg_catalog.=) 'failure'
+	   AND al.action OPERATOR(pg_catalog.=) ANY (ARRAY['begin_refused', 'redeem_refused', 'assume_refused', 'write_refused']);
+	IF l.log_id IS NULL THEN
+		RETURN false;
+	END IF;
+	RETURN loginas._notify('refused', pg_catalog.jsonb_build_object(
+		'at', loginas._utc(l.logged_at), 'log_id', l.log_id,
+		'action', pg_catalog.left(l.action, -8),
+		'sqlstate', l.details OPERATOR(pg_catalog.->>) 'sqlstate',
+		'session_id', l.session_id,
+		'admin_key', COALESCE(l.admin_key, l.admin_id::pg_catalog.text),
+		'customer_key', COALESCE(l.customer_key, l.customer_id::pg_catalog.text),
+		'store_key', COALESCE(l.store_key, l.store_id::pg_catalog.text),
+		'coalesced', l.details OPERATOR(pg_catalog.->) 'coalesced'));
+END
+$$;
+
+-- who sends them: the ticket, the start and the end of a session
+CREATE OR REPLACE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	by_id bigint := loginas._key_id('admins', p_by_admin);
+	log_id bigint;
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = by_id, ended_by_role = SESSION_USER, ended_by_admin_key = p_by_admin
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	log_id := loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
+													   -- a number for an integer key, as 1.2 logged it
+													   'ended_by_admin', COALESCE(pg_catalog.to_jsonb(by_id),
+																				  pg_catalog.to_jsonb(p_by_admin))),
+						 p_customer_key => s.customer_key, p_admin_key => s.admin_key, p_store_key => s.store_key);
+	PERFORM loginas._context_clear_session(p_session_id);
+	-- every end, whatever its reason, is a live event (05_events.sql)
+	PERFORM loginas._notify_session('session_ended', p_session_id, log_id);
+	RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas._begin(p_admin_key text, p_customer_key text, p_store_key text, p_reason text,
+							   p_source text, p_source_kind text, p_source_document_key text,
+							   p_read_only boolean, p_client_addr inet)
+	RETURNS loginas.ticket
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v loginas._verdict;
+	st jsonb;
+	prior record;
+	new_id bigint;
+	attempt int := 0;
+	constraint_name text;
+	t loginas.ticket;
+	p_customer_id bigint;
+	log_id bigint;
+	-- the ids of 1.2's columns (NULL when the keys are not integers)
+	p_admin_id bigint := loginas._key_id('admins', p_admin_key);
+BEGIN
+	PERFORM loginas._require_writable('loginas.begin()');
+	p_reason := NULLIF(pg_catalog.btrim(p_reason), '');
+	IF p_reason IS NOT NULL AND pg_catalog.length(p_reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._refuse('begin', '22023', 'reason is too long', 'At most 1000 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+	IF p_source IS NOT NULL AND pg_catalog.length(p_source) OPERATOR(pg_catalog.>) 200 THEN
+		PERFORM loginas._refuse('begin', '22023', 'source is too long', 'At most 200 characters are kept.',
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source);
+	END IF;
+
+	v := loginas._evaluate(p_admin_key, p_customer_key, true);
+	-- the keys as canonical text, customer_id when it is an integer; a
+	-- refusal names the admin and the customer by them (none when the key is
+	-- not a value of the key's type)
+	p_admin_key := loginas._canon_key('admins', p_admin_key);
+	p_customer_key := loginas._canon_key('customers', p_customer_key);
+	IF loginas._is_int_type(loginas._key_type('customers')) THEN
+		p_customer_id := p_customer_key::pg_catalog.int8;
+	END IF;
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('begin', v.sqlstate, v.message, v.detail, v.hint, p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
+	END IF;
+	IF loginas._get_setting('require_reason') OPERATOR(pg_catalog.=) 'on' AND p_reason IS NULL THEN
+		PERFORM loginas._refuse('begin', '22023', 'A reason is required to login as a customer.',
+			'The require_reason setting is on.',
+			'Give the support ticket or call id as reason.', p_admin_id, p_customer_id,
+			p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+			p_customer_key => p_customer_key, p_admin_key => p_admin_key);
+	END IF;
+	st := loginas._resolve_store(v.customer, p_store_key);
+
+	t.token := loginas._new_secret();
+	t.expires_at := pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('ticket_ttl')::interval;
+	-- the store view's key as the binding read it (canonical)
+	t.store_key := st OPERATOR(pg_catalog.->>) 'store_id';
+	t.store_id := loginas._key_id('store_views', t.store_key);
+	p_source_document_key := loginas._canon_key(loginas._document_binding(p_source_kind), p_source_document_key);
+
+	LOOP
+		attempt := attempt OPERATOR(pg_catalog.+) 1;
+		-- one live ticket or session per admin: end the earlier one
+		FOR prior IN SELECT s.session_id,
+							(s.redeemed_at IS NULL AND s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+							OR s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() AS is_expired
+					   FROM loginas.session s
+					  WHERE s.admin_key OPERATOR(pg_catalog.=) p_admin_key AND s.ended_at IS NULL
+		LOOP
+			PERFORM loginas._end_session(prior.session_id,
+										 CASE WHEN prior.is_expired THEN 'expired' ELSE 'superseded' END,
+										 p_admin_key);
+		END LOOP;
+		BEGIN
+			INSERT INTO loginas.session (admin_id, customer_id, customer_key, store_id, read_only, reason, source,
+										 source_kind, source_document_id, ticket_hash, ticket_expires_at,
+										 admin_addr, admin_key, store_key, document_key)
+			VALUES (p_admin_id, p_customer_id, p_customer_key, t.store_id, COALESCE(p_read_only, false),
+					p_reason, p_source, p_source_kind,
+					loginas._key_id(loginas._document_binding(p_source_kind), p_source_document_key),
+					loginas._hash(t.token), t.expires_at,
+					COALESCE(p_client_addr, pg_catalog.inet_client_addr()),
+					p_admin_key, t.store_key, p_source_document_key)
+			RETURNING session_id INTO new_id;
+			EXIT;
+		EXCEPTION WHEN unique_violation THEN
+			-- a concurrent begin by the same admin committed first: end it too
+			-- (READ COMMITTED sees it in the next round; a transaction-wide
+			-- snapshot never will, so that caller must retry the transaction)
+			GET STACKED DIAGNOSTICS constraint_name = CONSTRAINT_NAME;
+			IF constraint_name OPERATOR(pg_catalog.<>) 'session_one_live_per_admin' THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+			   OR attempt OPERATOR(pg_catalog.>=) 5 THEN
+				PERFORM loginas._refuse('begin', '40001',
+					'could not begin Login as Customer: a concurrent begin by the same admin committed first',
+					'An admin has one live ticket or session at a time.', 'Retry the transaction.',
+					p_admin_id, p_customer_id,
+					p_client_addr => p_client_addr, p_reason => p_reason, p_source => p_source,
+					p_customer_key => p_customer_key, p_admin_key => p_admin_key,
+					p_store_key => CASE WHEN t.store_id IS NULL THEN t.store_key END);
+			END IF;
+		END;
+	END LOOP;
+
+	log_id := loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+						 p_source, p_reason,
+						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
+													   'read_only', COALESCE(p_read_only, false)),
+						 p_client_addr, p_customer_key, p_admin_key, t.store_key);
+	PERFORM loginas._notify_session('ticket_issued', new_id, log_id);
+	RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.redeem(token text, client_addr inet DEFAULT NULL)
+	RETURNS TABLE (session_id bigint, session_key text, customer_id bigint, store_id bigint,
+				   banner text, disable_page_cache boolean, expires_at timestamptz, customer_key text,
+				   store_key text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	key text;
+	log_id bigint;
+	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
+	hint constant text := 'Start Login as Customer again from the admin panel.';
+BEGIN
+	PERFORM loginas._require_writable('loginas.redeem()');
+	SELECT * INTO s FROM loginas.session ls
+	 WHERE ls.ticket_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(redeem.token, ''))
+	   FOR UPDATE;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'No ticket matches the given token.', hint,
+			p_client_addr => redeem.client_addr);
+	END IF;
+	IF s.redeemed_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid, 'The ticket has already been used.', hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket was cancelled (%s).', s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.ticket_expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('redeem', '28000', invalid,
+			pg_catalog.format('The ticket expired at %s.', s.ticket_expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key, true);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('redeem', v.sqlstate, v.message, v.detail, v.hint,
+								s.admin_id, s.customer_id, s.session_id,
+			p_client_addr => redeem.client_addr, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+
+	key := loginas._new_secret();
+	UPDATE loginas.session ls
+	   SET redeemed_at = pg_catalog.now(), key_hash = loginas._hash(key),
+		   storefront_addr = COALESCE(redeem.client_addr, pg_catalog.inet_client_addr()),
+		   expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) loginas._get_setting('session_ttl')::interval
+	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
+	RETURNING ls.expires_at INTO redeem.expires_at;
+
+	log_id := loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
+						 redeem.client_addr, s.customer_key, s.admin_key, s.store_key);
+	PERFORM loginas._notify_session('session_started', s.session_id, log_id);
+
+	session_id := s.session_id;
+	session_key := key;
+	customer_id := s.customer_id;
+	customer_key := s.customer_key;
+	store_id := s.store_id;
+	store_key := s.store_key;
+	banner := pg_catalog.format('You are connected as %s on %s',
+								v.customer OPERATOR(pg_catalog.->>) 'display_name',
+								st OPERATOR(pg_catalog.->>) 'website_name');
+	disable_page_cache := loginas._get_setting('disable_page_cache') OPERATOR(pg_catalog.=) 'on';
+	RETURN NEXT;
+END
+$$;
+
+-- the customer's own view (src/sql/09_customer_view.sql)
+CREATE INDEX session_customer_key ON loginas.session (customer_key, redeemed_at);
+
+-- what a customer is told a session changed, per tracked table and write
+-- operation ('any': the operations without a description of their own);
+-- {n} in it stands for the number of rows.  Untracking the table (or
+-- dropping it) forgets its descriptions.
+CREATE TABLE loginas.change_description (
+	relation		regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	operation		text NOT NULL CHECK (operation IN ('any', 'insert', 'update', 'delete')),
+	description		text NOT NULL,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	changed_by_admin bigint,		-- the admin's key when admins have integer keys
+	changed_by_role	name NOT NULL DEFAULT SESSION_USER,
+	changed_by_admin_key text,		-- the admin's key, any type, as canonical text
+	CONSTRAINT change_description_pkey PRIMARY KEY (relation, operation)
+);
+
+CREATE VIEW loginas.change_descriptions AS
+	SELECT cd.relation, cd.operation, cd.description, cd.changed_at, cd.changed_by_admin,
+		   cd.changed_by_admin_key
+	  FROM loginas.change_description cd
+	 ORDER BY cd.relation, cd.operation;
+
+COMMENT ON VIEW loginas.change_descriptions IS 'what loginas.my_assistance_history() tells a customer a session changed in each tracked table';
+
+CREATE FUNCTION loginas.describe(relation regclass, description text, operation text, by_admin text)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op text := pg_catalog.lower(pg_catalog.btrim(COALESCE(describe.operation, 'any')));
+	v text := pg_catalog.btrim(describe.description);
+	old text;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.describe()');
+	IF describe.relation IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT op OPERATOR(pg_catalog.=) ANY (ARRAY['any', 'insert', 'update', 'delete']) THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('invalid operation "%s"', describe.operation), NULL,
+			'Valid operations are: any, insert, update, delete (NULL: any).');
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) describe.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('relation %s is not tracked', describe.relation),
+			'Only the writes of tracked tables are logged, so only they are shown to customers.',
+			'Track it with loginas.track() first.');
+	END IF;
+	IF v IS NOT NULL AND (v OPERATOR(pg_catalog.=) '' OR pg_catalog.length(v) OPERATOR(pg_catalog.>) 200
+						  OR v OPERATOR(pg_catalog.~) '[[:cntrl:]]') THEN
+		PERFORM loginas._raise('22023', 'a description has 1 to 200 characters and no control characters',
+			NULL, 'For example ''changed your address'' or ''added {n} items to your cart''; NULL removes it.');
+	END IF;
+	PERFORM loginas._check_by_admin(describe.by_admin);
+	admin_key := loginas._canon_key('admins', describe.by_admin);
+
+	SELECT cd.description INTO old FROM loginas.change_description cd
+	 WHERE cd.relation OPERATOR(pg_catalog.=) describe.relation AND cd.operation OPERATOR(pg_catalog.=) op
+	   FOR UPDATE;
+	IF old IS NOT DISTINCT FROM v THEN
+		RETURN v;			-- nothing changes, nothing is written
+	END IF;
+	IF v IS NULL THEN
+		DELETE FROM loginas.change_description cd
+		 WHERE cd.relation OPERATOR(pg_catalog.=) describe.relation AND cd.operation OPERATOR(pg_catalog.=) op;
+	ELSE
+		INSERT INTO loginas.change_description AS cd (relation, operation, description, changed_by_admin,
+													  changed_by_admin_key)
+		VALUES (describe.relation, op, v, loginas._key_id('admins', admin_key), admin_key)
+		ON CONFLICT ON CONSTRAINT change_description_pkey DO UPDATE
+		   SET description = EXCLUDED.description, changed_at = pg_catalog.now(),
+			   changed_by_admin = EXCLUDED.changed_by_admin, changed_by_role = SESSION_USER,
+			   changed_by_admin_key = EXCLUDED.changed_by_admin_key;
+	END IF;
+	PERFORM loginas._log('setting_changed', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object(
+							 'setting', pg_catalog.format('description of %s (%s)', describe.relation, op),
+							 'old', old, 'new', v),
+						 p_admin_key => admin_key);
+	RETURN v;
+END
+$$;
+
+CREATE FUNCTION loginas.describe(relation regclass, description text, operation text DEFAULT NULL,
+								 by_admin bigint DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN loginas.describe(describe.relation, describe.description, describe.operation,
+							describe.by_admin::pg_catalog.text);
+END
+$$;
+
+CREATE FUNCTION loginas._session_changes(p_session_id bigint)
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.string_agg(p.phrase, ', ' ORDER BY p.first_log)
+	  FROM (SELECT w.phrase, pg_catalog.min(w.first_log) AS first_log
+			  FROM (SELECT pg_catalog.replace(COALESCE(d.description, da.description, 'changed your account'),
+											  '{n}', pg_catalog.sum(g.n)::pg_catalog.text) AS phrase,
+						   pg_catalog.min(g.log_id) AS first_log
+					  FROM (SELECT l.details OPERATOR(pg_catalog.->>) 'table' AS tbl,
+								   l.details OPERATOR(pg_catalog.->>) 'operation' AS op,
+								   (l.details OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int8 AS n,
+								   l.log_id
+							  FROM loginas.action_log l
+							 WHERE l.session_id OPERATOR(pg_catalog.=) p_session_id
+							   AND l.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete'])) g
+					  LEFT JOIN loginas.change_description d
+							 ON d.relation::pg_catalog.text OPERATOR(pg_catalog.=) g.tbl
+							AND d.operation OPERATOR(pg_catalog.=) g.op
+					  LEFT JOIN loginas.change_description da
+							 ON da.relation::pg_catalog.text OPERATOR(pg_catalog.=) g.tbl
+							AND da.operation OPERATOR(pg_catalog.=) 'any'
+					 GROUP BY g.tbl, g.op, d.description, da.description) w
+			 GROUP BY w.phrase) p
+$$;
+
+CREATE FUNCTION loginas._admin_display_name(p_admin_key text)
+	RETURNS text
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN NULLIF(pg_catalog.btrim(loginas._lookup('admins', p_admin_key, true) OPERATOR(pg_catalog.->>) 'display_name'), '');
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION loginas.my_assistance_history(customer_id text)
+	RETURNS TABLE (started_at timestamptz, ended_at timestamptz, duration interval,
+				   administrator text, reason text, changes text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k text;
+	by_name boolean := loginas._get_setting('customer_view_admin') OPERATOR(pg_catalog.=) 'display_name';
+	with_reason boolean := loginas._get_setting('customer_view_reason') OPERATOR(pg_catalog.=) 'on';
+	fallback constant text := 'Store administrator';
+BEGIN
+	IF my_assistance_history.customer_id IS NULL THEN
+		PERFORM loginas._raise('22023', 'customer_id cannot be NULL', NULL,
+			'Pass the id of the customer logged in on the storefront.');
+	END IF;
+	k := loginas._canon_key('customers', my_assistance_history.customer_id);
+	-- in a session the storefront's customer is known: the impersonated one
+	IF loginas.current_session() IS NOT NULL AND k IS DISTINCT FROM loginas.current_customer_key() THEN
+		PERFORM loginas._raise('42501',
+			'a Login as Customer session may read only its own customer''s assistance history',
+			pg_catalog.format('The transaction acts in session %s.', loginas.current_session()),
+			'Pass the impersonated customer''s id.');
+	END IF;
+	IF k IS NULL THEN
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT s.redeemed_at, e.ended, e.ended OPERATOR(pg_catalog.-) s.redeemed_at,
+		   CASE WHEN by_name THEN COALESCE(loginas._admin_display_name(s.admin_key), fallback) ELSE fallback END,
+		   CASE WHEN with_reason THEN s.reason END,
+		   loginas._session_changes(s.session_id)
+	  FROM loginas.session s
+	 CROSS JOIN LATERAL (
+		SELECT CASE WHEN LEAST(s.ended_at, s.expires_at) OPERATOR(pg_catalog.<=) pg_catalog.now()
+					THEN LEAST(s.ended_at, s.expires_at) END AS ended) e
+	 WHERE s.customer_key OPERATOR(pg_catalog.=) k AND s.redeemed_at IS NOT NULL
+	 ORDER BY s.redeemed_at DESC, s.session_id DESC;
+END
+$$;
+
+CREATE FUNCTION loginas.my_assistance_history(customer_id bigint)
+	RETURNS TABLE (started_at timestamptz, ended_at timestamptz, duration interval,
+				   administrator text, reason text, changes text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM loginas.my_assistance_history(my_assistance_history.customer_id::pg_catalog.text);
+END
+$$;
+
+COMMENT ON FUNCTION loginas.my_assistance_history(text)
+	IS 'the assistance sessions on one customer''s account, in the customer''s words (the storefront''s My Account); nothing internal';
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.change_description', '');
+
+-- the new functions and those created again: for loginas' own use unless
+-- granted below
+REVOKE ALL ON FUNCTION
+	loginas.configure(text, text, text),
+	loginas._utc(timestamptz),
+	loginas._notify(text, jsonb),
+	loginas._notify_session(text, bigint, bigint, jsonb),
+	loginas._notify_refusal(bigint),
+	loginas._end_session(bigint, text, text),
+	loginas._begin(text, text, text, text, text, text, text, boolean, inet),
+	loginas.redeem(text, inet),
+	loginas.describe(regclass, text, text, text),
+	loginas.describe(regclass, text, text, bigint),
+	loginas._session_changes(bigint),
+	loginas._admin_display_name(text),
+	loginas.my_assistance_history(text),
+	loginas.my_assistance_history(bigint)
+FROM PUBLIC;
+REVOKE ALL ON TABLE loginas.change_description, loginas.change_descriptions FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION loginas.configure(text, text, text) TO loginas_admin;
+GRANT EXECUTE ON FUNCTION loginas.redeem(text, inet) TO loginas_storefront;
+GRANT EXECUTE ON FUNCTION
+	loginas.my_assistance_history(bigint),
+	loginas.my_assistance_history(text)
+TO loginas_storefront;
+GRANT EXECUTE ON FUNCTION
+	loginas.describe(regclass, text, text, bigint),
+	loginas.describe(regclass, text, text, text)
+TO loginas_admin;
+GRANT SELECT ON loginas.change_descriptions TO loginas_admin;

@@ -337,6 +337,11 @@ BEGIN
 								  ' ', loginas.configure('require_reason', 'on', 1));
 	RETURN NEXT pg_catalog.concat('unbind: ', loginas.unbind('orders', 1));
 	PERFORM loginas.bind('orders', 'shop.loginas_orders', 1);
+	-- the customer's view: what the cart's changes are called; the live
+	-- events on (every step below sends its event)
+	RETURN NEXT pg_catalog.concat('describe: ', loginas.describe('sec.cart_item', 'changed your cart', NULL, 1), ' / ',
+								  loginas.describe('sec.cart', 'updated {n} carts', 'update', '1'), ' / ',
+								  loginas.configure('notify_channel', 'sec_events', 1));
 	RETURN NEXT pg_catalog.concat('grant: ', loginas.grant('Administrators', 'login', 1), ' ',
 								  loginas.grant('Administrators', 'manage_assistance', 1), ' ',
 								  loginas.grant('Support', 'login', 1));
@@ -386,6 +391,11 @@ BEGIN
 	END;
 	PERFORM loginas.note('Changed the cart', '{"items": 2}');
 	RETURN NEXT pg_catalog.concat('end: ', loginas."end"(k));
+	-- the customer's own view, on the storefront (outside the session)
+	SELECT pg_catalog.concat('my_assistance_history: ', h.administrator, ', ', h.changes, ', ',
+							 (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.my_assistance_history('1')))
+	  INTO v FROM loginas.my_assistance_history(1) h LIMIT 1;
+	RETURN NEXT v;
 	-- the text overloads (customers of any key type): the integer customers
 	-- by their keys as text, then customers keyed by text and by uuid, each
 	-- bound by the admin backend in turn; consent by the customer and by an
@@ -459,6 +469,16 @@ BEGIN
 	PERFORM loginas.revoke('Administrators', 'login', 1);
 	PERFORM loginas.configure('require_reason', 'off', 1);
 	PERFORM loginas.configure('enabled', 'off', 1);
+	PERFORM loginas.configure('notify_channel', '', 1);
+	PERFORM loginas.describe('sec.cart_item', NULL, NULL, 1);
+	PERFORM loginas.describe('sec.cart', NULL, 'update', '1');
+	-- a refusal's event, as the refusal log's worker sends it after writing
+	-- the refusal's row (the DBA's rights: as the worker)
+	RESET ROLE;
+	PERFORM loginas.configure('notify_channel', 'sec_events');
+	RETURN NEXT pg_catalog.concat('refusal event: ', loginas._notify_refusal(loginas._log_refusal(
+		pg_catalog.clock_timestamp(), 'redeem', '28000', 'm', NULL, NULL, 1, NULL, NULL, 'sec_web')));
+	PERFORM loginas.configure('notify_channel', '');
 	-- reporting
 	SET LOCAL ROLE sec_report;
 	SELECT pg_catalog.concat(l.intact, ' ', l.problem) INTO v FROM loginas.verify_log() l;

@@ -9,7 +9,7 @@
 \set VERBOSITY default
 SELECT coalesce(max(log_id), 0) AS log0 FROM loginas.action_log \gset
 
--- the eight settings, their defaults and labels; nothing changed yet
+-- the eleven settings, their defaults and labels; nothing changed yet
 SELECT name, value, default_value, choices, changed_at IS NULL AS never_changed, changed_by_admin
   FROM loginas.settings;
 SELECT name, label FROM loginas.settings;
@@ -209,6 +209,37 @@ SELECT count(*) AS live FROM loginas.session WHERE ended_at IS NULL;
 SELECT max(log_id) AS log4 FROM loginas.action_log \gset
 SELECT loginas.configure('enabled', 'false');
 SELECT count(*) AS log_rows FROM loginas.action_log WHERE log_id > :log4;
+
+--------------------------------------------------------------------------------
+-- notify_channel (the live events): a name LISTEN takes unquoted, folded to
+-- lower case as LISTEN folds it, or empty (also 'off'): no events
+--------------------------------------------------------------------------------
+SELECT loginas.configure('notify_channel', ' Loginas_Events ') AS folded,
+       loginas.configure('notify_channel', 'OFF') AS off,
+       loginas.configure('notify_channel', '_shop_2_events') AS underscore_first,
+       loginas.configure('notify_channel', 'between') AS non_reserved_keyword,
+       loginas.configure('notify_channel', repeat('e', 63)) = repeat('e', 63) AS "63 bytes",
+       loginas.configure('notify_channel', '') AS empty;
+-- refused (22023): a quote, a blank, a leading digit, a dot, a hyphen, a
+-- non-ASCII letter, 64 bytes, reserved words, a newline, a backslash
+SELECT loginas.configure('notify_channel', '"loginas"');
+\echo :LAST_ERROR_SQLSTATE
+DO $$
+DECLARE
+	g text;
+BEGIN
+	FOREACH g IN ARRAY ARRAY['loginas events', '1events', 'shop.events', 'shop-events', 'événements',
+							 repeat('e', 64), 'select', 'on', 'user', E'a\nb', 'a\b'] LOOP
+		BEGIN
+			PERFORM loginas.configure('notify_channel', g);
+			RAISE NOTICE 'accepted: %', g;
+		EXCEPTION WHEN others THEN
+			RAISE NOTICE '%: %', SQLSTATE, replace(g, E'\n', '\n');
+		END;
+	END LOOP;
+END
+$$;
+SELECT value FROM loginas.settings WHERE name = 'notify_channel';
 
 --------------------------------------------------------------------------------
 -- clean up: no grants, no consents (not even explicit refusals), settings at their defaults

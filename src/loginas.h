@@ -195,6 +195,9 @@ extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nul
 /* viewlog.c: the view recorder's background worker */
 extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 
+/* events.c: the live event of a refusal the refusal log's worker recorded */
+extern void loginas_announce_refusal(int64 log_id, int timeout_ms);
+
 /* writelog.c */
 extern void loginas_writelog_init(void);
 extern void loginas_writelog_record(const char *relname, uint32 event,

@@ -861,7 +861,7 @@ has_summary_writer(void)
  * context); SIGTERM ends the process, the entry still queued.
  */
 static WriteResult
-write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata_out)
+write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata_out, int64 *log_id_out)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 	volatile WriteResult result = WRITE_DONE;
@@ -956,6 +956,15 @@ write_entry(const RefusalData *d, int slotno, bool skip_reads, ErrorData **edata
 			rc = SPI_execute_with_args(sql.data, nargs, argtypes, values, nulls, false, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "loginas._log_refusal() failed: %s", SPI_result_code_string(rc));
+			/* the row's log_id, for its live event (events.c) */
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+				Datum		id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+				if (!isnull)
+					*log_id_out = DatumGetInt64(id);
+			}
 		}
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		SPI_finish();
@@ -1243,11 +1252,15 @@ loginas_refusal_worker_main(Datum main_arg)
 		if (take_next(&d, &slotno, &skip_reads, &next_due))
 		{
 			ErrorData  *edata = NULL;
+			int64		log_id = 0;
 
 			(void) loginas_reader_was_canceled();
-			switch (write_entry(&d, slotno, skip_reads, &edata))
+			switch (write_entry(&d, slotno, skip_reads, &edata, &log_id))
 			{
 				case WRITE_DONE:
+					/* recorded: now its live event, in a transaction of its own */
+					if (log_id > 0)
+						loginas_announce_refusal(log_id, WRITE_TIMEOUT_MS);
 					break;
 				case WRITE_NO_EXTENSION:
 					ereport(LOG,

@@ -5,11 +5,13 @@
  * validates a value against it and records the change in the log.  Turning
  * the feature off ends every live ticket and session.  The lifetimes are
  * checked as they will be applied: no months, nothing negative, 1 s to 7 days.
+ * The live events' channel is a name LISTEN takes unquoted (or empty: no
+ * events); the customer's own view has two settings of what it shows.
  */
 
 CREATE TABLE loginas.setting_definition (
 	name			text PRIMARY KEY,
-	kind			text NOT NULL CHECK (kind IN ('boolean', 'choice', 'interval')),
+	kind			text NOT NULL CHECK (kind IN ('boolean', 'choice', 'interval', 'channel')),
 	choices			text[],
 	default_value	text NOT NULL,
 	label			text NOT NULL,
@@ -30,7 +32,14 @@ INSERT INTO loginas.setting_definition VALUES
 	('session_ttl', 'interval', NULL, '01:00:00', 'Session lifetime',
 	 'Hard end of a session, counted from its redemption.'),
 	('require_reason', 'boolean', NULL, 'off', 'Require a reason',
-	 'A reason (ticket number, call id) must be given to begin a session.');
+	 'A reason (ticket number, call id) must be given to begin a session.'),
+	('notify_channel', 'channel', NULL, '', 'Live events channel',
+	 'NOTIFY channel of the live events (tickets, sessions, reverts, refusals); empty: no events. Any role that can connect may LISTEN: events carry ids and keys only.'),
+	('customer_view_admin', 'choice', ARRAY['store_administrator', 'display_name'], 'store_administrator',
+	 'Admin shown to customers',
+	 'What loginas.my_assistance_history() shows for the admin: "Store administrator" (store_administrator) or the admin''s display name (display_name).'),
+	('customer_view_reason', 'boolean', NULL, 'off', 'Show the reason to customers',
+	 'loginas.my_assistance_history() shows the reason given to begin (off: never).');
 
 -- values set by loginas.configure(); a setting without a row has its default
 CREATE TABLE loginas.setting (
@@ -122,6 +131,21 @@ BEGIN
 			PERFORM loginas._refuse(NULL, '22023',
 				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value), NULL,
 				'Valid values are "on" and "off".');
+		END IF;
+	ELSIF d.kind OPERATOR(pg_catalog.=) 'channel' THEN
+		-- a NOTIFY channel: a name LISTEN takes unquoted (lower case letters,
+		-- digits and underscores, at most 63 bytes, no reserved word), so
+		-- that no quoting is ever needed; '' (or off): no events
+		IF v IN ('', 'off') THEN
+			v := '';
+		ELSIF v OPERATOR(pg_catalog.!~) '^[a-z_][a-z0-9_]*$' OR pg_catalog.octet_length(v) OPERATOR(pg_catalog.>) 63
+			  OR EXISTS (SELECT FROM pg_catalog.pg_get_keywords() k
+						  WHERE k.word OPERATOR(pg_catalog.=) v AND k.catcode OPERATOR(pg_catalog.<>) 'U'
+							AND k.catcode OPERATOR(pg_catalog.<>) 'C') THEN
+			PERFORM loginas._refuse(NULL, '22023',
+				pg_catalog.format('invalid value for setting "%s": "%s"', d.name, configure.value),
+				'A channel is a name LISTEN takes unquoted: lower-case letters, digits and underscores, not starting with a digit, at most 63 bytes, not a reserved word.',
+				'For example ''loginas_events''; an empty value turns the events off.');
 		END IF;
 	ELSIF d.kind OPERATOR(pg_catalog.=) 'choice' THEN
 		IF NOT v OPERATOR(pg_catalog.=) ANY (d.choices) THEN

@@ -78,6 +78,7 @@ CREATE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_ad
 DECLARE
 	s loginas.session;
 	by_id bigint := loginas._key_id('admins', p_by_admin);
+	log_id bigint;
 BEGIN
 	-- FOR UPDATE waits for transactions acting in the session (they hold
 	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
@@ -91,7 +92,7 @@ BEGIN
 	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
 		   ended_by_admin = by_id, ended_by_role = SESSION_USER, ended_by_admin_key = p_by_admin
 	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
-	PERFORM loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+	log_id := loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
 						 s.store_id, s.source, s.reason,
 						 pg_catalog.jsonb_build_object('end_reason', p_reason,
 													   'redeemed', s.redeemed_at IS NOT NULL,
@@ -100,6 +101,8 @@ BEGIN
 																				  pg_catalog.to_jsonb(p_by_admin))),
 						 p_customer_key => s.customer_key, p_admin_key => s.admin_key, p_store_key => s.store_key);
 	PERFORM loginas._context_clear_session(p_session_id);
+	-- every end, whatever its reason, is a live event (05_events.sql)
+	PERFORM loginas._notify_session('session_ended', p_session_id, log_id);
 	RETURN true;
 END
 $$;
@@ -472,6 +475,7 @@ DECLARE
 	constraint_name text;
 	t loginas.ticket;
 	p_customer_id bigint;
+	log_id bigint;
 	-- the ids of 1.2's columns (NULL when the keys are not integers)
 	p_admin_id bigint := loginas._key_id('admins', p_admin_key);
 BEGIN
@@ -562,11 +566,12 @@ BEGIN
 		END;
 	END LOOP;
 
-	PERFORM loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
+	log_id := loginas._log('ticket_issued', 'success', p_admin_id, p_customer_id, new_id, t.store_id,
 						 p_source, p_reason,
 						 pg_catalog.jsonb_build_object('ticket_expires_at', t.expires_at,
 													   'read_only', COALESCE(p_read_only, false)),
 						 p_client_addr, p_customer_key, p_admin_key, t.store_key);
+	PERFORM loginas._notify_session('ticket_issued', new_id, log_id);
 	RETURN t;
 END
 $$;
@@ -681,6 +686,7 @@ DECLARE
 	v loginas._verdict;
 	st jsonb;
 	key text;
+	log_id bigint;
 	invalid constant text := 'Login as Customer ticket is invalid or has expired.';
 	hint constant text := 'Start Login as Customer again from the admin panel.';
 BEGIN
@@ -730,10 +736,11 @@ BEGIN
 	 WHERE ls.session_id OPERATOR(pg_catalog.=) s.session_id
 	RETURNING ls.expires_at INTO redeem.expires_at;
 
-	PERFORM loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
+	log_id := loginas._log('ticket_redeemed', 'success', s.admin_id, s.customer_id, s.session_id,
 						 s.store_id, s.source, s.reason,
 						 pg_catalog.jsonb_build_object('session_expires_at', redeem.expires_at),
 						 redeem.client_addr, s.customer_key, s.admin_key, s.store_key);
+	PERFORM loginas._notify_session('session_started', s.session_id, log_id);
 
 	session_id := s.session_id;
 	session_key := key;

@@ -43,6 +43,7 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_chain_chain_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.log_checkpoint', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.shared_chain', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.change_description', '');
 
 -- nothing for PUBLIC: each capability is granted explicitly below
 REVOKE ALL ON SCHEMA loginas FROM PUBLIC;
@@ -169,6 +170,19 @@ GRANT SELECT ON loginas.tracked_tables, loginas.tracked_paths TO loginas_admin;
 -- the stamps kept in loginas.row_stamp (tables tracked with stamps => 'table'):
 -- read by the admin backend and reporting, as the stamp columns would be
 GRANT SELECT ON loginas.row_stamps TO loginas_admin, loginas_reporting;
+
+-- the customer's own view (09_customer_view.sql): the storefront asks for
+-- its logged-in customer; the admin backend words what each table's changes
+-- are called there
+GRANT EXECUTE ON FUNCTION
+	loginas.my_assistance_history(bigint),
+	loginas.my_assistance_history(text)
+TO loginas_storefront;
+GRANT EXECUTE ON FUNCTION
+	loginas.describe(regclass, text, text, bigint),
+	loginas.describe(regclass, text, text, text)
+TO loginas_admin;
+GRANT SELECT ON loginas.change_descriptions TO loginas_admin;
 
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;

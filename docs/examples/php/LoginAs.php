@@ -221,6 +221,25 @@ final class LoginAsStorefront
         }
     }
 
+    /**
+     * My Account > Access history: the assistance sessions on the logged-in
+     * customer's account, newest first -- started_at, ended_at (NULL while it
+     * goes on), duration, administrator ("Store administrator" unless the
+     * merchant shows names), reason (NULL unless the merchant shows it),
+     * changes (the merchant's words, NULL when nothing was written).  Pass
+     * the customer of the storefront's own login, never an id from the
+     * request.
+     */
+    public function assistanceHistory(int $customerId): array
+    {
+        $st = $this->db->prepare(
+            'SELECT started_at, ended_at, duration, administrator, reason, changes
+               FROM loginas.my_assistance_history(:customer)');
+        $st->bindValue('customer', $customerId, PDO::PARAM_INT);
+        $st->execute();
+        return $st->fetchAll();
+    }
+
     /** Customer logout (or the storefront's own session timeout). */
     public function logout(string $sessionKey, string $reason = 'logout'): bool
     {

@@ -201,6 +201,17 @@ try {
     $refused = (int) $reportsDb->query(
         "SELECT count(*) FROM loginas.action_log WHERE customer_id = 1 AND result = 'failure'")->fetchColumn();
     say('reports', "and $refused refused attempts recorded so far (durable refusal log, docs/operations.md)");
+
+    // 11. Veronica's My Account > Access history, on the storefront: the
+    // session Sam opened (the ticket he never used is not listed), in her
+    // words, without his name, his reason or anything internal.
+    $history = $storefront->assistanceHistory(VERONICA);
+    expect(count($history) === 1, 'access history: ' . count($history) . ' rows, expected 1');
+    $h = $history[0];
+    expect($h['administrator'] === 'Store administrator' && $h['reason'] === null
+           && $h['changes'] === 'added 1 item(s) to your cart' && $h['ended_at'] !== null,
+           'access history: ' . json_encode($h));
+    say('storefront', "access history of customer 1: {$h['administrator']} {$h['changes']} ({$h['duration']})");
 } catch (LoginAsSessionEnded $e) {
     fail("unexpected session end ({$e->sqlState}): {$e->getMessage()}");
 } catch (PDOException $e) {

@@ -49,6 +49,11 @@ SELECT loginas.track('sales_order_status_history', parent => 'sales_order');
 SELECT loginas.protect('customer_entity', 'password_hash');
 SELECT loginas.protect('customer_entity', 'email');
 
+-- What the customer's access history (My Account) calls each table's changes.
+SELECT loginas.describe('quote_item', 'added {n} item(s) to your cart', 'insert', by_admin => 1);
+SELECT loginas.describe('quote_item', 'changed your cart', by_admin => 1);
+SELECT loginas.describe('sales_order', 'placed {n} order(s) for you', 'insert', by_admin => 1);
+
 -- Stores > Configuration > Customers > Login as Customer, and the role
 -- resources (System > Permissions > User Roles), set by admin user 1.
 SELECT loginas.configure('enabled', 'on', by_admin => 1);
