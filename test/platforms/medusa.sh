@@ -240,11 +240,11 @@ drive() { # drive NAME TIMEOUT [MODE]
 		2>"$TMP/$name.err" | tee "$TMP/$name.log"; echo "drive-exit ${PIPESTATUS[0]}" >"$TMP/$name.rc")
 	rc=$(sed -n 's/^drive-exit //p' "$TMP/$name.rc" 2>/dev/null)
 	if [[ $rc == 124 ]]; then
-		not_ok "drive.js ${3:-} finished within $limit s" "$(step_log "$TMP/$name.err" 10)"
+		not_ok "drive.js${3:+ $3} finished within $limit s" "$(step_log "$TMP/$name.err" 10)"
 	elif [[ $rc != 0 && $FAILED == 0 ]]; then
-		not_ok "drive.js ${3:-} (medusa exec) exited with status ${rc:-?}" "$(step_log "$TMP/$name.log" 10)" "$(step_log "$TMP/$name.err" 10)"
+		not_ok "drive.js${3:+ $3} (medusa exec) exited with status ${rc:-?}" "$(step_log "$TMP/$name.log" 10)" "$(step_log "$TMP/$name.err" 10)"
 	fi
-	echo "# drive.js ${3:-} took $((SECONDS - t0)) s"
+	echo "# drive.js${3:+ $3} took $((SECONDS - t0)) s"
 }
 drive drive 240
 
