@@ -127,8 +127,9 @@ dist:
 print-%:
 	@echo '$(strip $($*))'
 
-# loginas on real shop platforms driven by their own code (Vendure: test/platforms/);
-# installs the platform with npm into a cache outside the work tree
+# loginas on real shop platforms driven by their own code (Vendure and Medusa: test/platforms/;
+# LOGINAS_PLATFORMS=vendure or =medusa for one); installs each platform with npm into a cache
+# outside the work tree
 .PHONY: test-platforms
 test-platforms:
 	@$(PG_BINDIR_ENV) bash test/platforms/run.sh

@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# test/platforms/medusa.sh — Medusa 2.x groundwork for `make test-platforms`; OPT-IN: run.sh does
-# not call it yet (see test/platforms/medusa/NOTES.md for where things stand).  Run it alone:
+# test/platforms/medusa.sh — loginas inside a real Medusa 2.x, driven by Medusa's own code: the
+# Medusa half of `make test-platforms` (test/platforms/run.sh calls it after Vendure's steps).
+# Run it alone:
 #
-#   bash test/platforms/medusa.sh                 # or: LOGINAS_PLATFORMS=medusa bash test/platforms/medusa.sh
+#   bash test/platforms/medusa.sh                                   # the PostgreSQL of /usr/lib/postgresql/15/bin
+#   PG_BINDIR=/path/to/postgresql/bin bash test/platforms/medusa.sh  # another one (make test-platforms PG_CONFIG=...)
 #
-# loginas binds integer ids only and Medusa's ids are text, so loginas itself is NOT installed
-# here: standin.sql stands in for loginas.assume() and records, per row written, the transaction
-# that wrote it.  Steps:
+# Steps:
 #   1. Medusa (@medusajs/medusa, framework, cli, pg — pinned in test/platforms/medusa/package.json
 #      and package-lock.json) is installed with `npm ci` into $LOGINAS_PLATFORMS_CACHE/medusa
 #      (default /var/cache/loginas-platforms/medusa), reused while the lock file is unchanged;
-#   2. a throwaway cluster (test/lib/cluster.sh, socket only) gets a database owned by medusa_owner;
-#   3. Medusa's own migrations (`medusa db:migrate`) create its schema, in a project directory
-#      next to the cluster whose node_modules is the cache;
-#   4. seed.js (`medusa exec`): Medusa's module services and workflows seed the shop;
-#   5. standin.sql: the stand-in loginas schema and a recording trigger on every table;
-#   6. drive.js (`medusa exec`): Medusa's module calls and store workflows inside a session, with
-#      the MikroORM hook of docs/examples/node/mikroorm/: every write covered by assume().
+#   2. loginas is built and installed into the PostgreSQL of $PG_BINDIR (skipped when run.sh
+#      did it: LOGINAS_PLATFORMS_BUILT=1);
+#   3. a throwaway cluster (test/lib/cluster.sh, socket only, loginas preloaded for the durable
+#      refusal log) gets a database owned by medusa_owner, the schema owner;
+#   4. Medusa's own migrations (`medusa db:migrate`, as medusa_owner) create its schema, in a
+#      project directory next to the cluster whose node_modules is the cache;
+#   5. seed.js (`medusa exec`): Medusa's module services and workflows seed the shop;
+#   6. docs/platforms/medusa.sql, the recipe, is applied as shipped (roles, bindings over
+#      Medusa's text ids, tracking with stamps => 'table', grants, settings);
+#   7. drive.js (`medusa exec` as medusa_storefront): Medusa's module calls and store workflows
+#      inside a Login as Customer session, with the MikroORM hook of docs/examples/node/mikroorm/;
+#      begin/begin_from as medusa_backend, the reports as medusa_reports;
+#   8. `medusa db:migrate` again as the schema owner: loginas' stamps, log, tracking and
+#      triggers are unchanged, and a new session (drive.js after-migrate) still writes, is
+#      stamped and logged, and is contained.
 #
-# Output: "ok N - ..." / "not ok N - ..." lines, then exactly one "N passed, M failed" line
-# (prefixed "medusa:"); exit status non-zero when anything failed.  KEEP_TMP=1 keeps the
-# cluster's directory (stopped) for inspection.
+# Output: "ok N - ..." / "not ok N - ..." lines, then exactly one "medusa: N passed, M failed"
+# line; exit status non-zero when anything failed.  KEEP_TMP=1 keeps the cluster's directory
+# (stopped) for inspection.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -144,12 +152,32 @@ else
 	flock -u 9
 fi
 
-# --- 2. a throwaway cluster -----------------------------------------------------------
+# --- 2. the extension ---------------------------------------------------------------
+PG_CONFIG=$PG_BINDIR/pg_config
+if [[ -z ${LOGINAS_PLATFORMS_BUILT:-} ]]; then
+	if [[ ! -x $PG_CONFIG ]]; then
+		not_ok "pg_config at $PG_CONFIG" "install the server headers (make deps) or give PG_BINDIR=..."
+		stop
+	fi
+	build_log=$(mktemp)
+	if make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" >"$build_log" 2>&1 &&
+		make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" install >>"$build_log" 2>&1; then
+		ok "loginas built and installed into $("$PG_CONFIG" --version) ($PG_CONFIG)"
+		rm -f "$build_log"
+	else
+		not_ok "loginas builds and installs against $PG_CONFIG" "$(tail -n 15 "$build_log")"
+		rm -f "$build_log"
+		stop
+	fi
+fi
+
+# --- 3. a throwaway cluster -----------------------------------------------------------
 TMP=$(cluster_mktemp loginas-medusa) || { not_ok "a temporary directory"; stop; }
-if cluster_init "$TMP/cluster" >/dev/null && cluster_start "$TMP/cluster" && cluster_env "$TMP/cluster" &&
+if CLUSTER_EXTRA_CONF="shared_preload_libraries = 'loginas'" cluster_init "$TMP/cluster" >/dev/null &&
+	cluster_start "$TMP/cluster" && cluster_env "$TMP/cluster" &&
 	cluster_psql "$TMP/cluster" --dbname=postgres --quiet --set=ON_ERROR_STOP=1 -c 'CREATE ROLE medusa_owner LOGIN' >/dev/null &&
 	cluster_psql "$TMP/cluster" --dbname=postgres --quiet --set=ON_ERROR_STOP=1 -c 'CREATE DATABASE medusa OWNER medusa_owner' >/dev/null; then
-	ok "throwaway cluster on $CLUSTER_SOCKDIR (port $CLUSTER_PORT, socket only), database medusa owned by medusa_owner"
+	ok "throwaway cluster on $CLUSTER_SOCKDIR (port $CLUSTER_PORT, socket only, loginas preloaded), database medusa owned by medusa_owner"
 else
 	not_ok "throwaway cluster" "$(tail -n 10 "$TMP/cluster/server.log" 2>/dev/null)"
 	stop
@@ -164,12 +192,13 @@ mkdir -p "$APP" && cp "$SRC/medusa-config.js" "$SRC/package.json" "$APP/" && ln 
 export PGHOST=$CLUSTER_SOCKDIR PGPORT=$CLUSTER_PORT PGUSER=medusa_owner PGDATABASE=medusa
 export DATABASE_URL="postgres:///medusa?sslmode=disable" MEDUSA_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 export NODE_PATH=$MEDUSA_DIR/node_modules MEDUSA_IDS=$TMP/ids.json
+export MEDUSA_STOREFRONT=medusa_storefront MEDUSA_BACKEND=medusa_backend MEDUSA_REPORTS=medusa_reports
 # (timeout runs programs, not shell functions: a small wrapper script)
 MEDUSA_BIN=$TMP/medusa
 printf '#!/bin/sh\ncd "%s" && exec "%s/node_modules/.bin/medusa" "$@"\n' "$APP" "$APP" >"$MEDUSA_BIN" && chmod +x "$MEDUSA_BIN"
 psql_medusa() { cluster_psql "$TMP/cluster" --dbname=medusa "$@"; }
 
-# --- 3. Medusa's schema, by Medusa's migrations ----------------------------------------------
+# --- 4. Medusa's schema, by Medusa's migrations ----------------------------------------------
 t0=$SECONDS
 if timeout 300 "$MEDUSA_BIN" db:migrate >"$TMP/migrate.log" 2>&1; then
 	tables=$(psql_medusa -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
@@ -179,10 +208,10 @@ else
 	stop
 fi
 
-# --- 4. the shop, by Medusa's services ---------------------------------------------------------
+# --- 5. the shop, by Medusa's services ---------------------------------------------------------
 t0=$SECONDS
 if timeout 180 "$MEDUSA_BIN" exec "$SRC/seed.js" >"$TMP/seed.log" 2>&1 && [[ -s $MEDUSA_IDS ]]; then
-	counts=$(psql_medusa -Atc "SELECT format('%s customers (%s guest), %s addresses, %s carts, %s cart lines, %s order',
+	counts=$(psql_medusa -Atc "SELECT format('%s customers (%s guest), %s addresses, %s carts, %s cart lines, %s orders',
 		(SELECT count(*) FROM customer), (SELECT count(*) FROM customer WHERE NOT has_account),
 		(SELECT count(*) FROM customer_address), (SELECT count(*) FROM cart), (SELECT count(*) FROM cart_line_item),
 		(SELECT count(*) FROM \"order\"))")
@@ -192,21 +221,84 @@ else
 	stop
 fi
 
-# --- 5. the stand-in ------------------------------------------------------------------------------
-if psql_medusa --quiet --set=ON_ERROR_STOP=1 -f "$SRC/standin.sql" >"$TMP/standin.log" 2>&1; then
-	ok "standin.sql: stand-in loginas.assume() and a recording trigger on each of Medusa's tables"
+# --- 6. the recipe, as shipped -------------------------------------------------------------------
+if psql_medusa --quiet --set=ON_ERROR_STOP=1 <"$ROOT/docs/platforms/medusa.sql" >"$TMP/recipe.log" 2>&1; then
+	n=$(psql_medusa -Atc "SELECT format('%s tables tracked (%s with stamps => ''table''), %s kinds bound',
+		(SELECT count(*) FROM loginas.tracked_tables), (SELECT count(*) FROM loginas.tracked_tables WHERE stamps = 'table'),
+		(SELECT count(*) FROM loginas.bindings WHERE status = 'bound'))")
+	ok "docs/platforms/medusa.sql applied (roles, bindings, tracking, grants): $n"
 else
-	not_ok "standin.sql applies" "$(tail -n 10 "$TMP/standin.log")"
+	not_ok "docs/platforms/medusa.sql applies" "$(tail -n 15 "$TMP/recipe.log")"
 	stop
 fi
 
-# --- 6. Medusa's calls in a session, under the MikroORM hook ------------------------------------
-t0=$SECONDS
-renumber < <(timeout 240 "$MEDUSA_BIN" exec "$SRC/drive.js" 2>"$TMP/drive.err" | tee "$TMP/drive.log"; echo "drive-exit ${PIPESTATUS[0]}" >"$TMP/drive.rc")
-rc=$(sed -n 's/^drive-exit //p' "$TMP/drive.rc" 2>/dev/null)
-if [[ $rc == 124 ]]; then
-	not_ok "drive.js finished within 240 s" "$(step_log "$TMP/drive.err" 10)"
-elif [[ $rc != 0 ]]; then
-	not_ok "drive.js (medusa exec) exited with status ${rc:-?}" "$(step_log "$TMP/drive.log" 10)" "$(step_log "$TMP/drive.err" 10)"
+# --- 7. Medusa's calls in a session, under the MikroORM hook, as the storefront's role -------------
+drive() { # drive NAME TIMEOUT [MODE]
+	local name=$1 limit=$2 rc
+	t0=$SECONDS
+	renumber < <(PGUSER=$MEDUSA_STOREFRONT MEDUSA_DRIVE_MODE=${3:-} timeout "$limit" "$MEDUSA_BIN" exec "$SRC/drive.js" \
+		2>"$TMP/$name.err" | tee "$TMP/$name.log"; echo "drive-exit ${PIPESTATUS[0]}" >"$TMP/$name.rc")
+	rc=$(sed -n 's/^drive-exit //p' "$TMP/$name.rc" 2>/dev/null)
+	if [[ $rc == 124 ]]; then
+		not_ok "drive.js${3:+ $3} finished within $limit s" "$(step_log "$TMP/$name.err" 10)"
+	elif [[ $rc != 0 && $FAILED == 0 ]]; then
+		not_ok "drive.js${3:+ $3} (medusa exec) exited with status ${rc:-?}" "$(step_log "$TMP/$name.log" 10)" "$(step_log "$TMP/$name.err" 10)"
+	fi
+	echo "# drive.js${3:+ $3} took $((SECONDS - t0)) s"
+}
+drive drive 240
+
+# --- 8. medusa db:migrate again, then a new session ---------------------------------------------
+sql() { psql_medusa --quiet --set=ON_ERROR_STOP=1 -At "$@"; }
+snapshot() { # snapshot DIR: what loginas keeps about Medusa's tables, one file per kind
+	mkdir -p "$1"
+	sql -c "SELECT relation::text, key, created_session, changed_session, changed_at FROM loginas.row_stamps ORDER BY 1, 2" >"$1/stamps" &&
+	sql -c "SELECT log_id, action, result, session_id, customer_key, details->>'table', details->'keys'
+		FROM loginas.action_log WHERE action LIKE 'write%' ORDER BY log_id" >"$1/log" &&
+	sql -c "SELECT t.relation::oid, t.* FROM loginas.tracked_tables t ORDER BY t.relation::text" \
+		-c "SELECT p.relation::oid, p.* FROM loginas.tracked_paths p ORDER BY p.relation::text, p.position" \
+		-c "SELECT kind, relation::oid, status FROM loginas.bindings ORDER BY kind" >"$1/tracking" &&
+	sql -c "SELECT g.tgrelid::regclass::text, g.tgname, g.tgenabled, pg_get_triggerdef(g.oid)
+		FROM pg_trigger g WHERE g.tgname LIKE 'zz_loginas%' OR g.tgname LIKE 'zz_medusa_loginas%' ORDER BY 1, 2" >"$1/triggers"
+}
+loginas_columns="SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+	WHERE c.relnamespace = 'public'::regnamespace AND a.attname LIKE 'loginas%' AND a.attnum > 0 AND NOT a.attisdropped"
+if snapshot "$TMP/before"; then
+	n_stamps=$(wc -l <"$TMP/before/stamps") n_log=$(wc -l <"$TMP/before/log") n_trig=$(wc -l <"$TMP/before/triggers")
+	cols=$(sql -c "$loginas_columns")
+	if [[ $cols == 0 && $n_stamps -gt 0 && $n_log -gt 0 ]]; then
+		ok "before db:migrate: no loginas column in Medusa's tables; $n_trig triggers, $n_stamps rows in loginas.row_stamps, $n_log write log rows"
+	else
+		not_ok "before db:migrate: stamps in loginas.row_stamps only" "loginas columns in public: $cols; row_stamps rows: $n_stamps; write log rows: $n_log"
+	fi
+	# a column no Medusa model declares, on a tracked table: what the migrations do to it
+	sql -c 'ALTER TABLE public.customer ADD COLUMN migrate_canary integer' >/dev/null
+	t0=$SECONDS
+	if PGUSER=medusa_owner timeout 300 "$MEDUSA_BIN" db:migrate >"$TMP/migrate2.log" 2>&1; then
+		canary=$(sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.customer'::regclass AND attname = 'migrate_canary' AND NOT attisdropped")
+		if [[ $canary == 1 ]]; then
+			ok "medusa db:migrate again as the schema owner ($((SECONDS - t0)) s): it kept a column no Medusa model declares (customer.migrate_canary)"
+		else
+			not_ok "medusa db:migrate keeps a column no Medusa model declares (customer.migrate_canary is gone: update docs/platforms/medusa.md)"
+		fi
+		snapshot "$TMP/after"
+		for kind in stamps log tracking triggers; do
+			case $kind in
+			stamps) what="the $n_stamps rows of loginas.row_stamps" ;;
+			log) what="the $n_log write_* rows of loginas.action_log" ;;
+			tracking) what="loginas.tracked_tables, tracked_paths and bindings" ;;
+			triggers) what="the $n_trig triggers of loginas and of the recipe on Medusa's tables" ;;
+			esac
+			if cmp -s "$TMP/before/$kind" "$TMP/after/$kind"; then
+				ok "after db:migrate: $what unchanged"
+			else
+				not_ok "after db:migrate: $what unchanged (diff before/after)" "$(diff "$TMP/before/$kind" "$TMP/after/$kind" | head -n 20)"
+			fi
+		done
+		drive after-migrate 120 after-migrate
+	else
+		not_ok "a second medusa db:migrate" "$(step_log "$TMP/migrate2.log")"
+	fi
+else
+	not_ok "loginas' state before db:migrate"
 fi
-echo "# drive.js took $((SECONDS - t0)) s"

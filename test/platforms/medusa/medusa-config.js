@@ -1,8 +1,9 @@
 // test/platforms/medusa/medusa-config.js — the smallest Medusa 2.x configuration the harness
-// needs: the throwaway cluster (socket only: DATABASE_URL carries host=<socket dir>), no
-// admin UI, no Redis (in-memory event bus, cache, workflow engine and locking: Medusa's
-// defaults).  medusa.sh copies it into a project directory next to the cluster, whose
-// node_modules is the install in the cache directory.
+// needs: the throwaway cluster (socket only: DATABASE_URL names the database, libpq's
+// PGHOST/PGPORT/PGUSER the socket and the role, as medusa.sh sets them), no admin UI, no
+// Redis (in-memory event bus, cache, workflow engine and locking: Medusa's defaults).
+// medusa.sh copies it into a project directory next to the cluster, whose node_modules is
+// the install in the cache directory.
 const { defineConfig } = require('@medusajs/framework/utils');
 
 module.exports = defineConfig({
