@@ -161,8 +161,9 @@ typedef struct LoginAsWriter
 extern void loginas_writer_of(LoginAsWriter *w, const LoginAsContext *ctx);
 extern void loginas_log_write_refusal(const LoginAsWriter *w, const char *what, const char *relname);
 
-/* report.c: one key value as loginas prints keys */
+/* report.c: one key value as loginas prints keys; as the server-log lines print it */
 extern void loginas_append_key_value(StringInfo buf, const char *value);
+extern char *loginas_log_key(const char *key);
 
 /* reader.c: one row of a bound relation (kind: customers, admins, ...) as jsonb;
  * the rows of one admin or customer combined, ambiguous rows refused (21000) */

@@ -116,14 +116,14 @@ optional_id(FunctionCallInfo fcinfo, int argno)
 
 /*
  * A customer or an admin as the server-log lines name it: the integer id,
- * else the key of any type (escaped), else "-"
+ * else the key of any type (loginas_log_key), else "-"
  */
 static const char *
 party_text(bool has_id, int64 id, const char *key)
 {
 	if (has_id)
 		return psprintf(INT64_FORMAT, id);
-	return key ? loginas_log_text(key) : "-";
+	return key ? loginas_log_key(key) : "-";
 }
 
 /*

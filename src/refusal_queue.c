@@ -325,12 +325,12 @@ id_text(bool has, int64 id)
 	return has ? psprintf(INT64_FORMAT, id) : pstrdup("-");
 }
 
-/* the admin or customer: the integer id, else the key of any type (escaped), else "-" */
+/* the admin or customer: the integer id, else the key of any type (loginas_log_key), else "-" */
 static char *
 party_text(bool has_id, int64 id, bool has_key, const char *key)
 {
 	if (!has_id && has_key)
-		return loginas_log_text(key);
+		return loginas_log_key(key);
 	return id_text(has_id, id);
 }
 

@@ -789,3 +789,45 @@ loginas_row_summary(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(p.buf.data));
 }
+
+/*
+ * A key of any type as the server-log lines name a customer, an admin or a
+ * store view: bare when loginas_append_key_value prints it bare and it holds
+ * no control character and is not "-" (a line's mark for none), else quoted as a
+ * JSON string (DEL as \u007f).  So the part "(admin A, customer C, session S,
+ * role R)" of a line is always read one way: a key holding ", customer 7,
+ * session 3, role postgres)" cannot make a line name another customer, a
+ * session or a role, and no two keys print alike.
+ */
+char *
+loginas_log_key(const char *key)
+{
+	StringInfoData buf;
+	const unsigned char *p;
+	bool		bare = strcmp(key, "-") != 0;
+
+	for (p = (const unsigned char *) key; bare && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			bare = false;
+	initStringInfo(&buf);
+	if (bare)
+	{
+		loginas_append_key_value(&buf, key);	/* bare, or quoted when it must be */
+		return buf.data;
+	}
+	{
+		StringInfoData json;
+
+		initStringInfo(&json);
+		escape_json(&json, key);
+		for (p = (const unsigned char *) json.data; *p; p++)
+		{
+			if (*p == 0x7f)
+				appendStringInfoString(&buf, "\\u007f");
+			else
+				appendStringInfoChar(&buf, (char) *p);
+		}
+		pfree(json.data);
+	}
+	return buf.data;
+}
