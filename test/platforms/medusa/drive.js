@@ -485,7 +485,7 @@ async function drive({ container }) {
         const report = (await reports.query(`SELECT "Action" AS action, "Username" AS username, "Result" AS result, "Details" AS details
                                                FROM loginas.actions_report(customer_key => $1, page_size => 1000)`, [V])).rows;
         const adas = report.filter(x => x.username === 'ada@shop.test');
-        const named = `customer veronica@example.com (${V}); session ${sid}; from order #1; reason: support call 4711`;
+        const named = `customer veronica@example.com (${V}); store view ${ids.salesChannel}; session ${sid}; from order #1; reason: support call 4711`;
         const writes = adas.filter(x => /^Write: /.test(x.action) && x.details.startsWith(named));
         ok(writes.length > 0 && writes.some(x => x.details.includes(`public.cart_line_item: 1 row, key`)) && adas.some(x => /Ticket issued/i.test(x.action)),
             `the Admin Actions Report (actions_report(customer_key => '${V}')): ${adas.length} rows of ada@shop.test, ${writes.length} writes, Details "${named}; public.…: N rows, keys (…)"`,
