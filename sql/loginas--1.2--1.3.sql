@@ -5597,3 +5597,288 @@ GRANT EXECUTE ON FUNCTION loginas.purge_log(timestamptz, text) TO loginas_audito
 -- backends that read a binding before the update: they read it again
 SELECT loginas._invalidate('loginas.binding');
 
+
+-- ---------------------------------------------------------------------------
+-- Audit depth: the values of the rows a session writes, in the write log.
+--   * loginas.tracked.log_values (true: from this update on, the write rows of
+--     every tracked table carry the written rows' values; loginas.log_values(t,
+--     false) keeps a table's rows as 1.2 wrote them);
+--   * loginas.redacted_column, loginas.redact() and loginas.unredact(): the
+--     sensitive columns, logged as changed without their values (as the
+--     protected ones);
+--   * _track_info returns sensitive_attnums and log_values (DROP + CREATE);
+--   * the view tracked_tables ends with redacted_columns and log_values.
+-- The values are members of the write rows' details ("values"), which the
+-- log's canonical text already covers: no new form, every older row keeps
+-- its hash.
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.tracked ADD COLUMN log_values boolean NOT NULL DEFAULT true;
+
+CREATE TABLE loginas.redacted_column (
+	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	column_name	name NOT NULL,
+	redacted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (relation, column_name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.redacted_column', '');
+
+REVOKE ALL ON TABLE loginas.redacted_column FROM PUBLIC;
+
+DROP FUNCTION loginas._track_info(oid);
+
+CREATE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
+				   problem text, problem_detail text, problem_hint text, problem_code text,
+				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
+				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
+				   stamp_table boolean, stamp_rows boolean, sensitive_attnums int2[], log_values boolean)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	r record;
+	attnums int2[];
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	-- the stamps: two columns of the table, or rows of loginas.row_stamp
+	-- (stamp_rows: whether the table has any there, for the trigger's fast
+	-- path outside sessions)
+	stamp_table := t.stamps OPERATOR(pg_catalog.=) 'table';
+	IF stamp_table THEN
+		created_attnum := 0;
+		changed_attnum := 0;
+		stamp_rows := EXISTS (SELECT FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) t.relation);
+	ELSE
+		created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+		changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+		stamp_rows := false;
+	END IF;
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	-- the write log's values: sensitive columns are logged as changed, without values
+	sensitive_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, rc.column_name)
+								 FROM loginas.redacted_column rc
+								WHERE rc.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	log_values := t.log_values;
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
+	END IF;
+	-- stamp columns gone (a schema tool that does not know them drops them):
+	-- no write in a session until track() adds them again
+	IF NOT stamp_table AND (created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0) THEN
+		problem := CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0 AND changed_attnum OPERATOR(pg_catalog.=) 0
+						THEN pg_catalog.format('the stamp columns of %s were dropped', t.relation)
+						ELSE pg_catalog.format('the stamp column "%s" of %s was dropped',
+											   CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0
+													THEN t.created_column ELSE t.changed_column END, t.relation) END;
+		problem_detail := pg_catalog.format('The table keeps its Login as Customer stamps in the columns "%s" and "%s",'
+			' which loginas.track() added; a schema tool that does not know them drops them (renaming one has the same'
+			' effect). Writes in sessions are refused until they are back; writes outside sessions go on.',
+			t.created_column, t.changed_column);
+		problem_hint := pg_catalog.format('Add them again with SELECT loginas.%s(%L, %s => %L%s); the tracking and its'
+			' protected columns are kept. Or add stamps => ''table'' to that call to keep the stamps in loginas.row_stamp,'
+			' where schema tools do not see them.',
+			CASE WHEN t.customer_column IS NULL AND t.parent IS NULL THEN 'track_through' ELSE 'track' END,
+			t.relation::text,
+			CASE WHEN t.customer_column IS NOT NULL THEN 'customer_column'
+				 WHEN t.parent IS NOT NULL THEN 'parent' ELSE 'via' END,
+			COALESCE(t.customer_column::text, t.parent::text,
+					 (SELECT pg_catalog.array_agg(DISTINCT p.via::text ORDER BY p.via::text)::text FROM loginas.owner_path p
+					   WHERE p.relation OPERATOR(pg_catalog.=) t.relation)),
+			CASE WHEN t.created_column OPERATOR(pg_catalog.=) 'loginas_created_session'
+					  AND t.changed_column OPERATOR(pg_catalog.=) 'loginas_changed_session' THEN ''
+				 ELSE pg_catalog.format(', created_column => %L, changed_column => %L', t.created_column, t.changed_column) END);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a tracked column renamed, dropped or retyped since track(): in a session
+	-- every write is refused rather than guessed at (the trigger raises the
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
+	IF (NOT stamp_table
+		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._customer_column_type_ok(customer_type))
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a sensitive column renamed or dropped: under another name its values
+	-- would be logged, so no write in a session until it is redacted again
+	IF 0 OPERATOR(pg_catalog.=) ANY (sensitive_attnums) THEN
+		problem := pg_catalog.format('a sensitive column of %s was renamed or dropped', t.relation);
+		problem_detail := pg_catalog.format('The columns redacted from the write log are %s; one of them is gone.',
+			(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(rc.column_name), ', ' ORDER BY rc.column_name)
+			   FROM loginas.redacted_column rc WHERE rc.relation OPERATOR(pg_catalog.=) t.relation));
+		problem_hint := 'Redact the column under its new name with loginas.redact(), and unredact the old name with loginas.unredact().';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a row that reaches its customer through other tracked tables: the
+	-- routes of lookups from it, all followed (src/containment.c)
+	route_attnums := ARRAY[]::int2[];
+	route_nattnums := ARRAY[]::int4[];
+	route_lookups := ARRAY[]::text[];
+	route_relations := ARRAY[]::oid[];
+	route_referrers := ARRAY[]::boolean[];
+	route_nlookups := ARRAY[]::int4[];
+	FOR r IN SELECT * FROM loginas._owner_routes(t.relation, 0) LOOP
+		IF r.problem IS NOT NULL THEN
+			chain := chain OPERATOR(pg_catalog.||) r.relations;
+			problem := r.problem;
+			problem_detail := r.problem_detail;
+			problem_hint := r.problem_hint;
+			problem_code := r.problem_code;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o) ORDER BY o);
+		IF 0 OPERATOR(pg_catalog.=) ANY (attnums) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+			problem_detail := 'A column of a foreign key on the way to its customer was renamed or dropped.';
+			problem_hint := 'Track the table again with loginas.track().';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		route_attnums := route_attnums OPERATOR(pg_catalog.||) attnums;
+		route_nattnums := route_nattnums OPERATOR(pg_catalog.||) pg_catalog.cardinality(attnums);
+		route_lookups := route_lookups OPERATOR(pg_catalog.||) r.lookups;
+		route_relations := route_relations OPERATOR(pg_catalog.||) r.relations;
+		route_referrers := route_referrers OPERATOR(pg_catalog.||) r.referrers;
+		route_nlookups := route_nlookups OPERATOR(pg_catalog.||) pg_catalog.cardinality(r.lookups);
+		chain := chain OPERATOR(pg_catalog.||) r.relations;
+	END LOOP;
+	IF pg_catalog.cardinality(route_nlookups) OPERATOR(pg_catalog.=) 0 THEN
+		problem := pg_catalog.format('table %s has no way left to its customer', t.relation);
+		problem_detail := 'The tracked tables it reached its customer through are no longer tracked.';
+		problem_hint := pg_catalog.format('Track %s again with loginas.track() or loginas.track_through().', t.relation);
+		problem_code := '55000';
+	END IF;
+	RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE VIEW loginas.tracked_tables AS
+	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
+		   t.created_column, t.changed_column,
+		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
+				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
+		   t.tracked_at, t.stamps,
+		   ARRAY(SELECT r.column_name FROM loginas.redacted_column r
+				  WHERE r.relation OPERATOR(pg_catalog.=) t.relation ORDER BY r.column_name) AS redacted_columns,
+		   t.log_values
+	  FROM loginas.tracked t
+	 ORDER BY t.relation::text;
+
+CREATE FUNCTION loginas.redact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.redact()');
+	IF redact.relation IS NULL OR redact."column" IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and column cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) redact.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', redact.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	IF loginas._attnum(redact.relation, redact."column") OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', redact."column", redact.relation), NULL, NULL);
+	END IF;
+	INSERT INTO loginas.redacted_column (relation, column_name) VALUES (redact.relation, redact."column")
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(redact.relation);
+	PERFORM loginas._log('column_redacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', redact.relation::text, 'column', redact."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.unredact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.unredact()');
+	DELETE FROM loginas.redacted_column r
+	 WHERE r.relation OPERATOR(pg_catalog.=) unredact.relation AND r.column_name OPERATOR(pg_catalog.=) unredact."column";
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(unredact.relation);
+	PERFORM loginas._log('column_unredacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', unredact.relation::text, 'column', unredact."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.log_values(relation regclass, enabled boolean)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.log_values()');
+	IF log_values.relation IS NULL OR log_values.enabled IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and enabled cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', log_values.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	UPDATE loginas.tracked t SET log_values = log_values.enabled
+	 WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation
+	   AND t.log_values OPERATOR(pg_catalog.<>) log_values.enabled;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(log_values.relation);
+	PERFORM loginas._log('log_values_changed', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', log_values.relation::text,
+																	'log_values', log_values.enabled));
+	RETURN true;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+	loginas._track_info(oid),
+	loginas.redact(regclass, name),
+	loginas.unredact(regclass, name),
+	loginas.log_values(regclass, boolean)
+FROM PUBLIC;

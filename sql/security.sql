@@ -331,6 +331,11 @@ BEGIN
 	-- the same way to the customer, as a path of track_through()
 	PERFORM loginas.track_through('sec.cart_item', ARRAY['sec.cart'::pg_catalog.regclass]);
 	PERFORM loginas.protect('sec.cart', 'coupon');
+	-- the write log's values: a sensitive column, a table whose values are
+	-- logged again after a while
+	PERFORM loginas.redact('sec.cart_item', 'sku');
+	PERFORM loginas.log_values('sec.cart', false);
+	PERFORM loginas.log_values('sec.cart', true);
 	-- the admin backend sets up
 	SET LOCAL ROLE sec_backend;
 	RETURN NEXT pg_catalog.concat('configure: ', loginas.configure('enabled', 'on', 1),
@@ -494,6 +499,7 @@ BEGIN
 	DELETE FROM sec.cart_item WHERE item_id OPERATOR(pg_catalog.=) 11;
 	UPDATE sec.cart_item SET qty = 1 WHERE item_id OPERATOR(pg_catalog.=) 10;
 	PERFORM loginas.unprotect('sec.cart', 'coupon');
+	PERFORM loginas.unredact('sec.cart_item', 'sku');
 	PERFORM loginas.untrack('sec.cart_item');
 	PERFORM loginas.untrack('sec.cart');
 	-- coverage (needs track_functions = all)

@@ -175,10 +175,10 @@ extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nul
 extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 
 /* writelog.c */
+struct TrackedRel;
 extern void loginas_writelog_init(void);
-extern void loginas_writelog_record(const char *relname, uint32 event,
+extern void loginas_writelog_record(struct TrackedRel *entry, uint32 event,
 									const LoginAsContext *ctx, TupleDesc desc,
-									HeapTuple oldtup, HeapTuple newtup, const char *key_json,
-									AttrNumber created_att, AttrNumber changed_att);
+									HeapTuple oldtup, HeapTuple newtup, const char *key_json);
 
 #endif							/* LOGINAS_H */

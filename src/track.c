@@ -147,6 +147,15 @@ free_entry_contents(TrackedRel *entry)
 		pfree(entry->problem_hint);
 	entry->relname = NULL;
 	entry->problem = entry->problem_detail = entry->problem_hint = NULL;
+	if (entry->values_cxt)
+		MemoryContextDelete(entry->values_cxt);
+	entry->values_cxt = NULL;
+	entry->value_natts = 0;
+	entry->value_mode = NULL;
+	entry->value_out = NULL;
+	entry->value_type = NULL;
+	entry->nsensitive = 0;
+	entry->log_values = false;
 }
 
 static int
@@ -518,7 +527,26 @@ fill_entry(TrackedRel *entry)
 			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
 	}
 
+	/* the write log's values (the SQL of 1.2 and before: none) */
+	entry->log_values = false;
+	entry->nsensitive = 0;
+	if (desc->natts >= 24)
+	{
+		d = SPI_getbinval(tup, desc, 23, &isnull);
+		if (!isnull)
+			entry->nsensitive = copy_attnums(d, entry->sensitive_atts, "sensitive");
+		d = SPI_getbinval(tup, desc, 24, &isnull);
+		entry->log_values = !isnull && DatumGetBool(d);
+	}
+
 	fill_watched(entry);
+	if (entry->problem == NULL)
+	{
+		Relation	rel = RelationIdGetRelation(entry->relid);
+
+		loginas_writelog_fill_values(entry, RelationGetDescr(rel));
+		RelationClose(rel);
+	}
 
 	if (entry->problem == NULL && entry->customer_att)
 	{
@@ -1021,8 +1049,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
 			if (pending_find(entry, ctx, key, true, NULL))
 			{
-				loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-										key, 0, 0);
+				loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple, key);
 				stamp_write(entry, STAMP_INSERT, key, NULL, ctx->session_id);
 			}
 			pfree(key);
@@ -1035,9 +1062,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (ctx != NULL)
 			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
-			loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-									loginas_row_key(entry, desc, td->tg_trigtuple, true),
-									entry->created_att, entry->changed_att);
+			loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
+									loginas_row_key(entry, desc, td->tg_trigtuple, true));
 		return PointerGetDatum(NULL);
 	}
 
@@ -1160,9 +1186,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)
-		loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
-								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true),
-								entry->created_att, entry->changed_att);
+		loginas_writelog_record(entry, td->tg_event, ctx, desc, oldtup, newtup,
+								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true));
 
 	if (entry->stamp_table)
 	{
