@@ -324,6 +324,7 @@ DECLARE
 	k pg_catalog.text;
 	v pg_catalog.text;
 	bk record;
+	sid pg_catalog.int8;
 BEGIN
 	-- the DBA tracks the shop's cart
 	PERFORM loginas.track('sec.cart', 'customer_id'::pg_catalog.name);
@@ -368,7 +369,7 @@ BEGIN
 	END;
 	-- the storefront redeems and acts for Veronica
 	SET LOCAL ROLE sec_web;
-	SELECT r.session_key INTO k FROM loginas.redeem(tok) r;
+	SELECT r.session_key, r.session_id INTO k, sid FROM loginas.redeem(tok) r;
 	BEGIN
 		PERFORM loginas.redeem(tok);
 	EXCEPTION WHEN OTHERS THEN
@@ -391,6 +392,21 @@ BEGIN
 	END;
 	PERFORM loginas.note('Changed the cart', '{"items": 2}');
 	RETURN NEXT pg_catalog.concat('end: ', loginas."end"(k));
+	-- the admin backend reverts the session (in the session's own
+	-- transaction: refused, its writes are logged at commit)
+	SET LOCAL ROLE sec_backend;
+	PERFORM loginas.grant('Administrators', 'revert', 1);
+	BEGIN
+		PERFORM loginas.revert(sid, 1, dry_run => true);
+	EXCEPTION WHEN OTHERS THEN
+		RETURN NEXT pg_catalog.concat('revert: ', SQLSTATE, ' ', pg_catalog.regexp_replace(SQLERRM, 'session \d+', 'session N'));
+	END;
+	BEGIN
+		PERFORM loginas.revert(sid, '1', 'undo the cart');
+	EXCEPTION WHEN OTHERS THEN
+		RETURN NEXT pg_catalog.concat('revert (text): ', SQLSTATE, ' ', pg_catalog.regexp_replace(SQLERRM, 'session \d+', 'session N'));
+	END;
+	PERFORM loginas.revoke('Administrators', 'revert', 1);
 	-- the text overloads (customers of any key type): the integer customers
 	-- by their keys as text, then customers keyed by text and by uuid, each
 	-- bound by the admin backend in turn; consent by the customer and by an

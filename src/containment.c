@@ -81,6 +81,7 @@ typedef struct TouchedRow
 	int			nwatched;
 	Datum	   *before;			/* the watched columns at the first touch of */
 	bool	   *before_null;	/* an existing row */
+	bool		reverting;		/* written by loginas.revert() (context.c) */
 } TouchedRow;
 
 static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
@@ -551,6 +552,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	row->customer_id = ctx->customer_id;
 	row->customer_key = ctx->customer_key ? pstrdup(ctx->customer_key) : NULL;
 	row->subid = GetCurrentSubTransactionId();
+	row->reverting = ctx->reverting;
 	row->npk = entry->npk;
 	row->key = palloc(sizeof(Datum) * entry->npk);
 	for (i = 0; i < entry->npk; i++)
@@ -571,6 +573,31 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 
 static void check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 							 HeapTuple oldtup, HeapTuple newtup);
+
+/* the names of the stamp columns of the relation the trigger fired on (or NULL) */
+static const char *
+stamp_name(TupleDesc desc, AttrNumber att)
+{
+	return att > 0 && att <= desc->natts ? NameStr(TupleDescAttr(desc, att - 1)->attname) : NULL;
+}
+
+/*
+ * For loginas.revert() (revert.c): the row under the key of keytup as it was
+ * before the session first wrote it -- image, or no row (NULL) -- complete,
+ * protected and sensitive columns included, in a table no role reads.
+ */
+static void
+keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple keytup, HeapTuple image)
+{
+	char	   *key = loginas_row_key(entry, desc, keytup, true);
+	bytea	   *img = image ? loginas_image_build(desc, image, 1, stamp_name(desc, entry->created_att),
+												  stamp_name(desc, entry->changed_att)) : NULL;
+
+	loginas_image_before(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, key, img);
+	pfree(key);
+	if (img)
+		pfree(img);
+}
 
 /* a row version older than this transaction */
 static bool
@@ -649,7 +676,7 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
  */
 void
 loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-						  HeapTuple oldtup, HeapTuple newtup)
+						  HeapTuple oldtup, HeapTuple newtup, bool old_inserted)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TouchedRow *row = NULL;
@@ -669,7 +696,12 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		{
 			judge_first_state(entry, ctx, desc, oldtup);
 			if (row == NULL)
+			{
 				row = touched_row(entry, ctx, desc, oldtup, true, &made);
+				/* the row before the session (a row it inserted: none) */
+				if (made && !ctx->reverting)
+					keep_before(entry, ctx, desc, oldtup, old_inserted ? NULL : oldtup);
+			}
 			if (!row->existed)
 				remember_existing(row, entry, desc, oldtup);
 		}
@@ -678,9 +710,14 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 	{
 		TouchedRow *newrow;
 
-		if (entry->nguards > 0)
+		/* a revert points foreign keys back where they were */
+		if (entry->nguards > 0 && !ctx->reverting)
 			check_guards_now(entry, ctx, desc, oldtup, newtup);
 		newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+
+		/* a key the session gives a row: no row had it before the session */
+		if (made && !ctx->reverting)
+			keep_before(entry, ctx, desc, newtup, NULL);
 
 		/* an update that changed the key: the row's first state is the old key's */
 		if (made && row != NULL)
@@ -723,6 +760,8 @@ prepare_final(TrackedRel *entry)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
 	for (i = 0; i < entry->nwatched; i++)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
+	/* then the whole row: its image after the session's write (revert.c) */
+	appendStringInfo(&sql, "%st.*", n++ ? ", " : "");
 	appendStringInfo(&sql, " FROM %s%s t WHERE ",
 					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
@@ -745,9 +784,30 @@ prepare_final(TrackedRel *entry)
 static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc,
 							  Datum *values, bool *nulls);
 
-/* one touched row, as it is now */
+/*
+ * At commit, for loginas.revert(): the row under the touched row's key as
+ * the session leaves it (the whole row after the judged columns), or no row.
+ */
 static void
-judge_row(TouchedRow *row)
+keep_after(TrackedRel *entry, TouchedRow *row, TupleDesc desc, SPITupleTable *rows, uint64 found)
+{
+	StringInfoData key;
+	bytea	   *img = NULL;
+
+	initStringInfo(&key);
+	append_key_values(&key, row->npk, row->key, entry->pk_types, true);
+	if (found > 0)
+		img = loginas_image_build(rows->tupdesc, rows->vals[0], entry->nowner + entry->nwatched + 1,
+								  stamp_name(desc, entry->created_att), stamp_name(desc, entry->changed_att));
+	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->session_id, key.data, img);
+	pfree(key.data);
+	if (img)
+		pfree(img);
+}
+
+/* one touched row, as it is now (at_commit: its image kept, see keep_after) */
+static void
+judge_row(TouchedRow *row, bool at_commit)
 {
 	TrackedRel *entry;
 	LoginAsOwnerState owner;
@@ -795,6 +855,8 @@ judge_row(TouchedRow *row)
 			values[i] = SPI_getbinval(rows->vals[r], rows->tupdesc, i + 1, &nulls[i]);
 		judge_final_state(entry, row, desc, values, nulls);
 	}
+	if (at_commit && !row->reverting)
+		keep_after(entry, row, desc, rows, found);
 	RelationClose(rel);
 	SPI_finish();
 }
@@ -940,6 +1002,9 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 		refuse_row(entry, row->session_id, row->admin_id, row->customer_id, row->customer_key,
 				   touched_key_text(entry, row), "The row as written", whose, customer);
 
+	/* a revert puts protected columns and foreign keys back as they were */
+	if (row->reverting)
+		return;
 	for (i = 0; i < entry->nprotected; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
@@ -954,7 +1019,7 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 }
 
 static void
-judge_touched(void)
+judge_touched(bool at_commit)
 {
 	TouchedRow *row;
 
@@ -967,8 +1032,11 @@ judge_touched(void)
 		for (row = first_touched; row; row = row->next)
 		{
 			CHECK_FOR_INTERRUPTS();
-			judge_row(row);
+			judge_row(row, at_commit);
 		}
+		/* the images of the rows as the session leaves them */
+		if (at_commit)
+			loginas_image_flush();
 	}
 	PG_FINALLY();
 	{
@@ -995,7 +1063,7 @@ containment_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			judge_touched();
+			judge_touched(true);
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -1018,7 +1086,7 @@ PG_FUNCTION_INFO_V1(loginas_check_writes);
 Datum
 loginas_check_writes(PG_FUNCTION_ARGS)
 {
-	judge_touched();
+	judge_touched(false);
 	PG_RETURN_VOID();
 }
 

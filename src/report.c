@@ -439,6 +439,7 @@ static const struct
 	{"column_redacted", "Column redacted"},
 	{"column_unredacted", "Column unredacted"},
 	{"log_values_changed", "Logging of values changed"},
+	{"session_reverted", "Session reverted"},
 };
 
 static char *
@@ -820,6 +821,15 @@ action_details(const char *action, const JsonbValue *d, Jsonb *doc, bool with_ta
 		pieces_add(&p, "customer column ", member_text(d, "customer_column"));
 		pieces_add(&p, "parent ", member_text(d, "parent"));
 		return p.buf.data;
+	}
+	if (action_is(action, "session_reverted"))
+	{
+		char	   *rows = member_text(d, "rows");
+
+		return psprintf("session %s: %s row%s put back (%s inserted again, %s updated back, %s deleted)",
+						or_empty(member_text(d, "session")), or_empty(rows),
+						rows && strcmp(rows, "1") == 0 ? "" : "s", or_empty(member_text(d, "inserted")),
+						or_empty(member_text(d, "updated")), or_empty(member_text(d, "deleted")));
 	}
 	if (action_is(action, "log_values_changed"))
 		return psprintf("%s: %s", or_empty(member_text(d, "table")),

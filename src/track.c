@@ -1045,7 +1045,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			if (ctx == NULL)
 				return PointerGetDatum(NULL);
 			/* judged at commit whatever happened to its key since */
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
 			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
 			if (pending_find(entry, ctx, key, true, NULL))
 			{
@@ -1060,7 +1060,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (ctx == NULL && !isnull)
 			ctx = loginas_ended_context(DatumGetInt64(created));
 		if (ctx != NULL)
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
 			loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
 									loginas_row_key(entry, desc, td->tg_trigtuple, true));
@@ -1182,7 +1182,30 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 * INSERT trigger, once really inserted)
 	 */
 	if (oldtup)
-		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup);
+	{
+		/*
+		 * an old version the session inserted in this transaction (a shop's
+		 * AFTER trigger updating it before loginas' AFTER INSERT trigger):
+		 * before the session there was no such row
+		 */
+		bool		old_inserted = false;
+
+		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
+			old_inserted = false;
+		else if (entry->stamp_table)
+		{
+			char	   *key = loginas_row_key(entry, desc, oldtup, true);
+
+			old_inserted = pending_find(entry, ctx, key, false, NULL);
+			pfree(key);
+		}
+		else
+		{
+			created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+			old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
+		}
+		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup, old_inserted);
+	}
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)

@@ -148,10 +148,17 @@ extern Oid	loginas_relation_owner(Oid relid);
 /* writelog.c: the values of a tracked relation's columns, as the write log logs them */
 extern void loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc);
 
+/* revert.c: the images of the rows a session writes (containment.c hands them over) */
+extern bytea *loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *skip1,
+								  const char *skip2);
+extern void loginas_image_before(Oid relation, int64 session_id, const char *key, bytea *image);
+extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bytea *image);
+extern void loginas_image_flush(void);
+
 /* containment.c */
 extern void loginas_containment_init(void);
 extern void loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-									  HeapTuple oldtup, HeapTuple newtup);
+									  HeapTuple oldtup, HeapTuple newtup, bool old_inserted);
 extern char *loginas_row_key(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json);
 extern uint32 loginas_cstring_hash(const void *key, Size keysize);
 extern int	loginas_cstring_match(const void *key1, const void *key2, Size keysize);

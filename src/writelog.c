@@ -77,6 +77,7 @@ typedef struct WriteGroup
 	struct KeyChunk *last_chunk;
 	List	   *changed;		/* names of the columns updates changed */
 	bool		log_values;		/* the rows' values are logged ("values") */
+	bool		reverting;		/* written by loginas.revert(): no images */
 } WriteGroup;
 
 /* at most KEYS_PER_LOG_ROW keys, or about KEY_BYTES_PER_LOG_ROW of them: one log row's */
@@ -140,6 +141,7 @@ find_group(const char *relname, char op, const LoginAsContext *ctx, bool log_val
 	g->relname = pstrdup(relname);
 	g->op = op;
 	g->log_values = log_values;
+	g->reverting = ctx->reverting;
 	MemoryContextSwitchTo(old);
 
 	/* keep the order of first appearance */
@@ -685,7 +687,40 @@ flush_groups(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	loginas_as_owner_end(&owner);
+
+	/*
+	 * how many logged rows each session's images (revert.c) cover: a revert
+	 * checks that they cover every write the log names
+	 */
+	for (g = groups; g; g = g->next)
+	{
+		WriteGroup *h;
+		int64		rows = 0;
+
+		if (g->reverting)
+			continue;
+		for (h = groups; h != g && h->session_id != g->session_id; h = h->next)
+			;
+		if (h != g)
+			continue;			/* counted with the session's first group */
+		for (h = g; h; h = h->next)
+			if (h->session_id == g->session_id && !h->reverting)
+				rows += h->rows;
+		loginas_image_rows(g->session_id, rows);
+	}
 	groups = last_group = NULL;
+}
+
+/* whether this transaction wrote in the session (its log rows still to come) */
+bool
+loginas_writelog_pending(int64 session_id)
+{
+	WriteGroup *g;
+
+	for (g = groups; g; g = g->next)
+		if (g->session_id == session_id)
+			return true;
+	return false;
 }
 
 static void
