@@ -150,7 +150,7 @@ SELECT loginas.redact('rv.profile', 'card_number'), loginas.redact('rv.cart_item
 -- "Revert Login as Customer Sessions", a role resource of its own
 SELECT resource, label FROM loginas.resource WHERE resource = 'revert';
 SELECT loginas.grant('Administrators', 'revert') AS granted_revert \gset
-SELECT * FROM loginas.permissions WHERE resource = 'revert';
+SELECT role, resource, label FROM loginas.permissions WHERE resource = 'revert';
 -- the shop's tables as text, stamps left out (rv.doc: its hostile column as bytes)
 CREATE FUNCTION pg_temp.shop() RETURNS TABLE (tbl text, row_text text) LANGUAGE sql AS $$
 	SELECT 'cart', (to_jsonb(c) - 'loginas_created_session' - 'loginas_changed_session')::text FROM rv.cart c

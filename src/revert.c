@@ -61,6 +61,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "loginas.h"
 #include "track.h"
@@ -202,7 +203,18 @@ image_parse(bytea *b)
 		c->type = type;
 		isnull = (uint8) *p++;
 		c->isnull = isnull != 0;
-		if (!c->isnull)
+		if (!c->isnull && !SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(type)))
+		{
+			/* a type dropped since: no table column has it (image_fits says so) */
+			uint32		len;
+
+			if (p + sizeof(len) > end)
+				elog(ERROR, "loginas: a row image is damaged");
+			memcpy(&len, p, sizeof(len));
+			p += sizeof(len) + len;
+			c->isnull = true;
+		}
+		else if (!c->isnull)
 		{
 			uint32		len;
 			int16		typlen;
@@ -581,6 +593,7 @@ typedef struct RevertTable
 	Oid			relation;
 	TrackedRel *entry;
 	char	   *problem;
+	char	   *relname;		/* as the log names it (a copy: the cache's may be refilled) */
 	char	   *qualified;		/* the table's name in SQL, ONLY for a plain table */
 	char	   *name;			/* the table's name in SQL */
 	Oid			owner;
@@ -627,6 +640,7 @@ revert_table(List **tables, Oid relation)
 		t->problem = pstrdup(t->entry->problem);
 		return t;
 	}
+	t->relname = pstrdup(t->entry->relname);
 	t->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relation)), get_rel_name(relation));
 	t->qualified = get_rel_relkind(relation) == RELKIND_PARTITIONED_TABLE ? t->name : psprintf("ONLY %s", t->name);
 	t->owner = loginas_relation_owner(relation);
@@ -824,7 +838,7 @@ plan_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 		r->conflict = t->problem;
 		return;
 	}
-	r->relname = t->entry->relname;
+	r->relname = t->relname;
 	problem = image_fits(t, r->before);
 	if (problem == NULL)
 		problem = image_fits(t, r->after);
