@@ -5906,14 +5906,9 @@ INSERT INTO loginas.resource VALUES ('revert', 'Revert Login as Customer Session
 
 CREATE TABLE loginas.row_image (
 	session_id		bigint NOT NULL,
-	relation		oid NOT NULL,		-- the tracked table (a partition's: its partitioned table)
-	key_hash		bytea NOT NULL,		-- sha256 of key (a key may be longer than an index entry)
-	key				text NOT NULL,		-- the row's primary key as the log names it: a JSON array of text
-	before			bytea,				-- the row before the session first wrote it; NULL: no row had the key
-	after			bytea,				-- the row after the session's last write of it; NULL: no row has it
-	changed_between	boolean NOT NULL DEFAULT false,	-- changed by someone else between two of the session's transactions
-	seq				bigint NOT NULL,	-- the order of the session's first writes
-	PRIMARY KEY (session_id, relation, key_hash)
+	batch			bigint NOT NULL,	-- the order written (row_image_seq)
+	images			bytea NOT NULL,
+	PRIMARY KEY (session_id, batch)
 );
 
 CREATE SEQUENCE loginas.row_image_seq;

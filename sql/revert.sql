@@ -12,9 +12,11 @@
 --     reports, verify_log();
 --   * a dry run lists what would happen (also while the session is live) and
 --     changes nothing;
---   * a row changed after the session by someone else (updated, deleted, its
---     key taken again), or between two transactions of the session, refuses
---     the whole revert, listing the rows; nothing is written;
+--   * a row written after the session by someone else (updated -- even to
+--     the same values --, deleted, its key taken again), or between two
+--     transactions of the session, refuses the whole revert, listing the
+--     rows; nothing is written; a row put back as it was before the session
+--     needs nothing;
 --   * refusals, each with its SQLSTATE and message: no "revert" resource, an
 --     unknown or inactive admin, no by_admin, an unknown or live session, a
 --     missing or long reason, in a session, a second revert, a revert of a
@@ -291,8 +293,10 @@ SELECT pg_temp.attempt(format('SELECT * FROM loginas.revert(%s, 1, %L)', :rid, '
 SELECT pg_temp.attempt(format('SELECT * FROM loginas.revert(%s, 1, dry_run => true)', :sid));
 
 ------------------------------------------------------------------------------
--- The images: complete (the secrets are there), readable by no role; no
--- relation a role can read holds a secret
+-- The images: complete rows as they were before each transaction of the
+-- session first wrote them (the secrets held then are there; values only
+-- the session wrote are not), readable by no role; no relation a role can
+-- read holds a secret
 ------------------------------------------------------------------------------
 SELECT r.rolname, has_table_privilege(r.rolname, 'loginas.row_image', 'SELECT') AS row_image,
 	   has_table_privilege(r.rolname, 'loginas.session_image', 'SELECT') AS session_image
@@ -305,7 +309,7 @@ RESET ROLE;
 CREATE TEMP TABLE secret (s text);
 INSERT INTO secret VALUES ('SECRET-HASH-2'), ('SECRET-CARD-2222'), ('SECRET-CARD-9999'), ('GIFT-SECRET-NEW'),
 	('GIFT-SECRET-112');
-SELECT s.s, count(*) FILTER (WHERE position(convert_to(s.s, 'UTF8') IN COALESCE(i.before, '') || COALESCE(i.after, '')) > 0) > 0 AS in_images
+SELECT s.s, count(*) FILTER (WHERE position(convert_to(s.s, 'UTF8') IN i.images) > 0) > 0 AS in_images
   FROM pg_temp.secret s CROSS JOIN loginas.row_image i WHERE i.session_id = :sid GROUP BY s.s ORDER BY s.s;
 CREATE TEMP TABLE readable AS
 SELECT c.oid::regclass AS relation
@@ -335,10 +339,11 @@ SELECT count(*) AS secrets_in_reports FROM pg_temp.secret s
 	OR EXISTS (SELECT FROM loginas.sessions r WHERE strpos(r::text, s.s) > 0);
 
 ------------------------------------------------------------------------------
--- Conflicts: rows changed after the session by someone else refuse the
+-- Conflicts: rows written after the session by someone else refuse the
 -- whole revert, listed; nothing is written.  Session <s2> (sam) writes; then
--- the shop changes a row it updated, deletes one it updated, and inserts
--- again one it deleted.
+-- the shop changes a row it updated, writes one it updated without changing
+-- it (a write all the same), deletes one it updated, and inserts again one
+-- it deleted.
 ------------------------------------------------------------------------------
 SET ROLE regress_rv_web;
 BEGIN;
@@ -346,6 +351,7 @@ SELECT loginas.assume(:'key2') IS NOT NULL AS assumed;
 UPDATE rv.cart SET note = 'sam was here' WHERE cart_id = 10;
 UPDATE rv.cart_item SET qty = 9 WHERE item_id = 101;
 UPDATE rv.profile SET email = 'sam-typed@example.com' WHERE profile_id = 1;
+UPDATE rv.cart SET grand_total = 31 WHERE cart_id = 12;
 DELETE FROM rv.cart_item WHERE item_id = 102;
 INSERT INTO rv.cart_item VALUES (103, 10, 'SOCK', 1, NULL);
 COMMIT;
@@ -353,6 +359,7 @@ RESET ROLE;
 SELECT loginas."end"(:'key2');
 -- outside any session: the shop's own writes
 UPDATE rv.cart SET note = 'the shop changed it' WHERE cart_id = 10;
+UPDATE rv.profile SET email = email WHERE profile_id = 1;
 DELETE FROM rv.cart_item WHERE item_id = 101;
 INSERT INTO rv.cart_item VALUES (102, 10, 'TEE', 1, NULL);
 SELECT pg_temp.skip_log();
@@ -362,12 +369,17 @@ SELECT pg_temp.attempt(format('SELECT * FROM loginas.revert(%s, 1, %L)', :sid2, 
 SELECT (SELECT count(*) FROM (SELECT * FROM pg_temp.shop() EXCEPT ALL SELECT * FROM before_conflict) x) AS rows_changed,
 	   (SELECT count(*) FROM pg_temp.new_log()) AS rows_logged,
 	   (SELECT count(*) FROM loginas.session WHERE source = format('revert of session %s', :sid2)) AS revert_sessions;
--- the shop puts them back as the session left them: the revert goes through
+-- written since, the rows stay conflicts even when put back as the session
+-- left them; put back as they were before the session, they need nothing:
+-- the revert goes through for the others
 UPDATE rv.cart SET note = 'sam was here' WHERE cart_id = 10;
-INSERT INTO rv.cart_item VALUES (101, 10, 'MUG', 9, NULL);
-DELETE FROM rv.cart_item WHERE item_id = 102;
+SELECT relation, key, action, conflict FROM loginas.revert(:sid2, 1, dry_run => true) WHERE relation = 'rv.cart';
+UPDATE rv.cart SET note = 'first cart' WHERE cart_id = 10;
+UPDATE rv.profile SET email = 'veronica@example.com' WHERE profile_id = 1;
+INSERT INTO rv.cart_item VALUES (101, 10, 'MUG', 1, NULL);
+UPDATE rv.cart_item SET qty = 2, gift_code = 'GIFT-SECRET-102' WHERE item_id = 102;
 SELECT * FROM loginas.revert(:sid2, 1, 'undo sam');
-SELECT cart_id, note FROM rv.cart WHERE cart_id = 10;
+SELECT cart_id, grand_total, note FROM rv.cart WHERE cart_id IN (10, 12) ORDER BY 1;
 SELECT item_id, sku, qty FROM rv.cart_item WHERE cart_id = 10 ORDER BY 1;
 
 -- Changed by someone else between two transactions of the session <s3>:

@@ -583,20 +583,27 @@ stamp_name(TupleDesc desc, AttrNumber att)
 
 /*
  * For loginas.revert() (revert.c): the row under the key of keytup as it was
- * before the session first wrote it -- image, or no row (NULL) -- complete,
- * protected and sensitive columns included, in a table no role reads.
+ * before the session first wrote it in this transaction -- image, complete
+ * (protected and sensitive columns included), with the transaction that
+ * wrote that version; or no row (image NULL: then the key's values, from
+ * keytup) -- kept where no role reads it.
  */
 static void
 keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple keytup, HeapTuple image)
 {
 	char	   *key = loginas_row_key(entry, desc, keytup, true);
-	bytea	   *img = image ? loginas_image_build(desc, image, 1, stamp_name(desc, entry->created_att),
-												  stamp_name(desc, entry->changed_att)) : NULL;
+	bytea	   *img;
 
-	loginas_image_before(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, key, img);
+	if (image)
+		img = loginas_image_build(desc, image, NULL, 0, stamp_name(desc, entry->created_att),
+								  stamp_name(desc, entry->changed_att));
+	else
+		img = loginas_image_build(desc, keytup, entry->pk_atts, entry->npk, NULL, NULL);
+	loginas_image_before(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, key,
+						 image != NULL, img,
+						 image ? HeapTupleHeaderGetRawXmin(image->t_data) : InvalidTransactionId);
 	pfree(key);
-	if (img)
-		pfree(img);
+	pfree(img);
 }
 
 /* a row version older than this transaction */
@@ -760,8 +767,8 @@ prepare_final(TrackedRel *entry)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
 	for (i = 0; i < entry->nwatched; i++)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
-	/* then the whole row: its image after the session's write (revert.c) */
-	appendStringInfo(&sql, "%st.*", n++ ? ", " : "");
+	/* then the transaction that wrote the row as it is now (revert.c) */
+	appendStringInfo(&sql, "%st.xmin", n++ ? ", " : "");
 	appendStringInfo(&sql, " FROM %s%s t WHERE ",
 					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
@@ -785,24 +792,28 @@ static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc
 							  Datum *values, bool *nulls);
 
 /*
- * At commit, for loginas.revert(): the row under the touched row's key as
- * the session leaves it (the whole row after the judged columns), or no row.
+ * At commit, for loginas.revert(): whether a row is under the touched row's
+ * key as the session leaves it, and which transaction wrote it (its xmin,
+ * the column after the judged ones): a revert finds it so, or changed since.
  */
 static void
-keep_after(TrackedRel *entry, TouchedRow *row, TupleDesc desc, SPITupleTable *rows, uint64 found)
+keep_after(TrackedRel *entry, TouchedRow *row, SPITupleTable *rows, uint64 found)
 {
 	StringInfoData key;
-	bytea	   *img = NULL;
+	TransactionId xmin = InvalidTransactionId;
 
 	initStringInfo(&key);
 	append_key_values(&key, row->npk, row->key, entry->pk_types, true);
 	if (found > 0)
-		img = loginas_image_build(rows->tupdesc, rows->vals[0], entry->nowner + entry->nwatched + 1,
-								  stamp_name(desc, entry->created_att), stamp_name(desc, entry->changed_att));
-	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->session_id, key.data, img);
+	{
+		bool		isnull;
+
+		xmin = DatumGetTransactionId(SPI_getbinval(rows->vals[0], rows->tupdesc,
+												   entry->nowner + entry->nwatched + 1, &isnull));
+	}
+	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->session_id, key.data,
+						found > 0, xmin);
 	pfree(key.data);
-	if (img)
-		pfree(img);
 }
 
 /* one touched row, as it is now (at_commit: its image kept, see keep_after) */
@@ -856,7 +867,7 @@ judge_row(TouchedRow *row, bool at_commit)
 		judge_final_state(entry, row, desc, values, nulls);
 	}
 	if (at_commit && !row->reverting)
-		keep_after(entry, row, desc, rows, found);
+		keep_after(entry, row, rows, found);
 	RelationClose(rel);
 	SPI_finish();
 }

@@ -3,32 +3,35 @@
  *		Undoing a session: the images of the rows sessions write, and
  *		loginas.revert() putting them back.
  *
- * Images.  Every row a session writes has, per session and key, an image
- * of the row before the session first wrote it (or "no row had this key")
- * and one after the session's last write of it (or "no row has it now"),
- * complete -- protected and sensitive columns included -- in
- * loginas.row_image, a table no role can read (only loginas' owner writes
- * and reads it; purge_log() removes a session's images with its log).  An
- * image holds each column's name, type and stored bytes (detoasted), never
- * its text: no output or input function of any type runs to make or to
- * restore it, and it is the value bit for bit.  Containment (containment.c)
- * hands over the row at its first touch in a transaction and, at commit,
- * the row as it is then; the images are buffered in transaction memory and
- * written in batches of about a megabyte (so memory stays bounded by the
- * write), with the session's count of write-log rows (writelog.c) beside
- * them in loginas.session_image: a revert checks that the images cover
- * every write the log names.  A later transaction of the same session keeps
- * the first "before" and replaces the "after"; if the row it finds is not
- * the one the session left, someone else changed it in between
- * (changed_between), which a revert refuses.  Rows written by a revert keep
- * no images.
+ * Images.  For every row a session writes, loginas keeps, in
+ * loginas.row_image (a table no role can read; only loginas' owner writes
+ * and reads it; purge_log() removes a session's images with its log): at
+ * each transaction's first write of the row, the row as it was -- complete,
+ * protected and sensitive columns included -- and the transaction that
+ * wrote that version (or "no row", and the key); at each commit, whether a
+ * row is left under the key and the transaction that wrote it (its xmin).
+ * An image holds each column's name, type and stored bytes (detoasted),
+ * never its text: no output or input function of any type runs to make or
+ * to restore it, and a value is restored bit for bit.  Containment
+ * (containment.c) hands the rows over at their first touch and at commit;
+ * the entries are appended, in the order written, to a buffer in
+ * transaction memory and written as one row per batch of about a megabyte
+ * (so memory stays bounded by the write and a bulk write costs a row per
+ * megabyte), with the session's count of write-log rows (writelog.c)
+ * beside them in loginas.session_image: a revert checks that the images
+ * cover every write the log names.  A later transaction of the session that
+ * finds a row other than the session left it (another transaction wrote it
+ * in between) marks it changed between, which a revert refuses.  Rows
+ * written by a revert keep no images.
  *
  * Revert.  loginas._revert() reads a session's images, and for each key the
  * row as it is now (as its table's owner, FOR UPDATE when it is to write):
- * a row as the session left it is put back -- deleted (the session inserted
- * it), updated back (the columns that differ), inserted again (the session
- * deleted it); a row already as it was before the session needs nothing;
- * any other row was changed since by someone else: a conflict.  With a
+ * a row as the session left it -- the same row version, written by the
+ * session's transaction, or still no row -- is put back: deleted (the
+ * session inserted it), updated back (the columns that differ), inserted
+ * again (the session deleted it); a row already as it was before the
+ * session needs nothing; any other row was written since by someone else
+ * (even to the same values): a conflict.  With a
  * conflict nothing is written (loginas.revert() raises, listing them).
  * Otherwise the writes run, as each table's owner in a security-restricted
  * operation, acting in the revert's own session (context.c): the tracked
@@ -81,24 +84,27 @@ put_bytes(StringInfo buf, const void *p, int len)
 }
 
 /*
- * The image of one row: its columns from first_att on (1-based), but
- * dropped ones and the stamp columns named skip1, skip2 (NULL: none).
+ * The image of one row: its columns (atts: those, natts of them; NULL:
+ * all), but dropped ones and the stamp columns named skip1, skip2 (NULL:
+ * none).
  */
 bytea *
-loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *skip1, const char *skip2)
+loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int natts, const char *skip1,
+					const char *skip2)
 {
 	StringInfoData buf;
 	uint16		n = 0;
 	int			npos;
-	int			i;
+	int			k;
 
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
 	put_bytes(&buf, IMAGE_MAGIC, 4);
 	npos = buf.len;
 	put_bytes(&buf, &n, sizeof(n));
-	for (i = first_att; i <= desc->natts; i++)
+	for (k = 0; k < (atts ? natts : desc->natts); k++)
 	{
+		int			i = atts ? atts[k] : k + 1;
 		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
 		const char *name = NameStr(a->attname);
 		uint8		namelen = (uint8) strlen(name);
@@ -120,6 +126,7 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *
 			char		byval[sizeof(Datum)];
 			const char *p;
 			uint32		len;
+			struct varlena *v = NULL;
 
 			if (a->attbyval)
 			{
@@ -134,8 +141,7 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *
 			}
 			else if (a->attlen == -1)
 			{
-				struct varlena *v = PG_DETOAST_DATUM(d);
-
+				v = PG_DETOAST_DATUM(d);
 				p = VARDATA(v);
 				len = VARSIZE(v) - VARHDRSZ;
 			}
@@ -146,6 +152,8 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *
 			}
 			put_bytes(&buf, &len, sizeof(len));
 			put_bytes(&buf, p, len);
+			if (v && (Pointer) v != DatumGetPointer(d))
+				pfree(v);
 		}
 		n++;
 	}
@@ -168,11 +176,11 @@ typedef struct Image
 	ImageCol   *cols;
 } Image;
 
+/* an image at p (len bytes: the part of a batch that holds it) */
 static Image *
-image_parse(bytea *b)
+image_parse(const char *p, uint32 size)
 {
-	char	   *p = VARDATA_ANY(b);
-	char	   *end = p + VARSIZE_ANY_EXHDR(b);
+	const char *end = p + size;
 	Image	   *img = palloc0(sizeof(Image));
 	uint16		n;
 	int			i;
@@ -190,6 +198,9 @@ image_parse(bytea *b)
 		uint8		namelen;
 		uint8		isnull;
 		uint32		type;
+		uint32		len;
+		int16		typlen;
+		bool		typbyval;
 
 		if (p + 1 > end)
 			elog(ERROR, "loginas: a row image is damaged");
@@ -203,66 +214,57 @@ image_parse(bytea *b)
 		c->type = type;
 		isnull = (uint8) *p++;
 		c->isnull = isnull != 0;
-		if (!c->isnull && !SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(type)))
+		if (c->isnull)
+			continue;
+		if (p + sizeof(len) > end)
+			elog(ERROR, "loginas: a row image is damaged");
+		memcpy(&len, p, sizeof(len));
+		p += sizeof(len);
+		if (p + len > end)
+			elog(ERROR, "loginas: a row image is damaged");
+		if (!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(type)))
 		{
 			/* a type dropped since: no table column has it (image_fits says so) */
-			uint32		len;
-
-			if (p + sizeof(len) > end)
-				elog(ERROR, "loginas: a row image is damaged");
-			memcpy(&len, p, sizeof(len));
-			p += sizeof(len) + len;
 			c->isnull = true;
-		}
-		else if (!c->isnull)
-		{
-			uint32		len;
-			int16		typlen;
-			bool		typbyval;
-
-			if (p + sizeof(len) > end)
-				elog(ERROR, "loginas: a row image is damaged");
-			memcpy(&len, p, sizeof(len));
-			p += sizeof(len);
-			if (p + len > end)
-				elog(ERROR, "loginas: a row image is damaged");
-			get_typlenbyval(type, &typlen, &typbyval);
-			if (typbyval)
-			{
-				char		aligned[sizeof(Datum)];
-
-				if (len != (uint32) typlen)
-					elog(ERROR, "loginas: a row image does not match the type of column \"%s\"", c->name);
-				memcpy(aligned, p, len);
-				c->value = fetch_att(aligned, true, typlen);
-			}
-			else if (typlen > 0)
-			{
-				char	   *v;
-
-				if (len != (uint32) typlen)
-					elog(ERROR, "loginas: a row image does not match the type of column \"%s\"", c->name);
-				v = palloc(len);
-				memcpy(v, p, len);
-				c->value = PointerGetDatum(v);
-			}
-			else if (typlen == -1)
-			{
-				struct varlena *v = palloc(len + VARHDRSZ);
-
-				SET_VARSIZE(v, len + VARHDRSZ);
-				memcpy(VARDATA(v), p, len);
-				c->value = PointerGetDatum(v);
-			}
-			else
-			{
-				char	   *v = palloc(len);
-
-				memcpy(v, p, len);
-				c->value = CStringGetDatum(v);
-			}
 			p += len;
+			continue;
 		}
+		get_typlenbyval(type, &typlen, &typbyval);
+		if (typbyval)
+		{
+			char		aligned[sizeof(Datum)];
+
+			if (len != (uint32) typlen)
+				elog(ERROR, "loginas: a row image does not match the type of column \"%s\"", c->name);
+			memcpy(aligned, p, len);
+			c->value = fetch_att(aligned, true, typlen);
+		}
+		else if (typlen > 0)
+		{
+			char	   *v;
+
+			if (len != (uint32) typlen)
+				elog(ERROR, "loginas: a row image does not match the type of column \"%s\"", c->name);
+			v = palloc(len);
+			memcpy(v, p, len);
+			c->value = PointerGetDatum(v);
+		}
+		else if (typlen == -1)
+		{
+			struct varlena *v = palloc(len + VARHDRSZ);
+
+			SET_VARSIZE(v, len + VARHDRSZ);
+			memcpy(VARDATA(v), p, len);
+			c->value = PointerGetDatum(v);
+		}
+		else
+		{
+			char	   *v = palloc(len);
+
+			memcpy(v, p, len);
+			c->value = CStringGetDatum(v);
+		}
+		p += len;
 	}
 	return img;
 }
@@ -278,25 +280,59 @@ image_col(Image *img, const char *name)
 	return NULL;
 }
 
+/* a transaction id as a full one (the last 2^32 transactions) */
+static uint64
+full_xid(TransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (!TransactionIdIsNormal(xid))
+		return (uint64) xid;
+	if (xid > XidFromFullTransactionId(next) && epoch > 0)
+		epoch--;
+	return ((uint64) epoch << 32) | xid;
+}
+
 /* ---------------------------------------------------------------------
- * images buffered in the transaction, written in batches
+ * the images of a transaction, written in batches
+ *
+ * A batch is one row of loginas.row_image: entries one after the other,
+ *	'B' relation key before-flags [image] [xmin]	a row at the session's
+ *													first write of it in a
+ *													transaction
+ *	'A' relation key after-flags [xmin]				a row as a transaction of
+ *													the session left it (at
+ *													commit)
+ * (relation: uint32; key: uint32 length and bytes; flags bit 0: a row was
+ * there; an image: uint32 length and bytes -- the whole row, or without a
+ * row the key's columns only; xmin: uint64, the full id of the transaction
+ * that wrote the row).  Entries are appended in the order of the session's
+ * writes; a revert reads a session's batches in order.
  * --------------------------------------------------------------------- */
 
-typedef struct ImageItem
-{
-	SubTransactionId subid;
-	int64		session_id;
-	Oid			relation;
-	char	   *key;
-	bytea	   *image;			/* NULL: no row */
-} ImageItem;
-
+#define BATCH_MAGIC "LRB1"
 #define IMAGE_BATCH_BYTES (1024 * 1024)
 
-static List *before_items = NIL;	/* in TopTransactionContext */
-static Size before_bytes = 0;
-static List *after_items = NIL;
-static Size after_bytes = 0;
+/*
+ * Entries per session; a subtransaction's entries are a tail of the
+ * buffer, cut when it rolls back (a subtransaction cannot span a flush:
+ * the batches it wrote roll back with it).  Usually one session.
+ */
+typedef struct SubxactMark
+{
+	SubTransactionId subid;
+	int			start;
+} SubxactMark;
+
+typedef struct SessionBuffer
+{
+	int64		session_id;
+	StringInfoData data;
+	List	   *marks;			/* SubxactMark: where each open subtransaction's entries begin */
+} SessionBuffer;
+
+static List *buffers = NIL;		/* SessionBuffer, in TopTransactionContext */
 
 static bool
 images_kept(void)
@@ -308,158 +344,161 @@ images_kept(void)
 		OidIsValid(get_relname_relid("session_image", nsp));
 }
 
-/* one batch: $1 sessions, $2 relations, $3 keys, $4 images (NULL: no row) */
-static void
-write_items(List *items, bool after)
-{
-	static const char *const before_sql =
-		"INSERT INTO loginas.row_image AS i (session_id, relation, key_hash, key, before, after, seq)"
-		" SELECT d.s, d.r, pg_catalog.sha256(pg_catalog.textsend(d.k)), d.k, d.b, d.b,"
-		"        pg_catalog.nextval('loginas.row_image_seq')"
-		"   FROM (SELECT DISTINCT ON (u.s, u.r, u.k) u.s, u.r, u.k, u.b, u.o"
-		"           FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.oid[]),"
-		"                           pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.bytea[]))"
-		"                WITH ORDINALITY u(s, r, k, b, o)"
-		"          ORDER BY u.s, u.r, u.k, u.o) d"
-		"  ORDER BY d.o"
-		" ON CONFLICT ON CONSTRAINT row_image_pkey DO UPDATE"
-		"    SET changed_between = i.changed_between OR i.after IS DISTINCT FROM EXCLUDED.before";
-	static const char *const after_sql =
-		"UPDATE loginas.row_image i SET after = u.a"
-		"  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.oid[]),"
-		"                  pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.bytea[])) u(s, r, k, a)"
-		" WHERE i.session_id OPERATOR(pg_catalog.=) u.s AND i.relation OPERATOR(pg_catalog.=) u.r"
-		"   AND i.key_hash OPERATOR(pg_catalog.=) pg_catalog.sha256(pg_catalog.textsend(u.k))";
-	int			n = list_length(items);
-	Datum	   *s = palloc(sizeof(Datum) * n);
-	Datum	   *r = palloc(sizeof(Datum) * n);
-	Datum	   *k = palloc(sizeof(Datum) * n);
-	Datum	   *b = palloc(sizeof(Datum) * n);
-	bool	   *bnull = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	Oid			argtypes[4] = {INT8ARRAYOID, OIDARRAYOID, TEXTARRAYOID, BYTEAARRAYOID};
-	Datum		args[4];
-	ListCell   *lc;
-	int			i = 0;
-	LoginAsOwnerState owner;
-
-	if (n == 0)
-		return;
-	foreach(lc, items)
-	{
-		ImageItem  *it = lfirst(lc);
-
-		s[i] = Int64GetDatum(it->session_id);
-		r[i] = ObjectIdGetDatum(it->relation);
-		k[i] = CStringGetTextDatum(it->key);
-		bnull[i] = it->image == NULL;
-		b[i] = it->image ? PointerGetDatum(it->image) : (Datum) 0;
-		i++;
-	}
-	args[0] = PointerGetDatum(construct_array(s, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(r, n, OIDOID, 4, true, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(k, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_md_array(b, bnull, 1, dims, lbs, BYTEAOID, -1, false, TYPALIGN_INT));
-
-	loginas_as_owner_begin(&owner);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "loginas: SPI_connect failed");
-	if (SPI_execute_with_args(after ? after_sql : before_sql, 4, argtypes, args, NULL, false, 0) < 0)
-		elog(ERROR, "loginas: could not keep the images of the rows written");
-	SPI_finish();
-	PopActiveSnapshot();
-	loginas_as_owner_end(&owner);
-}
-
-static void
-free_items(List *items)
+static SessionBuffer *
+session_buffer(int64 session_id)
 {
 	ListCell   *lc;
+	SessionBuffer *b;
+	MemoryContext old;
 
-	foreach(lc, items)
+	foreach(lc, buffers)
 	{
-		ImageItem  *it = lfirst(lc);
-
-		pfree(it->key);
-		if (it->image)
-			pfree(it->image);
-		pfree(it);
+		b = lfirst(lc);
+		if (b->session_id == session_id)
+			return b;
 	}
-	list_free(items);
-}
-
-static void
-flush_before(void)
-{
-	List	   *items = before_items;
-
-	before_items = NIL;
-	before_bytes = 0;
-	if (items != NIL && images_kept())
-		write_items(items, false);
-	free_items(items);
-}
-
-static void
-flush_after(void)
-{
-	List	   *items = after_items;
-
-	after_items = NIL;
-	after_bytes = 0;
-	if (items != NIL && images_kept())
-		write_items(items, true);
-	free_items(items);
-}
-
-static void
-add_item(List **items, Size *bytes, int64 session_id, Oid relation, const char *key, bytea *image)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	ImageItem  *it = palloc(sizeof(ImageItem));
-
-	it->subid = GetCurrentSubTransactionId();
-	it->session_id = session_id;
-	it->relation = relation;
-	it->key = pstrdup(key);
-	it->image = image ? (bytea *) PG_DETOAST_DATUM_COPY(PointerGetDatum(image)) : NULL;
-	*items = lappend(*items, it);
-	*bytes += strlen(key) + (image ? VARSIZE(image) : 0) + 64;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	b = palloc0(sizeof(SessionBuffer));
+	b->session_id = session_id;
+	initStringInfo(&b->data);
+	buffers = lappend(buffers, b);
 	MemoryContextSwitchTo(old);
+	return b;
+}
+
+/* one batch: the buffer's entries, as loginas' owner */
+static void
+write_batch(SessionBuffer *b)
+{
+	LoginAsOwnerState owner;
+	Oid			argtypes[2] = {INT8OID, BYTEAOID};
+	Datum		args[2];
+	bytea	   *batch;
+
+	if (b->data.len == 0)
+		return;
+	if (images_kept())
+	{
+		batch = palloc(VARHDRSZ + 4 + b->data.len);
+		SET_VARSIZE(batch, VARHDRSZ + 4 + b->data.len);
+		memcpy(VARDATA(batch), BATCH_MAGIC, 4);
+		memcpy(VARDATA(batch) + 4, b->data.data, b->data.len);
+		args[0] = Int64GetDatum(b->session_id);
+		args[1] = PointerGetDatum(batch);
+		loginas_as_owner_begin(&owner);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "loginas: SPI_connect failed");
+		if (SPI_execute_with_args("INSERT INTO loginas.row_image (session_id, batch, images)"
+								  " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2)",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "loginas: could not keep the images of the rows written");
+		SPI_finish();
+		PopActiveSnapshot();
+		loginas_as_owner_end(&owner);
+		pfree(batch);
+	}
+	resetStringInfo(&b->data);
+	/* written: no subtransaction's entries are left in the buffer */
+	{
+		ListCell   *lc;
+
+		foreach(lc, b->marks)
+			((SubxactMark *) lfirst(lc))->start = 0;
+	}
+}
+
+/* where the entries of the current subtransaction begin, noted at its first */
+static void
+note_subxact(SessionBuffer *b)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	SubxactMark *m;
+	MemoryContext old;
+
+	if (subid == TopSubTransactionId)
+		return;
+	if (b->marks != NIL && ((SubxactMark *) llast(b->marks))->subid == subid)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	m = palloc(sizeof(SubxactMark));
+	m->subid = subid;
+	m->start = b->data.len;
+	b->marks = lappend(b->marks, m);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+put_entry_head(SessionBuffer *b, char kind, Oid relation, const char *key)
+{
+	uint32		rel = relation;
+	uint32		keylen = strlen(key);
+
+	appendStringInfoChar(&b->data, kind);
+	put_bytes(&b->data, &rel, sizeof(rel));
+	put_bytes(&b->data, &keylen, sizeof(keylen));
+	put_bytes(&b->data, key, keylen);
 }
 
 /*
  * The row under key before the session's first write of it in this
- * transaction (image NULL: no row), from containment's first touch.
+ * transaction: present (image: the row, written by transaction xmin), or
+ * not (image: the key's columns), from containment's first touch.
  */
 void
-loginas_image_before(Oid relation, int64 session_id, const char *key, bytea *image)
+loginas_image_before(Oid relation, int64 session_id, const char *key, bool present, bytea *image,
+					 TransactionId xmin)
 {
-	add_item(&before_items, &before_bytes, session_id, relation, key, image);
-	if (before_bytes >= IMAGE_BATCH_BYTES)
-		flush_before();
+	SessionBuffer *b = session_buffer(session_id);
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	uint8		flags = present ? 1 : 0;
+	uint32		len = VARSIZE(image) - VARHDRSZ;
+
+	note_subxact(b);
+	put_entry_head(b, 'B', relation, key);
+	put_bytes(&b->data, &flags, 1);
+	put_bytes(&b->data, &len, sizeof(len));
+	put_bytes(&b->data, VARDATA(image), len);
+	if (present)
+	{
+		uint64		full = full_xid(xmin);
+
+		put_bytes(&b->data, &full, sizeof(full));
+	}
+	MemoryContextSwitchTo(old);
+	if (b->data.len >= IMAGE_BATCH_BYTES)
+		write_batch(b);
 }
 
-/* the row under key at commit (image NULL: no row), from containment's judgement */
+/* at commit: a row under key as the session leaves it (written by xmin), or none */
 void
-loginas_image_after(Oid relation, int64 session_id, const char *key, bytea *image)
+loginas_image_after(Oid relation, int64 session_id, const char *key, bool present, TransactionId xmin)
 {
-	add_item(&after_items, &after_bytes, session_id, relation, key, image);
-	if (after_bytes >= IMAGE_BATCH_BYTES)
+	SessionBuffer *b = session_buffer(session_id);
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	uint8		flags = present ? 1 : 0;
+
+	put_entry_head(b, 'A', relation, key);
+	put_bytes(&b->data, &flags, 1);
+	if (present)
 	{
-		flush_before();
-		flush_after();
+		uint64		full = full_xid(xmin);
+
+		put_bytes(&b->data, &full, sizeof(full));
 	}
+	MemoryContextSwitchTo(old);
+	if (b->data.len >= IMAGE_BATCH_BYTES)
+		write_batch(b);
 }
 
 /* at commit, once every touched row was judged: what is buffered */
 void
 loginas_image_flush(void)
 {
-	flush_before();
-	flush_after();
+	ListCell   *lc;
+
+	foreach(lc, buffers)
+		write_batch((SessionBuffer *) lfirst(lc));
 }
 
 /*
@@ -491,40 +530,31 @@ loginas_image_rows(int64 session_id, int64 rows)
 	loginas_as_owner_end(&owner);
 }
 
-/* a subtransaction's images go with its rollback (those written, with it too) */
-static void
-drop_subxact_items(List **items, Size *bytes, SubTransactionId mySubid, SubTransactionId parentSubid,
-				   bool commit)
-{
-	ListCell   *lc;
-
-	foreach(lc, *items)
-	{
-		ImageItem  *it = lfirst(lc);
-
-		if (it->subid != mySubid)
-			continue;
-		if (commit)
-		{
-			it->subid = parentSubid;
-			continue;
-		}
-		*bytes -= strlen(it->key) + (it->image ? VARSIZE(it->image) : 0) + 64;
-		pfree(it->key);
-		if (it->image)
-			pfree(it->image);
-		pfree(it);
-		*items = foreach_delete_current(*items, lc);
-	}
-}
-
+/* a subtransaction's entries go with its rollback (the batches it wrote, with it too) */
 static void
 revert_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
+	ListCell   *lc;
+
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	drop_subxact_items(&before_items, &before_bytes, mySubid, parentSubid, event == SUBXACT_EVENT_COMMIT_SUB);
-	drop_subxact_items(&after_items, &after_bytes, mySubid, parentSubid, event == SUBXACT_EVENT_COMMIT_SUB);
+	foreach(lc, buffers)
+	{
+		SessionBuffer *b = lfirst(lc);
+		SubxactMark *m;
+
+		if (b->marks == NIL || ((SubxactMark *) llast(b->marks))->subid != mySubid)
+			continue;
+		m = llast(b->marks);
+		if (event == SUBXACT_EVENT_ABORT_SUB && m->start < b->data.len)
+		{
+			b->data.len = m->start;
+			b->data.data[b->data.len] = '\0';
+		}
+		b->marks = list_delete_last(b->marks);
+		/* committed: its entries belong to the enclosing one, whose mark (if any) is earlier */
+		pfree(m);
+	}
 }
 
 static void
@@ -538,8 +568,7 @@ revert_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the memory went with TopTransactionContext */
-			before_items = after_items = NIL;
-			before_bytes = after_bytes = 0;
+			buffers = NIL;
 			break;
 		default:
 			break;
@@ -573,8 +602,11 @@ typedef struct RevertRow
 	Oid			relation;
 	char	   *relname;
 	char	   *key;			/* as the log's keys: a JSON array of text */
-	Image	   *before;
-	Image	   *after;
+	Image	   *before;			/* the row before the session, or NULL: none */
+	Image	   *keyimg;			/* without a row before: the key's columns */
+	bool		after_known;	/* how the session left it: */
+	bool		after_present;	/* a row there, */
+	uint64		after_xmin;		/* written by this transaction */
 	bool		changed_between;
 	int64		seq;
 	int			rank;			/* parents lower */
@@ -741,10 +773,10 @@ row_is(RevertTable *t, HeapTuple cur, Image *img)
 /*
  * The row under the revert row's key as it is now, as its table's owner (a
  * security-restricted operation), locked FOR UPDATE when lock: NULL when
- * there is none.
+ * there is none; *xmin the (full) id of the transaction that wrote it.
  */
 static HeapTuple
-current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
+current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt, uint64 *xmin)
 {
 	LoginAsOwnerState owner;
 	StringInfoData sql;
@@ -752,7 +784,7 @@ current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 	int			i;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.* FROM %s t WHERE ", t->qualified);
+	appendStringInfo(&sql, "SELECT t.xmin, t.* FROM %s t WHERE ", t->qualified);
 	for (i = 0; i < t->npk; i++)
 		appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) $%d", i ? " AND " : "",
 						 quote_identifier(t->pk_names[i]), i + 1);
@@ -770,7 +802,9 @@ current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 		HeapTuple	rtup = SPI_tuptable->vals[0];
 		Datum	   *values = palloc(sizeof(Datum) * t->desc->natts);
 		bool	   *nulls = palloc(sizeof(bool) * t->desc->natts);
+		bool		isnull;
 
+		*xmin = full_xid(DatumGetTransactionId(SPI_getbinval(rtup, rdesc, 1, &isnull)));
 		/* as the table's own row, column by column (t.* has no dropped columns) */
 		for (i = 0; i < t->desc->natts; i++)
 		{
@@ -781,7 +815,7 @@ current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 			nulls[i] = true;
 			if (a->attisdropped)
 				continue;
-			for (k = 1; k <= rdesc->natts; k++)
+			for (k = 2; k <= rdesc->natts; k++)
 				if (strcmp(NameStr(TupleDescAttr(rdesc, k - 1)->attname), NameStr(a->attname)) == 0)
 				{
 					Datum		d = SPI_getbinval(rtup, rdesc, k, &nulls[i]);
@@ -799,11 +833,11 @@ current_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 	return found;
 }
 
-/* the key's values, from the image (both images of a key have them) */
+/* the key's values, from the row before the session or the key's columns */
 static char *
 key_values(RevertTable *t, RevertRow *r)
 {
-	Image	   *img = r->after ? r->after : r->before;
+	Image	   *img = r->before ? r->before : r->keyimg;
 	int			i;
 
 	r->npk = t->npk;
@@ -824,13 +858,15 @@ static void
 plan_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 {
 	HeapTuple	cur;
+	uint64		cur_xmin = 0;
+	bool		as_left;
 	char	   *problem;
 	int			i;
 
 	r->action = REVERT_NONE;
-	if (r->before == NULL && r->after == NULL)
+	if (r->after_known && r->before == NULL && !r->after_present && !r->changed_between)
 	{
-		r->action = REVERT_SKIP;
+		r->action = REVERT_SKIP;	/* inserted and deleted by the session */
 		return;
 	}
 	if (t->problem)
@@ -839,9 +875,7 @@ plan_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 		return;
 	}
 	r->relname = t->relname;
-	problem = image_fits(t, r->before);
-	if (problem == NULL)
-		problem = image_fits(t, r->after);
+	problem = image_fits(t, r->before ? r->before : r->keyimg);
 	if (problem == NULL)
 		problem = key_values(t, r);
 	if (problem)
@@ -849,17 +883,24 @@ plan_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 		r->conflict = problem;
 		return;
 	}
-	cur = current_row(t, r, lock, cxt);
+	cur = current_row(t, r, lock, cxt, &cur_xmin);
+	if (!r->after_known)
+	{
+		r->conflict = "the session's last write of it was not recorded";
+		return;
+	}
 	if (r->changed_between)
 	{
 		r->conflict = "changed by someone else between two transactions of the session";
 		return;
 	}
-	if (row_is(t, cur, r->after))
+	/* as the session left it: the same row version, or still no row */
+	as_left = r->after_present ? (cur != NULL && cur_xmin == r->after_xmin) : cur == NULL;
+	if (as_left)
 	{
 		if (r->before == NULL)
-			r->action = REVERT_DELETE;
-		else if (r->after == NULL)
+			r->action = cur ? REVERT_DELETE : REVERT_SKIP;
+		else if (cur == NULL)
 			r->action = REVERT_INSERT;
 		else
 		{
@@ -884,7 +925,7 @@ plan_row(RevertTable *t, RevertRow *r, bool lock, MemoryContext cxt)
 		r->action = REVERT_NONE;
 	else if (cur == NULL)
 		r->conflict = "deleted since the session";
-	else if (r->after == NULL)
+	else if (!r->after_present)
 		r->conflict = "a row with this key was inserted since the session";
 	else
 		r->conflict = "changed since the session";
@@ -1014,6 +1055,13 @@ revert_order(const ListCell *a, const ListCell *b)
 	return 0;
 }
 
+/* the revert's rows by table and key, while the batches are read */
+typedef struct RowByKey
+{
+	char	   *hkey;
+	RevertRow  *row;
+} RowByKey;
+
 /*
  * loginas._revert_rows(p_session bigint, p_revert_session bigint, p_apply
  * boolean, p_admin_username text, p_customer_email text)
@@ -1060,43 +1108,151 @@ loginas_revert_rows(PG_FUNCTION_ARGS)
 				 errdetail("The session's writes are logged, and the images of their rows kept, when the transaction commits."),
 				 errhint("Commit first, then revert the session.")));
 
-	/* the session's images, with each table's rank among them */
+	/* the session's images, in the order written */
 	args[0] = Int64GetDatum(session_id);
 	loginas_as_owner_begin(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
-	if (SPI_execute_with_args("SELECT i.relation, i.key, i.before, i.after, i.changed_between, i.seq,"
-							  "       COALESCE(f.rank, 0)"
-							  "  FROM loginas.row_image i"
-							  "  LEFT JOIN loginas._fk_rank(ARRAY(SELECT DISTINCT x.relation FROM loginas.row_image x"
-							  "                                   WHERE x.session_id OPERATOR(pg_catalog.=) $1)) f"
-							  "         ON f.relation OPERATOR(pg_catalog.=) i.relation"
-							  " WHERE i.session_id OPERATOR(pg_catalog.=) $1"
-							  " ORDER BY i.seq",
+	if (SPI_execute_with_args("SELECT i.images FROM loginas.row_image i"
+							  " WHERE i.session_id OPERATOR(pg_catalog.=) $1 ORDER BY i.batch",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not read the images of session " INT64_FORMAT, session_id);
-	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HASHCTL		ctl;
+		HTAB	   *byKey;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		RevertRow  *r = palloc0(sizeof(RevertRow));
-		bool		isnull;
-		Datum		d;
+		int64		seq = 0;
 
-		r->relation = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		r->key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		r->before = isnull ? NULL : image_parse(DatumGetByteaPCopy(d));
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		r->after = isnull ? NULL : image_parse(DatumGetByteaPCopy(d));
-		r->changed_between = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-		r->seq = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-		r->rank = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		rows = lappend(rows, r);
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(RowByKey);
+		ctl.hash = loginas_cstring_hash;
+		ctl.match = loginas_cstring_match;
+		ctl.hcxt = cxt;
+		byKey = hash_create("loginas revert rows", 256, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			bytea	   *batch = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			const char *p = VARDATA_ANY(batch);
+			const char *end = p + VARSIZE_ANY_EXHDR(batch);
+
+			if (end - p < 4 || memcmp(p, BATCH_MAGIC, 4) != 0)
+				elog(ERROR, "loginas: a batch of row images is damaged");
+			p += 4;
+			while (p < end)
+			{
+				char		kind;
+				uint32		rel,
+							keylen,
+							len;
+				uint8		flags;
+				uint64		xmin = 0;
+				char	   *hkey;
+				RowByKey   *e;
+				bool		found;
+				RevertRow  *r;
+
+				if (end - p < 1 + 4 + 4)
+					elog(ERROR, "loginas: a batch of row images is damaged");
+				kind = *p++;
+				memcpy(&rel, p, 4);
+				p += 4;
+				memcpy(&keylen, p, 4);
+				p += 4;
+				if (end - p < keylen + 1)
+					elog(ERROR, "loginas: a batch of row images is damaged");
+				hkey = psprintf("%u/%.*s", rel, (int) keylen, p);
+				e = hash_search(byKey, &hkey, HASH_ENTER, &found);
+				if (!found)
+				{
+					r = palloc0(sizeof(RevertRow));
+					r->relation = rel;
+					r->key = pnstrdup(p, keylen);
+					r->seq = ++seq;
+					e->row = r;
+					rows = lappend(rows, r);
+				}
+				r = e->row;
+				p += keylen;
+				flags = (uint8) *p++;
+				if (kind == 'B')
+				{
+					if (end - p < 4)
+						elog(ERROR, "loginas: a batch of row images is damaged");
+					memcpy(&len, p, 4);
+					p += 4;
+					if (end - p < len + ((flags & 1) ? 8 : 0))
+						elog(ERROR, "loginas: a batch of row images is damaged");
+					if (!found)
+					{
+						if (flags & 1)
+							r->before = image_parse(p, len);
+						else
+							r->keyimg = image_parse(p, len);
+					}
+					p += len;
+					if (flags & 1)
+					{
+						memcpy(&xmin, p, 8);
+						p += 8;
+					}
+					/* a later transaction of the session found it otherwise than left */
+					if (found && r->after_known &&
+						((flags & 1) != (r->after_present ? 1 : 0) || ((flags & 1) && xmin != r->after_xmin)))
+						r->changed_between = true;
+				}
+				else if (kind == 'A')
+				{
+					if ((flags & 1) && end - p < 8)
+						elog(ERROR, "loginas: a batch of row images is damaged");
+					r->after_known = true;
+					r->after_present = (flags & 1) != 0;
+					if (flags & 1)
+					{
+						memcpy(&r->after_xmin, p, 8);
+						p += 8;
+					}
+				}
+				else
+					elog(ERROR, "loginas: a batch of row images is damaged");
+			}
+		}
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+
+	/* each table's rank among the revert's tables (parents lower) */
+	if (rows != NIL)
+	{
+		List	   *rels = NIL;
+		Datum	   *oids;
+		int			k = 0;
+		Oid			rank_argtypes[1] = {OIDARRAYOID};
+		Datum		rank_args[1];
+
+		foreach(lc, rows)
+			rels = list_append_unique_oid(rels, ((RevertRow *) lfirst(lc))->relation);
+		oids = palloc(sizeof(Datum) * list_length(rels));
+		foreach(lc, rels)
+			oids[k++] = ObjectIdGetDatum(lfirst_oid(lc));
+		rank_args[0] = PointerGetDatum(construct_array(oids, k, OIDOID, 4, true, TYPALIGN_INT));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "loginas: SPI_connect failed");
+		if (SPI_execute_with_args("SELECT f.relation, f.rank FROM loginas._fk_rank($1) f",
+								  1, rank_argtypes, rank_args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loginas: could not rank the tables of session " INT64_FORMAT, session_id);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			rel = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			int			rank = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+			foreach(lc, rows)
+				if (((RevertRow *) lfirst(lc))->relation == rel)
+					((RevertRow *) lfirst(lc))->rank = rank;
+		}
+		SPI_finish();
+	}
 	loginas_as_owner_end(&owner);
 
 	/* each row as it is now: what to do, or the conflict */

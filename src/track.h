@@ -149,10 +149,12 @@ extern Oid	loginas_relation_owner(Oid relid);
 extern void loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc);
 
 /* revert.c: the images of the rows a session writes (containment.c hands them over) */
-extern bytea *loginas_image_build(TupleDesc desc, HeapTuple tuple, int first_att, const char *skip1,
-								  const char *skip2);
-extern void loginas_image_before(Oid relation, int64 session_id, const char *key, bytea *image);
-extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bytea *image);
+extern bytea *loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int natts,
+								  const char *skip1, const char *skip2);
+extern void loginas_image_before(Oid relation, int64 session_id, const char *key, bool present, bytea *image,
+								 TransactionId xmin);
+extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bool present,
+								TransactionId xmin);
 extern void loginas_image_flush(void);
 
 /* containment.c */

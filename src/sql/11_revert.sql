@@ -6,7 +6,7 @@
  * a table no role can read, purged with the log.  loginas.revert() puts a
  * session's rows back as they were before it, as one transaction: a row the
  * session inserted is deleted, one it changed gets its values back, one it
- * deleted is inserted again -- or nothing at all when a row was changed
+ * deleted is inserted again -- or nothing at all when a row was written
  * after the session by someone else (the conflicts are listed); a dry run
  * lists what it would do.  The revert needs the admin's "revert" resource,
  * acts in a session of its own (its writes are stamped and logged as the
@@ -14,20 +14,20 @@
  * reverted once.
  */
 
--- per session and key: the row before the session's first write of it, and
--- after its last; binary images (the columns' stored bytes, never their
--- text: no type's input or output function runs to make or restore one).
--- Not kept by pg_dump: an image is bound to this database's types.
+-- The images of the rows sessions write, for loginas.revert(): per session,
+-- batches of about a megabyte of entries in the order written -- for each
+-- row at a transaction's first write of it, the row as it was (the stored
+-- bytes of every column, never their text: no type's input or output
+-- function runs to make or restore an image) and the transaction that wrote
+-- it, or "no row" and the key; and at each commit whether a row is left
+-- under the key, and the transaction that wrote it (src/revert.c has the
+-- format).  Readable by no role; purged with the log; not kept by pg_dump
+-- (an image is bound to this database's types).
 CREATE TABLE loginas.row_image (
 	session_id		bigint NOT NULL,
-	relation		oid NOT NULL,		-- the tracked table (a partition's: its partitioned table)
-	key_hash		bytea NOT NULL,		-- sha256 of key (a key may be longer than an index entry)
-	key				text NOT NULL,		-- the row's primary key as the log names it: a JSON array of text
-	before			bytea,				-- the row before the session first wrote it; NULL: no row had the key
-	after			bytea,				-- the row after the session's last write of it; NULL: no row has it
-	changed_between	boolean NOT NULL DEFAULT false,	-- changed by someone else between two of the session's transactions
-	seq				bigint NOT NULL,	-- the order of the session's first writes
-	PRIMARY KEY (session_id, relation, key_hash)
+	batch			bigint NOT NULL,	-- the order written (row_image_seq)
+	images			bytea NOT NULL,
+	PRIMARY KEY (session_id, batch)
 );
 
 CREATE SEQUENCE loginas.row_image_seq;
@@ -79,7 +79,7 @@ CREATE FUNCTION loginas._revert_rows(p_session bigint, p_revert_session bigint, 
 -- row the session wrote: the table, the key (as the reports print keys),
 -- what the revert does -- insert (the session deleted it), update (with
 -- the columns it puts back), delete (the session inserted it), none (it is
--- as before the session) -- or, for a row changed after the session by
+-- as before the session) -- or, for a row written after the session by
 -- someone else, why not (conflict: then nothing is reverted, and without
 -- dry_run the call fails listing the conflicts).
 CREATE FUNCTION loginas.revert(session_id bigint, by_admin text, reason text DEFAULT NULL,
