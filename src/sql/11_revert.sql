@@ -1,9 +1,10 @@
 /*
  * 11_revert.sql
  * Undoing a session (src/revert.c).  Every row a session writes has an
- * image before the session's first write of it and after its last one,
- * complete (protected and sensitive columns included), in loginas.row_image:
- * a table no role can read, purged with the log.  loginas.revert() puts a
+ * image as it was before the session's transactions first wrote it,
+ * complete (protected and sensitive columns included), and the transaction
+ * that wrote the row the session left, in loginas.row_image: a table no
+ * role can read, purged with the log.  loginas.revert() puts a
  * session's rows back as they were before it, as one transaction: a row the
  * session inserted is deleted, one it changed gets its values back, one it
  * deleted is inserted again -- or nothing at all when a row was written
