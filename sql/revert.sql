@@ -1,5 +1,6 @@
 -- revert: undoing a Login as Customer session (loginas.revert).
---   * every kind of write put back, as one transaction: rows the session
+--   * every kind of write put back, as one transaction (identity and
+--     generated columns included): rows the session
 --     inserted deleted (children before parents), rows it updated given their
 --     values back (protected and sensitive columns included), rows it deleted
 --     inserted again (parents before children), a key it changed and a row
@@ -131,6 +132,8 @@ CREATE TABLE rv.sales_order_p1 PARTITION OF rv.sales_order FOR VALUES FROM (1) T
 CREATE TABLE rv.sales_order_p2 PARTITION OF rv.sales_order FOR VALUES FROM (1000) TO (2000);
 CREATE TABLE rv.wish (wish_id int PRIMARY KEY, customer_id int, product text);
 CREATE TABLE rv.doc (doc_id int PRIMARY KEY, customer_id int, odd rv.hostile, note text);
+CREATE TABLE rv.remark (remark_id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id int, body text,
+	body_length int GENERATED ALWAYS AS (length(body)) STORED);
 INSERT INTO rv.cart VALUES (10, 1, 30, 'WELCOME10', 'first cart'), (12, 1, 9, NULL, 'old cart'), (20, 2, 5, NULL, 'John''s');
 INSERT INTO rv.cart_item VALUES (101, 10, 'MUG', 1, NULL), (102, 10, 'TEE', 2, 'GIFT-SECRET-102'), (121, 12, 'PEN', 1, NULL),
 	(201, 20, 'CAP', 1, NULL);
@@ -139,6 +142,7 @@ INSERT INTO rv.profile VALUES (1, 1, 'veronica@example.com', 'pbkdf2$SECRET-HASH
 INSERT INTO rv.sales_order VALUES (1, 1, 'pending'), (2, 1, 'pending'), (1001, 1, 'pending');
 INSERT INTO rv.wish VALUES (1, 1, 'Teapot');
 INSERT INTO rv.doc VALUES (1, 1, '7', 'seven');
+INSERT INTO rv.remark (customer_id, body) VALUES (1, 'first remark'), (1, 'second remark');
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA rv TO regress_rv_web;
 RESET ROLE;
 SELECT loginas.track('rv.cart', 'customer_id');
@@ -147,6 +151,7 @@ SELECT loginas.track('rv.profile', 'customer_id');
 SELECT loginas.track('rv.sales_order', 'customer_id');
 SELECT loginas.track('rv.wish', 'customer_id', stamps => 'table');
 SELECT loginas.track('rv.doc', 'customer_id');
+SELECT loginas.track('rv.remark', 'customer_id');
 SELECT loginas.protect('rv.cart', 'coupon'), loginas.protect('rv.profile', 'password_hash');
 SELECT loginas.redact('rv.profile', 'card_number'), loginas.redact('rv.cart_item', 'gift_code');
 -- "Revert Login as Customer Sessions", a role resource of its own
@@ -161,6 +166,7 @@ CREATE FUNCTION pg_temp.shop() RETURNS TABLE (tbl text, row_text text) LANGUAGE 
 	UNION ALL SELECT 'sales_order', (to_jsonb(o) - 'loginas_created_session' - 'loginas_changed_session')::text FROM rv.sales_order o
 	UNION ALL SELECT 'wish', to_jsonb(w)::text FROM rv.wish w
 	UNION ALL SELECT 'doc', jsonb_build_object('doc_id', d.doc_id, 'odd', rv.hostile_bytes(d.odd), 'note', d.note)::text FROM rv.doc d
+	UNION ALL SELECT 'remark', (to_jsonb(r) - 'loginas_created_session' - 'loginas_changed_session')::text FROM rv.remark r
 	ORDER BY 1, 2
 $$;
 CREATE TEMP TABLE before_session AS SELECT * FROM pg_temp.shop();
@@ -193,6 +199,12 @@ UPDATE rv.sales_order SET order_id = 1002 WHERE order_id = 2;
 INSERT INTO rv.wish VALUES (2, 1, 'Kettle');
 UPDATE rv.wish SET product = 'Teapot, blue' WHERE wish_id = 1;
 UPDATE rv.doc SET odd = '8', note = 'eight' WHERE doc_id = 1;
+-- an identity column (GENERATED ALWAYS) and a generated one: a row deleted
+-- comes back with its id, a new one goes, a changed one's body comes back
+-- (its length computed again)
+DELETE FROM rv.remark WHERE remark_id = 1;
+UPDATE rv.remark SET body = 'changed' WHERE remark_id = 2;
+INSERT INTO rv.remark (customer_id, body) VALUES (1, 'new remark');
 COMMIT;
 BEGIN;
 SELECT loginas.assume(:'key') IS NOT NULL AS assumed;
@@ -269,7 +281,8 @@ SELECT 'cart' AS tbl, cart_id AS id, pg_temp.s(loginas_created_session) AS creat
 SELECT 'cart_item', item_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.cart_item UNION ALL
 SELECT 'profile', profile_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.profile UNION ALL
 SELECT 'sales_order', order_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.sales_order UNION ALL
-SELECT 'doc', doc_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.doc
+SELECT 'doc', doc_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.doc UNION ALL
+SELECT 'remark', remark_id, pg_temp.s(loginas_created_session), pg_temp.s(loginas_changed_session) FROM rv.remark
  ORDER BY 1, 2;
 SELECT key, pg_temp.s(created_session) AS created, pg_temp.s(changed_session) AS changed FROM loginas.row_stamps
  WHERE relation = 'rv.wish'::regclass ORDER BY key;
@@ -447,7 +460,8 @@ SELECT cart_id, note FROM rv.cart WHERE cart_id = 10;
 -- Clean up
 ------------------------------------------------------------------------------
 SELECT loginas.untrack('rv.cart_item'), loginas.untrack('rv.cart'), loginas.untrack('rv.profile'),
-	   loginas.untrack('rv.sales_order'), loginas.untrack('rv.wish'), loginas.untrack('rv.doc');
+	   loginas.untrack('rv.sales_order'), loginas.untrack('rv.wish'), loginas.untrack('rv.doc'),
+	   loginas.untrack('rv.remark');
 SET client_min_messages = warning;
 DROP SCHEMA rv CASCADE;
 RESET client_min_messages;

@@ -677,7 +677,7 @@ revert_table(List **tables, Oid relation)
 	t->qualified = get_rel_relkind(relation) == RELKIND_PARTITIONED_TABLE ? t->name : psprintf("ONLY %s", t->name);
 	t->owner = loginas_relation_owner(relation);
 	rel = RelationIdGetRelation(relation);
-	t->desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	t->desc = CreateTupleDescCopyConstr(RelationGetDescr(rel));	/* attidentity, attgenerated kept */
 	RelationClose(rel);
 	if (t->entry->created_att > 0)
 		t->skip1 = pstrdup(NameStr(TupleDescAttr(t->desc, t->entry->created_att - 1)->attname));
