@@ -5907,6 +5907,7 @@ INSERT INTO loginas.resource VALUES ('revert', 'Revert Login as Customer Session
 CREATE TABLE loginas.row_image (
 	session_id		bigint NOT NULL,
 	batch			bigint NOT NULL,	-- the order written (row_image_seq)
+	rows			bigint NOT NULL,	-- the write-log rows of the session it completes
 	images			bytea NOT NULL,
 	PRIMARY KEY (session_id, batch)
 );
@@ -5915,9 +5916,8 @@ CREATE SEQUENCE loginas.row_image_seq;
 
 CREATE TABLE loginas.session_image (
 	session_id		bigint PRIMARY KEY,
-	rows			bigint NOT NULL DEFAULT 0,
-	reverted_by		bigint,				-- the revert's own session
-	reverted_at		timestamptz
+	reverted_by		bigint NOT NULL,	-- the revert's own session
+	reverted_at		timestamptz NOT NULL
 );
 
 CREATE FUNCTION loginas._fk_rank(p_relations oid[])
@@ -5960,6 +5960,7 @@ DECLARE
 	a jsonb;
 	si loginas.session_image;
 	logged bigint;
+	covered bigint;
 	admin_key text;
 	email text;
 	rid bigint;
@@ -6022,6 +6023,8 @@ BEGIN
 			'End it first (loginas.end_admin() for its admin), then revert it.');
 	END IF;
 	SELECT ims.* INTO si FROM loginas.session_image ims WHERE ims.session_id OPERATOR(pg_catalog.=) sid;
+	SELECT COALESCE(pg_catalog.sum(ri.rows), 0) INTO covered FROM loginas.row_image ri
+	 WHERE ri.session_id OPERATOR(pg_catalog.=) sid;
 	IF si.reverted_by IS NOT NULL THEN
 		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s was already reverted', sid),
 			pg_catalog.format('Session %s reverted it at %s UTC.', si.reverted_by,
@@ -6038,10 +6041,10 @@ BEGIN
 	  FROM loginas.action_log al
 	 WHERE al.session_id OPERATOR(pg_catalog.=) sid
 	   AND al.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete']);
-	IF logged OPERATOR(pg_catalog.<>) COALESCE(si.rows, 0) THEN
+	IF logged OPERATOR(pg_catalog.<>) covered THEN
 		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s cannot be reverted', sid),
 			pg_catalog.format('Rows it wrote, as the log names them: %s; covered by the images kept of them: %s'
-							  ' (a session that wrote before loginas 1.3 has none).', logged, COALESCE(si.rows, 0)),
+							  ' (a session that wrote before loginas 1.3 has none).', logged, covered),
 			NULL);
 	END IF;
 	IF revert.dry_run THEN

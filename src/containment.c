@@ -1045,9 +1045,6 @@ judge_touched(bool at_commit)
 			CHECK_FOR_INTERRUPTS();
 			judge_row(row, at_commit);
 		}
-		/* the images of the rows as the session leaves them */
-		if (at_commit)
-			loginas_image_flush();
 	}
 	PG_FINALLY();
 	{

@@ -191,6 +191,7 @@ extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 /* revert.c: the images of the rows sessions write, kept for loginas.revert() */
 extern void loginas_revert_init(void);
 extern void loginas_image_rows(int64 session_id, int64 rows);
+extern void loginas_image_flush(void);
 
 /* writelog.c */
 struct TrackedRel;

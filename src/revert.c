@@ -17,9 +17,9 @@
  * the entries are appended, in the order written, to a buffer in
  * transaction memory and written as one row per batch of about a megabyte
  * (so memory stays bounded by the write and a bulk write costs a row per
- * megabyte), with the session's count of write-log rows (writelog.c)
- * beside them in loginas.session_image: a revert checks that the images
- * cover every write the log names.  A later transaction of the session that
+ * megabyte), with the number of write-log rows they cover (writelog.c,
+ * at commit): a revert checks that the images cover every write the log
+ * names.  Only inserted, never updated: no transaction waits for another's.  A later transaction of the session that
  * finds a row other than the session left it (another transaction wrote it
  * in between) marks it changed between, which a revert refuses.  Rows
  * written by a revert keep no images.
@@ -328,6 +328,7 @@ typedef struct SubxactMark
 typedef struct SessionBuffer
 {
 	int64		session_id;
+	int64		rows;			/* write-log rows of the session to count in the next batch */
 	StringInfoData data;
 	List	   *marks;			/* SubxactMark: where each open subtransaction's entries begin */
 } SessionBuffer;
@@ -366,16 +367,21 @@ session_buffer(int64 session_id)
 	return b;
 }
 
-/* one batch: the buffer's entries, as loginas' owner */
+/*
+ * One batch: the buffer's entries, and the write-log rows of the session
+ * they cover (counted at commit), as loginas' owner.  Inserted, never
+ * updated: no transaction of a session waits for another's (a prepared
+ * transaction's too).
+ */
 static void
 write_batch(SessionBuffer *b)
 {
 	LoginAsOwnerState owner;
-	Oid			argtypes[2] = {INT8OID, BYTEAOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT8OID, INT8OID, BYTEAOID};
+	Datum		args[3];
 	bytea	   *batch;
 
-	if (b->data.len == 0)
+	if (b->data.len == 0 && b->rows == 0)
 		return;
 	if (images_kept())
 	{
@@ -384,14 +390,15 @@ write_batch(SessionBuffer *b)
 		memcpy(VARDATA(batch), BATCH_MAGIC, 4);
 		memcpy(VARDATA(batch) + 4, b->data.data, b->data.len);
 		args[0] = Int64GetDatum(b->session_id);
-		args[1] = PointerGetDatum(batch);
+		args[1] = Int64GetDatum(b->rows);
+		args[2] = PointerGetDatum(batch);
 		loginas_as_owner_begin(&owner);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "loginas: SPI_connect failed");
-		if (SPI_execute_with_args("INSERT INTO loginas.row_image (session_id, batch, images)"
-								  " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2)",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args("INSERT INTO loginas.row_image (session_id, batch, rows, images)"
+								  " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2, $3)",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "loginas: could not keep the images of the rows written");
 		SPI_finish();
 		PopActiveSnapshot();
@@ -399,6 +406,7 @@ write_batch(SessionBuffer *b)
 		pfree(batch);
 	}
 	resetStringInfo(&b->data);
+	b->rows = 0;
 	/* written: no subtransaction's entries are left in the buffer */
 	{
 		ListCell   *lc;
@@ -491,7 +499,18 @@ loginas_image_after(Oid relation, int64 session_id, const char *key, bool presen
 		write_batch(b);
 }
 
-/* at commit, once every touched row was judged: what is buffered */
+/*
+ * At commit (writelog.c), once every touched row was judged: the session
+ * wrote `rows` rows in this transaction, each one logged; the images cover
+ * them (a revert checks it).
+ */
+void
+loginas_image_rows(int64 session_id, int64 rows)
+{
+	session_buffer(session_id)->rows += rows;
+}
+
+/* at commit (writelog.c, last): what is buffered */
 void
 loginas_image_flush(void)
 {
@@ -499,35 +518,6 @@ loginas_image_flush(void)
 
 	foreach(lc, buffers)
 		write_batch((SessionBuffer *) lfirst(lc));
-}
-
-/*
- * At commit (writelog.c): the session wrote `rows` rows in this transaction,
- * each one logged; the images cover them.
- */
-void
-loginas_image_rows(int64 session_id, int64 rows)
-{
-	LoginAsOwnerState owner;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-
-	if (!images_kept())
-		return;
-	args[0] = Int64GetDatum(session_id);
-	args[1] = Int64GetDatum(rows);
-	loginas_as_owner_begin(&owner);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "loginas: SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO loginas.session_image AS si (session_id, rows) VALUES ($1, $2)"
-							  " ON CONFLICT ON CONSTRAINT session_image_pkey"
-							  " DO UPDATE SET rows = si.rows OPERATOR(pg_catalog.+) EXCLUDED.rows",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loginas: could not count the images of session " INT64_FORMAT, session_id);
-	SPI_finish();
-	PopActiveSnapshot();
-	loginas_as_owner_end(&owner);
 }
 
 /* a subtransaction's entries go with its rollback (the batches it wrote, with it too) */

@@ -155,7 +155,6 @@ extern void loginas_image_before(Oid relation, int64 session_id, const char *key
 								 TransactionId xmin);
 extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bool present,
 								TransactionId xmin);
-extern void loginas_image_flush(void);
 
 /* containment.c */
 extern void loginas_containment_init(void);

@@ -690,7 +690,8 @@ flush_groups(void)
 
 	/*
 	 * how many logged rows each session's images (revert.c) cover: a revert
-	 * checks that they cover every write the log names
+	 * checks that they cover every write the log names (written with the
+	 * images, next)
 	 */
 	for (g = groups; g; g = g->next)
 	{
@@ -731,6 +732,8 @@ writelog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
 			flush_groups();
+			/* the images of the rows written (revert.c), with their count */
+			loginas_image_flush();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:

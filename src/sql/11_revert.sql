@@ -27,19 +27,18 @@
 CREATE TABLE loginas.row_image (
 	session_id		bigint NOT NULL,
 	batch			bigint NOT NULL,	-- the order written (row_image_seq)
+	rows			bigint NOT NULL,	-- the write-log rows of the session it completes
 	images			bytea NOT NULL,
 	PRIMARY KEY (session_id, batch)
 );
 
 CREATE SEQUENCE loginas.row_image_seq;
 
--- per session: how many write-log rows its images cover (the revert checks
--- that they cover every write the log names), and its revert once reverted
+-- the sessions reverted, and by which revert (written only by revert())
 CREATE TABLE loginas.session_image (
 	session_id		bigint PRIMARY KEY,
-	rows			bigint NOT NULL DEFAULT 0,
-	reverted_by		bigint,				-- the revert's own session
-	reverted_at		timestamptz
+	reverted_by		bigint NOT NULL,	-- the revert's own session
+	reverted_at		timestamptz NOT NULL
 );
 
 -- The tables of a revert ranked by their foreign keys among them: 0 for a
@@ -95,6 +94,7 @@ DECLARE
 	a jsonb;
 	si loginas.session_image;
 	logged bigint;
+	covered bigint;
 	admin_key text;
 	email text;
 	rid bigint;
@@ -157,6 +157,8 @@ BEGIN
 			'End it first (loginas.end_admin() for its admin), then revert it.');
 	END IF;
 	SELECT ims.* INTO si FROM loginas.session_image ims WHERE ims.session_id OPERATOR(pg_catalog.=) sid;
+	SELECT COALESCE(pg_catalog.sum(ri.rows), 0) INTO covered FROM loginas.row_image ri
+	 WHERE ri.session_id OPERATOR(pg_catalog.=) sid;
 	IF si.reverted_by IS NOT NULL THEN
 		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s was already reverted', sid),
 			pg_catalog.format('Session %s reverted it at %s UTC.', si.reverted_by,
@@ -173,10 +175,10 @@ BEGIN
 	  FROM loginas.action_log al
 	 WHERE al.session_id OPERATOR(pg_catalog.=) sid
 	   AND al.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete']);
-	IF logged OPERATOR(pg_catalog.<>) COALESCE(si.rows, 0) THEN
+	IF logged OPERATOR(pg_catalog.<>) covered THEN
 		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s cannot be reverted', sid),
 			pg_catalog.format('Rows it wrote, as the log names them: %s; covered by the images kept of them: %s'
-							  ' (a session that wrote before loginas 1.3 has none).', logged, COALESCE(si.rows, 0)),
+							  ' (a session that wrote before loginas 1.3 has none).', logged, covered),
 			NULL);
 	END IF;
 	IF revert.dry_run THEN
