@@ -5885,11 +5885,12 @@ FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Audit depth: undo a session (loginas.revert).
---   * loginas.row_image (per session and key: the row before the session's
---     first write and after its last, complete, binary), its sequence, and
---     loginas.session_image (the write-log rows the images cover; the
---     revert, once reverted): no role may read them, pg_dump does not keep
---     them; purge_log() removes a session's images with its log;
+--   * loginas.row_image (per session, batches of entries: the rows before
+--     each transaction's first write of them, complete and binary, and the
+--     transactions that wrote the rows the session left; the write-log rows
+--     each batch completes), its sequence, and loginas.session_image (the
+--     reverts): no role may read them, pg_dump does not keep them;
+--     purge_log() removes a session's images with its log;
 --   * the role resource "revert"; a revert acts in a session of its own,
 --     ended, whose end reason is the new 'revert';
 --   * loginas.revert(session_id, by_admin, reason, dry_run) (bigint and
