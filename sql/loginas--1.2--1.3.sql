@@ -7234,3 +7234,623 @@ GRANT EXECUTE ON FUNCTION
 	loginas.describe(regclass, text, text, text)
 TO loginas_admin;
 GRANT SELECT ON loginas.change_descriptions TO loginas_admin;
+
+-- ---------------------------------------------------------------------------
+-- Audit depth: the values of the rows a session writes, in the write log.
+--   * loginas.tracked.log_values (true: from this update on, the write rows of
+--     every tracked table carry the written rows' values; loginas.log_values(t,
+--     false) keeps a table's rows as 1.2 wrote them);
+--   * loginas.redacted_column, loginas.redact() and loginas.unredact(): the
+--     sensitive columns, logged as changed without their values (as the
+--     protected ones);
+--   * _track_info returns sensitive_attnums and log_values (DROP + CREATE);
+--   * the view tracked_tables ends with redacted_columns and log_values.
+-- The values are members of the write rows' details ("values"), which the
+-- log's canonical text already covers: no new form, every older row keeps
+-- its hash.
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.tracked ADD COLUMN log_values boolean NOT NULL DEFAULT true;
+
+CREATE TABLE loginas.redacted_column (
+	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	column_name	name NOT NULL,
+	redacted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (relation, column_name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('loginas.redacted_column', '');
+
+REVOKE ALL ON TABLE loginas.redacted_column FROM PUBLIC;
+
+DROP FUNCTION loginas._track_info(oid);
+
+CREATE FUNCTION loginas._track_info(p_relid oid)
+	RETURNS TABLE (relname text, customer_attnum int2, customer_type oid, created_attnum int2,
+				   changed_attnum int2, pk_attnums int2[], protected_attnums int2[],
+				   fk_attnums int2[], parent_lookups text[], chain oid[],
+				   problem text, problem_detail text, problem_hint text, problem_code text,
+				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
+				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
+				   stamp_table boolean, stamp_rows boolean, sensitive_attnums int2[], log_values boolean)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t loginas.tracked;
+	r record;
+	attnums int2[];
+BEGIN
+	SELECT tr.* INTO t FROM loginas.tracked tr
+	 WHERE tr.relation OPERATOR(pg_catalog.=) p_relid
+		OR tr.relation OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p_relid) a))
+	 ORDER BY tr.relation OPERATOR(pg_catalog.=) p_relid DESC LIMIT 1;
+	IF t.relation IS NULL THEN
+		RETURN;
+	END IF;
+	relname := t.relation::text;
+	chain := ARRAY[t.relation::oid];
+	-- the stamps: two columns of the table, or rows of loginas.row_stamp
+	-- (stamp_rows: whether the table has any there, for the trigger's fast
+	-- path outside sessions)
+	stamp_table := t.stamps OPERATOR(pg_catalog.=) 'table';
+	IF stamp_table THEN
+		created_attnum := 0;
+		changed_attnum := 0;
+		stamp_rows := EXISTS (SELECT FROM loginas.row_stamp s WHERE s.relation OPERATOR(pg_catalog.=) t.relation);
+	ELSE
+		created_attnum := loginas._attnum(p_relid::regclass, t.created_column);
+		changed_attnum := loginas._attnum(p_relid::regclass, t.changed_column);
+		stamp_rows := false;
+	END IF;
+	pk_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						  FROM pg_catalog.unnest(loginas._pk_columns(t.relation)) WITH ORDINALITY u(c, o) ORDER BY o);
+	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
+								 FROM loginas.protected_column p
+								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	-- the write log's values: sensitive columns are logged as changed, without values
+	sensitive_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, rc.column_name)
+								 FROM loginas.redacted_column rc
+								WHERE rc.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	log_values := t.log_values;
+	IF t.customer_column IS NOT NULL THEN
+		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
+		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
+	END IF;
+	-- stamp columns gone (a schema tool that does not know them drops them):
+	-- no write in a session until track() adds them again
+	IF NOT stamp_table AND (created_attnum OPERATOR(pg_catalog.=) 0 OR changed_attnum OPERATOR(pg_catalog.=) 0) THEN
+		problem := CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0 AND changed_attnum OPERATOR(pg_catalog.=) 0
+						THEN pg_catalog.format('the stamp columns of %s were dropped', t.relation)
+						ELSE pg_catalog.format('the stamp column "%s" of %s was dropped',
+											   CASE WHEN created_attnum OPERATOR(pg_catalog.=) 0
+													THEN t.created_column ELSE t.changed_column END, t.relation) END;
+		problem_detail := pg_catalog.format('The table keeps its Login as Customer stamps in the columns "%s" and "%s",'
+			' which loginas.track() added; a schema tool that does not know them drops them (renaming one has the same'
+			' effect). Writes in sessions are refused until they are back; writes outside sessions go on.',
+			t.created_column, t.changed_column);
+		problem_hint := pg_catalog.format('Add them again with SELECT loginas.%s(%L, %s => %L%s); the tracking and its'
+			' protected columns are kept. Or add stamps => ''table'' to that call to keep the stamps in loginas.row_stamp,'
+			' where schema tools do not see them.',
+			CASE WHEN t.customer_column IS NULL AND t.parent IS NULL THEN 'track_through' ELSE 'track' END,
+			t.relation::text,
+			CASE WHEN t.customer_column IS NOT NULL THEN 'customer_column'
+				 WHEN t.parent IS NOT NULL THEN 'parent' ELSE 'via' END,
+			COALESCE(t.customer_column::text, t.parent::text,
+					 (SELECT pg_catalog.array_agg(DISTINCT p.via::text ORDER BY p.via::text)::text FROM loginas.owner_path p
+					   WHERE p.relation OPERATOR(pg_catalog.=) t.relation)),
+			CASE WHEN t.created_column OPERATOR(pg_catalog.=) 'loginas_created_session'
+					  AND t.changed_column OPERATOR(pg_catalog.=) 'loginas_changed_session' THEN ''
+				 ELSE pg_catalog.format(', created_column => %L, changed_column => %L', t.created_column, t.changed_column) END);
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a tracked column renamed, dropped or retyped since track(): in a session
+	-- every write is refused rather than guessed at (the trigger raises the
+	-- problem); the stamps must stay bigint, the customer column of the customers' key type class
+	IF (NOT stamp_table
+		AND (loginas._atttype(p_relid::regclass, created_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype
+			 OR loginas._atttype(p_relid::regclass, changed_attnum) OPERATOR(pg_catalog.<>) 'pg_catalog.int8'::pg_catalog.regtype))
+	   OR (t.customer_column IS NOT NULL AND NOT loginas._customer_column_type_ok(customer_type))
+	   OR customer_attnum OPERATOR(pg_catalog.=) 0 OR pk_attnums IS NULL
+	   OR 0 OPERATOR(pg_catalog.=) ANY (pk_attnums) OR 0 OPERATOR(pg_catalog.=) ANY (protected_attnums) THEN
+		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
+		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a sensitive column renamed or dropped: under another name its values
+	-- would be logged, so no write in a session until it is redacted again
+	IF 0 OPERATOR(pg_catalog.=) ANY (sensitive_attnums) THEN
+		problem := pg_catalog.format('a sensitive column of %s was renamed or dropped', t.relation);
+		problem_detail := pg_catalog.format('The columns redacted from the write log are %s; one of them is gone.',
+			(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(rc.column_name), ', ' ORDER BY rc.column_name)
+			   FROM loginas.redacted_column rc WHERE rc.relation OPERATOR(pg_catalog.=) t.relation));
+		problem_hint := 'Redact the column under its new name with loginas.redact(), and unredact the old name with loginas.unredact().';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	IF t.customer_column IS NOT NULL THEN
+		RETURN NEXT;
+		RETURN;
+	END IF;
+
+	-- a row that reaches its customer through other tracked tables: the
+	-- routes of lookups from it, all followed (src/containment.c)
+	route_attnums := ARRAY[]::int2[];
+	route_nattnums := ARRAY[]::int4[];
+	route_lookups := ARRAY[]::text[];
+	route_relations := ARRAY[]::oid[];
+	route_referrers := ARRAY[]::boolean[];
+	route_nlookups := ARRAY[]::int4[];
+	FOR r IN SELECT * FROM loginas._owner_routes(t.relation, 0) LOOP
+		IF r.problem IS NOT NULL THEN
+			chain := chain OPERATOR(pg_catalog.||) r.relations;
+			problem := r.problem;
+			problem_detail := r.problem_detail;
+			problem_hint := r.problem_hint;
+			problem_code := r.problem_code;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, c)
+						   FROM pg_catalog.unnest(r.params) WITH ORDINALITY u(c, o) ORDER BY o);
+		IF 0 OPERATOR(pg_catalog.=) ANY (attnums) THEN
+			problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
+			problem_detail := 'A column of a foreign key on the way to its customer was renamed or dropped.';
+			problem_hint := 'Track the table again with loginas.track().';
+			problem_code := '55000';
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		route_attnums := route_attnums OPERATOR(pg_catalog.||) attnums;
+		route_nattnums := route_nattnums OPERATOR(pg_catalog.||) pg_catalog.cardinality(attnums);
+		route_lookups := route_lookups OPERATOR(pg_catalog.||) r.lookups;
+		route_relations := route_relations OPERATOR(pg_catalog.||) r.relations;
+		route_referrers := route_referrers OPERATOR(pg_catalog.||) r.referrers;
+		route_nlookups := route_nlookups OPERATOR(pg_catalog.||) pg_catalog.cardinality(r.lookups);
+		chain := chain OPERATOR(pg_catalog.||) r.relations;
+	END LOOP;
+	IF pg_catalog.cardinality(route_nlookups) OPERATOR(pg_catalog.=) 0 THEN
+		problem := pg_catalog.format('table %s has no way left to its customer', t.relation);
+		problem_detail := 'The tracked tables it reached its customer through are no longer tracked.';
+		problem_hint := pg_catalog.format('Track %s again with loginas.track() or loginas.track_through().', t.relation);
+		problem_code := '55000';
+	END IF;
+	RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE VIEW loginas.tracked_tables AS
+	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
+		   t.created_column, t.changed_column,
+		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
+				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
+		   t.tracked_at, t.stamps,
+		   ARRAY(SELECT r.column_name FROM loginas.redacted_column r
+				  WHERE r.relation OPERATOR(pg_catalog.=) t.relation ORDER BY r.column_name) AS redacted_columns,
+		   t.log_values
+	  FROM loginas.tracked t
+	 ORDER BY t.relation::text;
+
+CREATE FUNCTION loginas.redact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.redact()');
+	IF redact.relation IS NULL OR redact."column" IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and column cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) redact.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', redact.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	IF loginas._attnum(redact.relation, redact."column") OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', redact."column", redact.relation), NULL, NULL);
+	END IF;
+	INSERT INTO loginas.redacted_column (relation, column_name) VALUES (redact.relation, redact."column")
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(redact.relation);
+	PERFORM loginas._log('column_redacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', redact.relation::text, 'column', redact."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.unredact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.unredact()');
+	DELETE FROM loginas.redacted_column r
+	 WHERE r.relation OPERATOR(pg_catalog.=) unredact.relation AND r.column_name OPERATOR(pg_catalog.=) unredact."column";
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(unredact.relation);
+	PERFORM loginas._log('column_unredacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', unredact.relation::text, 'column', unredact."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.log_values(relation regclass, enabled boolean)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.log_values()');
+	IF log_values.relation IS NULL OR log_values.enabled IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and enabled cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', log_values.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	UPDATE loginas.tracked t SET log_values = log_values.enabled
+	 WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation
+	   AND t.log_values OPERATOR(pg_catalog.<>) log_values.enabled;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(log_values.relation);
+	PERFORM loginas._log('log_values_changed', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', log_values.relation::text,
+																	'log_values', log_values.enabled));
+	RETURN true;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+	loginas._track_info(oid),
+	loginas.redact(regclass, name),
+	loginas.unredact(regclass, name),
+	loginas.log_values(regclass, boolean)
+FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Audit depth: undo a session (loginas.revert).
+--   * loginas.row_image (per session, batches of entries: the rows before
+--     each transaction's first write of them, complete and binary, and the
+--     transactions that wrote the rows the session left; the write-log rows
+--     each batch completes), its sequence, and loginas.session_image (the
+--     reverts): no role may read them, pg_dump does not keep them;
+--     purge_log() removes a session's images with its log;
+--   * the role resource "revert"; a revert acts in a session of its own,
+--     ended, whose end reason is the new 'revert';
+--   * loginas.revert(session_id, by_admin, reason, dry_run) (bigint and
+--     text by_admin), _revert_rows (src/revert.c), _fk_rank.
+-- Sessions that wrote before this update have no images: their revert is
+-- refused (the images do not cover their writes).
+-- ---------------------------------------------------------------------------
+ALTER TABLE loginas.session DROP CONSTRAINT session_end_reason_check,
+	ADD CONSTRAINT session_end_reason_check CHECK (end_reason IN ('logout', 'admin_logout', 'superseded',
+		'consent_revoked', 'consent_expired', 'permission_revoked', 'admin_inactive', 'customer_inactive',
+		'feature_disabled', 'expired', 'revert'));
+
+INSERT INTO loginas.resource VALUES ('revert', 'Revert Login as Customer Sessions');
+
+CREATE TABLE loginas.row_image (
+	session_id		bigint NOT NULL,
+	batch			bigint NOT NULL,	-- the order written (row_image_seq)
+	rows			bigint NOT NULL,	-- the write-log rows of the session it completes
+	images			bytea NOT NULL,
+	PRIMARY KEY (session_id, batch)
+);
+
+CREATE SEQUENCE loginas.row_image_seq;
+
+CREATE TABLE loginas.session_image (
+	session_id		bigint PRIMARY KEY,
+	reverted_by		bigint NOT NULL,	-- the revert's own session
+	reverted_at		timestamptz NOT NULL
+);
+
+CREATE FUNCTION loginas._fk_rank(p_relations oid[])
+	RETURNS TABLE (relation oid, rank int)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH RECURSIVE fk AS (
+		SELECT DISTINCT c.conrelid AS child, c.confrelid AS parent
+		  FROM pg_catalog.pg_constraint c
+		 WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0
+		   AND c.conrelid OPERATOR(pg_catalog.=) ANY (p_relations)
+		   AND c.confrelid OPERATOR(pg_catalog.=) ANY (p_relations)
+		   AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid
+	), walk (relation, depth) AS (
+		SELECT r.r, 0 FROM pg_catalog.unnest(p_relations) r(r)
+		UNION
+		SELECT fk.child, w.depth OPERATOR(pg_catalog.+) 1
+		  FROM walk w JOIN fk ON fk.parent OPERATOR(pg_catalog.=) w.relation
+		 WHERE w.depth OPERATOR(pg_catalog.<) 64
+	)
+	SELECT w.relation, pg_catalog.max(w.depth)::int FROM walk w GROUP BY w.relation
+$$;
+
+CREATE FUNCTION loginas._revert_rows(p_session bigint, p_revert_session bigint, p_apply boolean,
+									 p_admin_username text, p_customer_email text)
+	RETURNS TABLE (relation text, key text, action text, columns text[], conflict text, seq bigint)
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_revert_rows';
+
+CREATE FUNCTION loginas.revert(session_id bigint, by_admin text, reason text DEFAULT NULL,
+							   dry_run boolean DEFAULT false)
+	RETURNS TABLE (relation text, key text, action text, columns text[], conflict text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid bigint := revert.session_id;
+	s loginas.session;
+	a jsonb;
+	si loginas.session_image;
+	logged bigint;
+	covered bigint;
+	admin_key text;
+	email text;
+	rid bigint;
+	plan jsonb;
+	revert_log_id bigint;
+	n_conflicts bigint;
+	l record;
+BEGIN
+	IF NOT revert.dry_run OR revert.dry_run IS NULL THEN
+		PERFORM loginas._require_writable('loginas.revert()');
+	END IF;
+	IF loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._raise('55000', 'loginas.revert() cannot run in a Login as Customer session',
+			'A revert is the admin''s action, not the impersonated customer''s.',
+			'Call it from the admin backend, in a transaction that did not call loginas.assume().');
+	END IF;
+	IF sid IS NULL OR revert.dry_run IS NULL THEN
+		PERFORM loginas._raise('22023', 'session_id and dry_run cannot be NULL', NULL, NULL);
+	END IF;
+	-- the admin: existing, active, allowed to revert
+	IF revert.by_admin IS NULL THEN
+		PERFORM loginas._raise('22023', 'reverting a Login as Customer session needs by_admin',
+			NULL, 'Pass by_admin => the id of the admin user who reverts; their role needs the "revert" resource.');
+	END IF;
+	a := loginas._lookup('admins', revert.by_admin);
+	IF a IS NULL THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('admin user %s does not exist', revert.by_admin),
+			pg_catalog.format('No row of %s has admin_id %s.', loginas._bound_relation('admins'), revert.by_admin),
+			NULL);
+	END IF;
+	IF NOT COALESCE((a OPERATOR(pg_catalog.->>) 'is_active')::boolean, false) THEN
+		PERFORM loginas._raise('42501',
+			pg_catalog.format('admin user "%s" is inactive', a OPERATOR(pg_catalog.->>) 'username'),
+			'Only active admin users can revert Login as Customer sessions.', NULL);
+	END IF;
+	IF NOT loginas._roles_have(a, 'revert') THEN
+		SELECT lk.detail, lk.hint INTO l FROM loginas._roles_lack(a, 'revert', 'Revert Login as Customer Sessions') lk;
+		PERFORM loginas._raise('42501',
+			pg_catalog.format('admin user "%s" is not allowed to revert Login as Customer sessions',
+							  a OPERATOR(pg_catalog.->>) 'username'), l.detail, l.hint);
+	END IF;
+	-- the session, locked: one revert at a time, and only once
+	IF revert.dry_run THEN
+		SELECT ls.* INTO s FROM loginas.session ls WHERE ls.session_id OPERATOR(pg_catalog.=) sid;
+	ELSE
+		SELECT ls.* INTO s FROM loginas.session ls WHERE ls.session_id OPERATOR(pg_catalog.=) sid FOR UPDATE;
+	END IF;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._raise('22023', pg_catalog.format('Login as Customer session %s does not exist', sid),
+			NULL, NULL);
+	END IF;
+	IF s.source_kind OPERATOR(pg_catalog.=) 'revert' THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s is a revert', sid),
+			pg_catalog.format('It put back what session %s wrote; a revert is not reverted.',
+							  (SELECT ims.session_id FROM loginas.session_image ims
+								WHERE ims.reverted_by OPERATOR(pg_catalog.=) sid)), NULL);
+	END IF;
+	IF s.ended_at IS NULL AND NOT revert.dry_run THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s has not ended', sid),
+			'A session is reverted once it is over, so that it writes nothing after its revert.',
+			'End it first (loginas.end_admin() for its admin), then revert it.');
+	END IF;
+	SELECT ims.* INTO si FROM loginas.session_image ims WHERE ims.session_id OPERATOR(pg_catalog.=) sid;
+	SELECT COALESCE(pg_catalog.sum(ri.rows), 0) INTO covered FROM loginas.row_image ri
+	 WHERE ri.session_id OPERATOR(pg_catalog.=) sid;
+	IF si.reverted_by IS NOT NULL THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s was already reverted', sid),
+			pg_catalog.format('Session %s reverted it at %s UTC.', si.reverted_by,
+							  pg_catalog.to_char(si.reverted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')), NULL);
+	END IF;
+	-- its images cover every write its log names (they go with the log)
+	IF NOT EXISTS (SELECT FROM loginas.action_log al
+					WHERE al.session_id OPERATOR(pg_catalog.=) sid AND al.action OPERATOR(pg_catalog.=) 'ticket_issued') THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('Login as Customer session %s can no longer be reverted', sid),
+			'Its log was purged, and the images of the rows it wrote with it.', NULL);
+	END IF;
+	SELECT COALESCE(pg_catalog.sum((al.details OPERATOR(pg_catalog.->>) 'rows')::bigint), 0) INTO logged
+	  FROM loginas.action_log al
+	 WHERE al.session_id OPERATOR(pg_catalog.=) sid
+	   AND al.action OPERATOR(pg_catalog.=) ANY (ARRAY['write_insert', 'write_update', 'write_delete']);
+	IF logged OPERATOR(pg_catalog.<>) covered THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('Login as Customer session %s cannot be reverted', sid),
+			pg_catalog.format('Rows it wrote, as the log names them: %s; covered by the images kept of them: %s'
+							  ' (a session that wrote before loginas 1.3 has none).', logged, covered),
+			NULL);
+	END IF;
+	IF revert.dry_run THEN
+		RETURN QUERY
+		SELECT p.relation, loginas._keys_text(pg_catalog.jsonb_build_array(p.key::jsonb)), p.action, p.columns,
+			   p.conflict
+		  FROM loginas._revert_rows(sid, NULL, false, NULL, NULL) p
+		 ORDER BY p.seq;
+		RETURN;
+	END IF;
+	IF revert.reason IS NULL OR pg_catalog.btrim(revert.reason) OPERATOR(pg_catalog.=) '' THEN
+		PERFORM loginas._raise('22023', 'a revert needs a reason', NULL,
+			'Say why, e.g. the ticket of the customer''s request.');
+	END IF;
+	IF pg_catalog.length(revert.reason) OPERATOR(pg_catalog.>) 1000 THEN
+		PERFORM loginas._raise('22023', 'reason is too long', 'At most 1000 characters.', NULL);
+	END IF;
+	-- the revert's own session, ended: it acts only in this transaction
+	admin_key := loginas._canon_key('admins', revert.by_admin);
+	INSERT INTO loginas.session AS ns (admin_id, customer_id, store_id, reason, source, source_kind,
+									   ticket_hash, ticket_expires_at, admin_addr, customer_key, admin_key,
+									   store_key, ended_at, end_reason, ended_by_admin, ended_by_role,
+									   ended_by_admin_key)
+	VALUES (loginas._key_id('admins', admin_key), s.customer_id, s.store_id, revert.reason,
+			pg_catalog.format('revert of session %s', sid), 'revert',
+			loginas._hash(loginas._new_secret()), pg_catalog.now(), pg_catalog.inet_client_addr(),
+			s.customer_key, admin_key, s.store_key, pg_catalog.now(), 'revert',
+			loginas._key_id('admins', admin_key), SESSION_USER, admin_key)
+	RETURNING ns.session_id INTO rid;
+	BEGIN
+		email := loginas._lookup('customers', s.customer_key, true) OPERATOR(pg_catalog.->>) 'email';
+	EXCEPTION WHEN OTHERS THEN
+		email := NULL;		-- a binding that cannot be read: the ids are logged
+	END;
+	SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(p) ORDER BY p.seq) INTO plan
+	  FROM loginas._revert_rows(sid, rid, true, pg_catalog.left(a OPERATOR(pg_catalog.->>) 'username', 255),
+								pg_catalog.left(email, 255)) p;
+	plan := COALESCE(plan, '[]');
+	SELECT pg_catalog.count(*) INTO n_conflicts FROM pg_catalog.jsonb_array_elements(plan) e
+	 WHERE e OPERATOR(pg_catalog.->>) 'conflict' IS NOT NULL;
+	IF n_conflicts OPERATOR(pg_catalog.>) 0 THEN
+		PERFORM loginas._raise('55000',
+			pg_catalog.format('Login as Customer session %s cannot be reverted: %s of the rows it wrote %s changed since',
+							  sid, n_conflicts, CASE WHEN n_conflicts OPERATOR(pg_catalog.=) 1 THEN 'was' ELSE 'were' END),
+			(SELECT pg_catalog.string_agg(pg_catalog.format('%s %s: %s', e OPERATOR(pg_catalog.->>) 'relation',
+									loginas._keys_text(pg_catalog.jsonb_build_array((e OPERATOR(pg_catalog.->>) 'key')::jsonb)),
+									e OPERATOR(pg_catalog.->>) 'conflict'), '; ' ORDER BY e.o)
+			   FROM pg_catalog.jsonb_array_elements(plan) WITH ORDINALITY e(e, o)
+			  WHERE e OPERATOR(pg_catalog.->>) 'conflict' IS NOT NULL AND e.o OPERATOR(pg_catalog.<=) 1000)
+			OPERATOR(pg_catalog.||) '.',
+			'Nothing was reverted. loginas.revert(..., dry_run => true) lists what a revert would do.');
+	END IF;
+	INSERT INTO loginas.session_image AS ims (session_id, reverted_by, reverted_at)
+	VALUES (sid, rid, pg_catalog.now())
+	ON CONFLICT ON CONSTRAINT session_image_pkey
+	DO UPDATE SET reverted_by = EXCLUDED.reverted_by, reverted_at = EXCLUDED.reverted_at;
+	revert_log_id := loginas._log('session_reverted', 'success', loginas._key_id('admins', admin_key), s.customer_id, rid,
+						 s.store_id, pg_catalog.format('revert of session %s', sid), revert.reason,
+						 (SELECT pg_catalog.jsonb_build_object('session', sid,
+									'rows', pg_catalog.count(*) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'action' IN ('insert', 'update', 'delete')),
+									'inserted', pg_catalog.count(*) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.=) 'insert'),
+									'updated', pg_catalog.count(*) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.=) 'update'),
+									'deleted', pg_catalog.count(*) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.=) 'delete'),
+									'unchanged', pg_catalog.count(*) FILTER (WHERE e OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.=) 'none'))
+							FROM pg_catalog.jsonb_array_elements(plan) e),
+						 p_customer_key => s.customer_key, p_admin_key => admin_key, p_store_key => s.store_key);
+	-- the live event of the reverted session (05_events.sql), on commit
+	PERFORM loginas._notify_session('session_reverted', sid, revert_log_id,
+		pg_catalog.jsonb_build_object('by_admin_key', admin_key,
+			'rows', (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(plan) e
+					  WHERE e OPERATOR(pg_catalog.->>) 'action' IN ('insert', 'update', 'delete'))));
+	RETURN QUERY
+	SELECT p.relation, loginas._keys_text(pg_catalog.jsonb_build_array(p.key::jsonb)), p.action, p.columns, p.conflict
+	  FROM pg_catalog.jsonb_to_recordset(plan) p(relation text, key text, action text, columns text[], conflict text,
+												 seq bigint)
+	 ORDER BY p.seq;
+END
+$$;
+
+CREATE FUNCTION loginas.revert(session_id bigint, by_admin bigint, reason text DEFAULT NULL,
+							   dry_run boolean DEFAULT false)
+	RETURNS TABLE (relation text, key text, action text, columns text[], conflict text)
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM loginas.revert(revert.session_id, revert.by_admin::pg_catalog.text, revert.reason,
+											  revert.dry_run);
+END
+$$;
+
+COMMENT ON FUNCTION loginas.revert(bigint, bigint, text, boolean)
+	IS 'put every row a Login as Customer session wrote back as it was before the session, as one transaction (dry_run: list what it would do)';
+
+CREATE OR REPLACE FUNCTION loginas.purge_log(before timestamptz, by_admin text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+	AS $$
+DECLARE
+	n bigint;
+	retention interval := loginas._get_setting('log_retention')::interval;
+	-- in elapsed seconds (a day is 86,400 s), not the caller's TimeZone's calendar
+	horizon timestamptz := pg_catalog.clock_timestamp()
+		OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => pg_catalog.date_part('epoch', retention));
+BEGIN
+	PERFORM loginas._require_writable('loginas.purge_log()');
+	IF purge_log.before IS NULL OR purge_log.before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
+		PERFORM loginas._raise('22023', 'purge_log() needs a time in the past',
+			'Rows older than it are removed.', NULL);
+	END IF;
+	IF purge_log.before OPERATOR(pg_catalog.>) horizon THEN
+		PERFORM loginas._raise('22023', 'purge_log() cannot remove rows younger than the log retention',
+			pg_catalog.format('The log retention is %s: rows younger than that are kept.', retention),
+			'Pass a time at least log_retention ago; loginas.settings shows the retention.');
+	END IF;
+	PERFORM loginas._check_by_admin(purge_log.by_admin);
+	PERFORM loginas._allow_purge(true);
+	-- per chain, the purged part is a prefix: up to its last row older than the limit
+	WITH last_purged AS (
+		SELECT DISTINCT ON (l.chain_id) l.chain_id, l.chain_seq, l.row_hash
+		  FROM loginas.action_log l
+		 WHERE l.logged_at OPERATOR(pg_catalog.<) purge_log.before
+		 ORDER BY l.chain_id, l.chain_seq DESC
+	), checkpoints AS (
+		INSERT INTO loginas.log_checkpoint AS cp (chain_id, chain_seq, row_hash)
+		SELECT lp.chain_id, lp.chain_seq, lp.row_hash FROM last_purged lp
+		ON CONFLICT (chain_id) DO UPDATE
+		   SET chain_seq = EXCLUDED.chain_seq, row_hash = EXCLUDED.row_hash, purged_at = pg_catalog.now()
+		RETURNING cp.chain_id, cp.chain_seq
+	), gone AS (
+		DELETE FROM loginas.action_log l USING checkpoints c
+		 WHERE l.chain_id OPERATOR(pg_catalog.=) c.chain_id AND l.chain_seq OPERATOR(pg_catalog.<=) c.chain_seq
+		RETURNING l.session_id
+	), images AS (
+		-- a session whose log is purged (any of it) can no longer be
+		-- reverted: the images of the rows it wrote go too (11_revert.sql)
+		DELETE FROM loginas.row_image i
+		 WHERE i.session_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT g.session_id FROM gone g))
+	), image_counts AS (
+		DELETE FROM loginas.session_image si
+		 WHERE si.session_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT g.session_id FROM gone g))
+	)
+	SELECT pg_catalog.count(*) INTO n FROM gone;
+	PERFORM loginas._allow_purge(false);
+	PERFORM loginas._log('log_purged', 'success', loginas._key_id('admins', purge_log.by_admin), NULL,
+						 p_details => pg_catalog.jsonb_build_object('before', purge_log.before, 'rows', n,
+																	'retention', retention::pg_catalog.text,
+																	'role', SESSION_USER::pg_catalog.text),
+						 p_admin_key => loginas._canon_key('admins', purge_log.by_admin));
+	RETURN n;
+END
+$$;
+
+REVOKE ALL ON TABLE loginas.row_image, loginas.session_image FROM PUBLIC;
+
+REVOKE ALL ON SEQUENCE loginas.row_image_seq FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION
+	loginas._fk_rank(oid[]),
+	loginas._revert_rows(bigint, bigint, boolean, text, text),
+	loginas.revert(bigint, text, text, boolean),
+	loginas.revert(bigint, bigint, text, boolean)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+	loginas.revert(bigint, text, text, boolean),
+	loginas.revert(bigint, bigint, text, boolean)
+TO loginas_admin;

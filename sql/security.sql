@@ -324,6 +324,7 @@ DECLARE
 	k pg_catalog.text;
 	v pg_catalog.text;
 	bk record;
+	sid pg_catalog.int8;
 BEGIN
 	-- the DBA tracks the shop's cart
 	PERFORM loginas.track('sec.cart', 'customer_id'::pg_catalog.name);
@@ -331,6 +332,11 @@ BEGIN
 	-- the same way to the customer, as a path of track_through()
 	PERFORM loginas.track_through('sec.cart_item', ARRAY['sec.cart'::pg_catalog.regclass]);
 	PERFORM loginas.protect('sec.cart', 'coupon');
+	-- the write log's values: a sensitive column, a table whose values are
+	-- logged again after a while
+	PERFORM loginas.redact('sec.cart_item', 'sku');
+	PERFORM loginas.log_values('sec.cart', false);
+	PERFORM loginas.log_values('sec.cart', true);
 	-- the admin backend sets up
 	SET LOCAL ROLE sec_backend;
 	RETURN NEXT pg_catalog.concat('configure: ', loginas.configure('enabled', 'on', 1),
@@ -368,7 +374,7 @@ BEGIN
 	END;
 	-- the storefront redeems and acts for Veronica
 	SET LOCAL ROLE sec_web;
-	SELECT r.session_key INTO k FROM loginas.redeem(tok) r;
+	SELECT r.session_key, r.session_id INTO k, sid FROM loginas.redeem(tok) r;
 	BEGIN
 		PERFORM loginas.redeem(tok);
 	EXCEPTION WHEN OTHERS THEN
@@ -396,6 +402,21 @@ BEGIN
 							 (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM loginas.my_assistance_history('1')))
 	  INTO v FROM loginas.my_assistance_history(1) h LIMIT 1;
 	RETURN NEXT v;
+	-- the admin backend reverts the session (in the session's own
+	-- transaction: refused, its writes are logged at commit)
+	SET LOCAL ROLE sec_backend;
+	PERFORM loginas.grant('Administrators', 'revert', 1);
+	BEGIN
+		PERFORM loginas.revert(sid, 1, dry_run => true);
+	EXCEPTION WHEN OTHERS THEN
+		RETURN NEXT pg_catalog.concat('revert: ', SQLSTATE, ' ', pg_catalog.regexp_replace(SQLERRM, 'session \d+', 'session N'));
+	END;
+	BEGIN
+		PERFORM loginas.revert(sid, '1', 'undo the cart');
+	EXCEPTION WHEN OTHERS THEN
+		RETURN NEXT pg_catalog.concat('revert (text): ', SQLSTATE, ' ', pg_catalog.regexp_replace(SQLERRM, 'session \d+', 'session N'));
+	END;
+	PERFORM loginas.revoke('Administrators', 'revert', 1);
 	-- the text overloads (customers of any key type): the integer customers
 	-- by their keys as text, then customers keyed by text and by uuid, each
 	-- bound by the admin backend in turn; consent by the customer and by an
@@ -519,6 +540,7 @@ BEGIN
 	DELETE FROM sec.cart_item WHERE item_id OPERATOR(pg_catalog.=) 11;
 	UPDATE sec.cart_item SET qty = 1 WHERE item_id OPERATOR(pg_catalog.=) 10;
 	PERFORM loginas.unprotect('sec.cart', 'coupon');
+	PERFORM loginas.unredact('sec.cart_item', 'sku');
 	PERFORM loginas.untrack('sec.cart_item');
 	PERFORM loginas.untrack('sec.cart');
 	-- coverage (needs track_functions = all)

@@ -9,7 +9,8 @@
 --   (a partition attached after track() included), names needing quotes,
 --   ALTER TABLE while tracked, foreign-key cascades, INSERT ... ON CONFLICT;
 --   the write log: one action_log row per (session, table, operation) of a
---   committed transaction, keys and changed column names only, savepoints and
+--   committed transaction, keys, changed column names and the rows' values
+--   (protected ones never; suite audit_values has the rest), savepoints and
 --   rollbacks; loginas.note.
 -- At its start it enables the feature, grants "login" to the Administrators
 -- and Support roles and gives Veronica's consent; it works on its own tables
@@ -447,8 +448,11 @@ SELECT account_id, customer_id, email, password_hash, nickname, card_token,
 	   pg_temp.s(loginas_created_session) AS created, pg_temp.s(loginas_changed_session) AS changed
   FROM trk.account ORDER BY 1;
 SELECT action, details FROM pg_temp.new_log();
--- no value but the keys in any log row of this suite
-SELECT count(*) AS rows_with_values FROM loginas.action_log
+-- no protected column's value in any log row of this suite (the other
+-- columns' values are logged: see the suite audit_values)
+SELECT count(*) FILTER (WHERE details::text ~ 'secret|tok_|forged|evil') AS rows_with_secrets,
+	   count(*) FILTER (WHERE details::text ~ 'Vero|Teapot|BAG|HAT') > 0 AS other_values_logged
+  FROM loginas.action_log
  WHERE log_id > (SELECT min(log_id) FROM loginas.action_log WHERE action = 'table_tracked' AND details ->> 'table' = 'trk.quote')
    AND (details::text ~ 'secret|tok_|forged|evil|Vero|Teapot|BAG|HAT');
 -- outside a session the customer (the shop) changes them

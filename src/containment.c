@@ -79,6 +79,7 @@ typedef struct TouchedRow
 	int			nwatched;
 	Datum	   *before;			/* the watched columns at the first touch of */
 	bool	   *before_null;	/* an existing row */
+	bool		reverting;		/* written by loginas.revert() (context.c) */
 } TouchedRow;
 
 static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
@@ -544,6 +545,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	row->relid = entry->relid;
 	loginas_writer_of(&row->who, ctx);
 	row->subid = GetCurrentSubTransactionId();
+	row->reverting = ctx->reverting;
 	row->npk = entry->npk;
 	row->key = palloc(sizeof(Datum) * entry->npk);
 	for (i = 0; i < entry->npk; i++)
@@ -564,6 +566,38 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 
 static void check_guards_now(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc,
 							 HeapTuple oldtup, HeapTuple newtup);
+
+/* the names of the stamp columns of the relation the trigger fired on (or NULL) */
+static const char *
+stamp_name(TupleDesc desc, AttrNumber att)
+{
+	return att > 0 && att <= desc->natts ? NameStr(TupleDescAttr(desc, att - 1)->attname) : NULL;
+}
+
+/*
+ * For loginas.revert() (revert.c): the row under the key of keytup as it was
+ * before the session first wrote it in this transaction -- image, complete
+ * (protected and sensitive columns included), with the transaction that
+ * wrote that version; or no row (image NULL: then the key's values, from
+ * keytup) -- kept where no role reads it.
+ */
+static void
+keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple keytup, HeapTuple image)
+{
+	char	   *key = loginas_row_key(entry, desc, keytup, true);
+	bytea	   *img;
+
+	if (image)
+		img = loginas_image_build(desc, image, NULL, 0, stamp_name(desc, entry->created_att),
+								  stamp_name(desc, entry->changed_att));
+	else
+		img = loginas_image_build(desc, keytup, entry->pk_atts, entry->npk, NULL, NULL);
+	loginas_image_before(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, key,
+						 image != NULL, img,
+						 image ? HeapTupleHeaderGetRawXmin(image->t_data) : InvalidTransactionId);
+	pfree(key);
+	pfree(img);
+}
 
 /* a row version older than this transaction */
 static bool
@@ -646,7 +680,7 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
  */
 void
 loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-						  HeapTuple oldtup, HeapTuple newtup)
+						  HeapTuple oldtup, HeapTuple newtup, bool old_inserted)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TouchedRow *row = NULL;
@@ -666,7 +700,12 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		{
 			judge_first_state(entry, ctx, desc, oldtup);
 			if (row == NULL)
+			{
 				row = touched_row(entry, ctx, desc, oldtup, true, &made);
+				/* the row before the session (a row it inserted: none) */
+				if (made && !ctx->reverting)
+					keep_before(entry, ctx, desc, oldtup, old_inserted ? NULL : oldtup);
+			}
 			if (!row->existed)
 				remember_existing(row, entry, desc, oldtup);
 		}
@@ -675,9 +714,14 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 	{
 		TouchedRow *newrow;
 
-		if (entry->nguards > 0)
+		/* a revert points foreign keys back where they were */
+		if (entry->nguards > 0 && !ctx->reverting)
 			check_guards_now(entry, ctx, desc, oldtup, newtup);
 		newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+
+		/* a key the session gives a row: no row had it before the session */
+		if (made && !ctx->reverting)
+			keep_before(entry, ctx, desc, newtup, NULL);
 
 		/* an update that changed the key: the row's first state is the old key's */
 		if (made && row != NULL)
@@ -720,6 +764,8 @@ prepare_final(TrackedRel *entry)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
 	for (i = 0; i < entry->nwatched; i++)
 		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
+	/* then the transaction that wrote the row as it is now (revert.c) */
+	appendStringInfo(&sql, "%st.xmin", n++ ? ", " : "");
 	appendStringInfo(&sql, " FROM %s%s t WHERE ",
 					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
@@ -742,9 +788,34 @@ prepare_final(TrackedRel *entry)
 static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc,
 							  Datum *values, bool *nulls);
 
-/* one touched row, as it is now */
+/*
+ * At commit, for loginas.revert(): whether a row is under the touched row's
+ * key as the session leaves it, and which transaction wrote it (its xmin,
+ * the column after the judged ones): a revert finds it so, or changed since.
+ */
 static void
-judge_row(TouchedRow *row)
+keep_after(TrackedRel *entry, TouchedRow *row, SPITupleTable *rows, uint64 found)
+{
+	StringInfoData key;
+	TransactionId xmin = InvalidTransactionId;
+
+	initStringInfo(&key);
+	append_key_values(&key, row->npk, row->key, entry->pk_types, true);
+	if (found > 0)
+	{
+		bool		isnull;
+
+		xmin = DatumGetTransactionId(SPI_getbinval(rows->vals[0], rows->tupdesc,
+												   entry->nowner + entry->nwatched + 1, &isnull));
+	}
+	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->who.session_id, key.data,
+						found > 0, xmin);
+	pfree(key.data);
+}
+
+/* one touched row, as it is now (at_commit: its image kept, see keep_after) */
+static void
+judge_row(TouchedRow *row, bool at_commit)
 {
 	TrackedRel *entry;
 	LoginAsOwnerState owner;
@@ -792,6 +863,8 @@ judge_row(TouchedRow *row)
 			values[i] = SPI_getbinval(rows->vals[r], rows->tupdesc, i + 1, &nulls[i]);
 		judge_final_state(entry, row, desc, values, nulls);
 	}
+	if (at_commit && !row->reverting)
+		keep_after(entry, row, rows, found);
 	RelationClose(rel);
 	SPI_finish();
 }
@@ -938,6 +1011,9 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 	if (whose != OWNER_CUSTOMER || !same_key(customer, row->who.customer_key))
 		refuse_row(entry, &row->who, touched_key_text(entry, row), "The row as written", whose, customer);
 
+	/* a revert puts protected columns and foreign keys back as they were */
+	if (row->reverting)
+		return;
 	for (i = 0; i < entry->nprotected; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
@@ -951,7 +1027,7 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 }
 
 static void
-judge_touched(void)
+judge_touched(bool at_commit)
 {
 	TouchedRow *row;
 
@@ -964,7 +1040,7 @@ judge_touched(void)
 		for (row = first_touched; row; row = row->next)
 		{
 			CHECK_FOR_INTERRUPTS();
-			judge_row(row);
+			judge_row(row, at_commit);
 		}
 	}
 	PG_FINALLY();
@@ -992,7 +1068,7 @@ containment_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			judge_touched();
+			judge_touched(true);
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -1015,7 +1091,7 @@ PG_FUNCTION_INFO_V1(loginas_check_writes);
 Datum
 loginas_check_writes(PG_FUNCTION_ARGS)
 {
-	judge_touched();
+	judge_touched(false);
 	PG_RETURN_VOID();
 }
 

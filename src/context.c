@@ -260,6 +260,7 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	}
 
 	current.active = true;
+	current.reverting = false;
 	current.session_id = session_id;
 	current.has_admin_id = !PG_ARGISNULL(1);
 	current.admin_id = current.has_admin_id ? PG_GETARG_INT64(1) : LOGINAS_NO_ID;
@@ -280,6 +281,61 @@ loginas_context_set(PG_FUNCTION_ARGS)
 	current.store_key = context_key(fcinfo, 13, current.store_id);
 
 	PG_RETURN_VOID();
+}
+
+/*
+ * loginas.revert() acts as the revert's own session (an ended session row
+ * made for it) while it writes a session's rows back: the context of a
+ * session, with reverting set and the session's lock taken as done (its row
+ * is ended: no lock of a live session applies).  Cleared by the revert when
+ * its writes are done, and like every context by the end of the
+ * (sub)transaction.
+ */
+static char *
+context_strdup(const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	if (context_cxt == NULL)
+		context_cxt = AllocSetContextCreate(TopMemoryContext, "loginas context", ALLOCSET_SMALL_SIZES);
+	return MemoryContextStrdup(context_cxt, s);
+}
+
+void
+loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_admin_id, int64 admin_id,
+						   const char *customer_key, bool has_customer_id, int64 customer_id,
+						   const char *store_key, bool has_store_id, int64 store_id,
+						   const char *admin_username, const char *customer_email, const char *source,
+						   const char *reason, const char *client_addr)
+{
+	if (current.active)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this transaction already acts in Login as Customer session %lld",
+						(long long) current.session_id)));
+	free_strings();
+	memset(&current, 0, sizeof(current));
+	current.active = true;
+	current.reverting = true;
+	current.set_in_subxact = GetCurrentSubTransactionId();
+	current.locked = true;
+	current.locked_in_subxact = GetCurrentSubTransactionId();
+	current.session_id = session_id;
+	current.has_admin_id = has_admin_id;
+	current.admin_id = has_admin_id ? admin_id : LOGINAS_NO_ID;
+	current.has_customer_id = has_customer_id;
+	current.customer_id = has_customer_id ? customer_id : LOGINAS_NO_ID;
+	current.has_store_id = has_store_id;
+	current.store_id = has_store_id ? store_id : LOGINAS_NO_ID;
+	current.read_only = false;
+	current.admin_key = context_strdup(admin_key);
+	current.customer_key = context_strdup(customer_key);
+	current.store_key = context_strdup(store_key);
+	current.admin_username = context_strdup(admin_username);
+	current.customer_email = context_strdup(customer_email);
+	current.source = context_strdup(source);
+	current.reason = context_strdup(reason);
+	current.client_addr = context_strdup(client_addr);
 }
 
 /*

@@ -24,6 +24,7 @@ _PG_init(void)
 	loginas_writelog_init();
 	loginas_track_init();
 	loginas_containment_init();
+	loginas_revert_init();
 	loginas_logchain_init();
 
 	/* the durable refusal log: only when in shared_preload_libraries */

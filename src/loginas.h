@@ -70,6 +70,14 @@ typedef struct LoginAsContext
 	 */
 	bool		locked;
 	SubTransactionId locked_in_subxact; /* the lock goes if this one aborts */
+
+	/*
+	 * loginas.revert() writing a session's rows back (revert.c): the session
+	 * is the revert's own; its writes are judged for the customer but not for
+	 * protected columns or foreign keys that give rows (they put back what
+	 * was), and keep no before-images
+	 */
+	bool		reverting;
 } LoginAsContext;
 
 /* Running SQL as the owner of loginas' schema (owner.c) */
@@ -86,6 +94,12 @@ extern const LoginAsContext *loginas_ended_context(int64 session_id);
 extern const LoginAsContext *loginas_ended_context_any(void);
 extern void loginas_context_clear(void);
 extern void loginas_context_lock_session(void);
+extern void loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_admin_id,
+									   int64 admin_id, const char *customer_key, bool has_customer_id,
+									   int64 customer_id, const char *store_key, bool has_store_id,
+									   int64 store_id, const char *admin_username,
+									   const char *customer_email, const char *source,
+									   const char *reason, const char *client_addr);
 
 /* Reading as another role, settings restored afterwards (owner.c) */
 typedef struct LoginAsRoleState
@@ -198,12 +212,17 @@ extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);
 
 /* events.c: the live event of a refusal the refusal log's worker recorded */
 extern void loginas_announce_refusal(int64 log_id, int timeout_ms);
+/* revert.c: the images of the rows sessions write, kept for loginas.revert() */
+extern void loginas_revert_init(void);
+extern void loginas_image_rows(int64 session_id, int64 rows);
+extern void loginas_image_flush(void);
 
 /* writelog.c */
+struct TrackedRel;
 extern void loginas_writelog_init(void);
-extern void loginas_writelog_record(const char *relname, uint32 event,
+extern bool loginas_writelog_pending(int64 session_id);
+extern void loginas_writelog_record(struct TrackedRel *entry, uint32 event,
 									const LoginAsContext *ctx, TupleDesc desc,
-									HeapTuple oldtup, HeapTuple newtup, const char *key_json,
-									AttrNumber created_att, AttrNumber changed_att);
+									HeapTuple oldtup, HeapTuple newtup, const char *key_json);
 
 #endif							/* LOGINAS_H */

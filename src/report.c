@@ -436,6 +436,10 @@ static const struct
 	{"table_untracked", "Table untracked"},
 	{"column_protected", "Column protected"},
 	{"column_unprotected", "Column unprotected"},
+	{"column_redacted", "Column redacted"},
+	{"column_unredacted", "Column unredacted"},
+	{"log_values_changed", "Logging of values changed"},
+	{"session_reverted", "Session reverted"},
 };
 
 static char *
@@ -581,6 +585,146 @@ columns_text(const JsonbValue *d)
 	return prefixed("columns ", sorted_join(items, k, ", "));
 }
 
+/*
+ * A logged value as the reports print it: as it is when that is
+ * unambiguous, else quoted as a JSON string (a value that is empty, spells
+ * NULL, or holds a separator, a quote, a backslash, a space or a control
+ * character); a JSON null as NULL; the markers of the write log as words.
+ */
+static void
+append_value_text(StringInfo buf, const JsonbValue *v)
+{
+	JsonbValue	m;
+
+	if (v->type == jbvNull)
+	{
+		appendStringInfoString(buf, "NULL");
+		return;
+	}
+	if (v->type == jbvString)
+	{
+		char	   *t = pnstrdup(v->val.string.val, v->val.string.len);
+		bool		bare = bare_ok(t, v->val.string.len) && strcmp(t, "NULL") != 0;
+		int			i;
+
+		for (i = 0; bare && i < v->val.string.len; i++)
+			if ((unsigned char) t[i] < 0x20 || t[i] == 0x7f || t[i] == ';' || t[i] == ':')
+				bare = false;
+		if (bare)
+			appendStringInfoString(buf, t);
+		else
+			escape_json(buf, t);
+		return;
+	}
+	if (member(v, "redacted", &m))
+	{
+		appendStringInfoString(buf, "(redacted)");
+		return;
+	}
+	if (member(v, "unprinted", &m))
+	{
+		appendStringInfo(buf, "(a value of type %s, not printed)", or_empty(value_text(&m)));
+		return;
+	}
+	if (member(v, "cut", &m))
+	{
+		append_value_text(buf, &m);
+		appendStringInfo(buf, "%s (cut, %s bytes)", GetDatabaseEncoding() == PG_UTF8 ? "\u2026" : "...",
+						 or_empty(member_text(v, "bytes")));
+		return;
+	}
+	appendStringInfoString(buf, value_json(v));
+}
+
+/*
+ * A write's values (1.3): "col: before -> after, ..." for an update's row,
+ * "col: value, ..." for an inserted or deleted row, columns in collation
+ * order; with several rows each starts with its key, "(5) col: ...; (6)
+ * ...", at most max rows (then "and N more"); NULL without values.  The
+ * arrow is U+2192 in a UTF-8 database, "->" elsewhere.
+ */
+static char *
+values_text(const JsonbValue *d, int max)
+{
+	JsonbValue	values,
+				keys,
+				row,
+				key;
+	Pieces		rows;
+	int			n,
+				i;
+	const char *arrow = GetDatabaseEncoding() == PG_UTF8 ? " \u2192 " : " -> ";
+
+	if (!member(d, "values", &values) || !is_array(&values))
+		return NULL;
+	n = array_size(&values);
+	if (n == 0)
+		return NULL;
+	if (!member(d, "keys", &keys) || !is_array(&keys))
+		keys.type = jbvNull;
+	pieces_init(&rows, "; ");
+	for (i = 0; i < n && i < max; i++)
+	{
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		SortItem   *items;
+		int			k = 0;
+		char	   *name = NULL;
+		char	   *cols;
+		char	   *key_text = NULL;
+
+		array_element(&values, i, &row);
+		if (!is_object(&row))
+			continue;
+		items = palloc(sizeof(SortItem) * (JsonContainerSize(row.val.binary.data) + 1));
+		it = JsonbIteratorInit(row.val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			StringInfoData t;
+
+			if (tok == WJB_KEY)
+			{
+				name = pnstrdup(v.val.string.val, v.val.string.len);
+				continue;
+			}
+			if (tok != WJB_VALUE)
+				continue;
+			initStringInfo(&t);
+			appendStringInfo(&t, "%s: ", name);
+			if (is_array(&v) && array_size(&v) == 2)
+			{
+				JsonbValue	e;
+
+				array_element(&v, 0, &e);
+				append_value_text(&t, &e);
+				appendStringInfoString(&t, arrow);
+				array_element(&v, 1, &e);
+				append_value_text(&t, &e);
+			}
+			else
+				append_value_text(&t, &v);
+			items[k].key = name;
+			items[k].text = t.data;
+			k++;
+		}
+		cols = sorted_join(items, k, ", ");
+		if (cols == NULL)
+			continue;
+		if (n > 1 && keys.type != jbvNull && i < array_size(&keys))
+		{
+			array_element(&keys, i, &key);
+			key_text = one_key_text(&key);
+		}
+		pieces_add(&rows, key_text ? psprintf("%s ", key_text) : NULL, cols);
+	}
+	if (!rows.any)
+		return NULL;
+	if (n > max)
+		appendStringInfo(&rows.buf, " and %d more", n - max);
+	return rows.buf.data;
+}
+
 static char *
 write_details(const JsonbValue *d, bool with_table)
 {
@@ -603,6 +747,7 @@ write_details(const JsonbValue *d, bool with_table)
 	else
 		pieces_add(&all, NULL, rows_text(d));
 	pieces_add(&all, NULL, columns_text(d));
+	pieces_add(&all, NULL, values_text(d, 10));
 	return all.buf.len > 0 ? all.buf.data : NULL;
 }
 
@@ -677,7 +822,20 @@ action_details(const char *action, const JsonbValue *d, Jsonb *doc, bool with_ta
 		pieces_add(&p, "parent ", member_text(d, "parent"));
 		return p.buf.data;
 	}
-	if (action_is(action, "column_protected") || action_is(action, "column_unprotected"))
+	if (action_is(action, "session_reverted"))
+	{
+		char	   *rows = member_text(d, "rows");
+
+		return psprintf("session %s: %s row%s put back (%s inserted again, %s updated back, %s deleted)",
+						or_empty(member_text(d, "session")), or_empty(rows),
+						rows && strcmp(rows, "1") == 0 ? "" : "s", or_empty(member_text(d, "inserted")),
+						or_empty(member_text(d, "updated")), or_empty(member_text(d, "deleted")));
+	}
+	if (action_is(action, "log_values_changed"))
+		return psprintf("%s: %s", or_empty(member_text(d, "table")),
+						member_bool(d, "log_values") == 1 ? "values logged" : "values not logged");
+	if (action_is(action, "column_protected") || action_is(action, "column_unprotected") ||
+		action_is(action, "column_redacted") || action_is(action, "column_unredacted"))
 	{
 		char	   *column = member_text(d, "column");
 

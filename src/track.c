@@ -147,6 +147,15 @@ free_entry_contents(TrackedRel *entry)
 		pfree(entry->problem_hint);
 	entry->relname = NULL;
 	entry->problem = entry->problem_detail = entry->problem_hint = NULL;
+	if (entry->values_cxt)
+		MemoryContextDelete(entry->values_cxt);
+	entry->values_cxt = NULL;
+	entry->value_natts = 0;
+	entry->value_mode = NULL;
+	entry->value_out = NULL;
+	entry->value_type = NULL;
+	entry->nsensitive = 0;
+	entry->log_values = false;
 }
 
 static int
@@ -518,7 +527,26 @@ fill_entry(TrackedRel *entry)
 			entry->chain[entry->nchain++] = DatumGetObjectId(elems[i]);
 	}
 
+	/* the write log's values (the SQL of 1.2 and before: none) */
+	entry->log_values = false;
+	entry->nsensitive = 0;
+	if (desc->natts >= 24)
+	{
+		d = SPI_getbinval(tup, desc, 23, &isnull);
+		if (!isnull)
+			entry->nsensitive = copy_attnums(d, entry->sensitive_atts, "sensitive");
+		d = SPI_getbinval(tup, desc, 24, &isnull);
+		entry->log_values = !isnull && DatumGetBool(d);
+	}
+
 	fill_watched(entry);
+	if (entry->problem == NULL)
+	{
+		Relation	rel = RelationIdGetRelation(entry->relid);
+
+		loginas_writelog_fill_values(entry, RelationGetDescr(rel));
+		RelationClose(rel);
+	}
 
 	if (entry->problem == NULL && entry->customer_att)
 	{
@@ -1017,12 +1045,11 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			if (ctx == NULL)
 				return PointerGetDatum(NULL);
 			/* judged at commit whatever happened to its key since */
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
 			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
 			if (pending_find(entry, ctx, key, true, NULL))
 			{
-				loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-										key, 0, 0);
+				loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple, key);
 				stamp_write(entry, STAMP_INSERT, key, NULL, ctx->session_id);
 			}
 			pfree(key);
@@ -1033,11 +1060,10 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (ctx == NULL && !isnull)
 			ctx = loginas_ended_context(DatumGetInt64(created));
 		if (ctx != NULL)
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
-			loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-									loginas_row_key(entry, desc, td->tg_trigtuple, true),
-									entry->created_att, entry->changed_att);
+			loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
+									loginas_row_key(entry, desc, td->tg_trigtuple, true));
 		return PointerGetDatum(NULL);
 	}
 
@@ -1158,13 +1184,35 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 * INSERT trigger, once really inserted)
 	 */
 	if (oldtup)
-		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup);
+	{
+		/*
+		 * an old version the session inserted in this transaction (a shop's
+		 * AFTER trigger updating it before loginas' AFTER INSERT trigger):
+		 * before the session there was no such row
+		 */
+		bool		old_inserted = false;
+
+		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
+			old_inserted = false;
+		else if (entry->stamp_table)
+		{
+			char	   *key = loginas_row_key(entry, desc, oldtup, true);
+
+			old_inserted = pending_find(entry, ctx, key, false, NULL);
+			pfree(key);
+		}
+		else
+		{
+			created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+			old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
+		}
+		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup, old_inserted);
+	}
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)
-		loginas_writelog_record(entry->relname, td->tg_event, ctx, desc, oldtup, newtup,
-								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true),
-								entry->created_att, entry->changed_att);
+		loginas_writelog_record(entry, td->tg_event, ctx, desc, oldtup, newtup,
+								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true));
 
 	if (entry->stamp_table)
 	{

@@ -9,6 +9,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/relcache.h"
 
@@ -109,17 +110,56 @@ typedef struct TrackedRel
 	 */
 	bool		stamp_table;
 	bool		stamp_rows;
+
+	/*
+	 * the write log's values (writelog.c): whether the table's rows are
+	 * logged with their values (loginas.log_values), its sensitive columns
+	 * (loginas.redact), and for every column of the relation the trigger
+	 * fired on (value_mode[attnum - 1], value_natts of them) how its value is
+	 * logged; the output functions of the printed ones, the type names of
+	 * those left unprinted; all of it in values_cxt, made again on a refill
+	 */
+	bool		log_values;
+	int			nsensitive;
+	AttrNumber	sensitive_atts[MAX_TRACK_ATTS];
+	MemoryContext values_cxt;
+	int			value_natts;
+	char	   *value_mode;
+	FmgrInfo   *value_out;
+	char	  **value_type;
 } TrackedRel;
+
+/* how the write log logs a column's values (TrackedRel.value_mode) */
+#define LOGINAS_VALUE_SKIP		0	/* dropped, or a stamp column */
+#define LOGINAS_VALUE_PRINT		1	/* its type's text */
+#define LOGINAS_VALUE_PINNED	2	/* its type's text, with the settings that change it pinned */
+#define LOGINAS_VALUE_PROTECTED 3	/* changed, no value: a protected column */
+#define LOGINAS_VALUE_SENSITIVE 4	/* changed, no value: a sensitive column */
+#define LOGINAS_VALUE_UNPRINTED 5	/* a type whose output is not built-in: its name only */
+
+/* a value's text longer than this is logged cut, and marked so */
+#define LOGINAS_VALUE_MAX_BYTES 1024
 
 /* track.c */
 extern TrackedRel *loginas_tracked_rel(Oid relid);
 extern bool loginas_relation_tracked(Oid relid);
 extern Oid	loginas_relation_owner(Oid relid);
 
+/* writelog.c: the values of a tracked relation's columns, as the write log logs them */
+extern void loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc);
+
+/* revert.c: the images of the rows a session writes (containment.c hands them over) */
+extern bytea *loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int natts,
+								  const char *skip1, const char *skip2);
+extern void loginas_image_before(Oid relation, int64 session_id, const char *key, bool present, bytea *image,
+								 TransactionId xmin);
+extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bool present,
+								TransactionId xmin);
+
 /* containment.c */
 extern void loginas_containment_init(void);
 extern void loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-									  HeapTuple oldtup, HeapTuple newtup);
+									  HeapTuple oldtup, HeapTuple newtup, bool old_inserted);
 extern char *loginas_row_key(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json);
 extern uint32 loginas_cstring_hash(const void *key, Size keysize);
 extern int	loginas_cstring_match(const void *key1, const void *key2, Size keysize);

@@ -4,17 +4,25 @@
  *
  * The row trigger (track.c) records each write here, in transaction memory,
  * grouped by session, table and operation: how many rows, their primary-key
- * values and the names of the columns an update changed (never any value of
- * a protected column, nor of any column but the key).  Just before the
+ * values, the names of the columns an update changed and, unless the table's
+ * values are not logged (loginas.log_values), each row's values: an update's
+ * changed columns before and after, an inserted or deleted row's columns.  A
+ * protected or sensitive column (loginas.redact) is logged without its value;
+ * a value is printed only by a built-in output function (a type of the
+ * shop's own -- a base, composite or range type, or a domain or array over
+ * one -- is named, not printed: its output function is code loginas does
+ * not run), with the settings that change its text pinned, and a text
+ * longer than LOGINAS_VALUE_MAX_BYTES is cut and marked.  Just before the
  * transaction commits (or is prepared) every group becomes one row of
  * loginas.action_log ('write_insert', 'write_update', 'write_delete'), so
  * the writes and their log rows commit or roll back together, and a bulk
  * statement costs one log row instead of one per row.  Groups recorded in a
  * subtransaction that rolls back are dropped with it.
  *
- * Memory stays bounded by the write: a group keeps its keys as compact JSON
- * text in chunks of at most KEYS_PER_LOG_ROW keys or about a megabyte of
- * them (a key larger than that is a chunk of its own), and
+ * Memory stays bounded by the write: a group keeps its keys (and the rows'
+ * values) as compact JSON text in chunks of at most KEYS_PER_LOG_ROW keys or
+ * about a megabyte of keys and values (a row larger than that is a chunk of
+ * its own), and
  * each chunk becomes a log row of its own ("part" i of "parts" n), so no
  * log row's keys approach jsonb's size limits and no single allocation grows
  * without end.  A transaction of a session writes at most
@@ -23,6 +31,8 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -37,8 +47,12 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "miscadmin.h"
+#include "mb/pg_wchar.h"
+#include "utils/fmgroids.h"
+#include "utils/varlena.h"
 
 #include "loginas.h"
+#include "track.h"
 
 typedef struct WriteGroup
 {
@@ -62,6 +76,8 @@ typedef struct WriteGroup
 	struct KeyChunk *chunks;	/* the written rows' primary keys, in order */
 	struct KeyChunk *last_chunk;
 	List	   *changed;		/* names of the columns updates changed */
+	bool		log_values;		/* the rows' values are logged ("values") */
+	bool		reverting;		/* written by loginas.revert(): no images */
 } WriteGroup;
 
 /* at most KEYS_PER_LOG_ROW keys, or about KEY_BYTES_PER_LOG_ROW of them: one log row's */
@@ -73,6 +89,8 @@ typedef struct KeyChunk
 	struct KeyChunk *next;
 	int			nkeys;
 	StringInfoData keys;		/* JSON array elements, comma separated */
+	StringInfoData values;		/* each key's row values (log_values): JSON
+								 * objects (or null), comma separated */
 } KeyChunk;
 
 static WriteGroup *groups = NULL;
@@ -89,19 +107,20 @@ op_name(char op)
 }
 
 static WriteGroup *
-find_group(const char *relname, char op, const LoginAsContext *ctx)
+find_group(const char *relname, char op, const LoginAsContext *ctx, bool log_values)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	WriteGroup *g;
 	MemoryContext old;
 
 	if (last_group && last_group->op == op && last_group->subid == subid &&
-		last_group->session_id == ctx->session_id && strcmp(last_group->relname, relname) == 0)
+		last_group->session_id == ctx->session_id && last_group->log_values == log_values &&
+		strcmp(last_group->relname, relname) == 0)
 		return last_group;
 
 	for (g = groups; g; g = g->next)
 		if (g->op == op && g->subid == subid && g->session_id == ctx->session_id &&
-			strcmp(g->relname, relname) == 0)
+			g->log_values == log_values && strcmp(g->relname, relname) == 0)
 			return last_group = g;
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -121,6 +140,8 @@ find_group(const char *relname, char op, const LoginAsContext *ctx)
 	g->client_addr = ctx->client_addr ? pstrdup(ctx->client_addr) : NULL;
 	g->relname = pstrdup(relname);
 	g->op = op;
+	g->log_values = log_values;
+	g->reverting = ctx->reverting;
 	MemoryContextSwitchTo(old);
 
 	/* keep the order of first appearance */
@@ -142,24 +163,319 @@ add_changed(WriteGroup *g, const char *name)
 {
 	ListCell   *lc;
 
+	MemoryContext old;
+
 	foreach(lc, g->changed)
 		if (strcmp((const char *) lfirst(lc), name) == 0)
 			return;
-	g->changed = lappend(g->changed, MemoryContextStrdup(TopTransactionContext, name));
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	g->changed = lappend(g->changed, pstrdup(name));
+	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------
+ * values
+ * --------------------------------------------------------------------- */
+
+/*
+ * Whether loginas prints values of this type: only by output functions that
+ * are PostgreSQL's own.  A built-in type (its output is C code of the
+ * server), a domain over a printable type (a domain prints as its base
+ * type), an enum (enum_out prints its label), an array of a printable type
+ * (array_out prints each element by the element's output).  A base type of
+ * the shop's own (its output function is someone's code), a composite or a
+ * range type (their output calls the output of what they hold) are not
+ * printed: the log names the type instead.
+ */
+static bool
+value_type_printable(Oid type, int depth)
+{
+	Oid			elem;
+	Oid			typoutput;
+	bool		varlena;
+
+	if (depth > 16)
+		return false;
+	type = getBaseType(type);
+	if (type < FirstGenbkiObjectId)
+		return true;
+	getTypeOutputInfo(type, &typoutput, &varlena);
+	if (get_typtype(type) == TYPTYPE_ENUM)
+		return typoutput == F_ENUM_OUT;
+	elem = get_element_type(type);
+	if (OidIsValid(elem) && typoutput == F_ARRAY_OUT)
+		return value_type_printable(elem, depth + 1);
+	return false;
+}
+
+/* whether a printable type's text depends on settings (then pinned) */
+static bool
+value_type_pinned(Oid type)
+{
+	Oid			elem;
+
+	type = getBaseType(type);
+	elem = get_element_type(type);
+	if (OidIsValid(elem))
+		type = getBaseType(elem);
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case BOOLOID:
+		case CHAROID:
+		case NAMEOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case UUIDOID:
+		case JSONOID:
+		case JSONBOID:
+			return false;
+		default:
+			return type >= FirstGenbkiObjectId ? get_typtype(type) != TYPTYPE_ENUM : true;
+	}
+}
+
+/*
+ * How the write log logs each column of a tracked relation (the relation
+ * the trigger fires on: a partition numbers its columns its own way),
+ * computed when the trigger's entry is filled (track.c).
+ */
+void
+loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
+{
+	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "loginas tracked values",
+											  ALLOCSET_SMALL_SIZES);
+	int			i,
+				k;
+
+	entry->values_cxt = cxt;
+	entry->value_natts = desc->natts;
+	entry->value_mode = MemoryContextAllocZero(cxt, Max(desc->natts, 1));
+	entry->value_out = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * Max(desc->natts, 1));
+	entry->value_type = MemoryContextAllocZero(cxt, sizeof(char *) * Max(desc->natts, 1));
+	for (i = 1; i <= desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
+		char		mode = LOGINAS_VALUE_PRINT;
+
+		if (a->attisdropped || i == entry->created_att || i == entry->changed_att)
+			mode = LOGINAS_VALUE_SKIP;
+		for (k = 0; k < entry->nprotected && mode == LOGINAS_VALUE_PRINT; k++)
+			if (entry->protected_atts[k] == i)
+				mode = LOGINAS_VALUE_PROTECTED;
+		for (k = 0; k < entry->nsensitive && mode == LOGINAS_VALUE_PRINT; k++)
+			if (entry->sensitive_atts[k] == i)
+				mode = LOGINAS_VALUE_SENSITIVE;
+		if (mode == LOGINAS_VALUE_PRINT && !value_type_printable(a->atttypid, 0))
+		{
+			mode = LOGINAS_VALUE_UNPRINTED;
+			entry->value_type[i - 1] = MemoryContextStrdup(cxt, format_type_be_qualified(a->atttypid));
+		}
+		if (mode == LOGINAS_VALUE_PRINT)
+		{
+			Oid			typoutput;
+			bool		varlena;
+
+			getTypeOutputInfo(a->atttypid, &typoutput, &varlena);
+			fmgr_info_cxt(typoutput, &entry->value_out[i - 1], cxt);
+			if (value_type_pinned(a->atttypid))
+				mode = LOGINAS_VALUE_PINNED;
+		}
+		entry->value_mode[i - 1] = mode;
+	}
+}
+
+/* the settings that change how a value prints, pinned for one row's values */
+static int
+pin_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"extra_float_digits", "3"}, {"DateStyle", "ISO, YMD"}, {"IntervalStyle", "postgres"},
+		{"TimeZone", "UTC"}, {"bytea_output", "hex"}, {"lc_monetary", "C"},
+	};
+	int			nest = NewGUCNestLevel();
+	size_t		s;
+
+	for (s = 0; s < lengthof(pinned); s++)
+		(void) set_config_option(pinned[s][0], pinned[s][1], PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+static char
+value_mode(TrackedRel *entry, int attnum)
+{
+	return attnum <= entry->value_natts ? entry->value_mode[attnum - 1] : LOGINAS_VALUE_UNPRINTED;
+}
+
+/* a column logged without its value: its marker, true; false for the others */
+static bool
+append_value_marker(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum)
+{
+	switch (value_mode(entry, attnum))
+	{
+		case LOGINAS_VALUE_PROTECTED:
+			appendStringInfoString(buf, "{\"redacted\": \"protected\"}");
+			return true;
+		case LOGINAS_VALUE_SENSITIVE:
+			appendStringInfoString(buf, "{\"redacted\": \"sensitive\"}");
+			return true;
+		case LOGINAS_VALUE_UNPRINTED:
+			appendStringInfoString(buf, "{\"unprinted\": ");
+			escape_json(buf, attnum <= entry->value_natts && entry->value_type[attnum - 1] ?
+						entry->value_type[attnum - 1] : format_type_be_qualified(a->atttypid));
+			appendStringInfoChar(buf, '}');
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * One printable value as JSON: null, its text, or {"cut": <its first
+ * LOGINAS_VALUE_MAX_BYTES bytes, whole characters>, "bytes": <its length>}.
+ * A long text (text, varchar, char(n) and domains over them print as they
+ * are stored) is read only as far as needed.
+ */
+static void
+append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum, Datum d, bool isnull,
+			 int *nest)
+{
+	char	   *str;
+	int64		bytes;
+	int			len;
+
+	if (isnull)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	if (value_mode(entry, attnum) == LOGINAS_VALUE_PINNED && *nest < 0)
+		*nest = pin_settings();
+	if (a->attlen == -1 && toast_raw_datum_size(d) > 4 * LOGINAS_VALUE_MAX_BYTES + VARHDRSZ &&
+		(getBaseType(a->atttypid) == TEXTOID || getBaseType(a->atttypid) == VARCHAROID ||
+		 getBaseType(a->atttypid) == BPCHAROID))
+	{
+		struct varlena *slice = DatumGetTextPSlice(d, 0, LOGINAS_VALUE_MAX_BYTES + MAX_MULTIBYTE_CHAR_LEN);
+
+		bytes = (int64) toast_raw_datum_size(d) - VARHDRSZ;
+		str = text_to_cstring(slice);
+	}
+	else
+	{
+		str = OutputFunctionCall(&entry->value_out[attnum - 1], d);
+		bytes = strlen(str);
+	}
+	if (bytes <= LOGINAS_VALUE_MAX_BYTES)
+	{
+		escape_json(buf, str);
+		pfree(str);
+		return;
+	}
+	len = pg_mbcliplen(str, strlen(str), LOGINAS_VALUE_MAX_BYTES);
+	str[len] = '\0';
+	appendStringInfoString(buf, "{\"cut\": ");
+	escape_json(buf, str);
+	appendStringInfo(buf, ", \"bytes\": " INT64_FORMAT "}", bytes);
+	pfree(str);
+}
+
+static void
+append_member_name(StringInfo buf, bool *first, const char *name)
+{
+	if (!*first)
+		appendStringInfoString(buf, ", ");
+	*first = false;
+	escape_json(buf, name);
+	appendStringInfoString(buf, ": ");
+}
+
+/*
+ * One row's values, as a JSON object: an update's changed columns as
+ * [before, after] (a NULL as null), an inserted or deleted row's columns
+ * that are not NULL as their value (the log strips JSON nulls from objects:
+ * a column left out is NULL); a column without its value as its marker, a
+ * protected or sensitive one whatever it holds.  With changed (an update, also
+ * when its values are not logged) the changed columns' names go to the
+ * group.  buf NULL: names only.
+ */
+static void
+row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc desc,
+		   HeapTuple oldtup, HeapTuple newtup)
+{
+	int			nest = -1;
+	bool		first = true;
+	int			i;
+
+	if (buf)
+		appendStringInfoChar(buf, '{');
+	for (i = 1; i <= desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
+		bool		oldnull,
+					newnull;
+		Datum		o,
+					n;
+
+		if (a->attisdropped || i == entry->created_att || i == entry->changed_att)
+			continue;
+		if (op != 'U')
+		{
+			HeapTuple	tup = op == 'I' ? newtup : oldtup;
+
+			if (buf == NULL || value_mode(entry, i) == LOGINAS_VALUE_SKIP)
+				continue;
+			o = heap_getattr(tup, i, desc, &oldnull);
+			/* a NULL is left out (the log keeps no JSON null in an object) */
+			if (oldnull && value_mode(entry, i) != LOGINAS_VALUE_PROTECTED &&
+				value_mode(entry, i) != LOGINAS_VALUE_SENSITIVE)
+				continue;
+			append_member_name(buf, &first, NameStr(a->attname));
+			if (!append_value_marker(buf, entry, a, i))
+				append_value(buf, entry, a, i, o, oldnull, &nest);
+			continue;
+		}
+		o = heap_getattr(oldtup, i, desc, &oldnull);
+		n = heap_getattr(newtup, i, desc, &newnull);
+		if (oldnull == newnull &&
+			(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
+			continue;
+		/* by name: partitions of one table may number columns differently */
+		add_changed(g, NameStr(a->attname));
+		if (buf == NULL || value_mode(entry, i) == LOGINAS_VALUE_SKIP)
+			continue;
+		append_member_name(buf, &first, NameStr(a->attname));
+		if (append_value_marker(buf, entry, a, i))
+			continue;
+		appendStringInfoChar(buf, '[');
+		append_value(buf, entry, a, i, o, oldnull, &nest);
+		appendStringInfoString(buf, ", ");
+		append_value(buf, entry, a, i, n, newnull, &nest);
+		appendStringInfoChar(buf, ']');
+	}
+	if (buf)
+		appendStringInfoChar(buf, '}');
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 }
 
 void
-loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext *ctx,
-						TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, const char *key_json,
-						AttrNumber created_att, AttrNumber changed_att)
+loginas_writelog_record(TrackedRel *entry, uint32 event, const LoginAsContext *ctx, TupleDesc desc,
+						HeapTuple oldtup, HeapTuple newtup, const char *key_json)
 {
 	char		op = TRIGGER_FIRED_BY_INSERT(event) ? 'I' :
 		(TRIGGER_FIRED_BY_UPDATE(event) ? 'U' : 'D');
 	WriteGroup *g;
 	int			keylen = strlen(key_json);
+	StringInfoData values;
+	int			size;
 	KeyChunk   *chunk;
 	MemoryContext old;
-	int			i;
 
 	if (xact_rows >= max_session_write_rows)
 		ereport(ERROR,
@@ -168,17 +484,33 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 						(long long) ctx->session_id, max_session_write_rows),
 				 errdetail("Every row a session writes is logged at commit; the limit keeps that bounded."),
 				 errhint("Write in smaller transactions, or have a superuser raise loginas.max_session_write_rows.")));
-	g = find_group(relname, op, ctx);
+	g = find_group(entry->relname, op, ctx, entry->log_values && entry->value_mode != NULL);
+
+	/*
+	 * the row's values (and an update's changed columns), in the trigger's
+	 * memory: copied into the group's chunk below
+	 */
+	if (g->log_values)
+	{
+		initStringInfo(&values);
+		row_values(&values, g, entry, op, desc, oldtup, newtup);
+	}
+	else if (op == 'U')
+		row_values(NULL, g, entry, op, desc, oldtup, newtup);
+	size = keylen + (g->log_values ? values.len + 1 : 0);
+
 	xact_rows++;
 	g->rows++;
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	chunk = g->last_chunk;
 	if (chunk == NULL || chunk->nkeys >= KEYS_PER_LOG_ROW ||
-		(chunk->nkeys > 0 && chunk->keys.len + keylen > KEY_BYTES_PER_LOG_ROW))
+		(chunk->nkeys > 0 && chunk->keys.len + chunk->values.len + size > KEY_BYTES_PER_LOG_ROW))
 	{
 		chunk = palloc0(sizeof(KeyChunk));
 		initStringInfo(&chunk->keys);
+		if (g->log_values)
+			initStringInfo(&chunk->values);
 		if (g->last_chunk)
 			g->last_chunk->next = chunk;
 		else
@@ -188,30 +520,16 @@ loginas_writelog_record(const char *relname, uint32 event, const LoginAsContext 
 	if (chunk->nkeys > 0)
 		appendStringInfoChar(&chunk->keys, ',');
 	appendBinaryStringInfo(&chunk->keys, key_json, keylen);
-	chunk->nkeys++;
-
-	if (op == 'U')
+	if (g->log_values)
 	{
-		for (i = 1; i <= desc->natts; i++)
-		{
-			Form_pg_attribute a = TupleDescAttr(desc, i - 1);
-			bool		oldnull,
-						newnull;
-			Datum		o,
-						n;
-
-			if (a->attisdropped || i == created_att || i == changed_att)
-				continue;
-			o = heap_getattr(oldtup, i, desc, &oldnull);
-			n = heap_getattr(newtup, i, desc, &newnull);
-			if (oldnull == newnull &&
-				(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
-				continue;
-			/* by name: partitions of one table may number columns differently */
-			add_changed(g, NameStr(a->attname));
-		}
+		if (chunk->nkeys > 0)
+			appendStringInfoChar(&chunk->values, ',');
+		appendBinaryStringInfo(&chunk->values, values.data, values.len);
 	}
+	chunk->nkeys++;
 	MemoryContextSwitchTo(old);
+	if (g->log_values)
+		pfree(values.data);
 }
 
 /*
@@ -257,6 +575,12 @@ append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char
 		}
 		appendStringInfoChar(&details, ']');
 	}
+	if (g->log_values)
+	{
+		appendStringInfoString(&details, ", \"values\": [");
+		appendBinaryStringInfo(&details, chunk->values.data, chunk->values.len);
+		appendStringInfoChar(&details, ']');
+	}
 	if (parts > 1)
 		appendStringInfo(&details, ", \"part\": %d, \"parts\": %d", part, parts);
 	appendStringInfoChar(&details, '}');
@@ -295,6 +619,11 @@ append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char
 	pfree(DatumGetPointer(values[11]));
 	pfree(chunk->keys.data);
 	chunk->keys.data = NULL;
+	if (g->log_values)
+	{
+		pfree(chunk->values.data);
+		chunk->values.data = NULL;
+	}
 }
 
 static void
@@ -358,7 +687,41 @@ flush_groups(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	loginas_as_owner_end(&owner);
+
+	/*
+	 * how many logged rows each session's images (revert.c) cover: a revert
+	 * checks that they cover every write the log names (written with the
+	 * images, next)
+	 */
+	for (g = groups; g; g = g->next)
+	{
+		WriteGroup *h;
+		int64		rows = 0;
+
+		if (g->reverting)
+			continue;
+		for (h = groups; h != g && h->session_id != g->session_id; h = h->next)
+			;
+		if (h != g)
+			continue;			/* counted with the session's first group */
+		for (h = g; h; h = h->next)
+			if (h->session_id == g->session_id && !h->reverting)
+				rows += h->rows;
+		loginas_image_rows(g->session_id, rows);
+	}
 	groups = last_group = NULL;
+}
+
+/* whether this transaction wrote in the session (its log rows still to come) */
+bool
+loginas_writelog_pending(int64 session_id)
+{
+	WriteGroup *g;
+
+	for (g = groups; g; g = g->next)
+		if (g->session_id == session_id)
+			return true;
+	return false;
 }
 
 static void
@@ -369,6 +732,8 @@ writelog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
 			flush_groups();
+			/* the images of the rows written (revert.c), with their count */
+			loginas_image_flush();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -392,7 +757,8 @@ parent_group(WriteGroup *child, SubTransactionId parentSubid)
 
 	for (g = groups; g; g = g->next)
 		if (g != child && g->subid == parentSubid && g->op == child->op &&
-			g->session_id == child->session_id && strcmp(g->relname, child->relname) == 0)
+			g->session_id == child->session_id && g->log_values == child->log_values &&
+			strcmp(g->relname, child->relname) == 0)
 			return g;
 	return NULL;
 }
@@ -443,12 +809,22 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				KeyChunk   *last = into->last_chunk;
 
 				if (last && last->nkeys + chunk->nkeys <= KEYS_PER_LOG_ROW &&
-					last->keys.len + chunk->keys.len <= KEY_BYTES_PER_LOG_ROW)
+					last->keys.len + last->values.len + chunk->keys.len + chunk->values.len
+					<= KEY_BYTES_PER_LOG_ROW)
 				{
 					/* room in the enclosing group's last chunk: one log row as before */
 					if (last->nkeys > 0 && chunk->nkeys > 0)
+					{
 						appendStringInfoChar(&last->keys, ',');
+						if (into->log_values)
+							appendStringInfoChar(&last->values, ',');
+					}
 					appendBinaryStringInfo(&last->keys, chunk->keys.data, chunk->keys.len);
+					if (into->log_values)
+					{
+						appendBinaryStringInfo(&last->values, chunk->values.data, chunk->values.len);
+						pfree(chunk->values.data);
+					}
 					last->nkeys += chunk->nkeys;
 					pfree(chunk->keys.data);
 					pfree(chunk);

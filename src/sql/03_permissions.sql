@@ -14,7 +14,8 @@ CREATE TABLE loginas.resource (
 INSERT INTO loginas.resource VALUES
 	('login', 'Allow Login as Customer'),
 	('view_log', 'View Login as Customer Log'),
-	('manage_assistance', 'Change a customer''s "Allow remote shopping assistance" on their behalf');
+	('manage_assistance', 'Change a customer''s "Allow remote shopping assistance" on their behalf'),
+	('revert', 'Revert Login as Customer Sessions');
 
 CREATE TABLE loginas.role_resource (
 	role		text NOT NULL CHECK (pg_catalog.length(role) OPERATOR(pg_catalog.>) 0),

@@ -36,7 +36,8 @@ CREATE TABLE loginas.session (
 	ended_at		timestamptz,
 	end_reason		text CHECK (end_reason IN ('logout', 'admin_logout', 'superseded', 'consent_revoked',
 											   'consent_expired', 'permission_revoked', 'admin_inactive',
-											   'customer_inactive', 'feature_disabled', 'expired')),
+											   'customer_inactive', 'feature_disabled', 'expired',
+											   'revert')),	-- a revert's own session (11_revert.sql)
 	ended_by_admin	bigint,			-- the key when admins have integer keys, else NULL
 	ended_by_role	name,
 	CHECK ((redeemed_at IS NULL) = (key_hash IS NULL)),

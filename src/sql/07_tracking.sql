@@ -20,6 +20,8 @@ CREATE TABLE loginas.tracked (
 	changed_column	name,			-- NULL when the stamps are kept in loginas.row_stamp
 	tracked_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	stamps			text NOT NULL DEFAULT 'columns',
+	-- the write log carries the written rows' values (loginas.log_values)
+	log_values		boolean NOT NULL DEFAULT true,
 	-- a customer column, a parent, or neither: the paths of owner_path
 	CHECK (customer_column IS NULL OR parent IS NULL),
 	CONSTRAINT tracked_stamps_check CHECK (
@@ -46,6 +48,16 @@ CREATE TABLE loginas.protected_column (
 	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
 	column_name	name NOT NULL,
 	protected_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (relation, column_name)
+);
+
+-- The columns a DBA marked sensitive (loginas.redact): in a session they may
+-- be written, but the write log says only that they changed, never their
+-- values (as for protected columns, which are never logged either)
+CREATE TABLE loginas.redacted_column (
+	relation	regclass NOT NULL REFERENCES loginas.tracked ON DELETE CASCADE,
+	column_name	name NOT NULL,
+	redacted_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (relation, column_name)
 );
 
@@ -93,7 +105,10 @@ CREATE VIEW loginas.tracked_tables AS
 		   t.created_column, t.changed_column,
 		   ARRAY(SELECT p.column_name FROM loginas.protected_column p
 				  WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY p.column_name) AS protected_columns,
-		   t.tracked_at, t.stamps
+		   t.tracked_at, t.stamps,
+		   ARRAY(SELECT r.column_name FROM loginas.redacted_column r
+				  WHERE r.relation OPERATOR(pg_catalog.=) t.relation ORDER BY r.column_name) AS redacted_columns,
+		   t.log_values
 	  FROM loginas.tracked t
 	 ORDER BY t.relation::text;
 
@@ -165,7 +180,7 @@ CREATE FUNCTION loginas._track_info(p_relid oid)
 				   problem text, problem_detail text, problem_hint text, problem_code text,
 				   route_attnums int2[], route_nattnums int4[], route_lookups text[],
 				   route_relations oid[], route_referrers boolean[], route_nlookups int4[],
-				   stamp_table boolean, stamp_rows boolean)
+				   stamp_table boolean, stamp_rows boolean, sensitive_attnums int2[], log_values boolean)
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -201,6 +216,11 @@ BEGIN
 	protected_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, p.column_name)
 								 FROM loginas.protected_column p
 								WHERE p.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	-- the write log's values: sensitive columns are logged as changed, without values
+	sensitive_attnums := ARRAY(SELECT loginas._attnum(p_relid::regclass, rc.column_name)
+								 FROM loginas.redacted_column rc
+								WHERE rc.relation OPERATOR(pg_catalog.=) t.relation ORDER BY 1);
+	log_values := t.log_values;
 	IF t.customer_column IS NOT NULL THEN
 		customer_attnum := loginas._attnum(p_relid::regclass, t.customer_column);
 		customer_type := loginas._atttype(p_relid::regclass, customer_attnum);
@@ -246,6 +266,18 @@ BEGIN
 		problem := pg_catalog.format('the tracking of %s no longer matches its columns', t.relation);
 		problem_detail := 'A tracked, stamp, key or protected column was renamed, dropped or retyped, or the primary key changed.';
 		problem_hint := 'Track the table again with loginas.track(), and protect its columns again.';
+		problem_code := '55000';
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	-- a sensitive column renamed or dropped: under another name its values
+	-- would be logged, so no write in a session until it is redacted again
+	IF 0 OPERATOR(pg_catalog.=) ANY (sensitive_attnums) THEN
+		problem := pg_catalog.format('a sensitive column of %s was renamed or dropped', t.relation);
+		problem_detail := pg_catalog.format('The columns redacted from the write log are %s; one of them is gone.',
+			(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(rc.column_name), ', ' ORDER BY rc.column_name)
+			   FROM loginas.redacted_column rc WHERE rc.relation OPERATOR(pg_catalog.=) t.relation));
+		problem_hint := 'Redact the column under its new name with loginas.redact(), and unredact the old name with loginas.unredact().';
 		problem_code := '55000';
 		RETURN NEXT;
 		RETURN;
@@ -899,6 +931,89 @@ BEGIN
 	PERFORM loginas._invalidate(unprotect.relation);
 	PERFORM loginas._log('column_unprotected', 'success', NULL, NULL,
 						 p_details => pg_catalog.jsonb_build_object('table', unprotect.relation::text, 'column', unprotect."column"));
+	RETURN true;
+END
+$$;
+
+-- Sensitive columns: the write log records that a session changed one, never
+-- its value (a protected column is treated so too).  Only the DBA marks
+-- them, as only the DBA protects (granted to no role).
+CREATE FUNCTION loginas.redact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.redact()');
+	IF redact.relation IS NULL OR redact."column" IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and column cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) redact.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', redact.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	IF loginas._attnum(redact.relation, redact."column") OPERATOR(pg_catalog.=) 0 THEN
+		PERFORM loginas._raise('42703',
+			pg_catalog.format('column "%s" of relation %s does not exist', redact."column", redact.relation), NULL, NULL);
+	END IF;
+	INSERT INTO loginas.redacted_column (relation, column_name) VALUES (redact.relation, redact."column")
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(redact.relation);
+	PERFORM loginas._log('column_redacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', redact.relation::text, 'column', redact."column"));
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION loginas.unredact(relation regclass, "column" name)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.unredact()');
+	DELETE FROM loginas.redacted_column r
+	 WHERE r.relation OPERATOR(pg_catalog.=) unredact.relation AND r.column_name OPERATOR(pg_catalog.=) unredact."column";
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(unredact.relation);
+	PERFORM loginas._log('column_unredacted', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', unredact.relation::text, 'column', unredact."column"));
+	RETURN true;
+END
+$$;
+
+-- Whether the write log of a tracked table carries the written rows' values
+-- (the default) or, as before 1.3, only their keys and the names of the
+-- changed columns.  True when it changed something.
+CREATE FUNCTION loginas.log_values(relation regclass, enabled boolean)
+	RETURNS boolean
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM loginas._require_writable('loginas.log_values()');
+	IF log_values.relation IS NULL OR log_values.enabled IS NULL THEN
+		PERFORM loginas._raise('22023', 'relation and enabled cannot be NULL', NULL, NULL);
+	END IF;
+	IF NOT EXISTS (SELECT FROM loginas.tracked t WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation) THEN
+		PERFORM loginas._raise('55000', pg_catalog.format('table %s is not tracked', log_values.relation), NULL,
+			'Track it with loginas.track() first.');
+	END IF;
+	UPDATE loginas.tracked t SET log_values = log_values.enabled
+	 WHERE t.relation OPERATOR(pg_catalog.=) log_values.relation
+	   AND t.log_values OPERATOR(pg_catalog.<>) log_values.enabled;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM loginas._invalidate(log_values.relation);
+	PERFORM loginas._log('log_values_changed', 'success', NULL, NULL,
+						 p_details => pg_catalog.jsonb_build_object('table', log_values.relation::text,
+																	'log_values', log_values.enabled));
 	RETURN true;
 END
 $$;

@@ -323,7 +323,15 @@ BEGIN
 	), gone AS (
 		DELETE FROM loginas.action_log l USING checkpoints c
 		 WHERE l.chain_id OPERATOR(pg_catalog.=) c.chain_id AND l.chain_seq OPERATOR(pg_catalog.<=) c.chain_seq
-		RETURNING 1
+		RETURNING l.session_id
+	), images AS (
+		-- a session whose log is purged (any of it) can no longer be
+		-- reverted: the images of the rows it wrote go too (11_revert.sql)
+		DELETE FROM loginas.row_image i
+		 WHERE i.session_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT g.session_id FROM gone g))
+	), image_counts AS (
+		DELETE FROM loginas.session_image si
+		 WHERE si.session_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT g.session_id FROM gone g))
 	)
 	SELECT pg_catalog.count(*) INTO n FROM gone;
 	PERFORM loginas._allow_purge(false);

@@ -36,6 +36,7 @@ SELECT pg_catalog.pg_extension_config_dump('loginas.session_session_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.tracked', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.protected_column', '');
+SELECT pg_catalog.pg_extension_config_dump('loginas.redacted_column', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.owner_path', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.row_stamp', '');
 SELECT pg_catalog.pg_extension_config_dump('loginas.action_log_log_id_seq', '');

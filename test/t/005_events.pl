@@ -469,6 +469,30 @@ check_event($e, 'session_reverted', [qw(log_id session_id admin_key customer_key
 	{ session_id => $live, log_id => 42, by_admin_key => '2', rows => 3, customer_key => '1' },
 	'session_reverted (_notify_session)');
 
+# loginas.revert itself announces the session it undid, its admin and the rows put back
+as_role('shop_backoffice', q{SELECT loginas.end_admin(1), loginas.end_admin(2)});
+until_marker($spy, 'before the revert');
+my $rv = live_session('rv', 2);
+($out, $err) = as_role('shop_storefront', q{
+BEGIN;
+SELECT loginas.assume((SELECT secret FROM tap.secret WHERE name = 'krv'));
+UPDATE shop.orders SET status = 'to be undone' WHERE order_id = 1;
+COMMIT;
+});
+is($err, '', 'revert: a session writes an order');
+as_role('shop_storefront', q{SELECT loginas."end"((SELECT secret FROM tap.secret WHERE name = 'krv'))});
+($e) = wait_events($spy, 1);
+is($e && $e->{json}{event}, 'session_ended', 'revert: the session ended');
+q1(q{SELECT loginas.grant('Administrators', 'revert')});
+($out, $err) = as_role('shop_backoffice', qq{SELECT count(*) FROM loginas.revert($rv, 1, 'undo the order')});
+is($err, '', 'revert: the admin backend reverts the session');
+($e) = wait_events($spy, 1);
+$j = check_event($e, 'session_reverted', [qw(log_id session_id admin_key customer_key store_key by_admin_key rows)],
+	{ session_id => $rv, by_admin_key => '1', rows => 1, customer_key => '1' }, 'session_reverted (loginas.revert)');
+like(log_row($j->{log_id}), qr/^session_reverted\|success\|\d+$/, 'revert: log_id names the session_reverted row');
+is(q1(q{SELECT status FROM shop.orders WHERE order_id = 1}), 'on hold', 'revert: the order is as it was');
+q1(q{SELECT loginas.revoke('Administrators', 'revert')});
+
 # _notify sends only its events and fields
 (undef, $out, $err) = $node->psql('postgres', q{SELECT loginas._notify('session_ended', '{"reason": "call 4711"}')});
 like($err, qr/ERROR:  field "reason" is not allowed in a loginas event/, '_notify refuses a field outside its list');

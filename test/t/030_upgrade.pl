@@ -35,7 +35,9 @@
 #	  the end of action_log and the sessions view filled: customer_key from
 #	  customer_id, the log's keys NULL), the log verifies; the
 #	  tables tracked before keep their stamp columns, a table switched to
-#	  stamps => 'table' is stamped in loginas.row_stamp;
+#	  stamps => 'table' is stamped in loginas.row_stamp; the write rows of
+#	  a session begun under 1.3 carry the rows' values (the older ones none),
+#	  that session can be reverted, one that wrote under 1.2 cannot;
 #	- pg_dump of the upgraded database restores (CREATE EXTENSION ... 1.3)
 #	  with the same log and stamps, and verify_log() passes there.
 use strict;
@@ -322,6 +324,25 @@ $node->safe_psql('upgraded', 'DELETE FROM shop.quote_item WHERE quote_id = 3');	
 $history->('e', 1, 3, 'after the update to 1.3');
 is($node->safe_psql('upgraded', 'SELECT intact FROM loginas.verify_log()'), 't',
 	'under 1.3: new activity verifies');
+# the audit depth of 1.3 on the updated install: the write rows of the
+# session begun under 1.3 carry the rows' values, those of 1.0 to 1.2 none
+# (they kept their hashes: verify_log above); that session can be reverted
+# (a dry run lists its rows), the one that wrote under 1.2 cannot (its writes
+# have no images)
+my ($sid12, $sid13) = map { $node->safe_psql('upgraded', "SELECT session_id FROM loginas.session WHERE reason = '$_'") }
+  ('after the update to 1.2', 'after the update to 1.3');
+is( $node->safe_psql(
+		'upgraded', qq{SELECT count(*) FILTER (WHERE session_id = $sid13) || ' '
+	    || bool_and((details ? 'values') = (session_id = $sid13))
+	  FROM loginas.action_log WHERE action LIKE 'write%'}),
+	'2 true', 'under 1.3: the new session\'s write rows carry the values, the older ones none');
+$node->safe_psql('upgraded', q{SELECT loginas.grant('Support', 'revert')});
+is( $node->safe_psql(
+		'upgraded', qq{SELECT count(*) || ' ' || count(*) FILTER (WHERE action = 'delete')
+	  FROM loginas.revert($sid13, 1, dry_run => true)}),
+	'13 12', 'under 1.3: the new session can be reverted (dry run: its 12 inserts deleted, its update put back)');
+($rc, $out, $err) = $node->psql('upgraded', "SELECT * FROM loginas.revert($sid12, 1, 'undo')");
+like($err, qr/session $sid12 cannot be reverted/, 'under 1.3: a session that wrote under 1.2 cannot be reverted (no images)');
 # stamps kept out of the shop's tables (stamps => 'table') on the updated
 # install: the tables tracked under 1.0 keep theirs in columns; shop.quote_item
 # switched, a session's inserts are stamped in loginas.row_stamp (and dumped)
