@@ -112,10 +112,13 @@ GRANT loginas_storefront TO regress_rv_web;
 CREATE SCHEMA rv AUTHORIZATION regress_rv_owner;
 GRANT USAGE ON SCHEMA rv TO regress_rv_web;
 CREATE TYPE rv.hostile;
+-- (the shell type's notices differ between majors: not shown)
+SET client_min_messages = warning;
 CREATE FUNCTION rv.hostile_in(cstring) RETURNS rv.hostile LANGUAGE internal IMMUTABLE STRICT AS 'int4in';
 CREATE FUNCTION rv.hostile_out(rv.hostile) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'enum_out';
 CREATE TYPE rv.hostile (INPUT = rv.hostile_in, OUTPUT = rv.hostile_out, INTERNALLENGTH = 4,
 	PASSEDBYVALUE, ALIGNMENT = int4);
+RESET client_min_messages;
 -- its bytes, without its output function (a binary-coercible cast to int4)
 CREATE CAST (rv.hostile AS int4) WITHOUT FUNCTION;
 CREATE FUNCTION rv.hostile_bytes(h rv.hostile) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT h::int4 $$;
