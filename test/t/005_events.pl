@@ -512,12 +512,19 @@ until_marker($spy, 'internal');
 my @secrets = split /\n/, q1(q{SELECT secret FROM tap.secret});
 cmp_ok(scalar(@secrets), '>=', 20, 'tickets and session keys of this test, kept aside');
 my @payloads = map { $_->{raw} } grep { $_->{json} } @received;
+# what is searched: each payload without its times, whose digits could hold
+# a number the search looks for (a reason's "4711" in ".394711Z")
+my @searched = map {
+	my %j = %{ $_->{json} };
+	delete @j{qw(at expires_at)};
+	JSON::PP->new->canonical->encode(\%j)
+} grep { $_->{json} } @received;
 my @forbidden = (
 	@secrets, 'secret reason', '4711', '4712', 'ada', 'Ada', 'veronica', 'Veronica', 'john@', 'Costello',
 	'example.com', 'shop_backoffice', 'shop_storefront', 'shop_spy', 'postgres', '198.51.100', '203.0.113',
 	'000000100', 'order', 'Administrators', 'message', 'assistance is disabled', 'shop.orders');
 my @leaks;
-for my $p (@payloads)
+for my $p (@searched)
 {
 	push @leaks, grep { index($p, $_) >= 0 } @forbidden;
 }
