@@ -135,7 +135,7 @@ test-platforms:
 	@$(PG_BINDIR_ENV) bash test/platforms/run.sh
 
 # end to end on Vendure and Medusa (test/platforms/bench.sh): their own calls without loginas,
-# with loginas installed, in a session; appends to docs/benchmarks.md (about 10 minutes;
+# with loginas installed, in a session; appends to docs/benchmarks.md (about 7 minutes;
 # needs the npm cache that make test-platforms fills).  Not part of make test; its smoke
 # mode is `bash test/platforms/bench.sh --smoke` (about a minute).
 .PHONY: bench-platforms
