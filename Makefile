@@ -133,3 +133,11 @@ print-%:
 .PHONY: test-platforms
 test-platforms:
 	@$(PG_BINDIR_ENV) bash test/platforms/run.sh
+
+# end to end on Vendure and Medusa (test/platforms/bench.sh): their own calls without loginas,
+# with loginas installed, in a session; appends to docs/benchmarks.md (about 7 minutes;
+# needs the npm cache that make test-platforms fills).  Not part of make test; its smoke
+# mode is `bash test/platforms/bench.sh --smoke` (about a minute).
+.PHONY: bench-platforms
+bench-platforms:
+	@$(PG_BINDIR_ENV) bash test/platforms/bench.sh
