@@ -34,7 +34,7 @@ endif
 
 # every C file includes the shared header: rebuild them all when it changes
 # (after the PGXS include, so that `all` stays the default goal)
-$(OBJS): src/loginas.h src/compat.h
+$(OBJS): src/loginas.h src/compat.h src/track.h
 
 $(DATA_built): $(INSTALL_SOURCES) loginas.control
 	@{ printf -- '-- %s: loginas %s, as CREATE EXTENSION installs it.\n' "$(@F)" "$(EXTVERSION)"; \

@@ -97,6 +97,7 @@ typedef struct TrackedRel
 	 */
 	Oid			final_owner;
 	SPIPlanPtr	final_plan;
+	bool		final_set;		/* final_plan reads a batch of keys at once */
 	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
 	char	   *problem_detail; /* detail and hint; NULL when all is well */
 	char	   *problem_hint;
@@ -133,6 +134,7 @@ typedef struct TrackedRel
 #define LOGINAS_VALUE_SKIP		0	/* dropped, or a stamp column */
 #define LOGINAS_VALUE_PRINT		1	/* its type's text */
 #define LOGINAS_VALUE_PINNED	2	/* its type's text, with the settings that change it pinned */
+#define LOGINAS_VALUE_PINNED_MONEY 6	/* the same, lc_monetary too (money) */
 #define LOGINAS_VALUE_PROTECTED 3	/* changed, no value: a protected column */
 #define LOGINAS_VALUE_SENSITIVE 4	/* changed, no value: a sensitive column */
 #define LOGINAS_VALUE_UNPRINTED 5	/* a type whose output is not built-in: its name only */
