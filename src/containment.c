@@ -13,7 +13,9 @@
  *					protected columns' values are remembered.
  *	at commit		just before the transaction commits (or is prepared),
  *					every touched row is read again by its key, as its
- *					table's owner: it must not exist any more, or belong to
+ *					table's owner -- the rows of one table together, one
+ *					query per batch of keys, then judged in the order
+ *					first touched: it must not exist any more, or belong to
  *					the customer; its protected columns must hold what they
  *					held at the first touch (NULL for a row the session
  *					created).  A refusal is 42501 and the transaction rolls
@@ -90,6 +92,8 @@ static MemoryContext touched_cxt = NULL;
 static TouchedRow *first_touched = NULL;
 static TouchedRow *last_touched = NULL;
 static bool judging = false;	/* at commit: reading the touched rows again */
+static char *missed_hkey = NULL;	/* the last key looked up and not found */
+static uint32 missed_hash;
 static LoginAsWriter writer;	/* the last session's, in touched_cxt */
 static bool have_writer = false;
 
@@ -527,6 +531,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	MemoryContext old;
 	Datum		values[MAX_TRACK_ATTS];
 	char	   *hkey;
+	uint32		hash;
 	TouchedRow *row;
 	bool		found;
 	int			i;
@@ -544,8 +549,23 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	old = MemoryContextSwitchTo(touched_cxt);
 	hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
 						entry->npk, values, entry->pk_len, entry->pk_byval);
-	row = hash_search(touched, &hkey, make ? HASH_ENTER : HASH_FIND, &found);
-	if (found || row == NULL)
+	/* a row not found is usually made next (its first touch passed): hashed once */
+	if (missed_hkey != NULL && strcmp(missed_hkey, hkey) == 0)
+		hash = missed_hash;
+	else
+		hash = get_hash_value(touched, &hkey);
+	row = hash_search_with_hash_value(touched, &hkey, hash, make ? HASH_ENTER : HASH_FIND, &found);
+	if (missed_hkey != NULL)
+		pfree(missed_hkey);
+	missed_hkey = NULL;
+	if (row == NULL)
+	{
+		missed_hkey = hkey;
+		missed_hash = hash;
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	if (found)
 	{
 		pfree(hkey);
 		MemoryContextSwitchTo(old);
@@ -614,6 +634,25 @@ keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 						 image ? HeapTupleHeaderGetRawXmin(image->t_data) : InvalidTransactionId);
 	pfree(key);
 	pfree(img);
+}
+
+/* whether two versions of a row have the same key (stored values) */
+static bool
+same_key_values(TrackedRel *entry, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	int			i;
+
+	for (i = 0; i < entry->npk; i++)
+	{
+		bool		anull,
+					bnull;
+		Datum		ad = heap_getattr(a, entry->pk_atts[i], desc, &anull);
+		Datum		bd = heap_getattr(b, entry->pk_atts[i], desc, &bnull);
+
+		if (anull || bnull || !datum_image_eq(ad, bd, entry->pk_byval[i], entry->pk_len[i]))
+			return false;
+	}
+	return true;
 }
 
 /* a row version older than this transaction */
@@ -734,7 +773,13 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		/* a revert points foreign keys back where they were */
 		if (entry->nguards > 0 && !ctx->reverting)
 			check_guards_now(entry, ctx, desc, oldtup, newtup);
-		newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+		if (row != NULL && oldtup != NULL && same_key_values(entry, desc, oldtup, newtup))
+		{
+			newrow = row;		/* an update that kept the key: the same entry */
+			made = false;
+		}
+		else
+			newrow = touched_row(entry, ctx, desc, newtup, true, &made);
 
 		/* a key the session gives a row: no row had it before the session */
 		if (made && !ctx->reverting)
@@ -758,49 +803,6 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 /* ---------------------------------------------------------------------
  * at commit
  * --------------------------------------------------------------------- */
-
-/*
- * The query that reads a touched row as it is now, by its key, from the
- * tracked table (the partitioned table for a partition: the row may have
- * moved): its customer column or foreign key, then its protected columns.
- */
-static void
-prepare_final(TrackedRel *entry)
-{
-	Relation	rel = RelationIdGetRelation(entry->relid);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			target = entry->nchain > 0 ? entry->chain[0] : entry->relid;
-	StringInfoData sql;
-	int			i,
-				n = 0;
-
-#define COLNAME(att) quote_identifier(NameStr(TupleDescAttr(desc, (att) - 1)->attname))
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (i = 0; i < entry->nowner; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
-	for (i = 0; i < entry->nwatched; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
-	/* then the transaction that wrote the row as it is now (revert.c) */
-	appendStringInfo(&sql, "%st.xmin", n++ ? ", " : "");
-	appendStringInfo(&sql, " FROM %s%s t WHERE ",
-					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
-												get_rel_name(target)));
-	for (i = 0; i < entry->npk; i++)
-		appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) $%d", i ? " AND " : "",
-						 COLNAME(entry->pk_atts[i]), i + 1);
-#undef COLNAME
-	RelationClose(rel);
-
-	entry->final_plan = SPI_prepare(sql.data, entry->npk, entry->pk_types);
-	if (entry->final_plan == NULL)
-		elog(ERROR, "loginas: could not prepare the commit check of %s: %s",
-			 entry->relname, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(entry->final_plan) != 0)
-		elog(ERROR, "loginas: could not keep the commit check of %s", entry->relname);
-	pfree(sql.data);
-}
 
 static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc,
 							  Datum *values, bool *nulls);
@@ -832,9 +834,8 @@ keep_after(TrackedRel *entry, TouchedRow *row, uint64 found, TransactionId xmin)
  *
  * with the keys as arrays and ord the row's place in the batch: every row
  * found under a key comes back with its touched row's number (a deferrable
- * key may hold several), compared by the key type's equality as a
- * one-row-at-a-time read would.  A key type without an array type is read
- * one row at a time (final_plan).
+ * key may hold several), compared by the key type's equality, in the key
+ * column's collation.
  */
 typedef struct JudgeGroup
 {
@@ -863,19 +864,8 @@ typedef struct JudgeRef
 
 #define JUDGE_BATCH 8192
 
-static bool
-keys_have_arrays(TrackedRel *entry)
-{
-	int			i;
-
-	for (i = 0; i < entry->npk; i++)
-		if (!OidIsValid(get_array_type(entry->pk_types[i])))
-			return false;
-	return true;
-}
-
 static void
-prepare_final_set(TrackedRel *entry)
+prepare_final(TrackedRel *entry)
 {
 	Relation	rel = RelationIdGetRelation(entry->relid);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -922,6 +912,9 @@ prepare_final_set(TrackedRel *entry)
 			ReleaseSysCache(ct);
 		}
 		argtypes[i] = get_array_type(entry->pk_types[i]);
+		if (!OidIsValid(argtypes[i]))
+			elog(ERROR, "loginas: the key type %s of %s has no array type",
+				 format_type_be(entry->pk_types[i]), entry->relname);
 	}
 	argtypes[entry->npk] = INT4ARRAYOID;
 #undef COLNAME
@@ -933,7 +926,6 @@ prepare_final_set(TrackedRel *entry)
 			 entry->relname, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(entry->final_plan) != 0)
 		elog(ERROR, "loginas: could not keep the commit check of %s", entry->relname);
-	entry->final_set = true;
 	pfree(sql.data);
 }
 
@@ -1059,18 +1051,13 @@ read_touched(JudgeRef *refs, int *nrows)
 		g->next_found = palloc(sizeof(int));
 		if (entry->final_plan == NULL)
 		{
-			entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
-			if (keys_have_arrays(entry))
-			{
-				LoginAsOwnerState owner;
+			LoginAsOwnerState owner;
 
-				loginas_as_table_owner_begin(&owner, entry->final_owner);
-				prepare_final_set(entry);
-				loginas_as_owner_end(&owner);
-			}
+			entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
+			loginas_as_table_owner_begin(&owner, entry->final_owner);
+			prepare_final(entry);
+			loginas_as_owner_end(&owner);
 		}
-		if (!entry->final_set)
-			continue;			/* read one row at a time (judge_row) */
 		for (from = 0; from < g->ntouched; from += JUDGE_BATCH)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -1117,73 +1104,6 @@ judge_read_row(TouchedRow *row, JudgeRef *ref, bool at_commit)
 	if (at_commit && !row->reverting)
 		keep_after(entry, row, found, xmin);
 	RelationClose(rel);
-}
-
-/* one touched row, as it is now, read by itself (a key type without an array type) */
-static void
-judge_row(TouchedRow *row, bool at_commit)
-{
-	TrackedRel *entry;
-	LoginAsOwnerState owner;
-	Datum		values[2 * MAX_TRACK_ATTS];
-	bool		nulls[2 * MAX_TRACK_ATTS];
-	Relation	rel;
-	TupleDesc	desc;
-	int			i;
-	uint64		r,
-				found;
-	SPITupleTable *rows;
-
-	if (!loginas_relation_tracked(row->relid))
-		return;					/* dropped or untracked since (by a role trusted to) */
-	entry = loginas_tracked_rel(row->relid);
-	if (entry->problem)
-		ereport(ERROR,
-				(errcode(entry->problem_code),
-				 errmsg_internal("%s", entry->problem),
-				 entry->problem_detail ? errdetail_internal("%s", entry->problem_detail) : 0,
-				 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "loginas: SPI_connect failed");
-	if (entry->final_plan == NULL)
-		entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
-	loginas_as_table_owner_begin(&owner, entry->final_owner);
-	if (entry->final_plan == NULL)
-		prepare_final(entry);
-	if (SPI_execute_plan(entry->final_plan, row->key, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loginas: the commit check of %s failed", entry->relname);
-	loginas_as_owner_end(&owner);
-
-	/*
-	 * Usually one row, or none (deleted, or never made: nothing of anyone's);
-	 * a deferrable key may hold several until commit: each is judged.
-	 */
-	rel = RelationIdGetRelation(entry->relid);
-	desc = RelationGetDescr(rel);
-	found = SPI_processed;
-	rows = SPI_tuptable;
-	for (r = 0; r < found; r++)
-	{
-		for (i = 0; i < rows->tupdesc->natts && i < 2 * MAX_TRACK_ATTS; i++)
-			values[i] = SPI_getbinval(rows->vals[r], rows->tupdesc, i + 1, &nulls[i]);
-		judge_final_state(entry, row, desc, values, nulls);
-	}
-	if (at_commit && !row->reverting)
-	{
-		TransactionId xmin = InvalidTransactionId;
-
-		if (found > 0)
-		{
-			bool		isnull;
-
-			xmin = DatumGetTransactionId(SPI_getbinval(rows->vals[0], rows->tupdesc,
-													   entry->nowner + entry->nwatched + 1, &isnull));
-		}
-		keep_after(entry, row, found, xmin);
-	}
-	RelationClose(rel);
-	SPI_finish();
 }
 
 /*
@@ -1374,10 +1294,7 @@ judge_touched(bool at_commit)
 			CHECK_FOR_INTERRUPTS();
 			if (refs[n].group == NULL)
 				continue;		/* dropped or untracked since */
-			if (loginas_tracked_rel(row->relid)->final_set)
-				judge_read_row(row, &refs[n], at_commit);
-			else
-				judge_row(row, at_commit);
+			judge_read_row(row, &refs[n], at_commit);
 		}
 		SPI_finish();
 		MemoryContextSwitchTo(old);
@@ -1400,6 +1317,7 @@ forget_touched(void)
 	first_touched = last_touched = NULL;
 	judging = false;
 	have_writer = false;
+	missed_hkey = NULL;
 }
 
 static void

@@ -137,7 +137,6 @@ free_entry_contents(TrackedRel *entry)
 	if (entry->final_plan)
 		SPI_freeplan(entry->final_plan);
 	entry->final_plan = NULL;
-	entry->final_set = false;
 	if (entry->relname)
 		pfree(entry->relname);
 	if (entry->problem)

@@ -91,13 +91,13 @@ typedef struct TrackedRel
 	bool		watched_byval[2 * MAX_TRACK_ATTS];
 
 	/*
-	 * the row as it is at commit, by its key (containment.c): its owner
-	 * columns, then its watched columns; read from the
-	 * tracked table (chain[0]) as that table's owner; prepared on first use
+	 * the touched rows as they are at commit, a batch of keys at a time
+	 * (containment.c): each one's place in the batch, its owner columns, its
+	 * watched columns and xmin; read from the tracked table (chain[0]) as
+	 * that table's owner; prepared on first use
 	 */
 	Oid			final_owner;
 	SPIPlanPtr	final_plan;
-	bool		final_set;		/* final_plan reads a batch of keys at once */
 	char	   *problem;		/* tracking broken by ALTER TABLE: message, */
 	char	   *problem_detail; /* detail and hint; NULL when all is well */
 	char	   *problem_hint;
