@@ -85,6 +85,16 @@ typedef struct TouchedRow
 	Datum	   *before;			/* the watched columns at the first touch of */
 	bool	   *before_null;	/* an existing row */
 	bool		reverting;		/* written by loginas.revert() (context.c) */
+
+	/*
+	 * Judged when inserted, as stored (after every BEFORE trigger and
+	 * generated column), and not touched since: commit need not read it
+	 * again -- unless its table's tracking entry was filled again since
+	 * (generation: any change to the table, a trigger disabled included).
+	 */
+	bool		judged;
+	uint64		judged_generation;
+	TransactionId judged_xmin;
 } TouchedRow;
 
 static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
@@ -567,6 +577,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	}
 	if (found)
 	{
+		row->judged = false;	/* touched again: read at commit */
 		pfree(hkey);
 		MemoryContextSwitchTo(old);
 		return row;
@@ -716,6 +727,41 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
 }
 
 /*
+ * A row the session inserted, as the AFTER INSERT trigger sees it stored:
+ * for a table whose customer is a column of its own and that has no guarded
+ * foreign key, this is the row's state at commit unless something touches
+ * it again (any write of it fires loginas' triggers, and takes the entry's
+ * mark away) or changes the table (a new generation of its entry).  If it
+ * passes the commit's test now -- the customer's, no protected column set
+ * -- it is marked judged; otherwise commit judges it as any other row (an
+ * ORM may link it to the customer later in the transaction).
+ */
+static void
+judge_inserted(TrackedRel *entry, TouchedRow *row, TupleDesc desc, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *customer;
+	int			i;
+
+	if (entry->customer_att == 0 || entry->nguards > 0 || entry->nowner != 1 || row->existed)
+		return;
+	d = heap_getattr(tuple, entry->owner_atts[0], desc, &isnull);
+	if (isnull)
+		return;
+	customer = datum_to_key(d, entry->customer_type);
+	if (!same_key(customer, row->who.customer_key))
+		return;
+	pfree(customer);
+	for (i = 0; i < entry->nprotected; i++)
+		if (!heap_attisnull(tuple, entry->watched_atts[i], desc))
+			return;
+	row->judged = true;
+	row->judged_generation = entry->generation;
+	row->judged_xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
+}
+
+/*
  * The row trigger's call for every row a session writes: BEFORE UPDATE and
  * BEFORE DELETE with the old version (and the new one of an update), AFTER
  * INSERT with the row inserted (only rows really inserted: not those an
@@ -797,6 +843,10 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		 */
 		if (oldtup == NULL && !made && newrow->existed && !newrow->existed_before)
 			newrow->existed = false;
+
+		/* a row the session inserted, as stored: judged now if that is final */
+		if (oldtup == NULL && made && !ctx->reverting)
+			judge_inserted(entry, newrow, desc, newtup);
 	}
 }
 
@@ -844,6 +894,7 @@ typedef struct JudgeGroup
 	int64		session_id;
 	int			nowner;			/* the layout the rows were read with */
 	int			nwatched;
+	uint64		generation;		/* of the table's entry then */
 	int			ntouched;		/* rows of this group, by ord */
 	int			maxtouched;
 	TouchedRow **rows;
@@ -1022,18 +1073,24 @@ read_touched(JudgeRef *refs, int *nrows)
 			g->session_id = row->who.session_id;
 			g->nowner = entry->nowner;
 			g->nwatched = entry->nwatched;
+			g->generation = entry->generation;
 			g->maxtouched = 64;
 			g->rows = palloc(sizeof(TouchedRow *) * g->maxtouched);
 			g->next = groups;
 			groups = g;
 		}
 		last = g;
+		refs[n].group = g;
+		if (row->judged && row->judged_generation == g->generation)
+		{
+			refs[n].ord = -1;	/* judged as inserted; not read again */
+			continue;
+		}
 		if (g->ntouched == g->maxtouched)
 		{
 			g->maxtouched *= 2;
 			g->rows = repalloc(g->rows, sizeof(TouchedRow *) * g->maxtouched);
 		}
-		refs[n].group = g;
 		refs[n].ord = g->ntouched;
 		g->rows[g->ntouched++] = row;
 	}
@@ -1045,6 +1102,8 @@ read_touched(JudgeRef *refs, int *nrows)
 		TrackedRel *entry = loginas_tracked_rel(g->relid);
 		int			from;
 
+		if (g->ntouched == 0)
+			continue;			/* every row judged as inserted */
 		g->first_found = palloc(sizeof(int) * g->ntouched);
 		memset(g->first_found, -1, sizeof(int) * g->ntouched);
 		g->found = palloc(sizeof(HeapTuple));
@@ -1084,6 +1143,13 @@ judge_read_row(TouchedRow *row, JudgeRef *ref, bool at_commit)
 
 	if (entry->nowner != g->nowner || entry->nwatched != g->nwatched)
 		elog(ERROR, "loginas: the tracking of %s changed while its writes were judged", entry->relname);
+	if (ref->ord < 0)
+	{
+		/* judged as inserted, and the row as the session leaves it */
+		if (at_commit)
+			keep_after(entry, row, 1, row->judged_xmin);
+		return;
+	}
 	rel = RelationIdGetRelation(entry->relid);
 	desc = RelationGetDescr(rel);
 	for (f = g->first_found[ref->ord]; f >= 0; f = g->next_found[f])

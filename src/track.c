@@ -428,6 +428,8 @@ fill_watched(TrackedRel *entry)
 	RelationClose(rel);
 }
 
+static uint64 fill_count = 0;	/* fills made by this backend */
+
 static void
 fill_entry(TrackedRel *entry)
 {
@@ -448,6 +450,7 @@ fill_entry(TrackedRel *entry)
 	 * next use refills it once more.
 	 */
 	entry->valid = true;
+	entry->generation = ++fill_count;
 
 	loginas_as_owner_begin(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)

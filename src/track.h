@@ -25,6 +25,7 @@ typedef struct TrackedRel
 {
 	Oid			relid;			/* hash key: the relation the trigger fired on */
 	bool		valid;
+	uint64		generation;		/* a new number at every fill: the table changed since? */
 	char	   *relname;		/* schema-qualified name of the tracked table */
 	AttrNumber	customer_att;	/* 0 for a child table */
 	Oid			customer_type;
