@@ -7964,3 +7964,5 @@ CREATE EVENT TRIGGER loginas_guard_triggers ON ddl_command_end
 CREATE EVENT TRIGGER loginas_guard_trigger_drop ON sql_drop
 	WHEN TAG IN ('DROP TRIGGER')
 	EXECUTE FUNCTION loginas._guard_trigger_drop();
+
+REVOKE ALL ON FUNCTION loginas._guard_triggers(), loginas._guard_trigger_drop() FROM PUBLIC;

@@ -566,9 +566,13 @@ fill_entry(TrackedRel *entry)
 TrackedRel *
 loginas_tracked_rel(Oid relid)
 {
+	static TrackedRel *last = NULL; /* entries stay where they are: never removed */
 	TrackedRel *entry;
 	bool		found;
 
+	/* a bulk write asks for one table's entry for every row */
+	if (last != NULL && last->relid == relid && last->valid)
+		return last;
 	if (tracked_rels == NULL)
 	{
 		HASHCTL		ctl;
@@ -601,6 +605,7 @@ loginas_tracked_rel(Oid relid)
 		}
 		PG_END_TRY();
 	}
+	last = entry;
 	return entry;
 }
 
