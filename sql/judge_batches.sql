@@ -27,10 +27,12 @@ CREATE TABLE jb.cart (cart_id bigint PRIMARY KEY, customer_id int NOT NULL, qty 
 CREATE TABLE jb.pair (a int, b text, customer_id int NOT NULL, PRIMARY KEY (a, b));
 CREATE TABLE jb.code (code text COLLATE "C" PRIMARY KEY, customer_id int NOT NULL, at timestamptz,
 	weight float8, took interval, raw bytea);
+CREATE TABLE jb.priced (id int PRIMARY KEY, customer_id int NOT NULL, price money, at timestamptz, weight float8);
 RESET client_min_messages;
 SELECT loginas.track('jb.cart', 'customer_id');
 SELECT loginas.track('jb.pair', 'customer_id');
 SELECT loginas.track('jb.code', 'customer_id');
+SELECT loginas.track('jb.priced', 'customer_id');
 
 -- 20,000 rows of the customer's in one transaction: three batches, all judged, committed
 BEGIN;
@@ -80,6 +82,20 @@ UPDATE jb.cart SET customer_id = 2 WHERE cart_id = 60002;
 ALTER TABLE jb.cart ENABLE ALWAYS TRIGGER zz_loginas_track_update;
 COMMIT;
 SELECT count(*) AS rows FROM jb.cart WHERE cart_id > 60000;
+-- a row judged as it was inserted, then changed once the transaction left
+-- the session (end() of its own session; writes no longer touch rows): read
+-- again at COMMIT all the same, and refused
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+INSERT INTO jb.cart VALUES (60010, 1);
+SELECT loginas."end"(:'key') AS ended;
+UPDATE jb.cart SET customer_id = 2 WHERE cart_id = 60010;
+COMMIT;
+SELECT count(*) AS rows FROM jb.cart WHERE cart_id = 60010;
+-- (a new session for what follows)
+SELECT token AS t FROM loginas.begin(1, 1, reason => 'batches, again') \gset
+SELECT session_key AS key, session_id AS sid FROM loginas.redeem(:'t') \gset
+
 -- a text key in collation "C": the commit reads it back and judges it
 SET TimeZone = 'America/New_York';
 SET DateStyle = 'German';
@@ -89,6 +105,8 @@ SET bytea_output = 'escape';
 BEGIN;
 SELECT loginas.assume(:'key') = :sid AS assumed;
 INSERT INTO jb.code VALUES ('Zz', 1, '2024-03-01 12:00:00+00', 0.1, '3 days', '\x00ff'), ('aa', 1, NULL, NULL, NULL, NULL);
+-- a row with a money column: its values printed the settings' own way (lc_monetary too)
+INSERT INTO jb.priced VALUES (1, 1, 12.5, '2024-03-01 12:00:00+00', 0.1);
 -- the session's own settings after its writes
 SHOW TimeZone;
 SHOW DateStyle;
@@ -104,8 +122,9 @@ RESET IntervalStyle;
 RESET bytea_output;
 SELECT code, customer_id, loginas_created_session = :sid AS stamped FROM jb.code ORDER BY code COLLATE "C";
 -- the log's values: printed with the pinned settings (UTC, ISO, shortest floats, postgres intervals, hex)
-SELECT l.details -> 'values' AS "values" FROM loginas.action_log l
- WHERE l.session_id = :sid AND l.details ->> 'table' = 'jb.code' AND l.action = 'write_insert';
+SELECT l.details ->> 'table' AS "table", l.details -> 'values' AS "values" FROM loginas.action_log l
+ WHERE l.session_id = :sid AND l.details ->> 'table' IN ('jb.code', 'jb.priced') AND l.action = 'write_insert'
+ ORDER BY 1;
 
 -- moved to customer 2 under the "C" key: refused at COMMIT
 BEGIN;
@@ -115,7 +134,7 @@ COMMIT;
 SELECT code, customer_id FROM jb.code ORDER BY code COLLATE "C";
 
 -- clean up
-SELECT loginas.untrack('jb.cart'), loginas.untrack('jb.pair'), loginas.untrack('jb.code');
+SELECT loginas.untrack('jb.cart'), loginas.untrack('jb.pair'), loginas.untrack('jb.code'), loginas.untrack('jb.priced');
 SET client_min_messages = warning;
 DROP SCHEMA jb CASCADE;
 RESET client_min_messages;

@@ -94,6 +94,7 @@ typedef struct TouchedRow
 	 */
 	bool		judged;
 	uint64		judged_generation;
+	uint64		judged_clears;	/* loginas_context_clears then: still in the session since? */
 	TransactionId judged_xmin;
 } TouchedRow;
 
@@ -730,14 +731,17 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
  * A row the session inserted, as the AFTER INSERT trigger sees it stored:
  * for a table whose customer is a column of its own and that has no guarded
  * foreign key, this is the row's state at commit unless something touches
- * it again (any write of it fires loginas' triggers, and takes the entry's
- * mark away) or changes the table (a new generation of its entry).  If it
+ * it again (any write of it in the session fires loginas' triggers, and
+ * takes the entry's mark away), the transaction leaves the session (then
+ * writes touch nothing: every mark is void once a context was cleared) or
+ * something changes the table (a new generation of its entry).  If it
  * passes the commit's test now -- the customer's, no protected column set
  * -- it is marked judged; otherwise commit judges it as any other row (an
  * ORM may link it to the customer later in the transaction).
  */
 static void
-judge_inserted(TrackedRel *entry, TouchedRow *row, TupleDesc desc, HeapTuple tuple)
+judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, TupleDesc desc,
+			   HeapTuple tuple)
 {
 	bool		isnull;
 	Datum		d;
@@ -745,6 +749,9 @@ judge_inserted(TrackedRel *entry, TouchedRow *row, TupleDesc desc, HeapTuple tup
 	int			i;
 
 	if (entry->customer_att == 0 || entry->nguards > 0 || entry->nowner != 1 || row->existed)
+		return;
+	/* only in the live session: once it is left, writes no longer touch rows */
+	if (ctx != loginas_current_context())
 		return;
 	d = heap_getattr(tuple, entry->owner_atts[0], desc, &isnull);
 	if (isnull)
@@ -758,6 +765,7 @@ judge_inserted(TrackedRel *entry, TouchedRow *row, TupleDesc desc, HeapTuple tup
 			return;
 	row->judged = true;
 	row->judged_generation = entry->generation;
+	row->judged_clears = loginas_context_clears;
 	row->judged_xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
 }
 
@@ -846,7 +854,7 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 
 		/* a row the session inserted, as stored: judged now if that is final */
 		if (oldtup == NULL && made && !ctx->reverting)
-			judge_inserted(entry, newrow, desc, newtup);
+			judge_inserted(entry, ctx, newrow, desc, newtup);
 	}
 }
 
@@ -1081,7 +1089,8 @@ read_touched(JudgeRef *refs, int *nrows)
 		}
 		last = g;
 		refs[n].group = g;
-		if (row->judged && row->judged_generation == g->generation)
+		if (row->judged && row->judged_generation == g->generation &&
+			row->judged_clears == loginas_context_clears)
 		{
 			refs[n].ord = -1;	/* judged as inserted; not read again */
 			continue;

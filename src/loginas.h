@@ -93,6 +93,7 @@ extern const LoginAsContext *loginas_current_context(void);
 extern const LoginAsContext *loginas_ended_context(int64 session_id);
 extern const LoginAsContext *loginas_ended_context_any(void);
 extern void loginas_context_clear(void);
+extern PGDLLIMPORT uint64 loginas_context_clears;
 extern void loginas_context_lock_session(void);
 extern void loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_admin_id,
 									   int64 admin_id, const char *customer_key, bool has_customer_id,

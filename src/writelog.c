@@ -313,8 +313,9 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
  * for one row's values.  Every row of a bulk write prints its values: the
  * settings' variables are set directly (and put back whatever happens, see
  * row_values), as their assign hooks would set them -- except lc_monetary,
- * whose hook also drops the cached locale: a money column takes the
- * settings' own way (pin_settings).
+ * whose hook also drops the cached locale: a row with a money column takes
+ * the settings' own way (pin_settings) for all its values, never both ways
+ * at once (a GUC level saved over the variables would keep them).
  */
 typedef struct PinnedVars
 {
@@ -325,6 +326,8 @@ typedef struct PinnedVars
 	pg_tz	   *timezone;
 	int			bytea_output;
 } PinnedVars;
+
+static bool vars_pinned = false;	/* the variables are set (never with the GUC way) */
 
 static void
 pin_vars(PinnedVars *saved)
@@ -426,7 +429,9 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 		appendStringInfoString(buf, "null");
 		return;
 	}
-	if (value_mode(entry, attnum) == LOGINAS_VALUE_PINNED_MONEY && *nest < 0)
+	if (!vars_pinned && *nest < 0 &&
+		(value_mode(entry, attnum) == LOGINAS_VALUE_PINNED ||
+		 value_mode(entry, attnum) == LOGINAS_VALUE_PINNED_MONEY))
 		*nest = pin_settings();
 	if (a->attlen == -1 && toast_raw_datum_size(d) > 4 * LOGINAS_VALUE_MAX_BYTES + VARHDRSZ &&
 		(getBaseType(a->atttypid) == TEXTOID || getBaseType(a->atttypid) == VARCHAROID ||
@@ -543,20 +548,29 @@ row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc 
 	bool		pin = false;
 	int			i;
 
-	for (i = 0; buf && i < entry->value_natts && !pin; i++)
-		pin = entry->value_mode[i] == LOGINAS_VALUE_PINNED;
+	for (i = 0; buf && i < entry->value_natts; i++)
+	{
+		if (entry->value_mode[i] == LOGINAS_VALUE_PINNED_MONEY)
+		{
+			pin = false;		/* the settings' own way for the whole row */
+			break;
+		}
+		pin |= entry->value_mode[i] == LOGINAS_VALUE_PINNED;
+	}
 	if (!pin)
 	{
 		row_values_pinned(buf, g, entry, op, desc, oldtup, newtup);
 		return;
 	}
 	pin_vars(&saved);
+	vars_pinned = true;
 	PG_TRY();
 	{
 		row_values_pinned(buf, g, entry, op, desc, oldtup, newtup);
 	}
 	PG_FINALLY();
 	{
+		vars_pinned = false;
 		unpin_vars(&saved);
 	}
 	PG_END_TRY();

@@ -147,12 +147,16 @@ BEGIN
 			WHEN 'zz_loginas_track_truncate' THEN
 				'BEFORE TRUNCATE ON % FOR EACH STATEMENT EXECUTE FUNCTION loginas._track_truncate()'
 		END;
+		-- (made to depend on an extension, it would go with DROP EXTENSION)
 		IF expected IS NULL OR t.tgenabled OPERATOR(pg_catalog.<>) 'A'
 		   OR t.def OPERATOR(pg_catalog.<>) (pg_catalog.format('CREATE TRIGGER %I ', t.tgname)
-				OPERATOR(pg_catalog.||) pg_catalog.replace(expected, '%', t.rel::pg_catalog.text)) THEN
+				OPERATOR(pg_catalog.||) pg_catalog.replace(expected, '%', t.rel::pg_catalog.text))
+		   OR EXISTS (SELECT FROM pg_catalog.pg_depend dp
+					   WHERE dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+						 AND dp.objid OPERATOR(pg_catalog.=) t.oid AND dp.deptype OPERATOR(pg_catalog.=) 'x') THEN
 			RAISE EXCEPTION 'loginas'' trigger "%" on table % must stay as loginas.track() made it', t.tgname, t.rel
 				USING ERRCODE = '42501',
-					  DETAIL = 'Disabling, replacing or renaming it would switch tracking off for the Login as Customer sessions that write the table.',
+					  DETAIL = 'Disabling, replacing, renaming it or tying it to an extension would switch tracking off for the Login as Customer sessions that write the table.',
 					  HINT = 'Disable or change the shop''s own triggers by name; to stop tracking the table, the DBA calls loginas.untrack().';
 		END IF;
 	END LOOP;
@@ -172,15 +176,21 @@ BEGIN
 					  FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'loginas'), false) THEN
 		RETURN;
 	END IF;
+	-- a trigger goes with its table, or through anything else (DROP TRIGGER,
+	-- DROP EXTENSION it was made to depend on, DETACH PARTITION): only the
+	-- first is the owner's to do
 	FOR d IN
 		SELECT o.object_identity, o.address_names
 		  FROM pg_catalog.pg_event_trigger_dropped_objects() o
-		 WHERE o.object_type OPERATOR(pg_catalog.=) 'trigger' AND o.original
+		 WHERE o.object_type OPERATOR(pg_catalog.=) 'trigger'
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() tb
+							WHERE tb.object_type OPERATOR(pg_catalog.=) 'table'
+							  AND tb.address_names OPERATOR(pg_catalog.=) o.address_names[1:2])
 		   AND o.address_names[pg_catalog.array_length(o.address_names, 1)] OPERATOR(pg_catalog.=) ANY (ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update', 'zz_loginas_track_delete', 'zz_loginas_log_insert', 'zz_loginas_track_truncate']::pg_catalog.name[])
 	LOOP
 		RAISE EXCEPTION 'loginas'' trigger % must stay as loginas.track() made it', d.object_identity
 			USING ERRCODE = '42501',
-				  DETAIL = 'Dropping it would switch tracking off for the Login as Customer sessions that write the table.',
+				  DETAIL = 'Dropping it (or detaching a partition of a tracked table) would switch tracking off for the Login as Customer sessions that write the table.',
 				  HINT = 'To stop tracking the table, the DBA calls loginas.untrack().';
 	END LOOP;
 END
@@ -191,8 +201,15 @@ CREATE EVENT TRIGGER loginas_guard_triggers ON ddl_command_end
 	EXECUTE FUNCTION loginas._guard_triggers();
 
 CREATE EVENT TRIGGER loginas_guard_trigger_drop ON sql_drop
-	WHEN TAG IN ('DROP TRIGGER')
 	EXECUTE FUNCTION loginas._guard_trigger_drop();
+
+CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'loginas_guard_partitions';
+
+CREATE EVENT TRIGGER loginas_guard_partitions ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION loginas._guard_partitions();
 
 CREATE VIEW loginas.tracked_tables AS
 	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
