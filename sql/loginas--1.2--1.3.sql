@@ -7854,3 +7854,132 @@ GRANT EXECUTE ON FUNCTION
 	loginas.revert(bigint, text, text, boolean),
 	loginas.revert(bigint, bigint, text, boolean)
 TO loginas_admin;
+
+-- ---- lz4 compression for the write log and the row images ----
+
+-- The write log's details and the row images are compressed with lz4 where
+-- the server has it (much cheaper than pglz for what every session write
+-- logs at commit); elsewhere they keep the default.
+DO $lz4$
+BEGIN
+	ALTER TABLE loginas.action_log ALTER COLUMN details SET COMPRESSION lz4;
+	ALTER TABLE loginas.row_image ALTER COLUMN images SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	NULL;
+END
+$lz4$;
+
+-- ---- loginas' triggers on tracked tables: guarded against their table's owner ----
+
+-- loginas' triggers on a tracked table stay as track() made them: enabled
+-- ALWAYS, calling loginas' trigger functions, under their own names.  The
+-- owner of a tracked table (not trusted) may not disable, replace, rename or
+-- drop them -- that would switch tracking and containment off for the
+-- sessions that write the table; the DBA and loginas' owner may (untrack()
+-- drops them, a repair may re-create them).  The functions run as the role
+-- that runs the DDL and read only the catalogs (no loginas object: that role
+-- has no right on any).
+CREATE FUNCTION loginas._guard_triggers() RETURNS event_trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t record;
+	expected text;
+BEGIN
+	-- the DBA (a superuser) and loginas' owner (untrack(), track()) may
+	IF COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
+	   OR COALESCE((SELECT pg_catalog.pg_has_role(CURRENT_USER, e.extowner, 'USAGE')
+					  FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'loginas'), false) THEN
+		RETURN;
+	END IF;
+	FOR t IN
+		SELECT DISTINCT tg.oid, tg.tgname, tg.tgrelid::pg_catalog.regclass AS rel, tg.tgenabled, tg.tgfoid,
+			   pg_catalog.pg_get_triggerdef(tg.oid) AS def
+		  FROM pg_catalog.pg_event_trigger_ddl_commands() c
+		  JOIN pg_catalog.pg_trigger tg
+		    ON (c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+				AND tg.tgrelid OPERATOR(pg_catalog.=) c.objid)
+			OR (c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+				AND tg.tgrelid OPERATOR(pg_catalog.=) (SELECT x.tgrelid FROM pg_catalog.pg_trigger x
+														WHERE x.oid OPERATOR(pg_catalog.=) c.objid))
+		 WHERE tg.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update', 'zz_loginas_track_delete', 'zz_loginas_log_insert', 'zz_loginas_track_truncate']::pg_catalog.name[])
+			OR tg.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY(
+				SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+				 WHERE n.nspname OPERATOR(pg_catalog.=) 'loginas' AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['_track_row', '_track_truncate']::pg_catalog.name[])))
+		 ORDER BY 2
+	LOOP
+		expected := CASE t.tgname
+			WHEN 'zz_loginas_track_insert' THEN 'BEFORE INSERT ON % FOR EACH ROW EXECUTE FUNCTION loginas._track_row()'
+			WHEN 'zz_loginas_track_update' THEN 'BEFORE UPDATE ON % FOR EACH ROW EXECUTE FUNCTION loginas._track_row()'
+			WHEN 'zz_loginas_track_delete' THEN 'BEFORE DELETE ON % FOR EACH ROW EXECUTE FUNCTION loginas._track_row()'
+			WHEN 'zz_loginas_log_insert' THEN
+				'AFTER INSERT ON % FOR EACH ROW WHEN (loginas.in_session()) EXECUTE FUNCTION loginas._track_row()'
+			WHEN 'zz_loginas_track_truncate' THEN
+				'BEFORE TRUNCATE ON % FOR EACH STATEMENT EXECUTE FUNCTION loginas._track_truncate()'
+		END;
+		-- (made to depend on an extension, it would go with DROP EXTENSION)
+		IF expected IS NULL OR t.tgenabled OPERATOR(pg_catalog.<>) 'A'
+		   OR t.def OPERATOR(pg_catalog.<>) (pg_catalog.format('CREATE TRIGGER %I ', t.tgname)
+				OPERATOR(pg_catalog.||) pg_catalog.replace(expected, '%', t.rel::pg_catalog.text))
+		   OR EXISTS (SELECT FROM pg_catalog.pg_depend dp
+					   WHERE dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+						 AND dp.objid OPERATOR(pg_catalog.=) t.oid AND dp.deptype OPERATOR(pg_catalog.=) 'x') THEN
+			RAISE EXCEPTION 'loginas'' trigger "%" on table % must stay as loginas.track() made it', t.tgname, t.rel
+				USING ERRCODE = '42501',
+					  DETAIL = 'Disabling, replacing, renaming it or tying it to an extension would switch tracking off for the Login as Customer sessions that write the table.',
+					  HINT = 'Disable or change the shop''s own triggers by name; to stop tracking the table, the DBA calls loginas.untrack().';
+		END IF;
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION loginas._guard_trigger_drop() RETURNS event_trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d record;
+BEGIN
+	-- the DBA (a superuser) and loginas' owner (untrack(), track()) may
+	IF COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
+	   OR COALESCE((SELECT pg_catalog.pg_has_role(CURRENT_USER, e.extowner, 'USAGE')
+					  FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'loginas'), false) THEN
+		RETURN;
+	END IF;
+	-- a trigger goes with its table, or through anything else (DROP TRIGGER,
+	-- DROP EXTENSION it was made to depend on, DETACH PARTITION): only the
+	-- first is the owner's to do
+	FOR d IN
+		SELECT o.object_identity, o.address_names
+		  FROM pg_catalog.pg_event_trigger_dropped_objects() o
+		 WHERE o.object_type OPERATOR(pg_catalog.=) 'trigger'
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() tb
+							WHERE tb.object_type OPERATOR(pg_catalog.=) 'table'
+							  AND tb.address_names OPERATOR(pg_catalog.=) o.address_names[1:2])
+		   AND o.address_names[pg_catalog.array_length(o.address_names, 1)] OPERATOR(pg_catalog.=) ANY (ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update', 'zz_loginas_track_delete', 'zz_loginas_log_insert', 'zz_loginas_track_truncate']::pg_catalog.name[])
+	LOOP
+		RAISE EXCEPTION 'loginas'' trigger % must stay as loginas.track() made it', d.object_identity
+			USING ERRCODE = '42501',
+				  DETAIL = 'Dropping it (or detaching a partition of a tracked table) would switch tracking off for the Login as Customer sessions that write the table.',
+				  HINT = 'To stop tracking the table, the DBA calls loginas.untrack().';
+	END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER loginas_guard_triggers ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+	EXECUTE FUNCTION loginas._guard_triggers();
+
+CREATE EVENT TRIGGER loginas_guard_trigger_drop ON sql_drop
+	EXECUTE FUNCTION loginas._guard_trigger_drop();
+
+CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'loginas_guard_partitions';
+
+CREATE EVENT TRIGGER loginas_guard_partitions ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION loginas._guard_partitions();
+
+REVOKE ALL ON FUNCTION loginas._guard_triggers(), loginas._guard_trigger_drop(), loginas._guard_partitions() FROM PUBLIC;

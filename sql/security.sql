@@ -191,6 +191,9 @@ BEGIN
 			   FROM pg_proc p
 			  WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind IN ('f', 'a', 'w')
 				AND p.proname IN (SELECT lower(m[1]) FROM loginas_bodies b, regexp_matches(b.prosrc, '(\w+)\s*\(', 'g') m)
+				-- a function with a pg_ddl_command column cannot be shadowed: neither
+				-- PL/pgSQL nor SQL can define one (only C, which needs a superuser)
+				AND NOT 'pg_ddl_command'::regtype::oid = ANY (COALESCE(p.proallargtypes, p.proargtypes::oid[]))
 			  ORDER BY p.oid
 	LOOP
 		kind := 'function'; name := r.proname; made := true; error := NULL;

@@ -13,7 +13,9 @@
  *					protected columns' values are remembered.
  *	at commit		just before the transaction commits (or is prepared),
  *					every touched row is read again by its key, as its
- *					table's owner: it must not exist any more, or belong to
+ *					table's owner -- the rows of one table together, one
+ *					query per batch of keys, then judged in the order
+ *					first touched: it must not exist any more, or belong to
  *					the customer; its protected columns must hold what they
  *					held at the first touch (NULL for a row the session
  *					created).  A refusal is 42501 and the transaction rolls
@@ -45,11 +47,13 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -59,6 +63,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "loginas.h"
 #include "track.h"
@@ -80,6 +85,17 @@ typedef struct TouchedRow
 	Datum	   *before;			/* the watched columns at the first touch of */
 	bool	   *before_null;	/* an existing row */
 	bool		reverting;		/* written by loginas.revert() (context.c) */
+
+	/*
+	 * Judged when inserted, as stored (after every BEFORE trigger and
+	 * generated column), and not touched since: commit need not read it
+	 * again -- unless its table's tracking entry was filled again since
+	 * (generation: any change to the table, a trigger disabled included).
+	 */
+	bool		judged;
+	uint64		judged_generation;
+	uint64		judged_clears;	/* loginas_context_clears then: still in the session since? */
+	TransactionId judged_xmin;
 } TouchedRow;
 
 static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
@@ -87,6 +103,10 @@ static MemoryContext touched_cxt = NULL;
 static TouchedRow *first_touched = NULL;
 static TouchedRow *last_touched = NULL;
 static bool judging = false;	/* at commit: reading the touched rows again */
+static char *missed_hkey = NULL;	/* the last key looked up and not found */
+static uint32 missed_hash;
+static LoginAsWriter writer;	/* the last session's, in touched_cxt */
+static bool have_writer = false;
 
 /* ---------------------------------------------------------------------
  * keys
@@ -445,6 +465,7 @@ static char *
 touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const int16 *lens,
 			 const bool *byvals)
 {
+	static const char hexdigits[] = "0123456789abcdef";
 	StringInfoData buf;
 	int			i;
 
@@ -483,8 +504,13 @@ touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const int1
 			len = strlen(bytes);
 		}
 		appendStringInfo(&buf, "/%zu:", len);
+		enlargeStringInfo(&buf, 2 * len);
 		for (j = 0; j < len; j++)
-			appendStringInfo(&buf, "%02x", (unsigned char) bytes[j]);
+		{
+			buf.data[buf.len++] = hexdigits[(unsigned char) bytes[j] >> 4];
+			buf.data[buf.len++] = hexdigits[(unsigned char) bytes[j] & 0xF];
+		}
+		buf.data[buf.len] = '\0';
 	}
 	return buf.data;
 }
@@ -516,6 +542,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	MemoryContext old;
 	Datum		values[MAX_TRACK_ATTS];
 	char	   *hkey;
+	uint32		hash;
 	TouchedRow *row;
 	bool		found;
 	int			i;
@@ -533,9 +560,25 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	old = MemoryContextSwitchTo(touched_cxt);
 	hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
 						entry->npk, values, entry->pk_len, entry->pk_byval);
-	row = hash_search(touched, &hkey, make ? HASH_ENTER : HASH_FIND, &found);
-	if (found || row == NULL)
+	/* a row not found is usually made next (its first touch passed): hashed once */
+	if (missed_hkey != NULL && strcmp(missed_hkey, hkey) == 0)
+		hash = missed_hash;
+	else
+		hash = get_hash_value(touched, &hkey);
+	row = hash_search_with_hash_value(touched, &hkey, hash, make ? HASH_ENTER : HASH_FIND, &found);
+	if (missed_hkey != NULL)
+		pfree(missed_hkey);
+	missed_hkey = NULL;
+	if (row == NULL)
 	{
+		missed_hkey = hkey;
+		missed_hash = hash;
+		MemoryContextSwitchTo(old);
+		return NULL;
+	}
+	if (found)
+	{
+		row->judged = false;	/* touched again: read at commit */
 		pfree(hkey);
 		MemoryContextSwitchTo(old);
 		return row;
@@ -543,7 +586,13 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	/* new: the key stays as the entry's (hash_search copied the pointer) */
 	memset(((char *) row) + sizeof(char *), 0, sizeof(TouchedRow) - sizeof(char *));
 	row->relid = entry->relid;
-	loginas_writer_of(&row->who, ctx);
+	/* a session's writer is the same for all its rows: made once, shared */
+	if (!have_writer || writer.session_id != ctx->session_id)
+	{
+		loginas_writer_of(&writer, ctx);
+		have_writer = true;
+	}
+	row->who = writer;
 	row->subid = GetCurrentSubTransactionId();
 	row->reverting = ctx->reverting;
 	row->npk = entry->npk;
@@ -597,6 +646,25 @@ keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 						 image ? HeapTupleHeaderGetRawXmin(image->t_data) : InvalidTransactionId);
 	pfree(key);
 	pfree(img);
+}
+
+/* whether two versions of a row have the same key (stored values) */
+static bool
+same_key_values(TrackedRel *entry, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	int			i;
+
+	for (i = 0; i < entry->npk; i++)
+	{
+		bool		anull,
+					bnull;
+		Datum		ad = heap_getattr(a, entry->pk_atts[i], desc, &anull);
+		Datum		bd = heap_getattr(b, entry->pk_atts[i], desc, &bnull);
+
+		if (anull || bnull || !datum_image_eq(ad, bd, entry->pk_byval[i], entry->pk_len[i]))
+			return false;
+	}
+	return true;
 }
 
 /* a row version older than this transaction */
@@ -660,6 +728,48 @@ judge_first_state(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, 
 }
 
 /*
+ * A row the session inserted, as the AFTER INSERT trigger sees it stored:
+ * for a table whose customer is a column of its own and that has no guarded
+ * foreign key, this is the row's state at commit unless something touches
+ * it again (any write of it in the session fires loginas' triggers, and
+ * takes the entry's mark away), the transaction leaves the session (then
+ * writes touch nothing: every mark is void once a context was cleared) or
+ * something changes the table (a new generation of its entry).  If it
+ * passes the commit's test now -- the customer's, no protected column set
+ * -- it is marked judged; otherwise commit judges it as any other row (an
+ * ORM may link it to the customer later in the transaction).
+ */
+static void
+judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, TupleDesc desc,
+			   HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *customer;
+	int			i;
+
+	if (entry->customer_att == 0 || entry->nguards > 0 || entry->nowner != 1 || row->existed)
+		return;
+	/* only in the live session: once it is left, writes no longer touch rows */
+	if (ctx != loginas_current_context())
+		return;
+	d = heap_getattr(tuple, entry->owner_atts[0], desc, &isnull);
+	if (isnull)
+		return;
+	customer = datum_to_key(d, entry->customer_type);
+	if (!same_key(customer, row->who.customer_key))
+		return;
+	pfree(customer);
+	for (i = 0; i < entry->nprotected; i++)
+		if (!heap_attisnull(tuple, entry->watched_atts[i], desc))
+			return;
+	row->judged = true;
+	row->judged_generation = entry->generation;
+	row->judged_clears = loginas_context_clears;
+	row->judged_xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
+}
+
+/*
  * The row trigger's call for every row a session writes: BEFORE UPDATE and
  * BEFORE DELETE with the old version (and the new one of an update), AFTER
  * INSERT with the row inserted (only rows really inserted: not those an
@@ -717,7 +827,13 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		/* a revert points foreign keys back where they were */
 		if (entry->nguards > 0 && !ctx->reverting)
 			check_guards_now(entry, ctx, desc, oldtup, newtup);
-		newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+		if (row != NULL && oldtup != NULL && same_key_values(entry, desc, oldtup, newtup))
+		{
+			newrow = row;		/* an update that kept the key: the same entry */
+			made = false;
+		}
+		else
+			newrow = touched_row(entry, ctx, desc, newtup, true, &made);
 
 		/* a key the session gives a row: no row had it before the session */
 		if (made && !ctx->reverting)
@@ -735,55 +851,16 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		 */
 		if (oldtup == NULL && !made && newrow->existed && !newrow->existed_before)
 			newrow->existed = false;
+
+		/* a row the session inserted, as stored: judged now if that is final */
+		if (oldtup == NULL && made && !ctx->reverting)
+			judge_inserted(entry, ctx, newrow, desc, newtup);
 	}
 }
 
 /* ---------------------------------------------------------------------
  * at commit
  * --------------------------------------------------------------------- */
-
-/*
- * The query that reads a touched row as it is now, by its key, from the
- * tracked table (the partitioned table for a partition: the row may have
- * moved): its customer column or foreign key, then its protected columns.
- */
-static void
-prepare_final(TrackedRel *entry)
-{
-	Relation	rel = RelationIdGetRelation(entry->relid);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			target = entry->nchain > 0 ? entry->chain[0] : entry->relid;
-	StringInfoData sql;
-	int			i,
-				n = 0;
-
-#define COLNAME(att) quote_identifier(NameStr(TupleDescAttr(desc, (att) - 1)->attname))
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (i = 0; i < entry->nowner; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->owner_atts[i]));
-	for (i = 0; i < entry->nwatched; i++)
-		appendStringInfo(&sql, "%st.%s", n++ ? ", " : "", COLNAME(entry->watched_atts[i]));
-	/* then the transaction that wrote the row as it is now (revert.c) */
-	appendStringInfo(&sql, "%st.xmin", n++ ? ", " : "");
-	appendStringInfo(&sql, " FROM %s%s t WHERE ",
-					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
-												get_rel_name(target)));
-	for (i = 0; i < entry->npk; i++)
-		appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) $%d", i ? " AND " : "",
-						 COLNAME(entry->pk_atts[i]), i + 1);
-#undef COLNAME
-	RelationClose(rel);
-
-	entry->final_plan = SPI_prepare(sql.data, entry->npk, entry->pk_types);
-	if (entry->final_plan == NULL)
-		elog(ERROR, "loginas: could not prepare the commit check of %s: %s",
-			 entry->relname, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(entry->final_plan) != 0)
-		elog(ERROR, "loginas: could not keep the commit check of %s", entry->relname);
-	pfree(sql.data);
-}
 
 static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc,
 							  Datum *values, bool *nulls);
@@ -794,79 +871,314 @@ static void judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc
  * the column after the judged ones): a revert finds it so, or changed since.
  */
 static void
-keep_after(TrackedRel *entry, TouchedRow *row, SPITupleTable *rows, uint64 found)
+keep_after(TrackedRel *entry, TouchedRow *row, uint64 found, TransactionId xmin)
 {
 	StringInfoData key;
-	TransactionId xmin = InvalidTransactionId;
 
 	initStringInfo(&key);
 	append_key_values(&key, row->npk, row->key, entry->pk_types, true);
-	if (found > 0)
-	{
-		bool		isnull;
-
-		xmin = DatumGetTransactionId(SPI_getbinval(rows->vals[0], rows->tupdesc,
-												   entry->nowner + entry->nwatched + 1, &isnull));
-	}
 	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->who.session_id, key.data,
 						found > 0, xmin);
 	pfree(key.data);
 }
 
-/* one touched row, as it is now (at_commit: its image kept, see keep_after) */
-static void
-judge_row(TouchedRow *row, bool at_commit)
+/*
+ * The touched rows of one table and session, read again together: one
+ * query per batch of keys, as the table's owner,
+ *
+ *	SELECT u.ord, <owner columns>, <watched columns>, t.xmin
+ *	  FROM ROWS FROM (unnest($1), .., unnest($n+1)) AS u(k1, .., kn, ord)
+ *	  JOIN [ONLY] <table> t ON t.pk1 = u.k1 AND ..
+ *
+ * with the keys as arrays and ord the row's place in the batch: every row
+ * found under a key comes back with its touched row's number (a deferrable
+ * key may hold several), compared by the key type's equality, in the key
+ * column's collation.
+ */
+typedef struct JudgeGroup
 {
-	TrackedRel *entry;
-	LoginAsOwnerState owner;
-	Datum		values[2 * MAX_TRACK_ATTS];
-	bool		nulls[2 * MAX_TRACK_ATTS];
-	Relation	rel;
-	TupleDesc	desc;
+	struct JudgeGroup *next;
+	Oid			relid;			/* where the trigger saw the rows */
+	int64		session_id;
+	int			nowner;			/* the layout the rows were read with */
+	int			nwatched;
+	uint64		generation;		/* of the table's entry then */
+	int			ntouched;		/* rows of this group, by ord */
+	int			maxtouched;
+	TouchedRow **rows;
+	int		   *first_found;	/* per ord: index into found[], or -1 */
+	int			nfound;
+	int			maxfound;
+	HeapTuple  *found;			/* rows read (in SPI memory, until SPI_finish) */
+	int		   *next_found;		/* the next one under the same ord */
+	TupleDesc	found_desc;
+} JudgeGroup;
+
+/* the rows a touched row's key finds now, and the group that read them */
+typedef struct JudgeRef
+{
+	JudgeGroup *group;
+	int			ord;
+} JudgeRef;
+
+#define JUDGE_BATCH 8192
+
+static void
+prepare_final(TrackedRel *entry)
+{
+	Relation	rel = RelationIdGetRelation(entry->relid);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			target = entry->nchain > 0 ? entry->chain[0] : entry->relid;
+	Oid			argtypes[MAX_TRACK_ATTS + 1];
+	StringInfoData sql;
 	int			i;
-	uint64		r,
-				found;
-	SPITupleTable *rows;
 
-	if (!loginas_relation_tracked(row->relid))
-		return;					/* dropped or untracked since (by a role trusted to) */
-	entry = loginas_tracked_rel(row->relid);
-	if (entry->problem)
-		ereport(ERROR,
-				(errcode(entry->problem_code),
-				 errmsg_internal("%s", entry->problem),
-				 entry->problem_detail ? errdetail_internal("%s", entry->problem_detail) : 0,
-				 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
+#define COLNAME(att) quote_identifier(NameStr(TupleDescAttr(desc, (att) - 1)->attname))
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT u.ord");
+	for (i = 0; i < entry->nowner; i++)
+		appendStringInfo(&sql, ", t.%s", COLNAME(entry->owner_atts[i]));
+	for (i = 0; i < entry->nwatched; i++)
+		appendStringInfo(&sql, ", t.%s", COLNAME(entry->watched_atts[i]));
+	appendStringInfoString(&sql, ", t.xmin FROM ROWS FROM (");
+	for (i = 0; i <= entry->npk; i++)
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", i ? ", " : "", i + 1);
+	appendStringInfoString(&sql, ") AS u(");
+	for (i = 0; i < entry->npk; i++)
+		appendStringInfo(&sql, "k%d, ", i + 1);
+	appendStringInfo(&sql, "ord) JOIN %s%s t ON ",
+					 get_rel_relkind(target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
+												get_rel_name(target)));
+	for (i = 0; i < entry->npk; i++)
+	{
+		Oid			coll = TupleDescAttr(desc, entry->pk_atts[i] - 1)->attcollation;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "loginas: SPI_connect failed");
+		appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) u.k%d", i ? " AND " : "",
+						 COLNAME(entry->pk_atts[i]), i + 1);
+		/* the key column's own collation, not the array's default */
+		if (OidIsValid(coll))
+		{
+			HeapTuple	ct = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+			Form_pg_collation c;
+
+			if (!HeapTupleIsValid(ct))
+				elog(ERROR, "loginas: cache lookup failed for collation %u", coll);
+			c = (Form_pg_collation) GETSTRUCT(ct);
+			appendStringInfo(&sql, " COLLATE %s",
+							 quote_qualified_identifier(get_namespace_name(c->collnamespace),
+														NameStr(c->collname)));
+			ReleaseSysCache(ct);
+		}
+		argtypes[i] = get_array_type(entry->pk_types[i]);
+		if (!OidIsValid(argtypes[i]))
+			elog(ERROR, "loginas: the key type %s of %s has no array type",
+				 format_type_be(entry->pk_types[i]), entry->relname);
+	}
+	argtypes[entry->npk] = INT4ARRAYOID;
+#undef COLNAME
+	RelationClose(rel);
+
+	entry->final_plan = SPI_prepare(sql.data, entry->npk + 1, argtypes);
 	if (entry->final_plan == NULL)
-		entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
+		elog(ERROR, "loginas: could not prepare the commit check of %s: %s",
+			 entry->relname, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(entry->final_plan) != 0)
+		elog(ERROR, "loginas: could not keep the commit check of %s", entry->relname);
+	pfree(sql.data);
+}
+
+/* read the rows of group's touched rows from..to-1 as they are now */
+static void
+read_batch(TrackedRel *entry, JudgeGroup *g, int from, int to)
+{
+	LoginAsOwnerState owner;
+	Datum		args[MAX_TRACK_ATTS + 1];
+	Datum	   *elems = palloc(sizeof(Datum) * (to - from));
+	uint64		r;
+	int			i,
+				k;
+
+	for (i = 0; i < entry->npk; i++)
+	{
+		int16		len;
+		bool		byval;
+		char		align;
+
+		get_typlenbyvalalign(entry->pk_types[i], &len, &byval, &align);
+		for (k = from; k < to; k++)
+			elems[k - from] = g->rows[k]->key[i];
+		args[i] = PointerGetDatum(construct_array(elems, to - from, entry->pk_types[i], len, byval, align));
+	}
+	for (k = from; k < to; k++)
+		elems[k - from] = Int32GetDatum(k);
+	args[entry->npk] = PointerGetDatum(construct_array(elems, to - from, INT4OID, 4, true, TYPALIGN_INT));
+	pfree(elems);
+
 	loginas_as_table_owner_begin(&owner, entry->final_owner);
-	if (entry->final_plan == NULL)
-		prepare_final(entry);
-	if (SPI_execute_plan(entry->final_plan, row->key, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(entry->final_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loginas: the commit check of %s failed", entry->relname);
 	loginas_as_owner_end(&owner);
 
-	/*
-	 * Usually one row, or none (deleted, or never made: nothing of anyone's);
-	 * a deferrable key may hold several until commit: each is judged.
-	 */
+	g->found_desc = SPI_tuptable->tupdesc;
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		int			ord = DatumGetInt32(SPI_getbinval(tup, g->found_desc, 1, &isnull));
+
+		if (isnull || ord < from || ord >= to)
+			elog(ERROR, "loginas: the commit check of %s returned a row of no key", entry->relname);
+		if (g->nfound == g->maxfound)
+		{
+			g->maxfound = Max(g->maxfound * 2, 1024);
+			g->found = repalloc(g->found, sizeof(HeapTuple) * g->maxfound);
+			g->next_found = repalloc(g->next_found, sizeof(int) * g->maxfound);
+		}
+		g->found[g->nfound] = tup;
+		g->next_found[g->nfound] = g->first_found[ord];
+		g->first_found[ord] = g->nfound;
+		g->nfound++;
+	}
+}
+
+/*
+ * Read the touched rows of every table again (first pass of judge_touched):
+ * each row's group and place are in refs[], in the order first touched.
+ * Tables dropped or untracked since (by a role trusted to) are left out.
+ */
+static JudgeGroup *
+read_touched(JudgeRef *refs, int *nrows)
+{
+	JudgeGroup *groups = NULL,
+			   *last = NULL;
+	TouchedRow *row;
+	int			n = 0;
+
+	for (row = first_touched; row; row = row->next, n++)
+	{
+		JudgeGroup *g = last;
+		TrackedRel *entry;
+
+		refs[n].group = NULL;
+		if (g == NULL || g->relid != row->relid || g->session_id != row->who.session_id)
+			for (g = groups; g; g = g->next)
+				if (g->relid == row->relid && g->session_id == row->who.session_id)
+					break;
+		if (g == NULL)
+		{
+			if (!loginas_relation_tracked(row->relid))
+				continue;
+			entry = loginas_tracked_rel(row->relid);
+			if (entry->problem)
+				ereport(ERROR,
+						(errcode(entry->problem_code),
+						 errmsg_internal("%s", entry->problem),
+						 entry->problem_detail ? errdetail_internal("%s", entry->problem_detail) : 0,
+						 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
+			g = palloc0(sizeof(JudgeGroup));
+			g->relid = row->relid;
+			g->session_id = row->who.session_id;
+			g->nowner = entry->nowner;
+			g->nwatched = entry->nwatched;
+			g->generation = entry->generation;
+			g->maxtouched = 64;
+			g->rows = palloc(sizeof(TouchedRow *) * g->maxtouched);
+			g->next = groups;
+			groups = g;
+		}
+		last = g;
+		refs[n].group = g;
+		if (row->judged && row->judged_generation == g->generation &&
+			row->judged_clears == loginas_context_clears)
+		{
+			refs[n].ord = -1;	/* judged as inserted; not read again */
+			continue;
+		}
+		if (g->ntouched == g->maxtouched)
+		{
+			g->maxtouched *= 2;
+			g->rows = repalloc(g->rows, sizeof(TouchedRow *) * g->maxtouched);
+		}
+		refs[n].ord = g->ntouched;
+		g->rows[g->ntouched++] = row;
+	}
+	*nrows = n;
+
+	for (last = groups; last; last = last->next)
+	{
+		JudgeGroup *g = last;
+		TrackedRel *entry = loginas_tracked_rel(g->relid);
+		int			from;
+
+		if (g->ntouched == 0)
+			continue;			/* every row judged as inserted */
+		g->first_found = palloc(sizeof(int) * g->ntouched);
+		memset(g->first_found, -1, sizeof(int) * g->ntouched);
+		g->found = palloc(sizeof(HeapTuple));
+		g->next_found = palloc(sizeof(int));
+		if (entry->final_plan == NULL)
+		{
+			LoginAsOwnerState owner;
+
+			entry->final_owner = loginas_relation_owner(entry->nchain > 0 ? entry->chain[0] : entry->relid);
+			loginas_as_table_owner_begin(&owner, entry->final_owner);
+			prepare_final(entry);
+			loginas_as_owner_end(&owner);
+		}
+		for (from = 0; from < g->ntouched; from += JUDGE_BATCH)
+		{
+			CHECK_FOR_INTERRUPTS();
+			read_batch(entry, g, from, Min(from + JUDGE_BATCH, g->ntouched));
+		}
+	}
+	return groups;
+}
+
+/* one touched row, as its group read it (at_commit: its image kept, see keep_after) */
+static void
+judge_read_row(TouchedRow *row, JudgeRef *ref, bool at_commit)
+{
+	JudgeGroup *g = ref->group;
+	TrackedRel *entry = loginas_tracked_rel(row->relid);
+	Datum		values[2 * MAX_TRACK_ATTS];
+	bool		nulls[2 * MAX_TRACK_ATTS];
+	TransactionId xmin = InvalidTransactionId;
+	Relation	rel;
+	TupleDesc	desc;
+	uint64		found = 0;
+	int			f,
+				i;
+
+	if (entry->nowner != g->nowner || entry->nwatched != g->nwatched)
+		elog(ERROR, "loginas: the tracking of %s changed while its writes were judged", entry->relname);
+	if (ref->ord < 0)
+	{
+		/* judged as inserted, and the row as the session leaves it */
+		if (at_commit)
+			keep_after(entry, row, 1, row->judged_xmin);
+		return;
+	}
 	rel = RelationIdGetRelation(entry->relid);
 	desc = RelationGetDescr(rel);
-	found = SPI_processed;
-	rows = SPI_tuptable;
-	for (r = 0; r < found; r++)
+	for (f = g->first_found[ref->ord]; f >= 0; f = g->next_found[f])
 	{
-		for (i = 0; i < rows->tupdesc->natts && i < 2 * MAX_TRACK_ATTS; i++)
-			values[i] = SPI_getbinval(rows->vals[r], rows->tupdesc, i + 1, &nulls[i]);
+		int			natts = g->found_desc->natts - 1;
+
+		for (i = 0; i < natts && i < 2 * MAX_TRACK_ATTS; i++)
+			values[i] = SPI_getbinval(g->found[f], g->found_desc, i + 2, &nulls[i]);
 		judge_final_state(entry, row, desc, values, nulls);
+		if (found++ == 0)
+		{
+			bool		isnull;
+
+			xmin = DatumGetTransactionId(SPI_getbinval(g->found[f], g->found_desc,
+													   entry->nowner + entry->nwatched + 2, &isnull));
+		}
 	}
 	if (at_commit && !row->reverting)
-		keep_after(entry, row, rows, found);
+		keep_after(entry, row, found, xmin);
 	RelationClose(rel);
-	SPI_finish();
 }
 
 /*
@@ -1037,11 +1349,31 @@ judge_touched(bool at_commit)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "loginas judgement",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		JudgeRef   *refs;
+		int			nrows = 0,
+					n;
+
 		for (row = first_touched; row; row = row->next)
+			nrows++;
+		refs = palloc(sizeof(JudgeRef) * nrows);
+
+		/* every table's rows read together, then judged in the order first touched */
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "loginas: SPI_connect failed");
+		(void) read_touched(refs, &nrows);
+		for (row = first_touched, n = 0; row; row = row->next, n++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			judge_row(row, at_commit);
+			if (refs[n].group == NULL)
+				continue;		/* dropped or untracked since */
+			judge_read_row(row, &refs[n], at_commit);
 		}
+		SPI_finish();
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
 	}
 	PG_FINALLY();
 	{
@@ -1059,6 +1391,8 @@ forget_touched(void)
 	touched_cxt = NULL;
 	first_touched = last_touched = NULL;
 	judging = false;
+	have_writer = false;
+	missed_hkey = NULL;
 }
 
 static void

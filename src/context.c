@@ -58,11 +58,15 @@ free_strings(void)
 	current.customer_key = current.admin_key = current.store_key = NULL;
 }
 
+/* how many times a context was cleared in this backend (containment.c) */
+uint64		loginas_context_clears = 0;
+
 void
 loginas_context_clear(void)
 {
 	free_strings();
 	memset(&current, 0, sizeof(current));
+	loginas_context_clears++;
 }
 
 static char *

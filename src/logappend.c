@@ -262,7 +262,7 @@ clip_name(LogRow *row, int argno)
  * Append one row to the action log of schema nsp (loginas); its log_id
  */
 static int64
-append_row(Oid nsp, const LogRow *given)
+append_row(Oid nsp, const LogRow *given, bool strip)
 {
 	LogRow		copy = *given;
 	LogRow	   *row = &copy;
@@ -293,8 +293,10 @@ append_row(Oid nsp, const LogRow *given)
 	/* the details as stored: no JSON nulls in objects, '{}' for none */
 	if (row->nulls[A_DETAILS])
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	else
+	else if (strip)
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_strip_nulls, row->values[A_DETAILS]));
+	else
+		details = DatumGetJsonbP(row->values[A_DETAILS]);
 
 	content = log_content(row, &log_id, ACTION_GROUP, details);
 
@@ -388,22 +390,23 @@ loginas_append(PG_FUNCTION_ARGS)
 		row.nulls[i] = i >= PG_NARGS() || PG_ARGISNULL(i);
 		row.values[i] = row.nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true));
 }
 
 /*
- * The same, for C callers (viewlog.c): values and nulls in the order of
- * loginas._append's arguments.
+ * The same, for C callers (viewlog.c, writelog.c): values and nulls in the
+ * order of loginas._append's arguments; strip false for details that hold
+ * no JSON null in an object (as a writer that built them knows).
  */
 int64
-loginas_append_values(Oid nsp, const Datum *values, const bool *nulls)
+loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip)
 {
 	LogRow		row;
 
 	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_NARGS, "loginas._append's arguments");
 	memcpy(row.values, values, sizeof(Datum) * LOGINAS_APPEND_NARGS);
 	memcpy(row.nulls, nulls, sizeof(bool) * LOGINAS_APPEND_NARGS);
-	return append_row(nsp, &row);
+	return append_row(nsp, &row, strip);
 }
 
 /*
@@ -609,5 +612,5 @@ loginas_log(PG_FUNCTION_ARGS)
 	row.nulls[A_DB_ROLE] = false;
 	row.values[A_DB_ROLE] = DirectFunctionCall1(namein,
 												CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
-	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row));
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true));
 }

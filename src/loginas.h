@@ -93,6 +93,7 @@ extern const LoginAsContext *loginas_current_context(void);
 extern const LoginAsContext *loginas_ended_context(int64 session_id);
 extern const LoginAsContext *loginas_ended_context_any(void);
 extern void loginas_context_clear(void);
+extern PGDLLIMPORT uint64 loginas_context_clears;
 extern void loginas_context_lock_session(void);
 extern void loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_admin_id,
 									   int64 admin_id, const char *customer_key, bool has_customer_id,
@@ -205,7 +206,7 @@ extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const
  * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS:
  * the 1.2 ones, then admin_key, customer_key, store_key) */
 #define LOGINAS_APPEND_NARGS 17
-extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls);
+extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip);
 
 /* viewlog.c: the view recorder's background worker */
 extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);

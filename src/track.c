@@ -81,6 +81,8 @@
 #include "catalog/heap.h"
 #include "catalog/pg_inherits.h"
 #include "commands/tablecmds.h"
+#include "commands/event_trigger.h"
+#include "utils/acl.h"
 
 #include "loginas.h"
 #include "track.h"
@@ -91,6 +93,7 @@ static MemoryContext tracked_cxt = NULL;
 PG_FUNCTION_INFO_V1(loginas_track_row);
 PG_FUNCTION_INFO_V1(loginas_track_truncate);
 PG_FUNCTION_INFO_V1(loginas_invalidate);
+PG_FUNCTION_INFO_V1(loginas_guard_partitions);
 
 /* ---------------------------------------------------------------------
  * cache
@@ -428,6 +431,8 @@ fill_watched(TrackedRel *entry)
 	RelationClose(rel);
 }
 
+static uint64 fill_count = 0;	/* fills made by this backend */
+
 static void
 fill_entry(TrackedRel *entry)
 {
@@ -448,6 +453,7 @@ fill_entry(TrackedRel *entry)
 	 * next use refills it once more.
 	 */
 	entry->valid = true;
+	entry->generation = ++fill_count;
 
 	loginas_as_owner_begin(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -563,9 +569,13 @@ fill_entry(TrackedRel *entry)
 TrackedRel *
 loginas_tracked_rel(Oid relid)
 {
+	static TrackedRel *last = NULL; /* entries stay where they are: never removed */
 	TrackedRel *entry;
 	bool		found;
 
+	/* a bulk write asks for one table's entry for every row */
+	if (last != NULL && last->relid == relid && last->valid)
+		return last;
 	if (tracked_rels == NULL)
 	{
 		HASHCTL		ctl;
@@ -598,6 +608,7 @@ loginas_tracked_rel(Oid relid)
 		}
 		PG_END_TRY();
 	}
+	last = entry;
 	return entry;
 }
 
@@ -1421,4 +1432,52 @@ loginas_track_init(void)
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = loginas_process_utility;
 	RegisterXactCallback(track_xact_callback, NULL);
+}
+
+/*
+ * loginas._guard_partitions(), the event trigger loginas_guard_partitions
+ * (ddl_command_start, ALTER TABLE): detaching a partition from a tracked
+ * table takes loginas' triggers off it -- tracking switched off for its rows
+ * -- without any DROP TRIGGER an sql_drop event trigger would see.  Only a
+ * superuser and loginas' owner may; a table's owner (not trusted) is
+ * refused before anything changes.  (The other ways to switch the triggers
+ * off are refused by loginas._guard_triggers and _guard_trigger_drop.)
+ */
+Datum
+loginas_guard_partitions(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	AlterTableStmt *stmt;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("loginas._guard_partitions() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, AlterTableStmt))
+		PG_RETURN_VOID();
+	stmt = (AlterTableStmt *) trigdata->parsetree;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		Oid			parent;
+
+		if (!IsA(cmd, AlterTableCmd) ||
+			(cmd->subtype != AT_DetachPartition && cmd->subtype != AT_DetachPartitionFinalize))
+			continue;
+		parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (!OidIsValid(parent) || !loginas_relation_tracked(parent))
+			continue;
+		if (superuser() || has_privs_of_role(GetUserId(), loginas_owner()))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot detach a partition of tracked table %s",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+												   get_rel_name(parent))),
+				 errdetail("Detaching it would take loginas' triggers off the partition: tracking switched off for the Login as Customer sessions that write its rows."),
+				 errhint("To stop tracking the table, the DBA calls loginas.untrack(); a superuser may detach the partition.")));
+	}
+	PG_RETURN_VOID();
 }

@@ -25,6 +25,7 @@ typedef struct TrackedRel
 {
 	Oid			relid;			/* hash key: the relation the trigger fired on */
 	bool		valid;
+	uint64		generation;		/* a new number at every fill: the table changed since? */
 	char	   *relname;		/* schema-qualified name of the tracked table */
 	AttrNumber	customer_att;	/* 0 for a child table */
 	Oid			customer_type;
@@ -91,9 +92,10 @@ typedef struct TrackedRel
 	bool		watched_byval[2 * MAX_TRACK_ATTS];
 
 	/*
-	 * the row as it is at commit, by its key (containment.c): its owner
-	 * columns, then its watched columns; read from the
-	 * tracked table (chain[0]) as that table's owner; prepared on first use
+	 * the touched rows as they are at commit, a batch of keys at a time
+	 * (containment.c): each one's place in the batch, its owner columns, its
+	 * watched columns and xmin; read from the tracked table (chain[0]) as
+	 * that table's owner; prepared on first use
 	 */
 	Oid			final_owner;
 	SPIPlanPtr	final_plan;
@@ -133,6 +135,7 @@ typedef struct TrackedRel
 #define LOGINAS_VALUE_SKIP		0	/* dropped, or a stamp column */
 #define LOGINAS_VALUE_PRINT		1	/* its type's text */
 #define LOGINAS_VALUE_PINNED	2	/* its type's text, with the settings that change it pinned */
+#define LOGINAS_VALUE_PINNED_MONEY 6	/* the same, lc_monetary too (money) */
 #define LOGINAS_VALUE_PROTECTED 3	/* changed, no value: a protected column */
 #define LOGINAS_VALUE_SENSITIVE 4	/* changed, no value: a sensitive column */
 #define LOGINAS_VALUE_UNPRINTED 5	/* a type whose output is not built-in: its name only */

@@ -34,18 +34,23 @@
 #include "access/detoast.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/float.h"
 #include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
@@ -240,6 +245,19 @@ value_type_pinned(Oid type)
 	}
 }
 
+/* money, or an array of it: its text depends on lc_monetary */
+static bool
+value_type_money(Oid type)
+{
+	Oid			elem;
+
+	type = getBaseType(type);
+	elem = get_element_type(type);
+	if (OidIsValid(elem))
+		type = getBaseType(elem);
+	return type == CASHOID;
+}
+
 /*
  * How the write log logs each column of a tracked relation (the relation
  * the trigger fires on: a partition numbers its columns its own way),
@@ -284,13 +302,69 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 			getTypeOutputInfo(a->atttypid, &typoutput, &varlena);
 			fmgr_info_cxt(typoutput, &entry->value_out[i - 1], cxt);
 			if (value_type_pinned(a->atttypid))
-				mode = LOGINAS_VALUE_PINNED;
+				mode = value_type_money(a->atttypid) ? LOGINAS_VALUE_PINNED_MONEY : LOGINAS_VALUE_PINNED;
 		}
 		entry->value_mode[i - 1] = mode;
 	}
 }
 
-/* the settings that change how a value prints, pinned for one row's values */
+/*
+ * The settings that change how a value of a built-in type prints, pinned
+ * for one row's values.  Every row of a bulk write prints its values: the
+ * settings' variables are set directly (and put back whatever happens, see
+ * row_values), as their assign hooks would set them -- except lc_monetary,
+ * whose hook also drops the cached locale: a row with a money column takes
+ * the settings' own way (pin_settings) for all its values, never both ways
+ * at once (a GUC level saved over the variables would keep them).
+ */
+typedef struct PinnedVars
+{
+	int			extra_float_digits;
+	int			date_style;
+	int			date_order;
+	int			interval_style;
+	pg_tz	   *timezone;
+	int			bytea_output;
+} PinnedVars;
+
+static bool vars_pinned = false;	/* the variables are set (never with the GUC way) */
+
+static void
+pin_vars(PinnedVars *saved)
+{
+	static pg_tz *utc = NULL;
+
+	if (utc == NULL)
+	{
+		utc = pg_tzset("UTC");
+		if (utc == NULL)
+			elog(ERROR, "loginas: time zone \"UTC\" is not known");
+	}
+	saved->extra_float_digits = extra_float_digits;
+	saved->date_style = DateStyle;
+	saved->date_order = DateOrder;
+	saved->interval_style = IntervalStyle;
+	saved->timezone = session_timezone;
+	saved->bytea_output = bytea_output;
+	extra_float_digits = 3;
+	DateStyle = USE_ISO_DATES;
+	DateOrder = DATEORDER_YMD;
+	IntervalStyle = INTSTYLE_POSTGRES;
+	session_timezone = utc;
+	bytea_output = BYTEA_OUTPUT_HEX;
+}
+
+static void
+unpin_vars(const PinnedVars *saved)
+{
+	extra_float_digits = saved->extra_float_digits;
+	DateStyle = saved->date_style;
+	DateOrder = saved->date_order;
+	IntervalStyle = saved->interval_style;
+	session_timezone = saved->timezone;
+	bytea_output = saved->bytea_output;
+}
+
 static int
 pin_settings(void)
 {
@@ -355,7 +429,9 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 		appendStringInfoString(buf, "null");
 		return;
 	}
-	if (value_mode(entry, attnum) == LOGINAS_VALUE_PINNED && *nest < 0)
+	if (!vars_pinned && *nest < 0 &&
+		(value_mode(entry, attnum) == LOGINAS_VALUE_PINNED ||
+		 value_mode(entry, attnum) == LOGINAS_VALUE_PINNED_MONEY))
 		*nest = pin_settings();
 	if (a->attlen == -1 && toast_raw_datum_size(d) > 4 * LOGINAS_VALUE_MAX_BYTES + VARHDRSZ &&
 		(getBaseType(a->atttypid) == TEXTOID || getBaseType(a->atttypid) == VARCHAROID ||
@@ -405,8 +481,8 @@ append_member_name(StringInfo buf, bool *first, const char *name)
  * group.  buf NULL: names only.
  */
 static void
-row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc desc,
-		   HeapTuple oldtup, HeapTuple newtup)
+row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc desc,
+				  HeapTuple oldtup, HeapTuple newtup)
 {
 	int			nest = -1;
 	bool		first = true;
@@ -462,6 +538,42 @@ row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc 
 		appendStringInfoChar(buf, '}');
 	if (nest >= 0)
 		AtEOXact_GUC(true, nest);
+}
+
+static void
+row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc desc,
+		   HeapTuple oldtup, HeapTuple newtup)
+{
+	PinnedVars	saved;
+	bool		pin = false;
+	int			i;
+
+	for (i = 0; buf && i < entry->value_natts; i++)
+	{
+		if (entry->value_mode[i] == LOGINAS_VALUE_PINNED_MONEY)
+		{
+			pin = false;		/* the settings' own way for the whole row */
+			break;
+		}
+		pin |= entry->value_mode[i] == LOGINAS_VALUE_PINNED;
+	}
+	if (!pin)
+	{
+		row_values_pinned(buf, g, entry, op, desc, oldtup, newtup);
+		return;
+	}
+	pin_vars(&saved);
+	vars_pinned = true;
+	PG_TRY();
+	{
+		row_values_pinned(buf, g, entry, op, desc, oldtup, newtup);
+	}
+	PG_FINALLY();
+	{
+		vars_pinned = false;
+		unpin_vars(&saved);
+	}
+	PG_END_TRY();
 }
 
 void
@@ -533,29 +645,24 @@ loginas_writelog_record(TrackedRel *entry, uint32 event, const LoginAsContext *c
 }
 
 /*
- * One action_log row per group, as the extension owner, through loginas._append
- * with a plan kept for the backend: everything the row carries was read by
- * assume() and travelled here in the context.
+ * One action_log row per group, as the extension owner, appended as
+ * loginas._append appends (logappend.c): everything the row carries was read
+ * by assume() and travelled here in the context.
  */
-static SPIPlanPtr append_plan = NULL;
-static SPIPlanPtr append_key_plan = NULL;	/* with the keys that are not integers */
-
-#define APPEND_NARGS 15
-
-/* a group with a key that is not an integer: its row has the keys (the second form) */
-static bool
-group_has_key(const WriteGroup *g)
+enum
 {
-	return g->admin_id == LOGINAS_NO_ID || g->customer_id == LOGINAS_NO_ID || g->store_id == LOGINAS_NO_ID;
-}
+	LA_LOGGED_AT, LA_ACTION, LA_RESULT, LA_ADMIN_ID, LA_ADMIN_USERNAME, LA_CUSTOMER_ID,
+	LA_CUSTOMER_EMAIL, LA_SESSION_ID, LA_STORE_ID, LA_SOURCE, LA_REASON, LA_CLIENT_ADDR,
+	LA_DB_ROLE, LA_DETAILS, LA_ADMIN_KEY, LA_CUSTOMER_KEY, LA_STORE_KEY
+};
 
 /* one log row: a group's keys of one chunk (part "part" of "parts") */
 static void
-append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char *db_role)
+append_group_row(Oid nsp, WriteGroup *g, KeyChunk *chunk, int part, int parts, const char *db_role)
 {
 	StringInfoData details;
-	Datum		values[APPEND_NARGS];
-	char		nulls[APPEND_NARGS];
+	Datum		values[LOGINAS_APPEND_NARGS];
+	bool		nulls[LOGINAS_APPEND_NARGS];
 
 	initStringInfo(&details);
 	appendStringInfoString(&details, "{\"table\": ");
@@ -585,38 +692,42 @@ append_group_row(WriteGroup *g, KeyChunk *chunk, int part, int parts, const char
 		appendStringInfo(&details, ", \"part\": %d, \"parts\": %d", part, parts);
 	appendStringInfoChar(&details, '}');
 
+	/*
+	 * The row, in the order of loginas._append's arguments, appended from C:
+	 * the details were built here without any JSON null in an object, so
+	 * they are stored as they are (no stripping).
+	 */
 #define TEXT_OR_NULL(i, str) \
-	(nulls[i] = (str) ? ' ' : 'n', values[i] = (str) ? CStringGetTextDatum(str) : (Datum) 0)
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
-	values[1] = Int64GetDatum(g->admin_id);
-	if (g->admin_id == LOGINAS_NO_ID)
-		nulls[1] = 'n';
-	TEXT_OR_NULL(2, g->admin_username);
-	values[3] = Int64GetDatum(g->customer_id);
-	if (g->customer_id == LOGINAS_NO_ID)
-		nulls[3] = 'n';
-	TEXT_OR_NULL(4, g->customer_email);
-	values[5] = Int64GetDatum(g->session_id);
-	values[6] = Int64GetDatum(g->store_id);
-	if (g->store_id == LOGINAS_NO_ID)
-		nulls[6] = 'n';
-	TEXT_OR_NULL(7, g->source);
-	TEXT_OR_NULL(8, g->reason);
-	TEXT_OR_NULL(9, g->client_addr);
-	values[10] = CStringGetTextDatum(db_role);
-	values[11] = CStringGetTextDatum(details.data);
+	(nulls[i] = (str) == NULL, values[i] = (str) ? CStringGetTextDatum(str) : (Datum) 0)
+	memset(nulls, 0, sizeof(nulls));
+	values[LA_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[LA_ACTION] = CStringGetTextDatum(psprintf("write_%s", op_name(g->op)));
+	values[LA_RESULT] = CStringGetTextDatum("success");
+	values[LA_ADMIN_ID] = Int64GetDatum(g->admin_id);
+	nulls[LA_ADMIN_ID] = g->admin_id == LOGINAS_NO_ID;
+	TEXT_OR_NULL(LA_ADMIN_USERNAME, g->admin_username);
+	values[LA_CUSTOMER_ID] = Int64GetDatum(g->customer_id);
+	nulls[LA_CUSTOMER_ID] = g->customer_id == LOGINAS_NO_ID;
+	TEXT_OR_NULL(LA_CUSTOMER_EMAIL, g->customer_email);
+	values[LA_SESSION_ID] = Int64GetDatum(g->session_id);
+	values[LA_STORE_ID] = Int64GetDatum(g->store_id);
+	nulls[LA_STORE_ID] = g->store_id == LOGINAS_NO_ID;
+	TEXT_OR_NULL(LA_SOURCE, g->source);
+	TEXT_OR_NULL(LA_REASON, g->reason);
+	nulls[LA_CLIENT_ADDR] = g->client_addr == NULL;
+	values[LA_CLIENT_ADDR] = g->client_addr ?
+		DirectFunctionCall1(inet_in, CStringGetDatum(g->client_addr)) : (Datum) 0;
+	values[LA_DB_ROLE] = DirectFunctionCall1(namein, CStringGetDatum(db_role));
+	values[LA_DETAILS] = DirectFunctionCall1(jsonb_in, CStringGetDatum(details.data));
 	/* a key is logged only where its bigint column cannot hold it */
-	TEXT_OR_NULL(12, g->admin_id == LOGINAS_NO_ID ? g->admin_key : NULL);
-	TEXT_OR_NULL(13, g->customer_id == LOGINAS_NO_ID ? g->customer_key : NULL);
-	TEXT_OR_NULL(14, g->store_id == LOGINAS_NO_ID ? g->store_key : NULL);
+	TEXT_OR_NULL(LA_ADMIN_KEY, g->admin_id == LOGINAS_NO_ID ? g->admin_key : NULL);
+	TEXT_OR_NULL(LA_CUSTOMER_KEY, g->customer_id == LOGINAS_NO_ID ? g->customer_key : NULL);
+	TEXT_OR_NULL(LA_STORE_KEY, g->store_id == LOGINAS_NO_ID ? g->store_key : NULL);
 #undef TEXT_OR_NULL
-	if (SPI_execute_plan(group_has_key(g) ? append_key_plan : append_plan,
-						 values, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loginas: could not log the writes of session " INT64_FORMAT, g->session_id);
+	(void) loginas_append_values(nsp, values, nulls, false);
 	/* what this row needed goes now: a write of many parts stays bounded */
 	pfree(details.data);
-	pfree(DatumGetPointer(values[11]));
+	pfree(DatumGetPointer(values[LA_DETAILS]));
 	pfree(chunk->keys.data);
 	chunk->keys.data = NULL;
 	if (g->log_values)
@@ -631,8 +742,7 @@ flush_groups(void)
 {
 	LoginAsOwnerState owner;
 	WriteGroup *g;
-	Oid			argtypes[APPEND_NARGS] = {TEXTOID, INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			nsp;
 	const char *db_role;
 
 	if (groups == NULL)
@@ -640,38 +750,7 @@ flush_groups(void)
 
 	loginas_as_owner_begin(&owner);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	if (append_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare("SELECT loginas._append(pg_catalog.clock_timestamp(), $1, 'success',"
-									   " $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.inet,"
-									   " $11::pg_catalog.name, $12::pg_catalog.jsonb)",
-									   APPEND_NARGS, argtypes);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "loginas: could not prepare the write log");
-		append_plan = plan;
-	}
-	if (append_key_plan == NULL)
-	{
-		bool		any_key = false;
-
-		for (g = groups; g; g = g->next)
-			any_key |= group_has_key(g);
-		if (any_key)
-		{
-			/* (only after ALTER EXTENSION UPDATE: no session has such a key before) */
-			SPIPlanPtr	plan = SPI_prepare("SELECT loginas._append(pg_catalog.clock_timestamp(), $1, 'success',"
-										   " $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.inet,"
-										   " $11::pg_catalog.name, $12::pg_catalog.jsonb,"
-										   " p_admin_key => $13, p_customer_key => $14, p_store_key => $15)",
-										   APPEND_NARGS, argtypes);
-
-			if (plan == NULL || SPI_keepplan(plan) != 0)
-				elog(ERROR, "loginas: could not prepare the write log");
-			append_key_plan = plan;
-		}
-	}
+	nsp = get_namespace_oid("loginas", false);
 	db_role = GetUserNameFromId(GetSessionUserId(), false);
 	for (g = groups; g; g = g->next)
 	{
@@ -682,9 +761,8 @@ flush_groups(void)
 		for (chunk = g->chunks; chunk; chunk = chunk->next)
 			parts++;
 		for (chunk = g->chunks; chunk; chunk = chunk->next)
-			append_group_row(g, chunk, ++part, parts, db_role);
+			append_group_row(nsp, g, chunk, ++part, parts, db_role);
 	}
-	SPI_finish();
 	PopActiveSnapshot();
 	loginas_as_owner_end(&owner);
 

@@ -288,3 +288,15 @@ GRANT EXECUTE ON FUNCTION
 	loginas.revert(bigint, text, text, boolean),
 	loginas.revert(bigint, bigint, text, boolean)
 TO loginas_admin;
+
+-- The write log's details and the row images are compressed with lz4 where
+-- the server has it (much cheaper than pglz for what every session write
+-- logs at commit); elsewhere they keep the default.
+DO $lz4$
+BEGIN
+	ALTER TABLE loginas.action_log ALTER COLUMN details SET COMPRESSION lz4;
+	ALTER TABLE loginas.row_image ALTER COLUMN images SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	NULL;
+END
+$lz4$;

@@ -1,0 +1,72 @@
+-- trigger_guard: loginas' triggers on a tracked table stay as loginas.track()
+-- made them.  The table's owner (not trusted) cannot disable them (by name,
+-- USER, ALL, or as REPLICA triggers), replace them (CREATE OR REPLACE
+-- TRIGGER), rename them, drop them, tie them to an extension (to drop them
+-- with it) or detach a tracked partition (which takes them off it): each is
+-- refused (42501) and changes nothing; the owner's own triggers and columns
+-- stay the owner's to change.
+-- A superuser may (and loginas.untrack() does).
+\set VERBOSITY default
+SET client_min_messages = warning;
+CREATE ROLE regress_tg_owner;
+CREATE SCHEMA tg;
+GRANT USAGE, CREATE ON SCHEMA tg TO regress_tg_owner;
+CREATE TABLE tg.basket (basket_id int PRIMARY KEY, customer_id int NOT NULL, qty int);
+ALTER TABLE tg.basket OWNER TO regress_tg_owner;
+CREATE TABLE tg.cart (cart_id int, customer_id int NOT NULL, PRIMARY KEY (cart_id, customer_id))
+	PARTITION BY LIST (customer_id);
+CREATE TABLE tg.cart_a PARTITION OF tg.cart FOR VALUES IN (1);
+ALTER TABLE tg.cart OWNER TO regress_tg_owner;
+ALTER TABLE tg.cart_a OWNER TO regress_tg_owner;
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO regress_tg_owner', current_database()); END $$;
+RESET client_min_messages;
+SELECT loginas.track('tg.basket', 'customer_id');
+SELECT loginas.track('tg.cart', 'customer_id');
+
+SET ROLE regress_tg_owner;
+CREATE FUNCTION tg.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+ALTER TABLE tg.basket DISABLE TRIGGER zz_loginas_track_update;
+ALTER TABLE tg.basket DISABLE TRIGGER USER;
+ALTER TABLE tg.basket DISABLE TRIGGER ALL;
+ALTER TABLE tg.basket ENABLE REPLICA TRIGGER zz_loginas_log_insert;
+ALTER TABLE tg.basket ENABLE TRIGGER zz_loginas_track_insert;
+ALTER TRIGGER zz_loginas_track_delete ON tg.basket RENAME TO shop_delete;
+CREATE OR REPLACE TRIGGER zz_loginas_track_update BEFORE UPDATE ON tg.basket
+	FOR EACH ROW EXECUTE FUNCTION tg.noop();
+DROP TRIGGER zz_loginas_track_truncate ON tg.basket;
+-- tied to an extension of the owner's, it would go with DROP EXTENSION
+CREATE EXTENSION tsm_system_rows SCHEMA tg;
+ALTER TRIGGER zz_loginas_track_update ON tg.basket DEPENDS ON EXTENSION tsm_system_rows;
+DROP EXTENSION tsm_system_rows;
+-- a partition detached from a tracked table loses the triggers it had from it
+ALTER TABLE tg.cart DETACH PARTITION tg.cart_a;
+-- the owner's own triggers and columns: the owner's
+CREATE TRIGGER shop_touch BEFORE UPDATE ON tg.basket FOR EACH ROW EXECUTE FUNCTION tg.noop();
+ALTER TABLE tg.basket DISABLE TRIGGER shop_touch;
+ALTER TABLE tg.basket ENABLE TRIGGER shop_touch;
+ALTER TRIGGER shop_touch ON tg.basket RENAME TO shop_touch_2;
+DROP TRIGGER shop_touch_2 ON tg.basket;
+ALTER TABLE tg.basket ADD COLUMN note text;
+CREATE TABLE tg.other (id int PRIMARY KEY);
+ALTER TABLE tg.other DISABLE TRIGGER ALL;
+CREATE TABLE tg.log (id int, day int) PARTITION BY LIST (day);
+CREATE TABLE tg.log_1 PARTITION OF tg.log FOR VALUES IN (1);
+ALTER TABLE tg.log DETACH PARTITION tg.log_1;
+RESET ROLE;
+-- all five as track() made them, enabled ALWAYS, on the table and on the partition
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'tg.basket'::regclass AND NOT tgisinternal ORDER BY 1;
+SELECT count(*) AS partition_triggers FROM pg_trigger WHERE tgrelid = 'tg.cart_a'::regclass AND tgenabled = 'A'
+   AND tgname LIKE 'zz\_loginas\_%';
+SELECT count(*) AS extension_dependencies FROM pg_depend WHERE classid = 'pg_trigger'::regclass AND deptype = 'x';
+
+-- a superuser may
+ALTER TABLE tg.basket DISABLE TRIGGER zz_loginas_track_update;
+ALTER TABLE tg.basket ENABLE ALWAYS TRIGGER zz_loginas_track_update;
+SELECT loginas.untrack('tg.basket'), loginas.untrack('tg.cart');
+SELECT count(*) AS loginas_triggers FROM pg_trigger WHERE tgrelid = 'tg.basket'::regclass AND tgname LIKE 'zz\_loginas\_%';
+
+SET client_min_messages = warning;
+DROP SCHEMA tg CASCADE;
+DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_tg_owner', current_database()); END $$;
+DROP ROLE regress_tg_owner;
+RESET client_min_messages;
