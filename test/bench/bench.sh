@@ -54,7 +54,9 @@
 #   assume() (plain), with assume() sent with BEGIN (assume), untracked table,
 #   with a trivial function call sent with BEGIN (floor), with assume() as a
 #   round trip of its own (assume_rt), with a trivial extra round trip
-#   (roundtrip).
+#   (roundtrip), and the untracked table with assume() sent with BEGIN
+#   (assume_untracked: what assume() itself costs, without a session's
+#   tracked write).
 #   Ratios are taken within a round (variant / untracked of the same round, or
 #   session / reference), and the median over the rounds is reported.
 set -euo pipefail
@@ -251,7 +253,7 @@ pgbench_step() {
 	# what the transactions must have done
 	q -v variant="$variant" -v n="$processed" <<-'EOF'
 		SELECT CASE
-				 WHEN :'variant' = 'untracked' THEN (SELECT count(*) FROM bench.quote_plain) = :n
+				 WHEN :'variant' IN ('untracked', 'assume_untracked') THEN (SELECT count(*) FROM bench.quote_plain) = :n
 				 WHEN :'variant' IN ('plain', 'floor', 'roundtrip') THEN
 					(SELECT count(*) FROM bench.quote_tracked WHERE loginas_created_session IS NULL) = :n
 					AND NOT EXISTS (SELECT FROM loginas.action_log WHERE action LIKE 'write%')
@@ -284,7 +286,7 @@ median_line() {
 main() {
 	local r m v mi kt key variants=(untracked tracked session reference) measures=(insert update loop copy)
 	local kvariants=(untracked tracked session) kmeasures=(insert update)
-	local pvariants=(plain assume untracked floor assume_rt roundtrip) load_before load_after started_at
+	local pvariants=(plain assume untracked floor assume_rt roundtrip assume_untracked) load_before load_after started_at
 
 	setup_cluster
 	setup_database
