@@ -7965,8 +7965,8 @@ ALTER TABLE loginas.binding ENABLE ALWAYS TRIGGER loginas_assume_cache;
 
 -- The relations a set of bound relations reads: each relation, its kind, and
 -- whether a change of what it shows is sure to go through the statement
--- triggers of its base tables -- a table without inheritance children or row
--- level security, or a view whose rule reads only relations (followed) and
+-- triggers of its base tables -- a table in no inheritance or partition tree,
+-- without row level security, or a view whose rule reads only relations (followed) and
 -- built-in functions, operators and types (one the shop defined could read
 -- anything).  Any other kind of relation (foreign table, materialized view,
 -- partitioned table, sequence) is not.
@@ -7986,14 +7986,18 @@ BEGIN
 		todo := todo[2:];
 		CONTINUE WHEN r OPERATOR(pg_catalog.=) ANY (seen);
 		seen := seen OPERATOR(pg_catalog.||) r;
-		SELECT cl.relkind, cl.relhassubclass, cl.relrowsecurity INTO c
+		SELECT cl.relkind, cl.relhassubclass, cl.relrowsecurity, cl.relispartition,
+			   EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) r) AS inherits
+		  INTO c
 		  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) r;
 		relid := r;
 		relkind := c.relkind;
 		IF c.relkind IS NULL THEN
 			watchable := false;
 		ELSIF c.relkind OPERATOR(pg_catalog.=) 'r' THEN
-			watchable := NOT c.relhassubclass AND NOT c.relrowsecurity;
+			-- a write through a parent fires the parent's statement triggers, not
+			-- its children's: no table of an inheritance or partition tree
+			watchable := NOT c.relhassubclass AND NOT c.relispartition AND NOT c.inherits AND NOT c.relrowsecurity;
 		ELSIF c.relkind OPERATOR(pg_catalog.=) 'v' THEN
 			watchable := NOT EXISTS (
 				SELECT FROM pg_catalog.pg_depend d
