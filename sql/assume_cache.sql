@@ -231,6 +231,23 @@ COMMIT;
 SELECT loginas.bind('admins', 'shop.loginas_admins');
 DROP VIEW shop.loginas_admins_fn;
 DROP FUNCTION shop.admin_is_active(shop.admin);
+-- a bound view whose rows change with time (or a setting) without a write:
+-- not cached
+CREATE VIEW shop.loginas_admins_now AS SELECT admin_id, username, firstname||' '||lastname AS display_name,
+	is_active AND now() > '2000-01-01' AS is_active, role FROM shop.admin;
+GRANT SELECT ON shop.loginas_admins_now TO loginas_reader;
+SELECT loginas.bind('admins', 'shop.loginas_admins_now');
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+-- (concat_ws(), stable only because of its arguments' output functions, is
+-- allowed: the usual display_name)
+CREATE VIEW shop.loginas_admins_ws AS SELECT admin_id, username, concat_ws(' ', firstname, lastname) AS display_name,
+	is_active, role FROM shop.admin;
+GRANT SELECT ON shop.loginas_admins_ws TO loginas_reader;
+SELECT loginas.bind('admins', 'shop.loginas_admins_ws');
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+SELECT loginas.bind('admins', 'shop.loginas_admins');
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+DROP VIEW shop.loginas_admins_now, shop.loginas_admins_ws;
 -- a base table with an inheritance child (a write through the parent fires
 -- only the parent's statement triggers): not cached while it has one
 CREATE TABLE shop.admin_child () INHERITS (shop.admin);

@@ -51,22 +51,28 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/parse_func.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "loginas.h"
@@ -75,6 +81,7 @@ PG_FUNCTION_INFO_V1(loginas_assume);
 PG_FUNCTION_INFO_V1(loginas_cache_signal);
 PG_FUNCTION_INFO_V1(loginas_lock_session_end);
 PG_FUNCTION_INFO_V1(loginas_assume_cache_stats);
+PG_FUNCTION_INFO_V1(loginas_view_immutable);
 
 /* the session lock's tag: the advisory space, a fourth field of its own (pg_advisory_* use 1 and 2) */
 #define LOGINAS_SESSION_LOCK_FIELD4 0x4C41
@@ -470,4 +477,57 @@ loginas_assume_cache_stats(PG_FUNCTION_ARGS)
 	v[1] = Int64GetDatum(hits);
 	v[2] = Int64GetDatum(misses);
 	PG_RETURN_ARRAYTYPE_P(construct_array(v, 3, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Whether a view's query could show something else without a write to what
+ * it reads: a function or operator that is not immutable (now(), random(),
+ * current_setting(), a stable function reading tables...), CURRENT_DATE and
+ * friends, nextval().  concat(), concat_ws() and format() are stable only
+ * because of the output functions of their arguments (settings such as
+ * DateStyle): allowed, as the usual display_name of a bound view is a
+ * concat_ws() of names.
+ */
+static bool
+function_mutable(Oid func_id, void *context)
+{
+	if (func_id == F_CONCAT || func_id == F_CONCAT_WS || func_id == F_FORMAT_TEXT ||
+		func_id == F_FORMAT_TEXT_ANY)
+		return false;
+	return func_volatile(func_id) != PROVOLATILE_IMMUTABLE;
+}
+
+static bool
+view_mutable_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, function_mutable, context))
+		return true;
+	if (IsA(node, SQLValueFunction) || IsA(node, NextValueExpr))
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, view_mutable_walker, context, 0);
+	return expression_tree_walker(node, view_mutable_walker, context);
+}
+
+/*
+ * loginas._view_immutable(view oid) -> boolean: whether what the view shows
+ * changes only with the rows of what it reads (view_mutable_walker).  false
+ * for anything but a view.  Internal (loginas._cache_relations).
+ */
+Datum
+loginas_view_immutable(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	bool		result = false;
+
+	loginas_require_owner(fcinfo, "loginas._view_immutable()");
+	rel = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
+	if (rel == NULL)
+		PG_RETURN_BOOL(false);
+	if (rel->rd_rel->relkind == RELKIND_VIEW)
+		result = !view_mutable_walker((Node *) get_view_query(rel), NULL);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(result);
 }

@@ -173,12 +173,20 @@ ALTER TABLE loginas.role_resource ENABLE ALWAYS TRIGGER loginas_assume_cache;
 ALTER TABLE loginas.setting ENABLE ALWAYS TRIGGER loginas_assume_cache;
 ALTER TABLE loginas.binding ENABLE ALWAYS TRIGGER loginas_assume_cache;
 
+-- whether a view's query calls only immutable functions and operators (what
+-- it shows then changes only with the rows it reads: no now(), no setting)
+CREATE FUNCTION loginas._view_immutable(p_view oid)
+	RETURNS boolean
+	LANGUAGE c STABLE STRICT
+	AS 'MODULE_PATHNAME', 'loginas_view_immutable';
+
 -- The relations a set of bound relations reads: each relation, its kind, and
 -- whether a change of what it shows is sure to go through the statement
 -- triggers of its base tables -- a table in no inheritance or partition tree,
--- without row level security, or a view whose rule reads only relations (followed) and
--- built-in functions, operators and types (one the shop defined could read
--- anything).  Any other kind of relation (foreign table, materialized view,
+-- without row level security, or a view whose rule reads only relations
+-- (followed) and calls only immutable built-in functions and operators (one
+-- the shop defined could read anything; now() or a setting changes without a
+-- write).  Any other kind of relation (foreign table, materialized view,
 -- partitioned table, sequence) is not.
 CREATE FUNCTION loginas._cache_relations(p_rels oid[])
 	RETURNS TABLE (relid oid, relkind "char", watchable boolean)
@@ -209,7 +217,7 @@ BEGIN
 			-- its children's: no table of an inheritance or partition tree
 			watchable := NOT c.relhassubclass AND NOT c.relispartition AND NOT c.inherits AND NOT c.relrowsecurity;
 		ELSIF c.relkind OPERATOR(pg_catalog.=) 'v' THEN
-			watchable := NOT EXISTS (
+			watchable := loginas._view_immutable(r) AND NOT EXISTS (
 				SELECT FROM pg_catalog.pg_depend d
 				  JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
 				 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
