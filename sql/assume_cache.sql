@@ -208,10 +208,38 @@ SELECT loginas.assume(:'k1') = :s1 AS assumed;
 SELECT loginas.assume(:'k1') = :s1 AS assumed;
 SELECT * FROM pg_temp.cache();
 COMMIT;
-DROP TRIGGER loginas_assume_cache ON shop.admin;
-SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+-- bind() again makes it again
 SELECT loginas.bind('admins', 'shop.loginas_admins');
 SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'shop.admin'::regclass AND tgname = 'loginas_assume_cache';
+DROP TRIGGER loginas_assume_cache ON shop.admin;
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+-- a trigger of that name that is not loginas' is left alone by bind()
+CREATE FUNCTION shop.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER loginas_assume_cache AFTER UPDATE ON shop.admin FOR EACH STATEMENT EXECUTE FUNCTION shop.noop();
+SELECT loginas.bind('admins', 'shop.loginas_admins');
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+SELECT tgenabled, tgfoid::regproc FROM pg_trigger WHERE tgrelid = 'shop.admin'::regclass AND tgname = 'loginas_assume_cache';
+DROP TRIGGER loginas_assume_cache ON shop.admin;
+DROP FUNCTION shop.noop();
+SELECT loginas.bind('admins', 'shop.loginas_admins');
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+-- a view of the shop's over a table of another role: that table gets no
+-- trigger (bind() changes nothing of another role's table), so no cache
+CREATE ROLE regress_loginas_cache_other NOLOGIN;
+CREATE TABLE shop.admin_other (LIKE shop.admin);
+INSERT INTO shop.admin_other SELECT * FROM shop.admin;
+ALTER TABLE shop.admin_other OWNER TO regress_loginas_cache_other;
+CREATE VIEW shop.loginas_admins_other AS SELECT admin_id, username, firstname||' '||lastname AS display_name,
+	is_active, role FROM shop.admin_other;
+GRANT SELECT ON shop.loginas_admins_other TO loginas_reader;
+SELECT loginas.bind('admins', 'shop.loginas_admins_other');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'shop.admin_other'::regclass;
+SELECT loginas._cache_watch_set() IS NULL AS not_watched;
+SELECT loginas.bind('admins', 'shop.loginas_admins');
+DROP VIEW shop.loginas_admins_other;
+DROP TABLE shop.admin_other;
+DROP ROLE regress_loginas_cache_other;
 BEGIN;
 SELECT loginas.assume(:'k1') = :s1 AS assumed;
 SELECT loginas.assume(:'k1') = :s1 AS assumed;

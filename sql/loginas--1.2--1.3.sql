@@ -8044,17 +8044,24 @@ CREATE FUNCTION loginas._cache_watch(p_rel regclass)
 	AS $$
 DECLARE
 	t oid;
+	fn oid;
 BEGIN
 	FOR t IN SELECT r.relid FROM loginas._cache_relations(ARRAY[p_rel::pg_catalog.oid]) r
+			   JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) r.relid
 			  WHERE r.relkind OPERATOR(pg_catalog.=) 'r' AND r.watchable AND NOT loginas._cache_trigger_ok(r.relid)
+				AND cl.relowner OPERATOR(pg_catalog.=) (SELECT b.relowner FROM pg_catalog.pg_class b
+														 WHERE b.oid OPERATOR(pg_catalog.=) p_rel)
 	LOOP
+		SELECT g.tgfoid INTO fn FROM pg_catalog.pg_trigger g
+		 WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'loginas_assume_cache';
+		CONTINUE WHEN fn IS NOT NULL AND fn OPERATOR(pg_catalog.<>) 'loginas._cache_signal()'::pg_catalog.regprocedure;
 		BEGIN
-			IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) t
-							  AND g.tgname OPERATOR(pg_catalog.=) 'loginas_assume_cache') THEN
-				EXECUTE pg_catalog.format('CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE'
-										  ' ON %s FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal()',
-										  t::pg_catalog.regclass);
+			IF fn IS NOT NULL THEN
+				EXECUTE pg_catalog.format('DROP TRIGGER loginas_assume_cache ON %s', t::pg_catalog.regclass);
 			END IF;
+			EXECUTE pg_catalog.format('CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE'
+									  ' ON %s FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal()',
+									  t::pg_catalog.regclass);
 			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER loginas_assume_cache', t::pg_catalog.regclass);
 		EXCEPTION WHEN insufficient_privilege THEN
 			NULL;	-- not cached: the checked path every time
