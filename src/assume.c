@@ -29,7 +29,9 @@
  *	- an entry is filled only when every base table of the three bindings
  *	  carries that trigger (enabled ALWAYS, no condition) and the bound
  *	  relations read nothing else (loginas._cache_watch_set(): tables and
- *	  views only, no function, operator or type the shop defined), in READ
+ *	  views only, no table of an inheritance or partition tree or with row
+ *	  level security, no function, operator or type the shop defined, no
+ *	  function whose result changes without a write: now(), a setting), in READ
  *	  COMMITTED (the checked path's reads then come after the generation the
  *	  entry records), and only if the generation did not move meanwhile.
  *	- an entry holds until the session's expires_at or the consent's
