@@ -17,7 +17,7 @@ DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out $(DATA_built),$(sort $(wildcard sql/$(EXTENSION)--*.sql)))
 
 # pg_regress suites (sql/<name>.sql -> expected/<name>.out), in order.
-REGRESS      = setup settings bindings table_to_view permissions consent sessions multirow tracking containment attack_containment stamps text_keys text_keys_2 attack_containment_2 reports privileges security log customer_view attack_keys attack_review_3 audit_values revert judge_batches trigger_guard
+REGRESS      = setup settings bindings table_to_view permissions consent sessions multirow tracking containment attack_containment stamps text_keys text_keys_2 attack_containment_2 reports privileges security log customer_view attack_keys attack_review_3 audit_values revert judge_batches trigger_guard assume_cache
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 PG_CONFIG ?= pg_config

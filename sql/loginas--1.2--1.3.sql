@@ -7983,3 +7983,436 @@ CREATE EVENT TRIGGER loginas_guard_partitions ON ddl_command_start
 	EXECUTE FUNCTION loginas._guard_partitions();
 
 REVOKE ALL ON FUNCTION loginas._guard_triggers(), loginas._guard_trigger_drop(), loginas._guard_partitions() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- assume() in C with a per-backend cache of what it checked (src/assume.c):
+-- the PL/pgSQL assume() becomes the checked path, loginas._assume_checked();
+-- the tables a verdict rests on signal their changes (loginas.cache_signal);
+-- ending a session waits for the transactions a cached assume() let act in it.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION loginas._assume_checked(session_key text)
+	RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	v loginas._verdict;
+	st jsonb;
+	hint constant text := 'Log the customer out of the storefront; the admin can start Login as Customer again.';
+BEGIN
+	-- FOR KEY SHARE: ending this session (FOR UPDATE) waits until this
+	-- transaction is over, so no write under a session ended meanwhile commits
+	IF pg_catalog.current_setting('transaction_read_only')::boolean THEN
+		-- a read-only transaction writes nothing, so needs no lock (and could not take one)
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(_assume_checked.session_key, ''));
+	ELSE
+		SELECT * INTO s FROM loginas.session ls
+		 WHERE ls.key_hash OPERATOR(pg_catalog.=) loginas._hash(COALESCE(_assume_checked.session_key, ''))
+		   FOR KEY SHARE;
+	END IF;
+	IF s.session_id IS NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session is not valid.',
+			'No session matches the given key.', hint);
+	END IF;
+	IF s.ended_at IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s ended at %s (%s).', s.session_id, s.ended_at, s.end_reason), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	IF s.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+		PERFORM loginas._refuse('assume', '28000', 'Login as Customer session has ended.',
+			pg_catalog.format('Session %s expired at %s.', s.session_id, s.expires_at), hint,
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	v := loginas._evaluate(s.admin_key, s.customer_key);
+	IF v.code IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', v.sqlstate, v.message, v.detail, hint,
+								s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key,
+								p_admin_key => s.admin_key,
+								p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+	st := loginas._resolve_store(v.customer, s.store_key);
+	IF loginas.current_session() IS DISTINCT FROM s.session_id AND loginas.current_session() IS NOT NULL THEN
+		PERFORM loginas._refuse('assume', '55000',
+			pg_catalog.format('this transaction already acts in Login as Customer session %s', loginas.current_session()),
+			'A transaction can act in one session only.', 'Commit or roll back before assuming another session.',
+			s.admin_id, s.customer_id, s.session_id, p_customer_key => s.customer_key, p_admin_key => s.admin_key,
+			p_store_key => CASE WHEN s.store_id IS NULL THEN s.store_key END);
+	END IF;
+
+	PERFORM loginas._context_set(s.session_id, s.admin_id, s.customer_id, s.store_id, s.read_only,
+		pg_catalog.format('You are connected as %s on %s',
+						  v.customer OPERATOR(pg_catalog.->>) 'display_name',
+						  st OPERATOR(pg_catalog.->>) 'website_name'),
+		v.admin OPERATOR(pg_catalog.->>) 'username', v.customer OPERATOR(pg_catalog.->>) 'email',
+		s.source, s.reason, s.storefront_addr::text, s.customer_key, s.admin_key, s.store_key);
+	RETURN s.session_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.assume(session_key text)
+	RETURNS bigint
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_assume';
+
+COMMENT ON FUNCTION loginas.assume(text) IS 'bind the current transaction to a live Login as Customer session (checked, or served from the backend''s cache of a check nothing has changed since)';
+
+-- The cache's invalidation.  loginas.cache_signal never holds a row: its
+-- relcache invalidation, sent to every backend when a transaction that
+-- changed a table a verdict rests on commits, empties their caches.
+CREATE TABLE loginas.cache_signal ();
+
+COMMENT ON TABLE loginas.cache_signal IS 'never holds rows: its invalidation tells every backend that cached loginas.assume() verdicts may be stale';
+
+CREATE FUNCTION loginas._cache_signal()
+	RETURNS trigger
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'loginas_cache_signal';
+
+-- loginas' own tables a verdict rests on
+CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loginas.session
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal();
+CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loginas.consent
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal();
+CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loginas.role_resource
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal();
+CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loginas.setting
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal();
+CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loginas.binding
+	FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal();
+ALTER TABLE loginas.session ENABLE ALWAYS TRIGGER loginas_assume_cache;
+ALTER TABLE loginas.consent ENABLE ALWAYS TRIGGER loginas_assume_cache;
+ALTER TABLE loginas.role_resource ENABLE ALWAYS TRIGGER loginas_assume_cache;
+ALTER TABLE loginas.setting ENABLE ALWAYS TRIGGER loginas_assume_cache;
+ALTER TABLE loginas.binding ENABLE ALWAYS TRIGGER loginas_assume_cache;
+
+CREATE FUNCTION loginas._view_immutable(p_view oid)
+	RETURNS boolean
+	LANGUAGE c STABLE STRICT
+	AS 'MODULE_PATHNAME', 'loginas_view_immutable';
+
+CREATE FUNCTION loginas._cache_relations(p_rels oid[])
+	RETURNS TABLE (relid oid, relkind "char", watchable boolean)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	todo oid[] := p_rels;
+	seen oid[] := '{}';
+	r oid;
+	c record;
+BEGIN
+	WHILE pg_catalog.cardinality(todo) OPERATOR(pg_catalog.>) 0 LOOP
+		r := todo[1];
+		todo := todo[2:];
+		CONTINUE WHEN r OPERATOR(pg_catalog.=) ANY (seen);
+		seen := seen OPERATOR(pg_catalog.||) r;
+		SELECT cl.relkind, cl.relhassubclass, cl.relrowsecurity, cl.relispartition,
+			   EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) r) AS inherits
+		  INTO c
+		  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) r;
+		relid := r;
+		relkind := c.relkind;
+		IF c.relkind IS NULL THEN
+			watchable := false;
+		ELSIF c.relkind OPERATOR(pg_catalog.=) 'r' THEN
+			-- a write through a parent fires the parent's statement triggers, not
+			-- its children's: no table of an inheritance or partition tree
+			watchable := NOT c.relhassubclass AND NOT c.relispartition AND NOT c.inherits AND NOT c.relrowsecurity;
+		ELSIF c.relkind OPERATOR(pg_catalog.=) 'v' THEN
+			watchable := loginas._view_immutable(r) AND NOT EXISTS (
+				SELECT FROM pg_catalog.pg_depend d
+				  JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
+				 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+				   AND rw.ev_class OPERATOR(pg_catalog.=) r
+				   AND d.refobjid OPERATOR(pg_catalog.>=) 16384	-- FirstNormalObjectId: not built in
+				   AND (d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass,
+										 'pg_catalog.pg_operator'::pg_catalog.regclass)
+						OR (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+							AND (SELECT t.typtype FROM pg_catalog.pg_type t
+								  WHERE t.oid OPERATOR(pg_catalog.=) d.refobjid) IN ('b', 'd', 'r', 'm'))));
+			todo := todo OPERATOR(pg_catalog.||) ARRAY(
+				SELECT DISTINCT d.refobjid FROM pg_catalog.pg_depend d
+				  JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
+				 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+				   AND rw.ev_class OPERATOR(pg_catalog.=) r
+				   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+				   AND d.refobjid OPERATOR(pg_catalog.<>) r);
+		ELSE
+			watchable := false;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION loginas._cache_trigger_ok(p_rel oid)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+					WHERE t.tgrelid OPERATOR(pg_catalog.=) p_rel
+					  AND t.tgfoid OPERATOR(pg_catalog.=) 'loginas._cache_signal()'::pg_catalog.regprocedure
+					  AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
+					  AND t.tgtype OPERATOR(pg_catalog.=) 60	-- statement, AFTER, INSERT|DELETE|UPDATE|TRUNCATE
+					  AND t.tgqual IS NULL
+					  AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0)
+$$;
+
+CREATE FUNCTION loginas._cache_watch(p_rel regclass)
+	RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t oid;
+	fn oid;
+BEGIN
+	FOR t IN SELECT r.relid FROM loginas._cache_relations(ARRAY[p_rel::pg_catalog.oid]) r
+			   JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) r.relid
+			  WHERE r.relkind OPERATOR(pg_catalog.=) 'r' AND r.watchable AND NOT loginas._cache_trigger_ok(r.relid)
+				AND cl.relowner OPERATOR(pg_catalog.=) (SELECT b.relowner FROM pg_catalog.pg_class b
+														 WHERE b.oid OPERATOR(pg_catalog.=) p_rel)
+	LOOP
+		SELECT g.tgfoid INTO fn FROM pg_catalog.pg_trigger g
+		 WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'loginas_assume_cache';
+		CONTINUE WHEN fn IS NOT NULL AND fn OPERATOR(pg_catalog.<>) 'loginas._cache_signal()'::pg_catalog.regprocedure;
+		BEGIN
+			IF fn IS NOT NULL THEN
+				EXECUTE pg_catalog.format('DROP TRIGGER loginas_assume_cache ON %s', t::pg_catalog.regclass);
+			END IF;
+			EXECUTE pg_catalog.format('CREATE TRIGGER loginas_assume_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE'
+									  ' ON %s FOR EACH STATEMENT EXECUTE FUNCTION loginas._cache_signal()',
+									  t::pg_catalog.regclass);
+			EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER loginas_assume_cache', t::pg_catalog.regclass);
+		EXCEPTION WHEN insufficient_privilege THEN
+			NULL;	-- not cached: the checked path every time
+		END;
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION loginas._cache_watch_set()
+	RETURNS oid[]
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rels oid[] := ARRAY(SELECT b.relation::pg_catalog.oid FROM loginas.binding b
+						 WHERE b.kind IN ('admins', 'customers', 'store_views'));
+	r record;
+	seen oid[] := '{}';
+BEGIN
+	IF pg_catalog.cardinality(rels) OPERATOR(pg_catalog.<>) 3 THEN
+		RETURN NULL;
+	END IF;
+	FOR r IN SELECT * FROM loginas._cache_relations(rels) LOOP
+		IF NOT r.watchable OR (r.relkind OPERATOR(pg_catalog.=) 'r' AND NOT loginas._cache_trigger_ok(r.relid)) THEN
+			RETURN NULL;
+		END IF;
+		seen := seen OPERATOR(pg_catalog.||) r.relid;
+	END LOOP;
+	RETURN seen;
+END
+$$;
+
+CREATE FUNCTION loginas._assume_cache_stats()
+	RETURNS bigint[]
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_assume_cache_stats';
+
+CREATE FUNCTION loginas._lock_session_end(session_id bigint)
+	RETURNS void
+	LANGUAGE c VOLATILE
+	AS 'MODULE_PATHNAME', 'loginas_lock_session_end';
+
+CREATE OR REPLACE FUNCTION loginas._end_session(p_session_id bigint, p_reason text, p_by_admin text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s loginas.session;
+	by_id bigint := loginas._key_id('admins', p_by_admin);
+	log_id bigint;
+BEGIN
+	-- FOR UPDATE waits for transactions acting in the session (they hold
+	-- FOR KEY SHARE from loginas.assume's checked path) and re-reads the row
+	-- afterwards; the session's lock first, for those a cached assume() let
+	-- act in it (src/assume.c)
+	PERFORM loginas._lock_session_end(p_session_id);
+	SELECT * INTO s FROM loginas.session
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE loginas.session
+	   SET ended_at = pg_catalog.now(), end_reason = p_reason,
+		   ended_by_admin = by_id, ended_by_role = SESSION_USER, ended_by_admin_key = p_by_admin
+	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id;
+	log_id := loginas._log('session_ended', 'success', s.admin_id, s.customer_id, s.session_id,
+						 s.store_id, s.source, s.reason,
+						 pg_catalog.jsonb_build_object('end_reason', p_reason,
+													   'redeemed', s.redeemed_at IS NOT NULL,
+													   -- a number for an integer key, as 1.2 logged it
+													   'ended_by_admin', COALESCE(pg_catalog.to_jsonb(by_id),
+																				  pg_catalog.to_jsonb(p_by_admin))),
+						 p_customer_key => s.customer_key, p_admin_key => s.admin_key, p_store_key => s.store_key);
+	PERFORM loginas._context_clear_session(p_session_id);
+	-- every end, whatever its reason, is a live event (05_events.sql)
+	PERFORM loginas._notify_session('session_ended', p_session_id, log_id);
+	RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loginas.bind(kind text, relation regclass, by_admin text)
+	RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c record;
+	relkind "char";
+	relnsp oid;
+	atttype oid;
+	ok boolean;
+	any_key boolean;
+	admin_key text;
+BEGIN
+	PERFORM loginas._require_writable('loginas.bind()');
+	IF NOT EXISTS (SELECT FROM loginas.binding_column bc WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind) THEN
+		PERFORM loginas._refuse(NULL, '22023',
+			pg_catalog.format('unrecognized binding kind "%s"', bind.kind), NULL,
+			pg_catalog.format('Valid kinds are: %s.',
+				(SELECT pg_catalog.string_agg(DISTINCT bc.kind, ', ') FROM loginas.binding_column bc)));
+	END IF;
+	IF bind.relation IS NULL THEN
+		PERFORM loginas._refuse(NULL, '22023', 'relation to bind cannot be NULL');
+	END IF;
+
+	SELECT cl.relkind, cl.relnamespace INTO relkind, relnsp
+	  FROM pg_catalog.pg_class cl WHERE cl.oid OPERATOR(pg_catalog.=) bind.relation;
+	IF relkind IS NULL OR relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+		PERFORM loginas._refuse(NULL, '42809',
+			pg_catalog.format('"%s" is not a table or view', bind.relation));
+	END IF;
+	-- loginas reads bound relations as loginas_reader (see _read_bound): the
+	-- shop decides what it may read by granting it, explicitly
+	IF NOT pg_catalog.has_schema_privilege('loginas_reader', relnsp, 'USAGE') THEN
+		PERFORM loginas._refuse(NULL, '42501',
+			pg_catalog.format('role "loginas_reader" has no access to schema %s', pg_catalog.quote_ident(relnsp::regnamespace::text)),
+			'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+			pg_catalog.format('GRANT USAGE ON SCHEMA %s TO loginas_reader;', pg_catalog.quote_ident(relnsp::regnamespace::text)));
+	END IF;
+
+	FOR c IN SELECT bc.column_name, bc.type_class, bc.is_optional, bc.is_key FROM loginas.binding_column bc
+			  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind ORDER BY bc.position
+	LOOP
+		SELECT a.atttypid INTO atttype FROM pg_catalog.pg_attribute a
+		 WHERE a.attrelid OPERATOR(pg_catalog.=) bind.relation
+		   AND a.attname OPERATOR(pg_catalog.=) c.column_name
+		   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+		IF NOT FOUND AND c.is_optional THEN
+			CONTINUE;		-- an optional column the relation lacks is read as NULL
+		END IF;
+		IF NOT FOUND THEN
+			PERFORM loginas._refuse(NULL, '42703',
+				pg_catalog.format('relation "%s" has no column "%s"', bind.relation, c.column_name),
+				pg_catalog.format('A "%s" binding needs the columns %s.', bind.kind,
+					(SELECT pg_catalog.string_agg(bc.column_name, ', ' ORDER BY bc.position)
+					   FROM loginas.binding_column bc
+					  WHERE bc.kind OPERATOR(pg_catalog.=) bind.kind AND NOT bc.is_optional)));
+		END IF;
+		IF NOT pg_catalog.has_column_privilege('loginas_reader', bind.relation, c.column_name, 'SELECT') THEN
+			PERFORM loginas._refuse(NULL, '42501',
+				pg_catalog.format('role "loginas_reader" cannot read column "%s" of relation "%s"', c.column_name, bind.relation),
+				'loginas reads bound relations as the role loginas_reader, which is granted to nobody.',
+				pg_catalog.format('GRANT SELECT ON %s TO loginas_reader;', bind.relation));
+		END IF;
+		-- keys of any type: an id (a kind's key, or the key of another kind:
+		-- a document's customer_id and store_id, a store view's website_id)
+		-- may be an integer, text, varchar or uuid
+		any_key := c.type_class OPERATOR(pg_catalog.=) 'id';
+		ok := CASE c.type_class
+				WHEN 'id' THEN CASE WHEN any_key THEN loginas._is_key_type(atttype)
+									ELSE loginas._is_int_type(atttype) END
+				WHEN 'text' THEN atttype IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype,
+											 'pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+				ELSE atttype OPERATOR(pg_catalog.=) 'pg_catalog.bool'::regtype
+			  END;
+		IF NOT ok THEN
+			PERFORM loginas._refuse(NULL, '42804',
+				pg_catalog.format('column "%s" of relation "%s" has type %s', c.column_name, bind.relation,
+								  pg_catalog.format_type(atttype, NULL)),
+				pg_catalog.format('Column "%s" must be %s.', c.column_name,
+					CASE WHEN any_key THEN 'an integer (smallint, integer or bigint), text, varchar or uuid'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'id' THEN 'an integer (smallint, integer or bigint)'
+						 WHEN c.type_class OPERATOR(pg_catalog.=) 'text' THEN 'text (text, varchar, char or name)'
+						 ELSE 'boolean' END),
+				-- only suggest casts that cannot fail later: a character key to text
+				-- (a cast to an integer would fail at run time on a key that is not
+				-- a number)
+				CASE WHEN any_key AND atttype IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.name'::regtype)
+					 THEN 'Cast it to text in a view over the table and bind the view.'
+					 ELSE 'Cast it in a view over the table and bind the view.' END);
+		END IF;
+		-- keys are compared byte for byte: under a nondeterministic collation
+		-- (case- or accent-insensitive) one row would answer to several keys
+		IF c.is_key AND NOT loginas._deterministic_column(bind.relation, c.column_name) THEN
+			PERFORM loginas._refuse(NULL, '0A000',
+				pg_catalog.format('key column "%s" of relation "%s" has a nondeterministic collation', c.column_name, bind.relation),
+				'A key that several spellings could match would let one row answer to several keys.',
+				pg_catalog.format('Bind a view that gives the column a deterministic collation, e.g. %I COLLATE "C".', c.column_name));
+		END IF;
+	END LOOP;
+
+	PERFORM loginas._check_by_admin(by_admin);
+	admin_key := loginas._canon_key('admins', by_admin);
+	INSERT INTO loginas.binding AS b (kind, relation, bound_by_admin, bound_by_admin_key)
+	VALUES (bind.kind, bind.relation, loginas._key_id('admins', admin_key), admin_key)
+	ON CONFLICT ON CONSTRAINT binding_pkey DO UPDATE
+	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
+		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER,
+		   bound_by_admin_key = EXCLUDED.bound_by_admin_key;
+	-- assume()'s cache follows the shop's rows of what the verdicts read
+	IF bind.kind IN ('admins', 'customers', 'store_views') THEN
+		PERFORM loginas._cache_watch(bind.relation);
+	END IF;
+	PERFORM loginas._invalidate('loginas.binding');
+	-- (the admin's key as the admins binding now reads it: rebinding the
+	-- admins changes their key type)
+	PERFORM loginas._log('relation_bound', 'success', loginas._key_id('admins', admin_key), NULL,
+						 p_details => pg_catalog.jsonb_build_object('kind', bind.kind, 'relation', bind.relation::text),
+						 p_admin_key => admin_key);
+END
+$$;
+
+-- the relations already bound: their base tables get the cache's trigger
+SELECT loginas._cache_watch(b.relation) FROM loginas.binding b
+ WHERE b.kind IN ('admins', 'customers', 'store_views')
+   AND EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) b.relation);
+
+REVOKE ALL ON TABLE loginas.cache_signal FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION
+	loginas._assume_checked(text),
+	loginas.assume(text),
+	loginas._cache_signal(),
+	loginas._view_immutable(oid),
+	loginas._cache_relations(oid[]),
+	loginas._cache_trigger_ok(oid),
+	loginas._cache_watch(regclass),
+	loginas._cache_watch_set(),
+	loginas._assume_cache_stats(),
+	loginas._lock_session_end(bigint)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION loginas.assume(text) TO loginas_storefront;

@@ -1,8 +1,10 @@
--- table_to_view: a bound table its owner turns into a view afterwards. PostgreSQL 15 still lets
---   the owner of an empty table give it an ON SELECT rule, which makes it a view: loginas then
---   reads it like any bound view, as loginas_reader, so the view's functions run with that role's
---   rights (expected/table_to_view.out). PostgreSQL 16 and later refuse the rule: the table stays
---   a table and nothing of the owner's runs (expected/table_to_view_1.out).
+-- table_to_view: a bound table its owner tries to turn into a view afterwards. PostgreSQL 15
+--   still lets the owner of an empty table give it an ON SELECT rule, which makes it a view --
+--   but not a table that has (or had) a trigger, and bind() put assume()'s cache trigger on it
+--   (src/assume.c): the rule is refused, the table stays a table and nothing of the owner's runs
+--   (expected/table_to_view.out; before 1.3's cache the conversion succeeded, and loginas read
+--   the view as any bound view, as loginas_reader). PostgreSQL 16 and later refuse the rule
+--   whatever the table has (expected/table_to_view_1.out).
 --   Restores the admins binding of setup and leaves no grant behind.
 \set VERBOSITY default
 CREATE ROLE regress_loginas_ttv NOLOGIN;

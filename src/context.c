@@ -343,6 +343,57 @@ loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_adm
 }
 
 /*
+ * The context of a session as assume() checked it before (assume.c, its
+ * per-backend cache): what loginas._context_set() sets, from a context the
+ * checked path made.  locked: the caller holds the session's lock (the
+ * transaction is not read-only).  The caller has made sure the transaction
+ * acts in no other session.
+ */
+void
+loginas_context_set_cached(const LoginAsContext *src, bool locked)
+{
+	Assert(!current.active || current.session_id == src->session_id);
+
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errmsg("loginas.assume() called outside a transaction block"),
+				 errdetail("The Login as Customer context ends with the current statement."),
+				 errhint("Call it right after BEGIN, in the transaction that does the request's work.")));
+
+	if (!current.active)
+	{
+		current.set_in_subxact = GetCurrentSubTransactionId();
+		current.locked = false;
+	}
+	if (!current.locked && locked)
+	{
+		current.locked = true;
+		current.locked_in_subxact = GetCurrentSubTransactionId();
+	}
+
+	current.active = true;
+	current.reverting = false;
+	current.session_id = src->session_id;
+	current.has_admin_id = src->has_admin_id;
+	current.admin_id = src->admin_id;
+	current.has_customer_id = src->has_customer_id;
+	current.customer_id = src->customer_id;
+	current.has_store_id = src->has_store_id;
+	current.store_id = src->store_id;
+	current.read_only = src->read_only;
+	free_strings();
+	current.banner = context_strdup(src->banner);
+	current.admin_username = context_strdup(src->admin_username);
+	current.customer_email = context_strdup(src->customer_email);
+	current.source = context_strdup(src->source);
+	current.reason = context_strdup(src->reason);
+	current.client_addr = context_strdup(src->client_addr);
+	current.customer_key = context_strdup(src->customer_key);
+	current.admin_key = context_strdup(src->admin_key);
+	current.store_key = context_strdup(src->store_key);
+}
+
+/*
  * Before the first tracked write of a transaction whose assume() could not
  * lock the session's row (it ran while the transaction was read-only, e.g.
  * inside a function declared SET transaction_read_only = on, a flag that goes

@@ -80,6 +80,10 @@ typedef struct LoginAsContext
 	bool		reverting;
 } LoginAsContext;
 
+/* token.c: sha256 of a presented key (the assume() cache's key) */
+#define LOGINAS_KEY_DIGEST_LEN 32
+extern void loginas_key_digest(text *secret, uint8 *out);
+
 /* Running SQL as the owner of loginas' schema (owner.c) */
 typedef struct LoginAsOwnerState
 {
@@ -95,6 +99,7 @@ extern const LoginAsContext *loginas_ended_context_any(void);
 extern void loginas_context_clear(void);
 extern PGDLLIMPORT uint64 loginas_context_clears;
 extern void loginas_context_lock_session(void);
+extern void loginas_context_set_cached(const LoginAsContext *src, bool locked);
 extern void loginas_context_set_revert(int64 session_id, const char *admin_key, bool has_admin_id,
 									   int64 admin_id, const char *customer_key, bool has_customer_id,
 									   int64 customer_id, const char *store_key, bool has_store_id,

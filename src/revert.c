@@ -375,6 +375,8 @@ session_buffer(int64 session_id)
  * updated: no transaction of a session waits for another's (a prepared
  * transaction's too).
  */
+static SPIPlanPtr batch_plan = NULL;
+
 static void
 write_batch(SessionBuffer *b)
 {
@@ -398,9 +400,18 @@ write_batch(SessionBuffer *b)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "loginas: SPI_connect failed");
-		if (SPI_execute_with_args("INSERT INTO loginas.row_image (session_id, batch, rows, images)"
-								  " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2, $3)",
-								  3, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		if (batch_plan == NULL)
+		{
+			/* kept: one batch per session and transaction, at every commit */
+			SPIPlanPtr	plan = SPI_prepare("INSERT INTO loginas.row_image (session_id, batch, rows, images)"
+										   " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2, $3)",
+										   3, argtypes);
+
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "loginas: could not prepare the images' insert: %s", SPI_result_code_string(SPI_result));
+			batch_plan = plan;
+		}
+		if (SPI_execute_plan(batch_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "loginas: could not keep the images of the rows written");
 		SPI_finish();
 		PopActiveSnapshot();

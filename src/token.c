@@ -113,6 +113,22 @@ loginas_secret_hash(PG_FUNCTION_ARGS)
 }
 
 /*
+ * sha256 of a presented key as loginas._hash reads it (its UTF-8 bytes), not
+ * yet bound to the database: what the per-backend cache of assume() is keyed
+ * by (assume.c)
+ */
+void
+loginas_key_digest(text *secret, uint8 *out)
+{
+	int			len = VARSIZE_ANY_EXHDR(secret);
+	char	   *utf8 = pg_server_to_any(VARDATA_ANY(secret), len, PG_UTF8);
+
+	sha256_two(NULL, (const uint8 *) utf8, utf8 == VARDATA_ANY(secret) ? (size_t) len : strlen(utf8), out);
+	if (utf8 != VARDATA_ANY(secret))
+		pfree(utf8);
+}
+
+/*
  * loginas._bind_hash(hash bytea) -> bytea: a hash stored by 1.1
  * (sha256(secret)) bound to this database, as loginas._hash binds it
  */

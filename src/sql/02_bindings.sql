@@ -488,6 +488,10 @@ BEGIN
 	   SET relation = EXCLUDED.relation, bound_at = pg_catalog.now(),
 		   bound_by_admin = EXCLUDED.bound_by_admin, bound_by_role = SESSION_USER,
 		   bound_by_admin_key = EXCLUDED.bound_by_admin_key;
+	-- assume()'s cache follows the shop's rows of what the verdicts read
+	IF bind.kind IN ('admins', 'customers', 'store_views') THEN
+		PERFORM loginas._cache_watch(bind.relation);
+	END IF;
 	PERFORM loginas._invalidate('loginas.binding');
 	-- (the admin's key as the admins binding now reads it: rebinding the
 	-- admins changes their key type)

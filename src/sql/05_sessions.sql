@@ -82,7 +82,10 @@ DECLARE
 	log_id bigint;
 BEGIN
 	-- FOR UPDATE waits for transactions acting in the session (they hold
-	-- FOR KEY SHARE from loginas.assume) and re-reads the row afterwards
+	-- FOR KEY SHARE from loginas.assume's checked path) and re-reads the row
+	-- afterwards; the session's lock first, for those a cached assume() let
+	-- act in it (src/assume.c)
+	PERFORM loginas._lock_session_end(p_session_id);
 	SELECT * INTO s FROM loginas.session
 	 WHERE session_id OPERATOR(pg_catalog.=) p_session_id AND ended_at IS NULL
 	   FOR UPDATE;

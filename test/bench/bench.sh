@@ -20,6 +20,10 @@
 #                                        (and _text, _uuid for the key types)
 #                                        there and drops them at the end.  The
 #                                        extension must be installed already.
+#   ... --only pgbench                   the pgbench phase alone (no bulk or key
+#                                        type steps; appends nothing): a few
+#                                        minutes; the report shows the
+#                                        throughput lines only
 #   other options: --rounds N, --rows N (bulk), --loop-rows N,
 #                  --pgbench-seconds N, --clients N, --no-append, --keep
 #                  (keep the throwaway cluster's directory; stops the server)
@@ -50,7 +54,9 @@
 #   assume() (plain), with assume() sent with BEGIN (assume), untracked table,
 #   with a trivial function call sent with BEGIN (floor), with assume() as a
 #   round trip of its own (assume_rt), with a trivial extra round trip
-#   (roundtrip).
+#   (roundtrip), and the untracked table with assume() sent with BEGIN
+#   (assume_untracked: what assume() itself costs, without a session's
+#   tracked write).
 #   Ratios are taken within a round (variant / untracked of the same round, or
 #   session / reference), and the median over the rounds is reported.
 set -euo pipefail
@@ -72,6 +78,7 @@ EXISTING=0
 APPEND=1
 KEEP=0
 ROUNDS="" ROWS="" LOOP_ROWS="" PGB_SECONDS="" CLIENTS=1
+ONLY=""
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -81,6 +88,11 @@ while (($#)); do
 	--existing) EXISTING=1 ;;
 	--no-append) APPEND=0 ;;
 	--keep) KEEP=1 ;;
+	--only)
+		[[ ${2:-} == pgbench ]] || die "--only takes 'pgbench' (see --help)"
+		ONLY=$2 APPEND=0
+		shift
+		;;
 	--rounds) posint "$1" "${2:-}"; ROUNDS=$2; shift ;;
 	--rows) posint "$1" "${2:-}"; ROWS=$2; shift ;;
 	--loop-rows) posint "$1" "${2:-}"; LOOP_ROWS=$2; shift ;;
@@ -108,6 +120,7 @@ TMP=""     # throwaway cluster (not with --existing)
 WORK=""    # the COPY data file, readable by the server's OS user
 DB=""
 KEY_TYPES=(text uuid)
+[[ $ONLY == pgbench ]] && KEY_TYPES=()
 declare -A KEY_DB=() # key type -> its database
 CREATED=() # the databases this run created (dropped at the end with --existing)
 
@@ -240,7 +253,7 @@ pgbench_step() {
 	# what the transactions must have done
 	q -v variant="$variant" -v n="$processed" <<-'EOF'
 		SELECT CASE
-				 WHEN :'variant' = 'untracked' THEN (SELECT count(*) FROM bench.quote_plain) = :n
+				 WHEN :'variant' IN ('untracked', 'assume_untracked') THEN (SELECT count(*) FROM bench.quote_plain) = :n
 				 WHEN :'variant' IN ('plain', 'floor', 'roundtrip') THEN
 					(SELECT count(*) FROM bench.quote_tracked WHERE loginas_created_session IS NULL) = :n
 					AND NOT EXISTS (SELECT FROM loginas.action_log WHERE action LIKE 'write%')
@@ -273,7 +286,7 @@ median_line() {
 main() {
 	local r m v mi kt key variants=(untracked tracked session reference) measures=(insert update loop copy)
 	local kvariants=(untracked tracked session) kmeasures=(insert update)
-	local pvariants=(plain assume untracked floor assume_rt roundtrip) load_before load_after started_at
+	local pvariants=(plain assume untracked floor assume_rt roundtrip assume_untracked) load_before load_after started_at
 
 	setup_cluster
 	setup_database
@@ -283,7 +296,9 @@ main() {
 		"loop $LOOP_ROWS rows, pgbench ${PGB_TXNS:+$PGB_TXNS transactions}${PGB_SECONDS:+${PGB_SECONDS}s}" \
 		"x $CLIENTS client(s); database $DB on ${PGHOST}:${PGPORT}"
 
+	[[ $ONLY == pgbench ]] && variants=()
 	for ((r = 1; r <= ROUNDS; r++)); do
+		[[ $ONLY == pgbench ]] && break
 		for mi in "${!measures[@]}"; do
 			m=${measures[$mi]}
 			while IFS= read -r v; do
@@ -317,7 +332,8 @@ main() {
 
 	# every step of every phase recorded (a step that did not run, or ran
 	# twice, would make a ratio of the report wrong)
-	local expected="bulk:$((ROUNDS * ${#variants[@]} * ${#measures[@]})) pgbench:$((ROUNDS * ${#pvariants[@]}))"
+	local expected="pgbench:$((ROUNDS * ${#pvariants[@]}))"
+	((${#variants[@]})) && expected="bulk:$((ROUNDS * ${#variants[@]} * ${#measures[@]})) $expected"
 	for kt in "${KEY_TYPES[@]}"; do
 		expected+=" bulk_$kt:$((ROUNDS * ${#kvariants[@]} * ${#kmeasures[@]}))"
 	done

@@ -49,7 +49,9 @@ spec (ord, label, kind, measure, variant, base, op, target) AS (VALUES
 	(25, 'uuid keys (random `quote_id`, customers uuid): tracked, no session, bulk INSERT vs untracked uuid-keyed', 'uuid', 'insert', 'tracked', 'untracked', NULL, NULL),
 	(26, 'uuid keys: tracked, no session, bulk UPDATE vs untracked uuid-keyed', 'uuid', 'update', 'tracked', 'untracked', NULL, NULL),
 	(27, 'uuid keys: in a session, bulk INSERT including its log vs untracked uuid-keyed', 'uuid', 'insert', 'session', 'untracked', NULL, NULL),
-	(28, 'uuid keys: in a session, bulk UPDATE including its log vs untracked uuid-keyed', 'uuid', 'update', 'session', 'untracked', NULL, NULL)
+	(28, 'uuid keys: in a session, bulk UPDATE including its log vs untracked uuid-keyed', 'uuid', 'update', 'session', 'untracked', NULL, NULL),
+	-- what assume() itself costs: the untracked table, no session write (information)
+	(29, 'single-row transaction on the untracked table with `assume()` sent with BEGIN vs without (throughput): `assume()` alone', 'tps', 'txn', 'assume_untracked', 'untracked', NULL, NULL)
 ),
 ratios AS (
 	SELECT s.ord, x.cost / b.cost AS ratio, x.ms / b.ms AS wall
@@ -108,13 +110,14 @@ detail AS (
 	  FROM times
 	UNION ALL
 	SELECT 200 + CASE variant WHEN 'untracked' THEN 0 WHEN 'plain' THEN 1 WHEN 'floor' THEN 2
-							  WHEN 'assume' THEN 3 WHEN 'roundtrip' THEN 4 ELSE 5 END,
+							  WHEN 'assume' THEN 3 WHEN 'roundtrip' THEN 4 WHEN 'assume_rt' THEN 5 ELSE 6 END,
 		   format('| pgbench single-row INSERT transactions | %s | | %s tps | %s–%s tps |',
 				  CASE variant WHEN 'untracked' THEN 'untracked table' WHEN 'plain' THEN 'tracked, without assume()'
 							   WHEN 'floor' THEN 'tracked, a trivial function call sent with BEGIN'
 							   WHEN 'roundtrip' THEN 'tracked, one trivial extra round trip'
 							   WHEN 'assume' THEN 'tracked, with assume() sent with BEGIN'
-							   ELSE 'tracked, with assume() in its own round trip' END,
+							   WHEN 'assume_rt' THEN 'tracked, with assume() in its own round trip'
+							   ELSE 'untracked table, with assume() sent with BEGIN' END,
 				  to_char(med, 'FM9999990'), to_char(lo, 'FM9999990'), to_char(hi, 'FM9999990'))
 	  FROM rates
 )
