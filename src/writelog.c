@@ -213,16 +213,22 @@ value_type_printable(Oid type, int depth)
 	return false;
 }
 
-/* whether a printable type's text depends on settings (then pinned) */
-static bool
-value_type_pinned(Oid type)
+/* the type whose output prints a value: a domain's base type, an array's element's */
+static Oid
+printed_type(Oid type)
 {
 	Oid			elem;
 
 	type = getBaseType(type);
 	elem = get_element_type(type);
-	if (OidIsValid(elem))
-		type = getBaseType(elem);
+	return OidIsValid(elem) ? getBaseType(elem) : type;
+}
+
+/* whether a printable type's text depends on settings (then pinned) */
+static bool
+value_type_pinned(Oid type)
+{
+	type = printed_type(type);
 	switch (type)
 	{
 		case INT2OID:
@@ -249,13 +255,7 @@ value_type_pinned(Oid type)
 static bool
 value_type_money(Oid type)
 {
-	Oid			elem;
-
-	type = getBaseType(type);
-	elem = get_element_type(type);
-	if (OidIsValid(elem))
-		type = getBaseType(elem);
-	return type == CASHOID;
+	return printed_type(type) == CASHOID;
 }
 
 /*
