@@ -282,8 +282,13 @@ BEGIN
 	FOR t IN SELECT r.relid FROM loginas._cache_relations(ARRAY[p_rel::pg_catalog.oid]) r
 			   JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) r.relid
 			  WHERE r.relkind OPERATOR(pg_catalog.=) 'r' AND r.watchable AND NOT loginas._cache_trigger_ok(r.relid)
-				AND cl.relowner OPERATOR(pg_catalog.=) (SELECT b.relowner FROM pg_catalog.pg_class b
-														 WHERE b.oid OPERATOR(pg_catalog.=) p_rel)
+				-- a table of the bound relation's owner, or any table a view of a
+				-- superuser's reads (the DBA made it: the recipes' views)
+				AND (cl.relowner OPERATOR(pg_catalog.=) (SELECT b.relowner FROM pg_catalog.pg_class b
+														  WHERE b.oid OPERATOR(pg_catalog.=) p_rel)
+					 OR (SELECT o.rolsuper FROM pg_catalog.pg_class b
+						   JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) b.relowner
+						  WHERE b.oid OPERATOR(pg_catalog.=) p_rel))
 	LOOP
 		SELECT g.tgfoid INTO fn FROM pg_catalog.pg_trigger g
 		 WHERE g.tgrelid OPERATOR(pg_catalog.=) t AND g.tgname OPERATOR(pg_catalog.=) 'loginas_assume_cache';
