@@ -224,7 +224,8 @@ bindings_watched(void)
 	loginas_as_owner_begin(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
-	rc = SPI_execute("SELECT loginas._cache_watch_set()", true, 1);
+	/* not read-only: a fresh snapshot, not the calling statement's (a cursor's) */
+	rc = SPI_execute("SELECT loginas._cache_watch_set()", false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "loginas: could not read the relations of the bindings: %s", SPI_result_code_string(rc));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -283,7 +284,13 @@ entry_valid_until(int64 session_id, TimestampTz *until)
 				 SPI_result_code_string(SPI_result));
 		fill_plan = plan;
 	}
-	rc = SPI_execute_plan(fill_plan, args, NULL, true, 2);
+	/*
+	 * Not read-only: a fresh snapshot, as the checked path's own reads.  The
+	 * calling statement's snapshot (a cursor declared before a change whose
+	 * invalidation this backend has taken in already) could give an end
+	 * that a later commit shortened.
+	 */
+	rc = SPI_execute_plan(fill_plan, args, NULL, false, 2);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "loginas: could not read session " INT64_FORMAT ": %s", session_id,
 			 SPI_result_code_string(rc));
