@@ -7886,6 +7886,7 @@ CREATE FUNCTION loginas._guard_triggers() RETURNS event_trigger
 DECLARE
 	t record;
 	expected text;
+	functions oid[];
 BEGIN
 	-- the DBA (a superuser) and loginas' owner (untrack(), track()) may
 	IF COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), false)
@@ -7893,9 +7894,16 @@ BEGIN
 					  FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'loginas'), false) THEN
 		RETURN;
 	END IF;
+	functions := ARRAY(
+		SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+		 WHERE n.nspname OPERATOR(pg_catalog.=) 'loginas' AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['_track_row', '_track_truncate']::pg_catalog.name[]));
 	FOR t IN
 		SELECT DISTINCT tg.oid, tg.tgname, tg.tgrelid::pg_catalog.regclass AS rel, tg.tgenabled, tg.tgfoid,
-			   pg_catalog.pg_get_triggerdef(tg.oid) AS def
+			   pg_catalog.pg_get_triggerdef(tg.oid) AS def,
+			   EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() n
+					    WHERE n.command_tag OPERATOR(pg_catalog.=) 'CREATE TRIGGER'
+						  AND n.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+						  AND n.objid OPERATOR(pg_catalog.=) tg.oid) AS created
 		  FROM pg_catalog.pg_event_trigger_ddl_commands() c
 		  JOIN pg_catalog.pg_trigger tg
 		    ON (c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -7904,11 +7912,18 @@ BEGIN
 				AND tg.tgrelid OPERATOR(pg_catalog.=) (SELECT x.tgrelid FROM pg_catalog.pg_trigger x
 														WHERE x.oid OPERATOR(pg_catalog.=) c.objid))
 		 WHERE tg.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['zz_loginas_track_insert', 'zz_loginas_track_update', 'zz_loginas_track_delete', 'zz_loginas_log_insert', 'zz_loginas_track_truncate']::pg_catalog.name[])
-			OR tg.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY(
-				SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
-				 WHERE n.nspname OPERATOR(pg_catalog.=) 'loginas' AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['_track_row', '_track_truncate']::pg_catalog.name[])))
+			OR tg.tgfoid OPERATOR(pg_catalog.=) ANY (functions)
 		 ORDER BY 2
 	LOOP
+		-- loginas' triggers come from loginas.track() (and PostgreSQL copies
+		-- them into a tracked table's new partitions): no role's own CREATE
+		-- TRIGGER makes one, on any table
+		IF t.created AND t.tgfoid OPERATOR(pg_catalog.=) ANY (functions) THEN
+			RAISE EXCEPTION 'trigger "%" on table % may not call loginas'' trigger functions', t.tgname, t.rel
+				USING ERRCODE = '42501',
+					  DETAIL = 'Only loginas.track() puts loginas'' triggers on a table.',
+					  HINT = 'To track the table, the DBA calls loginas.track().';
+		END IF;
 		expected := CASE t.tgname
 			WHEN 'zz_loginas_track_insert' THEN 'BEFORE INSERT ON % FOR EACH ROW EXECUTE FUNCTION loginas._track_row()'
 			WHEN 'zz_loginas_track_update' THEN 'BEFORE UPDATE ON % FOR EACH ROW EXECUTE FUNCTION loginas._track_row()'
@@ -8421,3 +8436,8 @@ REVOKE ALL ON FUNCTION
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION loginas.assume(text) TO loginas_storefront;
+
+-- the owner of a tracked partitioned table may add partitions to it:
+-- PostgreSQL checks the owner's right to execute the row trigger function it
+-- copies into the new partition (see src/sql/10_privileges.sql)
+GRANT EXECUTE ON FUNCTION loginas._track_row() TO PUBLIC;

@@ -68,7 +68,10 @@ SELECT COALESCE(max(log_id), 0) AS log0 FROM loginas.action_log \gset
 -- built-in default, which for functions and types includes PUBLIC) but
 -- loginas.in_session(): the WHEN filter of the tracked tables' triggers, which
 -- runs with the rights of whichever role writes a tracked table; it only says
--- whether the caller's own transaction acts in a session
+-- whether the caller's own transaction acts in a session; and
+-- loginas._track_row(), the tracked tables' row trigger function, which no SQL
+-- can call: PostgreSQL checks that a tracked table's owner may execute it when
+-- the owner adds a partition (the parent's row triggers are copied into it)
 -------------------------------------------------------------------------------
 SELECT 'schema' AS kind, n.nspname::text AS object
   FROM pg_namespace n, aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
@@ -348,12 +351,14 @@ SELECT stmt, pg_temp.try(stmt) AS outcome
 RESET ROLE;
 
 -------------------------------------------------------------------------------
--- The internal functions are executable by none of the four roles
+-- The internal functions are executable by none of the four roles (but the
+-- row trigger function, PUBLIC's: no SQL can call it)
 -------------------------------------------------------------------------------
 SELECT p.oid::regprocedure AS internal_function, r.role
   FROM pg_proc p
  CROSS JOIN unnest(ARRAY['loginas_admin', 'loginas_storefront', 'loginas_reporting', 'loginas_auditor']) AS r(role)
  WHERE p.pronamespace = 'loginas'::regnamespace AND p.proname LIKE '\_%'
+   AND p.prorettype <> 'trigger'::regtype
    AND has_function_privilege(r.role, p.oid, 'EXECUTE');
 CREATE TEMP TABLE internals (n int, stmt text);
 INSERT INTO internals VALUES

@@ -187,6 +187,14 @@ GRANT SELECT ON loginas.change_descriptions TO loginas_admin;
 
 -- the tracked tables' trigger filter (see loginas.in_session above)
 GRANT EXECUTE ON FUNCTION loginas.in_session() TO PUBLIC;
+-- the tracked tables' row trigger function: the owner of a tracked
+-- partitioned table adds partitions to it (CREATE TABLE ... PARTITION OF,
+-- ATTACH PARTITION), and PostgreSQL, copying the parent's row triggers into
+-- the new partition, checks that the owner may execute their function.  No
+-- SQL can call a trigger function; a trigger of anyone's own calling it is
+-- refused on a tracked table (loginas._guard_triggers) and refuses every
+-- write of an untracked one ("has loginas triggers but is not tracked").
+GRANT EXECUTE ON FUNCTION loginas._track_row() TO PUBLIC;
 
 -- the auditor: purging the log (and how long it is kept at least),
 -- verifying it; not the admin backend, whose actions the log records

@@ -24,6 +24,11 @@
 #                                        type steps; appends nothing): a few
 #                                        minutes; the report shows the
 #                                        throughput lines only
+#   ... --only bulk                      the integer-keyed bulk phase alone (no
+#                                        key types, no pgbench; appends nothing)
+#   ... --measures insert,update         the bulk measures to run (default: all
+#                                        of insert, update, loop, copy); with
+#                                        it nothing is appended either
 #   other options: --rounds N, --rows N (bulk), --loop-rows N,
 #                  --pgbench-seconds N, --clients N, --no-append, --keep
 #                  (keep the throwaway cluster's directory; stops the server)
@@ -79,6 +84,7 @@ APPEND=1
 KEEP=0
 ROUNDS="" ROWS="" LOOP_ROWS="" PGB_SECONDS="" CLIENTS=1
 ONLY=""
+MEASURES=""
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -89,8 +95,14 @@ while (($#)); do
 	--no-append) APPEND=0 ;;
 	--keep) KEEP=1 ;;
 	--only)
-		[[ ${2:-} == pgbench ]] || die "--only takes 'pgbench' (see --help)"
+		[[ ${2:-} =~ ^(pgbench|bulk)$ ]] || die "--only takes 'pgbench' or 'bulk' (see --help)"
 		ONLY=$2 APPEND=0
+		shift
+		;;
+	--measures)
+		[[ ${2:-} =~ ^(insert|update|loop|copy)(,(insert|update|loop|copy))*$ ]] ||
+			die "--measures takes a comma-separated list of insert, update, loop, copy"
+		MEASURES=$2 APPEND=0
 		shift
 		;;
 	--rounds) posint "$1" "${2:-}"; ROUNDS=$2; shift ;;
@@ -120,7 +132,7 @@ TMP=""     # throwaway cluster (not with --existing)
 WORK=""    # the COPY data file, readable by the server's OS user
 DB=""
 KEY_TYPES=(text uuid)
-[[ $ONLY == pgbench ]] && KEY_TYPES=()
+[[ $ONLY == pgbench || $ONLY == bulk ]] && KEY_TYPES=()
 declare -A KEY_DB=() # key type -> its database
 CREATED=() # the databases this run created (dropped at the end with --existing)
 
@@ -288,6 +300,7 @@ main() {
 	local kvariants=(untracked tracked session) kmeasures=(insert update)
 	local pvariants=(plain assume untracked floor assume_rt roundtrip assume_untracked) load_before load_after started_at
 
+	[[ -n $MEASURES ]] && IFS=, read -r -a measures <<<"$MEASURES"
 	setup_cluster
 	setup_database
 	started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -297,6 +310,7 @@ main() {
 		"x $CLIENTS client(s); database $DB on ${PGHOST}:${PGPORT}"
 
 	[[ $ONLY == pgbench ]] && variants=()
+	[[ $ONLY == bulk ]] && pvariants=()
 	for ((r = 1; r <= ROUNDS; r++)); do
 		[[ $ONLY == pgbench ]] && break
 		for mi in "${!measures[@]}"; do
@@ -323,6 +337,7 @@ main() {
 
 	key=$(q -At -c "SELECT session_key FROM bench.session_info")
 	for ((r = 1; r <= ROUNDS; r++)); do
+		((${#pvariants[@]})) || break
 		while IFS= read -r v; do
 			pgbench_step "$r" "$v" "$key"
 		done < <(rotate $(((r - 1) % ${#pvariants[@]})) "${pvariants[@]}")
@@ -332,8 +347,9 @@ main() {
 
 	# every step of every phase recorded (a step that did not run, or ran
 	# twice, would make a ratio of the report wrong)
-	local expected="pgbench:$((ROUNDS * ${#pvariants[@]}))"
-	((${#variants[@]})) && expected="bulk:$((ROUNDS * ${#variants[@]} * ${#measures[@]})) $expected"
+	local expected=""
+	((${#pvariants[@]})) && expected="pgbench:$((ROUNDS * ${#pvariants[@]}))"
+	((${#variants[@]})) && expected="bulk:$((ROUNDS * ${#variants[@]} * ${#measures[@]}))${expected:+ $expected}"
 	for kt in "${KEY_TYPES[@]}"; do
 		expected+=" bulk_$kt:$((ROUNDS * ${#kvariants[@]} * ${#kmeasures[@]}))"
 	done
