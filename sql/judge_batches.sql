@@ -9,7 +9,9 @@
 --   a text key in its own collation ("C", not the database's): found and
 --   judged, refused when moved;
 --   the write log's values print with pinned settings, and the session's own
---   settings are back after every write (SHOW).
+--   settings are back after every write (SHOW);
+--   the write log's details, written as jsonb prints them and stored from
+--   that text directly, are exactly that jsonb, and the chain verifies.
 -- The shop (sql/setup.sql): admin 1 ada (Administrators); customers
 -- 1 Veronica Costello, 2 John Doe.
 \set VERBOSITY default
@@ -133,7 +135,40 @@ UPDATE jb.code SET customer_id = 2 WHERE code = 'Zz';
 COMMIT;
 SELECT code, customer_id FROM jb.code ORDER BY code COLLATE "C";
 
+-- The write log's details are written as jsonb prints them and stored from
+-- that text without parsing general JSON (src/printedjsonb.c), the hash
+-- taken over the same text.  Column names and values with quotes,
+-- backslashes, control characters and other scripts, names of several
+-- lengths (jsonb orders keys by length first): stored equal to their text read
+-- back as jsonb, the chain verifies, every member found by name.
+SET client_min_messages = warning;
+CREATE TABLE jb.odd (id int PRIMARY KEY, customer_id int NOT NULL, "b" text, "ab" text, "q""uote" text,
+	"é" text, "back\slash" text, "tab	name" text, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz" int);
+RESET client_min_messages;
+SELECT loginas.track('jb.odd', 'customer_id');
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+INSERT INTO jb.odd VALUES (1, 1, E'quote " backslash \\ newline \n tab \t bell \x07 del \x7f', 'ünïcødé 😀 / slash',
+	'{"json": "inside"}', E'\\u0041 not an escape', 'é', E'cr \r ff \f bs \b', 7);
+UPDATE jb.odd SET "b" = E'then \x01 and "more"', "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz" = NULL WHERE id = 1;
+COMMIT;
+SELECT l.action, l.details = l.details::text::jsonb AS stored_as_printed,
+	   loginas._printed_jsonb(l.details::text) = l.details AS read_back,
+	   l.details -> 'values' -> 0 ->> 'q"uote' AS quoted_name, l.details -> 'values' -> 0 -> 'b' AS b
+  FROM loginas.action_log l WHERE l.session_id = :sid AND l.details ->> 'table' = 'jb.odd' ORDER BY l.log_id;
+SELECT intact, problem FROM loginas.verify_log();
+-- what it reads: only the text jsonb prints -- any other text gives NULL
+-- (the commit then stores jsonb_in()'s jsonb and hashes its print)
+SELECT t AS printed, loginas._printed_jsonb(t) AS jsonb
+  FROM unnest(ARRAY[
+	'{}', '{"a": 1, "b": [1, -20, "x", null, true, false, {}], "aa": {"c": "d"}}',
+	'{"b": 1, "a": 2}', '{"a": 1, "a": 2}', '{"aa": 1, "b": 2}', '{"a":1}', '{"a": 1,"b": 2}', ' {"a": 1}',
+	'{"a": 01}', '{"a": -0}', '{"a": 1.5}', '{"a": 1e3}', '{"a": 1234567890123456789}',
+	'{"a": "\u0041"}', '{"a": "\/"}', '{"a": "\u001f"}', '{"a": "\u001F"}', '{"a": "\u000a"}', '{"a": "\n"}',
+	E'{"a": "\x01"}', '{"a": "unterminated}', '{"a": [1, 2}', '[1, 2]', '"a"', '{"a": nul}', '{"a": 1} ']) t;
+
 -- clean up
+SELECT loginas.untrack('jb.odd');
 SELECT loginas.untrack('jb.cart'), loginas.untrack('jb.pair'), loginas.untrack('jb.code'), loginas.untrack('jb.priced');
 SET client_min_messages = warning;
 DROP SCHEMA jb CASCADE;

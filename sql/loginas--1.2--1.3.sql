@@ -8441,3 +8441,10 @@ GRANT EXECUTE ON FUNCTION loginas.assume(text) TO loginas_storefront;
 -- PostgreSQL checks the owner's right to execute the row trigger function it
 -- copies into the new partition (see src/sql/10_privileges.sql)
 GRANT EXECUTE ON FUNCTION loginas._track_row() TO PUBLIC;
+
+-- The write log's details as jsonb from the very text jsonb prints of them
+-- (src/printedjsonb.c), NULL for any other text: what a session's commit
+-- stores without parsing general JSON.  For the tests.
+CREATE FUNCTION loginas._printed_jsonb(printed text) RETURNS jsonb
+	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb';
+REVOKE ALL ON FUNCTION loginas._printed_jsonb(text) FROM PUBLIC;

@@ -126,7 +126,8 @@ row_text(const LogRow *row, int argno)
  * no jsonb size limit applies: a row that could be stored can be verified.
  */
 static char *
-log_content(const LogRow *row, const int64 *log_id, const char *action_group, Jsonb *details)
+log_content(const LogRow *row, const int64 *log_id, const char *action_group, Jsonb *details,
+			const char *details_text)
 {
 	StringInfoData buf;
 
@@ -176,7 +177,9 @@ log_content(const LogRow *row, const int64 *log_id, const char *action_group, Js
 	appendStringInfoString(&buf, ", ");
 	put_text(&buf, row->nulls[A_DB_ROLE] ? NULL : NameStr(*DatumGetName(row->values[A_DB_ROLE])));
 	appendStringInfoString(&buf, ", ");
-	if (details)
+	if (details_text)
+		appendStringInfoString(&buf, details_text);
+	else if (details)
 		(void) JsonbToCString(&buf, &details->root, VARSIZE(details));
 	else
 		appendStringInfoString(&buf, "null");
@@ -262,7 +265,7 @@ clip_name(LogRow *row, int argno)
  * Append one row to the action log of schema nsp (loginas); its log_id
  */
 static int64
-append_row(Oid nsp, const LogRow *given, bool strip)
+append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 {
 	LogRow		copy = *given;
 	LogRow	   *row = &copy;
@@ -298,7 +301,7 @@ append_row(Oid nsp, const LogRow *given, bool strip)
 	else
 		details = DatumGetJsonbP(row->values[A_DETAILS]);
 
-	content = log_content(row, &log_id, ACTION_GROUP, details);
+	content = log_content(row, &log_id, ACTION_GROUP, details, details_text);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "loginas: SPI_connect failed");
@@ -390,23 +393,29 @@ loginas_append(PG_FUNCTION_ARGS)
 		row.nulls[i] = i >= PG_NARGS() || PG_ARGISNULL(i);
 		row.values[i] = row.nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true));
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true, NULL));
 }
 
 /*
  * The same, for C callers (viewlog.c, writelog.c): values and nulls in the
  * order of loginas._append's arguments; strip false for details that hold
- * no JSON null in an object (as a writer that built them knows).
+ * no JSON null in an object (as a writer that built them knows);
+ * details_text, when the writer built the details as text in the form jsonb
+ * prints them (keys in jsonb's order, ", " and ": " between), is that text:
+ * the canonical text takes it as it is instead of printing the jsonb again
+ * (NULL: print it).  verify_log() prints the stored jsonb: a text that is not
+ * exactly that breaks the row's hash there.
  */
 int64
-loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip)
+loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip,
+					  const char *details_text)
 {
 	LogRow		row;
 
 	StaticAssertStmt(LOGINAS_APPEND_NARGS == A_NARGS, "loginas._append's arguments");
 	memcpy(row.values, values, sizeof(Datum) * LOGINAS_APPEND_NARGS);
 	memcpy(row.nulls, nulls, sizeof(bool) * LOGINAS_APPEND_NARGS);
-	return append_row(nsp, &row, strip);
+	return append_row(nsp, &row, strip, details_text);
 }
 
 /*
@@ -459,7 +468,7 @@ loginas_log_row_hash(PG_FUNCTION_ARGS)
 	log_id = PG_ARGISNULL(H_LOG_ID) ? 0 : PG_GETARG_INT64(H_LOG_ID);
 	content = log_content(&row, PG_ARGISNULL(H_LOG_ID) ? NULL : &log_id,
 						  PG_ARGISNULL(H_ACTION_GROUP) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(H_ACTION_GROUP)),
-						  PG_ARGISNULL(H_DETAILS) ? NULL : PG_GETARG_JSONB_P(H_DETAILS));
+						  PG_ARGISNULL(H_DETAILS) ? NULL : PG_GETARG_JSONB_P(H_DETAILS), NULL);
 	prev = PG_GETARG_BYTEA_PP(H_PREV);
 	loginas_chain_hash((uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev), PG_GETARG_INT64(H_CHAIN_ID),
 					   PG_GETARG_INT64(H_CHAIN_SEQ), content, strlen(content), hash);
@@ -612,5 +621,5 @@ loginas_log(PG_FUNCTION_ARGS)
 	row.nulls[A_DB_ROLE] = false;
 	row.values[A_DB_ROLE] = DirectFunctionCall1(namein,
 												CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
-	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true));
+	PG_RETURN_INT64(append_row(get_func_namespace(fcinfo->flinfo->fn_oid), &row, true, NULL));
 }

@@ -211,7 +211,10 @@ extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const
  * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS:
  * the 1.2 ones, then admin_key, customer_key, store_key) */
 #define LOGINAS_APPEND_NARGS 17
-extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip);
+/* printedjsonb.c: a jsonb from the text jsonb prints of it ((Datum) 0: not that text) */
+extern Datum loginas_jsonb_from_printed(const char *text, int len);
+extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip,
+								   const char *details_text);
 
 /* viewlog.c: the view recorder's background worker */
 extern PGDLLEXPORT void loginas_viewlog_worker_main(Datum main_arg);

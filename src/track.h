@@ -119,7 +119,10 @@ typedef struct TrackedRel
 	 * (loginas.redact), and for every column of the relation the trigger
 	 * fired on (value_mode[attnum - 1], value_natts of them) how its value is
 	 * logged; the output functions of the printed ones, the type names of
-	 * those left unprinted; all of it in values_cxt, made again on a refill
+	 * those left unprinted; the attnums in the order jsonb keeps an object's
+	 * keys (value_order: shorter names first, then bytewise), in which the
+	 * log writes a row's columns; all of it in values_cxt, made again on a
+	 * refill
 	 */
 	bool		log_values;
 	int			nsensitive;
@@ -129,6 +132,7 @@ typedef struct TrackedRel
 	char	   *value_mode;
 	FmgrInfo   *value_out;
 	char	  **value_type;
+	AttrNumber *value_order;
 } TrackedRel;
 
 /* how the write log logs a column's values (TrackedRel.value_mode) */

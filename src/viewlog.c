@@ -285,7 +285,7 @@ record_view(ViewLogRequest *req)
 	for (i = 0; i < LOGINAS_APPEND_NARGS; i++)
 		values[i] = datumRestore(&ptr, &nulls[i]);
 	resume_shared_chain(log_relid);
-	return loginas_append_values(req->nspoid, values, nulls, true);
+	return loginas_append_values(req->nspoid, values, nulls, true, NULL);
 }
 
 

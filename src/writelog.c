@@ -46,6 +46,7 @@
 #include "utils/float.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
@@ -259,6 +260,40 @@ value_type_money(Oid type)
 }
 
 /*
+ * The order in which jsonb keeps an object's keys: the shorter first, then
+ * bytewise.  The log writes a row's columns in it, so that its text is the
+ * text jsonb prints (see append_group_row).
+ */
+static int
+jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+static int
+value_order_cmp(const void *x, const void *y, void *arg)
+{
+	TupleDesc	desc = (TupleDesc) arg;
+	const char *a = NameStr(TupleDescAttr(desc, *(const AttrNumber *) x - 1)->attname);
+	const char *b = NameStr(TupleDescAttr(desc, *(const AttrNumber *) y - 1)->attname);
+
+	return jsonb_key_cmp(a, strlen(a), b, strlen(b));
+}
+
+/* a relation's attnums, in the order of their names as jsonb keys */
+static void
+fill_value_order(AttrNumber *order, TupleDesc desc)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		order[i] = i + 1;
+	qsort_arg(order, desc->natts, sizeof(AttrNumber), value_order_cmp, desc);
+}
+
+/*
  * How the write log logs each column of a tracked relation (the relation
  * the trigger fires on: a partition numbers its columns its own way),
  * computed when the trigger's entry is filled (track.c).
@@ -306,6 +341,8 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 		}
 		entry->value_mode[i - 1] = mode;
 	}
+	entry->value_order = MemoryContextAlloc(cxt, sizeof(AttrNumber) * Max(desc->natts, 1));
+	fill_value_order(entry->value_order, desc);
 }
 
 /*
@@ -472,7 +509,8 @@ append_member_name(StringInfo buf, bool *first, const char *name)
 }
 
 /*
- * One row's values, as a JSON object: an update's changed columns as
+ * One row's values, as a JSON object, its members in the order jsonb keeps
+ * them (its text is the text jsonb prints): an update's changed columns as
  * [before, after] (a NULL as null), an inserted or deleted row's columns
  * that are not NULL as their value (the log strips JSON nulls from objects:
  * a column left out is NULL); a column without its value as its marker, a
@@ -486,26 +524,74 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 {
 	int			nest = -1;
 	bool		first = true;
-	int			i;
+	bool		changed_here[64];
+	bool	   *changed = NULL;
+	AttrNumber	order_here[64];
+	AttrNumber *order;
+	int			i,
+				k;
 
-	if (buf)
-		appendStringInfoChar(buf, '{');
-	for (i = 1; i <= desc->natts; i++)
+	/*
+	 * An update's changed columns: their names go to the group in the
+	 * columns' order, as they always did
+	 */
+	if (op == 'U')
 	{
-		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
+		changed = desc->natts <= (int) lengthof(changed_here) ? changed_here : palloc(desc->natts);
+		for (i = 1; i <= desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i - 1);
+			bool		oldnull,
+						newnull;
+			Datum		o,
+						n;
+
+			changed[i - 1] = false;
+			if (a->attisdropped || i == entry->created_att || i == entry->changed_att)
+				continue;
+			o = heap_getattr(oldtup, i, desc, &oldnull);
+			n = heap_getattr(newtup, i, desc, &newnull);
+			if (oldnull == newnull &&
+				(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
+				continue;
+			changed[i - 1] = true;
+			/* by name: partitions of one table may number columns differently */
+			add_changed(g, NameStr(a->attname));
+		}
+	}
+	if (buf == NULL)
+	{
+		if (changed && changed != changed_here)
+			pfree(changed);
+		return;
+	}
+
+	/* the values, in the order jsonb keeps the columns' names */
+	if (entry->value_order && entry->value_natts == desc->natts)
+		order = entry->value_order;
+	else
+	{
+		order = desc->natts <= (int) lengthof(order_here) ? order_here : palloc(sizeof(AttrNumber) * desc->natts);
+		fill_value_order(order, desc);
+	}
+	appendStringInfoChar(buf, '{');
+	for (k = 0; k < desc->natts; k++)
+	{
+		Form_pg_attribute a;
 		bool		oldnull,
 					newnull;
 		Datum		o,
 					n;
 
-		if (a->attisdropped || i == entry->created_att || i == entry->changed_att)
+		i = order[k];
+		a = TupleDescAttr(desc, i - 1);
+		if (a->attisdropped || i == entry->created_att || i == entry->changed_att ||
+			value_mode(entry, i) == LOGINAS_VALUE_SKIP)
 			continue;
 		if (op != 'U')
 		{
 			HeapTuple	tup = op == 'I' ? newtup : oldtup;
 
-			if (buf == NULL || value_mode(entry, i) == LOGINAS_VALUE_SKIP)
-				continue;
 			o = heap_getattr(tup, i, desc, &oldnull);
 			/* a NULL is left out (the log keeps no JSON null in an object) */
 			if (oldnull && value_mode(entry, i) != LOGINAS_VALUE_PROTECTED &&
@@ -516,28 +602,26 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 				append_value(buf, entry, a, i, o, oldnull, &nest);
 			continue;
 		}
-		o = heap_getattr(oldtup, i, desc, &oldnull);
-		n = heap_getattr(newtup, i, desc, &newnull);
-		if (oldnull == newnull &&
-			(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
-			continue;
-		/* by name: partitions of one table may number columns differently */
-		add_changed(g, NameStr(a->attname));
-		if (buf == NULL || value_mode(entry, i) == LOGINAS_VALUE_SKIP)
+		if (!changed[i - 1])
 			continue;
 		append_member_name(buf, &first, NameStr(a->attname));
 		if (append_value_marker(buf, entry, a, i))
 			continue;
+		o = heap_getattr(oldtup, i, desc, &oldnull);
+		n = heap_getattr(newtup, i, desc, &newnull);
 		appendStringInfoChar(buf, '[');
 		append_value(buf, entry, a, i, o, oldnull, &nest);
 		appendStringInfoString(buf, ", ");
 		append_value(buf, entry, a, i, n, newnull, &nest);
 		appendStringInfoChar(buf, ']');
 	}
-	if (buf)
-		appendStringInfoChar(buf, '}');
+	appendStringInfoChar(buf, '}');
 	if (nest >= 0)
 		AtEOXact_GUC(true, nest);
+	if (changed && changed != changed_here)
+		pfree(changed);
+	if (order != entry->value_order && order != order_here)
+		pfree(order);
 }
 
 static void
@@ -574,6 +658,38 @@ row_values(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, TupleDesc 
 		unpin_vars(&saved);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * A row's key as JSON (loginas_row_key: ["10","2"]) as jsonb prints it:
+ * ", " between elements
+ */
+static void
+append_key_canonical(StringInfo buf, const char *key_json, int keylen)
+{
+	bool		in_string = false;
+	int			i,
+				from = 0;
+
+	for (i = 0; i < keylen; i++)
+	{
+		if (in_string)
+		{
+			if (key_json[i] == '\\')
+				i++;
+			else if (key_json[i] == '"')
+				in_string = false;
+		}
+		else if (key_json[i] == '"')
+			in_string = true;
+		else if (key_json[i] == ',')
+		{
+			appendBinaryStringInfo(buf, key_json + from, i + 1 - from);
+			appendStringInfoChar(buf, ' ');
+			from = i + 1;
+		}
+	}
+	appendBinaryStringInfo(buf, key_json + from, keylen - from);
 }
 
 void
@@ -630,12 +746,12 @@ loginas_writelog_record(TrackedRel *entry, uint32 event, const LoginAsContext *c
 		g->last_chunk = chunk;
 	}
 	if (chunk->nkeys > 0)
-		appendStringInfoChar(&chunk->keys, ',');
-	appendBinaryStringInfo(&chunk->keys, key_json, keylen);
+		appendStringInfoString(&chunk->keys, ", ");
+	append_key_canonical(&chunk->keys, key_json, keylen);
 	if (g->log_values)
 	{
 		if (chunk->nkeys > 0)
-			appendStringInfoChar(&chunk->values, ',');
+			appendStringInfoString(&chunk->values, ", ");
 		appendBinaryStringInfo(&chunk->values, values.data, values.len);
 	}
 	chunk->nkeys++;
@@ -661,14 +777,34 @@ static void
 append_group_row(Oid nsp, WriteGroup *g, KeyChunk *chunk, int part, int parts, const char *db_role)
 {
 	StringInfoData details;
+	Datum		printed;
 	Datum		values[LOGINAS_APPEND_NARGS];
 	bool		nulls[LOGINAS_APPEND_NARGS];
 
+	/*
+	 * The details as jsonb prints them (the keys in jsonb's order: shorter
+	 * first, then bytewise; ", " and ": " between), so that this text is
+	 * the canonical text of the row's details as it is (see
+	 * loginas_append_values)
+	 */
 	initStringInfo(&details);
-	appendStringInfoString(&details, "{\"table\": ");
+	appendStringInfoString(&details, "{\"keys\": [");
+	appendBinaryStringInfo(&details, chunk->keys.data, chunk->keys.len);
+	appendStringInfoChar(&details, ']');
+	if (parts > 1)
+		appendStringInfo(&details, ", \"part\": %d", part);
+	appendStringInfo(&details, ", \"rows\": %d", chunk->nkeys);
+	if (parts > 1)
+		appendStringInfo(&details, ", \"parts\": %d", parts);
+	appendStringInfoString(&details, ", \"table\": ");
 	escape_json(&details, g->relname);
-	appendStringInfo(&details, ", \"operation\": \"%s\", \"rows\": %d, \"keys\": [%s]",
-					 op_name(g->op), chunk->nkeys, chunk->keys.data);
+	if (g->log_values)
+	{
+		appendStringInfoString(&details, ", \"values\": [");
+		appendBinaryStringInfo(&details, chunk->values.data, chunk->values.len);
+		appendStringInfoChar(&details, ']');
+	}
+	appendStringInfo(&details, ", \"operation\": \"%s\"", op_name(g->op));
 	if (g->op == 'U')
 	{
 		ListCell   *lc;
@@ -682,14 +818,6 @@ append_group_row(Oid nsp, WriteGroup *g, KeyChunk *chunk, int part, int parts, c
 		}
 		appendStringInfoChar(&details, ']');
 	}
-	if (g->log_values)
-	{
-		appendStringInfoString(&details, ", \"values\": [");
-		appendBinaryStringInfo(&details, chunk->values.data, chunk->values.len);
-		appendStringInfoChar(&details, ']');
-	}
-	if (parts > 1)
-		appendStringInfo(&details, ", \"part\": %d, \"parts\": %d", part, parts);
 	appendStringInfoChar(&details, '}');
 
 	/*
@@ -718,13 +846,16 @@ append_group_row(Oid nsp, WriteGroup *g, KeyChunk *chunk, int part, int parts, c
 	values[LA_CLIENT_ADDR] = g->client_addr ?
 		DirectFunctionCall1(inet_in, CStringGetDatum(g->client_addr)) : (Datum) 0;
 	values[LA_DB_ROLE] = DirectFunctionCall1(namein, CStringGetDatum(db_role));
-	values[LA_DETAILS] = DirectFunctionCall1(jsonb_in, CStringGetDatum(details.data));
+	/* the jsonb of the printed text, without parsing general JSON (printedjsonb.c) */
+	printed = loginas_jsonb_from_printed(details.data, details.len);
+	values[LA_DETAILS] = printed ? printed :
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(details.data));
 	/* a key is logged only where its bigint column cannot hold it */
 	TEXT_OR_NULL(LA_ADMIN_KEY, g->admin_id == LOGINAS_NO_ID ? g->admin_key : NULL);
 	TEXT_OR_NULL(LA_CUSTOMER_KEY, g->customer_id == LOGINAS_NO_ID ? g->customer_key : NULL);
 	TEXT_OR_NULL(LA_STORE_KEY, g->store_id == LOGINAS_NO_ID ? g->store_key : NULL);
 #undef TEXT_OR_NULL
-	(void) loginas_append_values(nsp, values, nulls, false);
+	(void) loginas_append_values(nsp, values, nulls, false, printed ? details.data : NULL);
 	/* what this row needed goes now: a write of many parts stays bounded */
 	pfree(details.data);
 	pfree(DatumGetPointer(values[LA_DETAILS]));
@@ -893,9 +1024,9 @@ writelog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					/* room in the enclosing group's last chunk: one log row as before */
 					if (last->nkeys > 0 && chunk->nkeys > 0)
 					{
-						appendStringInfoChar(&last->keys, ',');
+						appendStringInfoString(&last->keys, ", ");
 						if (into->log_values)
-							appendStringInfoChar(&last->values, ',');
+							appendStringInfoString(&last->values, ", ");
 					}
 					appendBinaryStringInfo(&last->keys, chunk->keys.data, chunk->keys.len);
 					if (into->log_values)

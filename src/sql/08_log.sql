@@ -131,6 +131,12 @@ CREATE FUNCTION loginas._log_content(p_log_id bigint, p_logged_at timestamptz, p
 	END
 $$;
 
+-- The write log's details as jsonb from the very text jsonb prints of them
+-- (src/printedjsonb.c), NULL for any other text: what a session's commit
+-- stores without parsing general JSON.  For the tests.
+CREATE FUNCTION loginas._printed_jsonb(printed text) RETURNS jsonb
+	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb';
+
 -- append one row to the log, linked into this backend's chain
 CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result text,
 								p_admin_id bigint, p_admin_username text,
