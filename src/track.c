@@ -158,6 +158,7 @@ free_entry_contents(TrackedRel *entry)
 	entry->value_out = NULL;
 	entry->value_type = NULL;
 	entry->value_order = NULL;
+	entry->value_member = NULL;
 	entry->nsensitive = 0;
 	entry->log_values = false;
 }

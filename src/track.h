@@ -121,8 +121,9 @@ typedef struct TrackedRel
 	 * logged; the output functions of the printed ones, the type names of
 	 * those left unprinted; the attnums in the order jsonb keeps an object's
 	 * keys (value_order: shorter names first, then bytewise), in which the
-	 * log writes a row's columns; all of it in values_cxt, made again on a
-	 * refill
+	 * log writes a row's columns, and each column's name as the log writes it
+	 * before its value (value_member: "name": ); all of it in values_cxt,
+	 * made again on a refill
 	 */
 	bool		log_values;
 	int			nsensitive;
@@ -133,6 +134,7 @@ typedef struct TrackedRel
 	FmgrInfo   *value_out;
 	char	  **value_type;
 	AttrNumber *value_order;
+	char	  **value_member;
 } TrackedRel;
 
 /* how the write log logs a column's values (TrackedRel.value_mode) */

@@ -260,6 +260,69 @@ value_type_money(Oid type)
 }
 
 /*
+ * A string as JSON, as escape_json() writes it (the log's text must be the
+ * text jsonb prints, see printedjsonb.c), a run of plain bytes at a time
+ */
+static void
+append_json_string(StringInfo buf, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = str;
+	const char *p;
+
+	appendStringInfoCharMacro(buf, '"');
+	for (p = str; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+		char		esc[7];
+		int			n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(buf, run, p - run);
+		run = p + 1;
+		esc[0] = '\\';
+		switch (c)
+		{
+			case '\b':
+				esc[1] = 'b';
+				break;
+			case '\f':
+				esc[1] = 'f';
+				break;
+			case '\n':
+				esc[1] = 'n';
+				break;
+			case '\r':
+				esc[1] = 'r';
+				break;
+			case '\t':
+				esc[1] = 't';
+				break;
+			case '"':
+				esc[1] = '"';
+				break;
+			case '\\':
+				esc[1] = '\\';
+				break;
+			default:
+				esc[1] = 'u';
+				esc[2] = '0';
+				esc[3] = '0';
+				esc[4] = hex[c >> 4];
+				esc[5] = hex[c & 0xf];
+				n = 6;
+				break;
+		}
+		appendBinaryStringInfo(buf, esc, n);
+	}
+	if (p > run)
+		appendBinaryStringInfo(buf, run, p - run);
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/*
  * The order in which jsonb keeps an object's keys: the shorter first, then
  * bytewise.  The log writes a row's columns in it, so that its text is the
  * text jsonb prints (see append_group_row).
@@ -343,6 +406,18 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 	}
 	entry->value_order = MemoryContextAlloc(cxt, sizeof(AttrNumber) * Max(desc->natts, 1));
 	fill_value_order(entry->value_order, desc);
+	entry->value_member = MemoryContextAllocZero(cxt, sizeof(char *) * Max(desc->natts, 1));
+	for (i = 1; i <= desc->natts; i++)
+	{
+		StringInfoData member;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&member);
+		append_json_string(&member, NameStr(TupleDescAttr(desc, i - 1)->attname));
+		appendStringInfoString(&member, ": ");
+		entry->value_member[i - 1] = member.data;
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -486,7 +561,7 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 	}
 	if (bytes <= LOGINAS_VALUE_MAX_BYTES)
 	{
-		escape_json(buf, str);
+		append_json_string(buf, str);
 		pfree(str);
 		return;
 	}
@@ -499,13 +574,18 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 }
 
 static void
-append_member_name(StringInfo buf, bool *first, const char *name)
+append_member_name(StringInfo buf, bool *first, TrackedRel *entry, TupleDesc desc, int attnum)
 {
 	if (!*first)
 		appendStringInfoString(buf, ", ");
 	*first = false;
-	escape_json(buf, name);
-	appendStringInfoString(buf, ": ");
+	if (entry->value_member && entry->value_natts == desc->natts)
+		appendStringInfoString(buf, entry->value_member[attnum - 1]);
+	else
+	{
+		append_json_string(buf, NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+		appendStringInfoString(buf, ": ");
+	}
 }
 
 /*
@@ -597,14 +677,14 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 			if (oldnull && value_mode(entry, i) != LOGINAS_VALUE_PROTECTED &&
 				value_mode(entry, i) != LOGINAS_VALUE_SENSITIVE)
 				continue;
-			append_member_name(buf, &first, NameStr(a->attname));
+			append_member_name(buf, &first, entry, desc, i);
 			if (!append_value_marker(buf, entry, a, i))
 				append_value(buf, entry, a, i, o, oldnull, &nest);
 			continue;
 		}
 		if (!changed[i - 1])
 			continue;
-		append_member_name(buf, &first, NameStr(a->attname));
+		append_member_name(buf, &first, entry, desc, i);
 		if (append_value_marker(buf, entry, a, i))
 			continue;
 		o = heap_getattr(oldtup, i, desc, &oldnull);
