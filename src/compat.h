@@ -61,4 +61,19 @@
 #define LOGINAS_SIGNAL_PASS postgres_signal_arg
 #endif
 
+/*
+ * Index entries for a row just inserted (rowinsert.c): 16 added
+ * onlySummarizing, 19 folded the booleans into flags.
+ */
+#if PG_VERSION_NUM >= 190000
+#define loginas_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (estate), 0, (slot), NIL, NULL)
+#elif PG_VERSION_NUM >= 160000
+#define loginas_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define loginas_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 #endif							/* LOGINAS_COMPAT_H */

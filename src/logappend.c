@@ -69,8 +69,6 @@ enum
 	A_ADMIN_KEY, A_CUSTOMER_KEY, A_STORE_KEY, A_NARGS
 };
 
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr insert_key_plan = NULL;	/* with admin_key, customer_key, store_key (1.3) */
 static SPIPlanPtr chain_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -278,9 +276,8 @@ append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 	uint8		cur[PG_SHA256_DIGEST_LENGTH];
 	Jsonb	   *details;
 	char	   *content;
-	bool		has_keys;
 	Datum		values[INSERT_NARGS];
-	char		nulls[INSERT_NARGS];
+	bool		nulls[INSERT_NARGS];
 	int			i;
 
 	log_relid = get_relname_relid("action_log", nsp);
@@ -308,41 +305,22 @@ append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 	chain_id = chain_for(log_relid);
 	loginas_chain_link(chain_id, log_relid, content, strlen(content), &chain_seq, prev, cur);
 
+	SPI_finish();
+
 	/*
-	 * A row without keys (every row of an integer shop) is inserted without
-	 * the key columns: they exist only from 1.3 on, and a backend that loaded
-	 * this library before ALTER EXTENSION UPDATE appends to the older table.
+	 * The row, as INSERT puts it (rowinsert.c).  A row without keys (every
+	 * row of an integer shop) leaves the key columns NULL: they exist only
+	 * from 1.3 on, and a backend that loaded this library before ALTER
+	 * EXTENSION UPDATE appends to the older table.
 	 */
-	has_keys = !row->nulls[A_ADMIN_KEY] || !row->nulls[A_CUSTOMER_KEY] || !row->nulls[A_STORE_KEY];
-	if ((has_keys ? insert_key_plan : insert_plan) == NULL)
 	{
-		Oid			argtypes[INSERT_NARGS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
-			INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INETOID, NAMEOID,
-		JSONBOID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
-
-		if (has_keys)
-			insert_key_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
-										" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
-										" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
-										" prev_hash, row_hash, admin_key, customer_key, store_key)"
-										" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-										" $16, $17, $18, $19, $20, $21, $22, $23)",
-										INSERT_NARGS, argtypes);
-		else
-			insert_plan = keep_plan("INSERT INTO loginas.action_log (log_id, logged_at, action_group, action, result,"
-									" admin_id, admin_username, customer_id, customer_email, session_id, store_id,"
-									" source, reason, client_addr, db_role, details, chain_id, chain_seq,"
-									" prev_hash, row_hash)"
-									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-									" $16, $17, $18, $19, $20)",
-									INSERT_NARGS - 3, argtypes);
-	}
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(log_id);
-	values[2] = CStringGetTextDatum(ACTION_GROUP);
-	/* the columns that take an argument as it is given: (insert parameter, argument) */
-	{
+		static const char *const names[INSERT_NARGS] = {
+			"log_id", "logged_at", "action_group", "action", "result", "admin_id", "admin_username",
+			"customer_id", "customer_email", "session_id", "store_id", "source", "reason", "client_addr",
+			"db_role", "details", "chain_id", "chain_seq", "prev_hash", "row_hash", "admin_key",
+			"customer_key", "store_key"
+		};
+		/* the columns that take an argument as it is given: (column, argument) */
 		static const int map[][2] = {
 			{1, A_LOGGED_AT}, {3, A_ACTION}, {4, A_RESULT}, {5, A_ADMIN_ID}, {6, A_ADMIN_USERNAME},
 			{7, A_CUSTOMER_ID}, {8, A_CUSTOMER_EMAIL}, {9, A_SESSION_ID}, {10, A_STORE_ID},
@@ -350,23 +328,21 @@ append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 			{20, A_ADMIN_KEY}, {21, A_CUSTOMER_KEY}, {22, A_STORE_KEY}
 		};
 
+		memset(nulls, false, sizeof(nulls));
+		values[0] = Int64GetDatum(log_id);
+		values[2] = CStringGetTextDatum(ACTION_GROUP);
 		for (i = 0; i < (int) lengthof(map); i++)
 		{
-			if (row->nulls[map[i][1]])
-				nulls[map[i][0]] = 'n';
-			else
-				values[map[i][0]] = row->values[map[i][1]];
+			nulls[map[i][0]] = row->nulls[map[i][1]];
+			values[map[i][0]] = row->nulls[map[i][1]] ? (Datum) 0 : row->values[map[i][1]];
 		}
+		values[15] = JsonbPGetDatum(details);
+		values[16] = Int64GetDatum(chain_id);
+		values[17] = Int64GetDatum(chain_seq);
+		values[18] = PointerGetDatum(loginas_hash_bytea(prev));
+		values[19] = PointerGetDatum(loginas_hash_bytea(cur));
+		loginas_insert_row(log_relid, INSERT_NARGS, names, values, nulls);
 	}
-	values[15] = JsonbPGetDatum(details);
-	values[16] = Int64GetDatum(chain_id);
-	values[17] = Int64GetDatum(chain_seq);
-	values[18] = PointerGetDatum(loginas_hash_bytea(prev));
-	values[19] = PointerGetDatum(loginas_hash_bytea(cur));
-
-	if (SPI_execute_plan(has_keys ? insert_key_plan : insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loginas: could not append to loginas.action_log");
-	SPI_finish();
 	return log_id;
 }
 

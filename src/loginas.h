@@ -211,6 +211,10 @@ extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const
  * nulls in the order of loginas._append's arguments (LOGINAS_APPEND_NARGS:
  * the 1.2 ones, then admin_key, customer_key, store_key) */
 #define LOGINAS_APPEND_NARGS 17
+/* rowinsert.c: one row appended to one of loginas' own tables, as INSERT would */
+extern void loginas_insert_row(Oid relid, int ncolumns, const char *const *names,
+							   const Datum *values, const bool *nulls);
+
 /* printedjsonb.c: a jsonb from the text jsonb prints of it ((Datum) 0: not that text) */
 extern Datum loginas_jsonb_from_printed(const char *text, int len);
 extern int64 loginas_append_values(Oid nsp, const Datum *values, const bool *nulls, bool strip,

@@ -51,6 +51,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -375,15 +376,15 @@ session_buffer(int64 session_id)
  * updated: no transaction of a session waits for another's (a prepared
  * transaction's too).
  */
-static SPIPlanPtr batch_plan = NULL;
-
 static void
 write_batch(SessionBuffer *b)
 {
+	static const char *const names[] = {"session_id", "batch", "rows", "images"};
 	LoginAsOwnerState owner;
-	Oid			argtypes[3] = {INT8OID, INT8OID, BYTEAOID};
-	Datum		args[3];
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
 	bytea	   *batch;
+	Oid			nsp;
 
 	if (b->data.len == 0 && b->rows == 0)
 		return;
@@ -393,28 +394,14 @@ write_batch(SessionBuffer *b)
 		SET_VARSIZE(batch, VARHDRSZ + 4 + b->data.len);
 		memcpy(VARDATA(batch), BATCH_MAGIC, 4);
 		memcpy(VARDATA(batch) + 4, b->data.data, b->data.len);
-		args[0] = Int64GetDatum(b->session_id);
-		args[1] = Int64GetDatum(b->rows);
-		args[2] = PointerGetDatum(batch);
 		loginas_as_owner_begin(&owner);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "loginas: SPI_connect failed");
-		if (batch_plan == NULL)
-		{
-			/* kept: one batch per session and transaction, at every commit */
-			SPIPlanPtr	plan = SPI_prepare("INSERT INTO loginas.row_image (session_id, batch, rows, images)"
-										   " VALUES ($1, pg_catalog.nextval('loginas.row_image_seq'), $2, $3)",
-										   3, argtypes);
-
-			if (plan == NULL || SPI_keepplan(plan) != 0)
-				elog(ERROR, "loginas: could not prepare the images' insert: %s", SPI_result_code_string(SPI_result));
-			batch_plan = plan;
-		}
-		if (SPI_execute_plan(batch_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "loginas: could not keep the images of the rows written");
-		SPI_finish();
-		PopActiveSnapshot();
+		nsp = get_namespace_oid("loginas", false);
+		/* one batch per session and transaction, at every commit (rowinsert.c) */
+		values[0] = Int64GetDatum(b->session_id);
+		values[1] = Int64GetDatum(nextval_internal(get_relname_relid("row_image_seq", nsp), true));
+		values[2] = Int64GetDatum(b->rows);
+		values[3] = PointerGetDatum(batch);
+		loginas_insert_row(get_relname_relid("row_image", nsp), lengthof(names), names, values, nulls);
 		loginas_as_owner_end(&owner);
 		pfree(batch);
 	}
