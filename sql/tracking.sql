@@ -778,6 +778,52 @@ DROP TABLE trk.bulk;
 SELECT action, details FROM pg_temp.new_log();
 
 ------------------------------------------------------------------------------
+-- Keys as loginas prints them: integer columns of every width at their
+-- extremes, with text in a composite key (the write log, the refusals'
+-- messages, the stamps kept in loginas.row_stamp); keys whose text depends
+-- on settings printed with the settings pinned, whatever the session set
+------------------------------------------------------------------------------
+CREATE TABLE trk.widths (k2 smallint, k4 int, k8 bigint, t text, customer_id int NOT NULL,
+	v int NOT NULL DEFAULT 0, PRIMARY KEY (k2, k4, k8, t));
+CREATE TABLE trk.width8 (k8 bigint PRIMARY KEY, customer_id int NOT NULL, v int NOT NULL DEFAULT 0);
+CREATE TABLE trk.settled (at timestamptz, f float8, took interval, customer_id int NOT NULL,
+	v int NOT NULL DEFAULT 0, PRIMARY KEY (at, f, took));
+SELECT loginas.track('trk.widths', 'customer_id'::name), loginas.track('trk.settled', 'customer_id'::name);
+SELECT loginas.track('trk.width8', customer_column => 'customer_id', stamps => 'table');
+INSERT INTO trk.widths VALUES (1, 1, 1, 'John''s', 2);
+INSERT INTO trk.width8 VALUES (-9223372036854775808, 2);
+SELECT pg_temp.skip_log();
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+INSERT INTO trk.widths VALUES (-32768, -2147483648, -9223372036854775808, 'a, b', 1),
+	(32767, 2147483647, 9223372036854775807, '', 1), (0, 0, 0, 'x', 1);
+UPDATE trk.widths SET v = 1 WHERE k2 = 0;
+UPDATE trk.widths SET k8 = -1 WHERE k2 = 32767;
+DELETE FROM trk.widths WHERE k2 = -32768;
+INSERT INTO trk.width8 VALUES (-1, 1), (9223372036854775807, 1);
+UPDATE trk.width8 SET k8 = -9223372036854775807 WHERE k8 = -1;
+UPDATE trk.width8 SET v = 1 WHERE k8 = 9223372036854775807;
+DELETE FROM trk.width8 WHERE k8 = 9223372036854775807;
+SELECT * FROM pg_temp.attempt($$UPDATE trk.widths SET v = 2 WHERE k2 = 1$$);
+SELECT * FROM pg_temp.attempt($$UPDATE trk.width8 SET v = 2 WHERE k8 = -9223372036854775808$$);
+SELECT * FROM pg_temp.attempt($$UPDATE trk.widths SET customer_id = 2 WHERE k2 = 0$$);
+SET LOCAL TimeZone = 'America/New_York';
+SET LOCAL DateStyle = 'German';
+SET LOCAL extra_float_digits = -15;
+SET LOCAL IntervalStyle = 'sql_standard';
+INSERT INTO trk.settled VALUES ('2024-03-01 12:00:00+00', 0.1, '1 day 3 hours', 1),
+	('2024-03-01 12:00:00+00', 0.14, '-3 days', 1);
+UPDATE trk.settled SET v = 1 WHERE f = 0.1;
+SELECT * FROM pg_temp.attempt($$UPDATE trk.settled SET customer_id = 2 WHERE f = 0.14$$);
+COMMIT;
+SELECT action, details FROM pg_temp.new_log();
+SELECT key, pg_temp.s(created_session) AS created, pg_temp.s(changed_session) AS changed
+  FROM loginas.row_stamp WHERE relation = 'trk.width8'::regclass ORDER BY key;
+SELECT loginas.untrack('trk.widths'), loginas.untrack('trk.width8'), loginas.untrack('trk.settled');
+DROP TABLE trk.widths, trk.width8, trk.settled;
+SELECT pg_temp.skip_log();
+
+------------------------------------------------------------------------------
 -- The shop's own database role writes in a session: it needs no privilege on
 -- the parent table, nor on loginas' tables, for the checks and the log
 ------------------------------------------------------------------------------

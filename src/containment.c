@@ -103,8 +103,6 @@ static MemoryContext touched_cxt = NULL;
 static TouchedRow *first_touched = NULL;
 static TouchedRow *last_touched = NULL;
 static bool judging = false;	/* at commit: reading the touched rows again */
-static char *missed_hkey = NULL;	/* the last key looked up and not found */
-static uint32 missed_hash;
 static LoginAsWriter writer;	/* the last session's, in touched_cxt */
 static bool have_writer = false;
 
@@ -137,17 +135,42 @@ text_depends_on_settings(Oid type)
 }
 
 /*
+ * An integer key value's text as int2out, int4out and int8out print it (the
+ * same functions; no setting changes it): written at buf (MAXINT8LEN + 1
+ * bytes), its length returned; -1 for a value of another type.  A sign and
+ * digits: a key value printed bare (loginas_append_key_value).
+ */
+static inline int
+int_key_text(Datum d, Oid type, char *buf)
+{
+	switch (type)
+	{
+		case INT2OID:
+			return pg_itoa(DatumGetInt16(d), buf);
+		case INT4OID:
+			return pg_ltoa(DatumGetInt32(d), buf);
+		case INT8OID:
+			return pg_lltoa(DatumGetInt64(d), buf);
+		default:
+			return -1;
+	}
+}
+
+/*
  * A key's values as text, the same whatever the session set: the settings
  * that change how a value prints are pinned while it is printed (only for
- * the types they concern).
+ * the types they concern).  Integers print without fmgr; the other values
+ * by the output function the entry keeps for their type (entry->pk_out),
+ * or else the one looked up now.
  */
 static void
-append_key_values(StringInfo buf, int n, const Datum *values, const Oid *types, bool json)
+append_key_values(StringInfo buf, TrackedRel *entry, int n, const Datum *values, bool json)
 {
 	static const char *const pinned[][2] = {
 		{"extra_float_digits", "3"}, {"DateStyle", "ISO, YMD"}, {"IntervalStyle", "postgres"},
 		{"TimeZone", "UTC"}, {"bytea_output", "hex"}, {"lc_monetary", "C"},
 	};
+	const Oid  *types = entry->pk_types;
 	int			nest = -1;
 	int			i;
 
@@ -165,14 +188,36 @@ append_key_values(StringInfo buf, int n, const Datum *values, const Oid *types, 
 	appendStringInfoChar(buf, json ? '[' : '(');
 	for (i = 0; i < n; i++)
 	{
-		Oid			typoutput;
-		bool		varlena;
 		char	   *s;
 
 		if (i > 0)
 			appendStringInfoString(buf, json ? "," : ", ");
-		getTypeOutputInfo(types[i], &typoutput, &varlena);
-		s = OidOutputFunctionCall(typoutput, values[i]);
+		if (types[i] == INT2OID || types[i] == INT4OID || types[i] == INT8OID)
+		{
+			/* an integer: as a JSON string, quoted; bare otherwise */
+			char	   *p;
+
+			enlargeStringInfo(buf, MAXINT8LEN + 3);
+			p = buf->data + buf->len;
+			if (json)
+				*p++ = '"';
+			p += int_key_text(values[i], types[i], p);
+			if (json)
+				*p++ = '"';
+			*p = '\0';
+			buf->len = p - buf->data;
+			continue;
+		}
+		if (i < entry->npk && entry->pk_out != NULL && OidIsValid(entry->pk_out[i].fn_oid))
+			s = OutputFunctionCall(&entry->pk_out[i], values[i]);
+		else
+		{
+			Oid			typoutput;
+			bool		varlena;
+
+			getTypeOutputInfo(types[i], &typoutput, &varlena);
+			s = OidOutputFunctionCall(typoutput, values[i]);
+		}
 		if (json)
 			escape_json(buf, s);
 		else
@@ -205,7 +250,7 @@ loginas_row_key(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json)
 			elog(ERROR, "loginas: key column %d of %s is NULL", entry->pk_atts[i], entry->relname);
 	}
 	initStringInfo(&buf);
-	append_key_values(&buf, entry->npk, values, entry->pk_types, json);
+	append_key_values(&buf, entry, entry->npk, values, json);
 	return buf.data;
 }
 
@@ -215,8 +260,73 @@ touched_key_text(TrackedRel *entry, TouchedRow *row)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_key_values(&buf, row->npk, row->key, entry->pk_types, false);
+	append_key_values(&buf, entry, row->npk, row->key, false);
 	return buf.data;
+}
+
+/* whether two versions of a row have the same key (stored values) */
+static bool
+same_key_values(TrackedRel *entry, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	int			i;
+
+	for (i = 0; i < entry->npk; i++)
+	{
+		bool		anull,
+					bnull;
+		Datum		ad = heap_getattr(a, entry->pk_atts[i], desc, &anull);
+		Datum		bd = heap_getattr(b, entry->pk_atts[i], desc, &bnull);
+
+		if (anull || bnull || !datum_image_eq(ad, bd, entry->pk_byval[i], entry->pk_len[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The keys of the row versions of one trigger call (LoginAsRowKeys, in the
+ * caller's memory): each printed the first time it is asked for; a version
+ * whose key values are those of the other one takes its text.
+ */
+void
+loginas_row_keys_init(LoginAsRowKeys *keys, TrackedRel *entry, TupleDesc desc, HeapTuple oldtup,
+					  HeapTuple newtup)
+{
+	keys->entry = entry;
+	keys->desc = desc;
+	keys->oldtup = oldtup;
+	keys->newtup = newtup;
+	keys->old_json = NULL;
+	keys->new_json = NULL;
+	keys->same = (oldtup == NULL || newtup == NULL) ? 0 : -1;
+}
+
+/* whether the old and the new version hold the same key values */
+bool
+loginas_row_keys_same(LoginAsRowKeys *keys)
+{
+	if (keys->same < 0)
+		keys->same = same_key_values(keys->entry, keys->desc, keys->oldtup, keys->newtup) ? 1 : 0;
+	return keys->same > 0;
+}
+
+/* the key of tuple (keys->oldtup or keys->newtup) as JSON */
+const char *
+loginas_row_keys_json(LoginAsRowKeys *keys, HeapTuple tuple)
+{
+	bool		old = (tuple == keys->oldtup);
+	char	  **mine = old ? &keys->old_json : &keys->new_json;
+	char	   *other = old ? keys->new_json : keys->old_json;
+
+	Assert(tuple != NULL && (tuple == keys->oldtup || tuple == keys->newtup));
+	if (*mine == NULL)
+	{
+		if (other != NULL && loginas_row_keys_same(keys))
+			*mine = other;
+		else
+			*mine = loginas_row_key(keys->entry, keys->desc, tuple, true);
+	}
+	return *mine;
 }
 
 /* ---------------------------------------------------------------------
@@ -240,25 +350,34 @@ datum_to_key(Datum d, Oid type)
 {
 	Oid			typoutput;
 	bool		varlena;
+	char		digits[MAXINT8LEN + 1];
 
-	switch (type)
-	{
-		case INT2OID:
-			return psprintf(INT64_FORMAT, (int64) DatumGetInt16(d));
-		case INT4OID:
-			return psprintf(INT64_FORMAT, (int64) DatumGetInt32(d));
-		case INT8OID:
-			return psprintf(INT64_FORMAT, DatumGetInt64(d));
-		default:
-			getTypeOutputInfo(type, &typoutput, &varlena);
-			return OidOutputFunctionCall(typoutput, d);
-	}
+	if (int_key_text(d, type, digits) >= 0)
+		return pstrdup(digits);
+	getTypeOutputInfo(type, &typoutput, &varlena);
+	return OidOutputFunctionCall(typoutput, d);
 }
 
 static bool
 same_key(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* whether a customer column's value is the customer key (datum_to_key's text) */
+static bool
+datum_is_key(Datum d, Oid type, const char *key)
+{
+	char		digits[MAXINT8LEN + 1];
+	char	   *text;
+	bool		result;
+
+	if (int_key_text(d, type, digits) >= 0)
+		return key != NULL && strcmp(digits, key) == 0;
+	text = datum_to_key(d, type);
+	result = same_key(text, key);
+	pfree(text);
+	return result;
 }
 
 /*
@@ -459,60 +578,92 @@ loginas_cstring_match(const void *key1, const void *key2, Size keysize)
 /*
  * The hash key of a touched row: its table, the session and its key's
  * values as they are stored (hex) -- never their text, which settings such
- * as extra_float_digits or DateStyle could make alike for two keys.
+ * as extra_float_digits or DateStyle could make alike for two keys:
+ * "table/session/len:hex/len:hex...", in the current memory context.
  */
 static char *
 touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const int16 *lens,
 			 const bool *byvals)
 {
 	static const char hexdigits[] = "0123456789abcdef";
-	StringInfoData buf;
+
+	/* "table/session" as last made: the same for a statement's rows */
+	static Oid	prefix_table = InvalidOid;
+	static int64 prefix_session;
+	static char prefix[10 + 1 + MAXINT8LEN + 1];
+	static int	prefix_len;
+	const char *bytes[MAX_TRACK_ATTS];
+	Size		len[MAX_TRACK_ATTS];
+	char		byval_buf[MAX_TRACK_ATTS][sizeof(Datum)];
+	Size		size;
+	char	   *hkey,
+			   *p;
 	int			i;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%u/" INT64_FORMAT, table, session_id);
+	if (n > MAX_TRACK_ATTS)
+		elog(ERROR, "loginas: a key of more than %d columns", MAX_TRACK_ATTS);
+	if (prefix_table != table || prefix_session != session_id || !OidIsValid(table))
+	{
+		/* as "%u/" INT64_FORMAT */
+		prefix_len = pg_ultoa_n(table, prefix);
+		prefix[prefix_len++] = '/';
+		prefix_len += pg_lltoa(session_id, prefix + prefix_len);
+		prefix_table = table;
+		prefix_session = session_id;
+	}
+
+	/* the values' bytes, and the room they take */
+	size = prefix_len + 1;
 	for (i = 0; i < n; i++)
 	{
 		int16		typlen = lens[i];
-		bool		typbyval = byvals[i];
-		const char *bytes;
-		Size		len;
-		char		byval_buf[sizeof(Datum)];
-		Size		j;
 
-		if (typbyval)
+		if (byvals[i])
 		{
-			store_att_byval(byval_buf, values[i], typlen);
-			bytes = byval_buf;
-			len = typlen;
+			store_att_byval(byval_buf[i], values[i], typlen);
+			bytes[i] = byval_buf[i];
+			len[i] = typlen;
 		}
 		else if (typlen > 0)
 		{
-			bytes = DatumGetPointer(values[i]);
-			len = typlen;
+			bytes[i] = DatumGetPointer(values[i]);
+			len[i] = typlen;
 		}
 		else if (typlen == -1)
 		{
 			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
 
-			bytes = VARDATA_ANY(v);
-			len = VARSIZE_ANY_EXHDR(v);
+			bytes[i] = VARDATA_ANY(v);
+			len[i] = VARSIZE_ANY_EXHDR(v);
 		}
 		else
 		{
-			bytes = DatumGetCString(values[i]);
-			len = strlen(bytes);
+			bytes[i] = DatumGetCString(values[i]);
+			len[i] = strlen(bytes[i]);
 		}
-		appendStringInfo(&buf, "/%zu:", len);
-		enlargeStringInfo(&buf, 2 * len);
-		for (j = 0; j < len; j++)
-		{
-			buf.data[buf.len++] = hexdigits[(unsigned char) bytes[j] >> 4];
-			buf.data[buf.len++] = hexdigits[(unsigned char) bytes[j] & 0xF];
-		}
-		buf.data[buf.len] = '\0';
+		size += 1 + MAXINT8LEN + 1 + 2 * len[i];
 	}
-	return buf.data;
+
+	/* the prefix, then "/%zu:" and the hex digits of each value */
+	hkey = p = palloc(size);
+	memcpy(p, prefix, prefix_len);
+	p += prefix_len;
+	for (i = 0; i < n; i++)
+	{
+		const unsigned char *b = (const unsigned char *) bytes[i];
+		Size		j;
+
+		*p++ = '/';
+		p += pg_ulltoa_n((uint64) len[i], p);
+		*p++ = ':';
+		for (j = 0; j < len[i]; j++)
+		{
+			*p++ = hexdigits[b[j] >> 4];
+			*p++ = hexdigits[b[j] & 0xF];
+		}
+	}
+	*p = '\0';
+	return hkey;
 }
 
 static HTAB *
@@ -534,15 +685,28 @@ touched_table(void)
 	return touched;
 }
 
-/* the entry of a row (by its key in tuple), made when make and none is there */
+/*
+ * A row's hash key (touched_hkey) and its hash, made once for the lookups
+ * of one touch: in touched_cxt when it is made for an entry, else in the
+ * caller's memory until an entry takes a copy.
+ */
+typedef struct TouchedKey
+{
+	char	   *hkey;			/* NULL until made */
+	uint32		hash;
+	bool		kept;			/* hkey is in touched_cxt */
+	Datum		values[MAX_TRACK_ATTS]; /* the key's values, in the tuple */
+} TouchedKey;
+
+/*
+ * The entry of a row (by its key in tuple, made into k the first time),
+ * made when make and none is there.
+ */
 static TouchedRow *
 touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple tuple,
-			bool make, bool *made)
+			TouchedKey *k, bool make, bool *made)
 {
 	MemoryContext old;
-	Datum		values[MAX_TRACK_ATTS];
-	char	   *hkey;
-	uint32		hash;
 	TouchedRow *row;
 	bool		found;
 	int			i;
@@ -551,39 +715,44 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	if (touched == NULL && !make)
 		return NULL;
 	(void) touched_table();
-	for (i = 0; i < entry->npk; i++)
+	if (k->hkey == NULL)
 	{
-		bool		isnull;
+		old = MemoryContextSwitchTo(make ? touched_cxt : CurrentMemoryContext);
 
-		values[i] = heap_getattr(tuple, entry->pk_atts[i], desc, &isnull);
-	}
-	old = MemoryContextSwitchTo(touched_cxt);
-	hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
-						entry->npk, values, entry->pk_len, entry->pk_byval);
-	/* a row not found is usually made next (its first touch passed): hashed once */
-	if (missed_hkey != NULL && strcmp(missed_hkey, hkey) == 0)
-		hash = missed_hash;
-	else
-		hash = get_hash_value(touched, &hkey);
-	row = hash_search_with_hash_value(touched, &hkey, hash, make ? HASH_ENTER : HASH_FIND, &found);
-	if (missed_hkey != NULL)
-		pfree(missed_hkey);
-	missed_hkey = NULL;
-	if (row == NULL)
-	{
-		missed_hkey = hkey;
-		missed_hash = hash;
+		for (i = 0; i < entry->npk; i++)
+		{
+			bool		isnull;
+
+			k->values[i] = heap_getattr(tuple, entry->pk_atts[i], desc, &isnull);
+		}
+		k->hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
+							   entry->npk, k->values, entry->pk_len, entry->pk_byval);
+		k->kept = make;
+		k->hash = loginas_cstring_hash(&k->hkey, sizeof(char *));
 		MemoryContextSwitchTo(old);
-		return NULL;
 	}
+	row = hash_search_with_hash_value(touched, &k->hkey, k->hash, make ? HASH_ENTER : HASH_FIND, &found);
+	if (row == NULL)
+		return NULL;			/* k kept for the entry usually made next */
 	if (found)
 	{
 		row->judged = false;	/* touched again: read at commit */
-		pfree(hkey);
-		MemoryContextSwitchTo(old);
+		pfree(k->hkey);
+		k->hkey = NULL;
 		return row;
 	}
-	/* new: the key stays as the entry's (hash_search copied the pointer) */
+
+	/*
+	 * new: the key stays as the entry's (hash_search copied the pointer), in
+	 * touched_cxt (a copy has the same hash)
+	 */
+	old = MemoryContextSwitchTo(touched_cxt);
+	if (!k->kept)
+	{
+		row->hkey = pstrdup(k->hkey);
+		pfree(k->hkey);
+	}
+	k->hkey = NULL;
 	memset(((char *) row) + sizeof(char *), 0, sizeof(TouchedRow) - sizeof(char *));
 	row->relid = entry->relid;
 	/* a session's writer is the same for all its rows: made once, shared */
@@ -601,7 +770,7 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->pk_atts[i] - 1);
 
-		row->key[i] = datumCopy(values[i], a->attbyval, a->attlen);
+		row->key[i] = datumCopy(k->values[i], a->attbyval, a->attlen);
 	}
 	if (last_touched)
 		last_touched->next = row;
@@ -631,9 +800,10 @@ stamp_name(TupleDesc desc, AttrNumber att)
  * keytup) -- kept where no role reads it.
  */
 static void
-keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple keytup, HeapTuple image)
+keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple keytup, HeapTuple image,
+			LoginAsRowKeys *keys)
 {
-	char	   *key = loginas_row_key(entry, desc, keytup, true);
+	const char *key = loginas_row_keys_json(keys, keytup);
 	bytea	   *img;
 
 	if (image)
@@ -644,27 +814,7 @@ keep_before(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	loginas_image_before(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id, key,
 						 image != NULL, img,
 						 image ? HeapTupleHeaderGetRawXmin(image->t_data) : InvalidTransactionId);
-	pfree(key);
 	pfree(img);
-}
-
-/* whether two versions of a row have the same key (stored values) */
-static bool
-same_key_values(TrackedRel *entry, TupleDesc desc, HeapTuple a, HeapTuple b)
-{
-	int			i;
-
-	for (i = 0; i < entry->npk; i++)
-	{
-		bool		anull,
-					bnull;
-		Datum		ad = heap_getattr(a, entry->pk_atts[i], desc, &anull);
-		Datum		bd = heap_getattr(b, entry->pk_atts[i], desc, &bnull);
-
-		if (anull || bnull || !datum_image_eq(ad, bd, entry->pk_byval[i], entry->pk_len[i]))
-			return false;
-	}
-	return true;
 }
 
 /* a row version older than this transaction */
@@ -679,14 +829,16 @@ older_than_transaction(HeapTuple tuple)
 static void
 remember_existing(TouchedRow *row, TrackedRel *entry, TupleDesc desc, HeapTuple tuple)
 {
+	int			n = Max(entry->nwatched, 1);
 	MemoryContext old = MemoryContextSwitchTo(touched_cxt);
 	int			i;
 
 	row->existed = true;
 	row->existed_before = older_than_transaction(tuple);
 	row->nwatched = entry->nwatched;
-	row->before = palloc0(sizeof(Datum) * Max(entry->nwatched, 1));
-	row->before_null = palloc0(sizeof(bool) * Max(entry->nwatched, 1));
+	/* the values, then their nulls: one piece of memory */
+	row->before = palloc0(sizeof(Datum) * n + sizeof(bool) * n);
+	row->before_null = (bool *) (row->before + n);
 	for (i = 0; i < entry->nwatched; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, entry->watched_atts[i] - 1);
@@ -745,7 +897,6 @@ judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, Tu
 {
 	bool		isnull;
 	Datum		d;
-	char	   *customer;
 	int			i;
 
 	if (entry->customer_att == 0 || entry->nguards > 0 || entry->nowner != 1 || row->existed)
@@ -754,12 +905,8 @@ judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, Tu
 	if (ctx != loginas_current_context())
 		return;
 	d = heap_getattr(tuple, entry->owner_atts[0], desc, &isnull);
-	if (isnull)
+	if (isnull || !datum_is_key(d, entry->customer_type, row->who.customer_key))
 		return;
-	customer = datum_to_key(d, entry->customer_type);
-	if (!same_key(customer, row->who.customer_key))
-		return;
-	pfree(customer);
 	for (i = 0; i < entry->nprotected; i++)
 		if (!heap_attisnull(tuple, entry->watched_atts[i], desc))
 			return;
@@ -790,11 +937,15 @@ judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, Tu
  */
 void
 loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-						  HeapTuple oldtup, HeapTuple newtup, bool old_inserted)
+						  HeapTuple oldtup, HeapTuple newtup, bool old_inserted, LoginAsRowKeys *keys)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TouchedRow *row = NULL;
+	TouchedKey	oldkey,
+				newkey;
 	bool		made;
+
+	oldkey.hkey = newkey.hkey = NULL;
 
 	if (judging)
 		ereport(ERROR,
@@ -805,16 +956,16 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 
 	if (oldtup)
 	{
-		row = touched_row(entry, ctx, desc, oldtup, false, &made);
+		row = touched_row(entry, ctx, desc, oldtup, &oldkey, false, &made);
 		if (row == NULL || older_than_transaction(oldtup))
 		{
 			judge_first_state(entry, ctx, desc, oldtup);
 			if (row == NULL)
 			{
-				row = touched_row(entry, ctx, desc, oldtup, true, &made);
+				row = touched_row(entry, ctx, desc, oldtup, &oldkey, true, &made);
 				/* the row before the session (a row it inserted: none) */
 				if (made && !ctx->reverting)
-					keep_before(entry, ctx, desc, oldtup, old_inserted ? NULL : oldtup);
+					keep_before(entry, ctx, desc, oldtup, old_inserted ? NULL : oldtup, keys);
 			}
 			if (!row->existed)
 				remember_existing(row, entry, desc, oldtup);
@@ -827,17 +978,17 @@ loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation
 		/* a revert points foreign keys back where they were */
 		if (entry->nguards > 0 && !ctx->reverting)
 			check_guards_now(entry, ctx, desc, oldtup, newtup);
-		if (row != NULL && oldtup != NULL && same_key_values(entry, desc, oldtup, newtup))
+		if (row != NULL && oldtup != NULL && loginas_row_keys_same(keys))
 		{
 			newrow = row;		/* an update that kept the key: the same entry */
 			made = false;
 		}
 		else
-			newrow = touched_row(entry, ctx, desc, newtup, true, &made);
+			newrow = touched_row(entry, ctx, desc, newtup, &newkey, true, &made);
 
 		/* a key the session gives a row: no row had it before the session */
 		if (made && !ctx->reverting)
-			keep_before(entry, ctx, desc, newtup, NULL);
+			keep_before(entry, ctx, desc, newtup, NULL, keys);
 
 		/* an update that changed the key: the row's first state is the old key's */
 		if (made && row != NULL)
@@ -876,7 +1027,7 @@ keep_after(TrackedRel *entry, TouchedRow *row, uint64 found, TransactionId xmin)
 	StringInfoData key;
 
 	initStringInfo(&key);
-	append_key_values(&key, row->npk, row->key, entry->pk_types, true);
+	append_key_values(&key, entry, row->npk, row->key, true);
 	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->who.session_id, key.data,
 						found > 0, xmin);
 	pfree(key.data);
@@ -1392,7 +1543,6 @@ forget_touched(void)
 	first_touched = last_touched = NULL;
 	judging = false;
 	have_writer = false;
-	missed_hkey = NULL;
 }
 
 static void

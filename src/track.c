@@ -153,6 +153,10 @@ free_entry_contents(TrackedRel *entry)
 	if (entry->values_cxt)
 		MemoryContextDelete(entry->values_cxt);
 	entry->values_cxt = NULL;
+	if (entry->key_cxt)
+		MemoryContextDelete(entry->key_cxt);
+	entry->key_cxt = NULL;
+	entry->pk_out = NULL;
 	entry->value_natts = 0;
 	entry->value_mode = NULL;
 	entry->value_out = NULL;
@@ -352,10 +356,10 @@ add_watched(TrackedRel *entry, TupleDesc rdesc, AttrNumber att)
 }
 
 /*
- * The key's types and how its values are stored; the columns compared at
- * commit: the protected ones, then this table's foreign keys through which
- * another table's rows reach their customer (the referrer ways of
- * loginas.owner_path: 1.3 and later).
+ * The key's types and how its values are stored and printed; the columns
+ * compared at commit: the protected ones, then this table's foreign keys
+ * through which another table's rows reach their customer (the referrer
+ * ways of loginas.owner_path: 1.3 and later).
  */
 static void
 fill_watched(TrackedRel *entry)
@@ -365,12 +369,26 @@ fill_watched(TrackedRel *entry)
 	Oid			nsp = get_namespace_oid("loginas", true);
 	int			i;
 
-	/* the key's types, and how their values are stored (no lookup per row) */
+	/*
+	 * the key's types, how their values are stored, and the output functions
+	 * built into the server (no lookup per row; finding one runs nothing --
+	 * any other is looked up where a key is printed, by the role printing
+	 * it, never here as loginas' owner)
+	 */
+	if (entry->npk > 0)
+	{
+		entry->key_cxt = AllocSetContextCreate(CacheMemoryContext, "loginas tracked keys",
+											   ALLOCSET_SMALL_SIZES);
+		entry->pk_out = MemoryContextAllocZero(entry->key_cxt, sizeof(FmgrInfo) * entry->npk);
+	}
 	for (i = 0; i < entry->npk; i++)
 	{
 		AttrNumber	att = entry->pk_atts[i];
 		Form_pg_attribute a;
+		Oid			typoutput;
+		bool		varlena;
 
+		entry->pk_out[i].fn_oid = InvalidOid;
 		if (att <= 0 || att > rdesc->natts)
 		{
 			/* a key column gone: the entry's problem says so */
@@ -381,6 +399,11 @@ fill_watched(TrackedRel *entry)
 		entry->pk_types[i] = a->atttypid;
 		entry->pk_len[i] = a->attlen;
 		entry->pk_byval[i] = a->attbyval;
+		if (a->attisdropped)
+			continue;
+		getTypeOutputInfo(a->atttypid, &typoutput, &varlena);
+		if (typoutput < FirstGenbkiObjectId)
+			fmgr_info_cxt(typoutput, &entry->pk_out[i], entry->key_cxt);
 	}
 	entry->nwatched = 0;
 	entry->nguards = 0;
@@ -659,8 +682,6 @@ static const char *const stamp_sql[STAMP_NOPS] = {
 static const int stamp_nargs[STAMP_NOPS] = {3, 3, 2, 3, 1};
 static SPIPlanPtr stamp_plans[STAMP_NOPS];
 
-static bool attr_changed(TupleDesc desc, HeapTuple oldtup, HeapTuple newtup, AttrNumber att);
-
 /* the table the stamps are kept under: the tracked table (for a partition, its root) */
 static Oid
 stamp_relation(TrackedRel *entry)
@@ -731,20 +752,11 @@ stamp_write(TrackedRel *entry, StampOp op, const char *key, const char *new_key,
 
 /* the key changed by an update (as the key's text: that is what the stamps go by) */
 static bool
-stamp_key_changed(TrackedRel *entry, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
-				  char **old_key, char **new_key)
+stamp_key_changed(LoginAsRowKeys *keys)
 {
-	int			i;
-
-	*old_key = *new_key = NULL;
-	for (i = 0; i < entry->npk; i++)
-		if (attr_changed(desc, oldtup, newtup, entry->pk_atts[i]))
-			break;
-	if (i == entry->npk)
+	if (loginas_row_keys_same(keys))
 		return false;
-	*old_key = loginas_row_key(entry, desc, oldtup, true);
-	*new_key = loginas_row_key(entry, desc, newtup, true);
-	return strcmp(*old_key, *new_key) != 0;
+	return strcmp(loginas_row_keys_json(keys, keys->oldtup), loginas_row_keys_json(keys, keys->newtup)) != 0;
 }
 
 /* an update's stamps follow its row to its new key (any stamps there were stale) */
@@ -933,7 +945,8 @@ move_matches(TrackedRel *entry)
 }
 
 static void
-remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup)
+remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
+				LoginAsRowKeys *keys)
 {
 	bool		isnull;
 	Datum		created;
@@ -955,7 +968,7 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 	move.root = entry->chain[0];
 	move.relid = RelationGetRelid(rel);
 	move.tid = oldtup->t_self;
-	move.key = MemoryContextStrdup(TopTransactionContext, loginas_row_key(entry, desc, newtup, true));
+	move.key = MemoryContextStrdup(TopTransactionContext, loginas_row_keys_json(keys, newtup));
 	move.created_null = isnull;
 	move.created = isnull ? 0 : DatumGetInt64(created);
 }
@@ -969,6 +982,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	HeapTuple	newtup = NULL,
 				oldtup = NULL;
+	LoginAsRowKeys keys;		/* their keys' texts, printed once */
 	bool		isnull;
 	bool		moving = false;
 	Datum		created;
@@ -1051,55 +1065,55 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (entry->stamp_table)
 		{
 			/* stamps => 'table': the session's insert, once really written */
-			char	   *key;
+			const char *key;
 
 			if (ctx == NULL)
 				ctx = loginas_ended_context_any();
 			if (ctx == NULL)
 				return PointerGetDatum(NULL);
 			/* judged at commit whatever happened to its key since */
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
-			key = loginas_row_key(entry, desc, td->tg_trigtuple, true);
+			loginas_row_keys_init(&keys, entry, desc, NULL, td->tg_trigtuple);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false, &keys);
+			key = loginas_row_keys_json(&keys, td->tg_trigtuple);
 			if (pending_find(entry, ctx, key, true, NULL))
 			{
 				loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple, key);
 				stamp_write(entry, STAMP_INSERT, key, NULL, ctx->session_id);
 			}
-			pfree(key);
 			return PointerGetDatum(NULL);
 		}
 		created = heap_getattr(td->tg_trigtuple, entry->created_att, desc, &isnull);
 		/* a row inserted in a session that the same statement then ended */
 		if (ctx == NULL && !isnull)
 			ctx = loginas_ended_context(DatumGetInt64(created));
+		loginas_row_keys_init(&keys, entry, desc, NULL, td->tg_trigtuple);
 		if (ctx != NULL)
-			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false);
+			loginas_containment_touch(entry, ctx, td->tg_relation, NULL, td->tg_trigtuple, false, &keys);
 		if (ctx != NULL && !isnull && DatumGetInt64(created) == ctx->session_id)
 			loginas_writelog_record(entry, td->tg_event, ctx, desc, NULL, td->tg_trigtuple,
-									loginas_row_key(entry, desc, td->tg_trigtuple, true));
+									loginas_row_keys_json(&keys, td->tg_trigtuple));
 		return PointerGetDatum(NULL);
 	}
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-	{
 		newtup = td->tg_trigtuple;
-		if (move_matches(entry) && move.stage == 2)
-		{
-			char	   *key = loginas_row_key(entry, desc, newtup, true);
-
-			moving = (strcmp(key, move.key) == 0);
-			pfree(key);
-		}
-		move.stage = 0;
-	}
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		oldtup = td->tg_trigtuple;
 		newtup = td->tg_newtuple;
 	}
 	else
-	{
 		oldtup = td->tg_trigtuple;
+	loginas_row_keys_init(&keys, entry, desc, oldtup, newtup);
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		if (move_matches(entry) && move.stage == 2)
+			moving = (strcmp(loginas_row_keys_json(&keys, newtup), move.key) == 0);
+		move.stage = 0;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
 		if (move_matches(entry) && move.stage == 1 &&
 			move.relid == RelationGetRelid(td->tg_relation) &&
 			ItemPointerEquals(&move.tid, &oldtup->t_self))
@@ -1126,15 +1140,13 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			 * with the row (through a partition move too, which
 			 * remember_update notes so that its delete half keeps them)
 			 */
-			char	   *old_key,
-					   *new_key;
-
 			if (oldtup == NULL || !entry->stamp_rows)
 				return PointerGetDatum(newtup);
-			if (stamp_key_changed(entry, desc, oldtup, newtup, &old_key, &new_key))
-				stamp_follow_key(entry, old_key, new_key);
+			if (stamp_key_changed(&keys))
+				stamp_follow_key(entry, loginas_row_keys_json(&keys, oldtup),
+								 loginas_row_keys_json(&keys, newtup));
 			/* after the stamps' statements: a move is known by its command */
-			remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+			remember_update(entry, td->tg_relation, desc, oldtup, newtup, &keys);
 			return PointerGetDatum(newtup);
 		}
 		if (!moving && heap_attisnull(newtup, entry->changed_att, desc))
@@ -1152,7 +1164,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 											  (Datum) 0, true));
 		if (oldtup == NULL)
 			return PointerGetDatum(set_stamps(newtup, desc, entry, true, (Datum) 0, true, (Datum) 0, true));
-		remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+		remember_update(entry, td->tg_relation, desc, oldtup, newtup, &keys);
 		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull, (Datum) 0, true));
 	}
@@ -1162,10 +1174,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (entry->stamp_table)
 		{
 			/* the insert half of a move is no insert of the session's */
-			char	   *key = loginas_row_key(entry, desc, newtup, true);
-
-			pending_find(entry, ctx, key, true, NULL);
-			pfree(key);
+			pending_find(entry, ctx, loginas_row_keys_json(&keys, newtup), true, NULL);
 			return PointerGetDatum(newtup);
 		}
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
@@ -1208,24 +1217,19 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
 			old_inserted = false;
 		else if (entry->stamp_table)
-		{
-			char	   *key = loginas_row_key(entry, desc, oldtup, true);
-
-			old_inserted = pending_find(entry, ctx, key, false, NULL);
-			pfree(key);
-		}
+			old_inserted = pending_find(entry, ctx, loginas_row_keys_json(&keys, oldtup), false, NULL);
 		else
 		{
 			created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
 			old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
 		}
-		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup, old_inserted);
+		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup, old_inserted, &keys);
 	}
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
 	if (oldtup)
 		loginas_writelog_record(entry, td->tg_event, ctx, desc, oldtup, newtup,
-								loginas_row_key(entry, desc, newtup ? newtup : oldtup, true));
+								loginas_row_keys_json(&keys, newtup ? newtup : oldtup));
 
 	if (entry->stamp_table)
 	{
@@ -1233,30 +1237,22 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		 * stamps => 'table': an insert is stamped once written (AFTER
 		 * INSERT), an update here, a delete takes the row's stamps along
 		 */
-		char	   *old_key,
-				   *new_key;
-
 		if (oldtup == NULL)
 		{
-			new_key = loginas_row_key(entry, desc, newtup, true);
-			pending_note(entry, ctx, new_key);
-			pfree(new_key);
+			pending_note(entry, ctx, loginas_row_keys_json(&keys, newtup));
 			return PointerGetDatum(newtup);
 		}
 		if (newtup == NULL)
 		{
-			old_key = loginas_row_key(entry, desc, oldtup, true);
-			stamp_write(entry, STAMP_DELETE, old_key, NULL, 0);
-			pfree(old_key);
+			stamp_write(entry, STAMP_DELETE, loginas_row_keys_json(&keys, oldtup), NULL, 0);
 			return PointerGetDatum(oldtup);
 		}
-		if (stamp_key_changed(entry, desc, oldtup, newtup, &old_key, &new_key))
-			stamp_follow_key(entry, old_key, new_key);
-		else if (new_key == NULL)
-			new_key = loginas_row_key(entry, desc, newtup, true);
-		stamp_write(entry, STAMP_CHANGE, new_key, NULL, ctx->session_id);
+		if (stamp_key_changed(&keys))
+			stamp_follow_key(entry, loginas_row_keys_json(&keys, oldtup),
+							 loginas_row_keys_json(&keys, newtup));
+		stamp_write(entry, STAMP_CHANGE, loginas_row_keys_json(&keys, newtup), NULL, ctx->session_id);
 		/* after the stamps' statements: a move is known by its command */
-		remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+		remember_update(entry, td->tg_relation, desc, oldtup, newtup, &keys);
 		return PointerGetDatum(newtup);
 	}
 
@@ -1266,7 +1262,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
 										  Int64GetDatum(ctx->session_id), false,
 										  Int64GetDatum(ctx->session_id), false));
-	remember_update(entry, td->tg_relation, desc, oldtup, newtup);
+	remember_update(entry, td->tg_relation, desc, oldtup, newtup, &keys);
 	created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
 	return PointerGetDatum(set_stamps(newtup, desc, entry, true, created, isnull,
 									  Int64GetDatum(ctx->session_id), false));

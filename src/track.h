@@ -36,6 +36,15 @@ typedef struct TrackedRel
 	Oid			pk_types[MAX_TRACK_ATTS];
 	int16		pk_len[MAX_TRACK_ATTS];	/* their attlen and attbyval */
 	bool		pk_byval[MAX_TRACK_ATTS];
+
+	/*
+	 * the output functions of the key's types that are built into the
+	 * server, looked up when the entry is filled (fn_oid InvalidOid for the
+	 * others: looked up at every print, as the role printing it); in key_cxt,
+	 * made again on a refill
+	 */
+	MemoryContext key_cxt;
+	FmgrInfo   *pk_out;
 	int			nprotected;
 	AttrNumber	protected_atts[MAX_TRACK_ATTS];
 	int			nchain;			/* the tracked table, then every table on its routes */
@@ -165,11 +174,34 @@ extern void loginas_image_before(Oid relation, int64 session_id, const char *key
 extern void loginas_image_after(Oid relation, int64 session_id, const char *key, bool present,
 								TransactionId xmin);
 
+/*
+ * The keys of the row versions one trigger call writes, as JSON
+ * (loginas_row_key), each printed at most once in the call and shared by
+ * containment (the row images), the write log and the stamps: two versions
+ * that hold the same stored key values have the same text.
+ */
+typedef struct LoginAsRowKeys
+{
+	TrackedRel *entry;
+	TupleDesc	desc;
+	HeapTuple	oldtup;			/* NULL for an insert */
+	HeapTuple	newtup;			/* NULL for a delete */
+	char	   *old_json;		/* NULL until printed */
+	char	   *new_json;
+	int			same;			/* the two hold the same key values: 1, 0, or
+								 * -1 until compared */
+} LoginAsRowKeys;
+
 /* containment.c */
 extern void loginas_containment_init(void);
 extern void loginas_containment_touch(TrackedRel *entry, const LoginAsContext *ctx, Relation rel,
-									  HeapTuple oldtup, HeapTuple newtup, bool old_inserted);
+									  HeapTuple oldtup, HeapTuple newtup, bool old_inserted,
+									  LoginAsRowKeys *keys);
 extern char *loginas_row_key(TrackedRel *entry, TupleDesc desc, HeapTuple tuple, bool json);
+extern void loginas_row_keys_init(LoginAsRowKeys *keys, TrackedRel *entry, TupleDesc desc,
+								  HeapTuple oldtup, HeapTuple newtup);
+extern const char *loginas_row_keys_json(LoginAsRowKeys *keys, HeapTuple tuple);
+extern bool loginas_row_keys_same(LoginAsRowKeys *keys);
 extern uint32 loginas_cstring_hash(const void *key, Size keysize);
 extern int	loginas_cstring_match(const void *key1, const void *key2, Size keysize);
 
