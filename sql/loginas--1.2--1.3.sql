@@ -7983,11 +7983,13 @@ END
 $$;
 
 CREATE EVENT TRIGGER loginas_guard_triggers ON ddl_command_end
-	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE SCHEMA')
 	EXECUTE FUNCTION loginas._guard_triggers();
+ALTER EVENT TRIGGER loginas_guard_triggers ENABLE ALWAYS;
 
 CREATE EVENT TRIGGER loginas_guard_trigger_drop ON sql_drop
 	EXECUTE FUNCTION loginas._guard_trigger_drop();
+ALTER EVENT TRIGGER loginas_guard_trigger_drop ENABLE ALWAYS;
 
 CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
 	LANGUAGE c
@@ -7996,6 +7998,7 @@ CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
 CREATE EVENT TRIGGER loginas_guard_partitions ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE')
 	EXECUTE FUNCTION loginas._guard_partitions();
+ALTER EVENT TRIGGER loginas_guard_partitions ENABLE ALWAYS;
 
 REVOKE ALL ON FUNCTION loginas._guard_triggers(), loginas._guard_trigger_drop(), loginas._guard_partitions() FROM PUBLIC;
 
@@ -8448,3 +8451,7 @@ GRANT EXECUTE ON FUNCTION loginas._track_row() TO PUBLIC;
 CREATE FUNCTION loginas._printed_jsonb(printed text) RETURNS jsonb
 	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb';
 REVOKE ALL ON FUNCTION loginas._printed_jsonb(text) FROM PUBLIC;
+
+-- loginas' event triggers fire in every session_replication_role (a role
+-- granted SET on it would otherwise switch the guards off in replica mode)
+ALTER EVENT TRIGGER loginas_forget_dropped ENABLE ALWAYS;

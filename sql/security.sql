@@ -700,6 +700,11 @@ BEGIN;
 CREATE TRIGGER t BEFORE UPDATE ON sec.mine FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
 SELECT * FROM sec_test.refusal('UPDATE sec.mine SET id = 1');
 ROLLBACK;
+BEGIN;
+CREATE TRIGGER zz_loginas_track_update BEFORE UPDATE ON sec.mine FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
+ALTER TABLE sec.mine ENABLE ALWAYS TRIGGER zz_loginas_track_update;
+SELECT * FROM sec_test.refusal('UPDATE sec.mine SET id = 1');
+ROLLBACK;
 DROP TABLE sec.mine;
 
 -- The owner-only internals refuse even a role granted EXECUTE by mistake

@@ -81,8 +81,40 @@ CREATE TRIGGER zz_loginas_log_insert AFTER INSERT ON tg.other FOR EACH ROW WHEN 
 CREATE OR REPLACE TRIGGER zz_loginas_track_update BEFORE UPDATE ON tg.basket
 	FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
 SELECT loginas._track_row();
+-- nor inside CREATE SCHEMA (the partition alone may be made there)
+CREATE SCHEMA tg_ev
+	CREATE TABLE cart_d PARTITION OF tg.cart FOR VALUES IN (4)
+	CREATE TRIGGER a_extra BEFORE UPDATE ON cart_d FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
+CREATE SCHEMA tg_ev CREATE TABLE cart_d PARTITION OF tg.cart FOR VALUES IN (4);
 RESET ROLE;
+-- nor with session_replication_role = replica (a role granted SET on it):
+-- loginas' event triggers fire ALWAYS
+GRANT SET ON PARAMETER session_replication_role TO regress_tg_owner;
+SET ROLE regress_tg_owner;
+SET session_replication_role = replica;
+ALTER TABLE tg.basket DISABLE TRIGGER zz_loginas_track_update;
+DROP TRIGGER zz_loginas_track_delete ON tg.basket;
+ALTER TABLE tg.cart DETACH PARTITION tg.cart_a;
+CREATE TRIGGER shop_copy BEFORE INSERT ON tg.basket FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
+RESET session_replication_role;
+RESET ROLE;
+REVOKE SET ON PARAMETER session_replication_role FROM regress_tg_owner;
 REVOKE loginas_storefront FROM regress_tg_owner;
+SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'loginas\_%' ORDER BY 1;
+-- and whatever escaped them, loginas' trigger function runs only as the
+-- triggers track() made: a superuser's own trigger calling it, or one of
+-- them enabled as a REPLICA trigger, refuses the write (39P01)
+CREATE TRIGGER shop_extra BEFORE UPDATE ON tg.basket FOR EACH ROW EXECUTE FUNCTION loginas._track_row();
+INSERT INTO tg.basket VALUES (77, 1, 1);
+UPDATE tg.basket SET qty = 2 WHERE basket_id = 77;
+DROP TRIGGER shop_extra ON tg.basket;
+ALTER TABLE tg.basket ENABLE REPLICA TRIGGER zz_loginas_track_update;
+SET session_replication_role = replica;
+UPDATE tg.basket SET qty = 3 WHERE basket_id = 77;
+RESET session_replication_role;
+ALTER TABLE tg.basket ENABLE ALWAYS TRIGGER zz_loginas_track_update;
+UPDATE tg.basket SET qty = 4 WHERE basket_id = 77;
+SELECT basket_id, qty FROM tg.basket WHERE basket_id = 77;
 SELECT tgrelid::regclass AS "table", tgname FROM pg_trigger
  WHERE tgrelid IN ('tg.basket'::regclass, 'tg.other'::regclass) AND NOT tgisinternal ORDER BY 1, 2;
 SELECT loginas.configure('enabled', 'on');
@@ -114,6 +146,7 @@ SELECT loginas.untrack('tg.basket'), loginas.untrack('tg.cart');
 SELECT count(*) AS loginas_triggers FROM pg_trigger WHERE tgrelid = 'tg.basket'::regclass AND tgname LIKE 'zz\_loginas\_%';
 
 SET client_min_messages = warning;
+DROP SCHEMA tg_ev CASCADE;
 DROP SCHEMA tg CASCADE;
 DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_tg_owner', current_database()); END $$;
 DROP ROLE regress_tg_owner;

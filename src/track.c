@@ -57,6 +57,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -973,6 +974,62 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 	move.created = isnull ? 0 : DatumGetInt64(created);
 }
 
+/*
+ * loginas._track_row() runs only as one of the triggers loginas.track() made:
+ * their names, events and timing, enabled ALWAYS (or, as loginas made them
+ * before 1.2, on origin), on no column list, with no
+ * arguments or transition tables, a WHEN clause on the AFTER INSERT one
+ * alone.  Every role may execute the function (a tracked table's owner adds
+ * partitions, and PostgreSQL copies these triggers into them); the event
+ * trigger that refuses anyone's own trigger calling it is not the only lock.
+ * A trigger found right is remembered by its OID (a trigger changed is
+ * another relcache entry; its OID stays, but only DDL the guards allow
+ * changes it).
+ */
+static void
+check_own_trigger(const Trigger *tg, Relation rel)
+{
+	static const struct
+	{
+		const char *name;
+		int16		type;
+		bool		qual;
+	}			own[] = {
+		{"zz_loginas_track_insert", TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT, false},
+		{"zz_loginas_track_update", TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_UPDATE, false},
+		{"zz_loginas_track_delete", TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_DELETE, false},
+		{"zz_loginas_log_insert", TRIGGER_TYPE_ROW | TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT, true},
+	};
+	static Oid	checked[8];
+	static int	next_checked = 0;
+	size_t		i;
+
+	/* (before 1.2 they fired on origin only: a library newer than the SQL) */
+	if (tg->tgenabled == TRIGGER_FIRES_ALWAYS || tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN)
+	{
+		for (i = 0; i < lengthof(checked); i++)
+			if (checked[i] == tg->tgoid && OidIsValid(tg->tgoid))
+				return;
+		for (i = 0; i < lengthof(own); i++)
+			if (strcmp(tg->tgname, own[i].name) == 0)
+				break;
+		if (i < lengthof(own) && tg->tgtype == own[i].type && (tg->tgqual != NULL) == own[i].qual &&
+			tg->tgnattr == 0 && tg->tgnargs == 0 && tg->tgoldtable == NULL && tg->tgnewtable == NULL &&
+			!OidIsValid(tg->tgconstraint) && !tg->tgdeferrable)
+		{
+			checked[next_checked] = tg->tgoid;
+			next_checked = (next_checked + 1) % lengthof(checked);
+			return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("trigger \"%s\" on table \"%s\" may not call loginas._track_row()",
+					tg->tgname, RelationGetRelationName(rel)),
+			 errdetail("loginas' trigger function runs only as the triggers loginas.track() made."),
+			 errhint("Drop the trigger; to track the table, the DBA calls loginas.track().")));
+}
+
 Datum
 loginas_track_row(PG_FUNCTION_ARGS)
 {
@@ -993,6 +1050,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("loginas._track_row() must be called as a row trigger installed by loginas.track()"),
 				 errhint("Use loginas.track() to track a table.")));
+	check_own_trigger(td->tg_trigger, td->tg_relation);
 
 	/*
 	 * The triggers fire ALWAYS, so that session_replication_role = replica

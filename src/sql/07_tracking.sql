@@ -99,6 +99,7 @@ $$;
 CREATE EVENT TRIGGER loginas_forget_dropped ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION loginas._forget_dropped();
+ALTER EVENT TRIGGER loginas_forget_dropped ENABLE ALWAYS;
 
 -- loginas' triggers on a tracked table stay as track() made them: enabled
 -- ALWAYS, calling loginas' trigger functions, under their own names.  The
@@ -212,11 +213,13 @@ END
 $$;
 
 CREATE EVENT TRIGGER loginas_guard_triggers ON ddl_command_end
-	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE SCHEMA')
 	EXECUTE FUNCTION loginas._guard_triggers();
+ALTER EVENT TRIGGER loginas_guard_triggers ENABLE ALWAYS;
 
 CREATE EVENT TRIGGER loginas_guard_trigger_drop ON sql_drop
 	EXECUTE FUNCTION loginas._guard_trigger_drop();
+ALTER EVENT TRIGGER loginas_guard_trigger_drop ENABLE ALWAYS;
 
 CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
 	LANGUAGE c
@@ -225,6 +228,7 @@ CREATE FUNCTION loginas._guard_partitions() RETURNS event_trigger
 CREATE EVENT TRIGGER loginas_guard_partitions ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE')
 	EXECUTE FUNCTION loginas._guard_partitions();
+ALTER EVENT TRIGGER loginas_guard_partitions ENABLE ALWAYS;
 
 CREATE VIEW loginas.tracked_tables AS
 	SELECT t.relation, t.customer_column, t.parent, t.fk_columns, t.parent_columns,
