@@ -1552,6 +1552,7 @@ containment_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			loginas_track_settle();
 			judge_touched(true);
 			break;
 		case XACT_EVENT_COMMIT:
@@ -1575,6 +1576,7 @@ PG_FUNCTION_INFO_V1(loginas_check_writes);
 Datum
 loginas_check_writes(PG_FUNCTION_ARGS)
 {
+	loginas_track_settle();
 	judge_touched(false);
 	PG_RETURN_VOID();
 }

@@ -49,12 +49,14 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_trigger.h"
@@ -64,6 +66,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -945,6 +948,121 @@ move_matches(TrackedRel *entry)
 		move.root == entry->chain[0];
 }
 
+/*
+ * Whether the row at tid of relation relid left it for another partition in
+ * this transaction: PostgreSQL marks a row deleted by a partition move so
+ * (its ctid "moved partitions"); a row deleted otherwise is not.
+ */
+static bool
+moved_by_us(Oid relid, ItemPointer tid, bool moved)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	HeapTupleData tuple;
+	Buffer		buf;
+	bool		result = false;
+
+	tuple.t_self = *tid;
+	if (rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
+	{
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		result = !(tuple.t_data->t_infomask & HEAP_XMAX_INVALID) &&
+			!HEAP_XMAX_IS_LOCKED_ONLY(tuple.t_data->t_infomask) &&
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tuple.t_data)) &&
+			HeapTupleHeaderIndicatesMovedPartitions(tuple.t_data) == moved;
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buf);
+	}
+	relation_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * The delete half of what looks like a partition move, in a session: it is
+ * not logged, for the move was logged as the update it is -- once its insert
+ * half shows that the row really moved.  Until then it is held.  A shop
+ * trigger that sorts after loginas' could cancel the update after loginas
+ * saw it, and a delete of that row in the same command (a writable CTE)
+ * would then look like the move's delete half: held, and found not to be a
+ * move (no insert half follows, or the row was not deleted as a move), it
+ * is judged and logged as the delete it is -- at the next row trigger of the
+ * same command, or before the transaction's writes are judged and logged
+ * (loginas_track_settle).
+ */
+static struct
+{
+	bool		pending;
+	TransactionId xid;
+	CommandId	cid;
+	Oid			relid;
+	int64		session_id;
+	HeapTuple	oldtup;			/* in TopTransactionContext */
+} held;
+
+static void
+hold_delete(Relation rel, HeapTuple oldtup, const LoginAsContext *ctx)
+{
+	loginas_track_settle();
+	held.pending = true;
+	held.xid = GetCurrentTransactionIdIfAny();
+	held.cid = GetCurrentCommandId(false);
+	held.relid = RelationGetRelid(rel);
+	held.session_id = ctx->session_id;
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		held.oldtup = heap_copytuple(oldtup);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+void
+loginas_track_settle(void)
+{
+	Relation	rel;
+	TrackedRel *entry;
+	const LoginAsContext *ctx;
+	LoginAsRowKeys keys;
+	HeapTuple	oldtup = held.oldtup;
+	TupleDesc	desc;
+	bool		old_inserted = false;
+	bool		isnull;
+	Datum		created;
+
+	if (!held.pending)
+		return;
+	held.pending = false;
+	held.oldtup = NULL;
+	/* rolled back (the transaction, or the subtransaction that deleted it) */
+	if (held.xid != GetCurrentTransactionIdIfAny() ||
+		!moved_by_us(held.relid, &oldtup->t_self, false))
+		return;
+	ctx = loginas_current_context();
+	if (ctx == NULL || ctx->session_id != held.session_id)
+		ctx = loginas_ended_context(held.session_id);
+	if (ctx == NULL)
+		elog(ERROR, "loginas: the session %lld of a held delete is not known", (long long) held.session_id);
+	rel = relation_open(held.relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	entry = loginas_tracked_rel(held.relid);
+	loginas_row_keys_init(&keys, entry, desc, oldtup, NULL);
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
+		old_inserted = false;
+	else if (entry->stamp_table)
+		old_inserted = pending_find(entry, ctx, loginas_row_keys_json(&keys, oldtup), false, NULL);
+	else
+	{
+		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+		old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
+	}
+	loginas_containment_touch(entry, ctx, rel, oldtup, NULL, old_inserted, &keys);
+	loginas_writelog_record(entry, TRIGGER_EVENT_DELETE | TRIGGER_EVENT_ROW | TRIGGER_EVENT_BEFORE, ctx,
+							desc, oldtup, NULL, loginas_row_keys_json(&keys, oldtup));
+	if (entry->stamp_table)
+		stamp_write(entry, STAMP_DELETE, loginas_row_keys_json(&keys, oldtup), NULL, 0);
+	relation_close(rel, AccessShareLock);
+}
+
 static void
 remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtup, HeapTuple newtup,
 				LoginAsRowKeys *keys)
@@ -1051,6 +1169,11 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errmsg("loginas._track_row() must be called as a row trigger installed by loginas.track()"),
 				 errhint("Use loginas.track() to track a table.")));
 	check_own_trigger(td->tg_trigger, td->tg_relation);
+
+	/* a held delete (hold_delete) that no insert half of the command followed */
+	if (held.pending && held.cid == GetCurrentCommandId(false) &&
+		!(TRIGGER_FIRED_BEFORE(td->tg_event) && TRIGGER_FIRED_BY_INSERT(td->tg_event)))
+		loginas_track_settle();
 
 	/*
 	 * The triggers fire ALWAYS, so that session_replication_role = replica
@@ -1167,8 +1290,13 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		if (move_matches(entry) && move.stage == 2)
-			moving = (strcmp(loginas_row_keys_json(&keys, newtup), move.key) == 0);
+			moving = (strcmp(loginas_row_keys_json(&keys, newtup), move.key) == 0) &&
+				moved_by_us(move.relid, &move.tid, true);
 		move.stage = 0;
+		if (moving)
+			held.pending = false;	/* it was a move: logged as the update */
+		else
+			loginas_track_settle();
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
@@ -1176,8 +1304,13 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			move.relid == RelationGetRelid(td->tg_relation) &&
 			ItemPointerEquals(&move.tid, &oldtup->t_self))
 		{
-			/* the delete half of a partition move: checked and logged as an update */
+			/*
+			 * the delete half of a partition move: checked and logged as an
+			 * update -- held until its insert half shows it was one
+			 */
 			move.stage = 2;
+			if (ctx != NULL)
+				hold_delete(td->tg_relation, oldtup, ctx);
 			return PointerGetDatum(oldtup);
 		}
 		move.stage = 0;

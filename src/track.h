@@ -205,4 +205,7 @@ extern bool loginas_row_keys_same(LoginAsRowKeys *keys);
 extern uint32 loginas_cstring_hash(const void *key, Size keysize);
 extern int	loginas_cstring_match(const void *key1, const void *key2, Size keysize);
 
+/* track.c: a delete held as a partition move's half, judged and logged if it was none */
+extern void loginas_track_settle(void);
+
 #endif							/* LOGINAS_TRACK_H */

@@ -1020,6 +1020,8 @@ writelog_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			/* a delete held as a partition move's half that was none (track.c) */
+			loginas_track_settle();
 			flush_groups();
 			/* the images of the rows written (revert.c), with their count */
 			loginas_image_flush();
