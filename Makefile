@@ -87,6 +87,13 @@ bench:
 	@$(PG_BINDIR_ENV) bash test/bench/bench.sh
 	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
 
+# the write attribution's cost counted in instructions (valgrind's callgrind,
+# single-user backend): deterministic where `make bench`'s times are noisy;
+# prints a table, appends nothing (a few minutes)
+.PHONY: bench-instructions
+bench-instructions:
+	@$(PG_BINDIR_ENV) bash test/bench/instructions.sh
+
 # the action-log benchmark alone (10M log rows: ~30 min, ~7 GB in $TMPDIR or /tmp)
 bench-log:
 	@$(PG_BINDIR_ENV) bash test/bench/log_bench.sh
