@@ -949,6 +949,26 @@ move_matches(TrackedRel *entry)
 }
 
 /*
+ * Whether an old row version is one the session inserted in this
+ * transaction (before the session there was no such row): its creation
+ * stamp is the session's
+ */
+static bool
+inserted_by(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTuple oldtup,
+			LoginAsRowKeys *keys)
+{
+	bool		isnull;
+	Datum		created;
+
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
+		return false;
+	if (entry->stamp_table)
+		return pending_find(entry, ctx, loginas_row_keys_json(keys, oldtup), false, NULL);
+	created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
+	return !isnull && DatumGetInt64(created) == ctx->session_id;
+}
+
+/*
  * Whether the row at tid of relation relid left it for another partition in
  * this transaction: PostgreSQL marks a row deleted by a partition move so
  * (its ctid "moved partitions"); a row deleted otherwise is not.
@@ -1025,9 +1045,6 @@ loginas_track_settle(void)
 	LoginAsRowKeys keys;
 	HeapTuple	oldtup = held.oldtup;
 	TupleDesc	desc;
-	bool		old_inserted = false;
-	bool		isnull;
-	Datum		created;
 
 	if (!held.pending)
 		return;
@@ -1046,16 +1063,8 @@ loginas_track_settle(void)
 	desc = RelationGetDescr(rel);
 	entry = loginas_tracked_rel(held.relid);
 	loginas_row_keys_init(&keys, entry, desc, oldtup, NULL);
-	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
-		old_inserted = false;
-	else if (entry->stamp_table)
-		old_inserted = pending_find(entry, ctx, loginas_row_keys_json(&keys, oldtup), false, NULL);
-	else
-	{
-		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
-		old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
-	}
-	loginas_containment_touch(entry, ctx, rel, oldtup, NULL, old_inserted, &keys);
+	loginas_containment_touch(entry, ctx, rel, oldtup, NULL, inserted_by(entry, ctx, desc, oldtup, &keys),
+							  &keys);
 	loginas_writelog_record(entry, TRIGGER_EVENT_DELETE | TRIGGER_EVENT_ROW | TRIGGER_EVENT_BEFORE, ctx,
 							desc, oldtup, NULL, loginas_row_keys_json(&keys, oldtup));
 	if (entry->stamp_table)
@@ -1403,18 +1412,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		 * AFTER trigger updating it before loginas' AFTER INSERT trigger):
 		 * before the session there was no such row
 		 */
-		bool		old_inserted = false;
-
-		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(oldtup->t_data)))
-			old_inserted = false;
-		else if (entry->stamp_table)
-			old_inserted = pending_find(entry, ctx, loginas_row_keys_json(&keys, oldtup), false, NULL);
-		else
-		{
-			created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
-			old_inserted = !isnull && DatumGetInt64(created) == ctx->session_id;
-		}
-		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup, old_inserted, &keys);
+		loginas_containment_touch(entry, ctx, td->tg_relation, oldtup, newtup,
+								  inserted_by(entry, ctx, desc, oldtup, &keys), &keys);
 	}
 
 	/* inserts are logged by the AFTER INSERT trigger, once written */
