@@ -167,6 +167,22 @@ SELECT t AS printed, loginas._printed_jsonb(t) AS jsonb
 	'{"a": "\u0041"}', '{"a": "\/"}', '{"a": "\u001f"}', '{"a": "\u001F"}', '{"a": "\u000a"}', '{"a": "\n"}',
 	E'{"a": "\x01"}', '{"a": "unterminated}', '{"a": [1, 2}', '[1, 2]', '"a"', '{"a": nul}', '{"a": 1} ']) t;
 
+-- The log's rows are appended at commit without an INSERT statement
+-- (src/rowinsert.c); a trigger the DBA puts on loginas.action_log (to forward
+-- the rows elsewhere) still fires: the row then goes in through INSERT.
+CREATE TABLE jb.forwarded (log_id bigint, action text);
+CREATE FUNCTION jb.forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO jb.forwarded VALUES (NEW.log_id, NEW.action); RETURN NULL; END $$;
+CREATE TRIGGER forward AFTER INSERT ON loginas.action_log FOR EACH ROW EXECUTE FUNCTION jb.forward();
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE jb.odd SET "ab" = 'forwarded' WHERE id = 1;
+COMMIT;
+SELECT f.action, f.log_id = l.log_id AS same_row FROM jb.forwarded f
+  JOIN loginas.action_log l ON l.log_id = f.log_id WHERE l.session_id = :sid;
+DROP TRIGGER forward ON loginas.action_log;
+SELECT intact FROM loginas.verify_log();
+
 -- clean up
 SELECT loginas.untrack('jb.odd');
 SELECT loginas.untrack('jb.cart'), loginas.untrack('jb.pair'), loginas.untrack('jb.code'), loginas.untrack('jb.priced');

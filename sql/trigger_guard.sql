@@ -159,6 +159,57 @@ SELECT action, details -> 'keys' AS keys FROM loginas.action_log
  WHERE log_id > :log_before AND session_id = :sid ORDER BY log_id;
 SELECT cart_id, customer_id, loginas_created_session = :sid AS stamped FROM tg.cart_b ORDER BY 1;
 SELECT intact FROM loginas.verify_log();
+-- The same inside a released savepoint, and with the owner's BEFORE DELETE
+-- trigger (sorting after loginas') writing a history row into a tracked
+-- table between the delete's trigger and the delete itself: logged.
+SET ROLE regress_tg_owner;
+CREATE FUNCTION tg.history() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO tg.basket VALUES (1000 + OLD.cart_id, OLD.customer_id, 0); RETURN OLD; END $$;
+CREATE TRIGGER zzz_history BEFORE DELETE ON tg.cart_b FOR EACH ROW EXECUTE FUNCTION tg.history();
+RESET ROLE;
+INSERT INTO tg.cart VALUES (13, 2), (14, 2);
+SELECT max(log_id) AS log_before FROM loginas.action_log \gset
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+SAVEPOINT s;
+WITH u AS (UPDATE tg.cart SET cart_id = -13 WHERE cart_id = 13 RETURNING 1)
+DELETE FROM tg.cart WHERE cart_id = 13 AND (SELECT count(*) FROM u) >= 0;
+RELEASE s;
+WITH u AS (UPDATE tg.cart SET cart_id = -14 WHERE cart_id = 14 RETURNING 1)
+DELETE FROM tg.cart WHERE cart_id = 14 AND (SELECT count(*) FROM u) >= 0;
+COMMIT;
+SELECT details ->> 'table' AS "table", action, details -> 'keys' AS keys FROM loginas.action_log
+ WHERE log_id > :log_before AND session_id = :sid ORDER BY log_id;
+-- a row really moved is logged as the update it is, its creation stamp kept,
+-- whatever SQL the owner's triggers run on the way (an audit row from a
+-- BEFORE DELETE trigger that sorts before loginas'); a move whose insert
+-- the destination's trigger cancels is logged as the delete it became
+SET ROLE regress_tg_owner;
+CREATE TABLE tg.ord (id int, status text, customer_id int NOT NULL, PRIMARY KEY (id, status)) PARTITION BY LIST (status);
+CREATE TABLE tg.ord_new PARTITION OF tg.ord FOR VALUES IN ('new');
+CREATE TABLE tg.ord_done PARTITION OF tg.ord FOR VALUES IN ('done');
+CREATE TABLE tg.ord_gone PARTITION OF tg.ord FOR VALUES IN ('gone');
+CREATE TABLE tg.audit (what text);
+CREATE FUNCTION tg.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO tg.audit VALUES (TG_OP || ' ' || OLD.id); RETURN OLD; END $$;
+CREATE TRIGGER a_audit BEFORE DELETE ON tg.ord_new FOR EACH ROW EXECUTE FUNCTION tg.audit();
+CREATE FUNCTION tg.discard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER a_discard BEFORE INSERT ON tg.ord_gone FOR EACH ROW EXECUTE FUNCTION tg.discard();
+RESET ROLE;
+SELECT loginas.track('tg.ord', 'customer_id');
+INSERT INTO tg.ord VALUES (1, 'new', 2), (2, 'new', 2);
+SELECT max(log_id) AS log_before FROM loginas.action_log \gset
+BEGIN;
+SELECT loginas.assume(:'key') = :sid AS assumed;
+UPDATE tg.ord SET status = 'done' WHERE id = 1;
+UPDATE tg.ord SET status = 'gone' WHERE id = 2;
+COMMIT;
+SELECT details ->> 'table' AS "table", action, details -> 'keys' AS keys FROM loginas.action_log
+ WHERE log_id > :log_before AND session_id = :sid ORDER BY log_id;
+SELECT id, status, loginas_created_session IS NULL AS created_outside_sessions FROM tg.ord ORDER BY id;
+SELECT what FROM tg.audit ORDER BY 1;
+SELECT intact FROM loginas.verify_log();
+SELECT loginas.untrack('tg.ord');
 SELECT loginas.end(:'key');
 SELECT loginas.revoke('Administrators', 'login'), loginas.set_assistance(2, false) IS NOT NULL AS consent_off;
 

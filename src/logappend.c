@@ -320,6 +320,11 @@ append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 			"db_role", "details", "chain_id", "chain_seq", "prev_hash", "row_hash", "admin_key",
 			"customer_key", "store_key"
 		};
+		static const Oid types[INSERT_NARGS] = {
+			INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, TEXTOID,
+			INT8OID, INT8OID, TEXTOID, TEXTOID, INETOID, NAMEOID, JSONBOID, INT8OID, INT8OID, BYTEAOID,
+			BYTEAOID, TEXTOID, TEXTOID, TEXTOID
+		};
 		/* the columns that take an argument as it is given: (column, argument) */
 		static const int map[][2] = {
 			{1, A_LOGGED_AT}, {3, A_ACTION}, {4, A_RESULT}, {5, A_ADMIN_ID}, {6, A_ADMIN_USERNAME},
@@ -341,7 +346,7 @@ append_row(Oid nsp, const LogRow *given, bool strip, const char *details_text)
 		values[17] = Int64GetDatum(chain_seq);
 		values[18] = PointerGetDatum(loginas_hash_bytea(prev));
 		values[19] = PointerGetDatum(loginas_hash_bytea(cur));
-		loginas_insert_row(log_relid, INSERT_NARGS, names, values, nulls);
+		loginas_insert_row(log_relid, INSERT_NARGS, names, types, values, nulls);
 	}
 	return log_id;
 }

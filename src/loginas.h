@@ -212,7 +212,7 @@ extern void loginas_chain_resume(Oid log_relid, int64 chain_id, int64 seq, const
  * the 1.2 ones, then admin_key, customer_key, store_key) */
 #define LOGINAS_APPEND_NARGS 17
 /* rowinsert.c: one row appended to one of loginas' own tables, as INSERT would */
-extern void loginas_insert_row(Oid relid, int ncolumns, const char *const *names,
+extern void loginas_insert_row(Oid relid, int ncolumns, const char *const *names, const Oid *types,
 							   const Datum *values, const bool *nulls);
 
 /* printedjsonb.c: a jsonb from the text jsonb prints of it ((Datum) 0: not that text) */

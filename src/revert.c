@@ -380,6 +380,7 @@ static void
 write_batch(SessionBuffer *b)
 {
 	static const char *const names[] = {"session_id", "batch", "rows", "images"};
+	static const Oid types[] = {INT8OID, INT8OID, INT8OID, BYTEAOID};
 	LoginAsOwnerState owner;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
@@ -401,7 +402,7 @@ write_batch(SessionBuffer *b)
 		values[1] = Int64GetDatum(nextval_internal(get_relname_relid("row_image_seq", nsp), true));
 		values[2] = Int64GetDatum(b->rows);
 		values[3] = PointerGetDatum(batch);
-		loginas_insert_row(get_relname_relid("row_image", nsp), lengthof(names), names, values, nulls);
+		loginas_insert_row(get_relname_relid("row_image", nsp), lengthof(names), names, types, values, nulls);
 		loginas_as_owner_end(&owner);
 		pfree(batch);
 	}

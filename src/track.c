@@ -856,6 +856,8 @@ pending_find(TrackedRel *entry, const LoginAsContext *ctx, const char *key, bool
 	return true;
 }
 
+static void forget_moves(void);
+
 static void
 track_xact_callback(XactEvent event, void *arg)
 {
@@ -869,6 +871,7 @@ track_xact_callback(XactEvent event, void *arg)
 			/* the memory went with TopTransactionContext */
 			pending_inserts = NULL;
 			pending_cxt = NULL;
+			forget_moves();
 			break;
 		default:
 			break;
@@ -927,25 +930,91 @@ set_stamps(HeapTuple tuple, TupleDesc desc, TrackedRel *entry,
  * for the insert); a key is unique across the partitioned table, so only
  * that row's insert can match.
  */
-static struct
+typedef struct MoveState
 {
+	CommandId	cid;			/* the statement's (stmt_cid()) */
 	int			stage;			/* 0: none; 1: after the update; 2: after the delete */
-	CommandId	cid;
 	Oid			root;			/* the tracked partitioned table */
 	Oid			relid;			/* the source partition */
 	ItemPointerData tid;
 	char	   *key;			/* in TopTransactionContext */
 	bool		created_null;
 	int64		created;
-	TransactionId xid;
-} move;
+	/* the delete half, held until its insert half shows a move (hold_delete) */
+	bool		held;
+	Oid			held_relid;
+	int64		held_session;
+	HeapTuple	held_tuple;		/* in TopTransactionContext */
+} MoveState;
+
+/*
+ * One state per statement: a shop trigger's own statements (a history row
+ * written from a BEFORE DELETE trigger) run inside a move, between its
+ * halves, and must neither end nor take its state.
+ */
+#define MOVE_SLOTS 8
+static MoveState moves[MOVE_SLOTS];
+static int	next_move_slot = 0;
+static bool any_move = false;	/* an update of a partition in this transaction */
+static int	held_count = 0;		/* slots holding a delete */
+
+/*
+ * The statement a row trigger fires for: its snapshot's command id (a
+ * trigger's own SQL advances the command counter, not the statement's)
+ */
+static CommandId
+stmt_cid(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : GetCurrentCommandId(false);
+}
+
+static void settle_slot(MoveState *m);
+
+/* at the transaction's end: its memory (the keys, the held rows) is gone */
+static void
+forget_moves(void)
+{
+	memset(moves, 0, sizeof(moves));
+	any_move = false;
+	held_count = 0;
+}
+
+/* this statement's move state; with make, a new one if it has none */
+static MoveState *
+move_slot(bool make)
+{
+	CommandId	cid = stmt_cid();
+	MoveState  *m;
+	int			i;
+
+	if (!any_move && !make)
+		return NULL;
+	for (i = 0; i < MOVE_SLOTS; i++)
+		if ((moves[i].stage != 0 || moves[i].held) && moves[i].cid == cid)
+			return &moves[i];
+	if (!make)
+		return NULL;
+	for (i = 0; i < MOVE_SLOTS; i++)
+		if (moves[i].stage == 0 && !moves[i].held)
+			break;
+	if (i == MOVE_SLOTS)
+	{
+		/* the oldest goes: its held delete, if any, judged and logged now */
+		i = next_move_slot;
+		next_move_slot = (next_move_slot + 1) % MOVE_SLOTS;
+		settle_slot(&moves[i]);
+	}
+	m = &moves[i];
+	memset(m, 0, sizeof(MoveState));
+	m->cid = cid;
+	any_move = true;
+	return m;
+}
 
 static bool
-move_matches(TrackedRel *entry)
+move_matches(MoveState *m, TrackedRel *entry)
 {
-	return move.stage != 0 && move.xid == GetCurrentTransactionIdIfAny() &&
-		move.cid == GetCurrentCommandId(false) && entry->nchain > 0 &&
-		move.root == entry->chain[0];
+	return m != NULL && m->stage != 0 && entry->nchain > 0 && m->root == entry->chain[0];
 }
 
 /*
@@ -969,18 +1038,19 @@ inserted_by(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 }
 
 /*
- * Whether the row at tid of relation relid left it for another partition in
- * this transaction: PostgreSQL marks a row deleted by a partition move so
- * (its ctid "moved partitions"); a row deleted otherwise is not.
+ * Whether this transaction deleted the row at tid of relation relid (a
+ * subtransaction rolled back did not), and whether as a partition move:
+ * PostgreSQL marks a row deleted by a move so (its ctid "moved partitions").
  */
 static bool
-moved_by_us(Oid relid, ItemPointer tid, bool moved)
+deleted_by_us(Oid relid, ItemPointer tid, bool *moved)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	HeapTupleData tuple;
 	Buffer		buf;
 	bool		result = false;
 
+	*moved = false;
 	tuple.t_self = *tid;
 	if (rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
 		heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
@@ -988,8 +1058,8 @@ moved_by_us(Oid relid, ItemPointer tid, bool moved)
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		result = !(tuple.t_data->t_infomask & HEAP_XMAX_INVALID) &&
 			!HEAP_XMAX_IS_LOCKED_ONLY(tuple.t_data->t_infomask) &&
-			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tuple.t_data)) &&
-			HeapTupleHeaderIndicatesMovedPartitions(tuple.t_data) == moved;
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(tuple.t_data));
+		*moved = result && HeapTupleHeaderIndicatesMovedPartitions(tuple.t_data);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		ReleaseBuffer(buf);
 	}
@@ -1000,68 +1070,58 @@ moved_by_us(Oid relid, ItemPointer tid, bool moved)
 /*
  * The delete half of what looks like a partition move, in a session: it is
  * not logged, for the move was logged as the update it is -- once its insert
- * half shows that the row really moved.  Until then it is held.  A shop
- * trigger that sorts after loginas' could cancel the update after loginas
- * saw it, and a delete of that row in the same command (a writable CTE)
- * would then look like the move's delete half: held, and found not to be a
- * move (no insert half follows, or the row was not deleted as a move), it
- * is judged and logged as the delete it is -- at the next row trigger of the
- * same command, or before the transaction's writes are judged and logged
- * (loginas_track_settle).
+ * half shows that the row really moved (PostgreSQL marked it so).  Until then
+ * it is held.  A shop trigger that sorts after loginas' could cancel the
+ * update after loginas saw it, and a delete of that row in the same
+ * statement (a writable CTE) would then look like the move's delete half; a
+ * move's insert half can be cancelled too.  Held and found to be no move
+ * (no insert half of the statement follows, the row was not deleted as a
+ * move), it is judged and logged as the delete it is -- at the statement's
+ * next row trigger, or before the transaction's writes are judged and logged
+ * (loginas_track_settle).  One rolled back with its subtransaction is not.
  */
-static struct
-{
-	bool		pending;
-	TransactionId xid;
-	CommandId	cid;
-	Oid			relid;
-	int64		session_id;
-	HeapTuple	oldtup;			/* in TopTransactionContext */
-} held;
-
 static void
-hold_delete(Relation rel, HeapTuple oldtup, const LoginAsContext *ctx)
+hold_delete(MoveState *m, Relation rel, HeapTuple oldtup, const LoginAsContext *ctx)
 {
-	loginas_track_settle();
-	held.pending = true;
-	held.xid = GetCurrentTransactionIdIfAny();
-	held.cid = GetCurrentCommandId(false);
-	held.relid = RelationGetRelid(rel);
-	held.session_id = ctx->session_id;
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContext old;
 
-		held.oldtup = heap_copytuple(oldtup);
-		MemoryContextSwitchTo(old);
-	}
+	settle_slot(m);
+	m->held = true;
+	held_count++;
+	m->held_relid = RelationGetRelid(rel);
+	m->held_session = ctx->session_id;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	m->held_tuple = heap_copytuple(oldtup);
+	MemoryContextSwitchTo(old);
 }
 
-void
-loginas_track_settle(void)
+static void
+settle_slot(MoveState *m)
 {
 	Relation	rel;
 	TrackedRel *entry;
 	const LoginAsContext *ctx;
 	LoginAsRowKeys keys;
-	HeapTuple	oldtup = held.oldtup;
+	HeapTuple	oldtup = m->held_tuple;
 	TupleDesc	desc;
+	bool		moved;
 
-	if (!held.pending)
+	if (!m->held)
 		return;
-	held.pending = false;
-	held.oldtup = NULL;
-	/* rolled back (the transaction, or the subtransaction that deleted it) */
-	if (held.xid != GetCurrentTransactionIdIfAny() ||
-		!moved_by_us(held.relid, &oldtup->t_self, false))
+	m->held = false;
+	held_count--;
+	m->held_tuple = NULL;
+	/* rolled back with its subtransaction: no delete */
+	if (!deleted_by_us(m->held_relid, &oldtup->t_self, &moved))
 		return;
 	ctx = loginas_current_context();
-	if (ctx == NULL || ctx->session_id != held.session_id)
-		ctx = loginas_ended_context(held.session_id);
+	if (ctx == NULL || ctx->session_id != m->held_session)
+		ctx = loginas_ended_context(m->held_session);
 	if (ctx == NULL)
-		elog(ERROR, "loginas: the session %lld of a held delete is not known", (long long) held.session_id);
-	rel = relation_open(held.relid, AccessShareLock);
+		elog(ERROR, "loginas: the session %lld of a held delete is not known", (long long) m->held_session);
+	rel = relation_open(m->held_relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
-	entry = loginas_tracked_rel(held.relid);
+	entry = loginas_tracked_rel(m->held_relid);
 	loginas_row_keys_init(&keys, entry, desc, oldtup, NULL);
 	loginas_containment_touch(entry, ctx, rel, oldtup, NULL, inserted_by(entry, ctx, desc, oldtup, &keys),
 							  &keys);
@@ -1070,6 +1130,17 @@ loginas_track_settle(void)
 	if (entry->stamp_table)
 		stamp_write(entry, STAMP_DELETE, loginas_row_keys_json(&keys, oldtup), NULL, 0);
 	relation_close(rel, AccessShareLock);
+	heap_freetuple(oldtup);
+}
+
+/* every held delete of the transaction, before its writes are judged and logged */
+void
+loginas_track_settle(void)
+{
+	int			i;
+
+	for (i = 0; i < MOVE_SLOTS && held_count > 0; i++)
+		settle_slot(&moves[i]);
 }
 
 static void
@@ -1078,10 +1149,14 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 {
 	bool		isnull;
 	Datum		created;
+	MoveState  *m;
 
-	move.stage = 0;
 	if (!rel->rd_rel->relispartition || entry->nchain == 0)
+	{
+		if ((m = move_slot(false)) != NULL)
+			m->stage = 0;
 		return;
+	}
 	if (entry->created_att != 0)
 		created = heap_getattr(oldtup, entry->created_att, desc, &isnull);
 	else
@@ -1090,15 +1165,16 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
 		created = (Datum) 0;
 		isnull = true;
 	}
-	move.stage = 1;
-	move.xid = GetCurrentTransactionIdIfAny();
-	move.cid = GetCurrentCommandId(false);
-	move.root = entry->chain[0];
-	move.relid = RelationGetRelid(rel);
-	move.tid = oldtup->t_self;
-	move.key = MemoryContextStrdup(TopTransactionContext, loginas_row_keys_json(keys, newtup));
-	move.created_null = isnull;
-	move.created = isnull ? 0 : DatumGetInt64(created);
+	m = move_slot(true);
+	if (m->key)
+		pfree(m->key);
+	m->stage = 1;
+	m->root = entry->chain[0];
+	m->relid = RelationGetRelid(rel);
+	m->tid = oldtup->t_self;
+	m->key = MemoryContextStrdup(TopTransactionContext, loginas_row_keys_json(keys, newtup));
+	m->created_null = isnull;
+	m->created = isnull ? 0 : DatumGetInt64(created);
 }
 
 /*
@@ -1109,9 +1185,9 @@ remember_update(TrackedRel *entry, Relation rel, TupleDesc desc, HeapTuple oldtu
  * alone.  Every role may execute the function (a tracked table's owner adds
  * partitions, and PostgreSQL copies these triggers into them); the event
  * trigger that refuses anyone's own trigger calling it is not the only lock.
- * A trigger found right is remembered by its OID (a trigger changed is
- * another relcache entry; its OID stays, but only DDL the guards allow
- * changes it).
+ * Everything but the name is checked on every call (a trigger replaced
+ * keeps its OID); which name it has is remembered by the OID and the
+ * relcache's copy of the name.
  */
 static void
 check_own_trigger(const Trigger *tg, Relation rel)
@@ -1127,28 +1203,39 @@ check_own_trigger(const Trigger *tg, Relation rel)
 		{"zz_loginas_track_delete", TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_DELETE, false},
 		{"zz_loginas_log_insert", TRIGGER_TYPE_ROW | TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT, true},
 	};
-	static Oid	checked[8];
-	static int	next_checked = 0;
-	size_t		i;
-
-	/* (before 1.2 they fired on origin only: a library newer than the SQL) */
-	if (tg->tgenabled == TRIGGER_FIRES_ALWAYS || tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN)
+	/* which of them a trigger's name is, by its OID: saves comparing names */
+	static struct
 	{
-		for (i = 0; i < lengthof(checked); i++)
-			if (checked[i] == tg->tgoid && OidIsValid(tg->tgoid))
-				return;
+		Oid			tgoid;
+		const char *tgname;		/* the relcache's string the name was read from */
+		int			own;
+	}			named[8];
+	static int	next_named = 0;
+	size_t		i;
+	int			k = -1;
+
+	for (i = 0; i < lengthof(named); i++)
+		if (named[i].tgoid == tg->tgoid && named[i].tgname == tg->tgname && OidIsValid(tg->tgoid))
+			k = named[i].own;
+	if (k < 0)
+	{
 		for (i = 0; i < lengthof(own); i++)
 			if (strcmp(tg->tgname, own[i].name) == 0)
-				break;
-		if (i < lengthof(own) && tg->tgtype == own[i].type && (tg->tgqual != NULL) == own[i].qual &&
-			tg->tgnattr == 0 && tg->tgnargs == 0 && tg->tgoldtable == NULL && tg->tgnewtable == NULL &&
-			!OidIsValid(tg->tgconstraint) && !tg->tgdeferrable)
+				k = i;
+		if (k >= 0)
 		{
-			checked[next_checked] = tg->tgoid;
-			next_checked = (next_checked + 1) % lengthof(checked);
-			return;
+			named[next_named].tgoid = tg->tgoid;
+			named[next_named].tgname = tg->tgname;
+			named[next_named].own = k;
+			next_named = (next_named + 1) % lengthof(named);
 		}
 	}
+	/* (before 1.2 they fired on origin only: a library newer than the SQL) */
+	if (k >= 0 && (tg->tgenabled == TRIGGER_FIRES_ALWAYS || tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN) &&
+		tg->tgtype == own[k].type && (tg->tgqual != NULL) == own[k].qual &&
+		tg->tgnattr == 0 && tg->tgnargs == 0 && tg->tgoldtable == NULL && tg->tgnewtable == NULL &&
+		!OidIsValid(tg->tgconstraint) && !tg->tgdeferrable)
+		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 			 errmsg("trigger \"%s\" on table \"%s\" may not call loginas._track_row()",
@@ -1169,6 +1256,8 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	LoginAsRowKeys keys;		/* their keys' texts, printed once */
 	bool		isnull;
 	bool		moving = false;
+	int64		moving_created = 0;		/* a move's insert half keeps the row's stamp */
+	bool		moving_created_null = true;
 	Datum		created;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
@@ -1179,10 +1268,14 @@ loginas_track_row(PG_FUNCTION_ARGS)
 				 errhint("Use loginas.track() to track a table.")));
 	check_own_trigger(td->tg_trigger, td->tg_relation);
 
-	/* a held delete (hold_delete) that no insert half of the command followed */
-	if (held.pending && held.cid == GetCurrentCommandId(false) &&
-		!(TRIGGER_FIRED_BEFORE(td->tg_event) && TRIGGER_FIRED_BY_INSERT(td->tg_event)))
-		loginas_track_settle();
+	/* a held delete (hold_delete) that no insert half of its statement followed */
+	if (held_count > 0 && !(TRIGGER_FIRED_BEFORE(td->tg_event) && TRIGGER_FIRED_BY_INSERT(td->tg_event)))
+	{
+		MoveState  *m = move_slot(false);
+
+		if (m != NULL)
+			settle_slot(m);
+	}
 
 	/*
 	 * The triggers fire ALWAYS, so that session_replication_role = replica
@@ -1206,11 +1299,12 @@ loginas_track_row(PG_FUNCTION_ARGS)
 	 */
 	if (ctx == NULL && TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
-		if (move.stage == 1 && move.relid == RelationGetRelid(td->tg_relation) &&
-			ItemPointerEquals(&move.tid, &td->tg_trigtuple->t_self) &&
-			move.xid == GetCurrentTransactionIdIfAny() && move.cid == GetCurrentCommandId(false))
+		MoveState  *m = move_slot(false);
+
+		if (m != NULL && m->stage == 1 && m->relid == RelationGetRelid(td->tg_relation) &&
+			ItemPointerEquals(&m->tid, &td->tg_trigtuple->t_self))
 		{
-			move.stage = 2;
+			m->stage = 2;
 			return PointerGetDatum(td->tg_trigtuple);
 		}
 		/* stamps => 'table': a row deleted takes its stamps along */
@@ -1298,31 +1392,51 @@ loginas_track_row(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		if (move_matches(entry) && move.stage == 2)
-			moving = (strcmp(loginas_row_keys_json(&keys, newtup), move.key) == 0) &&
-				moved_by_us(move.relid, &move.tid, true);
-		move.stage = 0;
-		if (moving)
-			held.pending = false;	/* it was a move: logged as the update */
-		else
-			loginas_track_settle();
+		MoveState  *m = move_slot(false);
+		bool		moved;
+
+		if (move_matches(m, entry) && m->stage == 2 &&
+			strcmp(loginas_row_keys_json(&keys, newtup), m->key) == 0 &&
+			deleted_by_us(m->relid, &m->tid, &moved) && moved)
+		{
+			moving = true;
+			moving_created = m->created;
+			moving_created_null = m->created_null;
+		}
+		if (m != NULL)
+		{
+			m->stage = 0;
+			if (moving && m->held)
+			{
+				/* it was a move: logged as the update */
+				m->held = false;
+				held_count--;
+				heap_freetuple(m->held_tuple);
+				m->held_tuple = NULL;
+			}
+			else
+				settle_slot(m);
+		}
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
-		if (move_matches(entry) && move.stage == 1 &&
-			move.relid == RelationGetRelid(td->tg_relation) &&
-			ItemPointerEquals(&move.tid, &oldtup->t_self))
+		MoveState  *m = move_slot(false);
+
+		if (move_matches(m, entry) && m->stage == 1 &&
+			m->relid == RelationGetRelid(td->tg_relation) &&
+			ItemPointerEquals(&m->tid, &oldtup->t_self))
 		{
 			/*
 			 * the delete half of a partition move: checked and logged as an
 			 * update -- held until its insert half shows it was one
 			 */
-			move.stage = 2;
+			m->stage = 2;
 			if (ctx != NULL)
-				hold_delete(td->tg_relation, oldtup, ctx);
+				hold_delete(m, td->tg_relation, oldtup, ctx);
 			return PointerGetDatum(oldtup);
 		}
-		move.stage = 0;
+		if (m != NULL)
+			m->stage = 0;
 	}
 
 	if (ctx == NULL)
@@ -1360,7 +1474,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 		}
 		if (moving)
 			return PointerGetDatum(set_stamps(newtup, desc, entry, true,
-											  Int64GetDatum(move.created), move.created_null,
+											  Int64GetDatum(moving_created), moving_created_null,
 											  (Datum) 0, true));
 		if (oldtup == NULL)
 			return PointerGetDatum(set_stamps(newtup, desc, entry, true, (Datum) 0, true, (Datum) 0, true));
@@ -1378,7 +1492,7 @@ loginas_track_row(PG_FUNCTION_ARGS)
 			return PointerGetDatum(newtup);
 		}
 		return PointerGetDatum(set_stamps(newtup, desc, entry, true,
-										  Int64GetDatum(move.created), move.created_null,
+										  Int64GetDatum(moving_created), moving_created_null,
 										  Int64GetDatum(ctx->session_id), false));
 	}
 
