@@ -1041,6 +1041,8 @@ inserted_by(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
  * Whether this transaction deleted the row at tid of relation relid (a
  * subtransaction rolled back did not), and whether as a partition move:
  * PostgreSQL marks a row deleted by a move so (its ctid "moved partitions").
+ * A table of another access method is not read: its row counts as deleted,
+ * and not as moved (a delete logged too many, rather than one too few).
  */
 static bool
 deleted_by_us(Oid relid, ItemPointer tid, bool *moved)
@@ -1052,8 +1054,9 @@ deleted_by_us(Oid relid, ItemPointer tid, bool *moved)
 
 	*moved = false;
 	tuple.t_self = *tid;
-	if (rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
-		heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		result = true;
+	else if (heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
 	{
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		result = !(tuple.t_data->t_infomask & HEAP_XMAX_INVALID) &&
