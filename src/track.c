@@ -6,7 +6,10 @@
  * triggers for INSERT, UPDATE and DELETE and an AFTER INSERT trigger that
  * logs inserted rows, all fired ALWAYS (session_replication_role = replica
  * does not switch them off; a logical-replication apply worker passes
- * through).  Ordinary writes outside a session take the trigger's fast path.
+ * through).  The function runs only as those triggers (check_own_trigger:
+ * every role may execute it, so that a tracked table's owner can add
+ * partitions).  Ordinary writes outside a session take the trigger's fast
+ * path.
  * When it does its work:
  *
  *	outside a session	the stamps cannot be forged: a new row gets no stamps,
@@ -928,7 +931,9 @@ set_stamps(HeapTuple tuple, TupleDesc desc, TrackedRel *entry,
  * so they keep the row's creation stamp and are not logged again.  The
  * update remembers the row (the old tuple's TID for the delete, the new key
  * for the insert); a key is unique across the partitioned table, so only
- * that row's insert can match.
+ * that row's insert can match.  It is remembered per statement (a shop
+ * trigger's own SQL runs in the middle of a move), and a delete is taken for
+ * a move's half only once the insert half found the row moved (hold_delete).
  */
 typedef struct MoveState
 {
