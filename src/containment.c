@@ -75,8 +75,8 @@ typedef struct TouchedRow
 	struct TouchedRow *next;	/* in the order first touched */
 	SubTransactionId subid;		/* made in; gone when that one rolls back */
 	Oid			relid;			/* where the trigger saw it (a partition, or the table) */
-	LoginAsWriter who;			/* the session that touched it (its customer_key:
-								 * the customer, as canonical text) */
+	const LoginAsWriter *who;	/* the session that touched it (its customer_key:
+								 * the customer, as canonical text); shared */
 	bool		existed;		/* its first state was a row (not "not there") */
 	bool		existed_before;	/* that row was older than the transaction */
 	int			npk;
@@ -98,13 +98,42 @@ typedef struct TouchedRow
 	TransactionId judged_xmin;
 } TouchedRow;
 
-static HTAB *touched = NULL;	/* in touched_cxt, under TopTransactionContext */
+/*
+ * The touched rows by hash key: an open-addressing table of (key, hash,
+ * row) slots, the rows themselves allocated apart so that they never move.
+ * A session's bulk write makes one entry per row; dynahash's chains and
+ * bucket splits cost it a cache miss or more per row.
+ */
+typedef struct TouchedSlot
+{
+	const char *hkey;			/* the row's hkey */
+	TouchedRow *row;
+	uint32		hash;
+	char		status;			/* simplehash's */
+} TouchedSlot;
+
+#define SH_PREFIX		touchedset
+#define SH_ELEMENT_TYPE TouchedSlot
+#define SH_KEY_TYPE		const char *
+#define SH_KEY			hkey
+#define SH_HASH_KEY(tb, key) touched_hash(key)
+#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+static inline uint32 touched_hash(const char *hkey);
+#include "lib/simplehash.h"
+
+static touchedset_hash *touched = NULL; /* in touched_cxt, under TopTransactionContext */
 static MemoryContext touched_cxt = NULL;
 static TouchedRow *first_touched = NULL;
 static TouchedRow *last_touched = NULL;
 static bool judging = false;	/* at commit: reading the touched rows again */
-static LoginAsWriter writer;	/* the last session's, in touched_cxt */
-static bool have_writer = false;
+static LoginAsWriter *writer = NULL;	/* the last session's, in touched_cxt */
+static char *touched_free = NULL;	/* room left for rows in touched_cxt */
+static Size touched_free_len = 0;
 
 /* ---------------------------------------------------------------------
  * keys
@@ -666,35 +695,51 @@ touched_hkey(Oid table, int64 session_id, int n, const Datum *values, const int1
 	return hkey;
 }
 
-static HTAB *
+static inline uint32
+touched_hash(const char *hkey)
+{
+	return string_hash(hkey, strlen(hkey) + 1);
+}
+
+/* room for a row in touched_cxt (MAXALIGNed) */
+static char *
+touched_alloc(Size size)
+{
+	char	   *p;
+
+	size = MAXALIGN(size);
+	if (size > touched_free_len)
+	{
+		Size		block = Max(size, 64 * 1024);
+
+		touched_free = MemoryContextAlloc(touched_cxt, block);
+		touched_free_len = block;
+	}
+	p = touched_free;
+	touched_free += size;
+	touched_free_len -= size;
+	return p;
+}
+
+static touchedset_hash *
 touched_table(void)
 {
-	HASHCTL		ctl;
-
 	if (touched != NULL)
 		return touched;
 	touched_cxt = AllocSetContextCreate(TopTransactionContext, "loginas touched rows",
 										ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(TouchedRow);
-	ctl.hash = loginas_cstring_hash;
-	ctl.match = loginas_cstring_match;
-	ctl.hcxt = touched_cxt;
-	touched = hash_create("loginas touched rows", 256, &ctl,
-						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	touched = touchedset_create(touched_cxt, 256, NULL);
 	return touched;
 }
 
 /*
  * A row's hash key (touched_hkey) and its hash, made once for the lookups
- * of one touch: in touched_cxt when it is made for an entry, else in the
- * caller's memory until an entry takes a copy.
+ * of one touch, in the caller's memory (an entry made takes a copy).
  */
 typedef struct TouchedKey
 {
 	char	   *hkey;			/* NULL until made */
 	uint32		hash;
-	bool		kept;			/* hkey is in touched_cxt */
 	Datum		values[MAX_TRACK_ATTS]; /* the key's values, in the tuple */
 } TouchedKey;
 
@@ -708,8 +753,12 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 {
 	MemoryContext old;
 	TouchedRow *row;
+	TouchedSlot *slot;
 	bool		found;
 	int			i;
+	Size		size,
+				hkey_len;
+	char	   *p;
 
 	*made = false;
 	if (touched == NULL && !make)
@@ -717,8 +766,6 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	(void) touched_table();
 	if (k->hkey == NULL)
 	{
-		old = MemoryContextSwitchTo(make ? touched_cxt : CurrentMemoryContext);
-
 		for (i = 0; i < entry->npk; i++)
 		{
 			bool		isnull;
@@ -727,15 +774,20 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 		}
 		k->hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
 							   entry->npk, k->values, entry->pk_len, entry->pk_byval);
-		k->kept = make;
-		k->hash = loginas_cstring_hash(&k->hkey, sizeof(char *));
-		MemoryContextSwitchTo(old);
+		k->hash = touched_hash(k->hkey);
 	}
-	row = hash_search_with_hash_value(touched, &k->hkey, k->hash, make ? HASH_ENTER : HASH_FIND, &found);
-	if (row == NULL)
-		return NULL;			/* k kept for the entry usually made next */
+	if (!make)
+	{
+		slot = touchedset_lookup_hash(touched, k->hkey, k->hash);
+		if (slot == NULL)
+			return NULL;		/* k kept for the entry usually made next */
+		found = true;
+	}
+	else
+		slot = touchedset_insert_hash(touched, k->hkey, k->hash, &found);
 	if (found)
 	{
+		row = slot->row;
 		row->judged = false;	/* touched again: read at commit */
 		pfree(k->hkey);
 		k->hkey = NULL;
@@ -743,41 +795,67 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	}
 
 	/*
-	 * new: the key stays as the entry's (hash_search copied the pointer), in
-	 * touched_cxt (a copy has the same hash)
+	 * new: the row, its key's values and its hkey in one piece of touched_cxt
+	 * (carved from larger blocks: a bulk write makes one per row)
 	 */
-	old = MemoryContextSwitchTo(touched_cxt);
-	if (!k->kept)
+	size = MAXALIGN(sizeof(TouchedRow)) + MAXALIGN(sizeof(Datum) * entry->npk);
+	for (i = 0; i < entry->npk; i++)
 	{
-		row->hkey = pstrdup(k->hkey);
-		pfree(k->hkey);
+		Form_pg_attribute a = TupleDescAttr(desc, entry->pk_atts[i] - 1);
+
+		if (!a->attbyval)
+			size += MAXALIGN(datumGetSize(k->values[i], false, a->attlen));
 	}
+	hkey_len = strlen(k->hkey) + 1;
+	size += hkey_len;
+	p = touched_alloc(size);
+	row = (TouchedRow *) p;
+	memset(row, 0, sizeof(TouchedRow));
+	p += MAXALIGN(sizeof(TouchedRow));
+	row->key = (Datum *) p;
+	p += MAXALIGN(sizeof(Datum) * entry->npk);
+	for (i = 0; i < entry->npk; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, entry->pk_atts[i] - 1);
+
+		if (a->attbyval)
+			row->key[i] = k->values[i];
+		else
+		{
+			Size		len = datumGetSize(k->values[i], false, a->attlen);
+
+			memcpy(p, DatumGetPointer(k->values[i]), len);
+			row->key[i] = PointerGetDatum(p);
+			p += MAXALIGN(len);
+		}
+	}
+	memcpy(p, k->hkey, hkey_len);
+	row->hkey = p;
+	pfree(k->hkey);
 	k->hkey = NULL;
-	memset(((char *) row) + sizeof(char *), 0, sizeof(TouchedRow) - sizeof(char *));
+	slot->hkey = row->hkey;
+	slot->row = row;
 	row->relid = entry->relid;
 	/* a session's writer is the same for all its rows: made once, shared */
-	if (!have_writer || writer.session_id != ctx->session_id)
+	if (writer == NULL || writer->session_id != ctx->session_id)
 	{
-		loginas_writer_of(&writer, ctx);
-		have_writer = true;
+		LoginAsWriter *w;
+
+		old = MemoryContextSwitchTo(touched_cxt);
+		w = palloc(sizeof(LoginAsWriter));
+		loginas_writer_of(w, ctx);
+		writer = w;
+		MemoryContextSwitchTo(old);
 	}
 	row->who = writer;
 	row->subid = GetCurrentSubTransactionId();
 	row->reverting = ctx->reverting;
 	row->npk = entry->npk;
-	row->key = palloc(sizeof(Datum) * entry->npk);
-	for (i = 0; i < entry->npk; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(desc, entry->pk_atts[i] - 1);
-
-		row->key[i] = datumCopy(k->values[i], a->attbyval, a->attlen);
-	}
 	if (last_touched)
 		last_touched->next = row;
 	else
 		first_touched = row;
 	last_touched = row;
-	MemoryContextSwitchTo(old);
 	*made = true;
 	return row;
 }
@@ -905,7 +983,7 @@ judge_inserted(TrackedRel *entry, const LoginAsContext *ctx, TouchedRow *row, Tu
 	if (ctx != loginas_current_context())
 		return;
 	d = heap_getattr(tuple, entry->owner_atts[0], desc, &isnull);
-	if (isnull || !datum_is_key(d, entry->customer_type, row->who.customer_key))
+	if (isnull || !datum_is_key(d, entry->customer_type, row->who->customer_key))
 		return;
 	for (i = 0; i < entry->nprotected; i++)
 		if (!heap_attisnull(tuple, entry->watched_atts[i], desc))
@@ -1028,7 +1106,7 @@ keep_after(TrackedRel *entry, TouchedRow *row, uint64 found, TransactionId xmin)
 
 	initStringInfo(&key);
 	append_key_values(&key, entry, row->npk, row->key, true);
-	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->who.session_id, key.data,
+	loginas_image_after(entry->nchain > 0 ? entry->chain[0] : entry->relid, row->who->session_id, key.data,
 						found > 0, xmin);
 	pfree(key.data);
 }
@@ -1212,9 +1290,9 @@ read_touched(JudgeRef *refs, int *nrows)
 		TrackedRel *entry;
 
 		refs[n].group = NULL;
-		if (g == NULL || g->relid != row->relid || g->session_id != row->who.session_id)
+		if (g == NULL || g->relid != row->relid || g->session_id != row->who->session_id)
 			for (g = groups; g; g = g->next)
-				if (g->relid == row->relid && g->session_id == row->who.session_id)
+				if (g->relid == row->relid && g->session_id == row->who->session_id)
 					break;
 		if (g == NULL)
 		{
@@ -1229,7 +1307,7 @@ read_touched(JudgeRef *refs, int *nrows)
 						 entry->problem_hint ? errhint("%s", entry->problem_hint) : 0));
 			g = palloc0(sizeof(JudgeGroup));
 			g->relid = row->relid;
-			g->session_id = row->who.session_id;
+			g->session_id = row->who->session_id;
 			g->nowner = entry->nowner;
 			g->nwatched = entry->nwatched;
 			g->generation = entry->generation;
@@ -1365,7 +1443,9 @@ guard_target_created(TrackedRel *entry, int64 session_id, int g, const Datum *va
 		char	   *hkey = touched_hkey(entry->guards[g].target, session_id, entry->guards[g].natts, values,
 										entry->watched_len + first, entry->watched_byval + first);
 
-		target = hash_search(touched, &hkey, HASH_FIND, NULL);
+		TouchedSlot *slot = touchedset_lookup(touched, hkey);
+
+		target = slot ? slot->row : NULL;
 		pfree(hkey);
 	}
 	return target != NULL && !target->existed;
@@ -1408,8 +1488,8 @@ judge_guard(TrackedRel *entry, TouchedRow *row, TupleDesc desc, int g, Datum *va
 		changed |= watched_changed(row, first + i, values[i], nulls[i], a);
 		all_null &= nulls[i];
 	}
-	if (changed && !all_null && !guard_target_created(entry, row->who.session_id, g, values))
-		refuse_guard(entry, &row->who, touched_key_text(entry, row), g);
+	if (changed && !all_null && !guard_target_created(entry, row->who->session_id, g, values))
+		refuse_guard(entry, row->who, touched_key_text(entry, row), g);
 }
 
 /*
@@ -1471,8 +1551,8 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 				g;
 
 	whose = owner_of(entry, values, nulls, &customer);
-	if (whose != OWNER_CUSTOMER || !same_key(customer, row->who.customer_key))
-		refuse_row(entry, &row->who, touched_key_text(entry, row), "The row as written", whose, customer);
+	if (whose != OWNER_CUSTOMER || !same_key(customer, row->who->customer_key))
+		refuse_row(entry, row->who, touched_key_text(entry, row), "The row as written", whose, customer);
 
 	/* a revert puts protected columns and foreign keys back as they were */
 	if (row->reverting)
@@ -1482,7 +1562,7 @@ judge_final_state(TrackedRel *entry, TouchedRow *row, TupleDesc desc, Datum *val
 		Form_pg_attribute a = TupleDescAttr(desc, entry->protected_atts[i] - 1);
 
 		if (watched_changed(row, i, values[nowner + i], nulls[nowner + i], a))
-			refuse_protected(entry, &row->who, touched_key_text(entry, row), NameStr(a->attname));
+			refuse_protected(entry, row->who, touched_key_text(entry, row), NameStr(a->attname));
 	}
 	for (g = 0; g < entry->nguards; g++)
 		judge_guard(entry, row, desc, g, values + nowner + entry->nprotected + entry->guards[g].first,
@@ -1542,7 +1622,9 @@ forget_touched(void)
 	touched_cxt = NULL;
 	first_touched = last_touched = NULL;
 	judging = false;
-	have_writer = false;
+	writer = NULL;
+	touched_free = NULL;
+	touched_free_len = 0;
 }
 
 static void
@@ -1617,7 +1699,8 @@ containment_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			first_touched = next;
 		if (last_touched == row)
 			last_touched = prev;
-		(void) hash_search(touched, &row->hkey, HASH_REMOVE, NULL);
+		/* its memory stays until the transaction ends */
+		(void) touchedset_delete(touched, row->hkey);
 	}
 }
 
