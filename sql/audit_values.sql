@@ -252,6 +252,21 @@ UPDATE av.quote_item SET payload = '\x00ff', due = '2024-12-24', took = '3 days'
 COMMIT;
 RESET ROLE;
 SELECT * FROM pg_temp.new_values();
+-- a value repeated from one row to the next is printed once and written again
+-- for each row: rows alternating between two timestamps, two weights (one of
+-- them -0, which prints apart from 0) and two counts each log their own
+SELECT pg_temp.skip_log();
+SET ROLE regress_av_web;
+BEGIN;
+SELECT loginas.assume(:'key') IS NOT NULL AS assumed;
+INSERT INTO av.quote (quote_id, customer_id, grand_total, updated_at, weight)
+SELECT 100 + g, 1, g % 2,
+	   CASE WHEN g % 2 = 0 THEN timestamptz '2024-05-01 10:00:00+00' ELSE '2024-05-02 11:30:00.5+00' END,
+	   CASE WHEN g % 3 = 0 THEN 0.25 WHEN g % 3 = 1 THEN float8 '-0' ELSE 0 END
+  FROM generate_series(1, 6) g;
+COMMIT;
+RESET ROLE;
+SELECT * FROM pg_temp.new_values() WHERE col IN ('updated_at', 'weight', 'grand_total');
 
 ------------------------------------------------------------------------------
 -- Redaction: a sensitive column is logged as changed, without its value; a

@@ -131,8 +131,10 @@ typedef struct TrackedRel
 	 * those left unprinted; the attnums in the order jsonb keeps an object's
 	 * keys (value_order: shorter names first, then bytewise), in which the
 	 * log writes a row's columns, and each column's name as the log writes it
-	 * before its value (value_member: "name": ); all of it in values_cxt,
-	 * made again on a refill
+	 * before its value (value_member: "name": ), and for a column of a
+	 * built-in by-value type the last value it printed, as the log wrote it
+	 * (value_last, NULL for the other columns: the same value prints the
+	 * same text); all of it in values_cxt, made again on a refill
 	 */
 	bool		log_values;
 	int			nsensitive;
@@ -144,6 +146,7 @@ typedef struct TrackedRel
 	char	  **value_type;
 	AttrNumber *value_order;
 	char	  **value_member;
+	struct LoginAsLastValue **value_last;
 } TrackedRel;
 
 /* how the write log logs a column's values (TrackedRel.value_mode) */

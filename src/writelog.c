@@ -252,6 +252,43 @@ value_type_pinned(Oid type)
 	}
 }
 
+/*
+ * A column's last printed value (TrackedRel.value_last): a built-in
+ * by-value type whose text is a function of the value alone, with the
+ * settings that change it pinned -- rows of a bulk write often hold the same
+ * timestamp, customer or count, and printing a timestamp costs more than
+ * the rest of its row's work in the log.
+ */
+typedef struct LoginAsLastValue
+{
+	bool		valid;
+	Datum		value;
+	int			len;
+	char		json[64];		/* its text as a JSON string, as the log writes it */
+} LoginAsLastValue;
+
+static bool
+value_type_repeats(Oid type)
+{
+	switch (printed_type(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case BOOLOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* money, or an array of it: its text depends on lc_monetary */
 static bool
 value_type_money(Oid type)
@@ -374,6 +411,7 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 	entry->value_mode = MemoryContextAllocZero(cxt, Max(desc->natts, 1));
 	entry->value_out = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * Max(desc->natts, 1));
 	entry->value_type = MemoryContextAllocZero(cxt, sizeof(char *) * Max(desc->natts, 1));
+	entry->value_last = MemoryContextAllocZero(cxt, sizeof(LoginAsLastValue *) * Max(desc->natts, 1));
 	for (i = 1; i <= desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
@@ -401,6 +439,8 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 			fmgr_info_cxt(typoutput, &entry->value_out[i - 1], cxt);
 			if (value_type_pinned(a->atttypid))
 				mode = value_type_money(a->atttypid) ? LOGINAS_VALUE_PINNED_MONEY : LOGINAS_VALUE_PINNED;
+			if (a->attbyval && value_type_repeats(a->atttypid))
+				entry->value_last[i - 1] = MemoryContextAllocZero(cxt, sizeof(LoginAsLastValue));
 		}
 		entry->value_mode[i - 1] = mode;
 	}
@@ -535,10 +575,17 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 	char	   *str;
 	int64		bytes;
 	int			len;
+	LoginAsLastValue *last;
 
 	if (isnull)
 	{
 		appendStringInfoString(buf, "null");
+		return;
+	}
+	last = attnum <= entry->value_natts && entry->value_last ? entry->value_last[attnum - 1] : NULL;
+	if (last && last->valid && last->value == d)
+	{
+		appendBinaryStringInfo(buf, last->json, last->len);
 		return;
 	}
 	if (!vars_pinned && *nest < 0 &&
@@ -561,8 +608,18 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 	}
 	if (bytes <= LOGINAS_VALUE_MAX_BYTES)
 	{
+		int			from = buf->len;
+
 		append_json_string(buf, str);
 		pfree(str);
+		if (last)
+		{
+			last->valid = buf->len - from <= (int) sizeof(last->json);
+			last->value = d;
+			last->len = buf->len - from;
+			if (last->valid)
+				memcpy(last->json, buf->data + from, last->len);
+		}
 		return;
 	}
 	len = pg_mbcliplen(str, strlen(str), LOGINAS_VALUE_MAX_BYTES);
