@@ -170,6 +170,7 @@ free_entry_contents(TrackedRel *entry)
 	entry->value_type = NULL;
 	entry->value_order = NULL;
 	entry->value_member = NULL;
+	entry->value_member_len = NULL;
 	entry->value_last = NULL;
 	entry->nsensitive = 0;
 	entry->log_values = false;

@@ -131,10 +131,11 @@ typedef struct TrackedRel
 	 * those left unprinted; the attnums in the order jsonb keeps an object's
 	 * keys (value_order: shorter names first, then bytewise), in which the
 	 * log writes a row's columns, and each column's name as the log writes it
-	 * before its value (value_member: "name": ), and for a column of a
-	 * built-in by-value type the last value it printed, as the log wrote it
-	 * (value_last, NULL for the other columns: the same value prints the
-	 * same text); all of it in values_cxt, made again on a refill
+	 * before its value (value_member: "name": , value_member_len bytes), and
+	 * for a column of a built-in by-value type the last value it printed, as
+	 * the log wrote it (value_last, NULL for the other columns: the same
+	 * value prints the same text); all of it in values_cxt, made again on a
+	 * refill
 	 */
 	bool		log_values;
 	int			nsensitive;
@@ -146,6 +147,7 @@ typedef struct TrackedRel
 	char	  **value_type;
 	AttrNumber *value_order;
 	char	  **value_member;
+	int		   *value_member_len;
 	struct LoginAsLastValue **value_last;
 } TrackedRel;
 

@@ -447,6 +447,7 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 	entry->value_order = MemoryContextAlloc(cxt, sizeof(AttrNumber) * Max(desc->natts, 1));
 	fill_value_order(entry->value_order, desc);
 	entry->value_member = MemoryContextAllocZero(cxt, sizeof(char *) * Max(desc->natts, 1));
+	entry->value_member_len = MemoryContextAllocZero(cxt, sizeof(int) * Max(desc->natts, 1));
 	for (i = 1; i <= desc->natts; i++)
 	{
 		StringInfoData member;
@@ -456,6 +457,7 @@ loginas_writelog_fill_values(TrackedRel *entry, TupleDesc desc)
 		append_json_string(&member, NameStr(TupleDescAttr(desc, i - 1)->attname));
 		appendStringInfoString(&member, ": ");
 		entry->value_member[i - 1] = member.data;
+		entry->value_member_len[i - 1] = member.len;
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -637,7 +639,7 @@ append_member_name(StringInfo buf, bool *first, TrackedRel *entry, TupleDesc des
 		appendStringInfoString(buf, ", ");
 	*first = false;
 	if (entry->value_member && entry->value_natts == desc->natts)
-		appendStringInfoString(buf, entry->value_member[attnum - 1]);
+		appendBinaryStringInfo(buf, entry->value_member[attnum - 1], entry->value_member_len[attnum - 1]);
 	else
 	{
 		append_json_string(buf, NameStr(TupleDescAttr(desc, attnum - 1)->attname));
@@ -665,8 +667,34 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 	bool	   *changed = NULL;
 	AttrNumber	order_here[64];
 	AttrNumber *order;
+	Datum		old_here[64],
+				new_here[64];
+	bool		oldnull_here[64],
+				newnull_here[64];
+	Datum	   *oldv = NULL,
+			   *newv = NULL;
+	bool	   *oldn = NULL,
+			   *newn = NULL;
 	int			i,
 				k;
+
+	/* the row's columns, read once (a column after a varlena one has no cached offset) */
+	if (oldtup && op != 'I' && (buf || op == 'U'))
+	{
+		bool		here = desc->natts <= (int) lengthof(old_here);
+
+		oldv = here ? old_here : palloc(sizeof(Datum) * desc->natts);
+		oldn = here ? oldnull_here : palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(oldtup, desc, oldv, oldn);
+	}
+	if (newtup && op != 'D' && (buf || op == 'U'))
+	{
+		bool		here = desc->natts <= (int) lengthof(new_here);
+
+		newv = here ? new_here : palloc(sizeof(Datum) * desc->natts);
+		newn = here ? newnull_here : palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(newtup, desc, newv, newn);
+	}
 
 	/*
 	 * An update's changed columns: their names go to the group in the
@@ -686,8 +714,10 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 			changed[i - 1] = false;
 			if (a->attisdropped || i == entry->created_att || i == entry->changed_att)
 				continue;
-			o = heap_getattr(oldtup, i, desc, &oldnull);
-			n = heap_getattr(newtup, i, desc, &newnull);
+			o = oldv[i - 1];
+			oldnull = oldn[i - 1];
+			n = newv[i - 1];
+			newnull = newn[i - 1];
 			if (oldnull == newnull &&
 				(oldnull || datum_image_eq(o, n, a->attbyval, a->attlen)))
 				continue;
@@ -697,11 +727,7 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 		}
 	}
 	if (buf == NULL)
-	{
-		if (changed && changed != changed_here)
-			pfree(changed);
-		return;
-	}
+		goto done;
 
 	/* the values, in the order jsonb keeps the columns' names */
 	if (entry->value_order && entry->value_natts == desc->natts)
@@ -727,9 +753,8 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 			continue;
 		if (op != 'U')
 		{
-			HeapTuple	tup = op == 'I' ? newtup : oldtup;
-
-			o = heap_getattr(tup, i, desc, &oldnull);
+			o = op == 'I' ? newv[i - 1] : oldv[i - 1];
+			oldnull = op == 'I' ? newn[i - 1] : oldn[i - 1];
 			/* a NULL is left out (the log keeps no JSON null in an object) */
 			if (oldnull && value_mode(entry, i) != LOGINAS_VALUE_PROTECTED &&
 				value_mode(entry, i) != LOGINAS_VALUE_SENSITIVE)
@@ -744,8 +769,10 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 		append_member_name(buf, &first, entry, desc, i);
 		if (append_value_marker(buf, entry, a, i))
 			continue;
-		o = heap_getattr(oldtup, i, desc, &oldnull);
-		n = heap_getattr(newtup, i, desc, &newnull);
+		o = oldv[i - 1];
+		oldnull = oldn[i - 1];
+		n = newv[i - 1];
+		newnull = newn[i - 1];
 		appendStringInfoChar(buf, '[');
 		append_value(buf, entry, a, i, o, oldnull, &nest);
 		appendStringInfoString(buf, ", ");
@@ -755,10 +782,21 @@ row_values_pinned(StringInfo buf, WriteGroup *g, TrackedRel *entry, char op, Tup
 	appendStringInfoChar(buf, '}');
 	if (nest >= 0)
 		AtEOXact_GUC(true, nest);
-	if (changed && changed != changed_here)
-		pfree(changed);
 	if (order != entry->value_order && order != order_here)
 		pfree(order);
+done:
+	if (changed && changed != changed_here)
+		pfree(changed);
+	if (oldv && oldv != old_here)
+	{
+		pfree(oldv);
+		pfree(oldn);
+	}
+	if (newv && newv != new_here)
+	{
+		pfree(newv);
+		pfree(newn);
+	}
 }
 
 static void
