@@ -584,7 +584,7 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 		appendStringInfoString(buf, "null");
 		return;
 	}
-	last = attnum <= entry->value_natts && entry->value_last ? entry->value_last[attnum - 1] : NULL;
+	last = a->attbyval && attnum <= entry->value_natts && entry->value_last ? entry->value_last[attnum - 1] : NULL;
 	if (last && last->valid && last->value == d)
 	{
 		appendBinaryStringInfo(buf, last->json, last->len);
