@@ -267,6 +267,24 @@ SELECT 100 + g, 1, g % 2,
 COMMIT;
 RESET ROLE;
 SELECT * FROM pg_temp.new_values() WHERE col IN ('updated_at', 'weight', 'grand_total');
+-- the same for an update, which prints a column's value before and after
+SELECT pg_temp.skip_log();
+SET ROLE regress_av_web;
+BEGIN;
+SELECT loginas.assume(:'key') IS NOT NULL AS assumed;
+UPDATE av.quote SET updated_at = updated_at + interval '1 hour' * (quote_id % 3), weight = -weight
+ WHERE quote_id > 100;
+COMMIT;
+RESET ROLE;
+SELECT * FROM pg_temp.new_values() WHERE col IN ('updated_at', 'weight');
+-- each logged value is the row's own, before and after
+SELECT count(*) AS rows_checked,
+	   count(*) FILTER (WHERE (v.x -> 'updated_at' ->> 1)::timestamptz IS DISTINCT FROM q.updated_at
+						   AND v.x ? 'updated_at') AS wrong_times
+  FROM loginas.action_log l
+ CROSS JOIN LATERAL jsonb_array_elements(l.details -> 'values') WITH ORDINALITY v(x, o)
+  JOIN av.quote q ON q.quote_id = (l.details -> 'keys' -> (v.o - 1)::int ->> 0)::int
+ WHERE l.log_id > (SELECT m.log_id FROM pg_temp.mark m) AND l.action = 'write_update';
 
 ------------------------------------------------------------------------------
 -- Redaction: a sensitive column is logged as changed, without its value; a

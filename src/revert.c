@@ -99,7 +99,20 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int
 	uint16		n = 0;
 	int			npos;
 	int			k;
+	Datum		values_here[64];
+	bool		nulls_here[64];
+	Datum	   *values = NULL;
+	bool	   *nulls = NULL;
 
+	/* the whole row: its columns read at once */
+	if (atts == NULL)
+	{
+		bool		here = desc->natts <= (int) lengthof(values_here);
+
+		values = here ? values_here : palloc(sizeof(Datum) * desc->natts);
+		nulls = here ? nulls_here : palloc(sizeof(bool) * desc->natts);
+		heap_deform_tuple(tuple, desc, values, nulls);
+	}
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
 	put_bytes(&buf, IMAGE_MAGIC, 4);
@@ -110,27 +123,28 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int
 		int			i = atts ? atts[k] : k + 1;
 		Form_pg_attribute a = TupleDescAttr(desc, i - 1);
 		const char *name = NameStr(a->attname);
-		uint8		namelen = (uint8) strlen(name);
+		uint8		namelen;
 		uint32		type = a->atttypid;
-		uint8		isnull;
 		bool		null;
 		Datum		d;
+		char		byval[sizeof(Datum)];
+		const char *p = NULL;
+		uint32		len = 0;
+		struct varlena *v = NULL;
+		char	   *w;
 
 		if (a->attisdropped || (skip1 && strcmp(name, skip1) == 0) || (skip2 && strcmp(name, skip2) == 0))
 			continue;
-		d = heap_getattr(tuple, i, desc, &null);
-		isnull = null ? 1 : 0;
-		put_bytes(&buf, &namelen, 1);
-		put_bytes(&buf, name, namelen);
-		put_bytes(&buf, &type, sizeof(type));
-		put_bytes(&buf, &isnull, 1);
+		namelen = (uint8) strlen(name);
+		if (values)
+		{
+			d = values[i - 1];
+			null = nulls[i - 1];
+		}
+		else
+			d = heap_getattr(tuple, i, desc, &null);
 		if (!null)
 		{
-			char		byval[sizeof(Datum)];
-			const char *p;
-			uint32		len;
-			struct varlena *v = NULL;
-
 			if (a->attbyval)
 			{
 				store_att_byval(byval, d, a->attlen);
@@ -144,24 +158,47 @@ loginas_image_build(TupleDesc desc, HeapTuple tuple, const AttrNumber *atts, int
 			}
 			else if (a->attlen == -1)
 			{
-				v = PG_DETOAST_DATUM(d);
-				p = VARDATA(v);
-				len = VARSIZE(v) - VARHDRSZ;
+				/* the value's bytes, detoasted; a short header needs no copy */
+				v = PG_DETOAST_DATUM_PACKED(d);
+				p = VARDATA_ANY(v);
+				len = VARSIZE_ANY_EXHDR(v);
 			}
 			else
 			{
 				p = DatumGetCString(d);
 				len = strlen(p) + 1;
 			}
-			put_bytes(&buf, &len, sizeof(len));
-			put_bytes(&buf, p, len);
-			if (v && (Pointer) v != DatumGetPointer(d))
-				pfree(v);
 		}
+
+		/* name length, name, type, null flag[, length, bytes] */
+		enlargeStringInfo(&buf, 1 + namelen + sizeof(type) + 1 + (null ? 0 : sizeof(len) + len));
+		w = buf.data + buf.len;
+		*w++ = (char) namelen;
+		memcpy(w, name, namelen);
+		w += namelen;
+		memcpy(w, &type, sizeof(type));
+		w += sizeof(type);
+		*w++ = null ? 1 : 0;
+		if (!null)
+		{
+			memcpy(w, &len, sizeof(len));
+			w += sizeof(len);
+			memcpy(w, p, len);
+			w += len;
+		}
+		buf.len = w - buf.data;
+		buf.data[buf.len] = '\0';
+		if (v && (Pointer) v != DatumGetPointer(d))
+			pfree(v);
 		n++;
 	}
 	memcpy(buf.data + npos, &n, sizeof(n));
 	SET_VARSIZE(buf.data, buf.len);
+	if (values && values != values_here)
+	{
+		pfree(values);
+		pfree(nulls);
+	}
 	return (bytea *) buf.data;
 }
 

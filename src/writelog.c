@@ -259,12 +259,19 @@ value_type_pinned(Oid type)
  * timestamp, customer or count, and printing a timestamp costs more than
  * the rest of its row's work in the log.
  */
-typedef struct LoginAsLastValue
+typedef struct LastPrinted
 {
 	bool		valid;
 	Datum		value;
 	int			len;
 	char		json[64];		/* its text as a JSON string, as the log writes it */
+} LastPrinted;
+
+/* the last two (an update prints a column's value before and after) */
+typedef struct LoginAsLastValue
+{
+	LastPrinted slot[2];
+	int			next;			/* the one to replace */
 } LoginAsLastValue;
 
 static bool
@@ -578,6 +585,7 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 	int64		bytes;
 	int			len;
 	LoginAsLastValue *last;
+	LastPrinted *slot = NULL;
 
 	if (isnull)
 	{
@@ -585,10 +593,16 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 		return;
 	}
 	last = a->attbyval && attnum <= entry->value_natts && entry->value_last ? entry->value_last[attnum - 1] : NULL;
-	if (last && last->valid && last->value == d)
+	if (last)
 	{
-		appendBinaryStringInfo(buf, last->json, last->len);
-		return;
+		for (int j = 0; j < 2; j++)
+			if (last->slot[j].valid && last->slot[j].value == d)
+			{
+				appendBinaryStringInfo(buf, last->slot[j].json, last->slot[j].len);
+				return;
+			}
+		slot = &last->slot[last->next];
+		last->next ^= 1;
 	}
 	if (!vars_pinned && *nest < 0 &&
 		(value_mode(entry, attnum) == LOGINAS_VALUE_PINNED ||
@@ -614,13 +628,13 @@ append_value(StringInfo buf, TrackedRel *entry, Form_pg_attribute a, int attnum,
 
 		append_json_string(buf, str);
 		pfree(str);
-		if (last)
+		if (slot)
 		{
-			last->valid = buf->len - from <= (int) sizeof(last->json);
-			last->value = d;
-			last->len = buf->len - from;
-			if (last->valid)
-				memcpy(last->json, buf->data + from, last->len);
+			slot->valid = buf->len - from <= (int) sizeof(slot->json);
+			slot->value = d;
+			slot->len = buf->len - from;
+			if (slot->valid)
+				memcpy(slot->json, buf->data + from, slot->len);
 		}
 		return;
 	}
