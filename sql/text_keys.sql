@@ -190,6 +190,29 @@ EXCEPTION WHEN insufficient_privilege THEN RAISE WARNING '42501: %', SQLERRM; EN
 ROLLBACK TO a;
 COMMIT;
 SELECT wish_id, item FROM tk.wish ORDER BY wish_id;
+-- a key set to NULL in a session is refused by loginas' trigger, which sees
+-- the row before PostgreSQL checks its NOT NULL columns (text and uuid keys:
+-- the trigger never reads a missing value)
+CREATE TABLE tk.tag (tag_id text PRIMARY KEY, customer_id uuid, label text);
+CREATE TABLE tk.utag (tag_id uuid PRIMARY KEY, customer_id uuid, label text);
+INSERT INTO tk.tag VALUES ('tag_1', '6f1c1e1a-0000-4000-8000-00000000000a', 'mine');
+INSERT INTO tk.utag VALUES ('6f1c1e1a-0000-4000-8000-0000000000aa', '6f1c1e1a-0000-4000-8000-00000000000a', 'mine');
+SELECT loginas.track('tk.tag', 'customer_id'), loginas.track('tk.utag', 'customer_id');
+BEGIN;
+SELECT loginas.assume(session_key) = session_id AS assumed FROM tk_us;
+SAVEPOINT a;
+DO $$ BEGIN UPDATE tk.tag SET tag_id = NULL WHERE tag_id = 'tag_1';
+EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN UPDATE tk.utag SET tag_id = NULL;
+EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+DO $$ BEGIN INSERT INTO tk.tag VALUES (NULL, '6f1c1e1a-0000-4000-8000-00000000000a', 'no key');
+EXCEPTION WHEN OTHERS THEN RAISE WARNING '%: %', SQLSTATE, SQLERRM; END $$;
+ROLLBACK TO a;
+UPDATE tk.tag SET label = 'still mine' WHERE tag_id = 'tag_1';
+COMMIT;
+SELECT tag_id, label FROM tk.tag;
+SELECT loginas.untrack('tk.tag'), loginas.untrack('tk.utag');
+DROP TABLE tk.tag, tk.utag;
 SELECT action, customer_id, customer_key FROM loginas.action_log
  WHERE customer_key LIKE '6f1c1e1a-%' ORDER BY log_id;
 SELECT "Action", "Table", "Keys" FROM loginas.customer_history('6F1C1E1A-0000-4000-8000-00000000000A') ORDER BY "Time", "Action";

@@ -771,21 +771,27 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 			bool		isnull;
 
 			k->values[i] = heap_getattr(tuple, entry->pk_atts[i], desc, &isnull);
+
+			/*
+			 * a new row version reaches loginas' BEFORE trigger before
+			 * PostgreSQL checks its NOT NULL columns
+			 */
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("null value in key column \"%s\" of %s",
+								NameStr(TupleDescAttr(desc, entry->pk_atts[i] - 1)->attname),
+								loginas_log_text(entry->relname)),
+						 errdetail("A row written in a Login as Customer session needs its whole key.")));
 		}
 		k->hkey = touched_hkey(entry->nchain > 0 ? entry->chain[0] : entry->relid, ctx->session_id,
 							   entry->npk, k->values, entry->pk_len, entry->pk_byval);
 		k->hash = touched_hash(k->hkey);
 	}
-	if (!make)
-	{
-		slot = touchedset_lookup_hash(touched, k->hkey, k->hash);
-		if (slot == NULL)
-			return NULL;		/* k kept for the entry usually made next */
-		found = true;
-	}
-	else
-		slot = touchedset_insert_hash(touched, k->hkey, k->hash, &found);
-	if (found)
+	slot = touchedset_lookup_hash(touched, k->hkey, k->hash);
+	if (slot == NULL && !make)
+		return NULL;			/* k kept for the entry usually made next */
+	if (slot != NULL)
 	{
 		row = slot->row;
 		row->judged = false;	/* touched again: read at commit */
@@ -833,8 +839,6 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	row->hkey = p;
 	pfree(k->hkey);
 	k->hkey = NULL;
-	slot->hkey = row->hkey;
-	slot->row = row;
 	row->relid = entry->relid;
 	/* a session's writer is the same for all its rows: made once, shared */
 	if (writer == NULL || writer->session_id != ctx->session_id)
@@ -851,6 +855,11 @@ touched_row(TrackedRel *entry, const LoginAsContext *ctx, TupleDesc desc, HeapTu
 	row->subid = GetCurrentSubTransactionId();
 	row->reverting = ctx->reverting;
 	row->npk = entry->npk;
+
+	/* in the table once complete (an error before leaves no entry) */
+	slot = touchedset_insert_hash(touched, row->hkey, k->hash, &found);
+	Assert(!found);
+	slot->row = row;
 	if (last_touched)
 		last_touched->next = row;
 	else
