@@ -14,298 +14,665 @@
  * loginas_jsonb_from_printed() reads only text that is exactly what jsonb
  * prints: every object's keys strictly in jsonb's order, no whitespace but
  * the separators', every string as escape_json() writes it, every number a
- * plain integer.  From it, it builds the JsonbValue tree directly (objects'
- * pairs already in order) and makes the jsonb of it.  Anything else -- text
- * written some other way -- gives NULL, and the caller takes jsonb_in() and
- * the jsonb's own print instead: the hash stays the hash of what is stored,
- * which verify_log() recomputes from the stored jsonb.
+ * plain integer.  From it, it writes jsonb's binary form directly, in one
+ * pass over the text and without a JsonbValue tree: the objects' pairs are
+ * already in jsonb's order, so each array or object is laid out as jsonb
+ * lays it out (jsonb.h: a header, the members' JEntries -- an object's keys'
+ * before its values' --, then their data, numerics and containers aligned on
+ * an int) as soon as it closes, into the data of the one around it.  The
+ * result is byte for byte what jsonb_in() makes of the same text
+ * (loginas._printed_jsonb_check() tells, for the tests).  Anything else --
+ * text written some other way -- gives NULL, and the caller takes jsonb_in()
+ * and the jsonb's own print instead: the hash stays the hash of what is
+ * stored, which verify_log() recomputes from the stored jsonb.
  */
 #include "postgres.h"
 
+#if defined(__SSE2__) && !defined(LOGINAS_NO_SIMD)
+#include <emmintrin.h>
+#define LOGINAS_SCAN_SSE2
+#endif
+
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "utils/json.h"
+#include "port/pg_bitutils.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/builtins.h"
 #include "utils/numeric.h"
 
 #include "loginas.h"
+
+/*
+ * Most members of an array or object read: what a jsonb header counts, and
+ * what an array of JsonbValues or JsonbPairs in memory holds (the bounds of
+ * the JsonbValue tree this reader built before it wrote jsonb directly, kept
+ * so that the same texts go to jsonb_in())
+ */
+#define MAX_ELEMS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbValue)))
+#define MAX_PAIRS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbPair)))
+
+/*
+ * Members of one array or object as they are read, laid out as jsonb lays
+ * them out: each member's JEntry and its data.  An object has two: its keys'
+ * and its values', since jsonb puts all the keys before all the values.  A
+ * JEntry holds the type and the length of its member's data, and every
+ * JB_OFFSET_STRIDE'th the end offset of that data instead: an array's
+ * elements and an object's keys get theirs as they are read (their index is
+ * known then); an object's values follow its keys, of a count known at the
+ * close, and get theirs when the object is written.
+ */
+typedef struct Part
+{
+	JEntry	   *entries;
+	int			nentries;
+	int			maxentries;
+	char	   *data;
+	Size		len;
+	Size		cap;
+	bool		keys;			/* an object's keys: always written (too_big) */
+	bool		offsets;		/* offsets put in as read (not an object's values) */
+	bool		aligned;		/* holds a numeric or a container */
+} Part;
+
+/* the array or object being read at one depth (reused by the next one there) */
+typedef struct Level
+{
+	Part		keys;			/* an object's keys */
+	Part		values;			/* an object's values, an array's elements */
+} Level;
 
 typedef struct Reader
 {
 	const char *p;
 	const char *end;
-	StringInfoData scratch;		/* a string's escapes written again */
+	Level	  **levels;			/* by depth, the root object's 0 */
+	int			nlevels;
+	Part		spare;			/* an object's values laid out again */
+
+	/*
+	 * Some container's data goes beyond what a JEntry can tell: the text
+	 * cannot become jsonb.  From then on the values' data is no longer
+	 * written (the keys' still is, for the order check), and the text is
+	 * read to its end all the same: not jsonb's print, it gives NULL as any
+	 * other; jsonb's print, an error, as jsonb_in() gives.
+	 */
+	bool		too_big;
 } Reader;
 
-static bool read_value(Reader *r, JsonbValue *v);
+/* room left past a part's data for a string's first sixteen bytes at once */
+#define SLACK 16
 
-/* most members of an array or object: what a jsonb header counts, and memory holds */
-#define MAX_ELEMS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbValue)))
-#define MAX_PAIRS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbPair)))
+static bool read_nested(Reader *r, int depth, Part *dest, bool object);
 
-/* jsonb's order of an object's keys */
-static int
-key_cmp(const JsonbValue *a, const JsonbValue *b)
+static void
+part_init(Part *part, bool keys, int nentries, Size cap)
 {
-	if (a->val.string.len != b->val.string.len)
-		return a->val.string.len < b->val.string.len ? -1 : 1;
-	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
+	part->entries = palloc(sizeof(JEntry) * nentries);
+	part->nentries = 0;
+	part->maxentries = nentries;
+	part->data = palloc(cap);
+	part->len = 0;
+	part->cap = cap;
+	part->keys = keys;
+	part->offsets = true;
+	part->aligned = false;
 }
 
-static bool
-expect(Reader *r, const char *what)
+static pg_noinline void
+part_grow(Part *part, Size n)
 {
-	size_t		n = strlen(what);
+	Size		cap = Max(part->cap * 2, part->len + n + SLACK);
 
-	if ((size_t) (r->end - r->p) < n || memcmp(r->p, what, n) != 0)
-		return false;
-	r->p += n;
-	return true;
+	part->data = repalloc_huge(part->data, cap);
+	part->cap = cap;
+}
+
+/* room for n more bytes of a part's data; NULL: no longer written (too_big) */
+static inline char *
+part_room(Reader *r, Part *part, Size n)
+{
+	if (unlikely(r->too_big) && !part->keys)
+		return NULL;
+	if (unlikely(part->cap - part->len < n))
+		part_grow(part, n);
+	return part->data + part->len;
+}
+
+/* n bytes written at part_room() */
+static inline void
+part_wrote(Reader *r, Part *part, Size n)
+{
+	part->len += n;
+	if (unlikely(part->len > JENTRY_OFFLENMASK))
+		r->too_big = true;
 }
 
 /*
- * A string, as escape_json() writes it: without a backslash it points into
- * the text; with one it is decoded, and escape_json() must write it back
- * byte for byte
+ * The JEntry of the member whose len bytes of data were just written (the
+ * members' count is bounded by MAX_ELEMS, MAX_PAIRS)
+ */
+static inline void
+part_entry(Part *part, JEntry type, Size len)
+{
+	JEntry		entry = type | (JEntry) len;
+
+	if (part->offsets && part->nentries % JB_OFFSET_STRIDE == 0)
+		entry = type | JENTRY_HAS_OFF | (JEntry) part->len;
+	if (unlikely(part->nentries == part->maxentries))
+	{
+		part->maxentries *= 2;
+		part->entries = repalloc(part->entries, sizeof(JEntry) * part->maxentries);
+	}
+	part->entries[part->nentries++] = entry;
+}
+
+/* the zero bytes jsonb puts before a numeric or container at offset off */
+static inline Size
+pad_at(Size off)
+{
+	return INTALIGN(off) - off;
+}
+
+#ifdef LOGINAS_SCAN_SSE2
+/*
+ * The bytes of sixteen that end the plain run of a string, as a bit mask: a
+ * '"', a backslash, a control character (which escape_json() escapes; it is
+ * its minimum with 0x1f, unsigned)
+ */
+static inline uint32
+string_stops(__m128i chunk)
+{
+	__m128i		hits;
+
+	hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('"')),
+									 _mm_cmpeq_epi8(chunk, _mm_set1_epi8('\\'))),
+						_mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk));
+	return (uint32) _mm_movemask_epi8(hits);
+}
+#endif
+
+/*
+ * The first byte from s that ends the plain run of a string: a '"', a
+ * backslash or a control character; end if none.  Sixteen bytes at a time
+ * where SSE2 is, eight elsewhere.
+ */
+static inline const char *
+scan_string(const char *s, const char *end)
+{
+#ifdef LOGINAS_SCAN_SSE2
+	while (end - s >= 16)
+	{
+		uint32		stops = string_stops(_mm_loadu_si128((const __m128i *) s));
+
+		if (stops != 0)
+			return s + pg_rightmost_one_pos32(stops);
+		s += 16;
+	}
+#else
+#define BYTES(c) (UINT64CONST(0x0101010101010101) * (uint8) (c))
+#define ANY_BELOW(w, c) ((((w) - BYTES(c)) & ~(w) & BYTES(0x80)) != 0)
+
+	/* a word with none of them is skipped; one with any, read bytewise */
+	while (end - s >= 8)
+	{
+		uint64		word;
+
+		memcpy(&word, s, sizeof(word));
+		if (ANY_BELOW(word ^ BYTES('"'), 1) || ANY_BELOW(word ^ BYTES('\\'), 1) ||
+			ANY_BELOW(word, 0x20))
+			break;
+		s += 8;
+	}
+#undef BYTES
+#undef ANY_BELOW
+#endif
+	while (s < end && *s != '"' && *s != '\\' && (unsigned char) *s >= 0x20)
+		s++;
+	return s;
+}
+
+/*
+ * The bytes of a string with a backslash in it ([s, end): between the
+ * quotes), decoded into out (when not NULL), their count into *n; false when
+ * escape_json() would not have written them so: it writes \" \\ \b \f \n \r
+ * \t, any other control character as \u00xx in lower case, and nothing else
+ * escaped
  */
 static bool
-read_string(Reader *r, JsonbValue *v)
+decode_string(const char *s, const char *end, char *out, Size *n)
 {
-	const char *start;
-	bool		escaped = false;
-	char	   *out;
-	int			n = 0;
+	Size		len = 0;
 
-	if (!expect(r, "\""))
-		return false;
-	start = r->p;
-	while (r->p < r->end && *r->p != '"')
+	while (s < end)
 	{
-		if ((unsigned char) *r->p < 0x20)
-			return false;		/* escape_json() would have escaped it */
-		if (*r->p == '\\')
-		{
-			escaped = true;
-			if (r->p + 1 >= r->end)
-				return false;
-			r->p++;
-		}
-		r->p++;
-	}
-	if (r->p >= r->end)
-		return false;
-	v->type = jbvString;
-	if (!escaped)
-	{
-		v->val.string.val = (char *) start;
-		v->val.string.len = r->p - start;
-		r->p++;
-		return true;
-	}
+		char		c = *s++;
 
-	/* decode; then it must be exactly what escape_json() writes of it */
-	out = palloc(r->p - start + 1);
-	for (const char *s = start; s < r->p; s++)
-	{
-		if (*s != '\\')
+		if (c == '\\')
 		{
-			out[n++] = *s;
-			continue;
-		}
-		s++;
-		switch (*s)
-		{
-			case '"':
-			case '\\':
-			case '/':
-				out[n++] = *s;
-				break;
-			case 'b':
-				out[n++] = '\b';
-				break;
-			case 'f':
-				out[n++] = '\f';
-				break;
-			case 'n':
-				out[n++] = '\n';
-				break;
-			case 'r':
-				out[n++] = '\r';
-				break;
-			case 't':
-				out[n++] = '\t';
-				break;
-			case 'u':
-				{
-					int			c = 0;
-
-					if (r->p - s < 5)
+			/* the closing quote was found past each backslash's byte */
+			switch (*s++)
+			{
+				case '"':
+					c = '"';
+					break;
+				case '\\':
+					c = '\\';
+					break;
+				case 'b':
+					c = '\b';
+					break;
+				case 'f':
+					c = '\f';
+					break;
+				case 'n':
+					c = '\n';
+					break;
+				case 'r':
+					c = '\r';
+					break;
+				case 't':
+					c = '\t';
+					break;
+				case 'u':
+					if (end - s < 4 || s[0] != '0' || s[1] != '0' || (s[2] != '0' && s[2] != '1'))
 						return false;
-					for (int k = 1; k <= 4; k++)
-					{
-						char		h = s[k];
-
-						c <<= 4;
-						if (h >= '0' && h <= '9')
-							c |= h - '0';
-						else if (h >= 'a' && h <= 'f')
-							c |= h - 'a' + 10;
-						else if (h >= 'A' && h <= 'F')
-							c |= h - 'A' + 10;
-						else
-							return false;
-					}
-					/* escape_json() writes \u only for control characters */
-					if (c == 0 || c >= 0x20)
+					if (s[3] >= '0' && s[3] <= '9')
+						c = (s[2] - '0') * 16 + (s[3] - '0');
+					else if (s[3] >= 'a' && s[3] <= 'f')
+						c = (s[2] - '0') * 16 + (s[3] - 'a' + 10);
+					else
 						return false;
-					out[n++] = (char) c;
+					/* not \u0000 (jsonb has no NUL), not one of the short ones */
+					if (c == '\0' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+						return false;
 					s += 4;
-				}
-				break;
-			default:
-				return false;
+					break;
+				default:
+					return false;
+			}
 		}
+		if (out)
+			out[len] = c;
+		len++;
 	}
-	out[n] = '\0';
-	resetStringInfo(&r->scratch);
-	escape_json(&r->scratch, out);
-	if (r->scratch.len != (r->p - start) + 2 ||
-		memcmp(r->scratch.data + 1, start, r->p - start) != 0)
-		return false;
-	v->val.string.val = out;
-	v->val.string.len = n;
-	r->p++;
+	*n = len;
 	return true;
 }
 
-/* an integer as numeric_out() prints it: no sign but '-', no leading zero */
-static bool
-read_integer(Reader *r, JsonbValue *v)
+/* read_string() beyond a short plain string */
+static pg_noinline bool
+read_string_slow(Reader *r, Part *dest)
 {
 	const char *start = r->p;
-	bool		negative = false;
-	int64		value = 0;
-	int			digits = 0;
+	const char *s = scan_string(start, r->end);
+	Size		n;
+	char	   *out;
 
-	if (r->p < r->end && *r->p == '-')
+	if (s < r->end && *s == '"')
 	{
-		negative = true;
-		r->p++;
+		/* nothing escaped: the bytes as they are */
+		n = s - start;
+		out = part_room(r, dest, n);
+		if (out)
+		{
+			memcpy(out, start, n);
+			part_wrote(r, dest, n);
+		}
 	}
-	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+	else
 	{
-		value = value * 10 + (*r->p - '0');
-		r->p++;
-		if (++digits > 18)
+		/* the closing quote, each backslash's next byte skipped */
+		while (s < r->end && *s != '"')
+		{
+			if (*s != '\\' || r->end - s < 2)
+				return false;	/* a control character, or the text's end */
+			s = scan_string(s + 2, r->end);
+		}
+		if (s >= r->end)
 			return false;
+		/* the decoded string is no longer than the escaped one */
+		out = part_room(r, dest, s - start);
+		if (!decode_string(start, s, out, &n))
+			return false;
+		if (out)
+			part_wrote(r, dest, n);
 	}
-	if (digits == 0 || (start[negative ? 1 : 0] == '0' && (digits > 1 || negative)))
-		return false;
-	if (r->p < r->end && (*r->p == '.' || *r->p == 'e' || *r->p == 'E'))
-		return false;
-	v->type = jbvNumeric;
-	v->val.numeric = int64_to_numeric(negative ? -value : value);
+	part_entry(dest, JENTRY_ISSTRING, n);
+	r->p = s + 1;
 	return true;
 }
 
-static bool
-read_array(Reader *r, JsonbValue *v)
+/* a string, its opening quote read, as the next member of dest */
+static pg_attribute_always_inline bool
+read_string(Reader *r, Part *dest)
 {
-	int			size = 8;
+#ifdef LOGINAS_SCAN_SSE2
+	const char *start = r->p;
 
-	v->type = jbvArray;
-	v->val.array.nElems = 0;
-	v->val.array.rawScalar = false;
-	v->val.array.elems = palloc(sizeof(JsonbValue) * size);
-	r->p++;
-	if (expect(r, "]"))
-		return true;
-	for (;;)
+	/*
+	 * Most strings end within sixteen bytes and have nothing escaped: they
+	 * are stored as they were loaded to be scanned (the bytes past the
+	 * string land in the part's slack, and count for nothing)
+	 */
+	if (likely(r->end - start >= 16 && dest->cap - dest->len >= 16 && !r->too_big))
 	{
-		if (v->val.array.nElems >= MAX_ELEMS)
-			return false;
-		if (v->val.array.nElems == size)
+		__m128i		chunk = _mm_loadu_si128((const __m128i *) start);
+		uint32		stops = string_stops(chunk);
+
+		if (likely(stops != 0))
 		{
-			size *= 2;
-			v->val.array.elems = repalloc(v->val.array.elems, sizeof(JsonbValue) * size);
+			int			n = pg_rightmost_one_pos32(stops);
+
+			if (likely(start[n] == '"'))
+			{
+				_mm_storeu_si128((__m128i *) (dest->data + dest->len), chunk);
+				part_wrote(r, dest, n);
+				part_entry(dest, JENTRY_ISSTRING, n);
+				r->p = start + n + 1;
+				return true;
+			}
 		}
-		if (!read_value(r, &v->val.array.elems[v->val.array.nElems]))
-			return false;
-		v->val.array.nElems++;
-		if (expect(r, "]"))
-			return true;
-		if (!expect(r, ", "))
-			return false;
 	}
+#endif
+	return read_string_slow(r, dest);
 }
 
+/*
+ * An integer as numeric_out() prints it, at most 18 digits: no sign but '-',
+ * no leading zero
+ */
 static bool
-read_object(Reader *r, JsonbValue *v)
+read_integer(Reader *r, Part *dest)
 {
-	int			size = 8;
+	const char *s = r->p;
+	const char *digits;
+	bool		negative = false;
+	int64		value = 0;
+	Numeric		num;
+	Size		pad,
+				size;
+	char	   *out;
 
-	v->type = jbvObject;
-	v->val.object.nPairs = 0;
-	v->val.object.pairs = palloc(sizeof(JsonbPair) * size);
-	r->p++;
-	if (expect(r, "}"))
-		return true;
-	for (;;)
+	if (s < r->end && *s == '-')
 	{
-		JsonbPair  *pair;
-
-		if (v->val.object.nPairs >= MAX_PAIRS)
-			return false;
-		if (v->val.object.nPairs == size)
-		{
-			size *= 2;
-			v->val.object.pairs = repalloc(v->val.object.pairs, sizeof(JsonbPair) * size);
-		}
-		pair = &v->val.object.pairs[v->val.object.nPairs];
-		if (!read_string(r, &pair->key) || !expect(r, ": ") || !read_value(r, &pair->value))
-			return false;
-		/* strictly after the key before it: jsonb's order, no key twice */
-		if (v->val.object.nPairs > 0 && key_cmp(&pair[-1].key, &pair->key) >= 0)
-			return false;
-		pair->order = v->val.object.nPairs++;
-		if (expect(r, "}"))
-			return true;
-		if (!expect(r, ", "))
-			return false;
+		negative = true;
+		s++;
 	}
+	digits = s;
+	while (s < r->end && *s >= '0' && *s <= '9')
+	{
+		if (s - digits == 18)
+			return false;
+		value = value * 10 + (*s++ - '0');
+	}
+	if (s == digits || (*digits == '0' && (s - digits > 1 || negative)))
+		return false;
+	if (s < r->end && (*s == '.' || *s == 'e' || *s == 'E'))
+		return false;
+	r->p = s;
+
+	dest->aligned = true;
+	if (r->too_big)
+	{
+		part_entry(dest, JENTRY_ISNUMERIC, 0);
+		return true;
+	}
+	num = int64_to_numeric(negative ? -value : value);
+	size = VARSIZE_ANY(num);
+	pad = pad_at(dest->len);
+	out = part_room(r, dest, pad + size);
+	memset(out, 0, pad);
+	memcpy(out + pad, num, size);
+	part_wrote(r, dest, pad + size);
+	pfree(num);
+	part_entry(dest, JENTRY_ISNUMERIC, pad + size);
+	return true;
 }
 
-static bool
-read_value(Reader *r, JsonbValue *v)
+/* a literal, as the next member of dest */
+static inline bool
+read_literal(Reader *r, const char *word, int len, JEntry type, Part *dest)
 {
-	check_stack_depth();
+	if (r->end - r->p < len || memcmp(r->p, word, len) != 0)
+		return false;
+	r->p += len;
+	part_entry(dest, type, 0);
+	return true;
+}
+
+/* a value, as the next member of dest (the container at depth) */
+static pg_attribute_always_inline bool
+read_value(Reader *r, int depth, Part *dest)
+{
 	if (r->p >= r->end)
 		return false;
 	switch (*r->p)
 	{
-		case '{':
-			return read_object(r, v);
-		case '[':
-			return read_array(r, v);
 		case '"':
-			return read_string(r, v);
+			r->p++;
+			return read_string(r, dest);
+		case '{':
+			return read_nested(r, depth + 1, dest, true);
+		case '[':
+			return read_nested(r, depth + 1, dest, false);
 		case 'n':
-			v->type = jbvNull;
-			return expect(r, "null");
+			return read_literal(r, "null", 4, JENTRY_ISNULL, dest);
 		case 't':
-			v->type = jbvBool;
-			v->val.boolean = true;
-			return expect(r, "true");
+			return read_literal(r, "true", 4, JENTRY_ISBOOL_TRUE, dest);
 		case 'f':
-			v->type = jbvBool;
-			v->val.boolean = false;
-			return expect(r, "false");
+			return read_literal(r, "false", 5, JENTRY_ISBOOL_FALSE, dest);
 		default:
-			return read_integer(r, v);
+			return read_integer(r, dest);
 	}
+}
+
+/*
+ * An object's values laid out again where their data really starts, after
+ * the keys', when that is not on an int: their padding was counted from the
+ * start of the values' own data
+ */
+static void
+realign_values(Reader *r, Level *lv)
+{
+	Part	   *from = &lv->values;
+	Part	   *to = &r->spare;
+	Part		swap;
+	Size		off = 0;
+
+	to->len = 0;
+	for (int i = 0; i < from->nentries; i++)
+	{
+		JEntry		entry = from->entries[i];
+		Size		len = JBE_OFFLENFLD(entry);
+		Size		skip = 0;
+		Size		pad = 0;
+		char	   *out;
+
+		if (JBE_ISNUMERIC(entry) || JBE_ISCONTAINER(entry))
+		{
+			skip = pad_at(off);
+			pad = pad_at(lv->keys.len + to->len);
+		}
+		out = part_room(r, to, pad + len - skip);
+		if (out == NULL)
+			return;				/* too big: nothing more is written */
+		memset(out, 0, pad);
+		memcpy(out + pad, from->data + off + skip, len - skip);
+		part_wrote(r, to, pad + len - skip);
+		from->entries[i] = (entry & JENTRY_TYPEMASK) | (JEntry) (pad + len - skip);
+		off += len;
+	}
+	/* the values' data is now the spare's, and the old one the spare */
+	swap = *to;
+	to->data = from->data;
+	to->cap = from->cap;
+	from->data = swap.data;
+	from->cap = swap.cap;
+	from->len = swap.len;
+}
+
+/* the size of the array or object read at lv, as jsonb lays it out */
+static Size
+container_size(Reader *r, Level *lv, bool object)
+{
+	Size		size;
+
+	if (r->too_big)
+		return 0;
+	if (object && lv->values.aligned && INTALIGN(lv->keys.len) != lv->keys.len)
+		realign_values(r, lv);
+	size = sizeof(uint32) + sizeof(JEntry) * ((Size) lv->keys.nentries + lv->values.nentries) +
+		lv->keys.len + lv->values.len;
+	if (size > JENTRY_OFFLENMASK)
+		r->too_big = true;
+	return size;
+}
+
+/* the array or object read at lv, written at out (int-aligned) */
+static void
+write_container(Level *lv, bool object, char *out)
+{
+	int			nkeys = lv->keys.nentries;
+	int			nvalues = lv->values.nentries;
+	uint32		header = (uint32) (object ? nkeys | JB_FOBJECT : nvalues | JB_FARRAY);
+	JEntry	   *entries = (JEntry *) (out + sizeof(uint32));
+	char	   *data = (char *) (entries + nkeys + nvalues);
+
+	Assert(out == (char *) INTALIGN(out));
+	memcpy(out, &header, sizeof(header));
+	memcpy(entries, lv->keys.entries, sizeof(JEntry) * nkeys);
+	memcpy(entries + nkeys, lv->values.entries, sizeof(JEntry) * nvalues);
+
+	/*
+	 * An object's values: the (nkeys + i)'th JEntry in the container; with
+	 * more than 16 pairs some are JB_OFFSET_STRIDE'th, and get their end
+	 * offset, counted from the start of the keys' data
+	 */
+	if (object && nkeys > JB_OFFSET_STRIDE / 2)
+	{
+		uint32		offset = (uint32) lv->keys.len;
+
+		for (int i = 0; i < nvalues; i++)
+		{
+			JEntry		entry = lv->values.entries[i];
+
+			offset += JBE_OFFLENFLD(entry);
+			if ((nkeys + i) % JB_OFFSET_STRIDE == 0)
+				entries[nkeys + i] = (entry & JENTRY_TYPEMASK) | offset | JENTRY_HAS_OFF;
+		}
+	}
+	memcpy(data, lv->keys.data, lv->keys.len);
+	memcpy(data + lv->keys.len, lv->values.data, lv->values.len);
+}
+
+/*
+ * An array or object, at its opening bracket, read into the level of its
+ * depth
+ */
+static bool
+read_container(Reader *r, int depth, bool object)
+{
+	char		close = object ? '}' : ']';
+	Level	   *lv;
+	Size		prevlen = 0;	/* an object's key before, its length */
+
+	check_stack_depth();
+	if (depth == r->nlevels)
+	{
+		r->levels = repalloc(r->levels, sizeof(Level *) * (depth + 1));
+		lv = palloc(sizeof(Level));
+		part_init(&lv->keys, true, 8, 64);
+		part_init(&lv->values, false, 8, 256);
+		r->levels[r->nlevels++] = lv;
+	}
+	lv = r->levels[depth];
+	lv->keys.nentries = lv->values.nentries = 0;
+	lv->keys.len = lv->values.len = 0;
+	lv->values.offsets = !object;
+	lv->values.aligned = false;
+
+	r->p++;
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return true;
+	}
+	for (;;)
+	{
+		if (object)
+		{
+			Size		key = lv->keys.len;
+			Size		keylen;
+
+			if (lv->keys.nentries >= MAX_PAIRS)
+				return false;
+			if (r->p >= r->end || *r->p != '"')
+				return false;
+			r->p++;
+			if (!read_string(r, &lv->keys))
+				return false;
+			keylen = lv->keys.len - key;
+			if (r->end - r->p < 2 || r->p[0] != ':' || r->p[1] != ' ')
+				return false;
+			r->p += 2;
+			if (!read_value(r, depth, &lv->values))
+				return false;
+
+			/*
+			 * strictly after the key before it, which ends where it starts
+			 * (jsonb's order, no key twice)
+			 */
+			if (lv->keys.nentries > 1 &&
+				(prevlen > keylen ||
+				 (prevlen == keylen &&
+				  memcmp(lv->keys.data + key - prevlen, lv->keys.data + key, keylen) >= 0)))
+				return false;
+			prevlen = keylen;
+		}
+		else
+		{
+			if (lv->values.nentries >= MAX_ELEMS)
+				return false;
+			if (!read_value(r, depth, &lv->values))
+				return false;
+		}
+		if (likely(r->end - r->p >= 2 && r->p[0] == ',' && r->p[1] == ' '))
+			r->p += 2;
+		else if (r->p < r->end && *r->p == close)
+		{
+			r->p++;
+			return true;
+		}
+		else
+			return false;
+	}
+}
+
+/* an array or object, at its opening bracket, as the next member of dest */
+static pg_noinline bool
+read_nested(Reader *r, int depth, Part *dest, bool object)
+{
+	Level	   *lv;
+	Size		size,
+				pad;
+	char	   *out;
+
+	if (!read_container(r, depth, object))
+		return false;
+	lv = r->levels[depth];
+	size = container_size(r, lv, object);
+	pad = pad_at(dest->len);
+	out = part_room(r, dest, pad + size);
+	if (out)
+	{
+		memset(out, 0, pad);
+		write_container(lv, object, out + pad);
+		part_wrote(r, dest, pad + size);
+	}
+	dest->aligned = true;
+	part_entry(dest, JENTRY_ISCONTAINER, pad + size);
+	return true;
 }
 
 /*
@@ -315,22 +682,35 @@ read_value(Reader *r, JsonbValue *v)
 Datum
 loginas_jsonb_from_printed(const char *text, int len)
 {
-	MemoryContext tree_cxt = AllocSetContextCreate(CurrentMemoryContext, "loginas printed jsonb",
+	MemoryContext read_cxt = AllocSetContextCreate(CurrentMemoryContext, "loginas printed jsonb",
 												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(tree_cxt);
+	MemoryContext old = MemoryContextSwitchTo(read_cxt);
 	Reader		r;
-	JsonbValue	root;
 	Jsonb	   *result = NULL;
 	bool		ok;
 
 	r.p = text;
 	r.end = text + len;
-	initStringInfo(&r.scratch);
-	ok = len > 0 && *text == '{' && read_value(&r, &root) && r.p == r.end;
-	MemoryContextSwitchTo(old);
+	r.levels = palloc(sizeof(Level *));
+	r.nlevels = 0;
+	part_init(&r.spare, false, 1, 256);
+	r.too_big = false;
+	ok = len > 0 && *text == '{' && read_container(&r, 0, true) && r.p == r.end;
 	if (ok)
-		result = JsonbValueToJsonb(&root);
-	MemoryContextDelete(tree_cxt);
+	{
+		Size		size = container_size(&r, r.levels[0], true);
+
+		if (r.too_big)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("total size of jsonb object elements exceeds the maximum of %d bytes",
+							JENTRY_OFFLENMASK)));
+		result = MemoryContextAlloc(old, VARHDRSZ + size);
+		SET_VARSIZE(result, VARHDRSZ + size);
+		write_container(r.levels[0], true, VARDATA(result));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(read_cxt);
 	return PointerGetDatum(result);
 }
 
@@ -346,4 +726,26 @@ loginas_printed_jsonb(PG_FUNCTION_ARGS)
 	if (result == (Datum) 0)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * loginas._printed_jsonb_check(text) -> boolean, for the tests: whether the
+ * jsonb read from the text is byte for byte the one jsonb_in() makes of it
+ * (NULL: not the text jsonb prints)
+ */
+PG_FUNCTION_INFO_V1(loginas_printed_jsonb_check);
+
+Datum
+loginas_printed_jsonb_check(PG_FUNCTION_ARGS)
+{
+	text	   *printed = PG_GETARG_TEXT_PP(0);
+	Datum		mine = loginas_jsonb_from_printed(VARDATA_ANY(printed), VARSIZE_ANY_EXHDR(printed));
+	Datum		theirs;
+
+	if (mine == (Datum) 0)
+		PG_RETURN_NULL();
+	theirs = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(printed)));
+	PG_RETURN_BOOL(VARSIZE(DatumGetPointer(mine)) == VARSIZE(DatumGetPointer(theirs)) &&
+				   memcmp(DatumGetPointer(mine), DatumGetPointer(theirs),
+						  VARSIZE(DatumGetPointer(mine))) == 0);
 }
