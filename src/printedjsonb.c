@@ -19,12 +19,17 @@
  * already in jsonb's order, so each array or object is laid out as jsonb
  * lays it out (jsonb.h: a header, the members' JEntries -- an object's keys'
  * before its values' --, then their data, numerics and containers aligned on
- * an int) as soon as it closes, into the data of the one around it.  The
+ * an int) as soon as it closes, into the data of the one around it -- or,
+ * when big, left where it is and written in its place with the result.  The
  * result is byte for byte what jsonb_in() makes of the same text
  * (loginas._printed_jsonb_check() tells, for the tests).  Anything else --
  * text written some other way -- gives NULL, and the caller takes jsonb_in()
  * and the jsonb's own print instead: the hash stays the hash of what is
  * stored, which verify_log() recomputes from the stored jsonb.
+ *
+ * What escape_json() writes is spelled out here (decode_string()) rather
+ * than checked by calling it again: it has written the same on every major
+ * loginas builds for.
  */
 #include "postgres.h"
 
@@ -70,17 +75,41 @@ typedef struct Part
 	char	   *data;
 	Size		len;
 	Size		cap;
+	Size		spliced;		/* of the laid-out data, in spliced containers */
+	int			next_offset;	/* the next member given its offset as read */
 	bool		keys;			/* an object's keys: always written (too_big) */
-	bool		offsets;		/* offsets put in as read (not an object's values) */
 	bool		aligned;		/* holds a numeric or a container */
 } Part;
 
+/*
+ * A container of SPLICE_MIN bytes or more is not copied into the data of the
+ * one around it but spliced into it: it keeps its own level (the depth it
+ * was read at gets a new one), and is written in its place, at the offset it
+ * has in the laid-out data, only when the root is written -- into the
+ * result.  A text's big containers are then copied once, and the root's data
+ * is not built apart from the result.
+ */
+#define SPLICE_MIN 32768
+
+typedef struct Level Level;
+
+typedef struct Splice
+{
+	Size		at;				/* its offset in the values' laid-out data */
+	Level	   *child;
+	bool		object;
+} Splice;
+
 /* the array or object being read at one depth (reused by the next one there) */
-typedef struct Level
+struct Level
 {
 	Part		keys;			/* an object's keys */
 	Part		values;			/* an object's values, an array's elements */
-} Level;
+	Splice	   *splices;		/* containers spliced into the values, in order */
+	int			nsplices;
+	int			maxsplices;
+	Size		size;			/* as laid out, once closed */
+};
 
 typedef struct Reader
 {
@@ -95,7 +124,7 @@ typedef struct Reader
 	 * cannot become jsonb.  From then on the values' data is no longer
 	 * written (the keys' still is, for the order check), and the text is
 	 * read to its end all the same: not jsonb's print, it gives NULL as any
-	 * other; jsonb's print, an error, as jsonb_in() gives.
+	 * other; jsonb's print, an error (jsonb_in() fails on it too).
 	 */
 	bool		too_big;
 } Reader;
@@ -103,7 +132,7 @@ typedef struct Reader
 /* room left past a part's data for a string's first sixteen bytes at once */
 #define SLACK 16
 
-static bool read_nested(Reader *r, int depth, Part *dest, bool object);
+static bool read_nested(Reader *r, int depth, Level *parent, bool object);
 
 static void
 part_init(Part *part, bool keys, int nentries, Size cap)
@@ -114,8 +143,9 @@ part_init(Part *part, bool keys, int nentries, Size cap)
 	part->data = palloc(cap);
 	part->len = 0;
 	part->cap = cap;
+	part->spliced = 0;
 	part->keys = keys;
-	part->offsets = true;
+	part->next_offset = 0;
 	part->aligned = false;
 }
 
@@ -126,6 +156,26 @@ part_grow(Part *part, Size n)
 
 	part->data = repalloc_huge(part->data, cap);
 	part->cap = cap;
+}
+
+static Level *
+new_level(void)
+{
+	Level	   *lv = palloc(sizeof(Level));
+
+	part_init(&lv->keys, true, 8, 64);
+	part_init(&lv->values, false, 8, 256);
+	lv->splices = NULL;
+	lv->nsplices = lv->maxsplices = 0;
+	lv->size = 0;
+	return lv;
+}
+
+/* the length of a part's data as laid out, spliced containers included */
+static inline Size
+part_end(const Part *part)
+{
+	return part->len + part->spliced;
 }
 
 /* room for n more bytes of a part's data; NULL: no longer written (too_big) */
@@ -157,8 +207,11 @@ part_entry(Part *part, JEntry type, Size len)
 {
 	JEntry		entry = type | (JEntry) len;
 
-	if (part->offsets && part->nentries % JB_OFFSET_STRIDE == 0)
-		entry = type | JENTRY_HAS_OFF | (JEntry) part->len;
+	if (part->nentries == part->next_offset)
+	{
+		entry = type | JENTRY_HAS_OFF | (JEntry) part_end(part);
+		part->next_offset += JB_OFFSET_STRIDE;
+	}
 	if (unlikely(part->nentries == part->maxentries))
 	{
 		part->maxentries *= 2;
@@ -305,10 +358,36 @@ static pg_noinline bool
 read_string_slow(Reader *r, Part *dest)
 {
 	const char *start = r->p;
-	const char *s = scan_string(start, r->end);
+	const char *s;
 	Size		n;
 	char	   *out;
 
+#ifdef LOGINAS_SCAN_SSE2
+	/* a longer plain one: stored sixteen bytes at a time, as scanned */
+	s = start;
+	out = dest->data + dest->len;
+	while (r->end - s >= 16 && dest->data + dest->cap - out >= 16)
+	{
+		__m128i		chunk = _mm_loadu_si128((const __m128i *) s);
+		uint32		stops = string_stops(chunk);
+
+		_mm_storeu_si128((__m128i *) out, chunk);
+		if (stops != 0)
+		{
+			s += pg_rightmost_one_pos32(stops);
+			if (*s != '"')
+				break;
+			n = s - start;
+			part_wrote(r, dest, n);
+			part_entry(dest, JENTRY_ISSTRING, n);
+			r->p = s + 1;
+			return true;
+		}
+		s += 16;
+		out += 16;
+	}
+#endif
+	s = scan_string(start, r->end);
 	if (s < r->end && *s == '"')
 	{
 		/* nothing escaped: the bytes as they are */
@@ -353,9 +432,10 @@ read_string(Reader *r, Part *dest)
 	/*
 	 * Most strings end within sixteen bytes and have nothing escaped: they
 	 * are stored as they were loaded to be scanned (the bytes past the
-	 * string land in the part's slack, and count for nothing)
+	 * string land in the part's slack, and count for nothing).  When too_big,
+	 * a part's data may still fill the room it has, not grow.
 	 */
-	if (likely(r->end - start >= 16 && dest->cap - dest->len >= 16 && !r->too_big))
+	if (likely(r->end - start >= 16 && dest->cap - dest->len >= 16))
 	{
 		__m128i		chunk = _mm_loadu_si128((const __m128i *) start);
 		uint32		stops = string_stops(chunk);
@@ -420,7 +500,7 @@ read_integer(Reader *r, Part *dest)
 	}
 	num = int64_to_numeric(negative ? -value : value);
 	size = VARSIZE_ANY(num);
-	pad = pad_at(dest->len);
+	pad = pad_at(part_end(dest));
 	out = part_room(r, dest, pad + size);
 	memset(out, 0, pad);
 	memcpy(out + pad, num, size);
@@ -441,10 +521,12 @@ read_literal(Reader *r, const char *word, int len, JEntry type, Part *dest)
 	return true;
 }
 
-/* a value, as the next member of dest (the container at depth) */
+/* a value, as the next member of the values of lv (the container at depth) */
 static pg_attribute_always_inline bool
-read_value(Reader *r, int depth, Part *dest)
+read_value(Reader *r, int depth, Level *lv)
 {
+	Part	   *dest = &lv->values;
+
 	if (r->p >= r->end)
 		return false;
 	switch (*r->p)
@@ -453,9 +535,9 @@ read_value(Reader *r, int depth, Part *dest)
 			r->p++;
 			return read_string(r, dest);
 		case '{':
-			return read_nested(r, depth + 1, dest, true);
+			return read_nested(r, depth + 1, lv, true);
 		case '[':
-			return read_nested(r, depth + 1, dest, false);
+			return read_nested(r, depth + 1, lv, false);
 		case 'n':
 			return read_literal(r, "null", 4, JENTRY_ISNULL, dest);
 		case 't':
@@ -478,29 +560,49 @@ realign_values(Reader *r, Level *lv)
 	Part	   *from = &lv->values;
 	Part	   *to = &r->spare;
 	Part		swap;
-	Size		off = 0;
+	Size		off = 0;		/* a value's offset, as laid out before */
+	Size		at = 0;			/* and in from->data */
+	int			splice = 0;
 
 	to->len = 0;
+	to->spliced = 0;
 	for (int i = 0; i < from->nentries; i++)
 	{
 		JEntry		entry = from->entries[i];
 		Size		len = JBE_OFFLENFLD(entry);
 		Size		skip = 0;
 		Size		pad = 0;
+		Size		content;
+		bool		spliced;
 		char	   *out;
 
 		if (JBE_ISNUMERIC(entry) || JBE_ISCONTAINER(entry))
 		{
 			skip = pad_at(off);
-			pad = pad_at(lv->keys.len + to->len);
+			pad = pad_at(lv->keys.len + part_end(to));
 		}
-		out = part_room(r, to, pad + len - skip);
+		content = len - skip;
+		/* a spliced container: only its padding is in the data */
+		spliced = JBE_ISCONTAINER(entry) && splice < lv->nsplices &&
+			lv->splices[splice].at == off + skip;
+		out = part_room(r, to, pad + (spliced ? 0 : content));
 		if (out == NULL)
 			return;				/* too big: nothing more is written */
 		memset(out, 0, pad);
-		memcpy(out + pad, from->data + off + skip, len - skip);
-		part_wrote(r, to, pad + len - skip);
-		from->entries[i] = (entry & JENTRY_TYPEMASK) | (JEntry) (pad + len - skip);
+		part_wrote(r, to, pad);
+		if (spliced)
+		{
+			lv->splices[splice++].at = part_end(to);
+			to->spliced += content;
+			at += skip;
+		}
+		else
+		{
+			memcpy(out + pad, from->data + at + skip, content);
+			part_wrote(r, to, content);
+			at += len;
+		}
+		from->entries[i] = (entry & JENTRY_TYPEMASK) | (JEntry) (pad + content);
 		off += len;
 	}
 	/* the values' data is now the spare's, and the old one the spare */
@@ -510,6 +612,7 @@ realign_values(Reader *r, Level *lv)
 	from->data = swap.data;
 	from->cap = swap.cap;
 	from->len = swap.len;
+	from->spliced = swap.spliced;
 }
 
 /* the size of the array or object read at lv, as jsonb lays it out */
@@ -523,13 +626,17 @@ container_size(Reader *r, Level *lv, bool object)
 	if (object && lv->values.aligned && INTALIGN(lv->keys.len) != lv->keys.len)
 		realign_values(r, lv);
 	size = sizeof(uint32) + sizeof(JEntry) * ((Size) lv->keys.nentries + lv->values.nentries) +
-		lv->keys.len + lv->values.len;
+		lv->keys.len + part_end(&lv->values);
 	if (size > JENTRY_OFFLENMASK)
 		r->too_big = true;
+	lv->size = size;
 	return size;
 }
 
-/* the array or object read at lv, written at out (int-aligned) */
+/*
+ * The array or object read at lv, written at out (int-aligned): its spliced
+ * containers too, in their places
+ */
 static void
 write_container(Level *lv, bool object, char *out)
 {
@@ -538,10 +645,14 @@ write_container(Level *lv, bool object, char *out)
 	uint32		header = (uint32) (object ? nkeys | JB_FOBJECT : nvalues | JB_FARRAY);
 	JEntry	   *entries = (JEntry *) (out + sizeof(uint32));
 	char	   *data = (char *) (entries + nkeys + nvalues);
+	char	   *values = data + lv->keys.len;
+	Size		done = 0;		/* of the values' laid-out data */
+	Size		at = 0;			/* and of lv->values.data */
 
 	Assert(out == (char *) INTALIGN(out));
 	memcpy(out, &header, sizeof(header));
-	memcpy(entries, lv->keys.entries, sizeof(JEntry) * nkeys);
+	if (nkeys > 0)
+		memcpy(entries, lv->keys.entries, sizeof(JEntry) * nkeys);
 	memcpy(entries + nkeys, lv->values.entries, sizeof(JEntry) * nvalues);
 
 	/*
@@ -562,8 +673,34 @@ write_container(Level *lv, bool object, char *out)
 				entries[nkeys + i] = (entry & JENTRY_TYPEMASK) | offset | JENTRY_HAS_OFF;
 		}
 	}
-	memcpy(data, lv->keys.data, lv->keys.len);
-	memcpy(data + lv->keys.len, lv->values.data, lv->values.len);
+	if (nkeys > 0)
+		memcpy(data, lv->keys.data, lv->keys.len);
+	for (int i = 0; i < lv->nsplices; i++)
+	{
+		Splice	   *splice = &lv->splices[i];
+		Size		before = splice->at - done;
+
+		/* the data up to it, then it */
+		memcpy(values + done, lv->values.data + at, before);
+		at += before;
+		write_container(splice->child, splice->object, values + splice->at);
+		done = splice->at + splice->child->size;
+	}
+	memcpy(values + done, lv->values.data + at, lv->values.len - at);
+}
+
+/* whether a sorts strictly before b, both len bytes (memcmp's order) */
+static inline bool
+bytes_before(const char *a, const char *b, Size len)
+{
+	if (len > 16)
+		return memcmp(a, b, len) < 0;
+	for (Size i = 0; i < len; i++)
+	{
+		if (a[i] != b[i])
+			return (unsigned char) a[i] < (unsigned char) b[i];
+	}
+	return false;
 }
 
 /*
@@ -581,16 +718,16 @@ read_container(Reader *r, int depth, bool object)
 	if (depth == r->nlevels)
 	{
 		r->levels = repalloc(r->levels, sizeof(Level *) * (depth + 1));
-		lv = palloc(sizeof(Level));
-		part_init(&lv->keys, true, 8, 64);
-		part_init(&lv->values, false, 8, 256);
-		r->levels[r->nlevels++] = lv;
+		r->levels[r->nlevels++] = new_level();
 	}
 	lv = r->levels[depth];
 	lv->keys.nentries = lv->values.nentries = 0;
 	lv->keys.len = lv->values.len = 0;
-	lv->values.offsets = !object;
+	lv->values.spliced = 0;
+	lv->keys.next_offset = 0;
+	lv->values.next_offset = object ? PG_INT32_MAX : 0;
 	lv->values.aligned = false;
+	lv->nsplices = 0;
 
 	r->p++;
 	if (r->p < r->end && *r->p == close)
@@ -613,10 +750,10 @@ read_container(Reader *r, int depth, bool object)
 			if (!read_string(r, &lv->keys))
 				return false;
 			keylen = lv->keys.len - key;
-			if (r->end - r->p < 2 || r->p[0] != ':' || r->p[1] != ' ')
+			if (r->end - r->p < 2 || memcmp(r->p, ": ", 2) != 0)
 				return false;
 			r->p += 2;
-			if (!read_value(r, depth, &lv->values))
+			if (!read_value(r, depth, lv))
 				return false;
 
 			/*
@@ -626,7 +763,7 @@ read_container(Reader *r, int depth, bool object)
 			if (lv->keys.nentries > 1 &&
 				(prevlen > keylen ||
 				 (prevlen == keylen &&
-				  memcmp(lv->keys.data + key - prevlen, lv->keys.data + key, keylen) >= 0)))
+				  !bytes_before(lv->keys.data + key - prevlen, lv->keys.data + key, keylen))))
 				return false;
 			prevlen = keylen;
 		}
@@ -634,10 +771,10 @@ read_container(Reader *r, int depth, bool object)
 		{
 			if (lv->values.nentries >= MAX_ELEMS)
 				return false;
-			if (!read_value(r, depth, &lv->values))
+			if (!read_value(r, depth, lv))
 				return false;
 		}
-		if (likely(r->end - r->p >= 2 && r->p[0] == ',' && r->p[1] == ' '))
+		if (likely(r->end - r->p >= 2 && memcmp(r->p, ", ", 2) == 0))
 			r->p += 2;
 		else if (r->p < r->end && *r->p == close)
 		{
@@ -649,10 +786,14 @@ read_container(Reader *r, int depth, bool object)
 	}
 }
 
-/* an array or object, at its opening bracket, as the next member of dest */
+/*
+ * An array or object, at its opening bracket, as the next member of the
+ * values of parent: copied into their data, or spliced into it
+ */
 static pg_noinline bool
-read_nested(Reader *r, int depth, Part *dest, bool object)
+read_nested(Reader *r, int depth, Level *parent, bool object)
 {
+	Part	   *dest = &parent->values;
 	Level	   *lv;
 	Size		size,
 				pad;
@@ -662,13 +803,36 @@ read_nested(Reader *r, int depth, Part *dest, bool object)
 		return false;
 	lv = r->levels[depth];
 	size = container_size(r, lv, object);
-	pad = pad_at(dest->len);
-	out = part_room(r, dest, pad + size);
-	if (out)
+	pad = pad_at(part_end(dest));
+	if (size < SPLICE_MIN)
 	{
+		out = part_room(r, dest, pad + size);
+		if (out)
+		{
+			memset(out, 0, pad);
+			write_container(lv, object, out + pad);
+			part_wrote(r, dest, pad + size);
+		}
+	}
+	else if (!r->too_big)
+	{
+		/* its padding only; it keeps its level, and the depth gets a new one */
+		out = part_room(r, dest, pad);
 		memset(out, 0, pad);
-		write_container(lv, object, out + pad);
-		part_wrote(r, dest, pad + size);
+		part_wrote(r, dest, pad);
+		if (parent->nsplices == parent->maxsplices)
+		{
+			parent->maxsplices = Max(8, parent->maxsplices * 2);
+			parent->splices = parent->splices ?
+				repalloc(parent->splices, sizeof(Splice) * parent->maxsplices) :
+				palloc(sizeof(Splice) * parent->maxsplices);
+		}
+		parent->splices[parent->nsplices].at = part_end(dest);
+		parent->splices[parent->nsplices].child = lv;
+		parent->splices[parent->nsplices].object = object;
+		parent->nsplices++;
+		dest->spliced += size;
+		r->levels[depth] = new_level();
 	}
 	dest->aligned = true;
 	part_entry(dest, JENTRY_ISCONTAINER, pad + size);
