@@ -35,7 +35,6 @@
 
 #if defined(__SSE2__) && !defined(LOGINAS_NO_SIMD)
 #include <emmintrin.h>
-#define LOGINAS_SCAN_SSE2
 #endif
 
 #include "fmgr.h"
@@ -129,7 +128,7 @@ typedef struct Reader
 	bool		too_big;
 } Reader;
 
-/* room left past a part's data for a string's first sixteen bytes at once */
+/* room left past a part's data for a string's first chunk at once */
 #define SLACK 16
 
 static bool read_nested(Reader *r, int depth, Level *parent, bool object);
@@ -227,14 +226,34 @@ pad_at(Size off)
 	return INTALIGN(off) - off;
 }
 
-#ifdef LOGINAS_SCAN_SSE2
 /*
- * The bytes of sixteen that end the plain run of a string, as a bit mask: a
- * '"', a backslash, a control character (which escape_json() escapes; it is
- * its minimum with 0x1f, unsigned)
+ * Strings are scanned, and a plain one copied, a chunk at a time: sixteen
+ * bytes with SSE2, else eight in a word on a little-endian machine, else
+ * byte by byte (LOGINAS_NO_SIMD and LOGINAS_NO_WORDS try the others on any
+ * machine).
+ * chunk_stops() flags the bytes that end the plain run of a string -- a '"',
+ * a backslash, a control character (which escape_json() escapes) --, and
+ * first_stop() gives the first of them when any is.
  */
-static inline uint32
-string_stops(__m128i chunk)
+#if defined(__SSE2__) && !defined(LOGINAS_NO_SIMD)
+#define CHUNK 16
+typedef __m128i Chunk;
+
+static inline Chunk
+chunk_load(const char *p)
+{
+	return _mm_loadu_si128((const __m128i *) p);
+}
+
+static inline void
+chunk_store(char *p, Chunk chunk)
+{
+	_mm_storeu_si128((__m128i *) p, chunk);
+}
+
+/* one bit a byte; a control character is its minimum with 0x1f, unsigned */
+static inline uint64
+chunk_stops(Chunk chunk)
 {
 	__m128i		hits;
 
@@ -243,42 +262,72 @@ string_stops(__m128i chunk)
 						_mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk));
 	return (uint32) _mm_movemask_epi8(hits);
 }
-#endif
+
+static inline int
+first_stop(uint64 stops)
+{
+	return pg_rightmost_one_pos32((uint32) stops);
+}
+#elif !defined(WORDS_BIGENDIAN) && !defined(LOGINAS_NO_WORDS)
+#define CHUNK 8
+typedef uint64 Chunk;
+
+static inline Chunk
+chunk_load(const char *p)
+{
+	uint64		word;
+
+	memcpy(&word, p, sizeof(word));
+	return word;
+}
+
+static inline void
+chunk_store(char *p, Chunk chunk)
+{
+	memcpy(p, &chunk, sizeof(chunk));
+}
+
+#define BYTES(c) (UINT64CONST(0x0101010101010101) * (uint8) (c))
 
 /*
- * The first byte from s that ends the plain run of a string: a '"', a
- * backslash or a control character; end if none.  Sixteen bytes at a time
- * where SSE2 is, eight elsewhere.
+ * The high bit of each byte below c; a borrow may flag a byte above one
+ * that is, never one below: the lowest flagged byte is below c
  */
+static inline uint64
+bytes_below(uint64 word, uint8 c)
+{
+	return (word - BYTES(c)) & ~word & BYTES(0x80);
+}
+
+static inline uint64
+chunk_stops(Chunk word)
+{
+	return bytes_below(word ^ BYTES('"'), 1) | bytes_below(word ^ BYTES('\\'), 1) |
+		bytes_below(word, 0x20);
+}
+
+#undef BYTES
+
+static inline int
+first_stop(uint64 stops)
+{
+	return pg_rightmost_one_pos64(stops) / 8;
+}
+#endif
+
+/* the first byte from s that ends the plain run of a string; end if none */
 static inline const char *
 scan_string(const char *s, const char *end)
 {
-#ifdef LOGINAS_SCAN_SSE2
-	while (end - s >= 16)
+#ifdef CHUNK
+	while (end - s >= CHUNK)
 	{
-		uint32		stops = string_stops(_mm_loadu_si128((const __m128i *) s));
+		uint64		stops = chunk_stops(chunk_load(s));
 
 		if (stops != 0)
-			return s + pg_rightmost_one_pos32(stops);
-		s += 16;
+			return s + first_stop(stops);
+		s += CHUNK;
 	}
-#else
-#define BYTES(c) (UINT64CONST(0x0101010101010101) * (uint8) (c))
-#define ANY_BELOW(w, c) ((((w) - BYTES(c)) & ~(w) & BYTES(0x80)) != 0)
-
-	/* a word with none of them is skipped; one with any, read bytewise */
-	while (end - s >= 8)
-	{
-		uint64		word;
-
-		memcpy(&word, s, sizeof(word));
-		if (ANY_BELOW(word ^ BYTES('"'), 1) || ANY_BELOW(word ^ BYTES('\\'), 1) ||
-			ANY_BELOW(word, 0x20))
-			break;
-		s += 8;
-	}
-#undef BYTES
-#undef ANY_BELOW
 #endif
 	while (s < end && *s != '"' && *s != '\\' && (unsigned char) *s >= 0x20)
 		s++;
@@ -362,19 +411,19 @@ read_string_slow(Reader *r, Part *dest)
 	Size		n;
 	char	   *out;
 
-#ifdef LOGINAS_SCAN_SSE2
-	/* a longer plain one: stored sixteen bytes at a time, as scanned */
+#ifdef CHUNK
+	/* a longer plain one: stored a chunk at a time, as scanned */
 	s = start;
 	out = dest->data + dest->len;
-	while (r->end - s >= 16 && dest->data + dest->cap - out >= 16)
+	while (r->end - s >= CHUNK && dest->data + dest->cap - out >= CHUNK)
 	{
-		__m128i		chunk = _mm_loadu_si128((const __m128i *) s);
-		uint32		stops = string_stops(chunk);
+		Chunk		chunk = chunk_load(s);
+		uint64		stops = chunk_stops(chunk);
 
-		_mm_storeu_si128((__m128i *) out, chunk);
+		chunk_store(out, chunk);
 		if (stops != 0)
 		{
-			s += pg_rightmost_one_pos32(stops);
+			s += first_stop(stops);
 			if (*s != '"')
 				break;
 			n = s - start;
@@ -383,8 +432,8 @@ read_string_slow(Reader *r, Part *dest)
 			r->p = s + 1;
 			return true;
 		}
-		s += 16;
-		out += 16;
+		s += CHUNK;
+		out += CHUNK;
 	}
 #endif
 	s = scan_string(start, r->end);
@@ -426,27 +475,27 @@ read_string_slow(Reader *r, Part *dest)
 static pg_attribute_always_inline bool
 read_string(Reader *r, Part *dest)
 {
-#ifdef LOGINAS_SCAN_SSE2
+#ifdef CHUNK
 	const char *start = r->p;
 
 	/*
-	 * Most strings end within sixteen bytes and have nothing escaped: they
-	 * are stored as they were loaded to be scanned (the bytes past the
-	 * string land in the part's slack, and count for nothing).  When too_big,
-	 * a part's data may still fill the room it has, not grow.
+	 * Most strings end within a chunk and have nothing escaped: they are
+	 * stored as they were loaded to be scanned (the bytes past the string
+	 * land in the part's slack, and count for nothing).  When too_big, a
+	 * part's data may still fill the room it has, not grow.
 	 */
-	if (likely(r->end - start >= 16 && dest->cap - dest->len >= 16))
+	if (likely(r->end - start >= CHUNK && dest->cap - dest->len >= CHUNK))
 	{
-		__m128i		chunk = _mm_loadu_si128((const __m128i *) start);
-		uint32		stops = string_stops(chunk);
+		Chunk		chunk = chunk_load(start);
+		uint64		stops = chunk_stops(chunk);
 
 		if (likely(stops != 0))
 		{
-			int			n = pg_rightmost_one_pos32(stops);
+			int			n = first_stop(stops);
 
 			if (likely(start[n] == '"'))
 			{
-				_mm_storeu_si128((__m128i *) (dest->data + dest->len), chunk);
+				chunk_store(dest->data + dest->len, chunk);
 				part_wrote(r, dest, n);
 				part_entry(dest, JENTRY_ISSTRING, n);
 				r->p = start + n + 1;
