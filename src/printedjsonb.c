@@ -48,13 +48,23 @@
 #include "loginas.h"
 
 /*
- * Most members of an array or object read: what a jsonb header counts, and
- * what an array of JsonbValues or JsonbPairs in memory holds (the bounds of
- * the JsonbValue tree this reader built before it wrote jsonb directly, kept
- * so that the same texts go to jsonb_in())
+ * Most members of an array or object read, those of the JsonbValue tree
+ * this reader built before it wrote jsonb directly, so that it reads the
+ * same texts: what a jsonb header counts, what an array of JsonbValues or
+ * JsonbPairs in memory holds, and what that array, doubled from 8 members
+ * while within MaxAllocSize, held (past it, the tree's reader failed: 2^24
+ * elements, 2^23 pairs with 64-bit pointers).  Past them a text goes to
+ * jsonb_in(), which has bounds of its own.
  */
-#define MAX_ELEMS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbValue)))
-#define MAX_PAIRS ((int) Min(JB_CMASK, MaxAllocSize / sizeof(JsonbPair)))
+static int
+member_limit(Size member_size)
+{
+	Size		n = 8;
+
+	while (n * 2 * member_size <= MaxAllocSize)
+		n *= 2;
+	return (int) Min(n, Min(JB_CMASK, MaxAllocSize / member_size));
+}
 
 /*
  * Members of one array or object as they are read, laid out as jsonb lays
@@ -77,6 +87,7 @@ typedef struct Part
 	Size		spliced;		/* of the laid-out data, in spliced containers */
 	int			next_offset;	/* the next member given its offset as read */
 	bool		keys;			/* an object's keys: always written (too_big) */
+	bool		object;			/* an object's keys or values */
 	bool		aligned;		/* holds a numeric or a container */
 } Part;
 
@@ -123,9 +134,15 @@ typedef struct Reader
 	 * cannot become jsonb.  From then on the values' data is no longer
 	 * written (the keys' still is, for the order check), and the text is
 	 * read to its end all the same: not jsonb's print, it gives NULL as any
-	 * other; jsonb's print, an error (jsonb_in() fails on it too).
+	 * other; jsonb's print, an error (jsonb_in() fails on it too), which
+	 * names an array or an object as the tree's conversion to jsonb did: the
+	 * first container found too big.
 	 */
 	bool		too_big;
+	bool		too_big_array;
+
+	int			max_elems;		/* member_limit() of an array */
+	int			max_pairs;		/* and of an object */
 } Reader;
 
 /* room left past a part's data for a string's first chunk at once */
@@ -144,6 +161,7 @@ part_init(Part *part, bool keys, int nentries, Size cap)
 	part->cap = cap;
 	part->spliced = 0;
 	part->keys = keys;
+	part->object = true;
 	part->next_offset = 0;
 	part->aligned = false;
 }
@@ -188,18 +206,27 @@ part_room(Reader *r, Part *part, Size n)
 	return part->data + part->len;
 }
 
+/* the container being written is too big for jsonb (object: an object) */
+static pg_noinline void
+set_too_big(Reader *r, bool object)
+{
+	if (!r->too_big)
+		r->too_big_array = !object;
+	r->too_big = true;
+}
+
 /* n bytes written at part_room() */
 static inline void
 part_wrote(Reader *r, Part *part, Size n)
 {
 	part->len += n;
 	if (unlikely(part->len > JENTRY_OFFLENMASK))
-		r->too_big = true;
+		set_too_big(r, part->object);
 }
 
 /*
  * The JEntry of the member whose len bytes of data were just written (the
- * members' count is bounded by MAX_ELEMS, MAX_PAIRS)
+ * members' count is bounded by max_elems, max_pairs)
  */
 static inline void
 part_entry(Part *part, JEntry type, Size len)
@@ -677,7 +704,7 @@ container_size(Reader *r, Level *lv, bool object)
 	size = sizeof(uint32) + sizeof(JEntry) * ((Size) lv->keys.nentries + lv->values.nentries) +
 		lv->keys.len + part_end(&lv->values);
 	if (size > JENTRY_OFFLENMASK)
-		r->too_big = true;
+		set_too_big(r, object);
 	lv->size = size;
 	return size;
 }
@@ -775,6 +802,7 @@ read_container(Reader *r, int depth, bool object)
 	lv->values.spliced = 0;
 	lv->keys.next_offset = 0;
 	lv->values.next_offset = object ? PG_INT32_MAX : 0;
+	lv->values.object = object;
 	lv->values.aligned = false;
 	lv->nsplices = 0;
 
@@ -791,7 +819,7 @@ read_container(Reader *r, int depth, bool object)
 			Size		key = lv->keys.len;
 			Size		keylen;
 
-			if (lv->keys.nentries >= MAX_PAIRS)
+			if (lv->keys.nentries >= r->max_pairs)
 				return false;
 			if (r->p >= r->end || *r->p != '"')
 				return false;
@@ -818,7 +846,7 @@ read_container(Reader *r, int depth, bool object)
 		}
 		else
 		{
-			if (lv->values.nentries >= MAX_ELEMS)
+			if (lv->values.nentries >= r->max_elems)
 				return false;
 			if (!read_value(r, depth, lv))
 				return false;
@@ -907,12 +935,19 @@ loginas_jsonb_from_printed(const char *text, int len)
 	r.levels = palloc(sizeof(Level *));
 	r.nlevels = 0;
 	part_init(&r.spare, false, 1, 256);
-	r.too_big = false;
+	r.too_big = r.too_big_array = false;
+	r.max_elems = member_limit(sizeof(JsonbValue));
+	r.max_pairs = member_limit(sizeof(JsonbPair));
 	ok = len > 0 && *text == '{' && read_container(&r, 0, true) && r.p == r.end;
 	if (ok)
 	{
 		Size		size = container_size(&r, r.levels[0], true);
 
+		if (r.too_big && r.too_big_array)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("total size of jsonb array elements exceeds the maximum of %d bytes",
+							JENTRY_OFFLENMASK)));
 		if (r.too_big)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
