@@ -250,6 +250,10 @@ SELECT count(*) AS texts, count(*) FILTER (WHERE loginas._printed_jsonb_check(t)
 	   max(length(t)) > 300000 AS some_long
   FROM jb.printed;
 SELECT left(t, 60) AS not_the_same FROM jb.printed WHERE loginas._printed_jsonb_check(t) IS NOT TRUE;
+-- nested deep, the same bytes; deeper than the reader's recursion goes,
+-- refused (not an error): jsonb_in() decides, as for the tree's reader
+SELECT loginas._printed_jsonb_check('{"a": ' || repeat('[', 1000) || repeat(']', 1000) || '}') AS deep,
+	   loginas._printed_jsonb('{"a": ' || repeat('[{"b": ', 500000) || repeat('}]', 500000) || '}') IS NULL AS too_deep;
 
 -- Any other text is refused, whatever the change from a printed one: every
 -- text one byte away (left out, put in, replaced) from a few printed ones,

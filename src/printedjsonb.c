@@ -790,7 +790,14 @@ read_container(Reader *r, int depth, bool object)
 	Level	   *lv;
 	Size		prevlen = 0;	/* an object's key before, its length */
 
-	check_stack_depth();
+	/*
+	 * Nested deeper than this reader's recursion goes: refused, jsonb_in()
+	 * decides.  It fails where its own conversion's recursion does, as the
+	 * JsonbValue tree's reader did (the same conversion), and makes the
+	 * same jsonb below that.
+	 */
+	if (stack_is_too_deep())
+		return false;
 	if (depth == r->nlevels)
 	{
 		r->levels = repalloc(r->levels, sizeof(Level *) * (depth + 1));
