@@ -23,9 +23,10 @@
  * when big, left where it is and written in its place with the result.  The
  * result is byte for byte what jsonb_in() makes of the same text
  * (loginas._printed_jsonb_check() tells, for the tests).  Anything else --
- * text written some other way -- gives NULL, and the caller takes jsonb_in()
- * and the jsonb's own print instead: the hash stays the hash of what is
- * stored, which verify_log() recomputes from the stored jsonb.
+ * text written some other way, or past the bounds of the reader (members,
+ * depth) -- gives NULL, and the caller takes jsonb_in() and the jsonb's own
+ * print instead: the hash stays the hash of what is stored, which
+ * verify_log() recomputes from the stored jsonb.
  *
  * What escape_json() writes is spelled out here (decode_string()) rather
  * than checked by calling it again: it has written the same on every major
@@ -131,8 +132,8 @@ typedef struct Reader
 
 	/*
 	 * Some container's data goes beyond what a JEntry can tell: the text
-	 * cannot become jsonb.  From then on the values' data is no longer
-	 * written (the keys' still is, for the order check), and the text is
+	 * cannot become jsonb.  From then on the values' data no longer grows
+	 * (the keys' still does, for the order check), and the text is
 	 * read to its end all the same: not jsonb's print, it gives NULL as any
 	 * other; jsonb's print, an error (jsonb_in() fails on it too), which
 	 * names an array or an object as the tree's conversion to jsonb did: the
