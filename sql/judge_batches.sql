@@ -167,6 +167,137 @@ SELECT t AS printed, loginas._printed_jsonb(t) AS jsonb
 	'{"a": "\u0041"}', '{"a": "\/"}', '{"a": "\u001f"}', '{"a": "\u001F"}', '{"a": "\u000a"}', '{"a": "\n"}',
 	E'{"a": "\x01"}', '{"a": "unterminated}', '{"a": [1, 2}', '[1, 2]', '"a"', '{"a": nul}', '{"a": 1} ']) t;
 
+-- The reader writes jsonb's binary form itself, without a JsonbValue tree:
+-- byte for byte what jsonb_in() makes of the same text
+-- (loginas._printed_jsonb_check: NULL refused, true same bytes, false not).
+-- Texts jsonb printed: nested and empty arrays and objects, every control
+-- character and escape, other scripts, strings and keys over 64 kB, arrays
+-- and objects around the 32 members between two stored offsets, integers of
+-- every length, keys of many lengths (the keys' data then ends off an int,
+-- and the numerics and containers after it are aligned from there),
+-- containers of many kB inside others, and a bulk write's details.
+CREATE TABLE jb.printed (t text);
+INSERT INTO jb.printed SELECT j::text FROM unnest(ARRAY[
+	'{}', '{"a": [], "b": {}, "c": [[]], "d": [{}], "e": [[[[]]]], "f": {"g": {"h": {}}}, "": ""}',
+	'{"a": 0, "b": -1, "c": 1, "d": 999999999999999999, "e": -999999999999999999, "f": 10000,
+	  "g": 100000000, "h": -10000, "i": 12345678, "j": 100000000000000000, "k": 1e3, "l": [-0, 7]}',
+	'{"a": 1, "bb": [1], "ccc": {"d": 2}, "dddd": [true, 1, [2], {"e": null}], "eeeee": 3}',
+	'{"bbb": 1, "a": 2, "cc": 3, "aa": 4, "b": 5, "ab": false, "": null}',
+	'{"ключ": "значение", "日本": "語", "😀": "😀😀", "é": "\u00e9", "x": "\u0041\/"}']::jsonb[]) j;
+INSERT INTO jb.printed
+SELECT jsonb_build_object('chars', (SELECT jsonb_agg(chr(i)) FROM generate_series(1, 127) i),
+						  'keys', (SELECT jsonb_object_agg(chr(i) || 'k', i) FROM generate_series(1, 127) i))::text
+UNION ALL SELECT jsonb_build_object('long', repeat('x', 70000))::text
+UNION ALL SELECT jsonb_build_object('long', repeat(E'é"\\\n\x01/', 20000), 'n', 1)::text
+UNION ALL SELECT jsonb_build_object(repeat('k', 70000), 1, 'a', repeat('y', 65536), 'bbb', 12)::text
+UNION ALL SELECT jsonb_build_object('a', n, 'bb', (SELECT jsonb_agg(CASE i % 5 WHEN 0 THEN to_jsonb(i) WHEN 1 THEN to_jsonb(i::text)
+		WHEN 2 THEN 'null' WHEN 3 THEN jsonb_build_array(i) ELSE jsonb_build_object('k', repeat('z', i % 7)) END)
+	FROM generate_series(1, n) i))::text
+  FROM unnest(ARRAY[31, 32, 33, 34, 63, 64, 65, 66, 100, 1000, 20000]) n
+UNION ALL SELECT (SELECT jsonb_object_agg(repeat('k', i % 9) || i, CASE i % 4 WHEN 0 THEN to_jsonb(i)
+		WHEN 1 THEN to_jsonb(repeat('v', i % 5)) WHEN 2 THEN jsonb_build_array(i, 'x') ELSE 'true' END)
+	FROM generate_series(1, n) i)::text
+  FROM unnest(ARRAY[15, 16, 17, 31, 32, 33, 34, 63, 64, 65, 200, 5000]) n
+-- containers of many kB in objects whose keys' data ends off an int
+UNION ALL SELECT jsonb_build_object('a', 1, 'bb', (SELECT jsonb_agg(jsonb_build_array(i, repeat('w', i % 3)))
+		FROM generate_series(1, 9000) i), 'ccc', (SELECT jsonb_object_agg('k' || i, jsonb_build_object('v', i))
+		FROM generate_series(1, 3000) i), 'dddd', 5, 'eeeee', '[[[1]]]'::jsonb)::text
+UNION ALL SELECT jsonb_build_object('a', jsonb_build_array(jsonb_build_array((SELECT jsonb_agg(repeat('q', i % 50))
+		FROM generate_series(1, 5000) i), 7), (SELECT jsonb_agg(i) FROM generate_series(1, 9000) i)))::text
+-- a bulk write's details: the keys, then one object of six text members per row
+UNION ALL SELECT jsonb_build_object('keys', (SELECT jsonb_agg(jsonb_build_array(i::text)) FROM generate_series(1, 2000) i),
+	'rows', 2000, 'table', 'jb.order_line', 'operation', 'insert',
+	'values', (SELECT jsonb_agg(jsonb_build_object('id', i::text, 'sku', 'SKU-' || (i * 7919 % 100000),
+		'price', ((i % 997) * 1.25)::text, 'quantity', (i % 13)::text, 'order_id', (i / 4)::text,
+		'created_at', '2024-05-0' || (i % 9 + 1) || E' 12:34:56.789+00 \\ "q"')) FROM generate_series(1, 2000) i))::text;
+-- and objects made at random: members of every kind, as many as 66 of them
+CREATE FUNCTION jb.random_string() RETURNS text LANGUAGE sql AS $$
+	SELECT coalesce(string_agg((ARRAY['a', 'b', 'Z', '0', ' ', '"', '\', '/', chr(1), chr(8), chr(9), chr(10),
+		chr(12), chr(13), chr(31), chr(127), 'é', '日', '😀', 'x'])[1 + floor(random() * 20)::int], ''), '')
+	  FROM generate_series(1, CASE WHEN random() < 0.1 THEN floor(random() * 300)::int ELSE floor(random() * 12)::int END)
+$$;
+CREATE FUNCTION jb.random_value(depth int, object bool DEFAULT false) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+	kind int := CASE WHEN object THEN 7 WHEN depth > 0 THEN floor(random() * 8)::int ELSE floor(random() * 6)::int END;
+	n int := CASE floor(random() * 10)::int WHEN 0 THEN 31 + floor(random() * 4)::int
+			   WHEN 1 THEN 63 + floor(random() * 4)::int ELSE floor(random() * 6)::int END;
+	v jsonb;
+BEGIN
+	CASE kind
+		WHEN 0 THEN RETURN 'null';
+		WHEN 1 THEN RETURN to_jsonb(random() < 0.5);
+		WHEN 2 THEN RETURN to_jsonb((CASE WHEN random() < 0.3 THEN -1 ELSE 1 END) *
+									floor(random() * 10 ^ (1 + floor(random() * 18)))::bigint);
+		WHEN 3, 4, 5 THEN RETURN to_jsonb(jb.random_string());
+		WHEN 6 THEN
+			v := '[]';
+			FOR i IN 1..n LOOP
+				v := v || jsonb_build_array(jb.random_value(CASE WHEN n > 5 THEN least(depth - 1, 1) ELSE depth - 1 END));
+			END LOOP;
+		ELSE
+			v := '{}';
+			FOR i IN 1..n LOOP
+				v := v || jsonb_build_object(jb.random_string(),
+											 jb.random_value(CASE WHEN n > 5 THEN least(depth - 1, 1) ELSE depth - 1 END));
+			END LOOP;
+	END CASE;
+	RETURN v;
+END $$;
+SELECT setseed(0.25);
+INSERT INTO jb.printed SELECT jb.random_value(3, true)::text FROM generate_series(1, 400);
+SELECT count(*) AS texts, count(*) FILTER (WHERE loginas._printed_jsonb_check(t)) AS same_bytes,
+	   count(*) FILTER (WHERE loginas._printed_jsonb(t) = t::jsonb AND loginas._printed_jsonb(t)::text = t) AS same_value,
+	   max(length(t)) > 300000 AS some_long
+  FROM jb.printed;
+SELECT left(t, 60) AS not_the_same FROM jb.printed WHERE loginas._printed_jsonb_check(t) IS NOT TRUE;
+-- nested deep, the same bytes; deeper than the reader's recursion goes,
+-- refused (not an error): jsonb_in() decides, as for the tree's reader
+SELECT loginas._printed_jsonb_check('{"a": ' || repeat('[', 1000) || repeat(']', 1000) || '}') AS deep,
+	   loginas._printed_jsonb('{"a": ' || repeat('[{"b": ', 500000) || repeat('}]', 500000) || '}') IS NULL AS too_deep;
+
+-- Any other text is refused, whatever the change from a printed one: every
+-- text one byte away (left out, put in, replaced) from a few printed ones,
+-- read exactly when it is itself what jsonb prints of its value (an object
+-- whose numbers are integers of at most 18 digits), and then read to the
+-- same bytes; no truncated text is read.
+CREATE FUNCTION jb.printed_form(t text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	j jsonb;
+BEGIN
+	j := t::jsonb;
+	RETURN j::text = t AND jsonb_typeof(j) = 'object' AND
+		NOT EXISTS (SELECT FROM jsonb_path_query(j, 'strict $.**') v
+					 WHERE jsonb_typeof(v) = 'number' AND v::text !~ '^-?(0|[1-9][0-9]{0,17})$');
+EXCEPTION WHEN others THEN
+	RETURN false;
+END $$;
+CREATE TABLE jb.changed AS
+WITH sample(s) AS (
+	SELECT j::text FROM unnest(ARRAY['{"a": -12, "b": [1, "x\n", null, true, false, {}], "c": "q\"\u0001\\", "aa": {"k": []}, "bb": 0}',
+									 '{"": [[10], {"": "é"}], "x": 123456789012345678}']::jsonb[]) j),
+byte(c) AS (
+	SELECT unnest(ARRAY[' ', ',', ':', '"', '\', '/', '0', '1', '9', '-', '.', 'e', 'E', '{', '}', '[', ']',
+						'n', 'u', 'x', 'a', chr(10), chr(1)])),
+place(s, i) AS (
+	SELECT s, generate_series(1, length(s) + 1) FROM sample)
+SELECT left(s, i - 1) || substr(s, i + 1) AS t FROM place WHERE i <= length(s)
+UNION ALL SELECT left(s, i - 1) || c || substr(s, i) FROM place, byte
+UNION ALL SELECT left(s, i - 1) || c || substr(s, i + 1) FROM place, byte WHERE i <= length(s);
+SELECT count(*) AS changed, count(*) FILTER (WHERE loginas._printed_jsonb(t) IS NOT NULL) AS read,
+	   count(*) FILTER (WHERE (loginas._printed_jsonb(t) IS NOT NULL) <> jb.printed_form(t)) AS misjudged,
+	   count(*) FILTER (WHERE NOT loginas._printed_jsonb_check(t)) AS not_the_same
+  FROM jb.changed;
+SELECT count(*) AS truncated, count(loginas._printed_jsonb(left(t, i))) AS read
+  FROM jb.printed, generate_series(0, least(length(t) - 1, 400)) i WHERE length(t) < 2000;
+SELECT regexp_replace(t, '[\x01-\x1f]', '?', 'g') AS other_text, loginas._printed_jsonb(t) IS NULL AS refused
+  FROM unnest(ARRAY['{"a": 1,  "b": 2}', '{"a":' || chr(9) || '1}', '{"a": 1}' || chr(10), '{"a": [1,2]}',
+	'{"a": [1 , 2]}', '{"a" : 1}', '{"a": "\u00e9"}', '{"a": "\u0000"}', '{"a": "\u0008"}', '{"a": "\U001f"}',
+	'{"a": "\u001"}', '{"a": "\u00zz"}', '{"a": "x\"}', '{"a": -}', '{"a": --1}', '{"a": +1}', '{"a": 1E3}',
+	'{"a": 0.0}', '{"a": 00}', '{"a": -01}', '{"a": 1}{"b": 2}', '{"a": TRUE}', '{"a": nulll}', '{"a": [nul]}',
+	'{"ab": 1, "aa": 2}', '{"": 1, "": 2}', '{"a": {"b": 1, "b": 1}}', '{"a": [1, {"c": 1, "b": 2}]}',
+	'{"a": "' || chr(127) || '"}', '{"a": "tab' || chr(9) || '"}', '{"a": ["x"' || chr(10) || ']}', '{"a": [}',
+	'{"a": ]}', '{"a": 1,}', '{"a": [1,]}', '{a: 1}', '{"a": 1', '{"a": "\', '{"": 1, "a": 2}']) t;
+
 -- The log's rows are appended at commit without an INSERT statement
 -- (src/rowinsert.c); a trigger the DBA puts on loginas.action_log (to forward
 -- the rows elsewhere) still fires: the row then goes in through INSERT.

@@ -8455,3 +8455,10 @@ REVOKE ALL ON FUNCTION loginas._printed_jsonb(text) FROM PUBLIC;
 -- loginas' event triggers fire in every session_replication_role (a role
 -- granted SET on it would otherwise switch the guards off in replica mode)
 ALTER EVENT TRIGGER loginas_forget_dropped ENABLE ALWAYS;
+
+-- For the tests: whether loginas._printed_jsonb(printed) is byte for byte the
+-- jsonb that jsonb_in() makes of the same text (NULL: not the text jsonb
+-- prints).
+CREATE FUNCTION loginas._printed_jsonb_check(printed text) RETURNS boolean
+	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb_check';
+REVOKE ALL ON FUNCTION loginas._printed_jsonb_check(text) FROM PUBLIC;

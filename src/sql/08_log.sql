@@ -137,6 +137,12 @@ $$;
 CREATE FUNCTION loginas._printed_jsonb(printed text) RETURNS jsonb
 	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb';
 
+-- For the tests: whether loginas._printed_jsonb(printed) is byte for byte the
+-- jsonb that jsonb_in() makes of the same text (NULL: not the text jsonb
+-- prints).
+CREATE FUNCTION loginas._printed_jsonb_check(printed text) RETURNS boolean
+	LANGUAGE c STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'loginas_printed_jsonb_check';
+
 -- append one row to the log, linked into this backend's chain
 CREATE FUNCTION loginas._append(p_logged_at timestamptz, p_action text, p_result text,
 								p_admin_id bigint, p_admin_username text,
