@@ -728,7 +728,7 @@ touched_table(void)
 		return touched;
 	touched_cxt = AllocSetContextCreate(TopTransactionContext, "loginas touched rows",
 										ALLOCSET_DEFAULT_SIZES);
-	touched = touchedset_create(touched_cxt, 256, NULL);
+	touched = touchedset_create(touched_cxt, 16, NULL);
 	return touched;
 }
 
