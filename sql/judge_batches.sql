@@ -250,6 +250,15 @@ SELECT count(*) AS texts, count(*) FILTER (WHERE loginas._printed_jsonb_check(t)
 	   max(length(t)) > 300000 AS some_long
   FROM jb.printed;
 SELECT left(t, 60) AS not_the_same FROM jb.printed WHERE loginas._printed_jsonb_check(t) IS NOT TRUE;
+-- a container written straight into the result (32 kB or more) whose size
+-- is not a multiple of four, then containers after it: those are laid out
+-- int-aligned, and built where the scratch data puts them (a 17-key object
+-- after it stores end offsets among its JEntries)
+SELECT loginas._printed_jsonb_check(('{"a": [["' || repeat('x', 32769) || '"], ' ||
+		 (SELECT '{' || string_agg(to_json(k)::text || ': ' || i, ', ' ORDER BY length(k), k) || '}'
+			FROM (SELECT chr(96 + i) k, i FROM generate_series(1, 17) i) s) || ']}')::jsonb::text) AS after_big_object,
+	   loginas._printed_jsonb_check(('{"a": [["' || repeat('x', 32769) || '"], [], {"b": 1}, [[2]]]}')::jsonb::text)
+		 AS after_big_containers;
 -- nested deep, the same bytes; deeper than the reader's recursion goes,
 -- refused (not an error): jsonb_in() decides, as for the tree's reader
 SELECT loginas._printed_jsonb_check('{"a": ' || repeat('[', 1000) || repeat(']', 1000) || '}') AS deep,

@@ -711,8 +711,10 @@ container_size(Reader *r, Level *lv, bool object)
 }
 
 /*
- * The array or object read at lv, written at out (int-aligned): its spliced
- * containers too, in their places
+ * The array or object read at lv, written at out: its spliced containers
+ * too, in their places.  Its place in the laid-out jsonb is int-aligned, but
+ * out, in a part's scratch data before the containers spliced ahead of it,
+ * need not be: everything is stored with memcpy.
  */
 static void
 write_container(Level *lv, bool object, char *out)
@@ -720,17 +722,16 @@ write_container(Level *lv, bool object, char *out)
 	int			nkeys = lv->keys.nentries;
 	int			nvalues = lv->values.nentries;
 	uint32		header = (uint32) (object ? nkeys | JB_FOBJECT : nvalues | JB_FARRAY);
-	JEntry	   *entries = (JEntry *) (out + sizeof(uint32));
-	char	   *data = (char *) (entries + nkeys + nvalues);
+	char	   *entries = out + sizeof(uint32);
+	char	   *data = entries + sizeof(JEntry) * ((Size) nkeys + nvalues);
 	char	   *values = data + lv->keys.len;
 	Size		done = 0;		/* of the values' laid-out data */
 	Size		at = 0;			/* and of lv->values.data */
 
-	Assert(out == (char *) INTALIGN(out));
 	memcpy(out, &header, sizeof(header));
 	if (nkeys > 0)
 		memcpy(entries, lv->keys.entries, sizeof(JEntry) * nkeys);
-	memcpy(entries + nkeys, lv->values.entries, sizeof(JEntry) * nvalues);
+	memcpy(entries + sizeof(JEntry) * nkeys, lv->values.entries, sizeof(JEntry) * nvalues);
 
 	/*
 	 * An object's values: the (nkeys + i)'th JEntry in the container; with
@@ -747,7 +748,11 @@ write_container(Level *lv, bool object, char *out)
 
 			offset += JBE_OFFLENFLD(entry);
 			if ((nkeys + i) % JB_OFFSET_STRIDE == 0)
-				entries[nkeys + i] = (entry & JENTRY_TYPEMASK) | offset | JENTRY_HAS_OFF;
+			{
+				JEntry		with_offset = (entry & JENTRY_TYPEMASK) | offset | JENTRY_HAS_OFF;
+
+				memcpy(entries + sizeof(JEntry) * ((Size) nkeys + i), &with_offset, sizeof(JEntry));
+			}
 		}
 	}
 	if (nkeys > 0)
